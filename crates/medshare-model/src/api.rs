@@ -1,0 +1,457 @@
+//! HTTP API request and response bodies (JSON). Binary ciphertext travels as raw request and
+//! response bodies; small ciphertexts (manifests, key wraps, cards) travel as base64 strings.
+
+use crate::registration::{Profession, Role};
+use crate::statements::Signed;
+use crate::{DocumentId, Handle, InstitutionId, PatientId, PatientRef, PractitionerId, UploadId};
+use serde::{Deserialize, Serialize};
+use time::OffsetDateTime;
+use utoipa::ToSchema;
+
+/// `GET /v1/alliance`: what a client pins on first contact.
+#[derive(Clone, Debug, Serialize, Deserialize, ToSchema)]
+pub struct AllianceInfo {
+    /// Alliance root Ed25519 public key, base64.
+    pub root_public: String,
+    pub root_fingerprint: String,
+    pub alliance_key: Signed,
+}
+
+/// `POST /v1/alliance/bootstrap`: the first and only time the hub learns its root key.
+#[derive(Clone, Debug, Serialize, Deserialize, ToSchema)]
+pub struct BootstrapRequest {
+    /// One-time token the hub wrote to its data folder at first start.
+    pub bootstrap_token: String,
+    pub root_public: String,
+    pub alliance_key: Signed,
+}
+
+/// The secrets every member of a certified institution holds (wrapped to its epoch key).
+#[derive(Clone, Serialize, Deserialize, zeroize::Zeroize, zeroize::ZeroizeOnDrop)]
+pub struct AllianceSecrets {
+    /// HMAC-SHA-256 key for patient references, base64.
+    pub search_key: String,
+    /// age identity of the alliance-wide key (`AGE-SECRET-KEY-1...`).
+    pub alliance_identity: String,
+}
+
+/// `POST /v1/alliance/commands`: a [`crate::statements::RootCommand`] signed by the root.
+#[derive(Clone, Debug, Serialize, Deserialize, ToSchema)]
+pub struct RootCommandRequest {
+    pub command: Signed,
+}
+
+/// Who is being enrolled; the institution admin (or, for an institution's first admin, the
+/// alliance root) vouches for these details.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct NewEnrolment {
+    pub handle: Handle,
+    pub name: String,
+    pub profession: Profession,
+    pub registration: String,
+    pub specialty: Option<String>,
+    pub roles: Vec<Role>,
+}
+
+/// A one-time enrolment code: shown once, handed over out of band.
+#[derive(Clone, Debug, Serialize, Deserialize, ToSchema)]
+pub struct EnrolmentCode {
+    pub practitioner_id: PractitionerId,
+    pub code: String,
+    #[serde(with = "time::serde::rfc3339")]
+    #[schema(value_type = String, format = DateTime)]
+    pub expires_at: OffsetDateTime,
+}
+
+/// `POST /v1/enrolments/lookup`.
+#[derive(Clone, Debug, Serialize, Deserialize, ToSchema)]
+pub struct EnrolmentLookup {
+    pub code: String,
+}
+
+/// What an enrolment code is for.
+#[derive(Clone, Debug, Serialize, Deserialize, ToSchema)]
+pub struct EnrolmentInfo {
+    pub practitioner_id: PractitionerId,
+    pub institution: InstitutionSummary,
+    pub details: NewEnrolment,
+    /// True for an institution's first administrator: the enrolling client also creates the
+    /// institution's keys.
+    pub creates_institution_keys: bool,
+}
+
+/// Argon2id parameters for a user's passphrase, stored per user so they can be raised.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct KdfParams {
+    /// Salt, base64 (16 bytes).
+    pub salt: String,
+    /// Memory in KiB.
+    pub m_cost: u32,
+    pub t_cost: u32,
+    pub p_cost: u32,
+}
+
+/// `POST /v1/enrolments/redeem`: keys are generated on the client; only public keys, the
+/// encrypted key bundle and a derived login credential reach the hub.
+#[derive(Clone, Debug, Serialize, Deserialize, ToSchema)]
+pub struct RedeemEnrolment {
+    pub code: String,
+    pub kdf: KdfParams,
+    /// Login credential derived from the passphrase, base64.
+    pub credential: String,
+    /// The practitioner's secret keys sealed under the passphrase-derived key, base64.
+    pub key_bundle: String,
+    pub sign_public: String,
+    pub recipient: String,
+    /// Present when [`EnrolmentInfo::creates_institution_keys`].
+    pub institution_setup: Option<InstitutionSetup>,
+}
+
+/// Keys an institution's first administrator creates.
+#[derive(Clone, Debug, Serialize, Deserialize, ToSchema)]
+pub struct InstitutionSetup {
+    pub sign_public: String,
+    pub epoch_key: Signed,
+    /// The administrator's own certificate, signed by the new institution key.
+    pub admin_cert: Signed,
+    /// The institution keyring sealed to the administrator, base64.
+    pub keyring_wrap: String,
+}
+
+/// Result of redeeming an enrolment.
+#[derive(Clone, Debug, Serialize, Deserialize, ToSchema)]
+pub struct Enrolled {
+    pub practitioner_id: PractitionerId,
+    /// `otpauth://` URI of the TOTP secret; shown once. Absent when TOTP is disabled (sandbox).
+    pub totp_uri: Option<String>,
+}
+
+/// `POST /v1/auth/prelogin`.
+#[derive(Clone, Debug, Serialize, Deserialize, ToSchema)]
+pub struct PreloginRequest {
+    pub handle: Handle,
+}
+
+/// `POST /v1/auth/login`.
+#[derive(Clone, Debug, Serialize, Deserialize, ToSchema)]
+pub struct LoginRequest {
+    pub handle: Handle,
+    pub credential: String,
+    pub totp: Option<String>,
+}
+
+/// A new session.
+#[derive(Clone, Debug, Serialize, Deserialize, ToSchema)]
+pub struct LoginResponse {
+    pub token: String,
+    #[serde(with = "time::serde::rfc3339")]
+    #[schema(value_type = String, format = DateTime)]
+    pub expires_at: OffsetDateTime,
+    pub practitioner_id: PractitionerId,
+    pub key_bundle: String,
+}
+
+/// An institution as listed.
+#[derive(Clone, Debug, Serialize, Deserialize, ToSchema)]
+pub struct InstitutionSummary {
+    pub institution_id: InstitutionId,
+    pub name: String,
+    pub code: String,
+    pub certified: bool,
+}
+
+/// An institution's public keys.
+#[derive(Clone, Debug, Serialize, Deserialize, ToSchema)]
+pub struct InstitutionKeys {
+    pub summary: InstitutionSummary,
+    /// Signing public key the first admin created (before certification), base64.
+    pub sign_public: Option<String>,
+    pub cert: Option<Signed>,
+    /// Every epoch's key statement, oldest first.
+    pub epochs: Vec<Signed>,
+}
+
+/// A practitioner's public face: everything a client needs to verify and wrap to them.
+#[derive(Clone, Debug, Serialize, Deserialize, ToSchema)]
+pub struct PractitionerPublic {
+    pub practitioner_id: PractitionerId,
+    pub handle: Handle,
+    pub institution_id: InstitutionId,
+    /// Absent until the institution certifies the practitioner.
+    pub cert: Option<Signed>,
+    pub institution_cert: Option<Signed>,
+    pub active: bool,
+}
+
+/// A practitioner waiting for certification, as the admin sees them.
+#[derive(Clone, Debug, Serialize, Deserialize, ToSchema)]
+pub struct PendingPractitioner {
+    pub practitioner_id: PractitionerId,
+    pub details: NewEnrolment,
+    pub sign_public: String,
+    pub recipient: String,
+}
+
+/// `POST /v1/practitioners/{id}/certify`.
+#[derive(Clone, Debug, Serialize, Deserialize, ToSchema)]
+pub struct CertifyRequest {
+    pub cert: Signed,
+    /// The institution keyring sealed to the practitioner, base64.
+    pub keyring_wrap: String,
+}
+
+/// `POST /v1/practitioners/{id}/remove`: the admin removes a member and rotates the
+/// institution key to a new epoch, re-sealing the keyring to everyone who stays.
+#[derive(Clone, Debug, Serialize, Deserialize, ToSchema)]
+pub struct RemoveMemberRequest {
+    pub new_epoch: Signed,
+    pub keyrings: Vec<MemberKeyring>,
+    /// The alliance secrets sealed to the new epoch key, base64.
+    pub alliance_wrap: String,
+}
+
+/// One member's sealed keyring.
+#[derive(Clone, Debug, Serialize, Deserialize, ToSchema)]
+pub struct MemberKeyring {
+    pub practitioner_id: PractitionerId,
+    pub wrap: String,
+}
+
+/// `GET /v1/me`.
+#[derive(Clone, Debug, Serialize, Deserialize, ToSchema)]
+pub struct Me {
+    pub public: PractitionerPublic,
+    pub details: NewEnrolment,
+    /// The institution keyring sealed to me (members only), base64.
+    pub keyring_wrap: Option<String>,
+    /// The alliance secrets sealed to an institution epoch key, base64, with that epoch.
+    pub alliance_wrap: Option<EpochWrap>,
+}
+
+/// A ciphertext sealed to one epoch's key.
+#[derive(Clone, Debug, Serialize, Deserialize, ToSchema)]
+pub struct EpochWrap {
+    pub epoch: u32,
+    pub wrap: String,
+}
+
+/// Who a key is sealed to.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize, ToSchema)]
+#[serde(tag = "kind", rename_all = "kebab-case")]
+pub enum Holder {
+    /// One practitioner's own key.
+    Practitioner { id: PractitionerId },
+    /// One epoch of an institution's key.
+    Institution { id: InstitutionId, epoch: u32 },
+    /// The alliance-wide key.
+    Alliance,
+    /// One epoch of the patient record key.
+    Patient { epoch: u32 },
+}
+
+/// A key sealed to a holder (age ciphertext, base64).
+#[derive(Clone, Debug, Serialize, Deserialize, ToSchema)]
+pub struct KeyWrap {
+    pub holder: Holder,
+    pub wrap: String,
+}
+
+/// `POST /v1/patients`.
+#[derive(Clone, Debug, Serialize, Deserialize, ToSchema)]
+pub struct NewPatient {
+    pub patient_id: PatientId,
+    /// Keyed hashes of every identifier the creator knows.
+    pub refs: Vec<PatientRef>,
+    pub key_epoch: Signed,
+    /// The epoch-1 patient key sealed to the creator's institution (and the alliance, if so
+    /// consented).
+    pub wraps: Vec<KeyWrap>,
+    /// Patient card (name, birth date, sex) sealed to the patient key, base64.
+    pub card: String,
+}
+
+/// `POST /v1/patients/lookup` and the patient part of a search.
+#[derive(Clone, Debug, Serialize, Deserialize, ToSchema)]
+pub struct PatientView {
+    pub patient_id: PatientId,
+    pub key_epochs: Vec<Signed>,
+    /// Patient key wraps the caller's institution (or the alliance) can open.
+    pub wraps: Vec<KeyWrap>,
+    pub card: String,
+    /// Who holds the patient's consent.
+    pub consent: Vec<ConsentHolder>,
+}
+
+/// Who holds a patient's consent.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(tag = "kind", rename_all = "kebab-case")]
+pub enum ConsentHolder {
+    Institution { id: InstitutionId },
+    Alliance,
+}
+
+/// `POST /v1/patients/lookup`.
+#[derive(Clone, Debug, Serialize, Deserialize, ToSchema)]
+pub struct PatientLookup {
+    pub refs: Vec<PatientRef>,
+}
+
+/// `POST /v1/patients/{id}/consent`: seal every epoch of the patient key to a new holder.
+#[derive(Clone, Debug, Serialize, Deserialize, ToSchema)]
+pub struct ConsentGrant {
+    pub to: ConsentHolder,
+    pub wraps: Vec<KeyWrap>,
+}
+
+/// `POST /v1/patients/{id}/consent/revoke`: the hub deletes the holder's wraps; the client
+/// starts a new patient key epoch sealed to the remaining holders.
+#[derive(Clone, Debug, Serialize, Deserialize, ToSchema)]
+pub struct ConsentRevoke {
+    pub from: ConsentHolder,
+    pub new_epoch: Signed,
+    pub wraps: Vec<KeyWrap>,
+}
+
+/// `POST /v1/patients/{id}/care`.
+#[derive(Clone, Debug, Serialize, Deserialize, ToSchema)]
+pub struct CareRequest {
+    /// Defaults to the caller.
+    pub practitioner: Option<PractitionerId>,
+}
+
+/// `POST /v1/patients/{id}/break-glass`.
+#[derive(Clone, Debug, Serialize, Deserialize, ToSchema)]
+pub struct BreakGlassRequest {
+    /// Why emergency access is needed; recorded, never sent in notifications.
+    pub reason: String,
+}
+
+/// An open break-glass window.
+#[derive(Clone, Debug, Serialize, Deserialize, ToSchema)]
+pub struct BreakGlassGranted {
+    #[serde(with = "time::serde::rfc3339")]
+    #[schema(value_type = String, format = DateTime)]
+    pub expires_at: OffsetDateTime,
+}
+
+/// Result of streaming ciphertext to `PUT /v1/uploads/{id}`.
+#[derive(Clone, Debug, Serialize, Deserialize, ToSchema)]
+pub struct Uploaded {
+    pub upload_id: UploadId,
+    pub size: u64,
+    pub sha256: String,
+}
+
+/// A share given at upload or later.
+#[derive(Clone, Debug, Serialize, Deserialize, ToSchema)]
+pub struct NewGrant {
+    pub grantee: PractitionerId,
+    /// The document key sealed to the grantee, base64.
+    pub wrap: String,
+    #[serde(default, with = "time::serde::rfc3339::option")]
+    #[schema(value_type = Option<String>, format = DateTime)]
+    pub expires_at: Option<OffsetDateTime>,
+}
+
+/// `POST /v1/documents`: commit a staged upload as a document.
+#[derive(Clone, Debug, Serialize, Deserialize, ToSchema)]
+pub struct CommitDocument {
+    pub document_id: DocumentId,
+    pub upload_id: UploadId,
+    pub patient_id: PatientId,
+    pub binding: Signed,
+    /// Manifest sealed to the document key, base64.
+    pub manifest: String,
+    pub wraps: Vec<KeyWrap>,
+    pub grants: Vec<NewGrant>,
+}
+
+/// A document as a reader receives it: routing metadata, the sealed manifest, the binding and
+/// the key wraps this reader can use.
+#[derive(Clone, Debug, Serialize, Deserialize, ToSchema)]
+pub struct DocumentView {
+    pub document_id: DocumentId,
+    pub patient_id: PatientId,
+    pub uploader: PractitionerId,
+    pub institution_id: InstitutionId,
+    pub size: u64,
+    #[serde(with = "time::serde::rfc3339")]
+    #[schema(value_type = String, format = DateTime)]
+    pub created_at: OffsetDateTime,
+    pub manifest: String,
+    pub binding: Signed,
+    pub wraps: Vec<KeyWrap>,
+}
+
+/// `POST /v1/search`.
+#[derive(Clone, Debug, Serialize, Deserialize, ToSchema)]
+pub struct SearchRequest {
+    pub patient_ref: PatientRef,
+}
+
+/// One round trip: the patient, every document the caller may read, and the certificates
+/// needed to verify them.
+#[derive(Clone, Debug, Serialize, Deserialize, ToSchema)]
+pub struct SearchResult {
+    pub patient: Option<PatientView>,
+    pub documents: Vec<DocumentView>,
+    pub practitioners: Vec<PractitionerPublic>,
+}
+
+/// One grant as the uploader sees it.
+#[derive(Clone, Debug, Serialize, Deserialize, ToSchema)]
+pub struct GrantInfo {
+    pub grantee: PractitionerId,
+    #[serde(with = "time::serde::rfc3339")]
+    #[schema(value_type = String, format = DateTime)]
+    pub granted_at: OffsetDateTime,
+    #[serde(default, with = "time::serde::rfc3339::option")]
+    #[schema(value_type = Option<String>, format = DateTime)]
+    pub expires_at: Option<OffsetDateTime>,
+    pub revoked: bool,
+}
+
+/// What happened, as a notification. Ids only, never health information.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(tag = "type", rename_all = "kebab-case")]
+pub enum EventKind {
+    Shared {
+        document_id: DocumentId,
+        patient_id: PatientId,
+        by: PractitionerId,
+    },
+    Revoked {
+        document_id: DocumentId,
+        by: PractitionerId,
+    },
+    BreakGlass {
+        patient_id: PatientId,
+        by: PractitionerId,
+    },
+    Uploaded {
+        document_id: DocumentId,
+        patient_id: PatientId,
+        by: PractitionerId,
+    },
+    Certified {
+        practitioner_id: PractitionerId,
+    },
+}
+
+/// A stored notification.
+#[derive(Clone, Debug, Serialize, Deserialize, ToSchema)]
+pub struct Event {
+    /// Increasing per hub; `since` cursors use it.
+    pub seq: i64,
+    #[serde(with = "time::serde::rfc3339")]
+    #[schema(value_type = String, format = DateTime)]
+    pub at: OffsetDateTime,
+    pub event: EventKind,
+}
+
+/// `GET /health` and `GET /ready`.
+#[derive(Clone, Debug, Serialize, Deserialize, ToSchema)]
+pub struct Health {
+    pub status: String,
+    pub version: String,
+}

@@ -1,0 +1,259 @@
+//! Signed statements: the certificates and bindings that let a client check every public key
+//! and every document against the alliance root, so a hub cannot substitute keys or move data.
+//!
+//! A statement is the exact JSON text that was signed (never re-serialised before checking),
+//! its kind, the signer's key id and an Ed25519 signature over [`Signed::signing_input`].
+
+use crate::registration::{Profession, Role};
+use crate::{DocumentId, Handle, InstitutionId, PatientId, PatientRef, PractitionerId};
+use base64::Engine;
+use base64::engine::general_purpose::STANDARD as B64;
+use serde::{Deserialize, Serialize, de::DeserializeOwned};
+
+/// What a statement says; part of the signed bytes, so one kind can never pass for another.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "kebab-case")]
+pub enum StatementKind {
+    /// [`InstitutionCert`], signed by the alliance root.
+    InstitutionCert,
+    /// [`InstitutionEpochKey`], signed by the institution.
+    InstitutionEpochKey,
+    /// [`PractitionerCert`], signed by the practitioner's institution (the real-name check).
+    PractitionerCert,
+    /// [`AllianceKey`], signed by the alliance root.
+    AllianceKey,
+    /// [`PatientKeyEpoch`], signed by a certified practitioner.
+    PatientKeyEpoch,
+    /// [`DocumentBinding`], signed by the uploader.
+    DocumentBinding,
+    /// [`RootCommand`], signed by the alliance root.
+    RootCommand,
+}
+
+impl StatementKind {
+    fn tag(self) -> &'static str {
+        match self {
+            Self::InstitutionCert => "institution-cert",
+            Self::InstitutionEpochKey => "institution-epoch-key",
+            Self::PractitionerCert => "practitioner-cert",
+            Self::AllianceKey => "alliance-key",
+            Self::PatientKeyEpoch => "patient-key-epoch",
+            Self::DocumentBinding => "document-binding",
+            Self::RootCommand => "root-command",
+        }
+    }
+}
+
+/// A payload whose kind is fixed by its type.
+pub trait Statement: Serialize + DeserializeOwned {
+    /// The kind this payload is signed as.
+    const KIND: StatementKind;
+}
+
+/// A signed statement as stored and served by the hub.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct Signed {
+    /// What the payload is.
+    pub kind: StatementKind,
+    /// The exact JSON text that was signed.
+    pub payload: String,
+    /// Key id (see [`key_id`]) of the signing key.
+    pub signer: String,
+    /// Ed25519 signature, base64.
+    pub signature: String,
+}
+
+/// Why a statement could not be read.
+#[derive(Debug, thiserror::Error)]
+pub enum StatementError {
+    #[error("statement is a {found:?}, expected {expected:?}")]
+    WrongKind {
+        expected: StatementKind,
+        found: StatementKind,
+    },
+    #[error("statement payload is malformed")]
+    Payload,
+    #[error("statement signature is malformed")]
+    Signature,
+}
+
+impl Signed {
+    /// The bytes an Ed25519 signature covers: a domain tag, the kind and the payload.
+    pub fn signing_input(kind: StatementKind, payload: &str) -> Vec<u8> {
+        let mut v = Vec::with_capacity(32 + payload.len());
+        v.extend_from_slice(b"medshare/v1/statement\0");
+        v.extend_from_slice(kind.tag().as_bytes());
+        v.push(0);
+        v.extend_from_slice(payload.as_bytes());
+        v
+    }
+
+    /// Parse the payload as `T`, checking the kind (the signature is checked elsewhere).
+    pub fn payload_as<T: Statement>(&self) -> Result<T, StatementError> {
+        if self.kind != T::KIND {
+            return Err(StatementError::WrongKind {
+                expected: T::KIND,
+                found: self.kind,
+            });
+        }
+        serde_json::from_str(&self.payload).map_err(|_| StatementError::Payload)
+    }
+
+    /// The signature bytes.
+    pub fn signature_bytes(&self) -> Result<[u8; 64], StatementError> {
+        let v = B64
+            .decode(&self.signature)
+            .map_err(|_| StatementError::Signature)?;
+        v.try_into().map_err(|_| StatementError::Signature)
+    }
+}
+
+/// Key id of an Ed25519 public key: hex of the first 16 bytes of its SHA-256.
+pub fn key_id(public: &[u8; 32]) -> String {
+    use sha2::Digest;
+    hex::encode(&sha2::Sha256::digest(public)[..16])
+}
+
+/// Human-comparable fingerprint of a public key: SHA-256 in groups of four hex digits.
+pub fn fingerprint(public: &[u8; 32]) -> String {
+    use sha2::Digest;
+    let h = hex::encode(sha2::Sha256::digest(public));
+    h.as_bytes()
+        .chunks(4)
+        .map(|c| std::str::from_utf8(c).unwrap_or_default())
+        .collect::<Vec<_>>()
+        .join(":")
+}
+
+/// Base64 of a 32-byte public key, as carried in statements.
+pub fn encode_key(public: &[u8; 32]) -> String {
+    B64.encode(public)
+}
+
+/// Inverse of [`encode_key`].
+pub fn decode_key(text: &str) -> Option<[u8; 32]> {
+    B64.decode(text).ok()?.try_into().ok()
+}
+
+/// The alliance root certifies an institution's signing key.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct InstitutionCert {
+    pub institution_id: InstitutionId,
+    pub name: String,
+    /// Short code, e.g. `QMH`.
+    pub code: String,
+    /// Ed25519 public key, base64.
+    pub sign_public: String,
+    pub issued_at: i64,
+}
+impl Statement for InstitutionCert {
+    const KIND: StatementKind = StatementKind::InstitutionCert;
+}
+
+/// An institution publishes the encryption key of one epoch.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct InstitutionEpochKey {
+    pub institution_id: InstitutionId,
+    pub epoch: u32,
+    /// age X25519 recipient (`age1...`).
+    pub recipient: String,
+    pub issued_at: i64,
+}
+impl Statement for InstitutionEpochKey {
+    const KIND: StatementKind = StatementKind::InstitutionEpochKey;
+}
+
+/// An institution vouches for a practitioner's real identity and keys.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PractitionerCert {
+    pub practitioner_id: PractitionerId,
+    pub institution_id: InstitutionId,
+    pub handle: Handle,
+    pub name: String,
+    pub profession: Profession,
+    pub registration: String,
+    pub specialty: Option<String>,
+    pub roles: Vec<Role>,
+    /// Ed25519 public key, base64.
+    pub sign_public: String,
+    /// age X25519 recipient (`age1...`).
+    pub recipient: String,
+    pub issued_at: i64,
+}
+impl Statement for PractitionerCert {
+    const KIND: StatementKind = StatementKind::PractitionerCert;
+}
+
+/// The alliance-wide encryption key, for patients who consent to share with the whole alliance.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AllianceKey {
+    pub recipient: String,
+    pub issued_at: i64,
+}
+impl Statement for AllianceKey {
+    const KIND: StatementKind = StatementKind::AllianceKey;
+}
+
+/// A patient record key of one epoch.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PatientKeyEpoch {
+    pub patient_id: PatientId,
+    pub epoch: u32,
+    pub recipient: String,
+    pub issued_at: i64,
+}
+impl Statement for PatientKeyEpoch {
+    const KIND: StatementKind = StatementKind::PatientKeyEpoch;
+}
+
+/// The uploader binds a document's bytes and manifest to a patient: age has no associated data,
+/// so this is what stops a hub from moving, swapping or altering documents unnoticed.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DocumentBinding {
+    pub document_id: DocumentId,
+    pub patient_id: PatientId,
+    pub patient_ref: PatientRef,
+    /// SHA-256 of the ciphertext, hex.
+    pub ciphertext_sha256: String,
+    pub ciphertext_size: u64,
+    /// SHA-256 of the manifest ciphertext, hex.
+    pub manifest_sha256: String,
+    pub uploader: PractitionerId,
+    pub uploader_key: String,
+    pub signed_at: i64,
+}
+impl Statement for DocumentBinding {
+    const KIND: StatementKind = StatementKind::DocumentBinding;
+}
+
+/// An action only the holder of the alliance root may take.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RootCommand {
+    /// Random, single use.
+    pub nonce: String,
+    pub issued_at: i64,
+    pub action: RootAction,
+}
+impl Statement for RootCommand {
+    const KIND: StatementKind = StatementKind::RootCommand;
+}
+
+/// The actions of [`RootCommand`].
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "action", rename_all = "kebab-case")]
+pub enum RootAction {
+    /// Register an institution and its first administrator's enrolment.
+    AddInstitution {
+        institution_id: InstitutionId,
+        name: String,
+        code: String,
+        admin: crate::api::NewEnrolment,
+    },
+    /// Certify an institution's signing key, handing it the alliance secrets wrapped to its
+    /// first epoch key.
+    CertifyInstitution {
+        cert: Signed,
+        /// age ciphertext of [`crate::api::AllianceSecrets`] JSON to the institution's epoch key.
+        alliance_wrap: String,
+    },
+}
