@@ -322,8 +322,11 @@ pub struct CareRequest {
 /// `POST /v1/patients/{id}/break-glass`.
 #[derive(Clone, Debug, Serialize, Deserialize, ToSchema)]
 pub struct BreakGlassRequest {
-    /// Why emergency access is needed; recorded, never sent in notifications.
+    /// Why emergency access is needed, sealed on the client to the caller's institution key
+    /// (current epoch) so its privacy officers can read it and the hub cannot; base64.
     pub reason: String,
+    /// The institution epoch the reason is sealed to.
+    pub reason_epoch: u32,
 }
 
 /// An open break-glass window.
