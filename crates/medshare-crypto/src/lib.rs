@@ -1,1 +1,23 @@
-//! medshare-crypto
+//! All of medshare's cryptography: age keys and streaming seal/open, key wraps, Ed25519 statements and certificate chains, the passphrase KDF and the patient-number blind index (no I/O beyond `Read`/`Write`).
+//!
+//! ```
+//! use medshare_crypto::{keys::EncryptionKey, seal};
+//!
+//! let key = EncryptionKey::generate();
+//! let sealed = seal::seal_bytes(&[key.recipient()], b"discharge summary").unwrap();
+//! assert!(sealed.starts_with(b"age-encryption.org/v1"));
+//! assert_eq!(&seal::open_bytes(&key, &sealed).unwrap()[..], b"discharge summary");
+//! ```
+#![forbid(unsafe_code)]
+
+pub mod blind;
+pub mod chain;
+pub mod error;
+pub mod hash;
+pub mod keys;
+pub mod passphrase;
+pub mod seal;
+
+pub use error::CryptoError;
+pub use hash::{HashingReader, HashingWriter, sha256_hex};
+pub use keys::{EncryptionKey, SigningKey, parse_recipient, verify_statement};

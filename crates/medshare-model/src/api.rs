@@ -256,6 +256,15 @@ pub struct KeyWrap {
     pub wrap: String,
 }
 
+/// One epoch of a patient record key sealed to an institution epoch key or the alliance key.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct PatientKeyWrap {
+    pub patient_epoch: u32,
+    /// [`Holder::Institution`] or [`Holder::Alliance`].
+    pub holder: Holder,
+    pub wrap: String,
+}
+
 /// `POST /v1/patients`.
 #[derive(Clone, Debug, Serialize, Deserialize, ToSchema)]
 pub struct NewPatient {
@@ -265,7 +274,7 @@ pub struct NewPatient {
     pub key_epoch: Signed,
     /// The epoch-1 patient key sealed to the creator's institution (and the alliance, if so
     /// consented).
-    pub wraps: Vec<KeyWrap>,
+    pub wraps: Vec<PatientKeyWrap>,
     /// Patient card (name, birth date, sex) sealed to the patient key, base64.
     pub card: String,
 }
@@ -276,7 +285,7 @@ pub struct PatientView {
     pub patient_id: PatientId,
     pub key_epochs: Vec<Signed>,
     /// Patient key wraps the caller's institution (or the alliance) can open.
-    pub wraps: Vec<KeyWrap>,
+    pub wraps: Vec<PatientKeyWrap>,
     pub card: String,
     /// Who holds the patient's consent.
     pub consent: Vec<ConsentHolder>,
@@ -300,7 +309,7 @@ pub struct PatientLookup {
 #[derive(Clone, Debug, Serialize, Deserialize, ToSchema)]
 pub struct ConsentGrant {
     pub to: ConsentHolder,
-    pub wraps: Vec<KeyWrap>,
+    pub wraps: Vec<PatientKeyWrap>,
 }
 
 /// `POST /v1/patients/{id}/consent/revoke`: the hub deletes the holder's wraps; the client
@@ -309,7 +318,7 @@ pub struct ConsentGrant {
 pub struct ConsentRevoke {
     pub from: ConsentHolder,
     pub new_epoch: Signed,
-    pub wraps: Vec<KeyWrap>,
+    pub wraps: Vec<PatientKeyWrap>,
 }
 
 /// `POST /v1/patients/{id}/care`.
@@ -457,4 +466,11 @@ pub struct Event {
 pub struct Health {
     pub status: String,
     pub version: String,
+}
+
+/// `GET /v1/documents/{id}`: the document and its uploader's certificates.
+#[derive(Clone, Debug, Serialize, Deserialize, ToSchema)]
+pub struct DocumentDetail {
+    pub document: DocumentView,
+    pub uploader: PractitionerPublic,
 }

@@ -1,1 +1,145 @@
-//! medshare-server
+//! The medshare hub: an axum application that stores ciphertext and signed public statements,
+//! enforces the access policy, records every decision and notifies practitioners. It never
+//! holds a key that could decrypt a record (this crate does not depend on `medshare-crypto`).
+//!
+//! ```no_run
+//! # async fn demo() -> anyhow::Result<()> {
+//! let config = medshare_server::config::Config::default();
+//! let state = medshare_server::build_state(config).await?;
+//! let router = medshare_server::app(state);
+//! # let _ = router; Ok(()) }
+//! ```
+#![forbid(unsafe_code)]
+
+pub mod audit;
+pub mod auth;
+pub mod config;
+pub mod error;
+pub mod notify;
+pub mod policy;
+pub mod routes;
+pub mod services;
+pub mod state;
+
+pub use routes::{ApiDoc, app};
+pub use state::AppState;
+
+use anyhow::Context;
+use config::Config;
+use rand::RngCore;
+use std::future::Future;
+use std::io::Write;
+use std::path::Path;
+use std::sync::Arc;
+use zeroize::Zeroizing;
+
+/// Write a secret file readable only by the owner (0600), replacing any old one atomically.
+pub fn write_secret_file(path: &Path, contents: &[u8]) -> std::io::Result<()> {
+    let tmp = path.with_extension("tmp");
+    let mut opts = std::fs::OpenOptions::new();
+    opts.write(true).create(true).truncate(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        opts.mode(0o600);
+    }
+    let mut f = opts.open(&tmp)?;
+    f.write_all(contents)?;
+    f.sync_all()?;
+    std::fs::rename(&tmp, path)
+}
+
+fn load_or_create_secret(path: &Path) -> anyhow::Result<Zeroizing<[u8; 32]>> {
+    if let Ok(bytes) = std::fs::read(path) {
+        let arr: [u8; 32] = bytes
+            .try_into()
+            .map_err(|_| anyhow::anyhow!("{} is corrupt: delete it to make a new one", path.display()))?;
+        return Ok(Zeroizing::new(arr));
+    }
+    let mut s = Zeroizing::new([0u8; 32]);
+    rand::thread_rng().fill_bytes(&mut s[..]);
+    write_secret_file(path, &s[..]).with_context(|| format!("cannot write {}", path.display()))?;
+    Ok(s)
+}
+
+/// Open the stores, reconcile storage after any crash and prepare the bootstrap token.
+pub async fn build_state(config: Config) -> anyhow::Result<AppState> {
+    std::fs::create_dir_all(&config.data_dir)
+        .with_context(|| format!("cannot create the data folder {}", config.data_dir.display()))?;
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&config.data_dir, std::fs::Permissions::from_mode(0o700))
+            .with_context(|| format!("cannot restrict {}", config.data_dir.display()))?;
+    }
+    let store = medshare_store::open(&config.database_url())
+        .await
+        .context("cannot open the metadata database")?;
+    let blobs: Arc<dyn medshare_blob::BlobStore> = Arc::new(
+        medshare_blob::LocalBlobStore::open(config.data_dir.join("blobs"))
+            .context("cannot open the blob folder")?,
+    );
+    let hub_secret = load_or_create_secret(&config.data_dir.join("hub-secret"))?;
+    let token_path = config.data_dir.join("bootstrap-token");
+    let bootstrap_token = if store.alliance().await?.is_none() {
+        let token = match std::fs::read_to_string(&token_path) {
+            Ok(t) if !t.trim().is_empty() => t.trim().to_string(),
+            _ => {
+                let t = auth::new_token();
+                write_secret_file(&token_path, t.as_bytes())
+                    .with_context(|| format!("cannot write {}", token_path.display()))?;
+                t
+            }
+        };
+        tracing::warn!(path = %token_path.display(), "alliance not initialised: run `medshare admin init` with the bootstrap token in this file");
+        Some(Zeroizing::new(token))
+    } else {
+        None
+    };
+    let state = AppState {
+        store,
+        blobs,
+        notifier: notify::Notifier::new(),
+        config: Arc::new(config),
+        hub_secret: Arc::new(hub_secret),
+        bootstrap_token: Arc::new(std::sync::Mutex::new(bootstrap_token)),
+    };
+    services::documents::reconcile(&state).await?;
+    Ok(state)
+}
+
+/// Serve on an already bound listener until `shutdown` resolves, then drain connections.
+pub async fn serve(
+    state: AppState,
+    listener: std::net::TcpListener,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> anyhow::Result<()> {
+    listener.set_nonblocking(true)?;
+    let tls = state.config.tls.clone();
+    let router = app(state);
+    match tls {
+        None => {
+            let listener = tokio::net::TcpListener::from_std(listener)?;
+            axum::serve(listener, router)
+                .with_graceful_shutdown(shutdown)
+                .await?;
+        }
+        Some(tls) => {
+            let _ = rustls::crypto::ring::default_provider().install_default();
+            let rustls = axum_server::tls_rustls::RustlsConfig::from_pem_file(&tls.cert, &tls.key)
+                .await
+                .context("cannot load the TLS certificate or key")?;
+            let handle = axum_server::Handle::new();
+            let h = handle.clone();
+            tokio::spawn(async move {
+                shutdown.await;
+                h.graceful_shutdown(Some(std::time::Duration::from_secs(10)));
+            });
+            axum_server::from_tcp_rustls(listener, rustls)?
+                .handle(handle)
+                .serve(router.into_make_service())
+                .await?;
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,171 @@
+//! Sessions and credentials: bearer-token extraction, Argon2 hashing of the client-derived login
+//! credential, TOTP checks and random tokens.
+
+use crate::error::{ApiError, ApiResult};
+use crate::state::{AppState, now};
+use axum::extract::FromRequestParts;
+use axum::http::request::Parts;
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use medshare_model::registration::Role;
+use medshare_model::{ErrorCode, PractitionerId};
+use medshare_store::{PractitionerRow, PractitionerStatus};
+use rand::RngCore;
+use sha2::{Digest, Sha256};
+
+/// The authenticated practitioner behind a request.
+#[derive(Clone, Debug)]
+pub struct Caller {
+    pub practitioner: PractitionerRow,
+    pub token_hash: String,
+}
+
+impl Caller {
+    pub fn id(&self) -> PractitionerId {
+        self.practitioner.id
+    }
+
+    /// Refuse unless the institution has certified this practitioner's keys.
+    pub fn require_certified(&self) -> ApiResult<()> {
+        if self.practitioner.status == PractitionerStatus::Certified && self.practitioner.cert.is_some() {
+            Ok(())
+        } else {
+            Err(ApiError::new(ErrorCode::NotCertified))
+        }
+    }
+
+    pub fn has_role(&self, role: Role) -> bool {
+        self.practitioner.details.roles.contains(&role)
+    }
+
+    /// Refuse unless certified and holding `role`.
+    pub fn require_role(&self, role: Role) -> ApiResult<()> {
+        self.require_certified()?;
+        if self.has_role(role) {
+            Ok(())
+        } else {
+            Err(ApiError::forbidden())
+        }
+    }
+}
+
+/// SHA-256 hex of a session token or enrolment code: only hashes are stored.
+pub fn token_hash(token: &str) -> String {
+    hex::encode(Sha256::digest(token.as_bytes()))
+}
+
+/// A fresh random session token.
+pub fn new_token() -> String {
+    let mut b = [0u8; 32];
+    rand::thread_rng().fill_bytes(&mut b);
+    URL_SAFE_NO_PAD.encode(b)
+}
+
+/// A fresh enrolment code: 16 random bytes as grouped base32, easy to read aloud.
+pub fn new_enrolment_code() -> String {
+    const ALPHABET: &[u8; 32] = b"ABCDEFGHJKMNPQRSTVWXYZ0123456789";
+    let mut b = [0u8; 20];
+    rand::thread_rng().fill_bytes(&mut b);
+    let chars: Vec<u8> = b.iter().map(|x| ALPHABET[(x & 31) as usize]).collect();
+    chars
+        .chunks(5)
+        .map(|c| String::from_utf8_lossy(c).into_owned())
+        .collect::<Vec<_>>()
+        .join("-")
+}
+
+/// Canonical form of a typed enrolment code (case and dashes ignored).
+pub fn normalize_code(code: &str) -> String {
+    code.chars()
+        .filter(|c| c.is_ascii_alphanumeric())
+        .map(|c| c.to_ascii_uppercase())
+        .collect()
+}
+
+/// Argon2id hash (PHC string) of the login credential the client derived from its passphrase.
+pub async fn hash_credential(credential: Vec<u8>) -> ApiResult<String> {
+    tokio::task::spawn_blocking(move || {
+        use argon2::password_hash::PasswordHasher;
+        argon2::Argon2::default()
+            .hash_password(&credential)
+            .map(|h| h.to_string())
+            .map_err(|_| ApiError::internal())
+    })
+    .await
+    .map_err(|_| ApiError::internal())?
+}
+
+/// Check a credential against its stored hash.
+pub async fn verify_credential(credential: Vec<u8>, hash: String) -> bool {
+    tokio::task::spawn_blocking(move || {
+        use argon2::password_hash::PasswordVerifier;
+        use argon2::password_hash::phc::PasswordHash;
+        PasswordHash::new(&hash)
+            .map(|h| argon2::Argon2::default().verify_password(&credential, &h).is_ok())
+            .unwrap_or(false)
+    })
+    .await
+    .unwrap_or(false)
+}
+
+/// A new TOTP secret (base32) and its `otpauth://` URI.
+pub fn new_totp(handle: &str) -> ApiResult<(String, String)> {
+    let secret = totp_rs::Secret::generate().to_base32();
+    let t = totp(&secret, handle)?;
+    let url = t.to_url().map_err(|_| ApiError::internal())?;
+    Ok((secret, url))
+}
+
+fn totp(secret_b32: &str, handle: &str) -> ApiResult<totp_rs::Totp> {
+    let secret = totp_rs::Secret::try_from_base32(secret_b32).map_err(|_| ApiError::internal())?;
+    totp_rs::Builder::new()
+        .with_secret(secret)
+        .with_issuer(Some("medshare"))
+        .with_account_name(handle)
+        .build()
+        .map_err(|_| ApiError::internal())
+}
+
+/// Check a TOTP code (RFC 6238: SHA-1, 6 digits, 30 s steps, one step of skew).
+pub fn check_totp(secret_b32: &str, handle: &str, code: &str) -> bool {
+    match totp(secret_b32, handle) {
+        Ok(t) => t.check_current(code.trim()).is_some(),
+        Err(_) => false,
+    }
+}
+
+impl FromRequestParts<AppState> for Caller {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
+        let header = parts
+            .headers
+            .get(axum::http::header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok())
+            .ok_or(ApiError::new(ErrorCode::Unauthenticated))?;
+        let token = header
+            .strip_prefix("Bearer ")
+            .ok_or(ApiError::new(ErrorCode::Unauthenticated))?;
+        let hash = token_hash(token.trim());
+        let session = state
+            .store
+            .session(&hash)
+            .await?
+            .ok_or(ApiError::new(ErrorCode::SessionExpired))?;
+        if session.revoked || session.expires_at <= now() {
+            return Err(ApiError::new(ErrorCode::SessionExpired));
+        }
+        let practitioner = state
+            .store
+            .practitioner(session.practitioner_id)
+            .await?
+            .ok_or(ApiError::new(ErrorCode::SessionExpired))?;
+        if practitioner.status == PractitionerStatus::Removed {
+            return Err(ApiError::new(ErrorCode::SessionExpired));
+        }
+        Ok(Caller {
+            practitioner,
+            token_hash: hash,
+        })
+    }
+}

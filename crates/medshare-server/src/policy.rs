@@ -1,0 +1,94 @@
+//! The access policy, in one place. Cryptography bounds who could ever read a record; this
+//! module decides who may read it now:
+//!
+//! a certified practitioner may read a document if they uploaded it, hold an unexpired and
+//! unrevoked grant on it, or belong to an institution holding the patient's consent (for that
+//! institution or the whole alliance) and have a declared care relationship or an active
+//! break-glass window for the patient.
+
+use crate::auth::Caller;
+use crate::error::ApiResult;
+use crate::state::AppState;
+use medshare_model::PatientId;
+use medshare_model::api::ConsentHolder;
+use medshare_store::{DocumentRow, GrantRow};
+
+/// Why access was allowed or denied (recorded in the access log).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Basis {
+    Uploader,
+    Grant,
+    Care,
+    BreakGlass,
+    /// Denied: the practitioner is not certified.
+    NotCertified,
+    /// Denied: nothing in the policy allows it.
+    NoBasis,
+}
+
+impl Basis {
+    pub fn allowed(self) -> bool {
+        matches!(self, Self::Uploader | Self::Grant | Self::Care | Self::BreakGlass)
+    }
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Uploader => "uploader",
+            Self::Grant => "grant",
+            Self::Care => "care-relationship",
+            Self::BreakGlass => "break-glass",
+            Self::NotCertified => "not-certified",
+            Self::NoBasis => "no-basis",
+        }
+    }
+}
+
+/// Whether the caller's institution holds the patient's consent.
+pub fn institution_has_consent(caller: &Caller, consents: &[ConsentHolder]) -> bool {
+    consents.iter().any(|c| match c {
+        ConsentHolder::Alliance => true,
+        ConsentHolder::Institution { id } => *id == caller.practitioner.institution_id,
+    })
+}
+
+/// Patient-wide access: consent held by the caller's institution plus care or break-glass.
+pub async fn patient_access(state: &AppState, caller: &Caller, patient: PatientId) -> ApiResult<Basis> {
+    if caller.require_certified().is_err() {
+        return Ok(Basis::NotCertified);
+    }
+    let consents = state.store.consents(patient).await?;
+    if !institution_has_consent(caller, &consents) {
+        return Ok(Basis::NoBasis);
+    }
+    if state.store.has_care(patient, caller.id()).await? {
+        return Ok(Basis::Care);
+    }
+    if state
+        .store
+        .break_glass_active(patient, caller.id(), crate::state::now())
+        .await?
+    {
+        return Ok(Basis::BreakGlass);
+    }
+    Ok(Basis::NoBasis)
+}
+
+/// Access to one document, given the caller's patient-wide basis and their grant (if any).
+pub fn document_access(caller: &Caller, doc: &DocumentRow, patient_basis: Basis, grant: Option<&GrantRow>, now: i64) -> Basis {
+    if patient_basis == Basis::NotCertified {
+        return Basis::NotCertified;
+    }
+    if doc.uploader == caller.id() {
+        return Basis::Uploader;
+    }
+    if grant.is_some_and(|g| g.is_live(now)) {
+        return Basis::Grant;
+    }
+    patient_basis
+}
+
+/// Decide for a single document.
+pub async fn may_read(state: &AppState, caller: &Caller, doc: &DocumentRow) -> ApiResult<Basis> {
+    let patient = patient_access(state, caller, doc.patient_id).await?;
+    let grant = state.store.grant(doc.id, caller.id()).await?;
+    Ok(document_access(caller, doc, patient, grant.as_ref(), crate::state::now()))
+}

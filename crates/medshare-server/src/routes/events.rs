@@ -1,0 +1,72 @@
+//! Notifications: the stored inbox and the live Server-Sent Events stream.
+
+use crate::auth::Caller;
+use crate::error::{ApiError, ApiResult};
+use crate::state::{AppState, at};
+use axum::Json;
+use axum::extract::{Query, State};
+use axum::http::HeaderMap;
+use axum::response::sse::{Event as SseEvent, KeepAlive, Sse};
+use futures::{Stream, StreamExt};
+use medshare_model::api::{Event, EventKind};
+use serde::Deserialize;
+use std::convert::Infallible;
+
+/// `?since=SEQ`.
+#[derive(Deserialize, utoipa::IntoParams)]
+pub struct Since {
+    /// Return events after this sequence number.
+    pub since: Option<i64>,
+}
+
+async fn backlog(s: &AppState, caller: &Caller, since: i64) -> ApiResult<Vec<Event>> {
+    let rows = s.store.events_since(caller.id(), since, 500).await?;
+    rows.into_iter()
+        .map(|r| {
+            let event: EventKind = serde_json::from_str(&r.body).map_err(|_| ApiError::internal())?;
+            Ok(Event { seq: r.seq, at: at(r.at), event })
+        })
+        .collect()
+}
+
+/// Stored notifications after `since`.
+#[utoipa::path(get, path = "/v1/events", tag = "events", security(("bearer" = [])), params(Since), responses((status = 200, body = Vec<Event>)))]
+pub async fn list(State(s): State<AppState>, caller: Caller, Query(q): Query<Since>) -> ApiResult<Json<Vec<Event>>> {
+    Ok(Json(backlog(&s, &caller, q.since.unwrap_or(0)).await?))
+}
+
+fn sse(e: &Event) -> Result<SseEvent, Infallible> {
+    Ok(SseEvent::default()
+        .id(e.seq.to_string())
+        .event("medshare")
+        .data(serde_json::to_string(e).unwrap_or_default()))
+}
+
+/// Live notifications (Server-Sent Events); resumes after `Last-Event-ID` or `since`.
+#[utoipa::path(get, path = "/v1/events/stream", tag = "events", security(("bearer" = [])), params(Since), responses((status = 200, content_type = "text/event-stream", body = String)))]
+pub async fn stream(
+    State(s): State<AppState>,
+    caller: Caller,
+    Query(q): Query<Since>,
+    headers: HeaderMap,
+) -> ApiResult<Sse<impl Stream<Item = Result<SseEvent, Infallible>>>> {
+    let last = headers
+        .get("last-event-id")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse().ok())
+        .or(q.since)
+        .unwrap_or(0);
+    // Subscribe before reading the backlog so nothing falls between the two.
+    let live = tokio_stream::wrappers::BroadcastStream::new(s.notifier.subscribe());
+    let old = backlog(&s, &caller, last).await?;
+    let high = old.last().map(|e| e.seq).unwrap_or(last);
+    let me = caller.id();
+    let live = live.filter_map(move |m| async move {
+        match m {
+            Ok((to, e)) if to == me && e.seq > high => Some(sse(&e)),
+            _ => None,
+        }
+    });
+    let stream = futures::stream::iter(old.iter().map(sse).collect::<Vec<_>>()).chain(live);
+    Ok(Sse::new(stream).keep_alive(KeepAlive::default()))
+}

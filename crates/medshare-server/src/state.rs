@@ -1,0 +1,31 @@
+//! Shared state handed to every handler: the stores, the notifier and the configuration.
+
+use crate::config::Config;
+use crate::notify::Notifier;
+use medshare_blob::BlobStore;
+use medshare_store::MetadataStore;
+use std::sync::Arc;
+use zeroize::Zeroizing;
+
+/// Cloneable application state.
+#[derive(Clone)]
+pub struct AppState {
+    pub store: Arc<dyn MetadataStore>,
+    pub blobs: Arc<dyn BlobStore>,
+    pub notifier: Notifier,
+    pub config: Arc<Config>,
+    /// Hub-local secret: keys the fake KDF salts served for unknown handles.
+    pub hub_secret: Arc<Zeroizing<[u8; 32]>>,
+    /// One-time bootstrap token while the alliance is not initialised.
+    pub bootstrap_token: Arc<std::sync::Mutex<Option<Zeroizing<String>>>>,
+}
+
+/// Seconds since the Unix epoch.
+pub fn now() -> i64 {
+    time::OffsetDateTime::now_utc().unix_timestamp()
+}
+
+/// A Unix time as `OffsetDateTime`.
+pub fn at(secs: i64) -> time::OffsetDateTime {
+    time::OffsetDateTime::from_unix_timestamp(secs).unwrap_or(time::OffsetDateTime::UNIX_EPOCH)
+}
