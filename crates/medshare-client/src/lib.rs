@@ -1,1 +1,33 @@
-//! medshare-client
+//! The medshare client core: enrolment, login, patients, and the upload / timeline / download /
+//! share pipelines over the hub's HTTP API. All encryption and decryption happens here, on the
+//! practitioner's machine; every key is checked against the pinned alliance root before use.
+//!
+//! ```no_run
+//! # async fn demo() -> medshare_client::Result<()> {
+//! use medshare_client::{Hub, LoginOptions, login};
+//! let hub = Hub::new("https://hub.example:8443", None)?;
+//! let me = login(&hub, None, &"dr.chan".parse().unwrap(), "passphrase", Some("123456"), &LoginOptions::default()).await?;
+//! let timeline = me.timeline(&"A123456(3)".parse().unwrap()).await?;
+//! for e in &timeline.entries {
+//!     println!("{} {}", e.manifest.date_of_service.as_deref().unwrap_or("-"), e.manifest.title);
+//! }
+//! # Ok(()) }
+//! ```
+#![forbid(unsafe_code)]
+
+pub mod admin;
+pub mod enrol;
+pub mod error;
+mod events;
+pub mod hub;
+pub mod patients;
+mod pipe;
+pub mod records;
+pub mod session;
+pub mod trust;
+
+pub use error::{ClientError, Result};
+pub use hub::Hub;
+pub use patients::{ConsentTarget, Patient};
+pub use records::{DocumentMeta, OpenedDocument, Share, Timeline, TimelineEntry};
+pub use session::{Client, LoginOptions, SavedSession, login};

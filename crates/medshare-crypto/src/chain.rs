@@ -107,6 +107,9 @@ pub fn verify_patient_key_epoch(
     s: &Signed,
 ) -> Result<PatientKeyEpoch, CryptoError> {
     let epoch: PatientKeyEpoch = verify_statement(s, &signer.sign_public)?;
+    if epoch.signed_by != signer.cert.practitioner_id {
+        return Err(CryptoError::ChainMismatch("patient key signed by someone else"));
+    }
     parse_recipient(&epoch.recipient)?;
     Ok(epoch)
 }
@@ -231,6 +234,7 @@ mod tests {
             patient_id: PatientId::new(),
             epoch: 1,
             recipient: EncryptionKey::generate().recipient(),
+            signed_by: doc.cert.practitioner_id,
             issued_at: 1,
         });
         assert!(verify_patient_key_epoch(&doc, &pke).is_ok());

@@ -12,6 +12,7 @@ pub mod api;
 pub mod error;
 pub mod identifiers;
 pub mod ids;
+pub mod records;
 pub mod registration;
 pub mod statements;
 

@@ -200,6 +200,8 @@ pub struct PatientKeyEpoch {
     pub patient_id: PatientId,
     pub epoch: u32,
     pub recipient: String,
+    /// The practitioner who created this epoch and signed the statement.
+    pub signed_by: PractitionerId,
     pub issued_at: i64,
 }
 impl Statement for PatientKeyEpoch {

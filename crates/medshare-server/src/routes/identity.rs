@@ -84,6 +84,12 @@ pub async fn pending(State(s): State<AppState>, caller: Caller, Path(id): Path<I
     Ok(Json(svc::pending(&s, &caller, id).await?))
 }
 
+/// Certified members of an institution (administrators only).
+#[utoipa::path(get, path = "/v1/institutions/{id}/members", tag = "identity", security(("bearer" = [])), params(("id" = String, Path)), responses((status = 200, body = Vec<PractitionerPublic>)))]
+pub async fn members(State(s): State<AppState>, caller: Caller, Path(id): Path<InstitutionId>) -> ApiResult<Json<Vec<PractitionerPublic>>> {
+    Ok(Json(svc::members(&s, &caller, id).await?))
+}
+
 /// Certify a practitioner's keys (the real-name verification step).
 #[utoipa::path(post, path = "/v1/practitioners/{id}/certify", tag = "identity", security(("bearer" = [])), params(("id" = String, Path)), request_body = CertifyRequest, responses((status = 204)))]
 pub async fn certify(State(s): State<AppState>, caller: Caller, Path(id): Path<PractitionerId>, Json(req): Json<CertifyRequest>) -> ApiResult<StatusCode> {

@@ -27,7 +27,7 @@ use utoipa::OpenApi;
         identity::institutions, identity::institution, identity::lookup_enrolment, identity::redeem,
         identity::prelogin, identity::login, identity::logout, identity::me,
         identity::practitioner, identity::practitioner_by_handle, identity::create_enrolment,
-        identity::pending, identity::certify, identity::remove,
+        identity::pending, identity::members, identity::certify, identity::remove,
         patients::create, patients::lookup, patients::search, patients::grant_consent,
         patients::revoke_consent, patients::declare_care, patients::break_glass,
         documents::stage, documents::commit, documents::view, documents::content,
@@ -98,6 +98,7 @@ pub fn app(state: AppState) -> Router {
         .route("/v1/institutions/{id}", get(identity::institution))
         .route("/v1/institutions/{id}/enrolments", post(identity::create_enrolment))
         .route("/v1/institutions/{id}/pending", get(identity::pending))
+        .route("/v1/institutions/{id}/members", get(identity::members))
         .route("/v1/enrolments/lookup", post(identity::lookup_enrolment))
         .route("/v1/enrolments/redeem", post(identity::redeem))
         .route("/v1/auth/prelogin", post(identity::prelogin))

@@ -330,6 +330,16 @@ pub async fn pending(state: &AppState, caller: &Caller, inst: InstitutionId) -> 
         .collect())
 }
 
+/// Certified members of the institution (for key rotation).
+pub async fn members(state: &AppState, caller: &Caller, inst: InstitutionId) -> ApiResult<Vec<PractitionerPublic>> {
+    require_admin_of(caller, inst)?;
+    let mut out = Vec::new();
+    for p in state.store.practitioners_of(inst, Some(PractitionerStatus::Certified)).await? {
+        out.push(public_of(state, &p).await?);
+    }
+    Ok(out)
+}
+
 pub async fn certify(state: &AppState, caller: &Caller, id: PractitionerId, req: CertifyRequest) -> ApiResult<()> {
     let p = state.store.practitioner(id).await?.ok_or_else(ApiError::not_found)?;
     require_admin_of(caller, p.institution_id)?;

@@ -87,7 +87,7 @@ pub async fn create(state: &AppState, caller: &Caller, req: NewPatient) -> ApiRe
     let me = &caller.practitioner;
     let sign_public = me.sign_public.as_deref().ok_or_else(ApiError::internal)?;
     let key: PatientKeyEpoch = verify(&req.key_epoch, sign_public)?;
-    if key.patient_id != req.patient_id || key.epoch != 1 {
+    if key.patient_id != req.patient_id || key.epoch != 1 || key.signed_by != me.id {
         return Err(ApiError::bad_request("the first patient key must be epoch 1 of this patient"));
     }
     check_recipient(&key.recipient)?;
@@ -272,7 +272,7 @@ pub async fn revoke_consent(state: &AppState, caller: &Caller, id: PatientId, re
     let sign_public = caller.practitioner.sign_public.as_deref().ok_or_else(ApiError::internal)?;
     let key: PatientKeyEpoch = verify(&req.new_epoch, sign_public)?;
     let next = state.store.patient_key_epochs(id).await?.len() as u32 + 1;
-    if key.patient_id != id || key.epoch != next {
+    if key.patient_id != id || key.epoch != next || key.signed_by != caller.id() {
         return Err(ApiError::bad_request("the new patient key must be the next epoch of this patient"));
     }
     check_recipient(&key.recipient)?;

@@ -1,0 +1,36 @@
+//! Client errors. Display texts tell the user what went wrong without echoing record content.
+
+use medshare_model::Problem;
+
+/// Anything a client operation can fail with.
+#[derive(Debug, thiserror::Error)]
+pub enum ClientError {
+    /// The hub answered with a problem.
+    #[error("{}{}", .0.title, .0.detail.as_deref().map(|d| format!(": {d}")).unwrap_or_default())]
+    Api(Problem),
+    /// The hub could not be reached or spoke nonsense.
+    #[error("cannot talk to the hub: {0}")]
+    Http(#[from] reqwest::Error),
+    #[error(transparent)]
+    Crypto(#[from] medshare_crypto::CryptoError),
+    /// A signature, certificate or pinned key did not check out: the hub may be misbehaving.
+    #[error("refused: {0}")]
+    Trust(&'static str),
+    #[error("{0}")]
+    Invalid(String),
+    #[error(transparent)]
+    Io(#[from] std::io::Error),
+}
+
+impl ClientError {
+    /// The problem code, if the hub refused.
+    pub fn code(&self) -> Option<medshare_model::ErrorCode> {
+        match self {
+            Self::Api(p) => Some(p.code),
+            _ => None,
+        }
+    }
+}
+
+/// Result alias.
+pub type Result<T, E = ClientError> = std::result::Result<T, E>;

@@ -1,0 +1,363 @@
+//! The record pipelines: upload (seal while streaming, sign the binding, commit), the patient
+//! timeline (one round trip, every binding verified), download (stream, decrypt, verify), share
+//! and revoke.
+
+use crate::error::{ClientError, Result};
+use crate::hub::Hub;
+use crate::patients::Patient;
+use crate::pipe::{CHUNK, ChannelReader, ChannelWriter};
+use crate::session::Client;
+use base64::Engine;
+use base64::engine::general_purpose::STANDARD as B64;
+use futures::StreamExt;
+use medshare_crypto::chain::{VerifiedPractitioner, verify_binding};
+use medshare_crypto::seal::{SealWriter, open_bytes, open_reader, seal_bytes, unwrap_key, wrap_key};
+use medshare_crypto::{EncryptionKey, HashingReader, HashingWriter, sha256_hex};
+use medshare_model::api::*;
+use medshare_model::identifiers::PatientIdentifier;
+use medshare_model::records::{Manifest, PatientCard};
+use medshare_model::statements::{DocumentBinding, key_id};
+use medshare_model::{DocumentId, Handle, InstitutionId, PractitionerId, UploadId};
+use std::collections::HashMap;
+use std::io::{Read, Write};
+use time::OffsetDateTime;
+use tokio::sync::mpsc;
+
+/// What the uploader says about a document (size and hash are computed while sealing).
+#[derive(Clone, Debug)]
+pub struct DocumentMeta {
+    pub title: String,
+    pub file_name: String,
+    pub media_type: String,
+    pub category: String,
+    pub date_of_service: Option<String>,
+    pub classification: Option<serde_json::Value>,
+}
+
+/// A share to give: who, and until when.
+#[derive(Clone, Debug)]
+pub struct Share {
+    pub with: Handle,
+    pub expires_at: Option<OffsetDateTime>,
+}
+
+/// One readable entry of a patient's timeline.
+#[derive(Clone, Debug)]
+pub struct TimelineEntry {
+    pub document_id: DocumentId,
+    pub manifest: Manifest,
+    pub uploader: VerifiedPractitioner,
+    pub institution_id: InstitutionId,
+    pub created_at: OffsetDateTime,
+    pub size: u64,
+}
+
+/// A patient's record as this practitioner may see it.
+pub struct Timeline {
+    pub patient: Option<Patient>,
+    pub card: Option<PatientCard>,
+    pub entries: Vec<TimelineEntry>,
+}
+
+/// A document whose binding verified and whose key is unwrapped, ready to download.
+pub struct OpenedDocument {
+    pub view: DocumentView,
+    pub manifest: Manifest,
+    pub binding: DocumentBinding,
+    pub uploader: VerifiedPractitioner,
+    key: EncryptionKey,
+}
+
+impl OpenedDocument {
+    /// The document key as an age identity, for exporting to the standard `age`/`rage` tools.
+    pub fn key(&self) -> &EncryptionKey {
+        &self.key
+    }
+}
+
+fn checked_binding(doc: &DocumentView, uploader: &VerifiedPractitioner) -> Result<(DocumentBinding, Vec<u8>)> {
+    let b = verify_binding(uploader, &doc.binding).map_err(|_| ClientError::Trust("a document's signature does not verify"))?;
+    let manifest = B64.decode(&doc.manifest).map_err(|_| ClientError::Trust("a manifest is malformed"))?;
+    let ok = b.document_id == doc.document_id
+        && b.patient_id == doc.patient_id
+        && b.uploader == doc.uploader
+        && b.ciphertext_size == doc.size
+        && b.manifest_sha256 == sha256_hex(&manifest);
+    if !ok {
+        return Err(ClientError::Trust("a document does not match its signed binding: the hub may have moved or altered it"));
+    }
+    Ok((b, manifest))
+}
+
+impl Client {
+    /// Resolve a handle to a verified practitioner.
+    pub async fn practitioner_by_handle(&self, h: &Handle) -> Result<VerifiedPractitioner> {
+        let p: PractitionerPublic = self.hub.get(&format!("/v1/practitioners/by-handle/{h}")).await?;
+        self.trust.practitioner(&p)
+    }
+
+    async fn grant_for(&self, key: &EncryptionKey, s: &Share) -> Result<NewGrant> {
+        let p = self.practitioner_by_handle(&s.with).await?;
+        Ok(NewGrant { grantee: p.cert.practitioner_id, wrap: wrap_key(&p.cert.recipient, key)?, expires_at: s.expires_at })
+    }
+
+    /// Seal `source` with a new document key while streaming it to the hub, then commit it
+    /// with a signed binding, key wraps (self, patient key) and shares. `progress` receives
+    /// plaintext bytes as they are sealed.
+    pub async fn upload(
+        &self,
+        source: impl Read + Send + 'static,
+        patient: &Patient,
+        meta: DocumentMeta,
+        shares: &[Share],
+        progress: impl Fn(u64) + Send + 'static,
+    ) -> Result<DocumentView> {
+        let ctx = self.context().await?;
+        let key = EncryptionKey::generate();
+        // Resolve and verify grantees before sending anything.
+        let mut grants = Vec::new();
+        for s in shares {
+            grants.push(self.grant_for(&key, s).await?);
+        }
+        let (patient_epoch, patient_recipient) = patient.current()?;
+        let recipients = vec![key.recipient()];
+        let (tx, rx) = mpsc::channel(8);
+        let sealer = tokio::task::spawn_blocking(move || -> Result<(String, u64, String, u64)> {
+            let mut reader = HashingReader::new(source);
+            let mut sealed = SealWriter::new(&recipients, HashingWriter::new(ChannelWriter::new(tx)))?;
+            let mut buf = vec![0u8; CHUNK];
+            loop {
+                let n = reader.read(&mut buf)?;
+                if n == 0 {
+                    break;
+                }
+                sealed.write_all(&buf[..n])?;
+                progress(n as u64);
+            }
+            let mut hashed = sealed.finish()?;
+            hashed.flush()?;
+            Ok((hashed.finalize_hex(), hashed.byte_count(), reader.finalize_hex(), reader.byte_count()))
+        });
+        let upload_id = UploadId::new();
+        let body = reqwest::Body::wrap_stream(tokio_stream::wrappers::ReceiverStream::new(rx));
+        let sent = self
+            .hub
+            .request(reqwest::Method::PUT, &format!("/v1/uploads/{upload_id}"))
+            .header(reqwest::header::CONTENT_TYPE, "application/octet-stream")
+            .body(body)
+            .send()
+            .await;
+        let sealed = sealer.await.map_err(|_| ClientError::Invalid("sealing was interrupted".into()))?;
+        let uploaded: Uploaded = Hub::check(sent?).await?.json().await?;
+        let (ct_sha, ct_size, pt_sha, pt_size) = sealed?;
+        if uploaded.sha256 != ct_sha || uploaded.size != ct_size {
+            return Err(ClientError::Trust("the hub received different bytes than were sent"));
+        }
+        let manifest = Manifest {
+            title: meta.title,
+            file_name: meta.file_name,
+            media_type: meta.media_type,
+            category: meta.category,
+            date_of_service: meta.date_of_service,
+            size: pt_size,
+            sha256: pt_sha,
+            classification: meta.classification,
+        };
+        let manifest_json = serde_json::to_vec(&manifest).map_err(|_| ClientError::Invalid("manifest".into()))?;
+        let manifest_ct = seal_bytes(&[key.recipient()], &manifest_json)?;
+        let document_id = DocumentId::new();
+        let binding = self.keys.signing.sign_statement(&DocumentBinding {
+            document_id,
+            patient_id: patient.id(),
+            patient_ref: patient.patient_ref.clone(),
+            ciphertext_sha256: ct_sha,
+            ciphertext_size: ct_size,
+            manifest_sha256: sha256_hex(&manifest_ct),
+            uploader: self.me,
+            uploader_key: key_id(&self.keys.signing.public()),
+            signed_at: OffsetDateTime::now_utc().unix_timestamp(),
+        });
+        let _ = ctx;
+        let wraps = vec![
+            KeyWrap { holder: Holder::Practitioner { id: self.me }, wrap: wrap_key(&self.recipient(), &key)? },
+            KeyWrap { holder: Holder::Patient { epoch: patient_epoch }, wrap: wrap_key(patient_recipient, &key)? },
+        ];
+        self.hub
+            .post(
+                "/v1/documents",
+                &CommitDocument {
+                    document_id,
+                    upload_id,
+                    patient_id: patient.id(),
+                    binding,
+                    manifest: B64.encode(manifest_ct),
+                    wraps,
+                    grants,
+                },
+            )
+            .await
+    }
+
+    /// Unwrap a document key from the wraps this practitioner was given.
+    async fn document_key(&self, wraps: &[KeyWrap], patient: Option<&Patient>, patient_keys: &mut Option<std::collections::BTreeMap<u32, EncryptionKey>>) -> Result<EncryptionKey> {
+        for w in wraps {
+            if let Holder::Practitioner { id } = w.holder {
+                if id == self.me {
+                    if let Ok(k) = unwrap_key(&self.keys.encryption, &w.wrap) {
+                        return Ok(k);
+                    }
+                }
+            }
+        }
+        if let Some(p) = patient {
+            if patient_keys.is_none() {
+                *patient_keys = Some(self.patient_keys(p).await?);
+            }
+            let keys = patient_keys.as_ref().expect("just set");
+            for w in wraps {
+                if let Holder::Patient { epoch } = w.holder {
+                    if let Some(pk) = keys.get(&epoch) {
+                        if let Ok(k) = unwrap_key(pk, &w.wrap) {
+                            return Ok(k);
+                        }
+                    }
+                }
+            }
+        }
+        Err(ClientError::Trust("no key you hold opens this document"))
+    }
+
+    /// Everything this practitioner may read about a patient, decrypted and verified, from one
+    /// search request.
+    pub async fn timeline(&self, id: &PatientIdentifier) -> Result<Timeline> {
+        let r = self.context().await?.patient_ref(id);
+        let res: SearchResult = self.hub.post("/v1/search", &SearchRequest { patient_ref: r.clone() }).await?;
+        let patient = match res.patient {
+            Some(v) => Some(self.verify_patient(v, r).await?),
+            None => None,
+        };
+        let mut uploaders = HashMap::new();
+        for p in &res.practitioners {
+            uploaders.insert(p.practitioner_id, self.trust.practitioner(p)?);
+        }
+        let mut patient_keys = None;
+        let mut entries = Vec::with_capacity(res.documents.len());
+        for doc in res.documents {
+            let uploader = uploaders.get(&doc.uploader).ok_or(ClientError::Trust("a document's uploader is unknown"))?.clone();
+            let (_, manifest_ct) = checked_binding(&doc, &uploader)?;
+            if patient.as_ref().is_some_and(|p| p.id() != doc.patient_id) {
+                return Err(ClientError::Trust("the hub returned another patient's document"));
+            }
+            let key = self.document_key(&doc.wraps, patient.as_ref(), &mut patient_keys).await?;
+            let manifest: Manifest = serde_json::from_slice(&open_bytes(&key, &manifest_ct)?).map_err(|_| ClientError::Trust("a manifest is malformed"))?;
+            entries.push(TimelineEntry {
+                document_id: doc.document_id,
+                manifest,
+                uploader,
+                institution_id: doc.institution_id,
+                created_at: doc.created_at,
+                size: doc.size,
+            });
+        }
+        let card = match &patient {
+            Some(p) => self.patient_card(p).await.ok().flatten(),
+            None => None,
+        };
+        Ok(Timeline { patient, card, entries })
+    }
+
+    /// Fetch a document's metadata, verify its binding and unwrap its key.
+    pub async fn open_document(&self, id: DocumentId) -> Result<OpenedDocument> {
+        let d: DocumentDetail = self.hub.get(&format!("/v1/documents/{id}")).await?;
+        if d.document.document_id != id || d.uploader.practitioner_id != d.document.uploader {
+            return Err(ClientError::Trust("the hub returned another document"));
+        }
+        let uploader = self.trust.practitioner(&d.uploader)?;
+        let (binding, manifest_ct) = checked_binding(&d.document, &uploader)?;
+        let has_direct = d.document.wraps.iter().any(|w| matches!(w.holder, Holder::Practitioner { id } if id == self.me));
+        let patient = if has_direct {
+            None
+        } else {
+            let v: PatientView = self.hub.post("/v1/patients/lookup", &PatientLookup { refs: vec![binding.patient_ref.clone()] }).await?;
+            if v.patient_id != binding.patient_id {
+                return Err(ClientError::Trust("the patient reference resolves to another patient"));
+            }
+            Some(self.verify_patient(v, binding.patient_ref.clone()).await?)
+        };
+        let key = self.document_key(&d.document.wraps, patient.as_ref(), &mut None).await?;
+        let manifest: Manifest = serde_json::from_slice(&open_bytes(&key, &manifest_ct)?).map_err(|_| ClientError::Trust("a manifest is malformed"))?;
+        Ok(OpenedDocument { view: d.document, manifest, binding, uploader, key })
+    }
+
+    /// Stream the ciphertext, decrypting into `out`; fails if the bytes do not match the signed
+    /// binding (the caller must then discard what was written).
+    pub async fn download(&self, doc: &OpenedDocument, out: impl Write + Send + 'static, progress: impl Fn(u64) + Send + 'static) -> Result<u64> {
+        let res = self
+            .hub
+            .request(reqwest::Method::GET, &format!("/v1/documents/{}/content", doc.view.document_id))
+            .send()
+            .await?;
+        let res = Hub::check(res).await?;
+        let (tx, rx) = mpsc::channel(8);
+        let key = doc.key.clone();
+        let expected_ct = doc.binding.ciphertext_sha256.clone();
+        let expected_pt = doc.manifest.sha256.clone();
+        let opener = tokio::task::spawn_blocking(move || -> Result<u64> {
+            let mut out = out;
+            let mut hashed = HashingReader::new(ChannelReader::new(rx));
+            let mut plain = HashingWriter::new(&mut out);
+            {
+                let mut reader = open_reader(&key, &mut hashed)?;
+                let mut buf = vec![0u8; CHUNK];
+                loop {
+                    let n = reader.read(&mut buf).map_err(|_| ClientError::Trust("the ciphertext is corrupt or truncated"))?;
+                    if n == 0 {
+                        break;
+                    }
+                    plain.write_all(&buf[..n])?;
+                    progress(n as u64);
+                }
+            }
+            // Drain anything after the age payload so the hash covers every byte served.
+            std::io::copy(&mut hashed, &mut std::io::sink())?;
+            plain.flush()?;
+            if hashed.finalize_hex() != expected_ct {
+                return Err(ClientError::Trust("the downloaded bytes do not match the signed document"));
+            }
+            if plain.finalize_hex() != expected_pt {
+                return Err(ClientError::Trust("the decrypted content does not match its manifest"));
+            }
+            Ok(plain.byte_count())
+        });
+        let mut body = res.bytes_stream();
+        while let Some(chunk) = body.next().await {
+            let item = chunk.map_err(std::io::Error::other);
+            let failed = item.is_err();
+            if tx.send(item).await.is_err() || failed {
+                break;
+            }
+        }
+        drop(tx);
+        opener.await.map_err(|_| ClientError::Invalid("decryption was interrupted".into()))?
+    }
+
+    /// Share a document with a colleague: its key is sealed to their verified key.
+    pub async fn share(&self, id: DocumentId, s: &Share) -> Result<PractitionerId> {
+        let doc = self.open_document(id).await?;
+        let g = self.grant_for(&doc.key, s).await?;
+        let grantee = g.grantee;
+        self.hub.post_unit(&format!("/v1/documents/{id}/grants"), &g).await?;
+        Ok(grantee)
+    }
+
+    /// Revoke a share.
+    pub async fn revoke(&self, id: DocumentId, with: &Handle) -> Result<()> {
+        let p: PractitionerPublic = self.hub.get(&format!("/v1/practitioners/by-handle/{with}")).await?;
+        self.hub.delete(&format!("/v1/documents/{id}/grants/{}", p.practitioner_id)).await
+    }
+
+    /// The shares of a document.
+    pub async fn grants(&self, id: DocumentId) -> Result<Vec<GrantInfo>> {
+        self.hub.get(&format!("/v1/documents/{id}/grants")).await
+    }
+}
