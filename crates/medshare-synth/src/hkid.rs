@@ -43,7 +43,11 @@ pub fn hkid_check_digit(letters: &str, digits: &str) -> char {
 /// A random valid HKID formatted like `A123456(3)`.
 pub(crate) fn random_hkid(rng: &mut impl Rng) -> String {
     let letters = if rng.gen_bool(0.08) {
-        DOUBLE_PREFIXES.choose(rng).copied().unwrap_or("XA").to_owned()
+        DOUBLE_PREFIXES
+            .choose(rng)
+            .copied()
+            .unwrap_or("XA")
+            .to_owned()
     } else {
         char::from(*SINGLE_PREFIXES.choose(rng).unwrap_or(&b'A')).to_string()
     };

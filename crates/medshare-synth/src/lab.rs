@@ -171,10 +171,7 @@ pub(crate) fn panel(patient: &SyntheticPatient, seed: u64) -> Panel {
 /// `seed` gives the same results as [`oru_r01`].
 pub fn lab_csv(patient: &SyntheticPatient, date: Date, seed: u64) -> Vec<u8> {
     let panel = panel(patient, seed);
-    let collected = format!(
-        "{date}T{:02}:{:02}:00+08:00",
-        panel.hour, panel.minute
-    );
+    let collected = format!("{date}T{:02}:{:02}:00+08:00", panel.hour, panel.minute);
     let mut out = String::from(LAB_CSV_HEADER);
     out.push('\n');
     for r in &panel.results {
@@ -419,6 +416,9 @@ mod tests {
 
     #[test]
     fn escapes() {
-        assert_eq!(hl7_escape("a|b^c&d~e\\f"), "a\\F\\b\\S\\c\\T\\d\\R\\e\\E\\f");
+        assert_eq!(
+            hl7_escape("a|b^c&d~e\\f"),
+            "a\\F\\b\\S\\c\\T\\d\\R\\e\\E\\f"
+        );
     }
 }

@@ -27,7 +27,7 @@ use time::Date;
 use time::macros::date;
 
 pub use hkid::hkid_check_digit;
-pub use lab::{lab_csv, oru_r01};
+pub use lab::{LAB_CSV_HEADER, lab_csv, oru_r01};
 pub use pdf::pdf_report;
 pub use png::png_image;
 
@@ -142,7 +142,12 @@ fn patient(index: usize, hkid: String, rng: &mut ChaCha8Rng) -> SyntheticPatient
     let mut patient = SyntheticPatient {
         hkid,
         name: random_name(rng),
-        birth_date: random_date(rng, date!(1938 - 01 - 01), date!(2002 - 12 - 31)),
+        // The seed-story patient is of an age where coronary disease is expected.
+        birth_date: if index == 0 {
+            random_date(rng, date!(1948 - 01 - 01), date!(1972 - 12 - 31))
+        } else {
+            random_date(rng, date!(1938 - 01 - 01), date!(2002 - 12 - 31))
+        },
         sex,
         documents: Vec::new(),
     };

@@ -193,7 +193,7 @@ impl Writer {
         // Each entry is exactly 20 bytes including the two-byte end-of-line " \n".
         let mut table = format!("xref\n0 {size}\n0000000000 65535 f \n");
         for offset in &self.offsets {
-            let _ = write!(table, "{offset:010} 00000 n \n");
+            let _ = writeln!(table, "{offset:010} 00000 n ");
         }
         let _ = write!(
             table,
@@ -300,19 +300,25 @@ fn wrap(text: &str, width: f64, size: f64) -> Vec<String> {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use std::process::Command;
 
     fn lines(n: usize) -> Vec<String> {
         (1..=n)
-            .map(|i| format!("Line {i}: the quick brown fox (synthetic) jumps over 70% \\ stenosis."))
+            .map(|i| {
+                format!("Line {i}: the quick brown fox (synthetic) jumps over 70% \\ stenosis.")
+            })
             .collect()
     }
 
     /// Every xref entry points at `N 0 obj`, and startxref points at `xref`.
     fn check_xref(pdf: &[u8]) {
-        let text = String::from_utf8_lossy(pdf);
+        // Same byte offsets as `pdf`: non-ASCII bytes become '?'.
+        let text: String = pdf
+            .iter()
+            .map(|&b| if b.is_ascii() { char::from(b) } else { '?' })
+            .collect();
         let startxref = text.rfind("startxref\n").expect("startxref");
         let xref: usize = text[startxref + 10..]
             .lines()
@@ -328,7 +334,7 @@ mod tests {
         assert!(it.next().unwrap().ends_with(" f "));
         for n in 1..size {
             let entry = it.next().unwrap();
-            assert_eq!(entry.len(), 18, "entry {n} is 20 bytes with its EOL");
+            assert_eq!(entry.len(), 19, "entry {n} is 20 bytes with its EOL");
             let offset: usize = entry[..10].parse().unwrap();
             assert!(
                 pdf[offset..].starts_with(format!("{n} 0 obj\n").as_bytes()),
@@ -394,7 +400,10 @@ mod tests {
         assert!(broken.len() > 3);
         assert_eq!(broken.concat(), word);
         assert_eq!(wrap("", TEXT_WIDTH, BODY_SIZE), vec![String::new()]);
-        assert_eq!(wrap("  indented", TEXT_WIDTH, BODY_SIZE), vec!["  indented"]);
+        assert_eq!(
+            wrap("  indented", TEXT_WIDTH, BODY_SIZE),
+            vec!["  indented"]
+        );
     }
 
     /// Runs `pdftotext` on `pdf` and returns the text, or `None` (with a note) if it is absent.

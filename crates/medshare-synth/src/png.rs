@@ -5,7 +5,7 @@ use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
 /// Largest width and height produced.
-pub const MAX_DIMENSION: u32 = 256;
+pub(crate) const MAX_DIMENSION: u32 = 256;
 
 const SIGNATURE: &[u8; 8] = b"\x89PNG\r\n\x1a\n";
 
