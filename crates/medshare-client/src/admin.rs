@@ -12,7 +12,10 @@ use medshare_crypto::chain;
 use medshare_crypto::seal::wrap_secret_json;
 use medshare_crypto::{EncryptionKey, SigningKey};
 use medshare_model::api::*;
-use medshare_model::statements::{AllianceKey, InstitutionCert, InstitutionEpochKey, RootAction, RootCommand, decode_key, fingerprint};
+use medshare_model::statements::{
+    AllianceKey, InstitutionCert, InstitutionEpochKey, RootAction, RootCommand, decode_key,
+    fingerprint,
+};
 use medshare_model::{InstitutionId, PractitionerId};
 use rand::RngCore;
 use serde::{Deserialize, Serialize};
@@ -76,7 +79,11 @@ pub async fn init_alliance(hub: &Hub, bootstrap_token: &str) -> Result<RootKeyFi
     })
 }
 
-async fn root_command(hub: &Hub, root: &SigningKey, action: RootAction) -> Result<reqwest::Response> {
+async fn root_command(
+    hub: &Hub,
+    root: &SigningKey,
+    action: RootAction,
+) -> Result<reqwest::Response> {
     let mut nonce = [0u8; 16];
     rand::thread_rng().fill_bytes(&mut nonce);
     let command = root.sign_statement(&RootCommand {
@@ -93,7 +100,13 @@ async fn root_command(hub: &Hub, root: &SigningKey, action: RootAction) -> Resul
 }
 
 /// Register an institution and invite its first administrator.
-pub async fn add_institution(hub: &Hub, root: &RootKeyFile, name: &str, code: &str, admin: NewEnrolment) -> Result<(InstitutionId, EnrolmentCode)> {
+pub async fn add_institution(
+    hub: &Hub,
+    root: &RootKeyFile,
+    name: &str,
+    code: &str,
+    admin: NewEnrolment,
+) -> Result<(InstitutionId, EnrolmentCode)> {
     let id = InstitutionId::new();
     let res = root_command(
         hub,
@@ -111,16 +124,24 @@ pub async fn add_institution(hub: &Hub, root: &RootKeyFile, name: &str, code: &s
 
 /// Certify an institution's key after comparing its fingerprint out of band, and seal the
 /// alliance secrets to it.
-pub async fn certify_institution(hub: &Hub, root: &RootKeyFile, id: InstitutionId, expected_fingerprint: Option<&str>) -> Result<String> {
+pub async fn certify_institution(
+    hub: &Hub,
+    root: &RootKeyFile,
+    id: InstitutionId,
+    expected_fingerprint: Option<&str>,
+) -> Result<String> {
     let keys: InstitutionKeys = hub.get(&format!("/v1/institutions/{id}")).await?;
-    let sign_b64 = keys
-        .sign_public
-        .ok_or(ClientError::Invalid("the institution's first administrator has not enrolled yet".into()))?;
-    let sign = decode_key(&sign_b64).ok_or(ClientError::Trust("the institution key is malformed"))?;
+    let sign_b64 = keys.sign_public.ok_or(ClientError::Invalid(
+        "the institution's first administrator has not enrolled yet".into(),
+    ))?;
+    let sign =
+        decode_key(&sign_b64).ok_or(ClientError::Trust("the institution key is malformed"))?;
     let fp = fingerprint(&sign);
     if let Some(expected) = expected_fingerprint {
         if normalize_fp(expected) != normalize_fp(&fp) {
-            return Err(ClientError::Trust("the institution key's fingerprint does not match the one you were given"));
+            return Err(ClientError::Trust(
+                "the institution key's fingerprint does not match the one you were given",
+            ));
         }
     }
     let signer = root.root()?;
@@ -133,73 +154,130 @@ pub async fn certify_institution(hub: &Hub, root: &RootKeyFile, id: InstitutionI
     };
     let signed = signer.sign_statement(&cert);
     let verified = chain::verify_institution(&signer.public(), &signed)?;
-    let latest = keys.epochs.last().ok_or(ClientError::Invalid("the institution has no key yet".into()))?;
-    let epoch = chain::verify_epoch_key(&verified, latest).map_err(|_| ClientError::Trust("the institution's key is not signed by it"))?;
+    let latest = keys.epochs.last().ok_or(ClientError::Invalid(
+        "the institution has no key yet".into(),
+    ))?;
+    let epoch = chain::verify_epoch_key(&verified, latest)
+        .map_err(|_| ClientError::Trust("the institution's key is not signed by it"))?;
     let secrets = AllianceSecrets {
         search_key: root.search_key.clone(),
         alliance_identity: root.alliance_identity.clone(),
     };
     let alliance_wrap = wrap_secret_json(&epoch.recipient, &secrets)?;
-    root_command(hub, &signer, RootAction::CertifyInstitution { cert: signed, alliance_wrap }).await?;
+    root_command(
+        hub,
+        &signer,
+        RootAction::CertifyInstitution {
+            cert: signed,
+            alliance_wrap,
+        },
+    )
+    .await?;
     Ok(fp)
 }
 
 fn normalize_fp(s: &str) -> String {
-    s.chars().filter(|c| c.is_ascii_hexdigit()).map(|c| c.to_ascii_lowercase()).collect()
+    s.chars()
+        .filter(|c| c.is_ascii_hexdigit())
+        .map(|c| c.to_ascii_lowercase())
+        .collect()
 }
 
 impl Client {
     /// Invite a practitioner to this administrator's institution.
     pub async fn invite(&self, details: NewEnrolment) -> Result<EnrolmentCode> {
         let inst = self.context().await?.institution.cert.institution_id;
-        self.hub.post(&format!("/v1/institutions/{inst}/enrolments"), &details).await
+        self.hub
+            .post(&format!("/v1/institutions/{inst}/enrolments"), &details)
+            .await
     }
 
     /// Practitioners waiting for certification.
     pub async fn pending(&self) -> Result<Vec<PendingPractitioner>> {
         let inst = self.context().await?.institution.cert.institution_id;
-        self.hub.get(&format!("/v1/institutions/{inst}/pending")).await
+        self.hub
+            .get(&format!("/v1/institutions/{inst}/pending"))
+            .await
     }
 
     fn keyring_for(&self, admin: bool) -> Result<KeyringJson> {
         let ctx = self.ctx_sync()?;
-        let signing = ctx.institution_signing.as_ref().ok_or(ClientError::Invalid("only an institution administrator can do this".into()))?;
+        let signing = ctx
+            .institution_signing
+            .as_ref()
+            .ok_or(ClientError::Invalid(
+                "only an institution administrator can do this".into(),
+            ))?;
         Ok(KeyringJson {
             institution_id: ctx.institution.cert.institution_id,
-            epochs: ctx.epochs.iter().map(|(e, k)| (*e, k.to_secret_string().to_string())).collect(),
+            epochs: ctx
+                .epochs
+                .iter()
+                .map(|(e, k)| (*e, k.to_secret_string().to_string()))
+                .collect(),
             signing: admin.then(|| B64.encode(*signing.to_seed())),
         })
     }
 
     fn ctx_sync(&self) -> Result<&crate::session::Context> {
-        self.ctx_get().ok_or(ClientError::Invalid("keys not unlocked".into()))
+        self.ctx_get()
+            .ok_or(ClientError::Invalid("keys not unlocked".into()))
     }
 
     /// Certify an enrolled practitioner: the real-name verification. `expected_fingerprint` is
     /// what the practitioner read out from their `enroll`.
-    pub async fn certify(&self, id: PractitionerId, expected_fingerprint: Option<&str>) -> Result<String> {
+    pub async fn certify(
+        &self,
+        id: PractitionerId,
+        expected_fingerprint: Option<&str>,
+    ) -> Result<String> {
         let ctx = self.context().await?;
-        let signing = ctx.institution_signing.as_ref().ok_or(ClientError::Invalid("only an institution administrator can certify".into()))?;
+        let signing = ctx
+            .institution_signing
+            .as_ref()
+            .ok_or(ClientError::Invalid(
+                "only an institution administrator can certify".into(),
+            ))?;
         let p = self
             .pending()
             .await?
             .into_iter()
             .find(|p| p.practitioner_id == id)
-            .ok_or(ClientError::Invalid("no enrolled practitioner with that id is waiting for certification".into()))?;
-        let sign = decode_key(&p.sign_public).ok_or(ClientError::Trust("the practitioner's key is malformed"))?;
+            .ok_or(ClientError::Invalid(
+                "no enrolled practitioner with that id is waiting for certification".into(),
+            ))?;
+        let sign = decode_key(&p.sign_public)
+            .ok_or(ClientError::Trust("the practitioner's key is malformed"))?;
         medshare_crypto::parse_recipient(&p.recipient)?;
         let fp = fingerprint(&sign);
         if let Some(expected) = expected_fingerprint {
             if normalize_fp(expected) != normalize_fp(&fp) {
-                return Err(ClientError::Trust("the practitioner's key fingerprint does not match the one they gave you"));
+                return Err(ClientError::Trust(
+                    "the practitioner's key fingerprint does not match the one they gave you",
+                ));
             }
         }
-        let cert = crate::enrol::practitioner_cert(id, ctx.institution.cert.institution_id, &p.details, &sign, &p.recipient);
-        let admin = p.details.roles.contains(&medshare_model::registration::Role::InstitutionAdmin);
+        let cert = crate::enrol::practitioner_cert(
+            id,
+            ctx.institution.cert.institution_id,
+            &p.details,
+            &sign,
+            &p.recipient,
+        );
+        let admin = p
+            .details
+            .roles
+            .contains(&medshare_model::registration::Role::InstitutionAdmin);
         let ring = self.keyring_for(admin)?;
         let keyring_wrap = wrap_secret_json(&p.recipient, &ring)?;
         self.hub
-            .post_unit(&format!("/v1/practitioners/{id}/certify"), &CertifyRequest { cert: signing.sign_statement(&cert), keyring_wrap })
+            .post_unit(
+                &format!("/v1/practitioners/{id}/certify"),
+                &CertifyRequest {
+                    cert: signing.sign_statement(&cert),
+                    keyring_wrap,
+                },
+            )
             .await?;
         Ok(fp)
     }
@@ -207,9 +285,17 @@ impl Client {
     /// Remove a member and rotate the institution key: a new epoch sealed to everyone who stays.
     pub async fn remove_member(&self, id: PractitionerId) -> Result<()> {
         let ctx = self.context().await?;
-        let signing = ctx.institution_signing.as_ref().ok_or(ClientError::Invalid("only an institution administrator can remove members".into()))?;
+        let signing = ctx
+            .institution_signing
+            .as_ref()
+            .ok_or(ClientError::Invalid(
+                "only an institution administrator can remove members".into(),
+            ))?;
         let inst = ctx.institution.cert.institution_id;
-        let members: Vec<PractitionerPublic> = self.hub.get(&format!("/v1/institutions/{inst}/members")).await?;
+        let members: Vec<PractitionerPublic> = self
+            .hub
+            .get(&format!("/v1/institutions/{inst}/members"))
+            .await?;
         let next = ctx.epochs.keys().max().copied().unwrap_or(0) + 1;
         let new_key = EncryptionKey::generate();
         let statement = signing.sign_statement(&InstitutionEpochKey {
@@ -218,18 +304,28 @@ impl Client {
             recipient: new_key.recipient(),
             issued_at: now(),
         });
-        let mut epochs: BTreeMap<u32, String> = ctx.epochs.iter().map(|(e, k)| (*e, k.to_secret_string().to_string())).collect();
+        let mut epochs: BTreeMap<u32, String> = ctx
+            .epochs
+            .iter()
+            .map(|(e, k)| (*e, k.to_secret_string().to_string()))
+            .collect();
         epochs.insert(next, new_key.to_secret_string().to_string());
         let mut keyrings = Vec::new();
         for m in members.iter().filter(|m| m.practitioner_id != id) {
             let v = self.trust.practitioner(m)?;
-            let admin = v.cert.roles.contains(&medshare_model::registration::Role::InstitutionAdmin);
+            let admin = v
+                .cert
+                .roles
+                .contains(&medshare_model::registration::Role::InstitutionAdmin);
             let ring = KeyringJson {
                 institution_id: inst,
                 epochs: epochs.clone(),
                 signing: admin.then(|| B64.encode(*signing.to_seed())),
             };
-            keyrings.push(MemberKeyring { practitioner_id: m.practitioner_id, wrap: wrap_secret_json(&v.cert.recipient, &ring)? });
+            keyrings.push(MemberKeyring {
+                practitioner_id: m.practitioner_id,
+                wrap: wrap_secret_json(&v.cert.recipient, &ring)?,
+            });
         }
         let secrets = AllianceSecrets {
             search_key: ctx.search_key.to_base64().to_string(),
@@ -237,7 +333,14 @@ impl Client {
         };
         let alliance_wrap = wrap_secret_json(&new_key.recipient(), &secrets)?;
         self.hub
-            .post_unit(&format!("/v1/practitioners/{id}/remove"), &RemoveMemberRequest { new_epoch: statement, keyrings, alliance_wrap })
+            .post_unit(
+                &format!("/v1/practitioners/{id}/remove"),
+                &RemoveMemberRequest {
+                    new_epoch: statement,
+                    keyrings,
+                    alliance_wrap,
+                },
+            )
             .await
     }
 }

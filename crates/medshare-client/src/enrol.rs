@@ -10,7 +10,10 @@ use base64::engine::general_purpose::STANDARD as B64;
 use medshare_crypto::passphrase::{self, KeyBundle};
 use medshare_crypto::seal::wrap_secret_json;
 use medshare_crypto::{EncryptionKey, SigningKey};
-use medshare_model::api::{EnrolmentInfo, EnrolmentLookup, Enrolled, InstitutionSetup, KdfParams, NewEnrolment, RedeemEnrolment};
+use medshare_model::api::{
+    Enrolled, EnrolmentInfo, EnrolmentLookup, InstitutionSetup, KdfParams, NewEnrolment,
+    RedeemEnrolment,
+};
 use medshare_model::statements::{InstitutionEpochKey, PractitionerCert, encode_key, fingerprint};
 use medshare_model::{InstitutionId, PractitionerId};
 use std::collections::BTreeMap;
@@ -54,11 +57,23 @@ pub fn practitioner_cert(
 
 /// Look up what a code is for.
 pub async fn lookup(hub: &Hub, code: &str) -> Result<EnrolmentInfo> {
-    hub.post("/v1/enrolments/lookup", &EnrolmentLookup { code: code.to_string() }).await
+    hub.post(
+        "/v1/enrolments/lookup",
+        &EnrolmentLookup {
+            code: code.to_string(),
+        },
+    )
+    .await
 }
 
 /// Redeem `code`, setting `passphrase`. `kdf` defaults to production parameters.
-pub async fn enrol(hub: &Hub, pinned_root: Option<[u8; 32]>, code: &str, passphrase: &str, kdf: Option<KdfParams>) -> Result<Enrolment> {
+pub async fn enrol(
+    hub: &Hub,
+    pinned_root: Option<[u8; 32]>,
+    code: &str,
+    passphrase: &str,
+    kdf: Option<KdfParams>,
+) -> Result<Enrolment> {
     let (root, _) = alliance_root(hub, pinned_root).await?;
     let info = lookup(hub, code).await?;
     let kdf = kdf.unwrap_or_else(passphrase::new_kdf_params);
@@ -81,7 +96,13 @@ pub async fn enrol(hub: &Hub, pinned_root: Option<[u8; 32]>, code: &str, passphr
             recipient: epoch1.recipient(),
             issued_at: time::OffsetDateTime::now_utc().unix_timestamp(),
         });
-        let cert = practitioner_cert(info.practitioner_id, inst_id, &info.details, &sign_public, &recipient);
+        let cert = practitioner_cert(
+            info.practitioner_id,
+            inst_id,
+            &info.details,
+            &sign_public,
+            &recipient,
+        );
         let admin_cert = inst_sign.sign_statement(&cert);
         let ring = KeyringJson {
             institution_id: inst_id,

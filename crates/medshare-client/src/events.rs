@@ -18,19 +18,29 @@ impl Client {
     pub async fn follow(&self, since: i64) -> Result<impl Stream<Item = Result<Event>> + use<>> {
         let res = self
             .hub
-            .request(reqwest::Method::GET, &format!("/v1/events/stream?since={since}"))
+            .request(
+                reqwest::Method::GET,
+                &format!("/v1/events/stream?since={since}"),
+            )
             .header(reqwest::header::ACCEPT, "text/event-stream")
             .send()
             .await?;
         let res = Hub::check(res).await?;
-        Ok(res.bytes_stream().eventsource().filter_map(|item| async move {
-            match item {
-                Ok(e) if e.event == "medshare" => Some(
-                    serde_json::from_str::<Event>(&e.data).map_err(|_| ClientError::Invalid("a malformed notification arrived".into())),
-                ),
-                Ok(_) => None,
-                Err(e) => Some(Err(ClientError::Invalid(format!("the notification stream failed: {e}")))),
-            }
-        }))
+        Ok(res
+            .bytes_stream()
+            .eventsource()
+            .filter_map(|item| async move {
+                match item {
+                    Ok(e) if e.event == "medshare" => {
+                        Some(serde_json::from_str::<Event>(&e.data).map_err(|_| {
+                            ClientError::Invalid("a malformed notification arrived".into())
+                        }))
+                    }
+                    Ok(_) => None,
+                    Err(e) => Some(Err(ClientError::Invalid(format!(
+                        "the notification stream failed: {e}"
+                    )))),
+                }
+            }))
     }
 }

@@ -93,11 +93,20 @@ impl Hub {
         self.send_json(self.request(Method::GET, path)).await
     }
 
-    pub(crate) async fn post<B: Serialize + ?Sized, T: DeserializeOwned>(&self, path: &str, body: &B) -> Result<T> {
-        self.send_json(self.request(Method::POST, path).json(body)).await
+    pub(crate) async fn post<B: Serialize + ?Sized, T: DeserializeOwned>(
+        &self,
+        path: &str,
+        body: &B,
+    ) -> Result<T> {
+        self.send_json(self.request(Method::POST, path).json(body))
+            .await
     }
 
-    pub(crate) async fn post_unit<B: Serialize + ?Sized>(&self, path: &str, body: &B) -> Result<()> {
+    pub(crate) async fn post_unit<B: Serialize + ?Sized>(
+        &self,
+        path: &str,
+        body: &B,
+    ) -> Result<()> {
         Self::check(self.request(Method::POST, path).json(body).send().await?).await?;
         Ok(())
     }

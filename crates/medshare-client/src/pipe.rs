@@ -16,7 +16,10 @@ pub struct ChannelWriter {
 
 impl ChannelWriter {
     pub fn new(tx: mpsc::Sender<io::Result<Bytes>>) -> Self {
-        Self { tx, buf: Vec::with_capacity(CHUNK) }
+        Self {
+            tx,
+            buf: Vec::with_capacity(CHUNK),
+        }
     }
 
     fn send_buf(&mut self) -> io::Result<()> {
@@ -52,7 +55,10 @@ pub struct ChannelReader {
 
 impl ChannelReader {
     pub fn new(rx: mpsc::Receiver<io::Result<Bytes>>) -> Self {
-        Self { rx, current: Bytes::new() }
+        Self {
+            rx,
+            current: Bytes::new(),
+        }
     }
 }
 

@@ -11,7 +11,9 @@ use base64::Engine;
 use base64::engine::general_purpose::STANDARD as B64;
 use futures::StreamExt;
 use medshare_crypto::chain::{VerifiedPractitioner, verify_binding};
-use medshare_crypto::seal::{SealWriter, open_bytes, open_reader, seal_bytes, unwrap_key, wrap_key};
+use medshare_crypto::seal::{
+    SealWriter, open_bytes, open_reader, seal_bytes, unwrap_key, wrap_key,
+};
 use medshare_crypto::{EncryptionKey, HashingReader, HashingWriter, sha256_hex};
 use medshare_model::api::*;
 use medshare_model::identifiers::PatientIdentifier;
@@ -75,16 +77,24 @@ impl OpenedDocument {
     }
 }
 
-fn checked_binding(doc: &DocumentView, uploader: &VerifiedPractitioner) -> Result<(DocumentBinding, Vec<u8>)> {
-    let b = verify_binding(uploader, &doc.binding).map_err(|_| ClientError::Trust("a document's signature does not verify"))?;
-    let manifest = B64.decode(&doc.manifest).map_err(|_| ClientError::Trust("a manifest is malformed"))?;
+fn checked_binding(
+    doc: &DocumentView,
+    uploader: &VerifiedPractitioner,
+) -> Result<(DocumentBinding, Vec<u8>)> {
+    let b = verify_binding(uploader, &doc.binding)
+        .map_err(|_| ClientError::Trust("a document's signature does not verify"))?;
+    let manifest = B64
+        .decode(&doc.manifest)
+        .map_err(|_| ClientError::Trust("a manifest is malformed"))?;
     let ok = b.document_id == doc.document_id
         && b.patient_id == doc.patient_id
         && b.uploader == doc.uploader
         && b.ciphertext_size == doc.size
         && b.manifest_sha256 == sha256_hex(&manifest);
     if !ok {
-        return Err(ClientError::Trust("a document does not match its signed binding: the hub may have moved or altered it"));
+        return Err(ClientError::Trust(
+            "a document does not match its signed binding: the hub may have moved or altered it",
+        ));
     }
     Ok((b, manifest))
 }
@@ -92,13 +102,20 @@ fn checked_binding(doc: &DocumentView, uploader: &VerifiedPractitioner) -> Resul
 impl Client {
     /// Resolve a handle to a verified practitioner.
     pub async fn practitioner_by_handle(&self, h: &Handle) -> Result<VerifiedPractitioner> {
-        let p: PractitionerPublic = self.hub.get(&format!("/v1/practitioners/by-handle/{h}")).await?;
+        let p: PractitionerPublic = self
+            .hub
+            .get(&format!("/v1/practitioners/by-handle/{h}"))
+            .await?;
         self.trust.practitioner(&p)
     }
 
     async fn grant_for(&self, key: &EncryptionKey, s: &Share) -> Result<NewGrant> {
         let p = self.practitioner_by_handle(&s.with).await?;
-        Ok(NewGrant { grantee: p.cert.practitioner_id, wrap: wrap_key(&p.cert.recipient, key)?, expires_at: s.expires_at })
+        Ok(NewGrant {
+            grantee: p.cert.practitioner_id,
+            wrap: wrap_key(&p.cert.recipient, key)?,
+            expires_at: s.expires_at,
+        })
     }
 
     /// Seal `source` with a new document key while streaming it to the hub, then commit it
@@ -124,7 +141,8 @@ impl Client {
         let (tx, rx) = mpsc::channel(8);
         let sealer = tokio::task::spawn_blocking(move || -> Result<(String, u64, String, u64)> {
             let mut reader = HashingReader::new(source);
-            let mut sealed = SealWriter::new(&recipients, HashingWriter::new(ChannelWriter::new(tx)))?;
+            let mut sealed =
+                SealWriter::new(&recipients, HashingWriter::new(ChannelWriter::new(tx)))?;
             let mut buf = vec![0u8; CHUNK];
             loop {
                 let n = reader.read(&mut buf)?;
@@ -136,7 +154,12 @@ impl Client {
             }
             let mut hashed = sealed.finish()?;
             hashed.flush()?;
-            Ok((hashed.finalize_hex(), hashed.byte_count(), reader.finalize_hex(), reader.byte_count()))
+            Ok((
+                hashed.finalize_hex(),
+                hashed.byte_count(),
+                reader.finalize_hex(),
+                reader.byte_count(),
+            ))
         });
         let upload_id = UploadId::new();
         let body = reqwest::Body::wrap_stream(tokio_stream::wrappers::ReceiverStream::new(rx));
@@ -147,11 +170,15 @@ impl Client {
             .body(body)
             .send()
             .await;
-        let sealed = sealer.await.map_err(|_| ClientError::Invalid("sealing was interrupted".into()))?;
+        let sealed = sealer
+            .await
+            .map_err(|_| ClientError::Invalid("sealing was interrupted".into()))?;
         let uploaded: Uploaded = Hub::check(sent?).await?.json().await?;
         let (ct_sha, ct_size, pt_sha, pt_size) = sealed?;
         if uploaded.sha256 != ct_sha || uploaded.size != ct_size {
-            return Err(ClientError::Trust("the hub received different bytes than were sent"));
+            return Err(ClientError::Trust(
+                "the hub received different bytes than were sent",
+            ));
         }
         let manifest = Manifest {
             title: meta.title,
@@ -163,7 +190,8 @@ impl Client {
             sha256: pt_sha,
             classification: meta.classification,
         };
-        let manifest_json = serde_json::to_vec(&manifest).map_err(|_| ClientError::Invalid("manifest".into()))?;
+        let manifest_json =
+            serde_json::to_vec(&manifest).map_err(|_| ClientError::Invalid("manifest".into()))?;
         let manifest_ct = seal_bytes(&[key.recipient()], &manifest_json)?;
         let document_id = DocumentId::new();
         let binding = self.keys.signing.sign_statement(&DocumentBinding {
@@ -179,8 +207,16 @@ impl Client {
         });
         let _ = ctx;
         let wraps = vec![
-            KeyWrap { holder: Holder::Practitioner { id: self.me }, wrap: wrap_key(&self.recipient(), &key)? },
-            KeyWrap { holder: Holder::Patient { epoch: patient_epoch }, wrap: wrap_key(patient_recipient, &key)? },
+            KeyWrap {
+                holder: Holder::Practitioner { id: self.me },
+                wrap: wrap_key(&self.recipient(), &key)?,
+            },
+            KeyWrap {
+                holder: Holder::Patient {
+                    epoch: patient_epoch,
+                },
+                wrap: wrap_key(patient_recipient, &key)?,
+            },
         ];
         self.hub
             .post(
@@ -199,7 +235,12 @@ impl Client {
     }
 
     /// Unwrap a document key from the wraps this practitioner was given.
-    async fn document_key(&self, wraps: &[KeyWrap], patient: Option<&Patient>, patient_keys: &mut Option<std::collections::BTreeMap<u32, EncryptionKey>>) -> Result<EncryptionKey> {
+    async fn document_key(
+        &self,
+        wraps: &[KeyWrap],
+        patient: Option<&Patient>,
+        patient_keys: &mut Option<std::collections::BTreeMap<u32, EncryptionKey>>,
+    ) -> Result<EncryptionKey> {
         for w in wraps {
             if let Holder::Practitioner { id } = w.holder {
                 if id == self.me {
@@ -231,7 +272,15 @@ impl Client {
     /// search request.
     pub async fn timeline(&self, id: &PatientIdentifier) -> Result<Timeline> {
         let r = self.context().await?.patient_ref(id);
-        let res: SearchResult = self.hub.post("/v1/search", &SearchRequest { patient_ref: r.clone() }).await?;
+        let res: SearchResult = self
+            .hub
+            .post(
+                "/v1/search",
+                &SearchRequest {
+                    patient_ref: r.clone(),
+                },
+            )
+            .await?;
         let patient = match res.patient {
             Some(v) => Some(self.verify_patient(v, r).await?),
             None => None,
@@ -243,13 +292,21 @@ impl Client {
         let mut patient_keys = None;
         let mut entries = Vec::with_capacity(res.documents.len());
         for doc in res.documents {
-            let uploader = uploaders.get(&doc.uploader).ok_or(ClientError::Trust("a document's uploader is unknown"))?.clone();
+            let uploader = uploaders
+                .get(&doc.uploader)
+                .ok_or(ClientError::Trust("a document's uploader is unknown"))?
+                .clone();
             let (_, manifest_ct) = checked_binding(&doc, &uploader)?;
             if patient.as_ref().is_some_and(|p| p.id() != doc.patient_id) {
-                return Err(ClientError::Trust("the hub returned another patient's document"));
+                return Err(ClientError::Trust(
+                    "the hub returned another patient's document",
+                ));
             }
-            let key = self.document_key(&doc.wraps, patient.as_ref(), &mut patient_keys).await?;
-            let manifest: Manifest = serde_json::from_slice(&open_bytes(&key, &manifest_ct)?).map_err(|_| ClientError::Trust("a manifest is malformed"))?;
+            let key = self
+                .document_key(&doc.wraps, patient.as_ref(), &mut patient_keys)
+                .await?;
+            let manifest: Manifest = serde_json::from_slice(&open_bytes(&key, &manifest_ct)?)
+                .map_err(|_| ClientError::Trust("a manifest is malformed"))?;
             entries.push(TimelineEntry {
                 document_id: doc.document_id,
                 manifest,
@@ -263,7 +320,11 @@ impl Client {
             Some(p) => self.patient_card(p).await.ok().flatten(),
             None => None,
         };
-        Ok(Timeline { patient, card, entries })
+        Ok(Timeline {
+            patient,
+            card,
+            entries,
+        })
     }
 
     /// Fetch a document's metadata, verify its binding and unwrap its key.
@@ -274,27 +335,58 @@ impl Client {
         }
         let uploader = self.trust.practitioner(&d.uploader)?;
         let (binding, manifest_ct) = checked_binding(&d.document, &uploader)?;
-        let has_direct = d.document.wraps.iter().any(|w| matches!(w.holder, Holder::Practitioner { id } if id == self.me));
+        let has_direct = d
+            .document
+            .wraps
+            .iter()
+            .any(|w| matches!(w.holder, Holder::Practitioner { id } if id == self.me));
         let patient = if has_direct {
             None
         } else {
-            let v: PatientView = self.hub.post("/v1/patients/lookup", &PatientLookup { refs: vec![binding.patient_ref.clone()] }).await?;
+            let v: PatientView = self
+                .hub
+                .post(
+                    "/v1/patients/lookup",
+                    &PatientLookup {
+                        refs: vec![binding.patient_ref.clone()],
+                    },
+                )
+                .await?;
             if v.patient_id != binding.patient_id {
-                return Err(ClientError::Trust("the patient reference resolves to another patient"));
+                return Err(ClientError::Trust(
+                    "the patient reference resolves to another patient",
+                ));
             }
             Some(self.verify_patient(v, binding.patient_ref.clone()).await?)
         };
-        let key = self.document_key(&d.document.wraps, patient.as_ref(), &mut None).await?;
-        let manifest: Manifest = serde_json::from_slice(&open_bytes(&key, &manifest_ct)?).map_err(|_| ClientError::Trust("a manifest is malformed"))?;
-        Ok(OpenedDocument { view: d.document, manifest, binding, uploader, key })
+        let key = self
+            .document_key(&d.document.wraps, patient.as_ref(), &mut None)
+            .await?;
+        let manifest: Manifest = serde_json::from_slice(&open_bytes(&key, &manifest_ct)?)
+            .map_err(|_| ClientError::Trust("a manifest is malformed"))?;
+        Ok(OpenedDocument {
+            view: d.document,
+            manifest,
+            binding,
+            uploader,
+            key,
+        })
     }
 
     /// Stream the ciphertext, decrypting into `out`; fails if the bytes do not match the signed
     /// binding (the caller must then discard what was written).
-    pub async fn download(&self, doc: &OpenedDocument, out: impl Write + Send + 'static, progress: impl Fn(u64) + Send + 'static) -> Result<u64> {
+    pub async fn download(
+        &self,
+        doc: &OpenedDocument,
+        out: impl Write + Send + 'static,
+        progress: impl Fn(u64) + Send + 'static,
+    ) -> Result<u64> {
         let res = self
             .hub
-            .request(reqwest::Method::GET, &format!("/v1/documents/{}/content", doc.view.document_id))
+            .request(
+                reqwest::Method::GET,
+                &format!("/v1/documents/{}/content", doc.view.document_id),
+            )
             .send()
             .await?;
         let res = Hub::check(res).await?;
@@ -310,7 +402,9 @@ impl Client {
                 let mut reader = open_reader(&key, &mut hashed)?;
                 let mut buf = vec![0u8; CHUNK];
                 loop {
-                    let n = reader.read(&mut buf).map_err(|_| ClientError::Trust("the ciphertext is corrupt or truncated"))?;
+                    let n = reader.read(&mut buf).map_err(|_| {
+                        ClientError::Trust("the ciphertext is corrupt or truncated")
+                    })?;
                     if n == 0 {
                         break;
                     }
@@ -322,10 +416,14 @@ impl Client {
             std::io::copy(&mut hashed, &mut std::io::sink())?;
             plain.flush()?;
             if hashed.finalize_hex() != expected_ct {
-                return Err(ClientError::Trust("the downloaded bytes do not match the signed document"));
+                return Err(ClientError::Trust(
+                    "the downloaded bytes do not match the signed document",
+                ));
             }
             if plain.finalize_hex() != expected_pt {
-                return Err(ClientError::Trust("the decrypted content does not match its manifest"));
+                return Err(ClientError::Trust(
+                    "the decrypted content does not match its manifest",
+                ));
             }
             Ok(plain.byte_count())
         });
@@ -338,7 +436,9 @@ impl Client {
             }
         }
         drop(tx);
-        opener.await.map_err(|_| ClientError::Invalid("decryption was interrupted".into()))?
+        opener
+            .await
+            .map_err(|_| ClientError::Invalid("decryption was interrupted".into()))?
     }
 
     /// Share a document with a colleague: its key is sealed to their verified key.
@@ -346,14 +446,21 @@ impl Client {
         let doc = self.open_document(id).await?;
         let g = self.grant_for(&doc.key, s).await?;
         let grantee = g.grantee;
-        self.hub.post_unit(&format!("/v1/documents/{id}/grants"), &g).await?;
+        self.hub
+            .post_unit(&format!("/v1/documents/{id}/grants"), &g)
+            .await?;
         Ok(grantee)
     }
 
     /// Revoke a share.
     pub async fn revoke(&self, id: DocumentId, with: &Handle) -> Result<()> {
-        let p: PractitionerPublic = self.hub.get(&format!("/v1/practitioners/by-handle/{with}")).await?;
-        self.hub.delete(&format!("/v1/documents/{id}/grants/{}", p.practitioner_id)).await
+        let p: PractitionerPublic = self
+            .hub
+            .get(&format!("/v1/practitioners/by-handle/{with}"))
+            .await?;
+        self.hub
+            .delete(&format!("/v1/documents/{id}/grants/{}", p.practitioner_id))
+            .await
     }
 
     /// The shares of a document.

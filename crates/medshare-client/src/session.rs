@@ -11,7 +11,9 @@ use medshare_crypto::chain::{VerifiedInstitution, VerifiedPractitioner};
 use medshare_crypto::passphrase::{self, KeyBundle};
 use medshare_crypto::seal::unwrap_secret_json;
 use medshare_crypto::{EncryptionKey, SigningKey};
-use medshare_model::api::{AllianceSecrets, KdfParams, LoginRequest, LoginResponse, Me, PreloginRequest};
+use medshare_model::api::{
+    AllianceSecrets, KdfParams, LoginRequest, LoginResponse, Me, PreloginRequest,
+};
 use medshare_model::identifiers::PatientIdentifier;
 use medshare_model::registration::Role;
 use medshare_model::statements::{decode_key, encode_key};
@@ -116,9 +118,18 @@ pub async fn login(
     opts: &LoginOptions,
 ) -> Result<Client> {
     let (root, _) = alliance_root(hub, pinned_root).await?;
-    let kdf: KdfParams = hub.post("/v1/auth/prelogin", &PreloginRequest { handle: handle.clone() }).await?;
+    let kdf: KdfParams = hub
+        .post(
+            "/v1/auth/prelogin",
+            &PreloginRequest {
+                handle: handle.clone(),
+            },
+        )
+        .await?;
     if !opts.allow_weak_kdf && !passphrase::is_production_strength(&kdf) {
-        return Err(ClientError::Trust("the hub asked for a weak passphrase KDF"));
+        return Err(ClientError::Trust(
+            "the hub asked for a weak passphrase KDF",
+        ));
     }
     let pass = passphrase.to_string();
     let derived = tokio::task::spawn_blocking(move || {
@@ -155,7 +166,8 @@ pub async fn login(
 impl Client {
     /// Resume a saved session (no passphrase needed; the hub still checks the token).
     pub fn resume(hub: &Hub, s: &SavedSession) -> Result<Self> {
-        let root = decode_key(&s.root_public).ok_or(ClientError::Invalid("the saved session is corrupt".into()))?;
+        let root = decode_key(&s.root_public)
+            .ok_or(ClientError::Invalid("the saved session is corrupt".into()))?;
         let seed: [u8; 32] = B64
             .decode(&s.signing)
             .ok()
@@ -164,7 +176,10 @@ impl Client {
         Ok(Self {
             hub: hub.with_token(&s.token),
             me: s.practitioner_id,
-            handle: s.handle.parse().map_err(|_| ClientError::Invalid("the saved session is corrupt".into()))?,
+            handle: s
+                .handle
+                .parse()
+                .map_err(|_| ClientError::Invalid("the saved session is corrupt".into()))?,
             keys: KeyBundle {
                 encryption: EncryptionKey::from_secret_str(&s.encryption)?,
                 signing: SigningKey::from_seed(&seed),
@@ -213,7 +228,9 @@ impl Client {
 
     /// Revoke the session on the hub.
     pub async fn logout(&self) -> Result<()> {
-        self.hub.post_unit("/v1/auth/logout", &serde_json::json!({})).await
+        self.hub
+            .post_unit("/v1/auth/logout", &serde_json::json!({}))
+            .await
     }
 
     /// The account as the hub describes it.
@@ -233,18 +250,32 @@ impl Client {
     async fn load_context(&self) -> Result<Context> {
         let me = self.me().await?;
         if !me.public.active {
-            return Err(ClientError::Api(medshare_model::Problem::new(ErrorCode::NotCertified, None)));
+            return Err(ClientError::Api(medshare_model::Problem::new(
+                ErrorCode::NotCertified,
+                None,
+            )));
         }
         let verified = self.trust.practitioner(&me.public)?;
         // The hub must not be able to make us use keys other than the ones we hold.
-        if verified.cert.recipient != self.keys.encryption.recipient() || verified.sign_public != self.keys.signing.public() {
-            return Err(ClientError::Trust("your certificate does not match your own keys"));
+        if verified.cert.recipient != self.keys.encryption.recipient()
+            || verified.sign_public != self.keys.signing.public()
+        {
+            return Err(ClientError::Trust(
+                "your certificate does not match your own keys",
+            ));
         }
-        let (institution, _) = self.trust.institution(&self.hub, me.public.institution_id).await?;
-        let wrap = me.keyring_wrap.ok_or(ClientError::Trust("no institution keyring has been sealed to you"))?;
+        let (institution, _) = self
+            .trust
+            .institution(&self.hub, me.public.institution_id)
+            .await?;
+        let wrap = me.keyring_wrap.ok_or(ClientError::Trust(
+            "no institution keyring has been sealed to you",
+        ))?;
         let ring: KeyringJson = unwrap_secret_json(&self.keys.encryption, &wrap)?;
         if ring.institution_id != me.public.institution_id {
-            return Err(ClientError::Trust("the keyring belongs to another institution"));
+            return Err(ClientError::Trust(
+                "the keyring belongs to another institution",
+            ));
         }
         let mut epochs = BTreeMap::new();
         for (e, secret) in &ring.epochs {
@@ -259,23 +290,27 @@ impl Client {
                     .ok_or(ClientError::Trust("the keyring is malformed"))?;
                 let k = SigningKey::from_seed(&seed);
                 if k.public() != institution.sign_public {
-                    return Err(ClientError::Trust("the keyring's signing key is not the institution's"));
+                    return Err(ClientError::Trust(
+                        "the keyring's signing key is not the institution's",
+                    ));
                 }
                 Some(k)
             }
             None => None,
         };
-        let aw = me
-            .alliance_wrap
-            .ok_or(ClientError::Trust("your institution has not received the alliance keys yet"))?;
-        let ident = epochs
-            .get(&aw.epoch)
-            .ok_or(ClientError::Trust("the alliance keys are sealed to an institution key you do not hold"))?;
+        let aw = me.alliance_wrap.ok_or(ClientError::Trust(
+            "your institution has not received the alliance keys yet",
+        ))?;
+        let ident = epochs.get(&aw.epoch).ok_or(ClientError::Trust(
+            "the alliance keys are sealed to an institution key you do not hold",
+        ))?;
         let secrets: AllianceSecrets = unwrap_secret_json(ident, &aw.wrap)?;
         let alliance = EncryptionKey::from_secret_str(&secrets.alliance_identity)?;
         let (_, alliance_key) = alliance_root(&self.hub, Some(*self.trust.root())).await?;
         if alliance.recipient() != alliance_key.recipient {
-            return Err(ClientError::Trust("the alliance key does not match the root-signed one"));
+            return Err(ClientError::Trust(
+                "the alliance key does not match the root-signed one",
+            ));
         }
         Ok(Context {
             me: verified,

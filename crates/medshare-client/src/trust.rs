@@ -14,7 +14,9 @@ use std::sync::Mutex;
 /// nothing is pinned yet). Returns the root key and the verified alliance key.
 pub async fn alliance_root(hub: &Hub, pinned: Option<[u8; 32]>) -> Result<([u8; 32], AllianceKey)> {
     let info: AllianceInfo = hub.get("/v1/alliance").await?;
-    let root = decode_key(&info.root_public).ok_or(ClientError::Trust("the hub's alliance root key is malformed"))?;
+    let root = decode_key(&info.root_public).ok_or(ClientError::Trust(
+        "the hub's alliance root key is malformed",
+    ))?;
     if let Some(p) = pinned {
         if p != root {
             return Err(ClientError::Trust(
@@ -52,41 +54,71 @@ impl Trust {
         &self.root
     }
 
-    fn institution_cert(&self, id: InstitutionId, cert: Option<&medshare_model::statements::Signed>) -> Result<VerifiedInstitution> {
+    fn institution_cert(
+        &self,
+        id: InstitutionId,
+        cert: Option<&medshare_model::statements::Signed>,
+    ) -> Result<VerifiedInstitution> {
         if let Some(v) = self.institutions.lock().expect("poisoned").get(&id) {
             return Ok(v.clone());
         }
-        let cert = cert.ok_or(ClientError::Trust("the institution is not certified by the alliance"))?;
-        let v = chain::verify_institution(&self.root, cert)
-            .map_err(|_| ClientError::Trust("an institution certificate does not verify against the alliance root"))?;
+        let cert = cert.ok_or(ClientError::Trust(
+            "the institution is not certified by the alliance",
+        ))?;
+        let v = chain::verify_institution(&self.root, cert).map_err(|_| {
+            ClientError::Trust(
+                "an institution certificate does not verify against the alliance root",
+            )
+        })?;
         if v.cert.institution_id != id {
-            return Err(ClientError::Trust("an institution certificate names another institution"));
+            return Err(ClientError::Trust(
+                "an institution certificate names another institution",
+            ));
         }
-        self.institutions.lock().expect("poisoned").insert(id, v.clone());
+        self.institutions
+            .lock()
+            .expect("poisoned")
+            .insert(id, v.clone());
         Ok(v)
     }
 
     /// Verify a practitioner's chain: alliance root -> institution -> practitioner.
     pub fn practitioner(&self, p: &PractitionerPublic) -> Result<VerifiedPractitioner> {
-        if let Some(v) = self.practitioners.lock().expect("poisoned").get(&p.practitioner_id) {
+        if let Some(v) = self
+            .practitioners
+            .lock()
+            .expect("poisoned")
+            .get(&p.practitioner_id)
+        {
             return Ok(v.clone());
         }
         let inst = self.institution_cert(p.institution_id, p.institution_cert.as_ref())?;
-        let cert = p
-            .cert
-            .as_ref()
-            .ok_or(ClientError::Trust("that practitioner has not been certified by their institution"))?;
-        let v = chain::verify_practitioner(&inst, cert)
-            .map_err(|_| ClientError::Trust("a practitioner certificate does not verify: the hub may have substituted a key"))?;
+        let cert = p.cert.as_ref().ok_or(ClientError::Trust(
+            "that practitioner has not been certified by their institution",
+        ))?;
+        let v = chain::verify_practitioner(&inst, cert).map_err(|_| {
+            ClientError::Trust(
+                "a practitioner certificate does not verify: the hub may have substituted a key",
+            )
+        })?;
         if v.cert.practitioner_id != p.practitioner_id || v.cert.handle != p.handle {
-            return Err(ClientError::Trust("a practitioner certificate names someone else"));
+            return Err(ClientError::Trust(
+                "a practitioner certificate names someone else",
+            ));
         }
-        self.practitioners.lock().expect("poisoned").insert(p.practitioner_id, v.clone());
+        self.practitioners
+            .lock()
+            .expect("poisoned")
+            .insert(p.practitioner_id, v.clone());
         Ok(v)
     }
 
     /// A practitioner by id, fetched and verified.
-    pub async fn fetch_practitioner(&self, hub: &Hub, id: PractitionerId) -> Result<VerifiedPractitioner> {
+    pub async fn fetch_practitioner(
+        &self,
+        hub: &Hub,
+        id: PractitionerId,
+    ) -> Result<VerifiedPractitioner> {
         if let Some(v) = self.practitioners.lock().expect("poisoned").get(&id) {
             return Ok(v.clone());
         }
@@ -95,17 +127,24 @@ impl Trust {
     }
 
     /// An institution's verified certificate and its current (latest) epoch key.
-    pub async fn institution(&self, hub: &Hub, id: InstitutionId) -> Result<(VerifiedInstitution, InstitutionEpochKey)> {
+    pub async fn institution(
+        &self,
+        hub: &Hub,
+        id: InstitutionId,
+    ) -> Result<(VerifiedInstitution, InstitutionEpochKey)> {
         let keys: InstitutionKeys = hub.get(&format!("/v1/institutions/{id}")).await?;
         let v = self.institution_cert(id, keys.cert.as_ref())?;
         let latest = keys
             .epochs
             .last()
             .ok_or(ClientError::Trust("the institution has no encryption key"))?;
-        let epoch = chain::verify_epoch_key(&v, latest)
-            .map_err(|_| ClientError::Trust("an institution key is not signed by its institution"))?;
+        let epoch = chain::verify_epoch_key(&v, latest).map_err(|_| {
+            ClientError::Trust("an institution key is not signed by its institution")
+        })?;
         if epoch.epoch as usize != keys.epochs.len() {
-            return Err(ClientError::Trust("the institution's key epochs are out of order"));
+            return Err(ClientError::Trust(
+                "the institution's key epochs are out of order",
+            ));
         }
         Ok((v, epoch))
     }

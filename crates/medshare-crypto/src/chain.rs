@@ -108,7 +108,9 @@ pub fn verify_patient_key_epoch(
 ) -> Result<PatientKeyEpoch, CryptoError> {
     let epoch: PatientKeyEpoch = verify_statement(s, &signer.sign_public)?;
     if epoch.signed_by != signer.cert.practitioner_id {
-        return Err(CryptoError::ChainMismatch("patient key signed by someone else"));
+        return Err(CryptoError::ChainMismatch(
+            "patient key signed by someone else",
+        ));
     }
     parse_recipient(&epoch.recipient)?;
     Ok(epoch)

@@ -160,7 +160,13 @@ mod tests {
 
     #[test]
     fn hkid_check_digits() {
-        for ok in ["A123456(3)", "a1234563", "HKID: A123456(3)", "G123456(A)", "AB987654(3)"] {
+        for ok in [
+            "A123456(3)",
+            "a1234563",
+            "HKID: A123456(3)",
+            "G123456(A)",
+            "AB987654(3)",
+        ] {
             let id: PatientIdentifier = ok.parse().unwrap_or_else(|e| panic!("{ok}: {e}"));
             assert!(id.normalized().starts_with("HKID:"));
         }

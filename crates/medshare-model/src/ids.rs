@@ -68,7 +68,9 @@ uuid_id!(
 
 /// Keyed hash (HMAC-SHA-256, lowercase hex) of a normalised patient identifier: the only form in
 /// which the hub ever sees a patient number.
-#[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize, utoipa::ToSchema)]
+#[derive(
+    Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize, utoipa::ToSchema,
+)]
 #[serde(try_from = "String", into = "String")]
 #[schema(value_type = String)]
 pub struct PatientRef(String);
@@ -108,7 +110,9 @@ impl fmt::Display for PatientRef {
 }
 
 /// A login name such as `dr.chan` (lowercase letters, digits, `.`, `-`, `_`; 3..=64).
-#[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize, utoipa::ToSchema)]
+#[derive(
+    Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize, utoipa::ToSchema,
+)]
 #[serde(try_from = "String", into = "String")]
 #[schema(value_type = String)]
 pub struct Handle(String);
@@ -124,7 +128,8 @@ impl TryFrom<String> for Handle {
     type Error = &'static str;
     fn try_from(s: String) -> Result<Self, Self::Error> {
         let ok = (3..=64).contains(&s.len())
-            && s.bytes().all(|b| matches!(b, b'a'..=b'z' | b'0'..=b'9' | b'.' | b'-' | b'_'))
+            && s.bytes()
+                .all(|b| matches!(b, b'a'..=b'z' | b'0'..=b'9' | b'.' | b'-' | b'_'))
             && s.as_bytes()[0].is_ascii_alphanumeric();
         if ok {
             Ok(Self(s))

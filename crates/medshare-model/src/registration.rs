@@ -40,7 +40,13 @@ impl Profession {
         Self::Administrative,
     ];
 
-    fn rule(self) -> (&'static [&'static str], std::ops::RangeInclusive<usize>, &'static str) {
+    fn rule(
+        self,
+    ) -> (
+        &'static [&'static str],
+        std::ops::RangeInclusive<usize>,
+        &'static str,
+    ) {
         match self {
             Self::Doctor => (&["M"], 5..=5, "M followed by 5 digits, e.g. M12345"),
             Self::Dentist => (&["D"], 5..=5, "D followed by 5 digits, e.g. D01234"),
@@ -128,7 +134,9 @@ impl FromStr for Role {
             "clinician" => Ok(Self::Clinician),
             "institution-admin" | "admin" => Ok(Self::InstitutionAdmin),
             "privacy-officer" => Ok(Self::PrivacyOfficer),
-            _ => Err("unknown role; expected clinician, institution-admin or privacy-officer".into()),
+            _ => {
+                Err("unknown role; expected clinician, institution-admin or privacy-officer".into())
+            }
         }
     }
 }
@@ -149,13 +157,26 @@ mod tests {
 
     #[test]
     fn registration_numbers_per_profession() {
-        assert_eq!(Profession::Doctor.validate_registration(" m12345 ").unwrap(), "M12345");
+        assert_eq!(
+            Profession::Doctor
+                .validate_registration(" m12345 ")
+                .unwrap(),
+            "M12345"
+        );
         assert!(Profession::Doctor.validate_registration("M1234").is_err());
         assert!(Profession::Doctor.validate_registration("D12345").is_err());
         assert!(Profession::Nurse.validate_registration("RN123456").is_ok());
         assert!(Profession::Nurse.validate_registration("XN123456").is_err());
-        assert!(Profession::Dietitian.validate_registration("DT00042").is_ok());
-        assert!(Profession::Administrative.validate_registration("S0042").is_ok());
+        assert!(
+            Profession::Dietitian
+                .validate_registration("DT00042")
+                .is_ok()
+        );
+        assert!(
+            Profession::Administrative
+                .validate_registration("S0042")
+                .is_ok()
+        );
     }
 
     #[test]

@@ -51,10 +51,15 @@ pub struct TestHub {
 impl TestHub {
     /// Bind first (port 0 picks a free port), then serve: ready as soon as this returns.
     pub async fn start(config: Config) -> anyhow::Result<Self> {
-        let listener = std::net::TcpListener::bind(config.listen).context("cannot bind the hub's port")?;
+        let listener =
+            std::net::TcpListener::bind(config.listen).context("cannot bind the hub's port")?;
         let addr = listener.local_addr()?;
         let data_dir = config.data_dir.clone();
-        let scheme = if config.tls.is_some() { "https" } else { "http" };
+        let scheme = if config.tls.is_some() {
+            "https"
+        } else {
+            "http"
+        };
         let state = medshare_server::build_state(config).await?;
         let (stop, stopped) = oneshot::channel::<()>();
         let task = tokio::spawn(medshare_server::serve(state, listener, async move {
@@ -76,10 +81,12 @@ impl TestHub {
 
     /// The one-time bootstrap token the hub wrote at first start.
     pub fn bootstrap_token(&self) -> anyhow::Result<String> {
-        Ok(std::fs::read_to_string(self.data_dir.join("bootstrap-token"))
-            .context("the hub has no bootstrap token (already initialised?)")?
-            .trim()
-            .to_string())
+        Ok(
+            std::fs::read_to_string(self.data_dir.join("bootstrap-token"))
+                .context("the hub has no bootstrap token (already initialised?)")?
+                .trim()
+                .to_string(),
+        )
     }
 
     /// Stop gracefully and wait.
@@ -130,7 +137,15 @@ pub struct Cast {
     pub people: Vec<Person>,
 }
 
-fn person(handle: &str, name: &str, profession: Profession, registration: &str, specialty: Option<&str>, roles: &[Role], institution: &str) -> Person {
+fn person(
+    handle: &str,
+    name: &str,
+    profession: Profession,
+    registration: &str,
+    specialty: Option<&str>,
+    roles: &[Role],
+    institution: &str,
+) -> Person {
     Person {
         handle: handle.into(),
         name: name.into(),
@@ -149,20 +164,101 @@ pub fn story_cast() -> Cast {
     use Role::*;
     Cast {
         institutions: vec![
-            InstitutionSpec { code: "KPH".into(), name: "Kowloon Public Hospital".into() },
-            InstitutionSpec { code: "PPH".into(), name: "Peak Private Hospital".into() },
-            InstitutionSpec { code: "HVC".into(), name: "Harbour View Clinic".into() },
+            InstitutionSpec {
+                code: "KPH".into(),
+                name: "Kowloon Public Hospital".into(),
+            },
+            InstitutionSpec {
+                code: "PPH".into(),
+                name: "Peak Private Hospital".into(),
+            },
+            InstitutionSpec {
+                code: "HVC".into(),
+                name: "Harbour View Clinic".into(),
+            },
         ],
         people: vec![
-            person("admin.kph", "LAU Wing Sze", Administrative, "S0001", None, &[InstitutionAdmin], "KPH"),
-            person("dr.ho", "HO Ka Lok", Doctor, "M10001", Some("Emergency Medicine"), &[Clinician], "KPH"),
-            person("privacy.kph", "YIP Mei Ling", Administrative, "S0002", None, &[PrivacyOfficer], "KPH"),
-            person("admin.pph", "CHEUNG Sau Man", Administrative, "S0101", None, &[InstitutionAdmin], "PPH"),
-            person("dr.wong", "WONG Chi Keung", Doctor, "M20002", Some("Cardiology"), &[Clinician], "PPH"),
-            person("dr.leung", "LEUNG Hoi Yan", Doctor, "M20003", Some("Endocrinology"), &[Clinician], "PPH"),
-            person("admin.hvc", "TSANG Pui Kei", Administrative, "S0201", None, &[InstitutionAdmin], "HVC"),
-            person("dr.chan", "CHAN Tai Man", Doctor, "M30003", Some("Family Medicine"), &[Clinician], "HVC"),
-            person("dt.lam", "LAM Siu Fong", Dietitian, "DT00042", Some("Dietetics"), &[Clinician], "HVC"),
+            person(
+                "admin.kph",
+                "LAU Wing Sze",
+                Administrative,
+                "S0001",
+                None,
+                &[InstitutionAdmin],
+                "KPH",
+            ),
+            person(
+                "dr.ho",
+                "HO Ka Lok",
+                Doctor,
+                "M10001",
+                Some("Emergency Medicine"),
+                &[Clinician],
+                "KPH",
+            ),
+            person(
+                "privacy.kph",
+                "YIP Mei Ling",
+                Administrative,
+                "S0002",
+                None,
+                &[PrivacyOfficer],
+                "KPH",
+            ),
+            person(
+                "admin.pph",
+                "CHEUNG Sau Man",
+                Administrative,
+                "S0101",
+                None,
+                &[InstitutionAdmin],
+                "PPH",
+            ),
+            person(
+                "dr.wong",
+                "WONG Chi Keung",
+                Doctor,
+                "M20002",
+                Some("Cardiology"),
+                &[Clinician],
+                "PPH",
+            ),
+            person(
+                "dr.leung",
+                "LEUNG Hoi Yan",
+                Doctor,
+                "M20003",
+                Some("Endocrinology"),
+                &[Clinician],
+                "PPH",
+            ),
+            person(
+                "admin.hvc",
+                "TSANG Pui Kei",
+                Administrative,
+                "S0201",
+                None,
+                &[InstitutionAdmin],
+                "HVC",
+            ),
+            person(
+                "dr.chan",
+                "CHAN Tai Man",
+                Doctor,
+                "M30003",
+                Some("Family Medicine"),
+                &[Clinician],
+                "HVC",
+            ),
+            person(
+                "dt.lam",
+                "LAM Siu Fong",
+                Dietitian,
+                "DT00042",
+                Some("Dietetics"),
+                &[Clinician],
+                "HVC",
+            ),
         ],
     }
 }
@@ -192,13 +288,19 @@ pub struct World {
 /// The current TOTP code for a base32 secret.
 pub fn totp_now(secret: &str) -> anyhow::Result<String> {
     let s = totp_rs::Secret::try_from_base32(secret).map_err(|_| anyhow!("bad TOTP secret"))?;
-    let t = totp_rs::Builder::new().with_secret(s).build().map_err(|e| anyhow!("TOTP: {e}"))?;
+    let t = totp_rs::Builder::new()
+        .with_secret(s)
+        .build()
+        .map_err(|e| anyhow!("TOTP: {e}"))?;
     Ok(t.generate_current().to_string())
 }
 
 /// The base32 secret inside an `otpauth://` URI.
 pub fn totp_secret_of(uri: &str) -> anyhow::Result<String> {
-    let query = uri.split_once('?').map(|(_, q)| q).ok_or(anyhow!("bad otpauth URI"))?;
+    let query = uri
+        .split_once('?')
+        .map(|(_, q)| q)
+        .ok_or(anyhow!("bad otpauth URI"))?;
     query
         .split('&')
         .find_map(|kv| kv.strip_prefix("secret="))
@@ -237,8 +339,12 @@ impl World {
         };
         for inst in &cast.institutions {
             let mut people = cast.people.iter().filter(|p| p.institution == inst.code);
-            let first = people.next().ok_or(anyhow!("institution {} has nobody", inst.code))?;
-            let (id, code) = admin::add_institution(&h, &world.root, &inst.name, &inst.code, enrolment(first)?).await?;
+            let first = people
+                .next()
+                .ok_or(anyhow!("institution {} has nobody", inst.code))?;
+            let (id, code) =
+                admin::add_institution(&h, &world.root, &inst.name, &inst.code, enrolment(first)?)
+                    .await?;
             world.institutions.insert(inst.code.clone(), id);
             let inst_fp = world.enrol(&h, first, &code.code).await?;
             admin::certify_institution(&h, &world.root, id, inst_fp.as_deref()).await?;
@@ -247,7 +353,9 @@ impl World {
                 let code = admin_client.invite(enrolment(p)?).await?;
                 world.enrol(&h, p, &code.code).await?;
                 let fp = world.people[&p.handle].key_fingerprint.clone();
-                admin_client.certify(code.practitioner_id, Some(&fp)).await?;
+                admin_client
+                    .certify(code.practitioner_id, Some(&fp))
+                    .await?;
             }
         }
         Ok(world)
@@ -256,7 +364,14 @@ impl World {
     /// Enrol one person; returns the institution key fingerprint for a first administrator.
     async fn enrol(&mut self, h: &Hub, p: &Person, code: &str) -> anyhow::Result<Option<String>> {
         let pass = sandbox_passphrase(&p.handle);
-        let e = enrol::enrol(h, Some(self.root_public), code, &pass, Some(test_kdf_params())).await?;
+        let e = enrol::enrol(
+            h,
+            Some(self.root_public),
+            code,
+            &pass,
+            Some(test_kdf_params()),
+        )
+        .await?;
         let totp_secret = e.totp_uri.as_deref().map(totp_secret_of).transpose()?;
         self.people.insert(
             p.handle.clone(),
@@ -274,7 +389,10 @@ impl World {
 
     /// Log a cast member in (computing their current TOTP code).
     pub async fn login(&self, handle: &str) -> anyhow::Result<Client> {
-        let c = self.people.get(handle).ok_or(anyhow!("nobody called {handle}"))?;
+        let c = self
+            .people
+            .get(handle)
+            .ok_or(anyhow!("nobody called {handle}"))?;
         let code = c.totp_secret.as_deref().map(totp_now).transpose()?;
         let hub = Hub::new(&self.hub_url, None)?;
         let client = login(
@@ -283,7 +401,9 @@ impl World {
             &handle.parse().map_err(|e| anyhow!("{e}"))?,
             &c.passphrase,
             code.as_deref(),
-            &LoginOptions { allow_weak_kdf: true },
+            &LoginOptions {
+                allow_weak_kdf: true,
+            },
         )
         .await?;
         client.context().await?;

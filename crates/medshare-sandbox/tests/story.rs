@@ -37,9 +37,18 @@ async fn clinic_shares_angiogram_with_cardiologist() -> anyhow::Result<()> {
         date_of_service: Some("2026-10-30".into()),
         classification: None,
     };
-    let share = Share { with: "dr.wong".parse().unwrap(), expires_at: None };
+    let share = Share {
+        with: "dr.wong".parse().unwrap(),
+        expires_at: None,
+    };
     let uploaded = family_doctor
-        .upload(std::io::Cursor::new(report.clone()), &patient, meta, &[share], |_| {})
+        .upload(
+            std::io::Cursor::new(report.clone()),
+            &patient,
+            meta,
+            &[share],
+            |_| {},
+        )
         .await?;
 
     // The cardiologist is told at once, with ids only.
@@ -47,7 +56,11 @@ async fn clinic_shares_angiogram_with_cardiologist() -> anyhow::Result<()> {
         .await?
         .expect("stream open")?;
     match event.event {
-        EventKind::Shared { document_id, patient_id, by } => {
+        EventKind::Shared {
+            document_id,
+            patient_id,
+            by,
+        } => {
             assert_eq!(document_id, uploaded.document_id);
             assert_eq!(patient_id, patient.id());
             assert_eq!(by, world.id("dr.chan"));
@@ -74,7 +87,10 @@ async fn clinic_shares_angiogram_with_cardiologist() -> anyhow::Result<()> {
 
     // The uploader's own timeline includes the patient card.
     let own = family_doctor.timeline(&hkid).await?;
-    assert_eq!(own.card.as_ref().and_then(|c| c.name.clone()).as_deref(), Some("CHEUNG Ka Ming"));
+    assert_eq!(
+        own.card.as_ref().and_then(|c| c.name.clone()).as_deref(),
+        Some("CHEUNG Ka Ming")
+    );
     hub.stop().await
 }
 

@@ -27,7 +27,9 @@ impl Caller {
 
     /// Refuse unless the institution has certified this practitioner's keys.
     pub fn require_certified(&self) -> ApiResult<()> {
-        if self.practitioner.status == PractitionerStatus::Certified && self.practitioner.cert.is_some() {
+        if self.practitioner.status == PractitionerStatus::Certified
+            && self.practitioner.cert.is_some()
+        {
             Ok(())
         } else {
             Err(ApiError::new(ErrorCode::NotCertified))
@@ -101,7 +103,11 @@ pub async fn verify_credential(credential: Vec<u8>, hash: String) -> bool {
         use argon2::password_hash::PasswordVerifier;
         use argon2::password_hash::phc::PasswordHash;
         PasswordHash::new(&hash)
-            .map(|h| argon2::Argon2::default().verify_password(&credential, &h).is_ok())
+            .map(|h| {
+                argon2::Argon2::default()
+                    .verify_password(&credential, &h)
+                    .is_ok()
+            })
             .unwrap_or(false)
     })
     .await
@@ -137,7 +143,10 @@ pub fn check_totp(secret_b32: &str, handle: &str, code: &str) -> bool {
 impl FromRequestParts<AppState> for Caller {
     type Rejection = ApiError;
 
-    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &AppState,
+    ) -> Result<Self, Self::Rejection> {
         let header = parts
             .headers
             .get(axum::http::header::AUTHORIZATION)

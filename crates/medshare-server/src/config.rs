@@ -150,12 +150,19 @@ impl Config {
             fig = fig.merge(Toml::file_exact(f));
         }
         // Only the hub's own keys: clients share the MEDSHARE_ prefix (MEDSHARE_HUB, ...).
-        const KEYS: [&str; 7] = ["listen", "data_dir", "database_url", "tls", "auth", "limits", "policy"];
-        fig.merge(
-            Env::prefixed("MEDSHARE_")
-                .split("__")
-                .filter(|k| KEYS.iter().any(|p| k.as_str() == *p || k.as_str().starts_with(&format!("{p}.")))),
-        )
+        const KEYS: [&str; 7] = [
+            "listen",
+            "data_dir",
+            "database_url",
+            "tls",
+            "auth",
+            "limits",
+            "policy",
+        ];
+        fig.merge(Env::prefixed("MEDSHARE_").split("__").filter(|k| {
+            KEYS.iter()
+                .any(|p| k.as_str() == *p || k.as_str().starts_with(&format!("{p}.")))
+        }))
         .extract()
     }
 

@@ -51,9 +51,9 @@ pub fn write_secret_file(path: &Path, contents: &[u8]) -> std::io::Result<()> {
 
 fn load_or_create_secret(path: &Path) -> anyhow::Result<Zeroizing<[u8; 32]>> {
     if let Ok(bytes) = std::fs::read(path) {
-        let arr: [u8; 32] = bytes
-            .try_into()
-            .map_err(|_| anyhow::anyhow!("{} is corrupt: delete it to make a new one", path.display()))?;
+        let arr: [u8; 32] = bytes.try_into().map_err(|_| {
+            anyhow::anyhow!("{} is corrupt: delete it to make a new one", path.display())
+        })?;
         return Ok(Zeroizing::new(arr));
     }
     let mut s = Zeroizing::new([0u8; 32]);
@@ -64,8 +64,12 @@ fn load_or_create_secret(path: &Path) -> anyhow::Result<Zeroizing<[u8; 32]>> {
 
 /// Open the stores, reconcile storage after any crash and prepare the bootstrap token.
 pub async fn build_state(config: Config) -> anyhow::Result<AppState> {
-    std::fs::create_dir_all(&config.data_dir)
-        .with_context(|| format!("cannot create the data folder {}", config.data_dir.display()))?;
+    std::fs::create_dir_all(&config.data_dir).with_context(|| {
+        format!(
+            "cannot create the data folder {}",
+            config.data_dir.display()
+        )
+    })?;
     #[cfg(unix)]
     {
         use std::os::unix::fs::PermissionsExt;
@@ -103,6 +107,7 @@ pub async fn build_state(config: Config) -> anyhow::Result<AppState> {
         config: Arc::new(config),
         hub_secret: Arc::new(hub_secret),
         bootstrap_token: Arc::new(std::sync::Mutex::new(bootstrap_token)),
+        shutdown: tokio_util::sync::CancellationToken::new(),
     };
     services::documents::reconcile(&state).await?;
     Ok(state)
@@ -116,6 +121,12 @@ pub async fn serve(
 ) -> anyhow::Result<()> {
     listener.set_nonblocking(true)?;
     let tls = state.config.tls.clone();
+    let cancel = state.shutdown.clone();
+    let shutdown = async move {
+        shutdown.await;
+        // Ends live event streams so graceful shutdown is not held open by them.
+        cancel.cancel();
+    };
     let router = app(state);
     match tls {
         None => {

@@ -28,7 +28,12 @@ impl Notifier {
 
     /// Store the event for `to` and wake their live streams. A failure to store is logged: a
     /// notification must never undo the action it reports.
-    pub async fn publish(&self, store: &Arc<dyn MetadataStore>, to: PractitionerId, kind: EventKind) {
+    pub async fn publish(
+        &self,
+        store: &Arc<dyn MetadataStore>,
+        to: PractitionerId,
+        kind: EventKind,
+    ) {
         let at = now();
         let body = serde_json::to_string(&kind).expect("event serialises");
         match store.push_event(to, at, &body).await {

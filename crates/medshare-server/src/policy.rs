@@ -28,7 +28,10 @@ pub enum Basis {
 
 impl Basis {
     pub fn allowed(self) -> bool {
-        matches!(self, Self::Uploader | Self::Grant | Self::Care | Self::BreakGlass)
+        matches!(
+            self,
+            Self::Uploader | Self::Grant | Self::Care | Self::BreakGlass
+        )
     }
     pub fn as_str(self) -> &'static str {
         match self {
@@ -51,7 +54,11 @@ pub fn institution_has_consent(caller: &Caller, consents: &[ConsentHolder]) -> b
 }
 
 /// Patient-wide access: consent held by the caller's institution plus care or break-glass.
-pub async fn patient_access(state: &AppState, caller: &Caller, patient: PatientId) -> ApiResult<Basis> {
+pub async fn patient_access(
+    state: &AppState,
+    caller: &Caller,
+    patient: PatientId,
+) -> ApiResult<Basis> {
     if caller.require_certified().is_err() {
         return Ok(Basis::NotCertified);
     }
@@ -73,7 +80,13 @@ pub async fn patient_access(state: &AppState, caller: &Caller, patient: PatientI
 }
 
 /// Access to one document, given the caller's patient-wide basis and their grant (if any).
-pub fn document_access(caller: &Caller, doc: &DocumentRow, patient_basis: Basis, grant: Option<&GrantRow>, now: i64) -> Basis {
+pub fn document_access(
+    caller: &Caller,
+    doc: &DocumentRow,
+    patient_basis: Basis,
+    grant: Option<&GrantRow>,
+    now: i64,
+) -> Basis {
     if patient_basis == Basis::NotCertified {
         return Basis::NotCertified;
     }
@@ -90,5 +103,11 @@ pub fn document_access(caller: &Caller, doc: &DocumentRow, patient_basis: Basis,
 pub async fn may_read(state: &AppState, caller: &Caller, doc: &DocumentRow) -> ApiResult<Basis> {
     let patient = patient_access(state, caller, doc.patient_id).await?;
     let grant = state.store.grant(doc.id, caller.id()).await?;
-    Ok(document_access(caller, doc, patient, grant.as_ref(), crate::state::now()))
+    Ok(document_access(
+        caller,
+        doc,
+        patient,
+        grant.as_ref(),
+        crate::state::now(),
+    ))
 }

@@ -18,6 +18,8 @@ pub struct AppState {
     pub hub_secret: Arc<Zeroizing<[u8; 32]>>,
     /// One-time bootstrap token while the alliance is not initialised.
     pub bootstrap_token: Arc<std::sync::Mutex<Option<Zeroizing<String>>>>,
+    /// Cancelled when the hub shuts down, so long-lived streams end and connections drain.
+    pub shutdown: tokio_util::sync::CancellationToken,
 }
 
 /// Seconds since the Unix epoch.

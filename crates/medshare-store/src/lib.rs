@@ -18,7 +18,9 @@ pub use sqlite::SqliteStore;
 use async_trait::async_trait;
 use medshare_model::api::{ConsentHolder, KeyWrap, NewGrant};
 use medshare_model::statements::Signed;
-use medshare_model::{DocumentId, Handle, InstitutionId, PatientId, PatientRef, PractitionerId, UploadId};
+use medshare_model::{
+    DocumentId, Handle, InstitutionId, PatientId, PatientRef, PractitionerId, UploadId,
+};
 use std::sync::Arc;
 
 /// Store failures. Display never includes SQL, values or paths.
@@ -74,13 +76,23 @@ pub trait MetadataStore: Send + Sync + 'static {
 
     // --- institutions ---
     /// Register an institution with its first administrator's invitation.
-    async fn create_institution(&self, inst: &InstitutionRow, admin: &NewPractitioner) -> Result<()>;
+    async fn create_institution(
+        &self,
+        inst: &InstitutionRow,
+        admin: &NewPractitioner,
+    ) -> Result<()>;
     async fn institution(&self, id: InstitutionId) -> Result<Option<InstitutionRow>>;
     async fn institutions(&self) -> Result<Vec<InstitutionRow>>;
     /// Every epoch key statement, oldest first.
     async fn institution_epochs(&self, id: InstitutionId) -> Result<Vec<Signed>>;
     /// Store the root's certificate and the alliance secrets sealed to the institution.
-    async fn certify_institution(&self, id: InstitutionId, cert: &Signed, alliance_wrap: &str, epoch: u32) -> Result<()>;
+    async fn certify_institution(
+        &self,
+        id: InstitutionId,
+        cert: &Signed,
+        alliance_wrap: &str,
+        epoch: u32,
+    ) -> Result<()>;
 
     // --- practitioners ---
     async fn create_practitioner(&self, p: &NewPractitioner) -> Result<()>;
@@ -88,13 +100,27 @@ pub trait MetadataStore: Send + Sync + 'static {
     async fn practitioner_by_handle(&self, handle: &Handle) -> Result<Option<PractitionerRow>>;
     async fn practitioner_by_enrolment(&self, code_hash: &str) -> Result<Option<PractitionerRow>>;
     /// Practitioners of an institution in a given status.
-    async fn practitioners_of(&self, institution: InstitutionId, status: Option<PractitionerStatus>) -> Result<Vec<PractitionerRow>>;
+    async fn practitioners_of(
+        &self,
+        institution: InstitutionId,
+        status: Option<PractitionerStatus>,
+    ) -> Result<Vec<PractitionerRow>>;
     /// Redeem an invitation: keys, credential hash and (for a first admin) institution keys.
     async fn redeem_enrolment(&self, r: &Redemption) -> Result<()>;
-    async fn certify_practitioner(&self, id: PractitionerId, cert: &Signed, keyring_wrap: &str) -> Result<()>;
+    async fn certify_practitioner(
+        &self,
+        id: PractitionerId,
+        cert: &Signed,
+        keyring_wrap: &str,
+    ) -> Result<()>;
     /// Remove a member, revoke their sessions and install a new institution epoch.
     async fn remove_practitioner(&self, r: &Removal) -> Result<()>;
-    async fn set_login_failures(&self, id: PractitionerId, failures: i64, locked_until: Option<i64>) -> Result<()>;
+    async fn set_login_failures(
+        &self,
+        id: PractitionerId,
+        failures: i64,
+        locked_until: Option<i64>,
+    ) -> Result<()>;
 
     // --- sessions ---
     async fn create_session(&self, s: &SessionRow) -> Result<()>;
@@ -109,14 +135,53 @@ pub trait MetadataStore: Send + Sync + 'static {
     async fn patient_key_epochs(&self, id: PatientId) -> Result<Vec<Signed>>;
     /// Patient key wraps addressed to one of `institutions` (any epoch) or, if `alliance`, the
     /// alliance.
-    async fn patient_key_wraps(&self, id: PatientId, institutions: &[InstitutionId], alliance: bool) -> Result<Vec<PatientKeyWrapRow>>;
+    async fn patient_key_wraps(
+        &self,
+        id: PatientId,
+        institutions: &[InstitutionId],
+        alliance: bool,
+    ) -> Result<Vec<PatientKeyWrapRow>>;
     async fn consents(&self, id: PatientId) -> Result<Vec<ConsentHolder>>;
-    async fn grant_consent(&self, id: PatientId, to: &ConsentHolder, wraps: &[PatientKeyWrapRow], by: PractitionerId, now: i64) -> Result<()>;
-    async fn revoke_consent(&self, id: PatientId, from: &ConsentHolder, new_epoch: u32, statement: &Signed, wraps: &[PatientKeyWrapRow], now: i64) -> Result<()>;
-    async fn add_care(&self, patient: PatientId, practitioner: PractitionerId, by: PractitionerId, now: i64) -> Result<()>;
+    async fn grant_consent(
+        &self,
+        id: PatientId,
+        to: &ConsentHolder,
+        wraps: &[PatientKeyWrapRow],
+        by: PractitionerId,
+        now: i64,
+    ) -> Result<()>;
+    async fn revoke_consent(
+        &self,
+        id: PatientId,
+        from: &ConsentHolder,
+        new_epoch: u32,
+        statement: &Signed,
+        wraps: &[PatientKeyWrapRow],
+        now: i64,
+    ) -> Result<()>;
+    async fn add_care(
+        &self,
+        patient: PatientId,
+        practitioner: PractitionerId,
+        by: PractitionerId,
+        now: i64,
+    ) -> Result<()>;
     async fn has_care(&self, patient: PatientId, practitioner: PractitionerId) -> Result<bool>;
-    async fn open_break_glass(&self, patient: PatientId, practitioner: PractitionerId, reason: &str, reason_epoch: u32, now: i64, expires: i64) -> Result<()>;
-    async fn break_glass_active(&self, patient: PatientId, practitioner: PractitionerId, now: i64) -> Result<bool>;
+    async fn open_break_glass(
+        &self,
+        patient: PatientId,
+        practitioner: PractitionerId,
+        reason: &str,
+        reason_epoch: u32,
+        now: i64,
+        expires: i64,
+    ) -> Result<()>;
+    async fn break_glass_active(
+        &self,
+        patient: PatientId,
+        practitioner: PractitionerId,
+        now: i64,
+    ) -> Result<bool>;
 
     // --- documents ---
     async fn stage_upload(&self, s: &StagedUploadRow) -> Result<()>;
@@ -126,25 +191,56 @@ pub trait MetadataStore: Send + Sync + 'static {
     async fn stale_staged_uploads(&self, before: i64) -> Result<Vec<UploadId>>;
     /// Insert the document, its key wraps and grants, and consume the staged upload, in one
     /// transaction.
-    async fn commit_document(&self, d: &DocumentRow, wraps: &[KeyWrap], grants: &[NewGrant], upload: UploadId, now: i64) -> Result<()>;
+    async fn commit_document(
+        &self,
+        d: &DocumentRow,
+        wraps: &[KeyWrap],
+        grants: &[NewGrant],
+        upload: UploadId,
+        now: i64,
+    ) -> Result<()>;
     async fn document(&self, id: DocumentId) -> Result<Option<DocumentRow>>;
     async fn documents_of_patient(&self, patient: PatientId) -> Result<Vec<DocumentRow>>;
     /// Every document id (start-up reconciliation with the blob store).
     async fn document_ids(&self) -> Result<Vec<DocumentId>>;
     /// Key wraps of documents addressed to the practitioner or to the patient key.
-    async fn document_key_wraps(&self, docs: &[DocumentId], practitioner: PractitionerId) -> Result<Vec<(DocumentId, KeyWrap)>>;
+    async fn document_key_wraps(
+        &self,
+        docs: &[DocumentId],
+        practitioner: PractitionerId,
+    ) -> Result<Vec<(DocumentId, KeyWrap)>>;
     async fn grant(&self, doc: DocumentId, grantee: PractitionerId) -> Result<Option<GrantRow>>;
     /// Grants held by a practitioner on documents of a patient.
-    async fn grants_on_patient(&self, patient: PatientId, grantee: PractitionerId) -> Result<Vec<GrantRow>>;
+    async fn grants_on_patient(
+        &self,
+        patient: PatientId,
+        grantee: PractitionerId,
+    ) -> Result<Vec<GrantRow>>;
     async fn grants_of_document(&self, doc: DocumentId) -> Result<Vec<GrantRow>>;
     /// Add or renew a grant with its key wrap.
-    async fn put_grant(&self, doc: DocumentId, g: &NewGrant, by: PractitionerId, now: i64) -> Result<()>;
+    async fn put_grant(
+        &self,
+        doc: DocumentId,
+        g: &NewGrant,
+        by: PractitionerId,
+        now: i64,
+    ) -> Result<()>;
     /// Revoke a grant and delete its key wrap; false if there was no live grant.
-    async fn revoke_grant(&self, doc: DocumentId, grantee: PractitionerId, now: i64) -> Result<bool>;
+    async fn revoke_grant(
+        &self,
+        doc: DocumentId,
+        grantee: PractitionerId,
+        now: i64,
+    ) -> Result<bool>;
 
     // --- notifications and audit ---
     async fn push_event(&self, recipient: PractitionerId, at: i64, body: &str) -> Result<i64>;
-    async fn events_since(&self, recipient: PractitionerId, since: i64, limit: i64) -> Result<Vec<EventRow>>;
+    async fn events_since(
+        &self,
+        recipient: PractitionerId,
+        since: i64,
+        limit: i64,
+    ) -> Result<Vec<EventRow>>;
     /// Append one access decision to the append-only log.
     async fn append_access(&self, e: &AccessRow) -> Result<()>;
     async fn access_log(&self, since_seq: i64, limit: i64) -> Result<Vec<AccessRow>>;

@@ -2,7 +2,10 @@
 
 use crate::*;
 use medshare_model::api::{ConsentHolder, Holder, KeyWrap, NewEnrolment, NewGrant};
-use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteRow, SqliteSynchronous};
+use sqlx::sqlite::{
+    SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteRow,
+    SqliteSynchronous,
+};
 use sqlx::{Row, Sqlite, Transaction};
 use std::str::FromStr;
 use std::time::Duration;
@@ -96,7 +99,9 @@ fn institution_row(r: &SqliteRow) -> Result<InstitutionRow> {
         sign_public: r.get("sign_public"),
         cert: opt_signed(r.get("cert"))?,
         alliance_wrap: r.get("alliance_wrap"),
-        alliance_wrap_epoch: r.get::<Option<i64>, _>("alliance_wrap_epoch").map(|e| e as u32),
+        alliance_wrap_epoch: r
+            .get::<Option<i64>, _>("alliance_wrap_epoch")
+            .map(|e| e as u32),
         created_at: r.get("created_at"),
     })
 }
@@ -141,7 +146,10 @@ fn access_row(r: &SqliteRow) -> Result<AccessRow> {
     })
 }
 
-async fn insert_practitioner(tx: &mut Transaction<'static, Sqlite>, p: &NewPractitioner) -> Result<()> {
+async fn insert_practitioner(
+    tx: &mut Transaction<'static, Sqlite>,
+    p: &NewPractitioner,
+) -> Result<()> {
     sqlx::query(
         "INSERT INTO practitioners (id, institution_id, handle, details, status, enrolment_hash, \
          enrolment_expires, creates_institution_keys, created_at) VALUES (?, ?, ?, ?, 'invited', ?, ?, ?, ?)",
@@ -226,12 +234,14 @@ impl MetadataStore for SqliteStore {
     }
 
     async fn bootstrap(&self, root_public: &str, alliance_key: &Signed, now: i64) -> Result<()> {
-        sqlx::query("INSERT INTO alliance (id, root_public, alliance_key, created_at) VALUES (1, ?, ?, ?)")
-            .bind(root_public)
-            .bind(json(alliance_key))
-            .bind(now)
-            .execute(&self.pool)
-            .await?;
+        sqlx::query(
+            "INSERT INTO alliance (id, root_public, alliance_key, created_at) VALUES (1, ?, ?, ?)",
+        )
+        .bind(root_public)
+        .bind(json(alliance_key))
+        .bind(now)
+        .execute(&self.pool)
+        .await?;
         Ok(())
     }
 
@@ -244,7 +254,11 @@ impl MetadataStore for SqliteStore {
         Ok(r.rows_affected() == 1)
     }
 
-    async fn create_institution(&self, inst: &InstitutionRow, admin: &NewPractitioner) -> Result<()> {
+    async fn create_institution(
+        &self,
+        inst: &InstitutionRow,
+        admin: &NewPractitioner,
+    ) -> Result<()> {
         let mut tx = self.begin().await?;
         sqlx::query("INSERT INTO institutions (id, name, code, created_at) VALUES (?, ?, ?, ?)")
             .bind(inst.id.to_string())
@@ -278,16 +292,24 @@ impl MetadataStore for SqliteStore {
     }
 
     async fn institution_epochs(&self, id: InstitutionId) -> Result<Vec<Signed>> {
-        sqlx::query("SELECT statement FROM institution_epochs WHERE institution_id = ? ORDER BY epoch")
-            .bind(id.to_string())
-            .fetch_all(&self.pool)
-            .await?
-            .iter()
-            .map(|r| parse_json(r.get("statement")))
-            .collect()
+        sqlx::query(
+            "SELECT statement FROM institution_epochs WHERE institution_id = ? ORDER BY epoch",
+        )
+        .bind(id.to_string())
+        .fetch_all(&self.pool)
+        .await?
+        .iter()
+        .map(|r| parse_json(r.get("statement")))
+        .collect()
     }
 
-    async fn certify_institution(&self, id: InstitutionId, cert: &Signed, alliance_wrap: &str, epoch: u32) -> Result<()> {
+    async fn certify_institution(
+        &self,
+        id: InstitutionId,
+        cert: &Signed,
+        alliance_wrap: &str,
+        epoch: u32,
+    ) -> Result<()> {
         let r = sqlx::query("UPDATE institutions SET cert = ?, alliance_wrap = ?, alliance_wrap_epoch = ? WHERE id = ?")
             .bind(json(cert))
             .bind(alliance_wrap)
@@ -338,7 +360,11 @@ impl MetadataStore for SqliteStore {
             .transpose()
     }
 
-    async fn practitioners_of(&self, institution: InstitutionId, status: Option<PractitionerStatus>) -> Result<Vec<PractitionerRow>> {
+    async fn practitioners_of(
+        &self,
+        institution: InstitutionId,
+        status: Option<PractitionerStatus>,
+    ) -> Result<Vec<PractitionerRow>> {
         sqlx::query("SELECT * FROM practitioners WHERE institution_id = ? AND (? IS NULL OR status = ?) ORDER BY handle")
             .bind(institution.to_string())
             .bind(status.map(|s| s.as_str()))
@@ -377,15 +403,18 @@ impl MetadataStore for SqliteStore {
             return Err(StoreError::NotFound);
         }
         if let Some((sign_public, epoch, _, _)) = &r.institution_setup {
-            let inst: String = sqlx::query_scalar("SELECT institution_id FROM practitioners WHERE id = ?")
-                .bind(r.id.to_string())
-                .fetch_one(&mut *tx)
-                .await?;
-            let set = sqlx::query("UPDATE institutions SET sign_public = ? WHERE id = ? AND sign_public IS NULL")
-                .bind(sign_public)
-                .bind(&inst)
-                .execute(&mut *tx)
-                .await?;
+            let inst: String =
+                sqlx::query_scalar("SELECT institution_id FROM practitioners WHERE id = ?")
+                    .bind(r.id.to_string())
+                    .fetch_one(&mut *tx)
+                    .await?;
+            let set = sqlx::query(
+                "UPDATE institutions SET sign_public = ? WHERE id = ? AND sign_public IS NULL",
+            )
+            .bind(sign_public)
+            .bind(&inst)
+            .execute(&mut *tx)
+            .await?;
             if set.rows_affected() != 1 {
                 return Err(StoreError::Conflict);
             }
@@ -395,7 +424,12 @@ impl MetadataStore for SqliteStore {
         Ok(())
     }
 
-    async fn certify_practitioner(&self, id: PractitionerId, cert: &Signed, keyring_wrap: &str) -> Result<()> {
+    async fn certify_practitioner(
+        &self,
+        id: PractitionerId,
+        cert: &Signed,
+        keyring_wrap: &str,
+    ) -> Result<()> {
         let r = sqlx::query("UPDATE practitioners SET status = 'certified', cert = ?, keyring_wrap = ? WHERE id = ? AND status IN ('enrolled', 'certified')")
             .bind(json(cert))
             .bind(keyring_wrap)
@@ -431,17 +465,24 @@ impl MetadataStore for SqliteStore {
                 .execute(&mut *tx)
                 .await?;
         }
-        sqlx::query("UPDATE institutions SET alliance_wrap = ?, alliance_wrap_epoch = ? WHERE id = ?")
-            .bind(&r.alliance_wrap)
-            .bind(r.new_epoch as i64)
-            .bind(r.institution.to_string())
-            .execute(&mut *tx)
-            .await?;
+        sqlx::query(
+            "UPDATE institutions SET alliance_wrap = ?, alliance_wrap_epoch = ? WHERE id = ?",
+        )
+        .bind(&r.alliance_wrap)
+        .bind(r.new_epoch as i64)
+        .bind(r.institution.to_string())
+        .execute(&mut *tx)
+        .await?;
         tx.commit().await?;
         Ok(())
     }
 
-    async fn set_login_failures(&self, id: PractitionerId, failures: i64, locked_until: Option<i64>) -> Result<()> {
+    async fn set_login_failures(
+        &self,
+        id: PractitionerId,
+        failures: i64,
+        locked_until: Option<i64>,
+    ) -> Result<()> {
         sqlx::query("UPDATE practitioners SET failed_logins = ?, locked_until = ? WHERE id = ?")
             .bind(failures)
             .bind(locked_until)
@@ -533,10 +574,11 @@ impl MetadataStore for SqliteStore {
 
     async fn patient_by_refs(&self, refs: &[PatientRef]) -> Result<Option<PatientId>> {
         for r in refs {
-            let found: Option<String> = sqlx::query_scalar("SELECT patient_id FROM patient_refs WHERE ref = ?")
-                .bind(r.as_str())
-                .fetch_optional(&self.pool)
-                .await?;
+            let found: Option<String> =
+                sqlx::query_scalar("SELECT patient_id FROM patient_refs WHERE ref = ?")
+                    .bind(r.as_str())
+                    .fetch_optional(&self.pool)
+                    .await?;
             if let Some(id) = found {
                 return Ok(Some(parse_id(&id)?));
             }
@@ -570,18 +612,28 @@ impl MetadataStore for SqliteStore {
             .collect()
     }
 
-    async fn patient_key_wraps(&self, id: PatientId, institutions: &[InstitutionId], alliance: bool) -> Result<Vec<PatientKeyWrapRow>> {
-        let rows = sqlx::query("SELECT * FROM patient_key_wraps WHERE patient_id = ? ORDER BY patient_epoch")
-            .bind(id.to_string())
-            .fetch_all(&self.pool)
-            .await?;
+    async fn patient_key_wraps(
+        &self,
+        id: PatientId,
+        institutions: &[InstitutionId],
+        alliance: bool,
+    ) -> Result<Vec<PatientKeyWrapRow>> {
+        let rows = sqlx::query(
+            "SELECT * FROM patient_key_wraps WHERE patient_id = ? ORDER BY patient_epoch",
+        )
+        .bind(id.to_string())
+        .fetch_all(&self.pool)
+        .await?;
         let mut out = Vec::new();
         for r in rows {
             let kind: String = r.get("holder_kind");
             let wrap = PatientKeyWrapRow {
                 patient_epoch: r.get::<i64, _>("patient_epoch") as u32,
                 institution: if kind == "institution" {
-                    Some((parse_id(r.get::<&str, _>("holder_id"))?, r.get::<i64, _>("holder_epoch") as u32))
+                    Some((
+                        parse_id(r.get::<&str, _>("holder_id"))?,
+                        r.get::<i64, _>("holder_epoch") as u32,
+                    ))
                 } else {
                     None
                 },
@@ -599,10 +651,12 @@ impl MetadataStore for SqliteStore {
     }
 
     async fn consents(&self, id: PatientId) -> Result<Vec<ConsentHolder>> {
-        let rows: Vec<String> = sqlx::query_scalar("SELECT holder FROM patient_consents WHERE patient_id = ? ORDER BY holder")
-            .bind(id.to_string())
-            .fetch_all(&self.pool)
-            .await?;
+        let rows: Vec<String> = sqlx::query_scalar(
+            "SELECT holder FROM patient_consents WHERE patient_id = ? ORDER BY holder",
+        )
+        .bind(id.to_string())
+        .fetch_all(&self.pool)
+        .await?;
         rows.iter()
             .map(|h| {
                 if h == "alliance" {
@@ -614,7 +668,14 @@ impl MetadataStore for SqliteStore {
             .collect()
     }
 
-    async fn grant_consent(&self, id: PatientId, to: &ConsentHolder, wraps: &[PatientKeyWrapRow], by: PractitionerId, now: i64) -> Result<()> {
+    async fn grant_consent(
+        &self,
+        id: PatientId,
+        to: &ConsentHolder,
+        wraps: &[PatientKeyWrapRow],
+        by: PractitionerId,
+        now: i64,
+    ) -> Result<()> {
         let mut tx = self.begin().await?;
         sqlx::query("INSERT OR REPLACE INTO patient_consents (patient_id, holder, granted_by, granted_at) VALUES (?, ?, ?, ?)")
             .bind(id.to_string())
@@ -628,7 +689,15 @@ impl MetadataStore for SqliteStore {
         Ok(())
     }
 
-    async fn revoke_consent(&self, id: PatientId, from: &ConsentHolder, new_epoch: u32, statement: &Signed, wraps: &[PatientKeyWrapRow], now: i64) -> Result<()> {
+    async fn revoke_consent(
+        &self,
+        id: PatientId,
+        from: &ConsentHolder,
+        new_epoch: u32,
+        statement: &Signed,
+        wraps: &[PatientKeyWrapRow],
+        now: i64,
+    ) -> Result<()> {
         let mut tx = self.begin().await?;
         let gone = sqlx::query("DELETE FROM patient_consents WHERE patient_id = ? AND holder = ?")
             .bind(id.to_string())
@@ -660,7 +729,13 @@ impl MetadataStore for SqliteStore {
         Ok(())
     }
 
-    async fn add_care(&self, patient: PatientId, practitioner: PractitionerId, by: PractitionerId, now: i64) -> Result<()> {
+    async fn add_care(
+        &self,
+        patient: PatientId,
+        practitioner: PractitionerId,
+        by: PractitionerId,
+        now: i64,
+    ) -> Result<()> {
         sqlx::query("INSERT OR IGNORE INTO care_relationships (patient_id, practitioner_id, declared_by, declared_at) VALUES (?, ?, ?, ?)")
             .bind(patient.to_string())
             .bind(practitioner.to_string())
@@ -672,15 +747,25 @@ impl MetadataStore for SqliteStore {
     }
 
     async fn has_care(&self, patient: PatientId, practitioner: PractitionerId) -> Result<bool> {
-        let n: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM care_relationships WHERE patient_id = ? AND practitioner_id = ?")
-            .bind(patient.to_string())
-            .bind(practitioner.to_string())
-            .fetch_one(&self.pool)
-            .await?;
+        let n: i64 = sqlx::query_scalar(
+            "SELECT COUNT(*) FROM care_relationships WHERE patient_id = ? AND practitioner_id = ?",
+        )
+        .bind(patient.to_string())
+        .bind(practitioner.to_string())
+        .fetch_one(&self.pool)
+        .await?;
         Ok(n > 0)
     }
 
-    async fn open_break_glass(&self, patient: PatientId, practitioner: PractitionerId, reason: &str, reason_epoch: u32, now: i64, expires: i64) -> Result<()> {
+    async fn open_break_glass(
+        &self,
+        patient: PatientId,
+        practitioner: PractitionerId,
+        reason: &str,
+        reason_epoch: u32,
+        now: i64,
+        expires: i64,
+    ) -> Result<()> {
         sqlx::query("INSERT INTO break_glass (patient_id, practitioner_id, reason, reason_epoch, opened_at, expires_at) VALUES (?, ?, ?, ?, ?, ?)")
             .bind(patient.to_string())
             .bind(practitioner.to_string())
@@ -693,7 +778,12 @@ impl MetadataStore for SqliteStore {
         Ok(())
     }
 
-    async fn break_glass_active(&self, patient: PatientId, practitioner: PractitionerId, now: i64) -> Result<bool> {
+    async fn break_glass_active(
+        &self,
+        patient: PatientId,
+        practitioner: PractitionerId,
+        now: i64,
+    ) -> Result<bool> {
         let n: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM break_glass WHERE patient_id = ? AND practitioner_id = ? AND expires_at > ?")
             .bind(patient.to_string())
             .bind(practitioner.to_string())
@@ -741,14 +831,22 @@ impl MetadataStore for SqliteStore {
     }
 
     async fn stale_staged_uploads(&self, before: i64) -> Result<Vec<UploadId>> {
-        let ids: Vec<String> = sqlx::query_scalar("SELECT id FROM staged_uploads WHERE created_at < ?")
-            .bind(before)
-            .fetch_all(&self.pool)
-            .await?;
+        let ids: Vec<String> =
+            sqlx::query_scalar("SELECT id FROM staged_uploads WHERE created_at < ?")
+                .bind(before)
+                .fetch_all(&self.pool)
+                .await?;
         ids.iter().map(|s| parse_id(s)).collect()
     }
 
-    async fn commit_document(&self, d: &DocumentRow, wraps: &[KeyWrap], grants: &[NewGrant], upload: UploadId, now: i64) -> Result<()> {
+    async fn commit_document(
+        &self,
+        d: &DocumentRow,
+        wraps: &[KeyWrap],
+        grants: &[NewGrant],
+        upload: UploadId,
+        now: i64,
+    ) -> Result<()> {
         let mut tx = self.begin().await?;
         let staged = sqlx::query("DELETE FROM staged_uploads WHERE id = ?")
             .bind(upload.to_string())
@@ -805,13 +903,15 @@ impl MetadataStore for SqliteStore {
     }
 
     async fn documents_of_patient(&self, patient: PatientId) -> Result<Vec<DocumentRow>> {
-        sqlx::query("SELECT * FROM documents WHERE patient_id = ? ORDER BY created_at DESC, rowid DESC")
-            .bind(patient.to_string())
-            .fetch_all(&self.pool)
-            .await?
-            .iter()
-            .map(document_row)
-            .collect()
+        sqlx::query(
+            "SELECT * FROM documents WHERE patient_id = ? ORDER BY created_at DESC, rowid DESC",
+        )
+        .bind(patient.to_string())
+        .fetch_all(&self.pool)
+        .await?
+        .iter()
+        .map(document_row)
+        .collect()
     }
 
     async fn document_ids(&self) -> Result<Vec<DocumentId>> {
@@ -821,7 +921,11 @@ impl MetadataStore for SqliteStore {
         ids.iter().map(|s| parse_id(s)).collect()
     }
 
-    async fn document_key_wraps(&self, docs: &[DocumentId], practitioner: PractitionerId) -> Result<Vec<(DocumentId, KeyWrap)>> {
+    async fn document_key_wraps(
+        &self,
+        docs: &[DocumentId],
+        practitioner: PractitionerId,
+    ) -> Result<Vec<(DocumentId, KeyWrap)>> {
         let mut out = Vec::new();
         // One statement per 200 ids keeps within SQLite's bound-parameter limit.
         for chunk in docs.chunks(200) {
@@ -834,15 +938,28 @@ impl MetadataStore for SqliteStore {
             for d in chunk {
                 q = q.bind(d.to_string());
             }
-            let rows = q.bind(practitioner.to_string()).fetch_all(&self.pool).await?;
+            let rows = q
+                .bind(practitioner.to_string())
+                .fetch_all(&self.pool)
+                .await?;
             for r in rows {
                 let kind: String = r.get("holder_kind");
                 let holder = if kind == "patient" {
-                    Holder::Patient { epoch: r.get::<i64, _>("holder_epoch") as u32 }
+                    Holder::Patient {
+                        epoch: r.get::<i64, _>("holder_epoch") as u32,
+                    }
                 } else {
-                    Holder::Practitioner { id: parse_id(r.get::<&str, _>("holder_id"))? }
+                    Holder::Practitioner {
+                        id: parse_id(r.get::<&str, _>("holder_id"))?,
+                    }
                 };
-                out.push((parse_id(r.get::<&str, _>("document_id"))?, KeyWrap { holder, wrap: r.get("wrap") }));
+                out.push((
+                    parse_id(r.get::<&str, _>("document_id"))?,
+                    KeyWrap {
+                        holder,
+                        wrap: r.get("wrap"),
+                    },
+                ));
             }
         }
         Ok(out)
@@ -859,7 +976,11 @@ impl MetadataStore for SqliteStore {
             .transpose()
     }
 
-    async fn grants_on_patient(&self, patient: PatientId, grantee: PractitionerId) -> Result<Vec<GrantRow>> {
+    async fn grants_on_patient(
+        &self,
+        patient: PatientId,
+        grantee: PractitionerId,
+    ) -> Result<Vec<GrantRow>> {
         sqlx::query("SELECT g.* FROM grants g JOIN documents d ON d.id = g.document_id WHERE d.patient_id = ? AND g.grantee = ?")
             .bind(patient.to_string())
             .bind(grantee.to_string())
@@ -880,14 +1001,25 @@ impl MetadataStore for SqliteStore {
             .collect()
     }
 
-    async fn put_grant(&self, doc: DocumentId, g: &NewGrant, by: PractitionerId, now: i64) -> Result<()> {
+    async fn put_grant(
+        &self,
+        doc: DocumentId,
+        g: &NewGrant,
+        by: PractitionerId,
+        now: i64,
+    ) -> Result<()> {
         let mut tx = self.begin().await?;
         put_grant_tx(&mut tx, doc, g, by, now).await?;
         tx.commit().await?;
         Ok(())
     }
 
-    async fn revoke_grant(&self, doc: DocumentId, grantee: PractitionerId, now: i64) -> Result<bool> {
+    async fn revoke_grant(
+        &self,
+        doc: DocumentId,
+        grantee: PractitionerId,
+        now: i64,
+    ) -> Result<bool> {
         let mut tx = self.begin().await?;
         let r = sqlx::query("UPDATE grants SET revoked_at = ? WHERE document_id = ? AND grantee = ? AND revoked_at IS NULL")
             .bind(now)
@@ -914,16 +1046,27 @@ impl MetadataStore for SqliteStore {
         Ok(r.last_insert_rowid())
     }
 
-    async fn events_since(&self, recipient: PractitionerId, since: i64, limit: i64) -> Result<Vec<EventRow>> {
-        let rows = sqlx::query("SELECT seq, at, body FROM events WHERE recipient = ? AND seq > ? ORDER BY seq LIMIT ?")
-            .bind(recipient.to_string())
-            .bind(since)
-            .bind(limit)
-            .fetch_all(&self.pool)
-            .await?;
+    async fn events_since(
+        &self,
+        recipient: PractitionerId,
+        since: i64,
+        limit: i64,
+    ) -> Result<Vec<EventRow>> {
+        let rows = sqlx::query(
+            "SELECT seq, at, body FROM events WHERE recipient = ? AND seq > ? ORDER BY seq LIMIT ?",
+        )
+        .bind(recipient.to_string())
+        .bind(since)
+        .bind(limit)
+        .fetch_all(&self.pool)
+        .await?;
         Ok(rows
             .iter()
-            .map(|r| EventRow { seq: r.get("seq"), at: r.get("at"), body: r.get("body") })
+            .map(|r| EventRow {
+                seq: r.get("seq"),
+                at: r.get("at"),
+                body: r.get("body"),
+            })
             .collect())
     }
 
@@ -962,7 +1105,13 @@ impl MetadataStore for SqliteStore {
     }
 }
 
-async fn put_grant_tx(tx: &mut Transaction<'static, Sqlite>, doc: DocumentId, g: &NewGrant, by: PractitionerId, now: i64) -> Result<()> {
+async fn put_grant_tx(
+    tx: &mut Transaction<'static, Sqlite>,
+    doc: DocumentId,
+    g: &NewGrant,
+    by: PractitionerId,
+    now: i64,
+) -> Result<()> {
     sqlx::query(
         "INSERT INTO grants (document_id, grantee, granted_by, granted_at, expires_at, revoked_at) VALUES (?, ?, ?, ?, ?, NULL) \
          ON CONFLICT (document_id, grantee) DO UPDATE SET granted_by = excluded.granted_by, granted_at = excluded.granted_at, \

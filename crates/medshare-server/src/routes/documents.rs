@@ -16,20 +16,39 @@ use medshare_model::{DocumentId, PractitionerId, UploadId};
 
 /// Stream ciphertext (an age file) into staging.
 #[utoipa::path(put, path = "/v1/uploads/{id}", tag = "documents", security(("bearer" = [])), params(("id" = String, Path)), request_body(content = Vec<u8>, content_type = "application/octet-stream"), responses((status = 201, body = Uploaded), (status = 413, body = medshare_model::Problem)))]
-pub async fn stage(State(s): State<AppState>, caller: Caller, Path(id): Path<UploadId>, body: Body) -> ApiResult<(StatusCode, Json<Uploaded>)> {
+pub async fn stage(
+    State(s): State<AppState>,
+    caller: Caller,
+    Path(id): Path<UploadId>,
+    body: Body,
+) -> ApiResult<(StatusCode, Json<Uploaded>)> {
     let stream = body.into_data_stream().map_err(std::io::Error::other);
-    Ok((StatusCode::CREATED, Json(svc::stage(&s, &caller, id, Box::pin(stream)).await?)))
+    Ok((
+        StatusCode::CREATED,
+        Json(svc::stage(&s, &caller, id, Box::pin(stream)).await?),
+    ))
 }
 
 /// Commit a staged upload as a document, with its signed binding, key wraps and shares.
 #[utoipa::path(post, path = "/v1/documents", tag = "documents", security(("bearer" = [])), request_body = CommitDocument, responses((status = 201, body = DocumentView)))]
-pub async fn commit(State(s): State<AppState>, caller: Caller, Json(req): Json<CommitDocument>) -> ApiResult<(StatusCode, Json<DocumentView>)> {
-    Ok((StatusCode::CREATED, Json(svc::commit(&s, &caller, req).await?)))
+pub async fn commit(
+    State(s): State<AppState>,
+    caller: Caller,
+    Json(req): Json<CommitDocument>,
+) -> ApiResult<(StatusCode, Json<DocumentView>)> {
+    Ok((
+        StatusCode::CREATED,
+        Json(svc::commit(&s, &caller, req).await?),
+    ))
 }
 
 /// A document's metadata, sealed manifest, binding and the caller's key wraps.
 #[utoipa::path(get, path = "/v1/documents/{id}", tag = "documents", security(("bearer" = [])), params(("id" = String, Path)), responses((status = 200, body = DocumentDetail), (status = 403, body = medshare_model::Problem)))]
-pub async fn view(State(s): State<AppState>, caller: Caller, Path(id): Path<DocumentId>) -> ApiResult<Json<DocumentDetail>> {
+pub async fn view(
+    State(s): State<AppState>,
+    caller: Caller,
+    Path(id): Path<DocumentId>,
+) -> ApiResult<Json<DocumentDetail>> {
     let (document, uploader) = svc::view(&s, &caller, id).await?;
     Ok(Json(DocumentDetail { document, uploader }))
 }
@@ -39,62 +58,109 @@ fn parse_range(headers: &HeaderMap) -> ApiResult<Option<ByteRange>> {
     let Some(v) = headers.get(header::RANGE) else {
         return Ok(None);
     };
-    let text = v.to_str().map_err(|_| ApiError::bad_request("invalid Range header"))?;
+    let text = v
+        .to_str()
+        .map_err(|_| ApiError::bad_request("invalid Range header"))?;
     let Some(spec) = text.trim().strip_prefix("bytes=") else {
         return Ok(None);
     };
     if spec.contains(',') {
         return Ok(None);
     }
-    let (a, b) = spec.split_once('-').ok_or(ApiError::bad_request("invalid Range header"))?;
-    let num = |s: &str| s.trim().parse::<u64>().map_err(|_| ApiError::bad_request("invalid Range header"));
+    let (a, b) = spec
+        .split_once('-')
+        .ok_or(ApiError::bad_request("invalid Range header"))?;
+    let num = |s: &str| {
+        s.trim()
+            .parse::<u64>()
+            .map_err(|_| ApiError::bad_request("invalid Range header"))
+    };
     Ok(Some(match (a.trim().is_empty(), b.trim().is_empty()) {
         (true, false) => ByteRange::Suffix(num(b)?),
-        (false, true) => ByteRange::From { start: num(a)?, end_inclusive: None },
-        (false, false) => ByteRange::From { start: num(a)?, end_inclusive: Some(num(b)?) },
+        (false, true) => ByteRange::From {
+            start: num(a)?,
+            end_inclusive: None,
+        },
+        (false, false) => ByteRange::From {
+            start: num(a)?,
+            end_inclusive: Some(num(b)?),
+        },
         (true, true) => return Err(ApiError::bad_request("invalid Range header")),
     }))
 }
 
 /// The ciphertext, streamed; supports a single HTTP byte range.
 #[utoipa::path(get, path = "/v1/documents/{id}/content", tag = "documents", security(("bearer" = [])), params(("id" = String, Path)), responses((status = 200, content_type = "application/octet-stream", body = Vec<u8>), (status = 206), (status = 416, body = medshare_model::Problem)))]
-pub async fn content(State(s): State<AppState>, caller: Caller, Path(id): Path<DocumentId>, headers: HeaderMap) -> ApiResult<Response> {
+pub async fn content(
+    State(s): State<AppState>,
+    caller: Caller,
+    Path(id): Path<DocumentId>,
+    headers: HeaderMap,
+) -> ApiResult<Response> {
     let range = match parse_range(&headers) {
         Ok(r) => r,
         Err(_) => None,
     };
     let partial = range.is_some();
     let read = svc::content(&s, &caller, id, range).await?;
-    let status = if partial { StatusCode::PARTIAL_CONTENT } else { StatusCode::OK };
+    let status = if partial {
+        StatusCode::PARTIAL_CONTENT
+    } else {
+        StatusCode::OK
+    };
     let mut res = (status, Body::from_stream(read.body)).into_response();
     let h = res.headers_mut();
-    h.insert(header::CONTENT_TYPE, HeaderValue::from_static("application/octet-stream"));
+    h.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/octet-stream"),
+    );
     h.insert(header::ACCEPT_RANGES, HeaderValue::from_static("bytes"));
     h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
     h.insert(header::CONTENT_LENGTH, HeaderValue::from(read.len));
     if partial {
-        let cr = format!("bytes {}-{}/{}", read.start, read.start + read.len - 1, read.total_size);
-        h.insert(header::CONTENT_RANGE, HeaderValue::from_str(&cr).map_err(|_| ApiError::internal())?);
+        let cr = format!(
+            "bytes {}-{}/{}",
+            read.start,
+            read.start + read.len - 1,
+            read.total_size
+        );
+        h.insert(
+            header::CONTENT_RANGE,
+            HeaderValue::from_str(&cr).map_err(|_| ApiError::internal())?,
+        );
     }
     Ok(res)
 }
 
 /// Share a document: the caller sealed its key to the grantee.
 #[utoipa::path(post, path = "/v1/documents/{id}/grants", tag = "documents", security(("bearer" = [])), params(("id" = String, Path)), request_body = NewGrant, responses((status = 204)))]
-pub async fn share(State(s): State<AppState>, caller: Caller, Path(id): Path<DocumentId>, Json(g): Json<NewGrant>) -> ApiResult<StatusCode> {
+pub async fn share(
+    State(s): State<AppState>,
+    caller: Caller,
+    Path(id): Path<DocumentId>,
+    Json(g): Json<NewGrant>,
+) -> ApiResult<StatusCode> {
     svc::share(&s, &caller, id, g).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
 /// The shares of a document.
 #[utoipa::path(get, path = "/v1/documents/{id}/grants", tag = "documents", security(("bearer" = [])), params(("id" = String, Path)), responses((status = 200, body = Vec<GrantInfo>)))]
-pub async fn grants(State(s): State<AppState>, caller: Caller, Path(id): Path<DocumentId>) -> ApiResult<Json<Vec<GrantInfo>>> {
+pub async fn grants(
+    State(s): State<AppState>,
+    caller: Caller,
+    Path(id): Path<DocumentId>,
+) -> ApiResult<Json<Vec<GrantInfo>>> {
     Ok(Json(svc::grants(&s, &caller, id).await?))
 }
 
 /// Revoke a share: the hub stops serving it and deletes the key wrap.
 #[utoipa::path(delete, path = "/v1/documents/{id}/grants/{grantee}", tag = "documents", security(("bearer" = [])), params(("id" = String, Path), ("grantee" = String, Path)), responses((status = 204)))]
-pub async fn revoke(State(s): State<AppState>, caller: Caller, Path((id, grantee)): Path<(DocumentId, PractitionerId)>) -> ApiResult<StatusCode> {
+pub async fn revoke(
+    State(s): State<AppState>,
+    caller: Caller,
+    Path((id, grantee)): Path<(DocumentId, PractitionerId)>,
+) -> ApiResult<StatusCode> {
     svc::revoke(&s, &caller, id, grantee).await?;
     Ok(StatusCode::NO_CONTENT)
 }

@@ -23,15 +23,24 @@ async fn backlog(s: &AppState, caller: &Caller, since: i64) -> ApiResult<Vec<Eve
     let rows = s.store.events_since(caller.id(), since, 500).await?;
     rows.into_iter()
         .map(|r| {
-            let event: EventKind = serde_json::from_str(&r.body).map_err(|_| ApiError::internal())?;
-            Ok(Event { seq: r.seq, at: at(r.at), event })
+            let event: EventKind =
+                serde_json::from_str(&r.body).map_err(|_| ApiError::internal())?;
+            Ok(Event {
+                seq: r.seq,
+                at: at(r.at),
+                event,
+            })
         })
         .collect()
 }
 
 /// Stored notifications after `since`.
 #[utoipa::path(get, path = "/v1/events", tag = "events", security(("bearer" = [])), params(Since), responses((status = 200, body = Vec<Event>)))]
-pub async fn list(State(s): State<AppState>, caller: Caller, Query(q): Query<Since>) -> ApiResult<Json<Vec<Event>>> {
+pub async fn list(
+    State(s): State<AppState>,
+    caller: Caller,
+    Query(q): Query<Since>,
+) -> ApiResult<Json<Vec<Event>>> {
     Ok(Json(backlog(&s, &caller, q.since.unwrap_or(0)).await?))
 }
 
@@ -67,6 +76,10 @@ pub async fn stream(
             _ => None,
         }
     });
-    let stream = futures::stream::iter(old.iter().map(sse).collect::<Vec<_>>()).chain(live);
+    // A comment first, so the response (and its headers) reach the client at once.
+    let hello = std::iter::once(Ok(SseEvent::default().comment("medshare events")));
+    let stream =
+        futures::stream::iter(hello.chain(old.iter().map(sse)).collect::<Vec<_>>()).chain(live);
+    let stream = stream.take_until(s.shutdown.clone().cancelled_owned());
     Ok(Sse::new(stream).keep_alive(KeepAlive::default()))
 }

@@ -96,7 +96,10 @@ pub fn app(state: AppState) -> Router {
         .route("/v1/alliance/commands", post(alliance::command))
         .route("/v1/institutions", get(identity::institutions))
         .route("/v1/institutions/{id}", get(identity::institution))
-        .route("/v1/institutions/{id}/enrolments", post(identity::create_enrolment))
+        .route(
+            "/v1/institutions/{id}/enrolments",
+            post(identity::create_enrolment),
+        )
         .route("/v1/institutions/{id}/pending", get(identity::pending))
         .route("/v1/institutions/{id}/members", get(identity::members))
         .route("/v1/enrolments/lookup", post(identity::lookup_enrolment))
@@ -106,20 +109,32 @@ pub fn app(state: AppState) -> Router {
         .route("/v1/auth/logout", post(identity::logout))
         .route("/v1/me", get(identity::me))
         .route("/v1/practitioners/{id}", get(identity::practitioner))
-        .route("/v1/practitioners/by-handle/{handle}", get(identity::practitioner_by_handle))
+        .route(
+            "/v1/practitioners/by-handle/{handle}",
+            get(identity::practitioner_by_handle),
+        )
         .route("/v1/practitioners/{id}/certify", post(identity::certify))
         .route("/v1/practitioners/{id}/remove", post(identity::remove))
         .route("/v1/patients", post(patients::create))
         .route("/v1/patients/lookup", post(patients::lookup))
         .route("/v1/patients/{id}/consent", post(patients::grant_consent))
-        .route("/v1/patients/{id}/consent/revoke", post(patients::revoke_consent))
+        .route(
+            "/v1/patients/{id}/consent/revoke",
+            post(patients::revoke_consent),
+        )
         .route("/v1/patients/{id}/care", post(patients::declare_care))
         .route("/v1/patients/{id}/break-glass", post(patients::break_glass))
         .route("/v1/search", post(patients::search))
         .route("/v1/documents", post(documents::commit))
         .route("/v1/documents/{id}", get(documents::view))
-        .route("/v1/documents/{id}/grants", get(documents::grants).post(documents::share))
-        .route("/v1/documents/{id}/grants/{grantee}", delete(documents::revoke))
+        .route(
+            "/v1/documents/{id}/grants",
+            get(documents::grants).post(documents::share),
+        )
+        .route(
+            "/v1/documents/{id}/grants/{grantee}",
+            delete(documents::revoke),
+        )
         .route("/v1/events", get(events::list))
         .layer(DefaultBodyLimit::max(json_limit));
     // Ciphertext streams are bounded by the blob store's own limit, not the JSON limit.

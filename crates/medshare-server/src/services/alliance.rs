@@ -1,14 +1,18 @@
 //! Alliance set-up: the one-time bootstrap of the root key and the commands only the root may
 //! sign (registering and certifying institutions).
 
-use super::{check_recipient, decode_b64, verify, MAX_WRAP};
+use super::{MAX_WRAP, check_recipient, decode_b64, verify};
 use crate::audit::{self, Action, Entry};
 use crate::auth::{new_enrolment_code, normalize_code, token_hash};
 use crate::error::{ApiError, ApiResult};
 use crate::state::{AppState, at, now};
-use medshare_model::api::{AllianceInfo, BootstrapRequest, EnrolmentCode, NewEnrolment, RootCommandRequest};
+use medshare_model::api::{
+    AllianceInfo, BootstrapRequest, EnrolmentCode, NewEnrolment, RootCommandRequest,
+};
 use medshare_model::registration::Role;
-use medshare_model::statements::{AllianceKey, InstitutionCert, RootAction, RootCommand, decode_key, fingerprint};
+use medshare_model::statements::{
+    AllianceKey, InstitutionCert, RootAction, RootCommand, decode_key, fingerprint,
+};
 use medshare_model::{ErrorCode, PractitionerId};
 use medshare_store::{InstitutionRow, NewPractitioner};
 
@@ -42,7 +46,9 @@ pub async fn bootstrap(state: &AppState, req: BootstrapRequest) -> ApiResult<()>
         audit::record(state, Entry::new(Action::Bootstrap, false, "bad-token")).await?;
         return Err(ApiError::new(ErrorCode::InvalidCredentials));
     }
-    decode_key(&req.root_public).ok_or(ApiError::bad_request("root key is not a base64 Ed25519 key"))?;
+    decode_key(&req.root_public).ok_or(ApiError::bad_request(
+        "root key is not a base64 Ed25519 key",
+    ))?;
     let key: AllianceKey = verify(&req.alliance_key, &req.root_public)?;
     check_recipient(&key.recipient)?;
     state
@@ -53,9 +59,16 @@ pub async fn bootstrap(state: &AppState, req: BootstrapRequest) -> ApiResult<()>
             medshare_store::StoreError::Conflict => ApiError::new(ErrorCode::AlreadyBootstrapped),
             other => other.into(),
         })?;
-    *state.bootstrap_token.lock().map_err(|_| ApiError::internal())? = None;
+    *state
+        .bootstrap_token
+        .lock()
+        .map_err(|_| ApiError::internal())? = None;
     let _ = std::fs::remove_file(state.config.data_dir.join("bootstrap-token"));
-    audit::record(state, Entry::new(Action::Bootstrap, true, "bootstrap-token")).await?;
+    audit::record(
+        state,
+        Entry::new(Action::Bootstrap, true, "bootstrap-token"),
+    )
+    .await?;
     Ok(())
 }
 
@@ -68,15 +81,24 @@ pub fn check_enrolment(d: &NewEnrolment) -> ApiResult<NewEnrolment> {
     let registration = d
         .profession
         .validate_registration(&d.registration)
-        .map_err(|_| ApiError::bad_request("registration number does not match the profession's format"))?;
-    if d.specialty.as_ref().is_some_and(|s| s.chars().count() > 100) {
-        return Err(ApiError::bad_request("specialty must be at most 100 characters"));
+        .map_err(|_| {
+            ApiError::bad_request("registration number does not match the profession's format")
+        })?;
+    if d.specialty
+        .as_ref()
+        .is_some_and(|s| s.chars().count() > 100)
+    {
+        return Err(ApiError::bad_request(
+            "specialty must be at most 100 characters",
+        ));
     }
     if d.roles.is_empty() {
         return Err(ApiError::bad_request("at least one role is required"));
     }
     if d.roles.contains(&Role::Clinician) && !d.profession.is_clinical() {
-        return Err(ApiError::bad_request("administrative staff cannot hold the clinician role"));
+        return Err(ApiError::bad_request(
+            "administrative staff cannot hold the clinician role",
+        ));
     }
     Ok(NewEnrolment {
         name: name.to_string(),
@@ -127,10 +149,19 @@ pub async fn command(state: &AppState, req: RootCommandRequest) -> ApiResult<Roo
         .ok_or(ApiError::new(ErrorCode::Unavailable))?;
     let cmd: RootCommand = verify(&req.command, &alliance.root_public)?;
     if (cmd.issued_at - now()).abs() > COMMAND_WINDOW {
-        return Err(ApiError::with(ErrorCode::BadSignature, "the command is too old or from the future: check the clock"));
+        return Err(ApiError::with(
+            ErrorCode::BadSignature,
+            "the command is too old or from the future: check the clock",
+        ));
     }
-    if cmd.nonce.len() < 16 || cmd.nonce.len() > 128 || !state.store.use_root_nonce(&cmd.nonce, now()).await? {
-        return Err(ApiError::with(ErrorCode::BadSignature, "the command was already used"));
+    if cmd.nonce.len() < 16
+        || cmd.nonce.len() > 128
+        || !state.store.use_root_nonce(&cmd.nonce, now()).await?
+    {
+        return Err(ApiError::with(
+            ErrorCode::BadSignature,
+            "the command was already used",
+        ));
     }
     let outcome = match cmd.action {
         RootAction::AddInstitution {
@@ -142,10 +173,14 @@ pub async fn command(state: &AppState, req: RootCommandRequest) -> ApiResult<Roo
             let name = name.trim().to_string();
             let code = code.trim().to_ascii_uppercase();
             if name.is_empty() || name.len() > 200 {
-                return Err(ApiError::bad_request("institution name must be 1-200 characters"));
+                return Err(ApiError::bad_request(
+                    "institution name must be 1-200 characters",
+                ));
             }
             if !(2..=16).contains(&code.len()) || !code.bytes().all(|b| b.is_ascii_alphanumeric()) {
-                return Err(ApiError::bad_request("institution code must be 2-16 letters or digits"));
+                return Err(ApiError::bad_request(
+                    "institution code must be 2-16 letters or digits",
+                ));
             }
             let mut admin = check_enrolment(&admin)?;
             if !admin.roles.contains(&Role::InstitutionAdmin) {
@@ -165,7 +200,10 @@ pub async fn command(state: &AppState, req: RootCommandRequest) -> ApiResult<Roo
             state.store.create_institution(&row, &invite).await?;
             RootOutcome::Enrolment(code_out)
         }
-        RootAction::CertifyInstitution { cert, alliance_wrap } => {
+        RootAction::CertifyInstitution {
+            cert,
+            alliance_wrap,
+        } => {
             let claimed: InstitutionCert = verify(&cert, &alliance.root_public)?;
             let inst = state
                 .store
@@ -177,13 +215,19 @@ pub async fn command(state: &AppState, req: RootCommandRequest) -> ApiResult<Roo
                 || inst.name != claimed.name
                 || inst.code != claimed.code
             {
-                return Err(ApiError::with(ErrorCode::Conflict, "the certificate does not match the institution's registered key"));
+                return Err(ApiError::with(
+                    ErrorCode::Conflict,
+                    "the certificate does not match the institution's registered key",
+                ));
             }
             decode_b64(&alliance_wrap, MAX_WRAP, "alliance wrap is not base64")?;
             let epochs = state.store.institution_epochs(inst.id).await?;
             let epoch = epochs.len() as u32;
             if epoch == 0 {
-                return Err(ApiError::with(ErrorCode::Conflict, "the institution has no keys yet"));
+                return Err(ApiError::with(
+                    ErrorCode::Conflict,
+                    "the institution has no keys yet",
+                ));
             }
             state
                 .store
@@ -192,6 +236,10 @@ pub async fn command(state: &AppState, req: RootCommandRequest) -> ApiResult<Roo
             RootOutcome::Done
         }
     };
-    audit::record(state, Entry::new(Action::RootCommand, true, "root-signature")).await?;
+    audit::record(
+        state,
+        Entry::new(Action::RootCommand, true, "root-signature"),
+    )
+    .await?;
     Ok(outcome)
 }

@@ -3,7 +3,7 @@
 
 use super::identity::public_of;
 use super::patients::require_clinician;
-use super::{decode_b64, verify, MAX_MANIFEST, MAX_WRAP};
+use super::{MAX_MANIFEST, MAX_WRAP, decode_b64, verify};
 use crate::audit::{self, Action, Entry};
 use crate::auth::Caller;
 use crate::error::{ApiError, ApiResult};
@@ -11,18 +11,26 @@ use crate::policy::{self, Basis};
 use crate::state::{AppState, at, now};
 use medshare_blob::{BlobRead, ByteRange, ByteStream};
 use medshare_model::api::*;
-use medshare_model::statements::{DocumentBinding, key_id, decode_key};
+use medshare_model::statements::{DocumentBinding, decode_key, key_id};
 use medshare_model::{DocumentId, ErrorCode, PractitionerId, UploadId};
 use medshare_store::{DocumentRow, PractitionerStatus, StagedUploadRow};
 use sha2::{Digest, Sha256};
 
 /// Stream ciphertext into staging. Nothing is visible until [`commit`].
-pub async fn stage(state: &AppState, caller: &Caller, id: UploadId, body: ByteStream) -> ApiResult<Uploaded> {
+pub async fn stage(
+    state: &AppState,
+    caller: &Caller,
+    id: UploadId,
+    body: ByteStream,
+) -> ApiResult<Uploaded> {
     require_clinician(caller)?;
     if state.store.staged_upload(id).await?.is_some() {
         return Err(ApiError::new(ErrorCode::Conflict));
     }
-    let staged = state.blobs.stage(id.0, body, state.config.limits.max_upload_bytes).await?;
+    let staged = state
+        .blobs
+        .stage(id.0, body, state.config.limits.max_upload_bytes)
+        .await?;
     let row = StagedUploadRow {
         id,
         practitioner_id: caller.id(),
@@ -43,19 +51,32 @@ pub async fn stage(state: &AppState, caller: &Caller, id: UploadId, body: ByteSt
 
 async fn check_grantee(state: &AppState, g: &NewGrant) -> ApiResult<()> {
     decode_b64(&g.wrap, MAX_WRAP, "key wrap is not base64 or too large")?;
-    let p = state.store.practitioner(g.grantee).await?.ok_or_else(ApiError::not_found)?;
+    let p = state
+        .store
+        .practitioner(g.grantee)
+        .await?
+        .ok_or_else(ApiError::not_found)?;
     if p.status != PractitionerStatus::Certified {
-        return Err(ApiError::with(ErrorCode::Conflict, "documents can only be shared with certified practitioners"));
+        return Err(ApiError::with(
+            ErrorCode::Conflict,
+            "documents can only be shared with certified practitioners",
+        ));
     }
     if g.expires_at.is_some_and(|e| e.unix_timestamp() <= now()) {
-        return Err(ApiError::bad_request("the share would already have expired"));
+        return Err(ApiError::bad_request(
+            "the share would already have expired",
+        ));
     }
     Ok(())
 }
 
 /// Commit a staged upload: check the uploader's signed binding against what the hub received,
 /// make the ciphertext durable, then record the metadata in one transaction.
-pub async fn commit(state: &AppState, caller: &Caller, req: CommitDocument) -> ApiResult<DocumentView> {
+pub async fn commit(
+    state: &AppState,
+    caller: &Caller,
+    req: CommitDocument,
+) -> ApiResult<DocumentView> {
     require_clinician(caller)?;
     let me = &caller.practitioner;
     let staged = state
@@ -63,10 +84,17 @@ pub async fn commit(state: &AppState, caller: &Caller, req: CommitDocument) -> A
         .staged_upload(req.upload_id)
         .await?
         .filter(|s| s.practitioner_id == me.id)
-        .ok_or(ApiError::with(ErrorCode::NotFound, "no such upload: stream the ciphertext first"))?;
+        .ok_or(ApiError::with(
+            ErrorCode::NotFound,
+            "no such upload: stream the ciphertext first",
+        ))?;
     let sign_public = me.sign_public.as_deref().ok_or_else(ApiError::internal)?;
     let b: DocumentBinding = verify(&req.binding, sign_public)?;
-    let manifest = decode_b64(&req.manifest, MAX_MANIFEST, "manifest is not base64 or too large")?;
+    let manifest = decode_b64(
+        &req.manifest,
+        MAX_MANIFEST,
+        "manifest is not base64 or too large",
+    )?;
     let public = decode_key(sign_public).ok_or_else(ApiError::internal)?;
     let bound = b.document_id == req.document_id
         && b.patient_id == req.patient_id
@@ -76,10 +104,21 @@ pub async fn commit(state: &AppState, caller: &Caller, req: CommitDocument) -> A
         && b.uploader == me.id
         && b.uploader_key == key_id(&public);
     if !bound {
-        return Err(ApiError::with(ErrorCode::BadSignature, "the binding does not match the uploaded ciphertext"));
+        return Err(ApiError::with(
+            ErrorCode::BadSignature,
+            "the binding does not match the uploaded ciphertext",
+        ));
     }
-    if state.store.patient_by_refs(std::slice::from_ref(&b.patient_ref)).await? != Some(req.patient_id) {
-        return Err(ApiError::with(ErrorCode::Conflict, "the patient reference does not belong to that patient"));
+    if state
+        .store
+        .patient_by_refs(std::slice::from_ref(&b.patient_ref))
+        .await?
+        != Some(req.patient_id)
+    {
+        return Err(ApiError::with(
+            ErrorCode::Conflict,
+            "the patient reference does not belong to that patient",
+        ));
     }
     let epochs = state.store.patient_key_epochs(req.patient_id).await?.len() as u32;
     let mut self_wrap = false;
@@ -88,11 +127,17 @@ pub async fn commit(state: &AppState, caller: &Caller, req: CommitDocument) -> A
         match w.holder {
             Holder::Practitioner { id } if id == me.id => self_wrap = true,
             Holder::Patient { epoch } if epoch >= 1 && epoch <= epochs => {}
-            _ => return Err(ApiError::bad_request("document keys are sealed to the uploader and the patient key; shares go in grants")),
+            _ => {
+                return Err(ApiError::bad_request(
+                    "document keys are sealed to the uploader and the patient key; shares go in grants",
+                ));
+            }
         }
     }
     if !self_wrap {
-        return Err(ApiError::bad_request("the document key must also be sealed to the uploader"));
+        return Err(ApiError::bad_request(
+            "the document key must also be sealed to the uploader",
+        ));
     }
     if req.grants.len() > 100 {
         return Err(ApiError::bad_request("at most 100 shares at once"));
@@ -125,16 +170,45 @@ pub async fn commit(state: &AppState, caller: &Caller, req: CommitDocument) -> A
         let _ = state.blobs.delete(row.id.0).await;
         return Err(e.into());
     }
-    state.store.add_care(row.patient_id, me.id, me.id, now()).await?;
-    audit::record(state, Entry::new(Action::Upload, true, "uploader").by(me).document(row.id).patient(row.patient_id)).await?;
+    state
+        .store
+        .add_care(row.patient_id, me.id, me.id, now())
+        .await?;
+    audit::record(
+        state,
+        Entry::new(Action::Upload, true, "uploader")
+            .by(me)
+            .document(row.id)
+            .patient(row.patient_id),
+    )
+    .await?;
     for g in &req.grants {
-        audit::record(state, Entry::new(Action::Share, true, "uploader").by(me).document(row.id).patient(row.patient_id)).await?;
+        audit::record(
+            state,
+            Entry::new(Action::Share, true, "uploader")
+                .by(me)
+                .document(row.id)
+                .patient(row.patient_id),
+        )
+        .await?;
         state
             .notifier
-            .publish(&state.store, g.grantee, EventKind::Shared { document_id: row.id, patient_id: row.patient_id, by: me.id })
+            .publish(
+                &state.store,
+                g.grantee,
+                EventKind::Shared {
+                    document_id: row.id,
+                    patient_id: row.patient_id,
+                    by: me.id,
+                },
+            )
             .await;
     }
-    let wraps = req.wraps.into_iter().filter(|w| matches!(w.holder, Holder::Practitioner { .. })).collect();
+    let wraps = req
+        .wraps
+        .into_iter()
+        .filter(|w| matches!(w.holder, Holder::Practitioner { .. }))
+        .collect();
     Ok(to_view(row, wraps))
 }
 
@@ -153,15 +227,27 @@ fn to_view(d: DocumentRow, wraps: Vec<KeyWrap>) -> DocumentView {
 }
 
 /// Load a document and apply the policy, recording the decision.
-async fn authorize(state: &AppState, caller: &Caller, id: DocumentId, action: Action) -> ApiResult<(DocumentRow, Basis)> {
+async fn authorize(
+    state: &AppState,
+    caller: &Caller,
+    id: DocumentId,
+    action: Action,
+) -> ApiResult<(DocumentRow, Basis)> {
     let Some(doc) = state.store.document(id).await? else {
-        audit::record(state, Entry::new(action, false, "no-such-document").by(&caller.practitioner)).await?;
+        audit::record(
+            state,
+            Entry::new(action, false, "no-such-document").by(&caller.practitioner),
+        )
+        .await?;
         return Err(ApiError::not_found());
     };
     let basis = policy::may_read(state, caller, &doc).await?;
     audit::record(
         state,
-        Entry::new(action, basis.allowed(), basis.as_str()).by(&caller.practitioner).document(id).patient(doc.patient_id),
+        Entry::new(action, basis.allowed(), basis.as_str())
+            .by(&caller.practitioner)
+            .document(id)
+            .patient(doc.patient_id),
     )
     .await?;
     match basis {
@@ -173,9 +259,15 @@ async fn authorize(state: &AppState, caller: &Caller, id: DocumentId, action: Ac
 
 /// The document's metadata, sealed manifest, binding, the key wraps this reader can use and the
 /// uploader's certificates.
-pub async fn view(state: &AppState, caller: &Caller, id: DocumentId) -> ApiResult<(DocumentView, PractitionerPublic)> {
+pub async fn view(
+    state: &AppState,
+    caller: &Caller,
+    id: DocumentId,
+) -> ApiResult<(DocumentView, PractitionerPublic)> {
     let (doc, basis) = authorize(state, caller, id, Action::ManifestFetch).await?;
-    let patient_wide = policy::patient_access(state, caller, doc.patient_id).await?.allowed();
+    let patient_wide = policy::patient_access(state, caller, doc.patient_id)
+        .await?
+        .allowed();
     let wraps = state
         .store
         .document_key_wraps(&[id], caller.id())
@@ -185,12 +277,21 @@ pub async fn view(state: &AppState, caller: &Caller, id: DocumentId) -> ApiResul
         .filter(|w| patient_wide || !matches!(w.holder, Holder::Patient { .. }))
         .collect();
     let _ = basis;
-    let uploader = state.store.practitioner(doc.uploader).await?.ok_or_else(ApiError::internal)?;
+    let uploader = state
+        .store
+        .practitioner(doc.uploader)
+        .await?
+        .ok_or_else(ApiError::internal)?;
     Ok((to_view(doc, wraps), public_of(state, &uploader).await?))
 }
 
 /// Stream the ciphertext (optionally a byte range).
-pub async fn content(state: &AppState, caller: &Caller, id: DocumentId, range: Option<ByteRange>) -> ApiResult<BlobRead> {
+pub async fn content(
+    state: &AppState,
+    caller: &Caller,
+    id: DocumentId,
+    range: Option<ByteRange>,
+) -> ApiResult<BlobRead> {
     authorize(state, caller, id, Action::BlobFetch).await?;
     Ok(state.blobs.get(id.0, range).await?)
 }
@@ -204,43 +305,112 @@ async fn may_manage(state: &AppState, caller: &Caller, doc: &DocumentRow) -> Api
     policy::patient_access(state, caller, doc.patient_id).await
 }
 
-pub async fn share(state: &AppState, caller: &Caller, id: DocumentId, g: NewGrant) -> ApiResult<()> {
-    let doc = state.store.document(id).await?.ok_or_else(ApiError::not_found)?;
+pub async fn share(
+    state: &AppState,
+    caller: &Caller,
+    id: DocumentId,
+    g: NewGrant,
+) -> ApiResult<()> {
+    let doc = state
+        .store
+        .document(id)
+        .await?
+        .ok_or_else(ApiError::not_found)?;
     let basis = may_manage(state, caller, &doc).await?;
     if !basis.allowed() {
-        audit::record(state, Entry::new(Action::Share, false, basis.as_str()).by(&caller.practitioner).document(id).patient(doc.patient_id)).await?;
+        audit::record(
+            state,
+            Entry::new(Action::Share, false, basis.as_str())
+                .by(&caller.practitioner)
+                .document(id)
+                .patient(doc.patient_id),
+        )
+        .await?;
         return Err(ApiError::forbidden());
     }
     check_grantee(state, &g).await?;
     state.store.put_grant(id, &g, caller.id(), now()).await?;
-    audit::record(state, Entry::new(Action::Share, true, basis.as_str()).by(&caller.practitioner).document(id).patient(doc.patient_id)).await?;
+    audit::record(
+        state,
+        Entry::new(Action::Share, true, basis.as_str())
+            .by(&caller.practitioner)
+            .document(id)
+            .patient(doc.patient_id),
+    )
+    .await?;
     state
         .notifier
-        .publish(&state.store, g.grantee, EventKind::Shared { document_id: id, patient_id: doc.patient_id, by: caller.id() })
+        .publish(
+            &state.store,
+            g.grantee,
+            EventKind::Shared {
+                document_id: id,
+                patient_id: doc.patient_id,
+                by: caller.id(),
+            },
+        )
         .await;
     Ok(())
 }
 
-pub async fn revoke(state: &AppState, caller: &Caller, id: DocumentId, grantee: PractitionerId) -> ApiResult<()> {
-    let doc = state.store.document(id).await?.ok_or_else(ApiError::not_found)?;
+pub async fn revoke(
+    state: &AppState,
+    caller: &Caller,
+    id: DocumentId,
+    grantee: PractitionerId,
+) -> ApiResult<()> {
+    let doc = state
+        .store
+        .document(id)
+        .await?
+        .ok_or_else(ApiError::not_found)?;
     let basis = may_manage(state, caller, &doc).await?;
     if !basis.allowed() {
-        audit::record(state, Entry::new(Action::Revoke, false, basis.as_str()).by(&caller.practitioner).document(id).patient(doc.patient_id)).await?;
+        audit::record(
+            state,
+            Entry::new(Action::Revoke, false, basis.as_str())
+                .by(&caller.practitioner)
+                .document(id)
+                .patient(doc.patient_id),
+        )
+        .await?;
         return Err(ApiError::forbidden());
     }
     if !state.store.revoke_grant(id, grantee, now()).await? {
         return Err(ApiError::not_found());
     }
-    audit::record(state, Entry::new(Action::Revoke, true, basis.as_str()).by(&caller.practitioner).document(id).patient(doc.patient_id)).await?;
+    audit::record(
+        state,
+        Entry::new(Action::Revoke, true, basis.as_str())
+            .by(&caller.practitioner)
+            .document(id)
+            .patient(doc.patient_id),
+    )
+    .await?;
     state
         .notifier
-        .publish(&state.store, grantee, EventKind::Revoked { document_id: id, by: caller.id() })
+        .publish(
+            &state.store,
+            grantee,
+            EventKind::Revoked {
+                document_id: id,
+                by: caller.id(),
+            },
+        )
         .await;
     Ok(())
 }
 
-pub async fn grants(state: &AppState, caller: &Caller, id: DocumentId) -> ApiResult<Vec<GrantInfo>> {
-    let doc = state.store.document(id).await?.ok_or_else(ApiError::not_found)?;
+pub async fn grants(
+    state: &AppState,
+    caller: &Caller,
+    id: DocumentId,
+) -> ApiResult<Vec<GrantInfo>> {
+    let doc = state
+        .store
+        .document(id)
+        .await?
+        .ok_or_else(ApiError::not_found)?;
     if !may_manage(state, caller, &doc).await?.allowed() {
         return Err(ApiError::forbidden());
     }
@@ -264,7 +434,13 @@ pub async fn reconcile(state: &AppState) -> anyhow::Result<()> {
     for id in state.store.stale_staged_uploads(i64::MAX).await? {
         state.store.delete_staged_upload(id).await?;
     }
-    let known: std::collections::BTreeSet<_> = state.store.document_ids().await?.into_iter().map(|d| d.0).collect();
+    let known: std::collections::BTreeSet<_> = state
+        .store
+        .document_ids()
+        .await?
+        .into_iter()
+        .map(|d| d.0)
+        .collect();
     let mut orphans = 0;
     for blob in state.blobs.list().await? {
         if !known.contains(&blob) {

@@ -1,7 +1,7 @@
 //! Identity: enrolment, real-name certification, membership, login and sessions.
 
 use super::alliance::{check_enrolment, invitation};
-use super::{check_recipient, decode_b64, verify, MAX_WRAP};
+use super::{MAX_WRAP, check_recipient, decode_b64, verify};
 use crate::audit::{self, Action, Entry};
 use crate::auth::{self, Caller, normalize_code, token_hash};
 use crate::error::{ApiError, ApiResult};
@@ -12,7 +12,9 @@ use medshare_model::api::*;
 use medshare_model::registration::Role;
 use medshare_model::statements::{InstitutionEpochKey, PractitionerCert, decode_key};
 use medshare_model::{ErrorCode, Handle, InstitutionId, PractitionerId};
-use medshare_store::{InstitutionRow, PractitionerRow, PractitionerStatus, Redemption, Removal, SessionRow};
+use medshare_store::{
+    InstitutionRow, PractitionerRow, PractitionerStatus, Redemption, Removal, SessionRow,
+};
 use std::collections::BTreeSet;
 
 /// HMAC-SHA-256 for deriving stable decoy KDF salts.
@@ -33,7 +35,11 @@ fn summary(i: &InstitutionRow) -> InstitutionSummary {
 }
 
 async fn institution(state: &AppState, id: InstitutionId) -> ApiResult<InstitutionRow> {
-    state.store.institution(id).await?.ok_or_else(ApiError::not_found)
+    state
+        .store
+        .institution(id)
+        .await?
+        .ok_or_else(ApiError::not_found)
 }
 
 pub async fn institution_keys(state: &AppState, id: InstitutionId) -> ApiResult<InstitutionKeys> {
@@ -73,11 +79,18 @@ pub async fn public_of(state: &AppState, p: &PractitionerRow) -> ApiResult<Pract
 }
 
 pub async fn practitioner(state: &AppState, id: PractitionerId) -> ApiResult<PractitionerPublic> {
-    let p = state.store.practitioner(id).await?.ok_or_else(ApiError::not_found)?;
+    let p = state
+        .store
+        .practitioner(id)
+        .await?
+        .ok_or_else(ApiError::not_found)?;
     public_of(state, &p).await
 }
 
-pub async fn practitioner_by_handle(state: &AppState, handle: &Handle) -> ApiResult<PractitionerPublic> {
+pub async fn practitioner_by_handle(
+    state: &AppState,
+    handle: &Handle,
+) -> ApiResult<PractitionerPublic> {
     let p = state
         .store
         .practitioner_by_handle(handle)
@@ -91,9 +104,15 @@ async fn invited(state: &AppState, code: &str) -> ApiResult<PractitionerRow> {
         .store
         .practitioner_by_enrolment(&token_hash(&normalize_code(code)))
         .await?
-        .ok_or(ApiError::with(ErrorCode::NotFound, "unknown or already used enrolment code"))?;
+        .ok_or(ApiError::with(
+            ErrorCode::NotFound,
+            "unknown or already used enrolment code",
+        ))?;
     if p.enrolment_expires.is_some_and(|e| e <= now()) {
-        return Err(ApiError::with(ErrorCode::NotFound, "the enrolment code has expired; ask your administrator for a new one"));
+        return Err(ApiError::with(
+            ErrorCode::NotFound,
+            "the enrolment code has expired; ask your administrator for a new one",
+        ));
     }
     Ok(p)
 }
@@ -117,13 +136,20 @@ fn check_kdf(state: &AppState, kdf: &KdfParams) -> ApiResult<()> {
         || !(1..=16).contains(&kdf.t_cost)
         || !(1..=16).contains(&kdf.p_cost)
     {
-        return Err(ApiError::bad_request("passphrase KDF parameters are too weak or out of range"));
+        return Err(ApiError::bad_request(
+            "passphrase KDF parameters are too weak or out of range",
+        ));
     }
     Ok(())
 }
 
 /// The certificate a practitioner's institution signs must state exactly what was enrolled.
-fn check_cert_matches(cert: &PractitionerCert, p: &PractitionerRow, sign_public: &str, recipient: &str) -> ApiResult<()> {
+fn check_cert_matches(
+    cert: &PractitionerCert,
+    p: &PractitionerRow,
+    sign_public: &str,
+    recipient: &str,
+) -> ApiResult<()> {
     let d = &p.details;
     let same = cert.practitioner_id == p.id
         && cert.institution_id == p.institution_id
@@ -138,7 +164,10 @@ fn check_cert_matches(cert: &PractitionerCert, p: &PractitionerRow, sign_public:
     if same {
         Ok(())
     } else {
-        Err(ApiError::with(ErrorCode::Conflict, "the certificate does not match the enrolment"))
+        Err(ApiError::with(
+            ErrorCode::Conflict,
+            "the certificate does not match the enrolment",
+        ))
     }
 }
 
@@ -149,26 +178,48 @@ pub async fn redeem(state: &AppState, req: RedeemEnrolment) -> ApiResult<Enrolle
     if credential.len() != 32 {
         return Err(ApiError::bad_request("credential must be 32 bytes"));
     }
-    decode_b64(&req.key_bundle, MAX_WRAP, "key bundle is not base64 or too large")?;
-    decode_key(&req.sign_public).ok_or(ApiError::bad_request("signing key is not a base64 Ed25519 key"))?;
+    decode_b64(
+        &req.key_bundle,
+        MAX_WRAP,
+        "key bundle is not base64 or too large",
+    )?;
+    decode_key(&req.sign_public).ok_or(ApiError::bad_request(
+        "signing key is not a base64 Ed25519 key",
+    ))?;
     check_recipient(&req.recipient)?;
 
     let setup = match (p.creates_institution_keys, req.institution_setup) {
         (true, Some(s)) => {
-            decode_key(&s.sign_public).ok_or(ApiError::bad_request("institution key is not a base64 Ed25519 key"))?;
+            decode_key(&s.sign_public).ok_or(ApiError::bad_request(
+                "institution key is not a base64 Ed25519 key",
+            ))?;
             let epoch: InstitutionEpochKey = verify(&s.epoch_key, &s.sign_public)?;
             if epoch.epoch != 1 || epoch.institution_id != p.institution_id {
-                return Err(ApiError::bad_request("the first institution key must be epoch 1 of this institution"));
+                return Err(ApiError::bad_request(
+                    "the first institution key must be epoch 1 of this institution",
+                ));
             }
             check_recipient(&epoch.recipient)?;
             let cert: PractitionerCert = verify(&s.admin_cert, &s.sign_public)?;
             check_cert_matches(&cert, &p, &req.sign_public, &req.recipient)?;
-            decode_b64(&s.keyring_wrap, MAX_WRAP, "keyring wrap is not base64 or too large")?;
+            decode_b64(
+                &s.keyring_wrap,
+                MAX_WRAP,
+                "keyring wrap is not base64 or too large",
+            )?;
             Some((s.sign_public, s.epoch_key, s.admin_cert, s.keyring_wrap))
         }
         (false, None) => None,
-        (true, None) => return Err(ApiError::bad_request("this enrolment must create the institution's keys")),
-        (false, Some(_)) => return Err(ApiError::bad_request("this enrolment may not create institution keys")),
+        (true, None) => {
+            return Err(ApiError::bad_request(
+                "this enrolment must create the institution's keys",
+            ));
+        }
+        (false, Some(_)) => {
+            return Err(ApiError::bad_request(
+                "this enrolment may not create institution keys",
+            ));
+        }
     };
     let (totp_secret, totp_uri) = if state.config.auth.require_totp {
         let (s, u) = auth::new_totp(p.details.handle.as_str())?;
@@ -188,7 +239,11 @@ pub async fn redeem(state: &AppState, req: RedeemEnrolment) -> ApiResult<Enrolle
         now: now(),
     };
     state.store.redeem_enrolment(&redemption).await?;
-    audit::record(state, Entry::new(Action::Enrol, true, "enrolment-code").by(&p)).await?;
+    audit::record(
+        state,
+        Entry::new(Action::Enrol, true, "enrolment-code").by(&p),
+    )
+    .await?;
     Ok(Enrolled {
         practitioner_id: p.id,
         totp_uri,
@@ -223,14 +278,27 @@ fn lockout(state: &AppState, failures: i64) -> Option<i64> {
 
 pub async fn login(state: &AppState, req: LoginRequest) -> ApiResult<LoginResponse> {
     let invalid = || ApiError::new(ErrorCode::InvalidCredentials);
-    let credential = B64.decode(req.credential.as_bytes()).map_err(|_| invalid())?;
+    let credential = B64
+        .decode(req.credential.as_bytes())
+        .map_err(|_| invalid())?;
     let Some(p) = state.store.practitioner_by_handle(&req.handle).await? else {
-        audit::record(state, Entry::new(Action::LoginFailed, false, "unknown-handle")).await?;
+        audit::record(
+            state,
+            Entry::new(Action::LoginFailed, false, "unknown-handle"),
+        )
+        .await?;
         return Err(invalid());
     };
-    let usable = matches!(p.status, PractitionerStatus::Enrolled | PractitionerStatus::Certified);
+    let usable = matches!(
+        p.status,
+        PractitionerStatus::Enrolled | PractitionerStatus::Certified
+    );
     if let Some(until) = p.locked_until.filter(|u| *u > now()) {
-        audit::record(state, Entry::new(Action::LoginFailed, false, "locked").by(&p)).await?;
+        audit::record(
+            state,
+            Entry::new(Action::LoginFailed, false, "locked").by(&p),
+        )
+        .await?;
         let mut e = ApiError::new(ErrorCode::AccountLocked);
         e.retry_after = Some((until - now()) as u64);
         return Err(e);
@@ -244,8 +312,15 @@ pub async fn login(state: &AppState, req: LoginRequest) -> ApiResult<LoginRespon
     };
     if !(password_ok && totp_ok) {
         let failures = p.failed_logins + 1;
-        state.store.set_login_failures(p.id, failures, lockout(state, failures)).await?;
-        let basis = if password_ok { "bad-totp" } else { "bad-credential" };
+        state
+            .store
+            .set_login_failures(p.id, failures, lockout(state, failures))
+            .await?;
+        let basis = if password_ok {
+            "bad-totp"
+        } else {
+            "bad-credential"
+        };
         audit::record(state, Entry::new(Action::LoginFailed, false, basis).by(&p)).await?;
         if password_ok && req.totp.is_none() {
             return Err(ApiError::new(ErrorCode::TotpRequired));
@@ -265,7 +340,11 @@ pub async fn login(state: &AppState, req: LoginRequest) -> ApiResult<LoginRespon
             revoked: false,
         })
         .await?;
-    audit::record(state, Entry::new(Action::LoginSucceeded, true, "passphrase+totp").by(&p)).await?;
+    audit::record(
+        state,
+        Entry::new(Action::LoginSucceeded, true, "passphrase+totp").by(&p),
+    )
+    .await?;
     Ok(LoginResponse {
         token,
         expires_at: at(expires),
@@ -276,7 +355,11 @@ pub async fn login(state: &AppState, req: LoginRequest) -> ApiResult<LoginRespon
 
 pub async fn logout(state: &AppState, caller: &Caller) -> ApiResult<()> {
     state.store.revoke_session(&caller.token_hash).await?;
-    audit::record(state, Entry::new(Action::Logout, true, "session").by(&caller.practitioner)).await
+    audit::record(
+        state,
+        Entry::new(Action::Logout, true, "session").by(&caller.practitioner),
+    )
+    .await
 }
 
 pub async fn me(state: &AppState, caller: &Caller) -> ApiResult<Me> {
@@ -306,7 +389,12 @@ fn require_admin_of(caller: &Caller, institution: InstitutionId) -> ApiResult<()
     Ok(())
 }
 
-pub async fn create_enrolment(state: &AppState, caller: &Caller, inst: InstitutionId, details: NewEnrolment) -> ApiResult<EnrolmentCode> {
+pub async fn create_enrolment(
+    state: &AppState,
+    caller: &Caller,
+    inst: InstitutionId,
+    details: NewEnrolment,
+) -> ApiResult<EnrolmentCode> {
     require_admin_of(caller, inst)?;
     let details = check_enrolment(&details)?;
     let (row, code) = invitation(state, inst, details, false);
@@ -314,7 +402,11 @@ pub async fn create_enrolment(state: &AppState, caller: &Caller, inst: Instituti
     Ok(code)
 }
 
-pub async fn pending(state: &AppState, caller: &Caller, inst: InstitutionId) -> ApiResult<Vec<PendingPractitioner>> {
+pub async fn pending(
+    state: &AppState,
+    caller: &Caller,
+    inst: InstitutionId,
+) -> ApiResult<Vec<PendingPractitioner>> {
     require_admin_of(caller, inst)?;
     Ok(state
         .store
@@ -331,20 +423,40 @@ pub async fn pending(state: &AppState, caller: &Caller, inst: InstitutionId) -> 
 }
 
 /// Certified members of the institution (for key rotation).
-pub async fn members(state: &AppState, caller: &Caller, inst: InstitutionId) -> ApiResult<Vec<PractitionerPublic>> {
+pub async fn members(
+    state: &AppState,
+    caller: &Caller,
+    inst: InstitutionId,
+) -> ApiResult<Vec<PractitionerPublic>> {
     require_admin_of(caller, inst)?;
     let mut out = Vec::new();
-    for p in state.store.practitioners_of(inst, Some(PractitionerStatus::Certified)).await? {
+    for p in state
+        .store
+        .practitioners_of(inst, Some(PractitionerStatus::Certified))
+        .await?
+    {
         out.push(public_of(state, &p).await?);
     }
     Ok(out)
 }
 
-pub async fn certify(state: &AppState, caller: &Caller, id: PractitionerId, req: CertifyRequest) -> ApiResult<()> {
-    let p = state.store.practitioner(id).await?.ok_or_else(ApiError::not_found)?;
+pub async fn certify(
+    state: &AppState,
+    caller: &Caller,
+    id: PractitionerId,
+    req: CertifyRequest,
+) -> ApiResult<()> {
+    let p = state
+        .store
+        .practitioner(id)
+        .await?
+        .ok_or_else(ApiError::not_found)?;
     require_admin_of(caller, p.institution_id)?;
     if p.status != PractitionerStatus::Enrolled {
-        return Err(ApiError::with(ErrorCode::Conflict, "only an enrolled, uncertified practitioner can be certified"));
+        return Err(ApiError::with(
+            ErrorCode::Conflict,
+            "only an enrolled, uncertified practitioner can be certified",
+        ));
     }
     let inst = institution(state, p.institution_id).await?;
     let inst_key = inst.sign_public.ok_or_else(ApiError::internal)?;
@@ -355,28 +467,59 @@ pub async fn certify(state: &AppState, caller: &Caller, id: PractitionerId, req:
         p.sign_public.as_deref().unwrap_or_default(),
         p.recipient.as_deref().unwrap_or_default(),
     )?;
-    decode_b64(&req.keyring_wrap, MAX_WRAP, "keyring wrap is not base64 or too large")?;
-    state.store.certify_practitioner(id, &req.cert, &req.keyring_wrap).await?;
-    audit::record(state, Entry::new(Action::Certify, true, "institution-admin").by(&caller.practitioner)).await?;
+    decode_b64(
+        &req.keyring_wrap,
+        MAX_WRAP,
+        "keyring wrap is not base64 or too large",
+    )?;
+    state
+        .store
+        .certify_practitioner(id, &req.cert, &req.keyring_wrap)
+        .await?;
+    audit::record(
+        state,
+        Entry::new(Action::Certify, true, "institution-admin").by(&caller.practitioner),
+    )
+    .await?;
     state
         .notifier
-        .publish(&state.store, id, EventKind::Certified { practitioner_id: id })
+        .publish(
+            &state.store,
+            id,
+            EventKind::Certified {
+                practitioner_id: id,
+            },
+        )
         .await;
     Ok(())
 }
 
-pub async fn remove(state: &AppState, caller: &Caller, id: PractitionerId, req: RemoveMemberRequest) -> ApiResult<()> {
-    let p = state.store.practitioner(id).await?.ok_or_else(ApiError::not_found)?;
+pub async fn remove(
+    state: &AppState,
+    caller: &Caller,
+    id: PractitionerId,
+    req: RemoveMemberRequest,
+) -> ApiResult<()> {
+    let p = state
+        .store
+        .practitioner(id)
+        .await?
+        .ok_or_else(ApiError::not_found)?;
     require_admin_of(caller, p.institution_id)?;
     if id == caller.id() {
-        return Err(ApiError::bad_request("an administrator cannot remove themselves"));
+        return Err(ApiError::bad_request(
+            "an administrator cannot remove themselves",
+        ));
     }
     let inst = institution(state, p.institution_id).await?;
     let inst_key = inst.sign_public.ok_or_else(ApiError::internal)?;
     let epoch: InstitutionEpochKey = verify(&req.new_epoch, &inst_key)?;
     let current = state.store.institution_epochs(inst.id).await?.len() as u32;
     if epoch.institution_id != inst.id || epoch.epoch != current + 1 {
-        return Err(ApiError::with(ErrorCode::Conflict, "the new key must be the next epoch of this institution"));
+        return Err(ApiError::with(
+            ErrorCode::Conflict,
+            "the new key must be the next epoch of this institution",
+        ));
     }
     check_recipient(&epoch.recipient)?;
     let remaining: BTreeSet<PractitionerId> = state
@@ -389,12 +532,19 @@ pub async fn remove(state: &AppState, caller: &Caller, id: PractitionerId, req: 
         .collect();
     let given: BTreeSet<PractitionerId> = req.keyrings.iter().map(|k| k.practitioner_id).collect();
     if remaining != given {
-        return Err(ApiError::with(ErrorCode::Conflict, "a new keyring is needed for exactly every remaining member"));
+        return Err(ApiError::with(
+            ErrorCode::Conflict,
+            "a new keyring is needed for exactly every remaining member",
+        ));
     }
     for k in &req.keyrings {
         decode_b64(&k.wrap, MAX_WRAP, "keyring wrap is not base64 or too large")?;
     }
-    decode_b64(&req.alliance_wrap, MAX_WRAP, "alliance wrap is not base64 or too large")?;
+    decode_b64(
+        &req.alliance_wrap,
+        MAX_WRAP,
+        "alliance wrap is not base64 or too large",
+    )?;
     state
         .store
         .remove_practitioner(&Removal {
@@ -402,11 +552,18 @@ pub async fn remove(state: &AppState, caller: &Caller, id: PractitionerId, req: 
             institution: inst.id,
             new_epoch: epoch.epoch,
             statement: req.new_epoch,
-            keyrings: req.keyrings.into_iter().map(|k| (k.practitioner_id, k.wrap)).collect(),
+            keyrings: req
+                .keyrings
+                .into_iter()
+                .map(|k| (k.practitioner_id, k.wrap))
+                .collect(),
             alliance_wrap: req.alliance_wrap,
             now: now(),
         })
         .await?;
-    audit::record(state, Entry::new(Action::RemoveMember, true, "institution-admin").by(&caller.practitioner)).await
+    audit::record(
+        state,
+        Entry::new(Action::RemoveMember, true, "institution-admin").by(&caller.practitioner),
+    )
+    .await
 }
-

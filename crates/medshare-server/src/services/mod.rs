@@ -39,7 +39,9 @@ pub fn decode_b64(text: &str, max: usize, what: &'static str) -> ApiResult<Vec<u
 pub fn check_recipient(r: &str) -> ApiResult<()> {
     let ok = r.len() == 62
         && r.starts_with("age1")
-        && r[4..].bytes().all(|b| b"qpzry9x8gf2tvdw0s3jn54khce6mua7l".contains(&b));
+        && r[4..]
+            .bytes()
+            .all(|b| b"qpzry9x8gf2tvdw0s3jn54khce6mua7l".contains(&b));
     if ok {
         Ok(())
     } else {

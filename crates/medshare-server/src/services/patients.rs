@@ -2,7 +2,7 @@
 //! care relationships and break-glass.
 
 use super::identity::public_of;
-use super::{check_recipient, decode_b64, verify, MAX_MANIFEST, MAX_WRAP};
+use super::{MAX_MANIFEST, MAX_WRAP, check_recipient, decode_b64, verify};
 use crate::audit::{self, Action, Entry};
 use crate::auth::Caller;
 use crate::error::{ApiError, ApiResult};
@@ -25,7 +25,11 @@ fn to_row(w: &PatientKeyWrap) -> ApiResult<PatientKeyWrapRow> {
     let institution = match &w.holder {
         Holder::Institution { id, epoch } => Some((*id, *epoch)),
         Holder::Alliance => None,
-        _ => return Err(ApiError::bad_request("a patient key can only be sealed to an institution or the alliance")),
+        _ => {
+            return Err(ApiError::bad_request(
+                "a patient key can only be sealed to an institution or the alliance",
+            ));
+        }
     };
     Ok(PatientKeyWrapRow {
         patient_epoch: w.patient_epoch,
@@ -58,8 +62,17 @@ async fn current_epoch(state: &AppState, inst: InstitutionId) -> ApiResult<u32> 
 }
 
 /// The patient as this caller may see it: key wraps only with patient-wide access.
-pub async fn view(state: &AppState, caller: &Caller, id: PatientId, basis: Basis) -> ApiResult<PatientView> {
-    let p = state.store.patient(id).await?.ok_or_else(ApiError::not_found)?;
+pub async fn view(
+    state: &AppState,
+    caller: &Caller,
+    id: PatientId,
+    basis: Basis,
+) -> ApiResult<PatientView> {
+    let p = state
+        .store
+        .patient(id)
+        .await?
+        .ok_or_else(ApiError::not_found)?;
     let consent = state.store.consents(id).await?;
     let wraps = if basis.allowed() {
         let alliance = consent.contains(&ConsentHolder::Alliance);
@@ -88,25 +101,39 @@ pub async fn create(state: &AppState, caller: &Caller, req: NewPatient) -> ApiRe
     let sign_public = me.sign_public.as_deref().ok_or_else(ApiError::internal)?;
     let key: PatientKeyEpoch = verify(&req.key_epoch, sign_public)?;
     if key.patient_id != req.patient_id || key.epoch != 1 || key.signed_by != me.id {
-        return Err(ApiError::bad_request("the first patient key must be epoch 1 of this patient"));
+        return Err(ApiError::bad_request(
+            "the first patient key must be epoch 1 of this patient",
+        ));
     }
     check_recipient(&key.recipient)?;
     let refs: BTreeSet<PatientRef> = req.refs.iter().cloned().collect();
     if refs.is_empty() || refs.len() > 16 {
-        return Err(ApiError::bad_request("between 1 and 16 patient references are required"));
+        return Err(ApiError::bad_request(
+            "between 1 and 16 patient references are required",
+        ));
     }
-    decode_b64(&req.card, MAX_MANIFEST, "patient card is not base64 or too large")?;
+    decode_b64(
+        &req.card,
+        MAX_MANIFEST,
+        "patient card is not base64 or too large",
+    )?;
     let epoch = current_epoch(state, me.institution_id).await?;
     let mut consents = Vec::new();
     let mut rows = Vec::new();
     for w in &req.wraps {
         if w.patient_epoch != 1 {
-            return Err(ApiError::bad_request("new patient key wraps must be for epoch 1"));
+            return Err(ApiError::bad_request(
+                "new patient key wraps must be for epoch 1",
+            ));
         }
         match w.holder {
             Holder::Institution { id, epoch: e } if id == me.institution_id && e == epoch => {}
             Holder::Alliance => {}
-            _ => return Err(ApiError::bad_request("a new patient's key is sealed to your institution's current key and optionally the alliance")),
+            _ => {
+                return Err(ApiError::bad_request(
+                    "a new patient's key is sealed to your institution's current key and optionally the alliance",
+                ));
+            }
         }
         rows.push(to_row(w)?);
         let h = holder_of(w).ok_or_else(ApiError::internal)?;
@@ -114,8 +141,12 @@ pub async fn create(state: &AppState, caller: &Caller, req: NewPatient) -> ApiRe
             consents.push(h);
         }
     }
-    if !consents.contains(&ConsentHolder::Institution { id: me.institution_id }) {
-        return Err(ApiError::bad_request("the patient key must be sealed to your institution"));
+    if !consents.contains(&ConsentHolder::Institution {
+        id: me.institution_id,
+    }) {
+        return Err(ApiError::bad_request(
+            "the patient key must be sealed to your institution",
+        ));
     }
     state
         .store
@@ -130,27 +161,57 @@ pub async fn create(state: &AppState, caller: &Caller, req: NewPatient) -> ApiRe
             created_at: now(),
         })
         .await?;
-    audit::record(state, Entry::new(Action::PatientCreate, true, "care-relationship").by(me).patient(req.patient_id)).await?;
+    audit::record(
+        state,
+        Entry::new(Action::PatientCreate, true, "care-relationship")
+            .by(me)
+            .patient(req.patient_id),
+    )
+    .await?;
     view(state, caller, req.patient_id, Basis::Care).await
 }
 
-pub async fn lookup(state: &AppState, caller: &Caller, req: PatientLookup) -> ApiResult<PatientView> {
+pub async fn lookup(
+    state: &AppState,
+    caller: &Caller,
+    req: PatientLookup,
+) -> ApiResult<PatientView> {
     require_clinician(caller)?;
     if req.refs.is_empty() || req.refs.len() > 16 {
-        return Err(ApiError::bad_request("between 1 and 16 patient references are required"));
+        return Err(ApiError::bad_request(
+            "between 1 and 16 patient references are required",
+        ));
     }
     let Some(id) = state.store.patient_by_refs(&req.refs).await? else {
-        audit::record(state, Entry::new(Action::PatientLookup, true, "not-found").by(&caller.practitioner)).await?;
+        audit::record(
+            state,
+            Entry::new(Action::PatientLookup, true, "not-found").by(&caller.practitioner),
+        )
+        .await?;
         return Err(ApiError::not_found());
     };
     let basis = policy::patient_access(state, caller, id).await?;
-    audit::record(state, Entry::new(Action::PatientLookup, true, basis.as_str()).by(&caller.practitioner).patient(id)).await?;
+    audit::record(
+        state,
+        Entry::new(Action::PatientLookup, true, basis.as_str())
+            .by(&caller.practitioner)
+            .patient(id),
+    )
+    .await?;
     view(state, caller, id, basis).await
 }
 
-pub async fn search(state: &AppState, caller: &Caller, req: SearchRequest) -> ApiResult<SearchResult> {
+pub async fn search(
+    state: &AppState,
+    caller: &Caller,
+    req: SearchRequest,
+) -> ApiResult<SearchResult> {
     if let Err(e) = require_clinician(caller) {
-        audit::record(state, Entry::new(Action::Search, false, "not-a-certified-clinician").by(&caller.practitioner)).await?;
+        audit::record(
+            state,
+            Entry::new(Action::Search, false, "not-a-certified-clinician").by(&caller.practitioner),
+        )
+        .await?;
         return Err(e);
     }
     let empty = SearchResult {
@@ -158,8 +219,16 @@ pub async fn search(state: &AppState, caller: &Caller, req: SearchRequest) -> Ap
         documents: Vec::new(),
         practitioners: Vec::new(),
     };
-    let Some(pid) = state.store.patient_by_refs(std::slice::from_ref(&req.patient_ref)).await? else {
-        audit::record(state, Entry::new(Action::Search, true, "not-found").by(&caller.practitioner)).await?;
+    let Some(pid) = state
+        .store
+        .patient_by_refs(std::slice::from_ref(&req.patient_ref))
+        .await?
+    else {
+        audit::record(
+            state,
+            Entry::new(Action::Search, true, "not-found").by(&caller.practitioner),
+        )
+        .await?;
         return Ok(empty);
     };
     let n = now();
@@ -176,10 +245,18 @@ pub async fn search(state: &AppState, caller: &Caller, req: SearchRequest) -> Ap
         .documents_of_patient(pid)
         .await?
         .into_iter()
-        .filter(|d| policy::document_access(caller, d, patient_basis, grants.get(&d.id), n).allowed())
+        .filter(|d| {
+            policy::document_access(caller, d, patient_basis, grants.get(&d.id), n).allowed()
+        })
         .collect();
     if docs.is_empty() && !patient_basis.allowed() {
-        audit::record(state, Entry::new(Action::Search, false, patient_basis.as_str()).by(&caller.practitioner).patient(pid)).await?;
+        audit::record(
+            state,
+            Entry::new(Action::Search, false, patient_basis.as_str())
+                .by(&caller.practitioner)
+                .patient(pid),
+        )
+        .await?;
         return Ok(empty);
     }
     let ids: Vec<_> = docs.iter().map(|d| d.id).collect();
@@ -212,8 +289,18 @@ pub async fn search(state: &AppState, caller: &Caller, req: SearchRequest) -> Ap
             binding: d.binding,
         })
         .collect();
-    let basis = if patient_basis.allowed() { patient_basis.as_str() } else { "grant" };
-    audit::record(state, Entry::new(Action::Search, true, basis).by(&caller.practitioner).patient(pid)).await?;
+    let basis = if patient_basis.allowed() {
+        patient_basis.as_str()
+    } else {
+        "grant"
+    };
+    audit::record(
+        state,
+        Entry::new(Action::Search, true, basis)
+            .by(&caller.practitioner)
+            .patient(pid),
+    )
+    .await?;
     Ok(SearchResult {
         patient: Some(view(state, caller, pid, patient_basis).await?),
         documents,
@@ -222,12 +309,27 @@ pub async fn search(state: &AppState, caller: &Caller, req: SearchRequest) -> Ap
 }
 
 /// Consent changes need patient-wide access through the caller's own institution.
-async fn require_patient_access(state: &AppState, caller: &Caller, id: PatientId, action: Action) -> ApiResult<Basis> {
+async fn require_patient_access(
+    state: &AppState,
+    caller: &Caller,
+    id: PatientId,
+    action: Action,
+) -> ApiResult<Basis> {
     require_clinician(caller)?;
-    state.store.patient(id).await?.ok_or_else(ApiError::not_found)?;
+    state
+        .store
+        .patient(id)
+        .await?
+        .ok_or_else(ApiError::not_found)?;
     let basis = policy::patient_access(state, caller, id).await?;
     if !basis.allowed() {
-        audit::record(state, Entry::new(action, false, basis.as_str()).by(&caller.practitioner).patient(id)).await?;
+        audit::record(
+            state,
+            Entry::new(action, false, basis.as_str())
+                .by(&caller.practitioner)
+                .patient(id),
+        )
+        .await?;
         return Err(ApiError::forbidden());
     }
     Ok(basis)
@@ -235,45 +337,84 @@ async fn require_patient_access(state: &AppState, caller: &Caller, id: PatientId
 
 async fn check_target(state: &AppState, h: &ConsentHolder) -> ApiResult<()> {
     if let ConsentHolder::Institution { id } = h {
-        let inst = state.store.institution(*id).await?.ok_or_else(ApiError::not_found)?;
+        let inst = state
+            .store
+            .institution(*id)
+            .await?
+            .ok_or_else(ApiError::not_found)?;
         if inst.cert.is_none() {
-            return Err(ApiError::with(ErrorCode::Conflict, "that institution is not certified by the alliance"));
+            return Err(ApiError::with(
+                ErrorCode::Conflict,
+                "that institution is not certified by the alliance",
+            ));
         }
     }
     Ok(())
 }
 
-pub async fn grant_consent(state: &AppState, caller: &Caller, id: PatientId, req: ConsentGrant) -> ApiResult<()> {
+pub async fn grant_consent(
+    state: &AppState,
+    caller: &Caller,
+    id: PatientId,
+    req: ConsentGrant,
+) -> ApiResult<()> {
     let basis = require_patient_access(state, caller, id, Action::ConsentGrant).await?;
     check_target(state, &req.to).await?;
     let epochs = state.store.patient_key_epochs(id).await?.len() as u32;
     let mut covered = BTreeSet::new();
     let mut rows = Vec::new();
     for w in &req.wraps {
-        if holder_of(w).as_ref() != Some(&req.to) || w.patient_epoch == 0 || w.patient_epoch > epochs {
-            return Err(ApiError::bad_request("every wrap must seal an existing patient key epoch to the new holder"));
+        if holder_of(w).as_ref() != Some(&req.to)
+            || w.patient_epoch == 0
+            || w.patient_epoch > epochs
+        {
+            return Err(ApiError::bad_request(
+                "every wrap must seal an existing patient key epoch to the new holder",
+            ));
         }
         covered.insert(w.patient_epoch);
         rows.push(to_row(w)?);
     }
     if covered.len() as u32 != epochs {
-        return Err(ApiError::bad_request("every epoch of the patient key must be sealed to the new holder"));
+        return Err(ApiError::bad_request(
+            "every epoch of the patient key must be sealed to the new holder",
+        ));
     }
-    state.store.grant_consent(id, &req.to, &rows, caller.id(), now()).await?;
-    audit::record(state, Entry::new(Action::ConsentGrant, true, basis.as_str()).by(&caller.practitioner).patient(id)).await
+    state
+        .store
+        .grant_consent(id, &req.to, &rows, caller.id(), now())
+        .await?;
+    audit::record(
+        state,
+        Entry::new(Action::ConsentGrant, true, basis.as_str())
+            .by(&caller.practitioner)
+            .patient(id),
+    )
+    .await
 }
 
-pub async fn revoke_consent(state: &AppState, caller: &Caller, id: PatientId, req: ConsentRevoke) -> ApiResult<()> {
+pub async fn revoke_consent(
+    state: &AppState,
+    caller: &Caller,
+    id: PatientId,
+    req: ConsentRevoke,
+) -> ApiResult<()> {
     let basis = require_patient_access(state, caller, id, Action::ConsentRevoke).await?;
     let consents = state.store.consents(id).await?;
     if !consents.contains(&req.from) {
         return Err(ApiError::not_found());
     }
-    let sign_public = caller.practitioner.sign_public.as_deref().ok_or_else(ApiError::internal)?;
+    let sign_public = caller
+        .practitioner
+        .sign_public
+        .as_deref()
+        .ok_or_else(ApiError::internal)?;
     let key: PatientKeyEpoch = verify(&req.new_epoch, sign_public)?;
     let next = state.store.patient_key_epochs(id).await?.len() as u32 + 1;
     if key.patient_id != id || key.epoch != next || key.signed_by != caller.id() {
-        return Err(ApiError::bad_request("the new patient key must be the next epoch of this patient"));
+        return Err(ApiError::bad_request(
+            "the new patient key must be the next epoch of this patient",
+        ));
     }
     check_recipient(&key.recipient)?;
     let remaining: BTreeSet<String> = consents
@@ -284,48 +425,117 @@ pub async fn revoke_consent(state: &AppState, caller: &Caller, id: PatientId, re
     let mut covered = BTreeSet::new();
     let mut rows = Vec::new();
     for w in &req.wraps {
-        let h = holder_of(w).ok_or(ApiError::bad_request("wraps must go to institutions or the alliance"))?;
+        let h = holder_of(w).ok_or(ApiError::bad_request(
+            "wraps must go to institutions or the alliance",
+        ))?;
         if w.patient_epoch != next || !remaining.contains(&format!("{h:?}")) {
-            return Err(ApiError::bad_request("wraps must seal the new epoch to the remaining holders"));
+            return Err(ApiError::bad_request(
+                "wraps must seal the new epoch to the remaining holders",
+            ));
         }
         covered.insert(format!("{h:?}"));
         rows.push(to_row(w)?);
     }
     if covered != remaining {
-        return Err(ApiError::bad_request("every remaining holder needs the new epoch"));
+        return Err(ApiError::bad_request(
+            "every remaining holder needs the new epoch",
+        ));
     }
-    state.store.revoke_consent(id, &req.from, next, &req.new_epoch, &rows, now()).await?;
-    audit::record(state, Entry::new(Action::ConsentRevoke, true, basis.as_str()).by(&caller.practitioner).patient(id)).await
+    state
+        .store
+        .revoke_consent(id, &req.from, next, &req.new_epoch, &rows, now())
+        .await?;
+    audit::record(
+        state,
+        Entry::new(Action::ConsentRevoke, true, basis.as_str())
+            .by(&caller.practitioner)
+            .patient(id),
+    )
+    .await
 }
 
-pub async fn declare_care(state: &AppState, caller: &Caller, id: PatientId, req: CareRequest) -> ApiResult<()> {
+pub async fn declare_care(
+    state: &AppState,
+    caller: &Caller,
+    id: PatientId,
+    req: CareRequest,
+) -> ApiResult<()> {
     require_clinician(caller)?;
-    state.store.patient(id).await?.ok_or_else(ApiError::not_found)?;
+    state
+        .store
+        .patient(id)
+        .await?
+        .ok_or_else(ApiError::not_found)?;
     let consents = state.store.consents(id).await?;
     if !policy::institution_has_consent(caller, &consents) {
-        audit::record(state, Entry::new(Action::CareDeclare, false, "no-consent").by(&caller.practitioner).patient(id)).await?;
-        return Err(ApiError::with(ErrorCode::Forbidden, "the patient has not consented to share with your institution"));
+        audit::record(
+            state,
+            Entry::new(Action::CareDeclare, false, "no-consent")
+                .by(&caller.practitioner)
+                .patient(id),
+        )
+        .await?;
+        return Err(ApiError::with(
+            ErrorCode::Forbidden,
+            "the patient has not consented to share with your institution",
+        ));
     }
     let target: PractitionerId = req.practitioner.unwrap_or(caller.id());
-    let t = state.store.practitioner(target).await?.ok_or_else(ApiError::not_found)?;
-    if t.institution_id != caller.practitioner.institution_id || t.status != PractitionerStatus::Certified {
-        return Err(ApiError::bad_request("care can be declared only for certified colleagues of your institution"));
+    let t = state
+        .store
+        .practitioner(target)
+        .await?
+        .ok_or_else(ApiError::not_found)?;
+    if t.institution_id != caller.practitioner.institution_id
+        || t.status != PractitionerStatus::Certified
+    {
+        return Err(ApiError::bad_request(
+            "care can be declared only for certified colleagues of your institution",
+        ));
     }
     state.store.add_care(id, target, caller.id(), now()).await?;
-    audit::record(state, Entry::new(Action::CareDeclare, true, "declared").by(&caller.practitioner).patient(id)).await
+    audit::record(
+        state,
+        Entry::new(Action::CareDeclare, true, "declared")
+            .by(&caller.practitioner)
+            .patient(id),
+    )
+    .await
 }
 
-pub async fn break_glass(state: &AppState, caller: &Caller, id: PatientId, req: BreakGlassRequest) -> ApiResult<BreakGlassGranted> {
+pub async fn break_glass(
+    state: &AppState,
+    caller: &Caller,
+    id: PatientId,
+    req: BreakGlassRequest,
+) -> ApiResult<BreakGlassGranted> {
     require_clinician(caller)?;
-    state.store.patient(id).await?.ok_or_else(ApiError::not_found)?;
-    let reason = decode_b64(&req.reason, 8 * 1024, "the reason is not base64 or too long")?;
+    state
+        .store
+        .patient(id)
+        .await?
+        .ok_or_else(ApiError::not_found)?;
+    let reason = decode_b64(
+        &req.reason,
+        8 * 1024,
+        "the reason is not base64 or too long",
+    )?;
     if reason.is_empty() {
         return Err(ApiError::bad_request("a reason is required"));
     }
     let consents = state.store.consents(id).await?;
     if !policy::institution_has_consent(caller, &consents) {
-        audit::record(state, Entry::new(Action::BreakGlass, false, "no-consent").by(&caller.practitioner).patient(id)).await?;
-        return Err(ApiError::with(ErrorCode::Forbidden, "the patient has not consented to share with your institution"));
+        audit::record(
+            state,
+            Entry::new(Action::BreakGlass, false, "no-consent")
+                .by(&caller.practitioner)
+                .patient(id),
+        )
+        .await?;
+        return Err(ApiError::with(
+            ErrorCode::Forbidden,
+            "the patient has not consented to share with your institution",
+        ));
     }
     let n = now();
     let expires = n + state.config.policy.break_glass_secs;
@@ -333,16 +543,37 @@ pub async fn break_glass(state: &AppState, caller: &Caller, id: PatientId, req: 
         .store
         .open_break_glass(id, caller.id(), &req.reason, req.reason_epoch, n, expires)
         .await?;
-    audit::record(state, Entry::new(Action::BreakGlass, true, "break-glass").by(&caller.practitioner).patient(id)).await?;
+    audit::record(
+        state,
+        Entry::new(Action::BreakGlass, true, "break-glass")
+            .by(&caller.practitioner)
+            .patient(id),
+    )
+    .await?;
     let officers = state
         .store
-        .practitioners_of(caller.practitioner.institution_id, Some(PractitionerStatus::Certified))
+        .practitioners_of(
+            caller.practitioner.institution_id,
+            Some(PractitionerStatus::Certified),
+        )
         .await?;
-    for o in officers.iter().filter(|o| o.details.roles.contains(&Role::PrivacyOfficer)) {
+    for o in officers
+        .iter()
+        .filter(|o| o.details.roles.contains(&Role::PrivacyOfficer))
+    {
         state
             .notifier
-            .publish(&state.store, o.id, EventKind::BreakGlass { patient_id: id, by: caller.id() })
+            .publish(
+                &state.store,
+                o.id,
+                EventKind::BreakGlass {
+                    patient_id: id,
+                    by: caller.id(),
+                },
+            )
             .await;
     }
-    Ok(BreakGlassGranted { expires_at: at(expires) })
+    Ok(BreakGlassGranted {
+        expires_at: at(expires),
+    })
 }
