@@ -100,6 +100,11 @@ fn checked_binding(
 }
 
 impl Client {
+    /// Every institution with its public keys (unverified listing; keys are verified on use).
+    pub async fn institutions(&self) -> Result<Vec<InstitutionKeys>> {
+        self.hub.get("/v1/institutions").await
+    }
+
     /// Resolve a handle to a verified practitioner.
     pub async fn practitioner_by_handle(&self, h: &Handle) -> Result<VerifiedPractitioner> {
         let p: PractitionerPublic = self

@@ -1,0 +1,90 @@
+//! `medshare-bench`: the project's benchmarks, as one binary with a subcommand each. It owns
+//! the measurements behind `docs/benchmarks.md` and nothing else: it starts its own hubs on
+//! 127.0.0.1 (in process, or as a child process of this same binary), seeds them through the
+//! real client library, and compares against reference tools (nginx, `rage`, Go `age`) run in
+//! the same invocation.
+//!
+//! - `search`: many concurrent practitioners turning a patient number into a decrypted,
+//!   verified timeline of 200 documents; latency percentiles and throughput.
+//! - `transfer`: upload and download of a large file through a hub running as a separate
+//!   process, against nginx serving the same size file; the hub's peak RSS.
+//! - `seal`: streaming age seal and open of a large file, against the `rage` (and Go `age`)
+//!   command-line tools.
+//! - `hub` (hidden): the hub process that `transfer` spawns.
+//!
+//! Every subcommand prints a human summary; with `--json` the summary goes to stderr and one
+//! JSON record to stdout. Every subcommand is bounded in time (`--timeout-secs`) and only ever
+//! talks to 127.0.0.1. Build with `--release` before trusting any figure.
+#![forbid(unsafe_code)]
+
+mod hub;
+mod report;
+mod seal;
+mod search;
+mod seed;
+mod transfer;
+mod util;
+
+use clap::{Parser, Subcommand};
+use std::path::PathBuf;
+
+#[derive(Parser)]
+#[command(name = "medshare-bench", version, about = "medshare benchmarks (loopback only)")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Concurrent "patient number -> decrypted timeline" latency against an in-process hub.
+    Search(search::Args),
+    /// Upload/download throughput through a hub process vs nginx; the hub's peak RSS.
+    Transfer(transfer::Args),
+    /// Streaming seal/open speed vs the `rage` (and Go `age`) CLI.
+    Seal(seal::Args),
+    /// Run a sandbox hub on 127.0.0.1:0 until stdin closes or SIGTERM (used by `transfer`).
+    #[command(hide = true)]
+    Hub {
+        /// Folder for the hub's database, blobs and bootstrap token.
+        #[arg(long)]
+        data_dir: PathBuf,
+        /// Where to write the chosen port once the hub is ready to serve.
+        #[arg(long)]
+        port_file: PathBuf,
+    },
+}
+
+fn main() -> std::process::ExitCode {
+    let cli = Cli::parse();
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("error: cannot start the async runtime: {e}");
+            return std::process::ExitCode::FAILURE;
+        }
+    };
+    let result = runtime.block_on(async move {
+        match cli.command {
+            Command::Search(a) => search::run(a).await,
+            Command::Transfer(a) => transfer::run(a).await,
+            Command::Seal(a) => seal::run(a).await,
+            Command::Hub {
+                data_dir,
+                port_file,
+            } => hub::run(&data_dir, &port_file).await,
+        }
+    });
+    // Do not wait for blocking tasks abandoned by a timeout.
+    runtime.shutdown_background();
+    match result {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}

@@ -1,0 +1,374 @@
+//! `search`: how long a practitioner waits between typing a patient number and seeing the
+//! decrypted, verified timeline, with many practitioners doing it at once.
+//!
+//! One in-process hub on 127.0.0.1 (same process and runtime as the clients), the story cast,
+//! one patient with `--documents` small PDFs uploaded by dr.chan. Then `--clients` separately
+//! logged-in clients for dr.chan each call `Client::timeline` `--iterations` times: one
+//! `POST /v1/search`, every binding and uploader certificate verified, every document key
+//! unwrapped and every manifest decrypted. Two extra phases locate the cost: the same load as
+//! raw `POST /v1/search` requests (hub and HTTP only, no client crypto), and one client calling
+//! `timeline` alone (service time without queueing).
+
+use crate::report::{Latency, Machine, Out, Target};
+use anyhow::{Context, anyhow, ensure};
+use medshare_client::{Client, DocumentMeta};
+use medshare_model::api::SearchRequest;
+use medshare_model::identifiers::PatientIdentifier;
+use medshare_model::records::PatientCard;
+use medshare_sandbox::{TestHub, World, sandbox_config, story_cast};
+use rand::{Rng, SeedableRng};
+use serde::Serialize;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use tokio::sync::Barrier;
+
+#[derive(clap::Args)]
+pub struct Args {
+    /// Documents uploaded for the patient (all visible to dr.chan).
+    #[arg(long, default_value_t = 200)]
+    documents: usize,
+    /// Smallest document, KiB.
+    #[arg(long, default_value_t = 2)]
+    min_kib: usize,
+    /// Largest document, KiB.
+    #[arg(long, default_value_t = 20)]
+    max_kib: usize,
+    /// Concurrent clients (each logged in separately as dr.chan).
+    #[arg(long, default_value_t = 50)]
+    clients: usize,
+    /// Timeline calls per client.
+    #[arg(long, default_value_t = 20)]
+    iterations: usize,
+    /// Timeline calls by one client alone, for the service time without queueing (0: skip).
+    #[arg(long, default_value_t = 50)]
+    sequential_calls: usize,
+    /// Give up after this many seconds.
+    #[arg(long, default_value_t = 600)]
+    timeout_secs: u64,
+    /// Print the summary on stderr and a JSON record on stdout.
+    #[arg(long)]
+    json: bool,
+}
+
+#[derive(Serialize)]
+struct Params {
+    documents: usize,
+    min_kib: usize,
+    max_kib: usize,
+    clients: usize,
+    iterations: usize,
+    sequential_calls: usize,
+}
+
+#[derive(Serialize)]
+struct Seeding {
+    documents: usize,
+    document_bytes_min: usize,
+    document_bytes_max: usize,
+    document_bytes_mean: f64,
+    upload_secs: f64,
+    logins: usize,
+    login_secs: f64,
+    search_response_bytes: usize,
+}
+
+#[derive(Serialize)]
+struct Phase {
+    what: &'static str,
+    concurrency: usize,
+    latency: Latency,
+    wall_secs: f64,
+    calls_per_sec: f64,
+}
+
+impl Phase {
+    fn new(what: &'static str, concurrency: usize, samples: &[Duration], wall: Duration) -> Self {
+        Self {
+            what,
+            concurrency,
+            latency: Latency::of(samples),
+            wall_secs: wall.as_secs_f64(),
+            calls_per_sec: samples.len() as f64 / wall.as_secs_f64(),
+        }
+    }
+
+    fn say(&self, out: Out) {
+        out.say(format!(
+            "{} (concurrency {}): {}; {:.1} calls/s over {:.2} s",
+            self.what,
+            self.concurrency,
+            self.latency.line(),
+            self.calls_per_sec,
+            self.wall_secs
+        ));
+    }
+}
+
+#[derive(Serialize)]
+struct Record {
+    bench: &'static str,
+    machine: Machine,
+    params: Params,
+    seeding: Seeding,
+    timeline_concurrent: Phase,
+    raw_search_concurrent: Phase,
+    timeline_sequential: Option<Phase>,
+    targets: Vec<Target>,
+}
+
+pub async fn run(args: Args) -> anyhow::Result<()> {
+    ensure!(args.clients > 0 && args.iterations > 0, "nothing to measure");
+    ensure!(
+        args.min_kib > 0 && args.min_kib <= args.max_kib,
+        "need 0 < --min-kib <= --max-kib"
+    );
+    let limit = Duration::from_secs(args.timeout_secs);
+    tokio::time::timeout(limit, measure(args))
+        .await
+        .map_err(|_| anyhow!("search benchmark took longer than {} s", limit.as_secs()))?
+}
+
+/// A synthetic PDF report of roughly `target` bytes.
+fn document(i: usize, target: usize) -> Vec<u8> {
+    let line = |n: usize| {
+        format!(
+            "{n:04}. Follow-up note {i}: blood pressure stable, HbA1c trending down, continue \
+             current regimen and review in clinic."
+        )
+    };
+    // About 115 bytes of PDF per line of this length.
+    let lines: Vec<String> = (0..(target / 115).max(1)).map(line).collect();
+    medshare_synth::pdf_report(&format!("Progress note {i}"), &lines)
+}
+
+async fn measure(args: Args) -> anyhow::Result<()> {
+    let out = Out::new(args.json);
+    let machine = Machine::describe();
+    machine.announce(out);
+
+    let dir = tempfile::tempdir()?;
+    let hub = TestHub::start(sandbox_config(dir.path())).await?;
+    let world = World::build(&hub, &story_cast()).await?;
+    let chan = world.login("dr.chan").await?;
+
+    let synthetic = medshare_synth::patients(2026, 1)
+        .pop()
+        .ok_or(anyhow!("no synthetic patient"))?;
+    let hkid: PatientIdentifier = synthetic
+        .hkid
+        .parse()
+        .map_err(|e| anyhow!("synthetic HKID: {e}"))?;
+    let card = PatientCard {
+        name: Some(synthetic.name.clone()),
+        birth_date: Some(synthetic.birth_date.to_string()),
+        sex: Some(serde_json::to_value(synthetic.sex)?.as_str().unwrap_or("").into()),
+    };
+    let patient = chan.ensure_patient(&hkid, &card).await?;
+
+    // Seed: documents of 2..20 KiB (deterministic sizes), uploaded one after another.
+    let mut rng = rand::rngs::StdRng::seed_from_u64(7);
+    let mut sizes = Vec::with_capacity(args.documents);
+    let started = Instant::now();
+    for i in 0..args.documents {
+        let target = rng.gen_range(args.min_kib * 1024..=args.max_kib * 1024);
+        let bytes = document(i, target);
+        sizes.push(bytes.len());
+        let meta = DocumentMeta {
+            title: format!("Progress note {i}"),
+            file_name: format!("progress-note-{i:03}.pdf"),
+            media_type: "application/pdf".into(),
+            category: "discharge-summary".into(),
+            date_of_service: Some(format!("2026-{:02}-{:02}", 1 + i % 12, 1 + i % 28)),
+            classification: None,
+        };
+        chan.upload(std::io::Cursor::new(bytes), &patient, meta, &[], |_| {})
+            .await
+            .with_context(|| format!("uploading document {i}"))?;
+    }
+    let upload_secs = started.elapsed().as_secs_f64();
+    out.say(format!(
+        "seeded {} documents ({}..{} bytes) in {:.2} s",
+        args.documents,
+        sizes.iter().min().unwrap_or(&0),
+        sizes.iter().max().unwrap_or(&0),
+        upload_secs
+    ));
+
+    // Separate logins, each with its own HTTP connection pool; then one untimed call each, so
+    // the measured calls are those of a practitioner already at work (context unlocked,
+    // certificates cached).
+    let started = Instant::now();
+    let mut clients = Vec::with_capacity(args.clients);
+    for _ in 0..args.clients {
+        clients.push(world.login("dr.chan").await?);
+    }
+    let login_secs = started.elapsed().as_secs_f64();
+    let hkid = Arc::new(hkid);
+    let documents = args.documents;
+    let (clients, _, _) = timeline_phase(clients, hkid.clone(), 1, documents).await?;
+    out.say(format!(
+        "logged in {} clients in {:.2} s; each warmed up with one timeline",
+        args.clients, login_secs
+    ));
+
+    let (clients, samples, wall) =
+        timeline_phase(clients, hkid.clone(), args.iterations, documents).await?;
+    let timeline_concurrent = Phase::new("timeline", args.clients, &samples, wall);
+    timeline_concurrent.say(out);
+
+    let patient_ref = clients[0].context().await?.patient_ref(&hkid);
+    let search_url = format!("{}/v1/search", hub.url);
+    let body = serde_json::to_vec(&SearchRequest { patient_ref })?;
+    let tokens: Vec<String> = clients.iter().map(|c| c.save().token.clone()).collect();
+    let (samples, wall, response_bytes) =
+        raw_search_phase(&search_url, &body, &tokens, args.iterations).await?;
+    let raw_search_concurrent = Phase::new("raw POST /v1/search", args.clients, &samples, wall);
+    raw_search_concurrent.say(out);
+
+    let timeline_sequential = if args.sequential_calls > 0 {
+        let one = clients.into_iter().take(1).collect();
+        let (_, samples, wall) =
+            timeline_phase(one, hkid.clone(), args.sequential_calls, documents).await?;
+        let p = Phase::new("timeline, one client alone", 1, &samples, wall);
+        p.say(out);
+        Some(p)
+    } else {
+        None
+    };
+    out.say(format!(
+        "search response: {response_bytes} bytes of JSON for {documents} documents"
+    ));
+
+    let p99 = timeline_concurrent.latency.p99_ms;
+    let targets = vec![Target::new(
+        "timeline_p99_ms",
+        &format!("p99 < 50 ms with {} concurrent clients", args.clients),
+        p99,
+        p99 < 50.0,
+    )];
+    for t in &targets {
+        out.say(t.line());
+    }
+    hub.stop().await?;
+    let mean = sizes.iter().sum::<usize>() as f64 / sizes.len().max(1) as f64;
+    out.record(&Record {
+        bench: "search",
+        machine,
+        params: Params {
+            documents: args.documents,
+            min_kib: args.min_kib,
+            max_kib: args.max_kib,
+            clients: args.clients,
+            iterations: args.iterations,
+            sequential_calls: args.sequential_calls,
+        },
+        seeding: Seeding {
+            documents: args.documents,
+            document_bytes_min: sizes.iter().copied().min().unwrap_or(0),
+            document_bytes_max: sizes.iter().copied().max().unwrap_or(0),
+            document_bytes_mean: mean,
+            upload_secs,
+            logins: args.clients,
+            login_secs,
+            search_response_bytes: response_bytes,
+        },
+        timeline_concurrent,
+        raw_search_concurrent,
+        timeline_sequential,
+        targets,
+    })
+}
+
+/// Every client calls `timeline` `calls` times, all clients at once; returns the clients, each
+/// call's latency and the wall time of the whole phase.
+async fn timeline_phase(
+    clients: Vec<Client>,
+    hkid: Arc<PatientIdentifier>,
+    calls: usize,
+    expect_entries: usize,
+) -> anyhow::Result<(Vec<Client>, Vec<Duration>, Duration)> {
+    let barrier = Arc::new(Barrier::new(clients.len() + 1));
+    let mut tasks = Vec::with_capacity(clients.len());
+    for client in clients {
+        let (barrier, hkid) = (barrier.clone(), hkid.clone());
+        tasks.push(tokio::spawn(async move {
+            barrier.wait().await;
+            let mut samples = Vec::with_capacity(calls);
+            for _ in 0..calls {
+                let t = Instant::now();
+                let timeline = client.timeline(&hkid).await?;
+                samples.push(t.elapsed());
+                ensure!(
+                    timeline.entries.len() == expect_entries,
+                    "timeline has {} entries, expected {expect_entries}",
+                    timeline.entries.len()
+                );
+            }
+            Ok((client, samples))
+        }));
+    }
+    barrier.wait().await;
+    let started = Instant::now();
+    let mut clients = Vec::with_capacity(tasks.len());
+    let mut samples = Vec::with_capacity(tasks.len() * calls);
+    for t in tasks {
+        let (c, s) = t.await??;
+        clients.push(c);
+        samples.extend(s);
+    }
+    Ok((clients, samples, started.elapsed()))
+}
+
+/// The same load as bare HTTP: one connection pool per token, `calls` searches each, bodies
+/// read in full but not parsed. Returns latencies, wall time and the response size.
+async fn raw_search_phase(
+    url: &str,
+    body: &[u8],
+    tokens: &[String],
+    calls: usize,
+) -> anyhow::Result<(Vec<Duration>, Duration, usize)> {
+    let barrier = Arc::new(Barrier::new(tokens.len() + 1));
+    let mut tasks = Vec::with_capacity(tokens.len());
+    for token in tokens {
+        let http = reqwest::Client::builder()
+            .connect_timeout(Duration::from_secs(10))
+            .build()?;
+        let (barrier, url, body, token) = (
+            barrier.clone(),
+            url.to_string(),
+            body.to_vec(),
+            token.clone(),
+        );
+        tasks.push(tokio::spawn(async move {
+            let search = || {
+                http.post(&url)
+                    .bearer_auth(&token)
+                    .header("content-type", "application/json")
+                    .body(body.clone())
+                    .send()
+            };
+            // One untimed call to open the connection.
+            search().await?.error_for_status()?.bytes().await?;
+            barrier.wait().await;
+            let mut samples = Vec::with_capacity(calls);
+            let mut size = 0;
+            for _ in 0..calls {
+                let t = Instant::now();
+                let bytes = search().await?.error_for_status()?.bytes().await?;
+                samples.push(t.elapsed());
+                size = bytes.len();
+            }
+            anyhow::Ok((samples, size))
+        }));
+    }
+    barrier.wait().await;
+    let started = Instant::now();
+    let mut samples = Vec::with_capacity(tokens.len() * calls);
+    let mut size = 0;
+    for t in tasks {
+        let (s, n) = t.await??;
+        samples.extend(s);
+        size = n;
+    }
+    Ok((samples, started.elapsed(), size))
+}

@@ -1,0 +1,30 @@
+//! One module per group of commands.
+
+pub mod account;
+pub mod admin;
+pub mod demo;
+pub mod records;
+pub mod serve;
+
+use crate::Command;
+
+/// Run a client-side command.
+pub async fn dispatch(c: Command) -> anyhow::Result<()> {
+    match c {
+        Command::Admin { command } => admin::run(command).await,
+        Command::Enroll(a) => account::enroll(a).await,
+        Command::Login(a) => account::login(a).await,
+        Command::Logout => account::logout().await,
+        Command::Whoami => account::whoami().await,
+        Command::Upload(a) => records::upload(a).await,
+        Command::Search(a) => records::search(a).await,
+        Command::Get(a) => records::get(a).await,
+        Command::Share(a) => records::share(a).await,
+        Command::Revoke(a) => records::revoke(a).await,
+        Command::Consent { command } => records::consent(command).await,
+        Command::Care(a) => records::care(a).await,
+        Command::BreakGlass(a) => records::break_glass(a).await,
+        Command::Inbox(a) => records::inbox(a).await,
+        Command::Serve(_) | Command::Config { .. } | Command::Demo(_) => unreachable!("handled in main"),
+    }
+}

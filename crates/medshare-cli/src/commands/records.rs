@@ -1,0 +1,415 @@
+//! The practitioner's record commands. Everything is encrypted or decrypted here; the hub only
+//! sees ciphertext and a keyed hash of the patient number.
+
+use crate::profile;
+use anyhow::{Context, anyhow};
+use clap::{Args, Subcommand};
+use futures::StreamExt;
+use indicatif::{ProgressBar, ProgressStyle};
+use medshare_client::{Client, ConsentTarget, DocumentMeta, Share};
+use medshare_model::identifiers::PatientIdentifier;
+use medshare_model::records::PatientCard;
+use medshare_model::{DocumentId, Handle};
+use std::path::PathBuf;
+use time::OffsetDateTime;
+
+#[derive(Args)]
+pub struct PatientArg {
+    /// Patient identifier: HKID (A123456(3)), PASSPORT:GB:123456789 or MRN:QMH:000123.
+    #[arg(long)]
+    pub patient: PatientIdentifier,
+}
+
+#[derive(Args)]
+pub struct UploadArgs {
+    /// Files to upload (each becomes one document).
+    #[arg(required = true)]
+    pub files: Vec<PathBuf>,
+    #[command(flatten)]
+    pub patient: PatientArg,
+    /// Share with a colleague by handle (repeatable).
+    #[arg(long = "share")]
+    pub share: Vec<Handle>,
+    /// Shares expire after this long (e.g. 7d, 12h) or at an RFC 3339 time.
+    #[arg(long)]
+    pub expires: Option<String>,
+    /// Title (defaults to the file name).
+    #[arg(long)]
+    pub title: Option<String>,
+    /// Category, e.g. lab-report, imaging-report, discharge-summary (default: other).
+    #[arg(long)]
+    pub category: Option<String>,
+    /// Date of service (YYYY-MM-DD).
+    #[arg(long)]
+    pub date: Option<String>,
+    /// For a patient seen here for the first time: name, birth date, sex (sealed card).
+    #[arg(long)]
+    pub name: Option<String>,
+    #[arg(long)]
+    pub birth_date: Option<String>,
+    #[arg(long)]
+    pub sex: Option<String>,
+}
+
+#[derive(Args)]
+pub struct SearchArgs {
+    #[command(flatten)]
+    pub patient: PatientArg,
+    /// Print JSON instead of a table.
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Args)]
+pub struct GetArgs {
+    pub document: DocumentId,
+    /// Output file (default: the document's file name in the current folder; `-` for stdout).
+    #[arg(short, long)]
+    pub output: Option<PathBuf>,
+}
+
+#[derive(Args)]
+pub struct ShareArgs {
+    pub document: DocumentId,
+    #[arg(long)]
+    pub with: Handle,
+    #[arg(long)]
+    pub expires: Option<String>,
+}
+
+#[derive(Args)]
+pub struct RevokeArgs {
+    pub document: DocumentId,
+    #[arg(long)]
+    pub with: Handle,
+}
+
+#[derive(Subcommand)]
+pub enum ConsentCmd {
+    /// The patient consents to share with an institution (by code) or `alliance`.
+    Grant {
+        #[command(flatten)]
+        patient: PatientArg,
+        #[arg(long)]
+        to: String,
+    },
+    /// Withdraw consent from an institution (by code) or `alliance`.
+    Revoke {
+        #[command(flatten)]
+        patient: PatientArg,
+        #[arg(long)]
+        to: String,
+    },
+}
+
+#[derive(Args)]
+pub struct CareArgs {
+    #[command(flatten)]
+    pub patient: PatientArg,
+    /// A colleague of your institution (default: yourself).
+    #[arg(long)]
+    pub practitioner: Option<Handle>,
+}
+
+#[derive(Args)]
+pub struct BreakGlassArgs {
+    #[command(flatten)]
+    pub patient: PatientArg,
+    /// Why emergency access is needed (sealed to your institution's privacy officers).
+    #[arg(long)]
+    pub reason: String,
+}
+
+#[derive(Args)]
+pub struct InboxArgs {
+    /// Keep listening for new notifications.
+    #[arg(long)]
+    pub follow: bool,
+    /// Show notifications after this sequence number.
+    #[arg(long, default_value_t = 0)]
+    pub since: i64,
+}
+
+/// `7d`, `12h`, `30m` from now, or an RFC 3339 time.
+pub fn parse_expiry(s: &str) -> anyhow::Result<OffsetDateTime> {
+    let s = s.trim();
+    if let Ok(t) = OffsetDateTime::parse(s, &time::format_description::well_known::Rfc3339) {
+        return Ok(t);
+    }
+    let (num, unit) = s.split_at(s.len().saturating_sub(1));
+    let n: i64 = num.parse().map_err(|_| anyhow!("expiry must look like 7d, 12h, 30m or an RFC 3339 time"))?;
+    let d = match unit {
+        "d" => time::Duration::days(n),
+        "h" => time::Duration::hours(n),
+        "m" => time::Duration::minutes(n),
+        _ => anyhow::bail!("expiry must look like 7d, 12h, 30m or an RFC 3339 time"),
+    };
+    if n <= 0 {
+        anyhow::bail!("expiry must be in the future");
+    }
+    Ok(OffsetDateTime::now_utc() + d)
+}
+
+/// A media type from the file's first bytes (content, not the extension, decides).
+fn sniff(path: &std::path::Path) -> anyhow::Result<&'static str> {
+    use std::io::Read;
+    let mut head = [0u8; 132];
+    let n = std::fs::File::open(path)?.read(&mut head)?;
+    let h = &head[..n];
+    Ok(if n >= 132 && &h[128..132] == b"DICM" {
+        "application/dicom"
+    } else if h.starts_with(b"%PDF-") {
+        "application/pdf"
+    } else if h.starts_with(b"\x89PNG\r\n\x1a\n") {
+        "image/png"
+    } else if h.starts_with(&[0xFF, 0xD8, 0xFF]) {
+        "image/jpeg"
+    } else if h.starts_with(b"MSH|") || h.starts_with(b"FHS|") || h.starts_with(b"BHS|") {
+        "application/hl7-v2"
+    } else if h.iter().all(|b| b.is_ascii_graphic() || b.is_ascii_whitespace()) {
+        "text/plain"
+    } else {
+        "application/octet-stream"
+    })
+}
+
+fn bar(len: u64, verb: &str) -> ProgressBar {
+    let pb = ProgressBar::new(len);
+    pb.set_style(
+        ProgressStyle::with_template("{msg} [{bar:30}] {bytes}/{total_bytes} {bytes_per_sec} {eta}")
+            .expect("static template")
+            .progress_chars("=> "),
+    );
+    pb.set_message(verb.to_string());
+    pb
+}
+
+async fn find(c: &Client, id: &PatientIdentifier) -> anyhow::Result<medshare_client::Patient> {
+    c.find_patient(id).await?.ok_or(anyhow!("no patient with that identifier is registered"))
+}
+
+pub async fn upload(a: UploadArgs) -> anyhow::Result<()> {
+    let c = profile::resume()?;
+    let expires = a.expires.as_deref().map(parse_expiry).transpose()?;
+    let shares: Vec<Share> = a.share.iter().map(|h| Share { with: h.clone(), expires_at: expires }).collect();
+    let card = PatientCard { name: a.name.clone(), birth_date: a.birth_date.clone(), sex: a.sex.clone() };
+    let patient = c.ensure_patient(&a.patient.patient, &card).await?;
+    for path in &a.files {
+        let file = std::fs::File::open(path).with_context(|| format!("cannot open {}", path.display()))?;
+        let len = file.metadata()?.len();
+        let file_name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_else(|| "document".into());
+        let meta = DocumentMeta {
+            title: a.title.clone().unwrap_or_else(|| file_name.clone()),
+            file_name,
+            media_type: sniff(path)?.to_string(),
+            category: a.category.clone().unwrap_or_else(|| "other".into()),
+            date_of_service: a.date.clone(),
+            classification: None,
+        };
+        let pb = bar(len, "sealing");
+        let pb2 = pb.clone();
+        let doc = c
+            .upload(std::io::BufReader::new(file), &patient, meta, &shares, move |n| pb2.inc(n))
+            .await
+            .with_context(|| format!("uploading {} failed", path.display()))?;
+        pb.finish_and_clear();
+        println!("{}  {}", doc.document_id, path.display());
+    }
+    if !shares.is_empty() {
+        let names: Vec<String> = a.share.iter().map(|h| h.to_string()).collect();
+        println!("Shared with {}", names.join(", "));
+    }
+    Ok(())
+}
+
+pub async fn search(a: SearchArgs) -> anyhow::Result<()> {
+    let c = profile::resume()?;
+    let t = c.timeline(&a.patient.patient).await?;
+    if a.json {
+        let rows: Vec<serde_json::Value> = t
+            .entries
+            .iter()
+            .map(|e| {
+                serde_json::json!({
+                    "document_id": e.document_id,
+                    "manifest": e.manifest,
+                    "uploader": { "handle": e.uploader.cert.handle, "name": e.uploader.cert.name, "institution": e.institution_id },
+                    "uploaded_at": e.created_at.format(&time::format_description::well_known::Rfc3339).unwrap_or_default(),
+                    "size": e.size,
+                })
+            })
+            .collect();
+        println!("{}", serde_json::to_string_pretty(&serde_json::json!({ "patient": t.card, "documents": rows }))?);
+        return Ok(());
+    }
+    if t.patient.is_none() {
+        println!("No records you may read for this patient.");
+        return Ok(());
+    }
+    if let Some(card) = &t.card {
+        println!(
+            "{}  born {}  {}",
+            card.name.as_deref().unwrap_or("(name not recorded)"),
+            card.birth_date.as_deref().unwrap_or("?"),
+            card.sex.as_deref().unwrap_or("")
+        );
+    }
+    let mut entries = t.entries;
+    entries.sort_by(|a, b| b.manifest.date_of_service.cmp(&a.manifest.date_of_service).then(b.created_at.cmp(&a.created_at)));
+    for e in entries {
+        println!(
+            "{}  {:10}  {:18}  {}  ({}, {})",
+            e.document_id,
+            e.manifest.date_of_service.as_deref().unwrap_or("-"),
+            e.manifest.category,
+            e.manifest.title,
+            e.uploader.cert.name,
+            e.uploader.cert.handle
+        );
+    }
+    Ok(())
+}
+
+pub async fn get(a: GetArgs) -> anyhow::Result<()> {
+    let c = profile::resume()?;
+    let doc = c.open_document(a.document).await?;
+    let out = a.output.clone().unwrap_or_else(|| PathBuf::from(sanitize(&doc.manifest.file_name)));
+    if out.as_os_str() == "-" {
+        c.download(&doc, std::io::stdout(), |_| {}).await?;
+        return Ok(());
+    }
+    if out.exists() {
+        anyhow::bail!("{} already exists", out.display());
+    }
+    // Decrypt into a temporary file beside the target; only a verified result is renamed.
+    let tmp = out.with_extension("medshare-partial");
+    // A decrypted record is health information: readable by its owner only.
+    let mut opts = std::fs::OpenOptions::new();
+    opts.write(true).create_new(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        opts.mode(0o600);
+    }
+    let file = opts.open(&tmp).with_context(|| format!("cannot create {}", tmp.display()))?;
+    let pb = bar(doc.manifest.size, "opening");
+    let pb2 = pb.clone();
+    let res = c.download(&doc, std::io::BufWriter::new(file), move |n| pb2.inc(n)).await;
+    pb.finish_and_clear();
+    match res {
+        Ok(n) => {
+            std::fs::rename(&tmp, &out)?;
+            println!("{} ({} bytes, signature verified: {} {})", out.display(), n, doc.uploader.cert.name, doc.uploader.cert.handle);
+            Ok(())
+        }
+        Err(e) => {
+            let _ = std::fs::remove_file(&tmp);
+            Err(e.into())
+        }
+    }
+}
+
+/// A file name without folders or hidden-file tricks.
+fn sanitize(name: &str) -> String {
+    let base = name.rsplit(['/', '\\']).next().unwrap_or("document");
+    let clean: String = base.chars().filter(|c| !c.is_control()).collect();
+    let clean = clean.trim_start_matches('.');
+    if clean.is_empty() { "document".into() } else { clean.to_string() }
+}
+
+pub async fn share(a: ShareArgs) -> anyhow::Result<()> {
+    let c = profile::resume()?;
+    let expires_at = a.expires.as_deref().map(parse_expiry).transpose()?;
+    c.share(a.document, &Share { with: a.with.clone(), expires_at }).await?;
+    println!("Shared {} with {}", a.document, a.with);
+    Ok(())
+}
+
+pub async fn revoke(a: RevokeArgs) -> anyhow::Result<()> {
+    let c = profile::resume()?;
+    c.revoke(a.document, &a.with).await?;
+    println!("Revoked {}'s access to {} (what they already downloaded cannot be recalled)", a.with, a.document);
+    Ok(())
+}
+
+async fn target(c: &Client, to: &str) -> anyhow::Result<ConsentTarget> {
+    if to.eq_ignore_ascii_case("alliance") {
+        return Ok(ConsentTarget::Alliance);
+    }
+    let list: Vec<medshare_model::api::InstitutionKeys> = c.institutions().await?;
+    list.iter()
+        .find(|i| i.summary.code.eq_ignore_ascii_case(to))
+        .map(|i| ConsentTarget::Institution(i.summary.institution_id))
+        .ok_or(anyhow!("no institution with code {to}"))
+}
+
+pub async fn consent(cmd: ConsentCmd) -> anyhow::Result<()> {
+    let c = profile::resume()?;
+    match cmd {
+        ConsentCmd::Grant { patient, to } => {
+            let p = find(&c, &patient.patient).await?;
+            c.grant_consent(&p, &target(&c, &to).await?).await?;
+            println!("Consent recorded: the patient's records are shared with {to}");
+        }
+        ConsentCmd::Revoke { patient, to } => {
+            let p = find(&c, &patient.patient).await?;
+            c.revoke_consent(&p, &target(&c, &to).await?).await?;
+            println!("Consent withdrawn from {to}; new records use a new patient key");
+        }
+    }
+    Ok(())
+}
+
+pub async fn care(a: CareArgs) -> anyhow::Result<()> {
+    let c = profile::resume()?;
+    let p = find(&c, &a.patient.patient).await?;
+    let who = match &a.practitioner {
+        Some(h) => Some(c.practitioner_by_handle(h).await?.cert.practitioner_id),
+        None => None,
+    };
+    c.declare_care(&p, who).await?;
+    println!("Care relationship recorded");
+    Ok(())
+}
+
+pub async fn break_glass(a: BreakGlassArgs) -> anyhow::Result<()> {
+    let c = profile::resume()?;
+    let p = find(&c, &a.patient.patient).await?;
+    let g = c.break_glass(&p, &a.reason).await?;
+    println!("Emergency access open until {}. This access is recorded and your privacy officers have been told.", g.expires_at);
+    Ok(())
+}
+
+fn print_event(e: &medshare_model::api::Event) {
+    use medshare_model::api::EventKind::*;
+    let at = e.at.format(&time::format_description::well_known::Rfc3339).unwrap_or_default();
+    let what = match &e.event {
+        Shared { document_id, patient_id, by } => format!("shared document {document_id} (patient {patient_id}) by {by}"),
+        Revoked { document_id, by } => format!("revoked document {document_id} by {by}"),
+        BreakGlass { patient_id, by } => format!("BREAK-GLASS on patient {patient_id} by {by}"),
+        Uploaded { document_id, patient_id, by } => format!("uploaded document {document_id} (patient {patient_id}) by {by}"),
+        Certified { practitioner_id } => format!("certified {practitioner_id}"),
+    };
+    println!("#{:<6} {at}  {what}", e.seq);
+}
+
+pub async fn inbox(a: InboxArgs) -> anyhow::Result<()> {
+    let c = profile::resume()?;
+    let mut last = a.since;
+    for e in c.inbox(a.since).await? {
+        last = e.seq;
+        print_event(&e);
+    }
+    if !a.follow {
+        return Ok(());
+    }
+    loop {
+        let mut s = Box::pin(c.follow(last).await?);
+        while let Some(e) = s.next().await {
+            let e = e?;
+            last = e.seq;
+            print_event(&e);
+        }
+        tokio::time::sleep(std::time::Duration::from_secs(2)).await;
+    }
+}
