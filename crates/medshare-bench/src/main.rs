@@ -29,7 +29,11 @@ use clap::{Parser, Subcommand};
 use std::path::PathBuf;
 
 #[derive(Parser)]
-#[command(name = "medshare-bench", version, about = "medshare benchmarks (loopback only)")]
+#[command(
+    name = "medshare-bench",
+    version,
+    about = "medshare benchmarks (loopback only)"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,

@@ -117,7 +117,10 @@ struct Record {
 }
 
 pub async fn run(args: Args) -> anyhow::Result<()> {
-    ensure!(args.clients > 0 && args.iterations > 0, "nothing to measure");
+    ensure!(
+        args.clients > 0 && args.iterations > 0,
+        "nothing to measure"
+    );
     ensure!(
         args.min_kib > 0 && args.min_kib <= args.max_kib,
         "need 0 < --min-kib <= --max-kib"
@@ -161,7 +164,12 @@ async fn measure(args: Args) -> anyhow::Result<()> {
     let card = PatientCard {
         name: Some(synthetic.name.clone()),
         birth_date: Some(synthetic.birth_date.to_string()),
-        sex: Some(serde_json::to_value(synthetic.sex)?.as_str().unwrap_or("").into()),
+        sex: Some(
+            serde_json::to_value(synthetic.sex)?
+                .as_str()
+                .unwrap_or("")
+                .into(),
+        ),
     };
     let patient = chan.ensure_patient(&hkid, &card).await?;
 

@@ -111,7 +111,9 @@ pub async fn run_timed(
         .stderr(Stdio::piped())
         .kill_on_drop(true);
     let started = Instant::now();
-    let child = cmd.spawn().with_context(|| format!("cannot start {what}"))?;
+    let child = cmd
+        .spawn()
+        .with_context(|| format!("cannot start {what}"))?;
     let out = tokio::time::timeout(limit, child.wait_with_output())
         .await
         .map_err(|_| anyhow!("{what} took longer than {} s (killed)", limit.as_secs()))??;
@@ -143,7 +145,10 @@ pub async fn wait_for_port(port: u16, limit: Duration) -> anyhow::Result<()> {
             return Ok(());
         }
         if Instant::now() > deadline {
-            bail!("nothing listens on 127.0.0.1:{port} after {} s", limit.as_secs());
+            bail!(
+                "nothing listens on 127.0.0.1:{port} after {} s",
+                limit.as_secs()
+            );
         }
         tokio::time::sleep(Duration::from_millis(50)).await;
     }

@@ -78,8 +78,12 @@ pub struct HubArg {
 }
 
 fn init_logging(default: &str) {
-    let filter = tracing_subscriber::EnvFilter::try_from_env("MEDSHARE_LOG").unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
-    let _ = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).try_init();
+    let filter = tracing_subscriber::EnvFilter::try_from_env("MEDSHARE_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .try_init();
 }
 
 fn main() -> std::process::ExitCode {
@@ -97,7 +101,9 @@ fn main() -> std::process::ExitCode {
                 init_logging("info,tower_http=info");
                 commands::serve::run(a).await
             }
-            Command::Config { what: ConfigCmd::Default } => {
+            Command::Config {
+                what: ConfigCmd::Default,
+            } => {
                 print!("{}", medshare_server::config::Config::default_toml());
                 Ok(())
             }

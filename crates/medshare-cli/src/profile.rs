@@ -15,7 +15,8 @@ pub fn config_dir() -> anyhow::Result<PathBuf> {
     if let Some(d) = std::env::var_os("XDG_CONFIG_HOME") {
         return Ok(PathBuf::from(d).join("medshare"));
     }
-    let home = std::env::var_os("HOME").ok_or(anyhow!("HOME is not set: set MEDSHARE_CONFIG_DIR"))?;
+    let home =
+        std::env::var_os("HOME").ok_or(anyhow!("HOME is not set: set MEDSHARE_CONFIG_DIR"))?;
     Ok(PathBuf::from(home).join(".config").join("medshare"))
 }
 
@@ -42,10 +43,14 @@ fn session_path() -> anyhow::Result<PathBuf> {
 pub fn pinned(hub: &str) -> anyhow::Result<Option<[u8; 32]>> {
     let path = pins_path()?;
     let pins: BTreeMap<String, String> = match std::fs::read(&path) {
-        Ok(b) => serde_json::from_slice(&b).with_context(|| format!("{} is corrupt", path.display()))?,
+        Ok(b) => {
+            serde_json::from_slice(&b).with_context(|| format!("{} is corrupt", path.display()))?
+        }
         Err(_) => BTreeMap::new(),
     };
-    Ok(pins.get(hub.trim_end_matches('/')).and_then(|k| decode_key(k)))
+    Ok(pins
+        .get(hub.trim_end_matches('/'))
+        .and_then(|k| decode_key(k)))
 }
 
 /// Pin a hub's root key (first contact).
@@ -85,12 +90,17 @@ pub fn forget_session() -> anyhow::Result<bool> {
 /// Resume the saved session.
 pub fn resume() -> anyhow::Result<Client> {
     let path = session_path()?;
-    let mut bytes = std::fs::read(&path).map_err(|_| anyhow!("not logged in: run `medshare login --hub URL --handle HANDLE` first"))?;
+    let mut bytes = std::fs::read(&path).map_err(|_| {
+        anyhow!("not logged in: run `medshare login --hub URL --handle HANDLE` first")
+    })?;
     let saved: Result<SavedSession, _> = serde_json::from_slice(&bytes);
     zeroize::Zeroize::zeroize(&mut bytes);
-    let saved = saved.with_context(|| format!("{} is corrupt: run `medshare login` again", path.display()))?;
+    let saved = saved
+        .with_context(|| format!("{} is corrupt: run `medshare login` again", path.display()))?;
     if saved.expires_at <= time::OffsetDateTime::now_utc().unix_timestamp() {
-        return Err(anyhow!("the session has expired: run `medshare login` again"));
+        return Err(anyhow!(
+            "the session has expired: run `medshare login` again"
+        ));
     }
     let hub = Hub::new(&saved.hub, ca_pem()?.as_deref())?;
     Ok(Client::resume(&hub, &saved)?)
@@ -99,7 +109,9 @@ pub fn resume() -> anyhow::Result<Client> {
 /// Extra CA certificate for self-signed hubs (`MEDSHARE_CA_CERT=path.pem`).
 pub fn ca_pem() -> anyhow::Result<Option<Vec<u8>>> {
     match std::env::var_os("MEDSHARE_CA_CERT") {
-        Some(p) => Ok(Some(std::fs::read(&p).with_context(|| format!("cannot read {}", PathBuf::from(&p).display()))?)),
+        Some(p) => Ok(Some(std::fs::read(&p).with_context(|| {
+            format!("cannot read {}", PathBuf::from(&p).display())
+        })?)),
         None => Ok(None),
     }
 }

@@ -327,11 +327,16 @@ pub fn sandbox_passphrase(handle: &str) -> String {
 impl World {
     /// Initialise the alliance on a fresh hub and enrol, certify and verify the whole cast.
     pub async fn build(hub: &TestHub, cast: &Cast) -> anyhow::Result<World> {
-        let h = hub.hub();
-        let root = admin::init_alliance(&h, &hub.bootstrap_token()?).await?;
+        World::build_at(&hub.url, &hub.bootstrap_token()?, cast).await
+    }
+
+    /// [`World::build`] against any hub: its URL and the bootstrap token from its data folder.
+    pub async fn build_at(url: &str, bootstrap_token: &str, cast: &Cast) -> anyhow::Result<World> {
+        let h = Hub::new(url, None)?;
+        let root = admin::init_alliance(&h, bootstrap_token).await?;
         let root_public = root.root()?.public();
         let mut world = World {
-            hub_url: hub.url.clone(),
+            hub_url: url.to_string(),
             root,
             root_public,
             institutions: BTreeMap::new(),

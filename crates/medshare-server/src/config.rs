@@ -160,8 +160,9 @@ impl Config {
             "policy",
         ];
         fig.merge(Env::prefixed("MEDSHARE_").split("__").filter(|k| {
+            let k = k.as_str().to_ascii_lowercase();
             KEYS.iter()
-                .any(|p| k.as_str() == *p || k.as_str().starts_with(&format!("{p}.")))
+                .any(|p| k == *p || k.starts_with(&format!("{p}.")))
         }))
         .extract()
     }
@@ -190,6 +191,19 @@ mod tests {
         let text = Config::default_toml();
         let back: Config = toml::from_str(&text).unwrap();
         assert!(back == Config::default());
+    }
+
+    #[test]
+    fn environment_overrides_nested_keys() {
+        figment::Jail::expect_with(|jail| {
+            jail.set_env("MEDSHARE_AUTH__REQUIRE_TOTP", "false");
+            jail.set_env("MEDSHARE_LIMITS__MAX_UPLOAD_BYTES", "1024");
+            jail.set_env("MEDSHARE_HUB", "https://client-only.example");
+            let c = Config::load(None).expect("loads");
+            assert!(!c.auth.require_totp);
+            assert_eq!(c.limits.max_upload_bytes, 1024);
+            Ok(())
+        });
     }
 
     #[test]

@@ -41,10 +41,15 @@ fn hub(url: &str) -> anyhow::Result<Hub> {
 pub async fn enroll(a: EnrollArgs) -> anyhow::Result<()> {
     let hub = hub(&a.hub.hub)?;
     let pinned = profile::pinned(&a.hub.hub)?;
-    let info = enrol::lookup(&hub, &a.code).await.context("cannot look up the enrolment code")?;
+    let info = enrol::lookup(&hub, &a.code)
+        .await
+        .context("cannot look up the enrolment code")?;
     println!(
         "Enrolling {} ({} {}) at {}",
-        info.details.name, info.details.profession, info.details.registration, info.institution.name
+        info.details.name,
+        info.details.profession,
+        info.details.registration,
+        info.institution.name
     );
     let pass = read_passphrase("New passphrase: ", true)?;
     if pass.chars().count() < 12 {
@@ -54,10 +59,16 @@ pub async fn enroll(a: EnrollArgs) -> anyhow::Result<()> {
     let e = enrol::enrol(&hub, pinned, &a.code, &pass, kdf).await?;
     if pinned.is_none() {
         profile::pin(&a.hub.hub, &e.root_public)?;
-        println!("Pinned the alliance root of this hub: {}", medshare_client::trust::root_fingerprint(&e.root_public));
+        println!(
+            "Pinned the alliance root of this hub: {}",
+            medshare_client::trust::root_fingerprint(&e.root_public)
+        );
     }
     println!("Enrolled as practitioner {}", e.practitioner_id);
-    println!("Your key fingerprint (read it to your administrator): {}", e.key_fingerprint);
+    println!(
+        "Your key fingerprint (read it to your administrator): {}",
+        e.key_fingerprint
+    );
     if let Some(fp) = e.institution_fingerprint {
         println!("Institution key fingerprint (read it to the alliance administrator): {fp}");
     }
@@ -74,7 +85,9 @@ pub async fn login(a: LoginArgs) -> anyhow::Result<()> {
     let pinned = profile::pinned(&a.hub.hub)?;
     let handle: Handle = a.handle.parse().map_err(|e| anyhow::anyhow!("{e}"))?;
     let pass = read_passphrase("Passphrase: ", false)?;
-    let opts = LoginOptions { allow_weak_kdf: a.weak_kdf };
+    let opts = LoginOptions {
+        allow_weak_kdf: a.weak_kdf,
+    };
     let mut totp = a.totp.clone();
     let client = loop {
         match medshare_client::login(&hub, pinned, &handle, &pass, totp.as_deref(), &opts).await {
@@ -87,10 +100,17 @@ pub async fn login(a: LoginArgs) -> anyhow::Result<()> {
     };
     if pinned.is_none() {
         profile::pin(&a.hub.hub, client.trust().root())?;
-        println!("Pinned the alliance root of this hub: {}", medshare_client::trust::root_fingerprint(client.trust().root()));
+        println!(
+            "Pinned the alliance root of this hub: {}",
+            medshare_client::trust::root_fingerprint(client.trust().root())
+        );
     }
     let path = profile::save_session(&client)?;
-    println!("Logged in as {} (session saved in {})", client.handle(), path.display());
+    println!(
+        "Logged in as {} (session saved in {})",
+        client.handle(),
+        path.display()
+    );
     Ok(())
 }
 
@@ -98,7 +118,9 @@ pub async fn logout() -> anyhow::Result<()> {
     match profile::resume() {
         Ok(c) => {
             if let Err(e) = c.logout().await {
-                eprintln!("warning: the hub could not revoke the session ({e}); it expires on its own");
+                eprintln!(
+                    "warning: the hub could not revoke the session ({e}); it expires on its own"
+                );
             }
         }
         Err(_) => {}
@@ -115,14 +137,24 @@ pub async fn whoami() -> anyhow::Result<()> {
     let c = profile::resume()?;
     let me = c.me().await?;
     let d = &me.details;
-    println!("{} — {} ({}, {})", me.public.handle, d.name, d.profession, d.registration);
+    println!(
+        "{} — {} ({}, {})",
+        me.public.handle, d.name, d.profession, d.registration
+    );
     if let Some(s) = &d.specialty {
         println!("specialty: {s}");
     }
     let roles: Vec<String> = d.roles.iter().map(|r| r.to_string()).collect();
     println!("roles: {}", roles.join(", "));
     println!("institution: {}", me.public.institution_id);
-    println!("certified: {}", if me.public.active { "yes" } else { "no (ask your administrator)" });
+    println!(
+        "certified: {}",
+        if me.public.active {
+            "yes"
+        } else {
+            "no (ask your administrator)"
+        }
+    );
     println!("hub: {}", c.hub().base());
     Ok(())
 }

@@ -94,7 +94,10 @@ pub struct PersonArgs {
 
 impl PersonArgs {
     fn enrolment(&self) -> anyhow::Result<NewEnrolment> {
-        let registration = self.profession.validate_registration(&self.registration).map_err(anyhow::Error::msg)?;
+        let registration = self
+            .profession
+            .validate_registration(&self.registration)
+            .map_err(anyhow::Error::msg)?;
         Ok(NewEnrolment {
             handle: self.handle.parse::<Handle>().map_err(anyhow::Error::msg)?,
             name: self.name.clone(),
@@ -107,8 +110,10 @@ impl PersonArgs {
 }
 
 fn read_root(path: &PathBuf) -> anyhow::Result<RootKeyFile> {
-    let bytes = std::fs::read(path).with_context(|| format!("cannot read the root key file {}", path.display()))?;
-    serde_json::from_slice(&bytes).with_context(|| format!("{} is not a medshare root key file", path.display()))
+    let bytes = std::fs::read(path)
+        .with_context(|| format!("cannot read the root key file {}", path.display()))?;
+    serde_json::from_slice(&bytes)
+        .with_context(|| format!("{} is not a medshare root key file", path.display()))
 }
 
 fn hub(url: &str) -> anyhow::Result<Hub> {
@@ -117,37 +122,80 @@ fn hub(url: &str) -> anyhow::Result<Hub> {
 
 pub async fn run(c: AdminCmd) -> anyhow::Result<()> {
     match c {
-        AdminCmd::Init { hub: h, bootstrap_token_file, out } => {
+        AdminCmd::Init {
+            hub: h,
+            bootstrap_token_file,
+            out,
+        } => {
             if out.exists() {
-                anyhow::bail!("{} already exists: refusing to overwrite a root key", out.display());
+                anyhow::bail!(
+                    "{} already exists: refusing to overwrite a root key",
+                    out.display()
+                );
             }
             let token = std::fs::read_to_string(&bootstrap_token_file)
                 .with_context(|| format!("cannot read {}", bootstrap_token_file.display()))?;
             let root = admin::init_alliance(&hub(&h.hub)?, &token).await?;
             medshare_server::write_secret_file(&out, &serde_json::to_vec_pretty(&root)?)?;
             profile::pin(&h.hub, &root.root()?.public())?;
-            println!("Alliance initialised. Root key written to {} (mode 0600): keep it offline.", out.display());
+            println!(
+                "Alliance initialised. Root key written to {} (mode 0600): keep it offline.",
+                out.display()
+            );
             println!("Root fingerprint: {}", root.fingerprint()?);
         }
-        AdminCmd::Institution { command: InstitutionCmd::Add { hub: h, root_key, name, code, admin: person } } => {
+        AdminCmd::Institution {
+            command:
+                InstitutionCmd::Add {
+                    hub: h,
+                    root_key,
+                    name,
+                    code,
+                    admin: person,
+                },
+        } => {
             let root = read_root(&root_key)?;
-            let (id, code_out) = admin::add_institution(&hub(&h.hub)?, &root, &name, &code, person.enrolment()?).await?;
+            let (id, code_out) =
+                admin::add_institution(&hub(&h.hub)?, &root, &name, &code, person.enrolment()?)
+                    .await?;
             println!("Institution {name} registered as {id}");
-            println!("Enrolment code for its first administrator (give it out of band, once): {}", code_out.code);
+            println!(
+                "Enrolment code for its first administrator (give it out of band, once): {}",
+                code_out.code
+            );
             println!("It expires at {}", code_out.expires_at);
         }
-        AdminCmd::Institution { command: InstitutionCmd::Certify { hub: h, root_key, institution, fingerprint } } => {
+        AdminCmd::Institution {
+            command:
+                InstitutionCmd::Certify {
+                    hub: h,
+                    root_key,
+                    institution,
+                    fingerprint,
+                },
+        } => {
             let root = read_root(&root_key)?;
             if fingerprint.is_none() {
-                eprintln!("warning: no --fingerprint given: compare the fingerprint below with the administrator's");
+                eprintln!(
+                    "warning: no --fingerprint given: compare the fingerprint below with the administrator's"
+                );
             }
-            let fp = admin::certify_institution(&hub(&h.hub)?, &root, institution, fingerprint.as_deref()).await?;
+            let fp = admin::certify_institution(
+                &hub(&h.hub)?,
+                &root,
+                institution,
+                fingerprint.as_deref(),
+            )
+            .await?;
             println!("Institution {institution} certified (key {fp})");
         }
         AdminCmd::Invite(p) => {
             let c = profile::resume()?;
             let code = c.invite(p.enrolment()?).await?;
-            println!("Invited {} as practitioner {}", p.handle, code.practitioner_id);
+            println!(
+                "Invited {} as practitioner {}",
+                p.handle, code.practitioner_id
+            );
             println!("Enrolment code (give it out of band, once): {}", code.code);
             println!("It expires at {}", code.expires_at);
         }
@@ -161,13 +209,26 @@ pub async fn run(c: AdminCmd) -> anyhow::Result<()> {
                 let fp = medshare_model::statements::decode_key(&p.sign_public)
                     .map(|k| medshare_model::statements::fingerprint(&k))
                     .unwrap_or_default();
-                println!("{}  {}  {} ({} {})  key {}", p.practitioner_id, p.details.handle, p.details.name, p.details.profession, p.details.registration, fp);
+                println!(
+                    "{}  {}  {} ({} {})  key {}",
+                    p.practitioner_id,
+                    p.details.handle,
+                    p.details.name,
+                    p.details.profession,
+                    p.details.registration,
+                    fp
+                );
             }
         }
-        AdminCmd::Certify { practitioner, fingerprint } => {
+        AdminCmd::Certify {
+            practitioner,
+            fingerprint,
+        } => {
             let c = profile::resume()?;
             if fingerprint.is_none() {
-                eprintln!("warning: no --fingerprint given: compare the fingerprint below with the practitioner's");
+                eprintln!(
+                    "warning: no --fingerprint given: compare the fingerprint below with the practitioner's"
+                );
             }
             let fp = c.certify(practitioner, fingerprint.as_deref()).await?;
             println!("Certified {practitioner} (key {fp})");

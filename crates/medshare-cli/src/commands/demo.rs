@@ -34,7 +34,9 @@ const SANDBOX_FILE: &str = "sandbox.json";
 
 fn load_world(dir: &Path) -> anyhow::Result<Option<World>> {
     match std::fs::read(dir.join(SANDBOX_FILE)) {
-        Ok(b) => Ok(Some(serde_json::from_slice(&b).context("the sandbox credentials file is corrupt: delete the demo folder")?)),
+        Ok(b) => Ok(Some(serde_json::from_slice(&b).context(
+            "the sandbox credentials file is corrupt: delete the demo folder",
+        )?)),
         Err(_) => Ok(None),
     }
 }
@@ -58,7 +60,14 @@ async fn seed(world: &World) -> anyhow::Result<usize> {
         let patient = c.ensure_patient(&id, &card).await?;
         for (j, d) in p.documents.iter().enumerate() {
             // The seed story: the clinic shares the angiography report with the cardiologist.
-            let shares = if i == 0 && j == 0 { vec![Share { with: "dr.wong".parse().expect("static"), expires_at: None }] } else { vec![] };
+            let shares = if i == 0 && j == 0 {
+                vec![Share {
+                    with: "dr.wong".parse().expect("static"),
+                    expires_at: None,
+                }]
+            } else {
+                vec![]
+            };
             let meta = DocumentMeta {
                 title: d.title.clone(),
                 file_name: d.file_name.clone(),
@@ -67,12 +76,20 @@ async fn seed(world: &World) -> anyhow::Result<usize> {
                 date_of_service: Some(d.date_of_service.to_string()),
                 classification: None,
             };
-            c.upload(std::io::Cursor::new(d.bytes.clone()), &patient, meta, &shares, |_| {}).await?;
+            c.upload(
+                std::io::Cursor::new(d.bytes.clone()),
+                &patient,
+                meta,
+                &shares,
+                |_| {},
+            )
+            .await?;
             count += 1;
         }
         // Some patients consent to share with the whole alliance.
         if i % 4 == 1 {
-            c.grant_consent(&patient, &medshare_client::ConsentTarget::Alliance).await?;
+            c.grant_consent(&patient, &medshare_client::ConsentTarget::Alliance)
+                .await?;
         }
     }
     Ok(count)
@@ -80,17 +97,32 @@ async fn seed(world: &World) -> anyhow::Result<usize> {
 
 pub async fn run(a: DemoArgs) -> anyhow::Result<()> {
     if let Some(DemoCmd::Totp { handle }) = &a.command {
-        let world = load_world(&a.data_dir)?.ok_or(anyhow!("no sandbox in {}: run `medshare demo` first", a.data_dir.display()))?;
-        let c = world.people.get(handle).ok_or(anyhow!("no sandbox user {handle}"))?;
-        let secret = c.totp_secret.as_deref().ok_or(anyhow!("{handle} has no one-time code"))?;
+        let world = load_world(&a.data_dir)?.ok_or(anyhow!(
+            "no sandbox in {}: run `medshare demo` first",
+            a.data_dir.display()
+        ))?;
+        let c = world
+            .people
+            .get(handle)
+            .ok_or(anyhow!("no sandbox user {handle}"))?;
+        let secret = c
+            .totp_secret
+            .as_deref()
+            .ok_or(anyhow!("{handle} has no one-time code"))?;
         println!("{}", totp_now(secret)?);
         return Ok(());
     }
     let mut config = sandbox_config(&a.data_dir);
     config.listen = ([127, 0, 0, 1], a.port).into();
     let existing = load_world(&a.data_dir)?;
-    if existing.is_none() && a.data_dir.join("medshare.db").exists() && !a.data_dir.join("bootstrap-token").exists() {
-        anyhow::bail!("{} holds a hub that is not a complete sandbox: choose another --data-dir or delete it", a.data_dir.display());
+    if existing.is_none()
+        && a.data_dir.join("medshare.db").exists()
+        && !a.data_dir.join("bootstrap-token").exists()
+    {
+        anyhow::bail!(
+            "{} holds a hub that is not a complete sandbox: choose another --data-dir or delete it",
+            a.data_dir.display()
+        );
     }
     let hub = TestHub::start(config).await?;
     let world = match existing {
@@ -100,12 +132,18 @@ pub async fn run(a: DemoArgs) -> anyhow::Result<()> {
             w
         }
         None => {
-            println!("Creating a sandbox alliance in {} ...", a.data_dir.display());
+            println!(
+                "Creating a sandbox alliance in {} ...",
+                a.data_dir.display()
+            );
             let mut w = World::build(&hub, &story_cast()).await?;
             let n = seed(&w).await?;
             println!("Seeded 20 synthetic patients with {n} documents.");
             w.hub_url = hub.url.clone();
-            medshare_server::write_secret_file(&a.data_dir.join(SANDBOX_FILE), &serde_json::to_vec_pretty(&w)?)?;
+            medshare_server::write_secret_file(
+                &a.data_dir.join(SANDBOX_FILE),
+                &serde_json::to_vec_pretty(&w)?,
+            )?;
             w
         }
     };
@@ -117,7 +155,10 @@ pub async fn run(a: DemoArgs) -> anyhow::Result<()> {
 fn print_guide(w: &World, dir: &Path) {
     let d = dir.display();
     println!();
-    println!("medshare sandbox hub: {}   (SYNTHETIC DATA ONLY — sandbox passphrases and codes below)", w.hub_url);
+    println!(
+        "medshare sandbox hub: {}   (SYNTHETIC DATA ONLY — sandbox passphrases and codes below)",
+        w.hub_url
+    );
     println!("Each person uses their own config folder. Log in with:");
     for (handle, c) in &w.people {
         println!();
@@ -126,13 +167,19 @@ fn print_guide(w: &World, dir: &Path) {
             "  export MEDSHARE_CONFIG_DIR=\"$HOME/.config/medshare-demo/{handle}\" MEDSHARE_PASSPHRASE='{}'",
             c.passphrase
         );
-        println!("  medshare login --hub {} --handle {handle} --weak-kdf --totp \"$(medshare demo totp {handle} --data-dir {d})\"", w.hub_url);
+        println!(
+            "  medshare login --hub {} --handle {handle} --weak-kdf --totp \"$(medshare demo totp {handle} --data-dir {d})\"",
+            w.hub_url
+        );
     }
     println!();
     println!("The seed story, as dr.wong (cardiologist, Peak Private Hospital):");
     println!("  medshare inbox                          # the clinic shared an angiography report");
     let first = medshare_synth::patients(2026, 1).remove(0);
-    println!("  medshare search --patient '{}'     # find it by HKID", first.hkid);
+    println!(
+        "  medshare search --patient '{}'     # find it by HKID",
+        first.hkid
+    );
     println!("  medshare get DOCUMENT_ID                # decrypt it on this machine");
     println!();
     println!("Press Ctrl-C to stop the hub; run `medshare demo --data-dir {d}` again to resume.");

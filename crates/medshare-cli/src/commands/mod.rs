@@ -25,6 +25,8 @@ pub async fn dispatch(c: Command) -> anyhow::Result<()> {
         Command::Care(a) => records::care(a).await,
         Command::BreakGlass(a) => records::break_glass(a).await,
         Command::Inbox(a) => records::inbox(a).await,
-        Command::Serve(_) | Command::Config { .. } | Command::Demo(_) => unreachable!("handled in main"),
+        Command::Serve(_) | Command::Config { .. } | Command::Demo(_) => {
+            unreachable!("handled in main")
+        }
     }
 }

@@ -137,7 +137,9 @@ pub fn parse_expiry(s: &str) -> anyhow::Result<OffsetDateTime> {
         return Ok(t);
     }
     let (num, unit) = s.split_at(s.len().saturating_sub(1));
-    let n: i64 = num.parse().map_err(|_| anyhow!("expiry must look like 7d, 12h, 30m or an RFC 3339 time"))?;
+    let n: i64 = num
+        .parse()
+        .map_err(|_| anyhow!("expiry must look like 7d, 12h, 30m or an RFC 3339 time"))?;
     let d = match unit {
         "d" => time::Duration::days(n),
         "h" => time::Duration::hours(n),
@@ -166,7 +168,10 @@ fn sniff(path: &std::path::Path) -> anyhow::Result<&'static str> {
         "image/jpeg"
     } else if h.starts_with(b"MSH|") || h.starts_with(b"FHS|") || h.starts_with(b"BHS|") {
         "application/hl7-v2"
-    } else if h.iter().all(|b| b.is_ascii_graphic() || b.is_ascii_whitespace()) {
+    } else if h
+        .iter()
+        .all(|b| b.is_ascii_graphic() || b.is_ascii_whitespace())
+    {
         "text/plain"
     } else {
         "application/octet-stream"
@@ -176,28 +181,47 @@ fn sniff(path: &std::path::Path) -> anyhow::Result<&'static str> {
 fn bar(len: u64, verb: &str) -> ProgressBar {
     let pb = ProgressBar::new(len);
     pb.set_style(
-        ProgressStyle::with_template("{msg} [{bar:30}] {bytes}/{total_bytes} {bytes_per_sec} {eta}")
-            .expect("static template")
-            .progress_chars("=> "),
+        ProgressStyle::with_template(
+            "{msg} [{bar:30}] {bytes}/{total_bytes} {bytes_per_sec} {eta}",
+        )
+        .expect("static template")
+        .progress_chars("=> "),
     );
     pb.set_message(verb.to_string());
     pb
 }
 
 async fn find(c: &Client, id: &PatientIdentifier) -> anyhow::Result<medshare_client::Patient> {
-    c.find_patient(id).await?.ok_or(anyhow!("no patient with that identifier is registered"))
+    c.find_patient(id)
+        .await?
+        .ok_or(anyhow!("no patient with that identifier is registered"))
 }
 
 pub async fn upload(a: UploadArgs) -> anyhow::Result<()> {
     let c = profile::resume()?;
     let expires = a.expires.as_deref().map(parse_expiry).transpose()?;
-    let shares: Vec<Share> = a.share.iter().map(|h| Share { with: h.clone(), expires_at: expires }).collect();
-    let card = PatientCard { name: a.name.clone(), birth_date: a.birth_date.clone(), sex: a.sex.clone() };
+    let shares: Vec<Share> = a
+        .share
+        .iter()
+        .map(|h| Share {
+            with: h.clone(),
+            expires_at: expires,
+        })
+        .collect();
+    let card = PatientCard {
+        name: a.name.clone(),
+        birth_date: a.birth_date.clone(),
+        sex: a.sex.clone(),
+    };
     let patient = c.ensure_patient(&a.patient.patient, &card).await?;
     for path in &a.files {
-        let file = std::fs::File::open(path).with_context(|| format!("cannot open {}", path.display()))?;
+        let file =
+            std::fs::File::open(path).with_context(|| format!("cannot open {}", path.display()))?;
         let len = file.metadata()?.len();
-        let file_name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_else(|| "document".into());
+        let file_name = path
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_else(|| "document".into());
         let meta = DocumentMeta {
             title: a.title.clone().unwrap_or_else(|| file_name.clone()),
             file_name,
@@ -209,7 +233,13 @@ pub async fn upload(a: UploadArgs) -> anyhow::Result<()> {
         let pb = bar(len, "sealing");
         let pb2 = pb.clone();
         let doc = c
-            .upload(std::io::BufReader::new(file), &patient, meta, &shares, move |n| pb2.inc(n))
+            .upload(
+                std::io::BufReader::new(file),
+                &patient,
+                meta,
+                &shares,
+                move |n| pb2.inc(n),
+            )
             .await
             .with_context(|| format!("uploading {} failed", path.display()))?;
         pb.finish_and_clear();
@@ -239,7 +269,12 @@ pub async fn search(a: SearchArgs) -> anyhow::Result<()> {
                 })
             })
             .collect();
-        println!("{}", serde_json::to_string_pretty(&serde_json::json!({ "patient": t.card, "documents": rows }))?);
+        println!(
+            "{}",
+            serde_json::to_string_pretty(
+                &serde_json::json!({ "patient": t.card, "documents": rows })
+            )?
+        );
         return Ok(());
     }
     if t.patient.is_none() {
@@ -255,7 +290,12 @@ pub async fn search(a: SearchArgs) -> anyhow::Result<()> {
         );
     }
     let mut entries = t.entries;
-    entries.sort_by(|a, b| b.manifest.date_of_service.cmp(&a.manifest.date_of_service).then(b.created_at.cmp(&a.created_at)));
+    entries.sort_by(|a, b| {
+        b.manifest
+            .date_of_service
+            .cmp(&a.manifest.date_of_service)
+            .then(b.created_at.cmp(&a.created_at))
+    });
     for e in entries {
         println!(
             "{}  {:10}  {:18}  {}  ({}, {})",
@@ -273,7 +313,10 @@ pub async fn search(a: SearchArgs) -> anyhow::Result<()> {
 pub async fn get(a: GetArgs) -> anyhow::Result<()> {
     let c = profile::resume()?;
     let doc = c.open_document(a.document).await?;
-    let out = a.output.clone().unwrap_or_else(|| PathBuf::from(sanitize(&doc.manifest.file_name)));
+    let out = a
+        .output
+        .clone()
+        .unwrap_or_else(|| PathBuf::from(sanitize(&doc.manifest.file_name)));
     if out.as_os_str() == "-" {
         c.download(&doc, std::io::stdout(), |_| {}).await?;
         return Ok(());
@@ -291,15 +334,25 @@ pub async fn get(a: GetArgs) -> anyhow::Result<()> {
         use std::os::unix::fs::OpenOptionsExt;
         opts.mode(0o600);
     }
-    let file = opts.open(&tmp).with_context(|| format!("cannot create {}", tmp.display()))?;
+    let file = opts
+        .open(&tmp)
+        .with_context(|| format!("cannot create {}", tmp.display()))?;
     let pb = bar(doc.manifest.size, "opening");
     let pb2 = pb.clone();
-    let res = c.download(&doc, std::io::BufWriter::new(file), move |n| pb2.inc(n)).await;
+    let res = c
+        .download(&doc, std::io::BufWriter::new(file), move |n| pb2.inc(n))
+        .await;
     pb.finish_and_clear();
     match res {
         Ok(n) => {
             std::fs::rename(&tmp, &out)?;
-            println!("{} ({} bytes, signature verified: {} {})", out.display(), n, doc.uploader.cert.name, doc.uploader.cert.handle);
+            println!(
+                "{} ({} bytes, signature verified: {} {})",
+                out.display(),
+                n,
+                doc.uploader.cert.name,
+                doc.uploader.cert.handle
+            );
             Ok(())
         }
         Err(e) => {
@@ -314,13 +367,24 @@ fn sanitize(name: &str) -> String {
     let base = name.rsplit(['/', '\\']).next().unwrap_or("document");
     let clean: String = base.chars().filter(|c| !c.is_control()).collect();
     let clean = clean.trim_start_matches('.');
-    if clean.is_empty() { "document".into() } else { clean.to_string() }
+    if clean.is_empty() {
+        "document".into()
+    } else {
+        clean.to_string()
+    }
 }
 
 pub async fn share(a: ShareArgs) -> anyhow::Result<()> {
     let c = profile::resume()?;
     let expires_at = a.expires.as_deref().map(parse_expiry).transpose()?;
-    c.share(a.document, &Share { with: a.with.clone(), expires_at }).await?;
+    c.share(
+        a.document,
+        &Share {
+            with: a.with.clone(),
+            expires_at,
+        },
+    )
+    .await?;
     println!("Shared {} with {}", a.document, a.with);
     Ok(())
 }
@@ -328,7 +392,10 @@ pub async fn share(a: ShareArgs) -> anyhow::Result<()> {
 pub async fn revoke(a: RevokeArgs) -> anyhow::Result<()> {
     let c = profile::resume()?;
     c.revoke(a.document, &a.with).await?;
-    println!("Revoked {}'s access to {} (what they already downloaded cannot be recalled)", a.with, a.document);
+    println!(
+        "Revoked {}'s access to {} (what they already downloaded cannot be recalled)",
+        a.with, a.document
+    );
     Ok(())
 }
 
@@ -376,18 +443,31 @@ pub async fn break_glass(a: BreakGlassArgs) -> anyhow::Result<()> {
     let c = profile::resume()?;
     let p = find(&c, &a.patient.patient).await?;
     let g = c.break_glass(&p, &a.reason).await?;
-    println!("Emergency access open until {}. This access is recorded and your privacy officers have been told.", g.expires_at);
+    println!(
+        "Emergency access open until {}. This access is recorded and your privacy officers have been told.",
+        g.expires_at
+    );
     Ok(())
 }
 
 fn print_event(e: &medshare_model::api::Event) {
     use medshare_model::api::EventKind::*;
-    let at = e.at.format(&time::format_description::well_known::Rfc3339).unwrap_or_default();
+    let at =
+        e.at.format(&time::format_description::well_known::Rfc3339)
+            .unwrap_or_default();
     let what = match &e.event {
-        Shared { document_id, patient_id, by } => format!("shared document {document_id} (patient {patient_id}) by {by}"),
+        Shared {
+            document_id,
+            patient_id,
+            by,
+        } => format!("shared document {document_id} (patient {patient_id}) by {by}"),
         Revoked { document_id, by } => format!("revoked document {document_id} by {by}"),
         BreakGlass { patient_id, by } => format!("BREAK-GLASS on patient {patient_id} by {by}"),
-        Uploaded { document_id, patient_id, by } => format!("uploaded document {document_id} (patient {patient_id}) by {by}"),
+        Uploaded {
+            document_id,
+            patient_id,
+            by,
+        } => format!("uploaded document {document_id} (patient {patient_id}) by {by}"),
         Certified { practitioner_id } => format!("certified {practitioner_id}"),
     };
     println!("#{:<6} {at}  {what}", e.seq);

@@ -23,7 +23,8 @@ pub async fn shutdown_signal() {
     let ctrl_c = tokio::signal::ctrl_c();
     #[cfg(unix)]
     {
-        let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).expect("signal handler");
+        let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+            .expect("signal handler");
         tokio::select! {
             _ = ctrl_c => {},
             _ = term.recv() => {},
@@ -36,16 +37,22 @@ pub async fn shutdown_signal() {
 }
 
 pub async fn run(a: ServeArgs) -> anyhow::Result<()> {
-    let mut config = Config::load(a.config.as_deref()).context("invalid configuration: compare with `medshare config default`")?;
+    let mut config = Config::load(a.config.as_deref())
+        .context("invalid configuration: compare with `medshare config default`")?;
     if let Some(d) = a.data_dir {
         config.data_dir = d;
     }
     if let Some(l) = a.listen {
         config.listen = l;
     }
-    let listener = std::net::TcpListener::bind(config.listen).with_context(|| format!("cannot listen on {}", config.listen))?;
+    let listener = std::net::TcpListener::bind(config.listen)
+        .with_context(|| format!("cannot listen on {}", config.listen))?;
     let addr = listener.local_addr()?;
-    let scheme = if config.tls.is_some() { "https" } else { "http" };
+    let scheme = if config.tls.is_some() {
+        "https"
+    } else {
+        "http"
+    };
     tracing::info!(?config, "starting");
     let state = medshare_server::build_state(config).await?;
     eprintln!("medshare hub listening on {scheme}://{addr}");
