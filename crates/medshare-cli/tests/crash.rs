@@ -57,7 +57,8 @@ async fn kill_9_during_uploads_loses_nothing_acknowledged() -> anyhow::Result<()
     );
 
     // Four writers upload 1 MiB documents until the hub dies under them.
-    let acked: Arc<Mutex<Vec<(medshare_model::DocumentId, Vec<u8>)>>> = Arc::default();
+    type Acked = Arc<Mutex<Vec<(medshare_model::DocumentId, Vec<u8>)>>>;
+    let acked: Acked = Arc::default();
     let mut writers = Vec::new();
     for w in 0..4u8 {
         let (doctor, patient, acked) = (doctor.clone(), patient.clone(), acked.clone());

@@ -137,12 +137,12 @@ pub async fn certify_institution(
     let sign =
         decode_key(&sign_b64).ok_or(ClientError::Trust("the institution key is malformed"))?;
     let fp = fingerprint(&sign);
-    if let Some(expected) = expected_fingerprint {
-        if normalize_fp(expected) != normalize_fp(&fp) {
-            return Err(ClientError::Trust(
-                "the institution key's fingerprint does not match the one you were given",
-            ));
-        }
+    if let Some(expected) = expected_fingerprint
+        && normalize_fp(expected) != normalize_fp(&fp)
+    {
+        return Err(ClientError::Trust(
+            "the institution key's fingerprint does not match the one you were given",
+        ));
     }
     let signer = root.root()?;
     let cert = InstitutionCert {
@@ -250,12 +250,12 @@ impl Client {
             .ok_or(ClientError::Trust("the practitioner's key is malformed"))?;
         medshare_crypto::parse_recipient(&p.recipient)?;
         let fp = fingerprint(&sign);
-        if let Some(expected) = expected_fingerprint {
-            if normalize_fp(expected) != normalize_fp(&fp) {
-                return Err(ClientError::Trust(
-                    "the practitioner's key fingerprint does not match the one they gave you",
-                ));
-            }
+        if let Some(expected) = expected_fingerprint
+            && normalize_fp(expected) != normalize_fp(&fp)
+        {
+            return Err(ClientError::Trust(
+                "the practitioner's key fingerprint does not match the one they gave you",
+            ));
         }
         let cert = crate::enrol::practitioner_cert(
             id,

@@ -315,7 +315,7 @@ impl Client {
         }
         let inst = self.context().await?.institution.cert.institution_id;
         let (_, epoch) = self.trust.institution(&self.hub, inst).await?;
-        let sealed = seal_bytes(&[epoch.recipient.clone()], reason.as_bytes())?;
+        let sealed = seal_bytes(std::slice::from_ref(&epoch.recipient), reason.as_bytes())?;
         self.hub
             .post(
                 &format!("/v1/patients/{}/break-glass", p.id()),

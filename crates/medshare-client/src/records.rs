@@ -247,12 +247,11 @@ impl Client {
         patient_keys: &mut Option<std::collections::BTreeMap<u32, EncryptionKey>>,
     ) -> Result<EncryptionKey> {
         for w in wraps {
-            if let Holder::Practitioner { id } = w.holder {
-                if id == self.me {
-                    if let Ok(k) = unwrap_key(&self.keys.encryption, &w.wrap) {
-                        return Ok(k);
-                    }
-                }
+            if let Holder::Practitioner { id } = w.holder
+                && id == self.me
+                && let Ok(k) = unwrap_key(&self.keys.encryption, &w.wrap)
+            {
+                return Ok(k);
             }
         }
         if let Some(p) = patient {
@@ -261,12 +260,11 @@ impl Client {
             }
             let keys = patient_keys.as_ref().expect("just set");
             for w in wraps {
-                if let Holder::Patient { epoch } = w.holder {
-                    if let Some(pk) = keys.get(&epoch) {
-                        if let Ok(k) = unwrap_key(pk, &w.wrap) {
-                            return Ok(k);
-                        }
-                    }
+                if let Holder::Patient { epoch } = w.holder
+                    && let Some(pk) = keys.get(&epoch)
+                    && let Ok(k) = unwrap_key(pk, &w.wrap)
+                {
+                    return Ok(k);
                 }
             }
         }

@@ -17,12 +17,12 @@ pub async fn alliance_root(hub: &Hub, pinned: Option<[u8; 32]>) -> Result<([u8; 
     let root = decode_key(&info.root_public).ok_or(ClientError::Trust(
         "the hub's alliance root key is malformed",
     ))?;
-    if let Some(p) = pinned {
-        if p != root {
-            return Err(ClientError::Trust(
-                "the hub's alliance root key differs from the one pinned on first contact",
-            ));
-        }
+    if let Some(p) = pinned
+        && p != root
+    {
+        return Err(ClientError::Trust(
+            "the hub's alliance root key differs from the one pinned on first contact",
+        ));
     }
     let key = chain::verify_alliance_key(&root, &info.alliance_key)
         .map_err(|_| ClientError::Trust("the alliance key is not signed by the alliance root"))?;

@@ -144,7 +144,7 @@ fn redact_url(url: &str) -> String {
 
 impl Config {
     /// Defaults, then the TOML file (if given), then `MEDSHARE_*` environment variables.
-    pub fn load(file: Option<&Path>) -> Result<Self, figment::Error> {
+    pub fn load(file: Option<&Path>) -> Result<Self, Box<figment::Error>> {
         let mut fig = Figment::from(Serialized::defaults(Config::default()));
         if let Some(f) = file {
             fig = fig.merge(Toml::file_exact(f));
@@ -165,6 +165,7 @@ impl Config {
                 .any(|p| k == *p || k.starts_with(&format!("{p}.")))
         }))
         .extract()
+        .map_err(Box::new)
     }
 
     /// The default configuration as TOML, for `medshare config default`.
@@ -194,6 +195,7 @@ mod tests {
     }
 
     #[test]
+    #[allow(clippy::result_large_err)]
     fn environment_overrides_nested_keys() {
         figment::Jail::expect_with(|jail| {
             jail.set_env("MEDSHARE_AUTH__REQUIRE_TOTP", "false");

@@ -115,15 +115,10 @@ pub async fn login(a: LoginArgs) -> anyhow::Result<()> {
 }
 
 pub async fn logout() -> anyhow::Result<()> {
-    match profile::resume() {
-        Ok(c) => {
-            if let Err(e) = c.logout().await {
-                eprintln!(
-                    "warning: the hub could not revoke the session ({e}); it expires on its own"
-                );
-            }
-        }
-        Err(_) => {}
+    if let Ok(c) = profile::resume()
+        && let Err(e) = c.logout().await
+    {
+        eprintln!("warning: the hub could not revoke the session ({e}); it expires on its own");
     }
     if profile::forget_session()? {
         println!("Logged out; the session and keys were removed from this machine.");

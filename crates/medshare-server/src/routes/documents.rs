@@ -97,10 +97,7 @@ pub async fn content(
     Path(id): Path<DocumentId>,
     headers: HeaderMap,
 ) -> ApiResult<Response> {
-    let range = match parse_range(&headers) {
-        Ok(r) => r,
-        Err(_) => None,
-    };
+    let range = parse_range(&headers).unwrap_or_default();
     let partial = range.is_some();
     let read = svc::content(&s, &caller, id, range).await?;
     let status = if partial {

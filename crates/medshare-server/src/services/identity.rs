@@ -253,10 +253,10 @@ pub async fn redeem(state: &AppState, req: RedeemEnrolment) -> ApiResult<Enrolle
 /// KDF parameters of a handle; unknown handles get stable decoy parameters so the answer does
 /// not reveal who has an account.
 pub async fn prelogin(state: &AppState, handle: &Handle) -> ApiResult<KdfParams> {
-    if let Some(p) = state.store.practitioner_by_handle(handle).await? {
-        if let Some(kdf) = p.kdf {
-            return serde_json::from_str(&kdf).map_err(|_| ApiError::internal());
-        }
+    if let Some(p) = state.store.practitioner_by_handle(handle).await?
+        && let Some(kdf) = p.kdf
+    {
+        return serde_json::from_str(&kdf).map_err(|_| ApiError::internal());
     }
     let salt = hmac(&state.hub_secret, handle.as_str().as_bytes());
     Ok(KdfParams {

@@ -269,10 +269,10 @@ pub async fn search(
     }
     let mut uploaders = BTreeMap::new();
     for d in &docs {
-        if !uploaders.contains_key(&d.uploader) {
-            if let Some(p) = state.store.practitioner(d.uploader).await? {
-                uploaders.insert(d.uploader, public_of(state, &p).await?);
-            }
+        if !uploaders.contains_key(&d.uploader)
+            && let Some(p) = state.store.practitioner(d.uploader).await?
+        {
+            uploaders.insert(d.uploader, public_of(state, &p).await?);
         }
     }
     let documents = docs

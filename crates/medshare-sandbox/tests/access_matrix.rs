@@ -1,0 +1,749 @@
+//! The access policy, path by path and caller by caller: the patient timeline (search), the
+//! document view (`GET /v1/documents/{id}`), the ciphertext (`GET .../content`, raw, with the
+//! caller's bearer token) and sharing, for the uploader, live / expired / revoked grantees,
+//! colleagues with and without a care relationship, clinicians of other institutions, an
+//! enrolled-but-uncertified practitioner, a privacy officer, no session at all and
+//! break-glass. Then the access log must hold the denials and refuse edits.
+
+mod common;
+
+use common::*;
+use medshare_client::enrol::enrol;
+use medshare_client::{Client, LoginOptions, login};
+use medshare_crypto::passphrase::test_kdf_params;
+use medshare_crypto::sha256_hex;
+use medshare_model::api::{EventKind, NewEnrolment};
+use medshare_model::identifiers::PatientIdentifier;
+use medshare_model::records::PatientCard;
+use medshare_model::registration::{Profession, Role};
+use medshare_model::{DocumentId, ErrorCode, PractitionerId};
+use medshare_sandbox::{
+    Cast, Person, TestHub, World, sandbox_config, story_cast, totp_now, totp_secret_of,
+};
+use sqlx::sqlite::SqliteConnectOptions;
+use sqlx::{ConnectOptions, Connection};
+use std::io::Cursor;
+use std::path::Path;
+use std::time::Duration;
+use time::OffsetDateTime;
+
+/// The story cast plus a second emergency doctor at KPH (a colleague of dr.ho without a care
+/// relationship, for break-glass; KPH has the privacy officer who must be told).
+fn cast() -> Cast {
+    let mut c = story_cast();
+    c.people.push(Person {
+        handle: "dr.kwan".into(),
+        name: "KWAN Wai Lun".into(),
+        profession: Profession::Doctor,
+        registration: "M10007".into(),
+        specialty: Some("Emergency Medicine".into()),
+        roles: vec![Role::Clinician],
+        institution: "KPH".into(),
+    });
+    c
+}
+
+fn card(name: &str) -> PatientCard {
+    PatientCard {
+        name: Some(name.into()),
+        birth_date: Some("1958-02-11".into()),
+        sex: Some("female".into()),
+    }
+}
+
+/// Raw HTTP against the hub.
+struct Raw {
+    http: reqwest::Client,
+    base: String,
+}
+
+impl Raw {
+    fn new(base: &str) -> Self {
+        Self {
+            http: http(),
+            base: base.to_string(),
+        }
+    }
+
+    async fn send(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        token: Option<&str>,
+        body: Option<serde_json::Value>,
+    ) -> (u16, Vec<u8>) {
+        let mut rb = self.http.request(method, format!("{}{}", self.base, path));
+        if let Some(t) = token {
+            rb = rb.bearer_auth(t);
+        }
+        if let Some(b) = body {
+            rb = rb.json(&b);
+        }
+        let res = rb.send().await.expect("the hub answers");
+        let status = res.status().as_u16();
+        (status, res.bytes().await.expect("a body").to_vec())
+    }
+
+    async fn content(&self, doc: DocumentId, token: Option<&str>) -> (u16, Vec<u8>) {
+        self.send(
+            reqwest::Method::GET,
+            &format!("/v1/documents/{doc}/content"),
+            token,
+            None,
+        )
+        .await
+    }
+
+    async fn view(&self, doc: DocumentId, token: Option<&str>) -> (u16, Vec<u8>) {
+        self.send(
+            reqwest::Method::GET,
+            &format!("/v1/documents/{doc}"),
+            token,
+            None,
+        )
+        .await
+    }
+
+    /// A share with a syntactically valid (but useless) key wrap: only the policy can refuse it.
+    async fn share(
+        &self,
+        doc: DocumentId,
+        grantee: PractitionerId,
+        token: Option<&str>,
+    ) -> (u16, Vec<u8>) {
+        self.send(
+            reqwest::Method::POST,
+            &format!("/v1/documents/{doc}/grants"),
+            token,
+            Some(serde_json::json!({ "grantee": grantee, "wrap": "anVuaw==", "expires_at": null })),
+        )
+        .await
+    }
+
+    async fn search(&self, token: Option<&str>) -> (u16, Vec<u8>) {
+        self.send(
+            reqwest::Method::POST,
+            "/v1/search",
+            token,
+            Some(serde_json::json!({ "patient_ref": "00".repeat(32) })),
+        )
+        .await
+    }
+}
+
+#[track_caller]
+fn assert_problem((status, body): (u16, Vec<u8>), code: ErrorCode, what: &str) {
+    assert_eq!(status, code.status(), "{what}: HTTP status");
+    assert_eq!(problem(&body).code, code, "{what}: problem code");
+}
+
+/// Every read path works for `who`, and the bytes are the ones uploaded.
+async fn assert_reads(
+    who: &str,
+    c: &Client,
+    raw: &Raw,
+    patient: &PatientIdentifier,
+    doc: DocumentId,
+    plain: &[u8],
+) {
+    let t = c
+        .timeline(patient)
+        .await
+        .unwrap_or_else(|e| panic!("{who}: timeline: {e:?}"));
+    assert!(
+        t.entries.iter().any(|e| e.document_id == doc),
+        "{who}: the timeline lists the document"
+    );
+    let opened = c
+        .open_document(doc)
+        .await
+        .unwrap_or_else(|e| panic!("{who}: open_document: {e:?}"));
+    let got = download_vec(c, &opened)
+        .await
+        .unwrap_or_else(|e| panic!("{who}: download: {e:?}"));
+    assert!(got == plain, "{who}: decrypted bytes differ");
+    let (status, body) = raw.content(doc, Some(&token(c))).await;
+    assert_eq!(status, 200, "{who}: raw content");
+    assert_eq!(
+        sha256_hex(&body),
+        opened.binding.ciphertext_sha256,
+        "{who}: raw content is the signed ciphertext"
+    );
+}
+
+/// What the timeline should do for a caller who may not read.
+enum TimelineExpect {
+    /// The search succeeds but does not list the document.
+    Absent,
+    /// The search itself is refused.
+    Refused(ErrorCode),
+}
+
+/// No read path works for `who`: the timeline omits the document (or is refused), the view and
+/// the ciphertext are refused with `code`.
+async fn assert_no_reads(
+    who: &str,
+    c: &Client,
+    raw: &Raw,
+    patient: &PatientIdentifier,
+    doc: DocumentId,
+    timeline: TimelineExpect,
+    code: ErrorCode,
+) {
+    match (c.timeline(patient).await, timeline) {
+        (Ok(t), TimelineExpect::Absent) => assert!(
+            t.entries.iter().all(|e| e.document_id != doc),
+            "{who}: the timeline must not list the document"
+        ),
+        (Err(e), TimelineExpect::Refused(want)) => {
+            assert_eq!(e.code(), Some(want), "{who}: timeline refused with {e:?}")
+        }
+        (Ok(_), TimelineExpect::Refused(want)) => {
+            panic!("{who}: timeline should be refused with {want:?}")
+        }
+        (Err(e), TimelineExpect::Absent) => panic!("{who}: timeline failed: {e:?}"),
+    }
+    assert_api(c.open_document(doc).await, code, &format!("{who}: open"));
+    assert_problem(
+        raw.content(doc, Some(&token(c))).await,
+        code,
+        &format!("{who}: raw content"),
+    );
+}
+
+async fn inbox_has_break_glass(c: &Client, patient: medshare_model::PatientId) -> bool {
+    c.inbox(0)
+        .await
+        .expect("inbox")
+        .iter()
+        .any(|e| matches!(e.event, EventKind::BreakGlass { patient_id, .. } if patient_id == patient))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_read_path_enforces_the_policy() -> anyhow::Result<()> {
+    let dir = tempfile::tempdir()?;
+    let hub = TestHub::start(sandbox_config(dir.path())).await?;
+    let world = World::build(&hub, &cast()).await?;
+    let raw = Raw::new(&hub.url);
+    let (chan, wong, leung, ho, lam, kwan, privacy, admin_pph) = tokio::try_join!(
+        world.login("dr.chan"),
+        world.login("dr.wong"),
+        world.login("dr.leung"),
+        world.login("dr.ho"),
+        world.login("dt.lam"),
+        world.login("dr.kwan"),
+        world.login("privacy.kph"),
+        world.login("admin.pph"),
+    )?;
+
+    // An enrolled practitioner whose institution has not certified them yet.
+    let invite = admin_pph
+        .invite(NewEnrolment {
+            handle: "dr.pending".parse().unwrap(),
+            name: "PUN Ka Yan".into(),
+            profession: Profession::Doctor,
+            registration: "M20009".into(),
+            specialty: Some("Cardiology".into()),
+            roles: vec![Role::Clinician],
+        })
+        .await?;
+    let pass = "pending practitioner passphrase";
+    let enrolled = enrol(
+        &hub.hub(),
+        Some(world.root_public),
+        &invite.code,
+        pass,
+        Some(test_kdf_params()),
+    )
+    .await?;
+    let totp = match enrolled.totp_uri.as_deref() {
+        Some(uri) => Some(totp_now(&totp_secret_of(uri)?)?),
+        None => None,
+    };
+    let pending = login(
+        &hub.hub(),
+        Some(world.root_public),
+        &"dr.pending".parse().unwrap(),
+        pass,
+        totp.as_deref(),
+        &LoginOptions {
+            allow_weak_kdf: true,
+        },
+    )
+    .await?;
+
+    // Patients: P and R registered at the clinic (consent: HVC only), Q at KPH.
+    let (_, hkid_p) = random_hkid();
+    let (_, hkid_r) = random_hkid();
+    let (_, hkid_q) = random_hkid();
+    assert!(hkid_p != hkid_r && hkid_p != hkid_q && hkid_r != hkid_q);
+    let p = chan.ensure_patient(&hkid_p, &card("LEE Siu Ming")).await?;
+    let r = chan.ensure_patient(&hkid_r, &card("NG Mei Kuen")).await?;
+    let q = ho.ensure_patient(&hkid_q, &card("YEUNG Chun Kit")).await?;
+
+    // D1 (patient P): shared with dr.wong, with dr.ho until `expiry`, and with dr.leung (revoked
+    // below). D2 (P): not shared. DR (patient R): not shared. DQ (patient Q, uploaded at KPH).
+    let expiry = OffsetDateTime::now_utc() + time::Duration::seconds(6);
+    let d1_plain = b"%PDF-1.4 echocardiogram: LVEF 35%, moderate MR. ".repeat(2000);
+    let d1 = chan
+        .upload(
+            Cursor::new(d1_plain.clone()),
+            &p,
+            meta("Echocardiogram", "echo.pdf"),
+            &[
+                share_with("dr.wong", None),
+                share_with("dr.ho", Some(expiry)),
+                share_with("dr.leung", None),
+            ],
+            |_| {},
+        )
+        .await?
+        .document_id;
+    // Before its expiry the time-limited grant works like any other.
+    assert_reads("dr.ho (grant not yet expired)", &ho, &raw, &hkid_p, d1, &d1_plain).await;
+    assert!(
+        OffsetDateTime::now_utc() < expiry,
+        "the pre-expiry check must run before the grant expires"
+    );
+
+    let d2_plain = b"%PDF-1.4 clinic note: HbA1c 8.1%".to_vec();
+    let d2 = chan
+        .upload(
+            Cursor::new(d2_plain.clone()),
+            &p,
+            meta("Clinic note", "note.pdf"),
+            &[],
+            |_| {},
+        )
+        .await?
+        .document_id;
+    let dr_plain = b"%PDF-1.4 another patient's referral".to_vec();
+    let dr = chan
+        .upload(
+            Cursor::new(dr_plain.clone()),
+            &r,
+            meta("Referral", "referral.pdf"),
+            &[],
+            |_| {},
+        )
+        .await?
+        .document_id;
+    let dq_plain = b"%PDF-1.4 A&E record: chest pain, troponin pending".to_vec();
+    let dq = ho
+        .upload(
+            Cursor::new(dq_plain.clone()),
+            &q,
+            meta("A&E record", "ae.pdf"),
+            &[],
+            |_| {},
+        )
+        .await?
+        .document_id;
+
+    // --- Uploader: everything, including sharing.
+    for (doc, plain, id) in [
+        (d1, &d1_plain, &hkid_p),
+        (d2, &d2_plain, &hkid_p),
+        (dr, &dr_plain, &hkid_r),
+    ] {
+        assert_reads("uploader dr.chan", &chan, &raw, id, doc, plain).await;
+    }
+    chan.share(d1, &share_with("dr.wong", None)).await?;
+
+    // --- Grantee with a live grant: reads D1, but may not re-share it (sharing needs the
+    // uploader or patient-wide access at the patient's consented institution).
+    assert_reads("grantee dr.wong", &wong, &raw, &hkid_p, d1, &d1_plain).await;
+    assert_api(
+        wong.share(d1, &share_with("dr.leung", None)).await,
+        ErrorCode::Forbidden,
+        "grantee re-shares",
+    );
+
+    // --- Clinician at another institution without a grant (dr.wong on D2).
+    assert_no_reads(
+        "dr.wong on D2 (no grant)",
+        &wong,
+        &raw,
+        &hkid_p,
+        d2,
+        TimelineExpect::Absent,
+        ErrorCode::Forbidden,
+    )
+    .await;
+    assert_problem(
+        raw.share(d2, world.id("dr.leung"), Some(&token(&wong)))
+            .await,
+        ErrorCode::Forbidden,
+        "dr.wong shares D2",
+    );
+
+    // --- Swapped ids: a document of another patient the caller cannot read.
+    assert_no_reads(
+        "dr.wong on DR (another patient)",
+        &wong,
+        &raw,
+        &hkid_r,
+        dr,
+        TimelineExpect::Absent,
+        ErrorCode::Forbidden,
+    )
+    .await;
+
+    // --- Revoked grantee.
+    assert_reads(
+        "dr.leung (before revocation)",
+        &leung,
+        &raw,
+        &hkid_p,
+        d1,
+        &d1_plain,
+    )
+    .await;
+    chan.revoke(d1, &"dr.leung".parse().unwrap()).await?;
+    assert_no_reads(
+        "revoked dr.leung",
+        &leung,
+        &raw,
+        &hkid_p,
+        d1,
+        TimelineExpect::Absent,
+        ErrorCode::Forbidden,
+    )
+    .await;
+    assert_problem(
+        raw.share(d1, world.id("dr.wong"), Some(&token(&leung)))
+            .await,
+        ErrorCode::Forbidden,
+        "revoked grantee shares",
+    );
+
+    // --- Colleague at the uploader's institution without a care relationship.
+    assert_no_reads(
+        "dt.lam without care",
+        &lam,
+        &raw,
+        &hkid_p,
+        d1,
+        TimelineExpect::Absent,
+        ErrorCode::Forbidden,
+    )
+    .await;
+    assert_problem(
+        raw.share(d1, world.id("dr.wong"), Some(&token(&lam))).await,
+        ErrorCode::Forbidden,
+        "colleague without care shares",
+    );
+
+    // --- The same colleague after declaring care: the clinic holds the patient's consent.
+    let p_for_lam = lam.find_patient(&hkid_p).await?.expect("patient exists");
+    lam.declare_care(&p_for_lam, None).await?;
+    assert_reads("dt.lam with care", &lam, &raw, &hkid_p, d1, &d1_plain).await;
+    assert_reads("dt.lam with care", &lam, &raw, &hkid_p, d2, &d2_plain).await;
+    let own = lam.timeline(&hkid_p).await?;
+    assert_eq!(
+        own.card.and_then(|c| c.name).as_deref(),
+        Some("LEE Siu Ming"),
+        "care at a consented institution opens the patient card"
+    );
+    lam.share(d1, &share_with("dr.wong", None)).await?;
+    // Care for P says nothing about R.
+    assert_no_reads(
+        "dt.lam on DR (care for another patient)",
+        &lam,
+        &raw,
+        &hkid_r,
+        dr,
+        TimelineExpect::Absent,
+        ErrorCode::Forbidden,
+    )
+    .await;
+
+    // --- Enrolled but not certified: refused everywhere, by the client and by the hub.
+    assert_api(
+        pending.timeline(&hkid_p).await,
+        ErrorCode::NotCertified,
+        "uncertified timeline",
+    );
+    assert_api(
+        pending.open_document(d1).await,
+        ErrorCode::NotCertified,
+        "uncertified open",
+    );
+    let t_pending = token(&pending);
+    assert_problem(
+        raw.content(d1, Some(&t_pending)).await,
+        ErrorCode::NotCertified,
+        "uncertified content",
+    );
+    assert_problem(
+        raw.search(Some(&t_pending)).await,
+        ErrorCode::NotCertified,
+        "uncertified search",
+    );
+    assert_problem(
+        raw.share(d1, world.id("dr.wong"), Some(&t_pending)).await,
+        ErrorCode::NotCertified,
+        "uncertified share",
+    );
+
+    // --- Privacy officer (not a clinician), at KPH which holds Q's consent.
+    for (doc, id) in [(dq, &hkid_q), (d1, &hkid_p)] {
+        assert_no_reads(
+            "privacy.kph",
+            &privacy,
+            &raw,
+            id,
+            doc,
+            TimelineExpect::Refused(ErrorCode::Forbidden),
+            ErrorCode::Forbidden,
+        )
+        .await;
+        assert_problem(
+            raw.share(doc, world.id("dr.wong"), Some(&token(&privacy)))
+                .await,
+            ErrorCode::Forbidden,
+            "privacy officer shares",
+        );
+    }
+
+    // --- No session, or a made-up one.
+    for t in [None, Some("not-a-session-token")] {
+        let code = if t.is_none() {
+            ErrorCode::Unauthenticated
+        } else {
+            ErrorCode::SessionExpired
+        };
+        assert_problem(raw.view(d1, t).await, code, "no session: view");
+        assert_problem(raw.content(d1, t).await, code, "no session: content");
+        assert_problem(raw.search(t).await, code, "no session: search");
+        assert_problem(
+            raw.share(d1, world.id("dr.wong"), t).await,
+            code,
+            "no session: share",
+        );
+    }
+
+    // --- Break-glass: dr.kwan (KPH, no care for Q) is refused, opens break-glass, then reads;
+    // KPH's privacy officer is told.
+    assert_no_reads(
+        "dr.kwan before break-glass",
+        &kwan,
+        &raw,
+        &hkid_q,
+        dq,
+        TimelineExpect::Absent,
+        ErrorCode::Forbidden,
+    )
+    .await;
+    assert!(!inbox_has_break_glass(&privacy, q.id()).await);
+    let q_for_kwan = kwan.find_patient(&hkid_q).await?.expect("patient exists");
+    let granted = kwan
+        .break_glass(&q_for_kwan, "unconscious in resus, no next of kin reachable")
+        .await?;
+    assert!(granted.expires_at > OffsetDateTime::now_utc());
+    assert_reads(
+        "dr.kwan under break-glass",
+        &kwan,
+        &raw,
+        &hkid_q,
+        dq,
+        &dq_plain,
+    )
+    .await;
+    kwan.share(dq, &share_with("dr.wong", None)).await?;
+    let events = privacy.inbox(0).await?;
+    assert!(
+        events.iter().any(|e| e.event
+            == EventKind::BreakGlass {
+                patient_id: q.id(),
+                by: world.id("dr.kwan"),
+            }),
+        "the privacy officer is notified of the break-glass: {events:?}"
+    );
+
+    // --- Guessed ids.
+    let guessed = DocumentId::new();
+    assert_api(
+        chan.open_document(guessed).await,
+        ErrorCode::NotFound,
+        "guessed id: open",
+    );
+    assert_problem(
+        raw.content(guessed, Some(&token(&chan))).await,
+        ErrorCode::NotFound,
+        "guessed id: content",
+    );
+    assert_problem(
+        raw.share(guessed, world.id("dr.wong"), Some(&token(&chan)))
+            .await,
+        ErrorCode::NotFound,
+        "guessed id: share",
+    );
+
+    // --- The expired grant (dr.ho on D1).
+    let wait = expiry - OffsetDateTime::now_utc() + time::Duration::milliseconds(1100);
+    if wait.is_positive() {
+        tokio::time::sleep(Duration::from_millis(wait.whole_milliseconds() as u64)).await;
+    }
+    assert_no_reads(
+        "dr.ho after expiry",
+        &ho,
+        &raw,
+        &hkid_p,
+        d1,
+        TimelineExpect::Absent,
+        ErrorCode::Forbidden,
+    )
+    .await;
+    assert_problem(
+        raw.share(d1, world.id("dr.wong"), Some(&token(&ho))).await,
+        ErrorCode::Forbidden,
+        "expired grantee shares",
+    );
+
+    // --- The access log holds the decisions.
+    let db = dir.path().join("medshare.db");
+    let id = |h: &str| world.id(h).to_string();
+    let denied = [
+        ("document.fetch-content", id("dr.wong"), Some(d2), "no-basis"),
+        ("document.fetch-manifest", id("dr.wong"), Some(d2), "no-basis"),
+        ("document.share", id("dr.wong"), Some(d1), "no-basis"),
+        ("document.share", id("dr.wong"), Some(d2), "no-basis"),
+        ("document.fetch-content", id("dr.wong"), Some(dr), "no-basis"),
+        ("document.fetch-manifest", id("dr.leung"), Some(d1), "no-basis"),
+        ("document.fetch-content", id("dr.leung"), Some(d1), "no-basis"),
+        ("document.share", id("dr.leung"), Some(d1), "no-basis"),
+        ("document.fetch-content", id("dt.lam"), Some(d1), "no-basis"),
+        ("document.share", id("dt.lam"), Some(d1), "no-basis"),
+        ("document.fetch-content", id("dt.lam"), Some(dr), "no-basis"),
+        (
+            "document.fetch-manifest",
+            pending.id().to_string(),
+            Some(d1),
+            "not-certified",
+        ),
+        (
+            "document.fetch-content",
+            pending.id().to_string(),
+            Some(d1),
+            "not-certified",
+        ),
+        ("document.fetch-manifest", id("privacy.kph"), Some(dq), "no-basis"),
+        ("document.fetch-content", id("privacy.kph"), Some(dq), "no-basis"),
+        ("document.fetch-content", id("dr.kwan"), Some(dq), "no-basis"),
+        ("document.fetch-manifest", id("dr.ho"), Some(d1), "no-basis"),
+        ("document.fetch-content", id("dr.ho"), Some(d1), "no-basis"),
+        ("document.share", id("dr.ho"), Some(d1), "no-basis"),
+        ("document.fetch-manifest", id("dr.chan"), None, "no-such-document"),
+        ("document.fetch-content", id("dr.chan"), None, "no-such-document"),
+        (
+            "patient.search",
+            id("privacy.kph"),
+            None,
+            "not-a-certified-clinician",
+        ),
+        (
+            "patient.search",
+            pending.id().to_string(),
+            None,
+            "not-a-certified-clinician",
+        ),
+    ];
+    let allowed = [
+        ("document.fetch-content", id("dr.chan"), Some(d1), "uploader"),
+        ("document.fetch-content", id("dr.wong"), Some(d1), "grant"),
+        ("document.fetch-content", id("dr.ho"), Some(d1), "grant"),
+        (
+            "document.fetch-content",
+            id("dt.lam"),
+            Some(d1),
+            "care-relationship",
+        ),
+        ("document.fetch-content", id("dr.kwan"), Some(dq), "break-glass"),
+        ("document.share", id("dr.kwan"), Some(dq), "break-glass"),
+        ("break-glass", id("dr.kwan"), None, "break-glass"),
+    ];
+    {
+        let mut ro = SqliteConnectOptions::new()
+            .filename(&db)
+            .read_only(true)
+            .connect()
+            .await?;
+        for (outcome, rows) in [("denied", &denied[..]), ("allowed", &allowed[..])] {
+            for (action, actor, doc, basis) in rows {
+                let n: i64 = sqlx::query_scalar(
+                    "SELECT COUNT(*) FROM access_log WHERE action = ? AND actor = ? \
+                     AND document_id IS ? AND outcome = ? AND basis = ? \
+                     AND institution_id IS NOT NULL AND at > 0",
+                )
+                .bind(*action)
+                .bind(actor.as_str())
+                .bind(doc.map(|d| d.to_string()))
+                .bind(outcome)
+                .bind(*basis)
+                .fetch_one(&mut ro)
+                .await?;
+                assert!(
+                    n >= 1,
+                    "access_log lacks {outcome} {action} by {actor} on {doc:?} ({basis})"
+                );
+            }
+        }
+        // Denied searches name the patient they were about (dt.lam before care).
+        let n: i64 = sqlx::query_scalar(
+            "SELECT COUNT(*) FROM access_log WHERE action = 'patient.search' AND actor = ? \
+             AND patient_id = ? AND outcome = 'denied' AND basis = 'no-basis'",
+        )
+        .bind(id("dt.lam"))
+        .bind(p.id().to_string())
+        .fetch_one(&mut ro)
+        .await?;
+        assert!(n >= 1, "dt.lam's refused search is logged");
+        ro.close().await?;
+    }
+
+    // --- The access log is append-only.
+    hub.stop().await?;
+    assert_access_log_append_only(&db).await?;
+    Ok(())
+}
+
+async fn assert_access_log_append_only(db: &Path) -> anyhow::Result<()> {
+    let mut rw = SqliteConnectOptions::new()
+        .filename(db)
+        .busy_timeout(Duration::from_secs(10))
+        .connect()
+        .await?;
+    let count = |s: &'static str| sqlx::query_scalar::<_, i64>(s);
+    let total: i64 = count("SELECT COUNT(*) FROM access_log")
+        .fetch_one(&mut rw)
+        .await?;
+    let denied: i64 = count("SELECT COUNT(*) FROM access_log WHERE outcome = 'denied'")
+        .fetch_one(&mut rw)
+        .await?;
+    assert!(total > 0 && denied > 0);
+    for sql in [
+        "UPDATE access_log SET outcome = 'allowed' WHERE outcome = 'denied'",
+        "UPDATE access_log SET actor = NULL",
+        "DELETE FROM access_log WHERE outcome = 'denied'",
+        "DELETE FROM access_log",
+    ] {
+        let err = sqlx::query(sql)
+            .execute(&mut rw)
+            .await
+            .expect_err("the access log refuses edits");
+        assert!(
+            err.to_string().contains("append-only"),
+            "{sql}: refused by the trigger, got {err}"
+        );
+    }
+    let total_after: i64 = count("SELECT COUNT(*) FROM access_log")
+        .fetch_one(&mut rw)
+        .await?;
+    let denied_after: i64 = count("SELECT COUNT(*) FROM access_log WHERE outcome = 'denied'")
+        .fetch_one(&mut rw)
+        .await?;
+    assert_eq!((total_after, denied_after), (total, denied));
+    rw.close().await?;
+    Ok(())
+}
