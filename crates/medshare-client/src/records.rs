@@ -70,6 +70,14 @@ pub struct OpenedDocument {
     key: EncryptionKey,
 }
 
+impl std::fmt::Debug for OpenedDocument {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("OpenedDocument")
+            .field("document_id", &self.view.document_id)
+            .finish_non_exhaustive()
+    }
+}
+
 impl OpenedDocument {
     /// The document key as an age identity, for exporting to the standard `age`/`rage` tools.
     pub fn key(&self) -> &EncryptionKey {
