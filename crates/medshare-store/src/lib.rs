@@ -167,6 +167,8 @@ pub trait MetadataStore: Send + Sync + 'static {
         now: i64,
     ) -> Result<()>;
     async fn has_care(&self, patient: PatientId, practitioner: PractitionerId) -> Result<bool>;
+    /// Everyone with a declared care relationship with the patient.
+    async fn care_team(&self, patient: PatientId) -> Result<Vec<PractitionerId>>;
     async fn open_break_glass(
         &self,
         patient: PatientId,

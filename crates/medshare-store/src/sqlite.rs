@@ -757,6 +757,16 @@ impl MetadataStore for SqliteStore {
         Ok(n > 0)
     }
 
+    async fn care_team(&self, patient: PatientId) -> Result<Vec<PractitionerId>> {
+        let ids: Vec<String> = sqlx::query_scalar(
+            "SELECT practitioner_id FROM care_relationships WHERE patient_id = ? ORDER BY practitioner_id",
+        )
+        .bind(patient.to_string())
+        .fetch_all(&self.pool)
+        .await?;
+        ids.iter().map(|s| parse_id(s)).collect()
+    }
+
     async fn open_break_glass(
         &self,
         patient: PatientId,

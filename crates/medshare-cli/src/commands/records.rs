@@ -450,7 +450,15 @@ pub async fn break_glass(a: BreakGlassArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
-fn print_event(e: &medshare_model::api::Event) {
+/// "Name (handle)" of a practitioner, verified against the alliance root; the id if unknown.
+async fn who(c: &Client, id: medshare_model::PractitionerId) -> String {
+    match c.trust().fetch_practitioner(c.hub(), id).await {
+        Ok(p) => format!("{} ({})", p.cert.name, p.cert.handle),
+        Err(_) => id.to_string(),
+    }
+}
+
+async fn print_event(c: &Client, e: &medshare_model::api::Event) {
     use medshare_model::api::EventKind::*;
     let at =
         e.at.format(&time::format_description::well_known::Rfc3339)
@@ -460,15 +468,31 @@ fn print_event(e: &medshare_model::api::Event) {
             document_id,
             patient_id,
             by,
-        } => format!("shared document {document_id} (patient {patient_id}) by {by}"),
-        Revoked { document_id, by } => format!("revoked document {document_id} by {by}"),
-        BreakGlass { patient_id, by } => format!("BREAK-GLASS on patient {patient_id} by {by}"),
+        } => {
+            format!(
+                "{} shared document {document_id} (patient {patient_id})",
+                who(c, *by).await
+            )
+        }
+        Revoked { document_id, by } => format!(
+            "{} revoked your access to document {document_id}",
+            who(c, *by).await
+        ),
+        BreakGlass { patient_id, by } => format!(
+            "BREAK-GLASS: {} opened emergency access to patient {patient_id}",
+            who(c, *by).await
+        ),
         Uploaded {
             document_id,
             patient_id,
             by,
-        } => format!("uploaded document {document_id} (patient {patient_id}) by {by}"),
-        Certified { practitioner_id } => format!("certified {practitioner_id}"),
+        } => {
+            format!(
+                "{} uploaded document {document_id} (patient {patient_id})",
+                who(c, *by).await
+            )
+        }
+        Certified { .. } => "your key was certified: you can now work with records".to_string(),
     };
     println!("#{:<6} {at}  {what}", e.seq);
 }
@@ -478,7 +502,7 @@ pub async fn inbox(a: InboxArgs) -> anyhow::Result<()> {
     let mut last = a.since;
     for e in c.inbox(a.since).await? {
         last = e.seq;
-        print_event(&e);
+        print_event(&c, &e).await;
     }
     if !a.follow {
         return Ok(());
@@ -488,7 +512,7 @@ pub async fn inbox(a: InboxArgs) -> anyhow::Result<()> {
         while let Some(e) = s.next().await {
             let e = e?;
             last = e.seq;
-            print_event(&e);
+            print_event(&c, &e).await;
         }
         tokio::time::sleep(std::time::Duration::from_secs(2)).await;
     }

@@ -550,22 +550,26 @@ pub async fn break_glass(
             .patient(id),
     )
     .await?;
-    let officers = state
+    // Told: the institution's privacy officers and everyone caring for the patient.
+    let mut told: BTreeSet<PractitionerId> = state
         .store
         .practitioners_of(
             caller.practitioner.institution_id,
             Some(PractitionerStatus::Certified),
         )
-        .await?;
-    for o in officers
-        .iter()
+        .await?
+        .into_iter()
         .filter(|o| o.details.roles.contains(&Role::PrivacyOfficer))
-    {
+        .map(|o| o.id)
+        .collect();
+    told.extend(state.store.care_team(id).await?);
+    told.remove(&caller.id());
+    for to in told {
         state
             .notifier
             .publish(
                 &state.store,
-                o.id,
+                to,
                 EventKind::BreakGlass {
                     patient_id: id,
                     by: caller.id(),
