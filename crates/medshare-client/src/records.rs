@@ -142,7 +142,8 @@ impl Client {
         shares: &[Share],
         progress: impl Fn(u64) + Send + 'static,
     ) -> Result<DocumentView> {
-        let ctx = self.context().await?;
+        // Unlocks and checks our own certificate before anything is sealed.
+        self.context().await?;
         let key = EncryptionKey::generate();
         // Resolve and verify grantees before sending anything.
         let mut grants = Vec::new();
@@ -218,7 +219,6 @@ impl Client {
             uploader_key: key_id(&self.keys.signing.public()),
             signed_at: OffsetDateTime::now_utc().unix_timestamp(),
         });
-        let _ = ctx;
         let wraps = vec![
             KeyWrap {
                 holder: Holder::Practitioner { id: self.me },

@@ -98,16 +98,3 @@ pub fn document_access(
     }
     patient_basis
 }
-
-/// Decide for a single document.
-pub async fn may_read(state: &AppState, caller: &Caller, doc: &DocumentRow) -> ApiResult<Basis> {
-    let patient = patient_access(state, caller, doc.patient_id).await?;
-    let grant = state.store.grant(doc.id, caller.id()).await?;
-    Ok(document_access(
-        caller,
-        doc,
-        patient,
-        grant.as_ref(),
-        crate::state::now(),
-    ))
-}

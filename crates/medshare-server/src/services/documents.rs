@@ -226,7 +226,8 @@ fn to_view(d: DocumentRow, wraps: Vec<KeyWrap>) -> DocumentView {
     }
 }
 
-/// Load a document and apply the policy, recording the decision.
+/// Load a document and apply the policy, recording the decision. Returns the document and the
+/// caller's patient-wide basis (which decides whether patient-key wraps are of use to them).
 async fn authorize(
     state: &AppState,
     caller: &Caller,
@@ -241,7 +242,9 @@ async fn authorize(
         .await?;
         return Err(ApiError::not_found());
     };
-    let basis = policy::may_read(state, caller, &doc).await?;
+    let patient_basis = policy::patient_access(state, caller, doc.patient_id).await?;
+    let grant = state.store.grant(doc.id, caller.id()).await?;
+    let basis = policy::document_access(caller, &doc, patient_basis, grant.as_ref(), now());
     audit::record(
         state,
         Entry::new(action, basis.allowed(), basis.as_str())
@@ -252,7 +255,7 @@ async fn authorize(
     .await?;
     match basis {
         Basis::NotCertified => Err(ApiError::new(ErrorCode::NotCertified)),
-        b if b.allowed() => Ok((doc, b)),
+        b if b.allowed() => Ok((doc, patient_basis)),
         _ => Err(ApiError::forbidden()),
     }
 }
@@ -264,10 +267,8 @@ pub async fn view(
     caller: &Caller,
     id: DocumentId,
 ) -> ApiResult<(DocumentView, PractitionerPublic)> {
-    let (doc, basis) = authorize(state, caller, id, Action::ManifestFetch).await?;
-    let patient_wide = policy::patient_access(state, caller, doc.patient_id)
-        .await?
-        .allowed();
+    let (doc, patient_basis) = authorize(state, caller, id, Action::ManifestFetch).await?;
+    let patient_wide = patient_basis.allowed();
     let wraps = state
         .store
         .document_key_wraps(&[id], caller.id())
@@ -276,7 +277,6 @@ pub async fn view(
         .map(|(_, w)| w)
         .filter(|w| patient_wide || !matches!(w.holder, Holder::Patient { .. }))
         .collect();
-    let _ = basis;
     let uploader = state
         .store
         .practitioner(doc.uploader)
