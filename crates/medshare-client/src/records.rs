@@ -410,7 +410,8 @@ impl Client {
             let mut hashed = HashingReader::new(ChannelReader::new(rx));
             let mut plain = HashingWriter::new(&mut out);
             {
-                let mut reader = open_reader(&key, &mut hashed)?;
+                let mut reader = open_reader(&key, &mut hashed)
+                    .map_err(|_| ClientError::Trust("the ciphertext is corrupt or was altered"))?;
                 let mut buf = vec![0u8; CHUNK];
                 loop {
                     let n = reader.read(&mut buf).map_err(|_| {

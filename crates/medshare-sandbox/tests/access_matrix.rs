@@ -212,11 +212,9 @@ async fn assert_no_reads(
 }
 
 async fn inbox_has_break_glass(c: &Client, patient: medshare_model::PatientId) -> bool {
-    c.inbox(0)
-        .await
-        .expect("inbox")
-        .iter()
-        .any(|e| matches!(e.event, EventKind::BreakGlass { patient_id, .. } if patient_id == patient))
+    c.inbox(0).await.expect("inbox").iter().any(
+        |e| matches!(e.event, EventKind::BreakGlass { patient_id, .. } if patient_id == patient),
+    )
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -300,7 +298,15 @@ async fn every_read_path_enforces_the_policy() -> anyhow::Result<()> {
         .await?
         .document_id;
     // Before its expiry the time-limited grant works like any other.
-    assert_reads("dr.ho (grant not yet expired)", &ho, &raw, &hkid_p, d1, &d1_plain).await;
+    assert_reads(
+        "dr.ho (grant not yet expired)",
+        &ho,
+        &raw,
+        &hkid_p,
+        d1,
+        &d1_plain,
+    )
+    .await;
     assert!(
         OffsetDateTime::now_utc() < expiry,
         "the pre-expiry check must run before the grant expires"
@@ -538,7 +544,10 @@ async fn every_read_path_enforces_the_policy() -> anyhow::Result<()> {
     assert!(!inbox_has_break_glass(&privacy, q.id()).await);
     let q_for_kwan = kwan.find_patient(&hkid_q).await?.expect("patient exists");
     let granted = kwan
-        .break_glass(&q_for_kwan, "unconscious in resus, no next of kin reachable")
+        .break_glass(
+            &q_for_kwan,
+            "unconscious in resus, no next of kin reachable",
+        )
         .await?;
     assert!(granted.expires_at > OffsetDateTime::now_utc());
     assert_reads(
@@ -605,13 +614,38 @@ async fn every_read_path_enforces_the_policy() -> anyhow::Result<()> {
     let db = dir.path().join("medshare.db");
     let id = |h: &str| world.id(h).to_string();
     let denied = [
-        ("document.fetch-content", id("dr.wong"), Some(d2), "no-basis"),
-        ("document.fetch-manifest", id("dr.wong"), Some(d2), "no-basis"),
+        (
+            "document.fetch-content",
+            id("dr.wong"),
+            Some(d2),
+            "no-basis",
+        ),
+        (
+            "document.fetch-manifest",
+            id("dr.wong"),
+            Some(d2),
+            "no-basis",
+        ),
         ("document.share", id("dr.wong"), Some(d1), "no-basis"),
         ("document.share", id("dr.wong"), Some(d2), "no-basis"),
-        ("document.fetch-content", id("dr.wong"), Some(dr), "no-basis"),
-        ("document.fetch-manifest", id("dr.leung"), Some(d1), "no-basis"),
-        ("document.fetch-content", id("dr.leung"), Some(d1), "no-basis"),
+        (
+            "document.fetch-content",
+            id("dr.wong"),
+            Some(dr),
+            "no-basis",
+        ),
+        (
+            "document.fetch-manifest",
+            id("dr.leung"),
+            Some(d1),
+            "no-basis",
+        ),
+        (
+            "document.fetch-content",
+            id("dr.leung"),
+            Some(d1),
+            "no-basis",
+        ),
         ("document.share", id("dr.leung"), Some(d1), "no-basis"),
         ("document.fetch-content", id("dt.lam"), Some(d1), "no-basis"),
         ("document.share", id("dt.lam"), Some(d1), "no-basis"),
@@ -628,14 +662,39 @@ async fn every_read_path_enforces_the_policy() -> anyhow::Result<()> {
             Some(d1),
             "not-certified",
         ),
-        ("document.fetch-manifest", id("privacy.kph"), Some(dq), "no-basis"),
-        ("document.fetch-content", id("privacy.kph"), Some(dq), "no-basis"),
-        ("document.fetch-content", id("dr.kwan"), Some(dq), "no-basis"),
+        (
+            "document.fetch-manifest",
+            id("privacy.kph"),
+            Some(dq),
+            "no-basis",
+        ),
+        (
+            "document.fetch-content",
+            id("privacy.kph"),
+            Some(dq),
+            "no-basis",
+        ),
+        (
+            "document.fetch-content",
+            id("dr.kwan"),
+            Some(dq),
+            "no-basis",
+        ),
         ("document.fetch-manifest", id("dr.ho"), Some(d1), "no-basis"),
         ("document.fetch-content", id("dr.ho"), Some(d1), "no-basis"),
         ("document.share", id("dr.ho"), Some(d1), "no-basis"),
-        ("document.fetch-manifest", id("dr.chan"), None, "no-such-document"),
-        ("document.fetch-content", id("dr.chan"), None, "no-such-document"),
+        (
+            "document.fetch-manifest",
+            id("dr.chan"),
+            None,
+            "no-such-document",
+        ),
+        (
+            "document.fetch-content",
+            id("dr.chan"),
+            None,
+            "no-such-document",
+        ),
         (
             "patient.search",
             id("privacy.kph"),
@@ -650,7 +709,12 @@ async fn every_read_path_enforces_the_policy() -> anyhow::Result<()> {
         ),
     ];
     let allowed = [
-        ("document.fetch-content", id("dr.chan"), Some(d1), "uploader"),
+        (
+            "document.fetch-content",
+            id("dr.chan"),
+            Some(d1),
+            "uploader",
+        ),
         ("document.fetch-content", id("dr.wong"), Some(d1), "grant"),
         ("document.fetch-content", id("dr.ho"), Some(d1), "grant"),
         (
@@ -659,7 +723,12 @@ async fn every_read_path_enforces_the_policy() -> anyhow::Result<()> {
             Some(d1),
             "care-relationship",
         ),
-        ("document.fetch-content", id("dr.kwan"), Some(dq), "break-glass"),
+        (
+            "document.fetch-content",
+            id("dr.kwan"),
+            Some(dq),
+            "break-glass",
+        ),
         ("document.share", id("dr.kwan"), Some(dq), "break-glass"),
         ("break-glass", id("dr.kwan"), None, "break-glass"),
     ];
@@ -746,4 +815,94 @@ async fn assert_access_log_append_only(db: &Path) -> anyhow::Result<()> {
     assert_eq!((total_after, denied_after), (total, denied));
     rw.close().await?;
     Ok(())
+}
+
+/// Revoking a share that does not exist must change nothing. The hub's `revoke_grant` deletes
+/// the named practitioner's document key wrap whether or not a grant row was revoked, so a
+/// clinician with patient-wide access who "revokes" the uploader destroys the uploader's only
+/// key to a document they uploaded for a patient whose consent their institution does not
+/// hold (the call still answers 404).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn revoking_a_share_that_does_not_exist_changes_nothing() -> anyhow::Result<()> {
+    let dir = tempfile::tempdir()?;
+    let hub = TestHub::start(sandbox_config(dir.path())).await?;
+    let world = World::build(&hub, &story_cast()).await?;
+    let (chan, wong) = tokio::try_join!(world.login("dr.chan"), world.login("dr.wong"))?;
+    let (_, hkid) = random_hkid();
+    chan.ensure_patient(&hkid, &card("LEE Siu Ming")).await?;
+    // The cardiologist adds a report to the clinic's patient: PPH holds no consent, so the
+    // uploader's own key wrap is their only way in.
+    let p_for_wong = wong.find_patient(&hkid).await?.expect("patient exists");
+    let plain = b"%PDF-1.4 cardiology opinion".to_vec();
+    let doc = wong
+        .upload(
+            Cursor::new(plain.clone()),
+            &p_for_wong,
+            meta("Cardiology opinion", "opinion.pdf"),
+            &[],
+            |_| {},
+        )
+        .await?
+        .document_id;
+    let opened = wong.open_document(doc).await?;
+    assert!(download_vec(&wong, &opened).await? == plain);
+
+    // dr.chan (care + consent for the patient) may manage the document's shares; dr.wong holds
+    // no share, so there is nothing to revoke.
+    assert!(chan.grants(doc).await?.is_empty());
+    assert_api(
+        chan.revoke(doc, &"dr.wong".parse().unwrap()).await,
+        ErrorCode::NotFound,
+        "revoking a share that does not exist",
+    );
+
+    // The uploader must still be able to open their document.
+    let opened = wong.open_document(doc).await?;
+    assert!(download_vec(&wong, &opened).await? == plain);
+    hub.stop().await
+}
+
+/// A non-clinician must not read clinical documents even if a clinician declares a care
+/// relationship for them: `declare_care` accepts any certified colleague as the target, and
+/// `policy::patient_access` never looks at roles, so a privacy officer (or an administrator)
+/// with a declared care relationship is served the document view, its patient-key wraps and
+/// the ciphertext, logged as an allowed `care-relationship` read.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn non_clinician_with_declared_care_is_still_denied() -> anyhow::Result<()> {
+    let dir = tempfile::tempdir()?;
+    let hub = TestHub::start(sandbox_config(dir.path())).await?;
+    let world = World::build(&hub, &story_cast()).await?;
+    let raw = Raw::new(&hub.url);
+    let (ho, privacy) = tokio::try_join!(world.login("dr.ho"), world.login("privacy.kph"))?;
+    let (_, hkid) = random_hkid();
+    let q = ho.ensure_patient(&hkid, &card("YEUNG Chun Kit")).await?;
+    let doc = ho
+        .upload(
+            Cursor::new(b"%PDF-1.4 A&E record".to_vec()),
+            &q,
+            meta("A&E record", "ae.pdf"),
+            &[],
+            |_| {},
+        )
+        .await?
+        .document_id;
+    // Either the declaration is refused or it must not open the documents.
+    let declared = ho.declare_care(&q, Some(world.id("privacy.kph"))).await;
+    if let Err(e) = &declared {
+        assert!(
+            matches!(e.code(), Some(ErrorCode::BadRequest | ErrorCode::Forbidden)),
+            "{e:?}"
+        );
+    }
+    assert_problem(
+        raw.view(doc, Some(&token(&privacy))).await,
+        ErrorCode::Forbidden,
+        "privacy officer with care: view",
+    );
+    assert_problem(
+        raw.content(doc, Some(&token(&privacy))).await,
+        ErrorCode::Forbidden,
+        "privacy officer with care: content",
+    );
+    hub.stop().await
 }

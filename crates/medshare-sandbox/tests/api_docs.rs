@@ -7,8 +7,18 @@ async fn openapi_lists_the_api_and_health_answers() -> anyhow::Result<()> {
     let dir = tempfile::tempdir()?;
     let hub = TestHub::start(sandbox_config(dir.path())).await?;
     let http = reqwest::Client::new();
-    let doc: serde_json::Value = http.get(format!("{}/openapi.json", hub.url)).send().await?.json().await?;
-    assert!(doc["openapi"].as_str().unwrap_or_default().starts_with("3."));
+    let doc: serde_json::Value = http
+        .get(format!("{}/openapi.json", hub.url))
+        .send()
+        .await?
+        .json()
+        .await?;
+    assert!(
+        doc["openapi"]
+            .as_str()
+            .unwrap_or_default()
+            .starts_with("3.")
+    );
     let paths = doc["paths"].as_object().expect("paths");
     for p in [
         "/v1/alliance",
@@ -24,12 +34,18 @@ async fn openapi_lists_the_api_and_health_answers() -> anyhow::Result<()> {
         "/health",
         "/ready",
     ] {
-        assert!(paths.contains_key(p), "{p} missing from the OpenAPI document");
+        assert!(
+            paths.contains_key(p),
+            "{p} missing from the OpenAPI document"
+        );
     }
     assert!(doc["components"]["schemas"]["Problem"].is_object());
     assert!(doc["components"]["securitySchemes"]["bearer"].is_object());
     for p in ["/health", "/ready"] {
-        assert_eq!(http.get(format!("{}{p}", hub.url)).send().await?.status(), 200);
+        assert_eq!(
+            http.get(format!("{}{p}", hub.url)).send().await?.status(),
+            200
+        );
     }
     hub.stop().await
 }

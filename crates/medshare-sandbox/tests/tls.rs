@@ -40,8 +40,7 @@ async fn hub_serves_tls_with_configured_certificate() -> anyhow::Result<()> {
     let h = medshare_client::Hub::new(&hub.url, Some(cert_pem.as_bytes()))?;
     let err = medshare_client::trust::alliance_root(&h, None)
         .await
-        .err()
-        .expect("not initialised");
+        .expect_err("not initialised");
     assert_eq!(err.code(), Some(medshare_model::ErrorCode::Unavailable));
     hub.stop().await
 }

@@ -62,6 +62,10 @@ pub async fn patient_access(
     if caller.require_certified().is_err() {
         return Ok(Basis::NotCertified);
     }
+    // Records are for clinicians: administrators and privacy officers never read them.
+    if !caller.has_role(medshare_model::registration::Role::Clinician) {
+        return Ok(Basis::NoBasis);
+    }
     let consents = state.store.consents(patient).await?;
     if !institution_has_consent(caller, &consents) {
         return Ok(Basis::NoBasis);
@@ -89,6 +93,9 @@ pub fn document_access(
 ) -> Basis {
     if patient_basis == Basis::NotCertified {
         return Basis::NotCertified;
+    }
+    if !caller.has_role(medshare_model::registration::Role::Clinician) {
+        return Basis::NoBasis;
     }
     if doc.uploader == caller.id() {
         return Basis::Uploader;

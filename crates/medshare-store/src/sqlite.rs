@@ -1037,13 +1037,18 @@ impl MetadataStore for SqliteStore {
             .bind(grantee.to_string())
             .execute(&mut *tx)
             .await?;
+        // Without a live grant there is nothing to revoke: above all, never touch the
+        // uploader's own key wrap.
+        if r.rows_affected() != 1 {
+            return Ok(false);
+        }
         sqlx::query("DELETE FROM document_key_wraps WHERE document_id = ? AND holder_kind = 'practitioner' AND holder_id = ?")
             .bind(doc.to_string())
             .bind(grantee.to_string())
             .execute(&mut *tx)
             .await?;
         tx.commit().await?;
-        Ok(r.rows_affected() == 1)
+        Ok(true)
     }
 
     async fn push_event(&self, recipient: PractitionerId, at: i64, body: &str) -> Result<i64> {

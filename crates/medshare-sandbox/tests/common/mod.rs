@@ -37,10 +37,7 @@ pub fn random_hex(n: usize) -> String {
 pub fn random_hkid() -> (String, PatientIdentifier) {
     let b = *uuid::Uuid::new_v4().as_bytes();
     let letter = char::from(b"ACDEGHKMPRVYZ"[usize::from(b[0]) % 13]);
-    let digits: String = b[1..7]
-        .iter()
-        .map(|x| char::from(b'0' + x % 10))
-        .collect();
+    let digits: String = b[1..7].iter().map(|x| char::from(b'0' + x % 10)).collect();
     let check = medshare_synth::hkid_check_digit(&letter.to_string(), &digits);
     let written = format!("{letter}{digits}({check})");
     let id = written.parse().expect("a generated HKID is valid");

@@ -97,7 +97,7 @@ pub async fn content(
     Path(id): Path<DocumentId>,
     headers: HeaderMap,
 ) -> ApiResult<Response> {
-    let range = parse_range(&headers).unwrap_or_default();
+    let range = parse_range(&headers)?;
     let partial = range.is_some();
     let read = svc::content(&s, &caller, id, range).await?;
     let status = if partial {

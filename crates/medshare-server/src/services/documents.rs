@@ -49,17 +49,26 @@ pub async fn stage(
     })
 }
 
-async fn check_grantee(state: &AppState, g: &NewGrant) -> ApiResult<()> {
+async fn check_grantee(state: &AppState, g: &NewGrant, uploader: PractitionerId) -> ApiResult<()> {
+    if g.grantee == uploader {
+        return Err(ApiError::bad_request(
+            "the uploader always holds the document key",
+        ));
+    }
     decode_b64(&g.wrap, MAX_WRAP, "key wrap is not base64 or too large")?;
     let p = state
         .store
         .practitioner(g.grantee)
         .await?
         .ok_or_else(ApiError::not_found)?;
-    if p.status != PractitionerStatus::Certified {
+    let clinician = p
+        .details
+        .roles
+        .contains(&medshare_model::registration::Role::Clinician);
+    if p.status != PractitionerStatus::Certified || !clinician {
         return Err(ApiError::with(
             ErrorCode::Conflict,
-            "documents can only be shared with certified practitioners",
+            "documents can only be shared with certified clinicians",
         ));
     }
     if g.expires_at.is_some_and(|e| e.unix_timestamp() <= now()) {
@@ -143,7 +152,7 @@ pub async fn commit(
         return Err(ApiError::bad_request("at most 100 shares at once"));
     }
     for g in &req.grants {
-        check_grantee(state, g).await?;
+        check_grantee(state, g, me.id).await?;
     }
     let row = DocumentRow {
         id: req.document_id,
@@ -328,7 +337,7 @@ pub async fn share(
         .await?;
         return Err(ApiError::forbidden());
     }
-    check_grantee(state, &g).await?;
+    check_grantee(state, &g, doc.uploader).await?;
     state.store.put_grant(id, &g, caller.id(), now()).await?;
     audit::record(
         state,

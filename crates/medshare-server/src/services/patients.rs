@@ -488,9 +488,10 @@ pub async fn declare_care(
         .ok_or_else(ApiError::not_found)?;
     if t.institution_id != caller.practitioner.institution_id
         || t.status != PractitionerStatus::Certified
+        || !t.details.roles.contains(&Role::Clinician)
     {
         return Err(ApiError::bad_request(
-            "care can be declared only for certified colleagues of your institution",
+            "care can be declared only for certified clinicians of your institution",
         ));
     }
     state.store.add_care(id, target, caller.id(), now()).await?;
