@@ -137,6 +137,8 @@ pub struct Machine {
     /// `release` or `debug` (debug figures are meaningless).
     pub build: &'static str,
     pub measured_at: String,
+    /// `/proc/loadavg` when the benchmark started: other work on the machine skews figures.
+    pub loadavg_at_start: String,
 }
 
 impl Machine {
@@ -162,6 +164,9 @@ impl Machine {
         let measured_at = time::OffsetDateTime::now_utc()
             .format(&time::format_description::well_known::Rfc3339)
             .unwrap_or_default();
+        let loadavg_at_start = std::fs::read_to_string("/proc/loadavg")
+            .map(|s| s.split_whitespace().take(3).collect::<Vec<_>>().join(" "))
+            .unwrap_or_default();
         Self {
             cpu_model,
             cores: std::thread::available_parallelism().map_or(0, |n| n.get()),
@@ -173,18 +178,20 @@ impl Machine {
                 "release"
             },
             measured_at,
+            loadavg_at_start,
         }
     }
 
     pub fn line(&self) -> String {
         format!(
-            "machine: {} x{} cores, {} MiB RAM, Linux {}, {} build, {}",
+            "machine: {} x{} cores, {} MiB RAM, Linux {}, {} build, {}, load average {}",
             self.cpu_model,
             self.cores,
             self.mem_total_mib,
             self.kernel,
             self.build,
-            self.measured_at
+            self.measured_at,
+            self.loadavg_at_start
         )
     }
 
@@ -194,5 +201,96 @@ impl Machine {
         if self.build == "debug" {
             out.say("WARNING: debug build: figures are not representative; use --release");
         }
+    }
+}
+
+/// User-space CPU time in USER_HZ ticks: (this process and its reaped children, the whole
+/// machine). User time only: kernel write-back of our own files runs in kernel threads and would
+/// otherwise count as someone else's work.
+fn cpu_ticks() -> (u64, u64) {
+    let own = std::fs::read_to_string("/proc/self/stat")
+        .ok()
+        .and_then(|s| {
+            // Fields after the parenthesised command name; utime is field 14 overall.
+            let rest = s.rsplit_once(')')?.1.split_whitespace().collect::<Vec<_>>();
+            let field = |n: usize| rest.get(n - 3)?.parse::<u64>().ok();
+            Some(field(14)? + field(16)?)
+        })
+        .unwrap_or(0);
+    let machine = std::fs::read_to_string("/proc/stat")
+        .ok()
+        .and_then(|s| {
+            let v: Vec<u64> = s
+                .lines()
+                .next()?
+                .split_whitespace()
+                .skip(1)
+                .filter_map(|x| x.parse().ok())
+                .collect();
+            // user nice system idle ...
+            Some(v.first()? + v.get(1)?)
+        })
+        .unwrap_or(0);
+    (own, machine)
+}
+
+/// How much user-space CPU this benchmark used, and how much everything else on the machine
+/// used over the same time: other work (builds, tests) on the 2 cores skews every figure.
+#[derive(Clone, Debug, Serialize)]
+pub struct CpuShare {
+    pub wall_secs: f64,
+    /// This process and the child processes it waited for (hub, nginx, rage, age).
+    pub ours_core_secs: f64,
+    /// Everything else that ran meanwhile.
+    pub others_core_secs: f64,
+}
+
+/// Starts counting at creation.
+pub struct CpuMeter {
+    started: std::time::Instant,
+    own: u64,
+    machine: u64,
+}
+
+impl CpuMeter {
+    pub fn start() -> Self {
+        let (own, machine) = cpu_ticks();
+        Self {
+            started: std::time::Instant::now(),
+            own,
+            machine,
+        }
+    }
+
+    pub fn finish(&self) -> CpuShare {
+        // USER_HZ is 100 on every Linux this runs on.
+        const HZ: f64 = 100.0;
+        let (own, machine) = cpu_ticks();
+        let ours = own.saturating_sub(self.own) as f64 / HZ;
+        let all = machine.saturating_sub(self.machine) as f64 / HZ;
+        CpuShare {
+            wall_secs: self.started.elapsed().as_secs_f64(),
+            ours_core_secs: ours,
+            others_core_secs: (all - ours).max(0.0),
+        }
+    }
+}
+
+impl CpuShare {
+    pub fn line(&self) -> String {
+        let others = self.others_core_secs / self.wall_secs;
+        format!(
+            "user cpu: this benchmark {:.1} core-s, other work on the machine {:.1} core-s over \
+             {:.1} s ({:.2} cores on average){}",
+            self.ours_core_secs,
+            self.others_core_secs,
+            self.wall_secs,
+            others,
+            if others > 0.2 {
+                " -- the machine was not quiet: figures are pessimistic"
+            } else {
+                ""
+            }
+        )
     }
 }

@@ -9,7 +9,7 @@
 //! raw `POST /v1/search` requests (hub and HTTP only, no client crypto), and one client calling
 //! `timeline` alone (service time without queueing).
 
-use crate::report::{Latency, Machine, Out, Target};
+use crate::report::{CpuMeter, CpuShare, Latency, Machine, Out, Target};
 use anyhow::{Context, anyhow, ensure};
 use medshare_client::{Client, DocumentMeta};
 use medshare_model::api::SearchRequest;
@@ -108,6 +108,7 @@ impl Phase {
 struct Record {
     bench: &'static str,
     machine: Machine,
+    cpu: CpuShare,
     params: Params,
     seeding: Seeding,
     timeline_concurrent: Phase,
@@ -148,6 +149,7 @@ async fn measure(args: Args) -> anyhow::Result<()> {
     let out = Out::new(args.json);
     let machine = Machine::describe();
     machine.announce(out);
+    let meter = CpuMeter::start();
 
     let dir = tempfile::tempdir()?;
     let hub = TestHub::start(sandbox_config(dir.path())).await?;
@@ -259,9 +261,12 @@ async fn measure(args: Args) -> anyhow::Result<()> {
     }
     hub.stop().await?;
     let mean = sizes.iter().sum::<usize>() as f64 / sizes.len().max(1) as f64;
+    let cpu = meter.finish();
+    out.say(cpu.line());
     out.record(&Record {
         bench: "search",
         machine,
+        cpu,
         params: Params {
             documents: args.documents,
             min_kib: args.min_kib,

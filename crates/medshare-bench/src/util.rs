@@ -4,7 +4,7 @@
 use anyhow::{Context, anyhow, bail};
 use medshare_crypto::{HashingReader, HashingWriter};
 use rand::RngCore;
-use std::io::{BufReader, Read, Write};
+use std::io::{BufReader, Write};
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
 use std::time::{Duration, Instant};
@@ -180,7 +180,12 @@ pub fn running_as_root() -> bool {
         .unwrap_or(false)
 }
 
-/// Read a stream of bytes to the end, discarding them; returns the count.
-pub fn drain(mut r: impl Read) -> std::io::Result<u64> {
-    std::io::copy(&mut r, &mut std::io::sink())
+/// Flush every dirty page to disk (untimed, between measurements), so that write-back of one
+/// measurement's output does not land in the next one.
+pub fn settle() {
+    let _ = std::process::Command::new("sync")
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status();
 }

@@ -84,11 +84,20 @@ pub fn normalize_code(code: &str) -> String {
         .collect()
 }
 
+/// Argon2id for the stored credential hash. The credential is already the output of a
+/// memory-hard Argon2id over the passphrase (on the client), so a leaked hash still costs an
+/// attacker the client's full KDF per guess; the hub's own pass can be light, which keeps its
+/// memory small (the default 19 MiB per concurrent login stays resident in the allocator).
+fn credential_hasher() -> argon2::Argon2<'static> {
+    let params = argon2::Params::new(4096, 2, 1, None).expect("static Argon2 parameters are valid");
+    argon2::Argon2::new(argon2::Algorithm::Argon2id, argon2::Version::V0x13, params)
+}
+
 /// Argon2id hash (PHC string) of the login credential the client derived from its passphrase.
 pub async fn hash_credential(credential: Vec<u8>) -> ApiResult<String> {
     tokio::task::spawn_blocking(move || {
         use argon2::password_hash::PasswordHasher;
-        argon2::Argon2::default()
+        credential_hasher()
             .hash_password(&credential)
             .map(|h| h.to_string())
             .map_err(|_| ApiError::internal())
@@ -103,11 +112,7 @@ pub async fn verify_credential(credential: Vec<u8>, hash: String) -> bool {
         use argon2::password_hash::PasswordVerifier;
         use argon2::password_hash::phc::PasswordHash;
         PasswordHash::new(&hash)
-            .map(|h| {
-                argon2::Argon2::default()
-                    .verify_password(&credential, &h)
-                    .is_ok()
-            })
+            .map(|h| credential_hasher().verify_password(&credential, &h).is_ok())
             .unwrap_or(false)
     })
     .await
