@@ -21,7 +21,6 @@ mod hub;
 mod report;
 mod seal;
 mod search;
-mod seed;
 mod transfer;
 mod util;
 

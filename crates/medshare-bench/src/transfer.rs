@@ -22,7 +22,7 @@ use futures::StreamExt;
 use medshare_client::{Client, DocumentMeta};
 use medshare_model::identifiers::PatientIdentifier;
 use medshare_model::records::PatientCard;
-use medshare_sandbox::story_cast;
+use medshare_sandbox::{World, story_cast};
 use serde::Serialize;
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -167,7 +167,7 @@ async fn measure(args: Args, nginx: PathBuf) -> anyhow::Result<()> {
     let rss_at_start = proc_status_kib(hub.pid, "VmRSS").unwrap_or(0);
     let token = std::fs::read_to_string(hub.data_dir.join("bootstrap-token"))
         .context("the hub wrote no bootstrap token")?;
-    let world = crate::seed::build_world(&hub.url, token.trim(), &story_cast()).await?;
+    let world = World::build_at(&hub.url, token.trim(), &story_cast()).await?;
     let chan = world.login("dr.chan").await?;
     let synthetic = medshare_synth::patients(2026, 1)
         .pop()
