@@ -314,12 +314,13 @@ async fn may_manage(state: &AppState, caller: &Caller, doc: &DocumentRow) -> Api
     policy::patient_access(state, caller, doc.patient_id).await
 }
 
-pub async fn share(
+/// Load a document for sharing or revoking; a refusal is recorded.
+async fn managed(
     state: &AppState,
     caller: &Caller,
     id: DocumentId,
-    g: NewGrant,
-) -> ApiResult<()> {
+    action: Action,
+) -> ApiResult<(DocumentRow, Basis)> {
     let doc = state
         .store
         .document(id)
@@ -329,7 +330,7 @@ pub async fn share(
     if !basis.allowed() {
         audit::record(
             state,
-            Entry::new(Action::Share, false, basis.as_str())
+            Entry::new(action, false, basis.as_str())
                 .by(&caller.practitioner)
                 .document(id)
                 .patient(doc.patient_id),
@@ -337,6 +338,16 @@ pub async fn share(
         .await?;
         return Err(ApiError::forbidden());
     }
+    Ok((doc, basis))
+}
+
+pub async fn share(
+    state: &AppState,
+    caller: &Caller,
+    id: DocumentId,
+    g: NewGrant,
+) -> ApiResult<()> {
+    let (doc, basis) = managed(state, caller, id, Action::Share).await?;
     check_grantee(state, &g, doc.uploader).await?;
     state.store.put_grant(id, &g, caller.id(), now()).await?;
     audit::record(
@@ -368,23 +379,7 @@ pub async fn revoke(
     id: DocumentId,
     grantee: PractitionerId,
 ) -> ApiResult<()> {
-    let doc = state
-        .store
-        .document(id)
-        .await?
-        .ok_or_else(ApiError::not_found)?;
-    let basis = may_manage(state, caller, &doc).await?;
-    if !basis.allowed() {
-        audit::record(
-            state,
-            Entry::new(Action::Revoke, false, basis.as_str())
-                .by(&caller.practitioner)
-                .document(id)
-                .patient(doc.patient_id),
-        )
-        .await?;
-        return Err(ApiError::forbidden());
-    }
+    let (doc, basis) = managed(state, caller, id, Action::Revoke).await?;
     if !state.store.revoke_grant(id, grantee, now()).await? {
         return Err(ApiError::not_found());
     }
