@@ -1,0 +1,223 @@
+//! Rebuild the whole tree from the entries and hold it against every signed head: an edited,
+//! deleted, inserted or reordered entry is reported with its position.
+
+use crate::entry::LoggedEntry;
+use crate::head::SignedTreeHead;
+use crate::tree::{MerkleTree, Root};
+use serde::Serialize;
+use std::collections::BTreeMap;
+
+/// Something wrong with the log, at a position where it can be pinned down.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct Finding {
+    /// 0-based tree index of the entry concerned, when known.
+    pub position: Option<u64>,
+    pub seq: Option<i64>,
+    pub problem: Problem,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[serde(tag = "kind", rename_all = "kebab-case")]
+pub enum Problem {
+    /// Entries are missing here: the sequence jumps from `expected` to `found`.
+    Missing { expected: i64, found: i64 },
+    /// The sequence repeats or runs backwards here: an entry was inserted or moved.
+    OutOfOrder { previous: i64 },
+    /// The entry no longer matches the leaf recorded when it was appended: it was edited.
+    Altered,
+    /// The tree rebuilt from the entries differs from a signed head: something among positions
+    /// `from..size` (0-based, `from` = size of the last head that still matched) changed.
+    DivergesFromHead { from: u64, size: u64 },
+    /// A signed head covers more entries than the log now holds: entries were removed.
+    HeadBeyondLog { size: u64, entries: u64 },
+    /// A head that does not verify with the log key.
+    BadHead { size: u64, reason: String },
+    /// The tree differs from the head this client saw earlier: the hub rewrote or forked history.
+    DivergesFromRemembered { size: u64 },
+}
+
+/// The outcome of rebuilding the log.
+#[derive(Clone, Debug, Serialize)]
+pub struct Report {
+    pub entries: u64,
+    pub heads_checked: usize,
+    /// Root of the tree rebuilt from the entries as served.
+    #[serde(serialize_with = "ser_root")]
+    pub root: Root,
+    pub findings: Vec<Finding>,
+}
+
+fn ser_root<S: serde::Serializer>(r: &Root, s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_str(&format!("{}:{}", r.size, r.hash_hex()))
+}
+
+impl Report {
+    pub fn is_intact(&self) -> bool {
+        self.findings.is_empty()
+    }
+}
+
+enum Checkpoint {
+    Signed(Root),
+    Remembered(Root),
+}
+
+/// Rebuild the tree from `entries` (in the order served, by sequence number) and check it
+/// against every head signed with `log_key`, and against a head this client `remembered`.
+pub fn audit_log(
+    entries: impl IntoIterator<Item = LoggedEntry>,
+    heads: &[SignedTreeHead],
+    log_key: &[u8; 32],
+    remembered: Option<Root>,
+) -> Report {
+    let mut findings = Vec::new();
+    let mut checkpoints: BTreeMap<u64, Vec<Checkpoint>> = BTreeMap::new();
+    let mut heads_checked = 0;
+    for h in heads {
+        match h.verify(log_key) {
+            Ok(root) => {
+                heads_checked += 1;
+                checkpoints
+                    .entry(root.size)
+                    .or_default()
+                    .push(Checkpoint::Signed(root));
+            }
+            Err(e) => findings.push(Finding {
+                position: None,
+                seq: None,
+                problem: Problem::BadHead {
+                    size: h.head.size,
+                    reason: e.to_string(),
+                },
+            }),
+        }
+    }
+    if let Some(r) = remembered {
+        checkpoints
+            .entry(r.size)
+            .or_default()
+            .push(Checkpoint::Remembered(r));
+    }
+
+    let mut tree = MerkleTree::new();
+    let mut previous_seq = 0i64;
+    let mut last_matching = 0u64;
+    let mut diverged = false;
+    for logged in entries {
+        let position = tree.len();
+        let seq = logged.seq;
+        if seq > previous_seq + 1 {
+            findings.push(Finding {
+                position: Some(position),
+                seq: Some(seq),
+                problem: Problem::Missing {
+                    expected: previous_seq + 1,
+                    found: seq,
+                },
+            });
+        } else if seq <= previous_seq {
+            findings.push(Finding {
+                position: Some(position),
+                seq: Some(seq),
+                problem: Problem::OutOfOrder {
+                    previous: previous_seq,
+                },
+            });
+        }
+        previous_seq = previous_seq.max(seq);
+        let leaf = logged.entry.leaf();
+        if logged.recorded_leaf().is_some_and(|r| r != leaf) {
+            findings.push(Finding {
+                position: Some(position),
+                seq: Some(seq),
+                problem: Problem::Altered,
+            });
+        }
+        tree.push(leaf);
+        if let Some(points) = checkpoints.get(&tree.len()) {
+            let root = tree.root();
+            for point in points {
+                match point {
+                    Checkpoint::Signed(signed) if !diverged => {
+                        if *signed == root {
+                            last_matching = root.size;
+                        } else {
+                            diverged = true;
+                            findings.push(Finding {
+                                position: None,
+                                seq: None,
+                                problem: Problem::DivergesFromHead {
+                                    from: last_matching,
+                                    size: root.size,
+                                },
+                            });
+                        }
+                    }
+                    Checkpoint::Remembered(r) if *r != root => findings.push(Finding {
+                        position: None,
+                        seq: None,
+                        problem: Problem::DivergesFromRemembered { size: r.size },
+                    }),
+                    _ => {}
+                }
+            }
+        }
+    }
+    let entries = tree.len();
+    for (&size, points) in checkpoints.range(entries + 1..) {
+        for point in points {
+            findings.push(Finding {
+                position: None,
+                seq: None,
+                problem: match point {
+                    Checkpoint::Signed(_) => Problem::HeadBeyondLog { size, entries },
+                    Checkpoint::Remembered(_) => Problem::DivergesFromRemembered { size },
+                },
+            });
+        }
+    }
+    Report {
+        entries,
+        heads_checked,
+        root: tree.root(),
+        findings,
+    }
+}
+
+impl std::fmt::Display for Finding {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        if let Some(p) = self.position {
+            write!(f, "position {p}")?;
+            if let Some(s) = self.seq {
+                write!(f, " (seq {s})")?;
+            }
+            write!(f, ": ")?;
+        }
+        match &self.problem {
+            Problem::Missing { expected, found } => {
+                write!(f, "entries {expected}..{} are missing (deleted)", found - 1)
+            }
+            Problem::OutOfOrder { previous } => write!(
+                f,
+                "sequence runs backwards after seq {previous}: an entry was inserted or moved"
+            ),
+            Problem::Altered => write!(f, "the entry was edited after it was logged"),
+            Problem::DivergesFromHead { from, size } => write!(
+                f,
+                "the entries differ from the signed head of size {size}: the change lies among positions {from}..{}",
+                size - 1
+            ),
+            Problem::HeadBeyondLog { size, entries } => write!(
+                f,
+                "a signed head covers {size} entries but only {entries} remain: entries were removed"
+            ),
+            Problem::BadHead { size, reason } => {
+                write!(f, "the signed head of size {size} is not valid: {reason}")
+            }
+            Problem::DivergesFromRemembered { size } => write!(
+                f,
+                "the log differs from the head of size {size} this client verified earlier: history was rewritten"
+            ),
+        }
+    }
+}
