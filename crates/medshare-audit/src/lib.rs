@@ -16,6 +16,7 @@
 //! ```
 #![forbid(unsafe_code)]
 
+pub mod api;
 pub mod entry;
 pub mod head;
 pub mod tree;

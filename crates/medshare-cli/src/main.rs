@@ -61,6 +61,16 @@ enum Command {
     BreakGlass(commands::records::BreakGlassArgs),
     /// Show notifications: shares, revocations, break-glass events.
     Inbox(commands::records::InboxArgs),
+    /// The tamper-evident audit trail: verify it, review it, export a patient's history.
+    Audit {
+        #[command(subcommand)]
+        command: commands::audit::AuditCmd,
+    },
+    /// Where a patient is told of every read of their records.
+    Contact {
+        #[command(subcommand)]
+        command: commands::audit::ContactCmd,
+    },
 }
 
 #[derive(Subcommand)]

@@ -2,6 +2,7 @@
 //! (trust on first use).
 
 use anyhow::{Context, anyhow};
+use medshare_client::audit::Witnessed;
 use medshare_client::{Client, Hub, SavedSession};
 use medshare_model::statements::{decode_key, encode_key};
 use std::collections::BTreeMap;
@@ -33,6 +34,55 @@ fn ensure_dir() -> anyhow::Result<PathBuf> {
 
 fn pins_path() -> anyhow::Result<PathBuf> {
     Ok(ensure_dir()?.join("known_hubs.json"))
+}
+
+fn heads_path() -> anyhow::Result<PathBuf> {
+    Ok(ensure_dir()?.join("audit_heads.json"))
+}
+
+fn read_heads() -> anyhow::Result<BTreeMap<String, Witnessed>> {
+    let path = heads_path()?;
+    match std::fs::read(&path) {
+        Ok(b) => serde_json::from_slice(&b).with_context(|| {
+            format!(
+                "{} is corrupt: it holds the audit heads this machine verified",
+                path.display()
+            )
+        }),
+        Err(_) => Ok(BTreeMap::new()),
+    }
+}
+
+/// The audit tree head last verified for a hub, if any.
+pub fn witnessed(hub: &str) -> anyhow::Result<Option<Witnessed>> {
+    Ok(read_heads()?.remove(hub.trim_end_matches('/')))
+}
+
+/// Remember a verified audit tree head for a hub.
+pub fn remember(hub: &str, w: &Witnessed) -> anyhow::Result<()> {
+    let mut heads = read_heads()?;
+    heads.insert(hub.trim_end_matches('/').to_string(), w.clone());
+    medshare_server::write_secret_file(&heads_path()?, &serde_json::to_vec_pretty(&heads)?)?;
+    Ok(())
+}
+
+/// Check the hub's audit log against the head this machine verified at its last contact, and
+/// remember the new one. A hub that rewrote or forked its history is refused here, on every
+/// command.
+pub async fn witness_log(hub: &Hub) -> anyhow::Result<Witnessed> {
+    let seen = witnessed(hub.base())?;
+    let (now, _) = medshare_client::audit::witness(hub, seen.as_ref())
+        .await
+        .map_err(|e| anyhow!("audit log check failed: {e}"))?;
+    remember(hub.base(), &now)?;
+    Ok(now)
+}
+
+/// Resume the saved session and check the hub's audit log (see [`witness_log`]).
+pub async fn session() -> anyhow::Result<Client> {
+    let c = resume()?;
+    witness_log(c.hub()).await?;
+    Ok(c)
 }
 
 fn session_path() -> anyhow::Result<PathBuf> {

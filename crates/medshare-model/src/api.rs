@@ -448,6 +448,58 @@ pub enum EventKind {
     Certified {
         practitioner_id: PractitionerId,
     },
+    /// For privacy officers: an access pattern worth a look.
+    AccessAlert {
+        rule: AlertRule,
+        practitioner_id: PractitionerId,
+        /// How many patients or refusals inside the rule's window.
+        count: i64,
+    },
+}
+
+/// The suspicious-access rules.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "kebab-case")]
+pub enum AlertRule {
+    /// Many patients' records read without a standing care relationship.
+    ManyPatients,
+    /// Many refused requests.
+    RepeatedDenials,
+}
+
+impl AlertRule {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::ManyPatients => "many-patients",
+            Self::RepeatedDenials => "repeated-denials",
+        }
+    }
+}
+
+/// `PUT /v1/patients/{id}/contact`: where the patient is told about reads of their records.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(tag = "kind", rename_all = "kebab-case")]
+pub enum PatientContact {
+    /// An HTTPS endpoint that receives a JSON notice (time, reading institution, reference).
+    Webhook { url: String },
+}
+
+/// A break-glass record for the practitioner's privacy officers: the reason is sealed to the
+/// institution and only their keyring opens it.
+#[derive(Clone, Debug, Serialize, Deserialize, ToSchema)]
+pub struct BreakGlassRecord {
+    pub id: i64,
+    pub patient_id: PatientId,
+    pub practitioner_id: PractitionerId,
+    /// base64 of the reason sealed to the institution's epoch key `reason_epoch`.
+    pub reason: String,
+    pub reason_epoch: u32,
+    #[serde(with = "time::serde::rfc3339")]
+    #[schema(value_type = String, format = DateTime)]
+    pub opened_at: OffsetDateTime,
+    #[serde(with = "time::serde::rfc3339")]
+    #[schema(value_type = String, format = DateTime)]
+    pub expires_at: OffsetDateTime,
 }
 
 /// A stored notification.

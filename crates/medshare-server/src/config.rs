@@ -22,6 +22,7 @@ pub struct Config {
     pub auth: AuthConfig,
     pub limits: LimitsConfig,
     pub policy: PolicyConfig,
+    pub audit: AuditConfig,
 }
 
 /// TLS certificate chain and private key (PEM files).
@@ -70,6 +71,50 @@ pub struct PolicyConfig {
     pub break_glass_secs: i64,
 }
 
+/// The audit log, privacy-officer alerts and patient access notices.
+#[derive(Clone, Serialize, Deserialize, PartialEq, Debug)]
+#[serde(default, deny_unknown_fields)]
+pub struct AuditConfig {
+    /// Ed25519 seed that signs tree heads (0600); default `<data_dir>/audit-log.key`. Replicas
+    /// of one hub share this file.
+    pub signing_key_file: Option<PathBuf>,
+    /// After appends, sign a new tree head at most this often (milliseconds). Clients asking
+    /// for the head get one signed on demand.
+    pub head_interval_ms: u64,
+    /// Most entries written in one transaction.
+    pub batch_max: usize,
+    /// Alert when one practitioner reads this many patients' records without a standing care
+    /// relationship (break-glass, care declared inside the window, refused) within the window.
+    pub alert_patients: i64,
+    pub alert_patients_window_secs: i64,
+    /// Alert when one practitioner is refused this many times within the window.
+    pub alert_denials: i64,
+    pub alert_denials_window_secs: i64,
+    /// Reads by one institution within this many seconds produce one notice to the patient.
+    pub notice_coalesce_secs: i64,
+    /// Give up on a notice after this many failed deliveries (retries back off exponentially).
+    pub notice_max_attempts: i64,
+    /// Allow plain-http webhooks (tests and sandboxes only).
+    pub webhook_allow_http: bool,
+}
+
+impl Default for AuditConfig {
+    fn default() -> Self {
+        Self {
+            signing_key_file: None,
+            head_interval_ms: 1000,
+            batch_max: 512,
+            alert_patients: 20,
+            alert_patients_window_secs: 3600,
+            alert_denials: 10,
+            alert_denials_window_secs: 600,
+            notice_coalesce_secs: 900,
+            notice_max_attempts: 8,
+            webhook_allow_http: false,
+        }
+    }
+}
+
 impl Default for Config {
     fn default() -> Self {
         Self {
@@ -80,6 +125,7 @@ impl Default for Config {
             auth: AuthConfig::default(),
             limits: LimitsConfig::default(),
             policy: PolicyConfig::default(),
+            audit: AuditConfig::default(),
         }
     }
 }
@@ -131,6 +177,7 @@ impl std::fmt::Debug for Config {
             .field("auth", &self.auth)
             .field("limits", &self.limits)
             .field("policy", &self.policy)
+            .field("audit", &self.audit)
             .finish()
     }
 }
@@ -180,6 +227,14 @@ impl Config {
         } else {
             self.database_url.clone()
         }
+    }
+
+    /// The file holding the audit log's signing seed.
+    pub fn audit_key_file(&self) -> PathBuf {
+        self.audit
+            .signing_key_file
+            .clone()
+            .unwrap_or_else(|| self.data_dir.join("audit-log.key"))
     }
 }
 

@@ -100,14 +100,42 @@ pub async fn build_state(config: Config) -> anyhow::Result<AppState> {
     } else {
         None
     };
+    let audit_seed = load_or_create_secret(&config.audit_key_file())?;
+    let (committed, committed_rx) = tokio::sync::mpsc::unbounded_channel();
+    let audit = audit::AuditLog::open(
+        store.clone(),
+        audit_seed,
+        std::time::Duration::from_millis(config.audit.head_interval_ms),
+        config.audit.batch_max,
+        committed,
+    )
+    .await
+    .context("cannot open the audit log")?;
+    let notifier = notify::Notifier::new();
+    let shutdown = tokio_util::sync::CancellationToken::new();
+    let outbox = Arc::new(tokio::sync::Notify::new());
+    tokio::spawn(audit::watch::run(
+        store.clone(),
+        notifier.clone(),
+        config.audit.clone(),
+        outbox.clone(),
+        committed_rx,
+    ));
+    tokio::spawn(audit::contact::run(
+        store.clone(),
+        config.audit.clone(),
+        outbox,
+        shutdown.clone(),
+    ));
     let state = AppState {
         store,
         blobs,
-        notifier: notify::Notifier::new(),
+        notifier,
+        audit,
         config: Arc::new(config),
         hub_secret: Arc::new(hub_secret),
         bootstrap_token: Arc::new(std::sync::Mutex::new(bootstrap_token)),
-        shutdown: tokio_util::sync::CancellationToken::new(),
+        shutdown,
     };
     services::documents::reconcile(&state).await?;
     Ok(state)

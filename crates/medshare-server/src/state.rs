@@ -13,6 +13,8 @@ pub struct AppState {
     pub store: Arc<dyn MetadataStore>,
     pub blobs: Arc<dyn BlobStore>,
     pub notifier: Notifier,
+    /// The verifiable access log.
+    pub audit: crate::audit::AuditLog,
     pub config: Arc<Config>,
     /// Hub-local secret: keys the fake KDF salts served for unknown handles.
     pub hub_secret: Arc<Zeroizing<[u8; 32]>>,

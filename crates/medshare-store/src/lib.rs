@@ -9,9 +9,12 @@
 //! ```
 #![forbid(unsafe_code)]
 
+mod audit;
 mod rows;
 mod sqlite;
+mod sqlite_audit;
 
+pub use audit::*;
 pub use rows::*;
 pub use sqlite::SqliteStore;
 
@@ -65,7 +68,7 @@ pub async fn open(url: &str) -> Result<Arc<dyn MetadataStore>> {
 
 /// Everything the hub keeps besides ciphertext blobs.
 #[async_trait]
-pub trait MetadataStore: Send + Sync + 'static {
+pub trait MetadataStore: AuditStore + Send + Sync + 'static {
     // --- alliance ---
     /// The alliance root and alliance key, once bootstrapped.
     async fn alliance(&self) -> Result<Option<AllianceRow>>;
@@ -177,7 +180,7 @@ pub trait MetadataStore: Send + Sync + 'static {
         reason_epoch: u32,
         now: i64,
         expires: i64,
-    ) -> Result<()>;
+    ) -> Result<i64>;
     async fn break_glass_active(
         &self,
         patient: PatientId,
@@ -244,8 +247,6 @@ pub trait MetadataStore: Send + Sync + 'static {
         limit: i64,
     ) -> Result<Vec<EventRow>>;
     /// Append one access decision to the append-only log.
-    async fn append_access(&self, e: &AccessRow) -> Result<()>;
-    async fn access_log(&self, since_seq: i64, limit: i64) -> Result<Vec<AccessRow>>;
 
     /// Cheap liveness query for readiness checks.
     async fn ping(&self) -> Result<()>;

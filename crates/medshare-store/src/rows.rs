@@ -210,17 +210,3 @@ pub struct EventRow {
     pub at: i64,
     pub body: String,
 }
-
-/// One access decision. Ids and fixed codes only: no health information.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct AccessRow {
-    pub seq: i64,
-    pub at: i64,
-    pub actor: Option<PractitionerId>,
-    pub institution_id: Option<InstitutionId>,
-    pub action: String,
-    pub document_id: Option<DocumentId>,
-    pub patient_id: Option<PatientId>,
-    pub outcome: String,
-    pub basis: String,
-}

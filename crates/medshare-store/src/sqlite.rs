@@ -13,7 +13,7 @@ use std::time::Duration;
 /// The embedded default store.
 #[derive(Clone, Debug)]
 pub struct SqliteStore {
-    pool: SqlitePool,
+    pub(crate) pool: SqlitePool,
 }
 
 fn json<T: serde::Serialize>(v: &T) -> String {
@@ -24,7 +24,7 @@ fn parse_json<T: serde::de::DeserializeOwned>(s: &str) -> Result<T> {
     serde_json::from_str(s).map_err(|_| StoreError::Corrupt)
 }
 
-fn parse_id<T: FromStr>(s: &str) -> Result<T> {
+pub(crate) fn parse_id<T: FromStr>(s: &str) -> Result<T> {
     s.parse().map_err(|_| StoreError::Corrupt)
 }
 
@@ -128,21 +128,6 @@ fn grant_row(r: &SqliteRow) -> Result<GrantRow> {
         granted_at: r.get("granted_at"),
         expires_at: r.get("expires_at"),
         revoked_at: r.get("revoked_at"),
-    })
-}
-
-fn access_row(r: &SqliteRow) -> Result<AccessRow> {
-    let opt = |c: &str| -> Option<String> { r.get(c) };
-    Ok(AccessRow {
-        seq: r.get("seq"),
-        at: r.get("at"),
-        actor: opt("actor").as_deref().map(parse_id).transpose()?,
-        institution_id: opt("institution_id").as_deref().map(parse_id).transpose()?,
-        action: r.get("action"),
-        document_id: opt("document_id").as_deref().map(parse_id).transpose()?,
-        patient_id: opt("patient_id").as_deref().map(parse_id).transpose()?,
-        outcome: r.get("outcome"),
-        basis: r.get("basis"),
     })
 }
 
@@ -775,17 +760,17 @@ impl MetadataStore for SqliteStore {
         reason_epoch: u32,
         now: i64,
         expires: i64,
-    ) -> Result<()> {
-        sqlx::query("INSERT INTO break_glass (patient_id, practitioner_id, reason, reason_epoch, opened_at, expires_at) VALUES (?, ?, ?, ?, ?, ?)")
+    ) -> Result<i64> {
+        let id = sqlx::query_scalar("INSERT INTO break_glass (patient_id, practitioner_id, reason, reason_epoch, opened_at, expires_at) VALUES (?, ?, ?, ?, ?, ?) RETURNING id")
             .bind(patient.to_string())
             .bind(practitioner.to_string())
             .bind(reason)
             .bind(reason_epoch as i64)
             .bind(now)
             .bind(expires)
-            .execute(&self.pool)
+            .fetch_one(&self.pool)
             .await?;
-        Ok(())
+        Ok(id)
     }
 
     async fn break_glass_active(
@@ -1083,35 +1068,6 @@ impl MetadataStore for SqliteStore {
                 body: r.get("body"),
             })
             .collect())
-    }
-
-    async fn append_access(&self, e: &AccessRow) -> Result<()> {
-        sqlx::query(
-            "INSERT INTO access_log (at, actor, institution_id, action, document_id, patient_id, outcome, basis) \
-             VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-        )
-        .bind(e.at)
-        .bind(e.actor.map(|x| x.to_string()))
-        .bind(e.institution_id.map(|x| x.to_string()))
-        .bind(&e.action)
-        .bind(e.document_id.map(|x| x.to_string()))
-        .bind(e.patient_id.map(|x| x.to_string()))
-        .bind(&e.outcome)
-        .bind(&e.basis)
-        .execute(&self.pool)
-        .await?;
-        Ok(())
-    }
-
-    async fn access_log(&self, since_seq: i64, limit: i64) -> Result<Vec<AccessRow>> {
-        sqlx::query("SELECT * FROM access_log WHERE seq > ? ORDER BY seq LIMIT ?")
-            .bind(since_seq)
-            .bind(limit)
-            .fetch_all(&self.pool)
-            .await?
-            .iter()
-            .map(access_row)
-            .collect()
     }
 
     async fn ping(&self) -> Result<()> {

@@ -105,6 +105,7 @@ pub async fn login(a: LoginArgs) -> anyhow::Result<()> {
             medshare_client::trust::root_fingerprint(client.trust().root())
         );
     }
+    profile::witness_log(client.hub()).await?;
     let path = profile::save_session(&client)?;
     println!(
         "Logged in as {} (session saved in {})",
@@ -129,7 +130,7 @@ pub async fn logout() -> anyhow::Result<()> {
 }
 
 pub async fn whoami() -> anyhow::Result<()> {
-    let c = profile::resume()?;
+    let c = profile::session().await?;
     let me = c.me().await?;
     let d = &me.details;
     println!(

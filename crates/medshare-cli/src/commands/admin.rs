@@ -190,7 +190,7 @@ pub async fn run(c: AdminCmd) -> anyhow::Result<()> {
             println!("Institution {institution} certified (key {fp})");
         }
         AdminCmd::Invite(p) => {
-            let c = profile::resume()?;
+            let c = profile::session().await?;
             let code = c.invite(p.enrolment()?).await?;
             println!(
                 "Invited {} as practitioner {}",
@@ -200,7 +200,7 @@ pub async fn run(c: AdminCmd) -> anyhow::Result<()> {
             println!("It expires at {}", code.expires_at);
         }
         AdminCmd::Pending => {
-            let c = profile::resume()?;
+            let c = profile::session().await?;
             let pending = c.pending().await?;
             if pending.is_empty() {
                 println!("Nobody is waiting for certification.");
@@ -224,7 +224,7 @@ pub async fn run(c: AdminCmd) -> anyhow::Result<()> {
             practitioner,
             fingerprint,
         } => {
-            let c = profile::resume()?;
+            let c = profile::session().await?;
             if fingerprint.is_none() {
                 eprintln!(
                     "warning: no --fingerprint given: compare the fingerprint below with the practitioner's"
@@ -234,7 +234,7 @@ pub async fn run(c: AdminCmd) -> anyhow::Result<()> {
             println!("Certified {practitioner} (key {fp})");
         }
         AdminCmd::Remove { practitioner } => {
-            let c = profile::resume()?;
+            let c = profile::session().await?;
             c.remove_member(practitioner).await?;
             println!("Removed {practitioner}; the institution key was rotated to a new epoch.");
         }

@@ -2,6 +2,7 @@
 
 pub mod account;
 pub mod admin;
+pub mod audit;
 pub mod demo;
 pub mod records;
 pub mod serve;
@@ -25,6 +26,8 @@ pub async fn dispatch(c: Command) -> anyhow::Result<()> {
         Command::Care(a) => records::care(a).await,
         Command::BreakGlass(a) => records::break_glass(a).await,
         Command::Inbox(a) => records::inbox(a).await,
+        Command::Audit { command } => audit::run(command).await,
+        Command::Contact { command } => audit::contact(command).await,
         Command::Serve(_) | Command::Config { .. } | Command::Demo(_) => {
             unreachable!("handled in main")
         }

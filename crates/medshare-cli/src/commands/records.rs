@@ -191,14 +191,17 @@ fn bar(len: u64, verb: &str) -> ProgressBar {
     pb
 }
 
-async fn find(c: &Client, id: &PatientIdentifier) -> anyhow::Result<medshare_client::Patient> {
+pub(crate) async fn find(
+    c: &Client,
+    id: &PatientIdentifier,
+) -> anyhow::Result<medshare_client::Patient> {
     c.find_patient(id)
         .await?
         .ok_or(anyhow!("no patient with that identifier is registered"))
 }
 
 pub async fn upload(a: UploadArgs) -> anyhow::Result<()> {
-    let c = profile::resume()?;
+    let c = profile::session().await?;
     let expires = a.expires.as_deref().map(parse_expiry).transpose()?;
     let shares: Vec<Share> = a
         .share
@@ -253,7 +256,7 @@ pub async fn upload(a: UploadArgs) -> anyhow::Result<()> {
 }
 
 pub async fn search(a: SearchArgs) -> anyhow::Result<()> {
-    let c = profile::resume()?;
+    let c = profile::session().await?;
     let t = c.timeline(&a.patient.patient).await?;
     if a.json {
         let rows: Vec<serde_json::Value> = t
@@ -311,7 +314,7 @@ pub async fn search(a: SearchArgs) -> anyhow::Result<()> {
 }
 
 pub async fn get(a: GetArgs) -> anyhow::Result<()> {
-    let c = profile::resume()?;
+    let c = profile::session().await?;
     let doc = c.open_document(a.document).await?;
     let out = a
         .output
@@ -375,7 +378,7 @@ fn sanitize(name: &str) -> String {
 }
 
 pub async fn share(a: ShareArgs) -> anyhow::Result<()> {
-    let c = profile::resume()?;
+    let c = profile::session().await?;
     let expires_at = a.expires.as_deref().map(parse_expiry).transpose()?;
     c.share(
         a.document,
@@ -390,7 +393,7 @@ pub async fn share(a: ShareArgs) -> anyhow::Result<()> {
 }
 
 pub async fn revoke(a: RevokeArgs) -> anyhow::Result<()> {
-    let c = profile::resume()?;
+    let c = profile::session().await?;
     c.revoke(a.document, &a.with).await?;
     println!(
         "Revoked {}'s access to {} (what they already downloaded cannot be recalled)",
@@ -411,7 +414,7 @@ async fn target(c: &Client, to: &str) -> anyhow::Result<ConsentTarget> {
 }
 
 pub async fn consent(cmd: ConsentCmd) -> anyhow::Result<()> {
-    let c = profile::resume()?;
+    let c = profile::session().await?;
     match cmd {
         ConsentCmd::Grant { patient, to } => {
             let p = find(&c, &patient.patient).await?;
@@ -428,7 +431,7 @@ pub async fn consent(cmd: ConsentCmd) -> anyhow::Result<()> {
 }
 
 pub async fn care(a: CareArgs) -> anyhow::Result<()> {
-    let c = profile::resume()?;
+    let c = profile::session().await?;
     let p = find(&c, &a.patient.patient).await?;
     let who = match &a.practitioner {
         Some(h) => Some(c.practitioner_by_handle(h).await?.cert.practitioner_id),
@@ -440,7 +443,7 @@ pub async fn care(a: CareArgs) -> anyhow::Result<()> {
 }
 
 pub async fn break_glass(a: BreakGlassArgs) -> anyhow::Result<()> {
-    let c = profile::resume()?;
+    let c = profile::session().await?;
     let p = find(&c, &a.patient.patient).await?;
     let g = c.break_glass(&p, &a.reason).await?;
     println!(
@@ -451,7 +454,7 @@ pub async fn break_glass(a: BreakGlassArgs) -> anyhow::Result<()> {
 }
 
 /// "Name (handle)" of a practitioner, verified against the alliance root; the id if unknown.
-async fn who(c: &Client, id: medshare_model::PractitionerId) -> String {
+pub(crate) async fn who(c: &Client, id: medshare_model::PractitionerId) -> String {
     match c.trust().fetch_practitioner(c.hub(), id).await {
         Ok(p) => format!("{} ({})", p.cert.name, p.cert.handle),
         Err(_) => id.to_string(),
@@ -493,12 +496,21 @@ async fn print_event(c: &Client, e: &medshare_model::api::Event) {
             )
         }
         Certified { .. } => "your key was certified: you can now work with records".to_string(),
+        AccessAlert {
+            rule,
+            practitioner_id,
+            count,
+        } => format!(
+            "ACCESS ALERT ({}): {} — {count} in the rule's window; see `medshare audit log --practitioner {practitioner_id}`",
+            rule.as_str(),
+            who(c, *practitioner_id).await
+        ),
     };
     println!("#{:<6} {at}  {what}", e.seq);
 }
 
 pub async fn inbox(a: InboxArgs) -> anyhow::Result<()> {
-    let c = profile::resume()?;
+    let c = profile::session().await?;
     let mut last = a.since;
     for e in c.inbox(a.since).await? {
         last = e.seq;

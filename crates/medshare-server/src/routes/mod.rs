@@ -1,6 +1,7 @@
 //! HTTP routes: thin handlers that extract, call a service and map the result.
 
 mod alliance;
+mod audit;
 mod documents;
 mod events;
 mod health;
@@ -33,6 +34,8 @@ use utoipa::OpenApi;
         documents::stage, documents::commit, documents::view, documents::content,
         documents::share, documents::revoke, documents::grants,
         events::list, events::stream,
+        audit::head, audit::heads, audit::entries, audit::inclusion, audit::log, audit::export,
+        audit::break_glass, audit::set_contact, audit::clear_contact,
     ),
     components(schemas(Problem, ErrorCode)),
     modifiers(&BearerAuth),
@@ -136,6 +139,17 @@ pub fn app(state: AppState) -> Router {
             delete(documents::revoke),
         )
         .route("/v1/events", get(events::list))
+        .route("/v1/audit/head", get(audit::head))
+        .route("/v1/audit/heads", get(audit::heads))
+        .route("/v1/audit/entries", get(audit::entries))
+        .route("/v1/audit/inclusion/{seq}", get(audit::inclusion))
+        .route("/v1/audit/log", get(audit::log))
+        .route("/v1/audit/patients/{id}/export", get(audit::export))
+        .route("/v1/audit/break-glass/{id}", get(audit::break_glass))
+        .route(
+            "/v1/patients/{id}/contact",
+            put(audit::set_contact).delete(audit::clear_contact),
+        )
         .layer(DefaultBodyLimit::max(json_limit));
     // Ciphertext streams are bounded by the blob store's own limit, not the JSON limit.
     let streams = Router::new()

@@ -237,12 +237,14 @@ fn to_view(d: DocumentRow, wraps: Vec<KeyWrap>) -> DocumentView {
 
 /// Load a document and apply the policy, recording the decision. Returns the document and the
 /// caller's patient-wide basis (which decides whether patient-key wraps are of use to them).
+/// Decide a read and log it. A refusal is durable before the error leaves; for an allowed read
+/// the caller awaits the receipt after preparing its answer, so the log's commit overlaps it.
 async fn authorize(
     state: &AppState,
     caller: &Caller,
     id: DocumentId,
     action: Action,
-) -> ApiResult<(DocumentRow, Basis)> {
+) -> ApiResult<(DocumentRow, Basis, audit::Receipt)> {
     let Some(doc) = state.store.document(id).await? else {
         audit::record(
             state,
@@ -254,17 +256,20 @@ async fn authorize(
     let patient_basis = policy::patient_access(state, caller, doc.patient_id).await?;
     let grant = state.store.grant(doc.id, caller.id()).await?;
     let basis = policy::document_access(caller, &doc, patient_basis, grant.as_ref(), now());
-    audit::record(
+    let receipt = audit::submit(
         state,
         Entry::new(action, basis.allowed(), basis.as_str())
             .by(&caller.practitioner)
             .document(id)
             .patient(doc.patient_id),
     )
-    .await?;
+    .await;
+    if basis.allowed() {
+        return Ok((doc, patient_basis, receipt));
+    }
+    receipt.durable().await.map_err(audit::log_failed)?;
     match basis {
         Basis::NotCertified => Err(ApiError::new(ErrorCode::NotCertified)),
-        b if b.allowed() => Ok((doc, patient_basis)),
         _ => Err(ApiError::forbidden()),
     }
 }
@@ -276,7 +281,8 @@ pub async fn view(
     caller: &Caller,
     id: DocumentId,
 ) -> ApiResult<(DocumentView, PractitionerPublic)> {
-    let (doc, patient_basis) = authorize(state, caller, id, Action::ManifestFetch).await?;
+    let (doc, patient_basis, receipt) =
+        authorize(state, caller, id, Action::ManifestFetch).await?;
     let patient_wide = patient_basis.allowed();
     let wraps = state
         .store
@@ -291,7 +297,9 @@ pub async fn view(
         .practitioner(doc.uploader)
         .await?
         .ok_or_else(ApiError::internal)?;
-    Ok((to_view(doc, wraps), public_of(state, &uploader).await?))
+    let public = public_of(state, &uploader).await?;
+    receipt.durable().await.map_err(audit::log_failed)?;
+    Ok((to_view(doc, wraps), public))
 }
 
 /// Stream the ciphertext (optionally a byte range).
@@ -301,8 +309,10 @@ pub async fn content(
     id: DocumentId,
     range: Option<ByteRange>,
 ) -> ApiResult<BlobRead> {
-    authorize(state, caller, id, Action::BlobFetch).await?;
-    Ok(state.blobs.get(id.0, range).await?)
+    let (_, _, receipt) = authorize(state, caller, id, Action::BlobFetch).await?;
+    let blob = state.blobs.get(id.0, range).await?;
+    receipt.durable().await.map_err(audit::log_failed)?;
+    Ok(blob)
 }
 
 /// Who may share or revoke: the uploader, or a clinician with patient-wide access.

@@ -3,6 +3,7 @@
 //! never decrypts anything.
 
 pub mod alliance;
+pub mod audit;
 pub mod documents;
 pub mod identity;
 pub mod patients;

@@ -176,7 +176,11 @@ pub async fn lookup(
     caller: &Caller,
     req: PatientLookup,
 ) -> ApiResult<PatientView> {
-    require_clinician(caller)?;
+    // Privacy officers find patients too (for access histories); they get no key wraps.
+    if !caller.has_role(Role::PrivacyOfficer) {
+        require_clinician(caller)?;
+    }
+    caller.require_certified()?;
     if req.refs.is_empty() || req.refs.len() > 16 {
         return Err(ApiError::bad_request(
             "between 1 and 16 patient references are required",
@@ -259,6 +263,19 @@ pub async fn search(
         .await?;
         return Ok(empty);
     }
+    // The entry commits while the response is assembled.
+    let basis = if patient_basis.allowed() {
+        patient_basis.as_str()
+    } else {
+        "grant"
+    };
+    let receipt = audit::submit(
+        state,
+        Entry::new(Action::Search, true, basis)
+            .by(&caller.practitioner)
+            .patient(pid),
+    )
+    .await;
     let ids: Vec<_> = docs.iter().map(|d| d.id).collect();
     let mut wraps: BTreeMap<_, Vec<KeyWrap>> = BTreeMap::new();
     for (doc, w) in state.store.document_key_wraps(&ids, caller.id()).await? {
@@ -289,20 +306,11 @@ pub async fn search(
             binding: d.binding,
         })
         .collect();
-    let basis = if patient_basis.allowed() {
-        patient_basis.as_str()
-    } else {
-        "grant"
-    };
-    audit::record(
-        state,
-        Entry::new(Action::Search, true, basis)
-            .by(&caller.practitioner)
-            .patient(pid),
-    )
-    .await?;
+    let patient = Some(view(state, caller, pid, patient_basis).await?);
+    // Durable before the records leave.
+    receipt.durable().await.map_err(audit::log_failed)?;
     Ok(SearchResult {
-        patient: Some(view(state, caller, pid, patient_basis).await?),
+        patient,
         documents,
         practitioners: uploaders.into_values().collect(),
     })
@@ -540,7 +548,7 @@ pub async fn break_glass(
     }
     let n = now();
     let expires = n + state.config.policy.break_glass_secs;
-    state
+    let window = state
         .store
         .open_break_glass(id, caller.id(), &req.reason, req.reason_epoch, n, expires)
         .await?;
@@ -548,7 +556,8 @@ pub async fn break_glass(
         state,
         Entry::new(Action::BreakGlass, true, "break-glass")
             .by(&caller.practitioner)
-            .patient(id),
+            .patient(id)
+            .detail(format!("break-glass:{window}")),
     )
     .await?;
     // Told: the institution's privacy officers and everyone caring for the patient.

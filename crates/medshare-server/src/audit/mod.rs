@@ -1,9 +1,19 @@
-//! The access record: every decision, allowed or denied, appended to the store's append-only
-//! log with who, what, when and on what basis. Ids and fixed codes only.
+//! The access record: every decision, allowed or denied, appended to the verifiable Merkle log
+//! with who, what, when and on what basis. Ids and fixed codes only.
+//!
+//! - `log`: batching appender, in-memory RFC 6962 tree, signed tree heads;
+//! - `watch`: after each batch, patient access notices and privacy-officer alerts;
+//! - `contact`: delivery of access notices to patients' registered contacts.
 
+pub mod contact;
+pub mod log;
+pub mod watch;
+
+pub use log::{AuditLog, LogError, Receipt};
+
+use crate::error::ApiError;
 use crate::state::{AppState, now};
 use medshare_model::{DocumentId, InstitutionId, PatientId, PractitionerId};
-use medshare_store::AccessRow;
 
 /// What was attempted.
 #[derive(Clone, Copy, Debug)]
@@ -28,6 +38,11 @@ pub enum Action {
     BlobFetch,
     Share,
     Revoke,
+    ContactSet,
+    ContactClear,
+    AuditRead,
+    AuditExport,
+    BreakGlassReview,
 }
 
 impl Action {
@@ -53,6 +68,11 @@ impl Action {
             Self::BlobFetch => "document.fetch-content",
             Self::Share => "document.share",
             Self::Revoke => "document.revoke",
+            Self::ContactSet => "patient.contact-set",
+            Self::ContactClear => "patient.contact-clear",
+            Self::AuditRead => "audit.read",
+            Self::AuditExport => "audit.export",
+            Self::BreakGlassReview => "break-glass.review",
         }
     }
 }
@@ -68,6 +88,8 @@ pub struct Entry {
     /// Fixed code: the policy basis (`uploader`, `grant`, `care`, `break-glass`) or the reason
     /// for a denial.
     pub basis: &'static str,
+    /// Reference to more detail, e.g. `break-glass:17`.
+    pub detail: Option<String>,
 }
 
 impl Entry {
@@ -80,6 +102,7 @@ impl Entry {
             patient: None,
             allowed,
             basis,
+            detail: None,
         }
     }
     pub fn by(mut self, p: &medshare_store::PractitionerRow) -> Self {
@@ -95,24 +118,41 @@ impl Entry {
         self.patient = Some(p);
         self
     }
+    pub fn detail(mut self, d: String) -> Self {
+        self.detail = Some(d);
+        self
+    }
+
+    fn into_entry(self) -> medshare_audit::Entry {
+        medshare_audit::Entry {
+            at: now(),
+            actor: self.actor,
+            institution: self.institution,
+            action: self.action.as_str().to_string(),
+            document: self.document,
+            patient: self.patient,
+            outcome: if self.allowed { "allowed" } else { "denied" }.to_string(),
+            purpose: self.basis.to_string(),
+            detail: self.detail,
+        }
+    }
 }
 
-/// Append an entry. The entry is written before the response leaves, so an acknowledged action
-/// is always recorded; if the log cannot be written the request fails.
-pub async fn record(state: &AppState, e: Entry) -> Result<(), crate::error::ApiError> {
-    state
-        .store
-        .append_access(&AccessRow {
-            seq: 0,
-            at: now(),
-            actor: e.actor,
-            institution_id: e.institution,
-            action: e.action.as_str().to_string(),
-            document_id: e.document,
-            patient_id: e.patient,
-            outcome: if e.allowed { "allowed" } else { "denied" }.to_string(),
-            basis: e.basis.to_string(),
-        })
-        .await?;
+/// Append an entry and wait until it is durable: an acknowledged action is always recorded;
+/// if the log cannot be written the request fails.
+pub async fn record(state: &AppState, e: Entry) -> Result<(), ApiError> {
+    submit(state, e).await.durable().await.map_err(log_failed)?;
     Ok(())
+}
+
+/// Queue an entry now and await its receipt just before answering, so the request's own work
+/// overlaps the log's commit.
+pub async fn submit(state: &AppState, e: Entry) -> Receipt {
+    state.audit.submit(e.into_entry()).await
+}
+
+/// A log failure as the caller sees it (details go to the hub's own log).
+pub fn log_failed(e: LogError) -> ApiError {
+    tracing::error!(error = %e, "audit log unavailable");
+    ApiError::internal()
 }

@@ -1,0 +1,119 @@
+//! Delivers access notices to patients' registered contacts, as eHRSS tells patients of each
+//! access. A notice carries no health information: the time, the reading institution's name
+//! and the audit entry's sequence number as a reference to quote to the institution.
+
+use crate::config::AuditConfig;
+use medshare_store::{MetadataStore, NoticeRow, Result};
+use serde::Serialize;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::sync::Notify;
+
+/// What the patient's webhook receives.
+#[derive(Serialize)]
+struct Notice {
+    r#type: &'static str,
+    /// RFC 3339 time of the read.
+    at: String,
+    /// The reading institution's name.
+    institution: Option<String>,
+    /// Audit entry reference (sequence number).
+    reference: i64,
+}
+
+/// Check a webhook address before it is stored: a URL, HTTPS unless the hub allows HTTP.
+pub fn check_webhook(url: &str, allow_http: bool) -> std::result::Result<(), &'static str> {
+    let u = reqwest::Url::parse(url).map_err(|_| "the webhook is not a valid URL")?;
+    match u.scheme() {
+        "https" => {}
+        "http" if allow_http => {}
+        _ => return Err("the webhook must be an https:// URL"),
+    }
+    if u.host_str().is_none() || !u.username().is_empty() || u.password().is_some() {
+        return Err("the webhook must name a host and carry no credentials");
+    }
+    Ok(())
+}
+
+pub async fn run(
+    store: Arc<dyn MetadataStore>,
+    config: AuditConfig,
+    wake: Arc<Notify>,
+    shutdown: tokio_util::sync::CancellationToken,
+) {
+    let http = match reqwest::Client::builder()
+        .timeout(Duration::from_secs(10))
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+    {
+        Ok(c) => c,
+        Err(e) => {
+            tracing::error!(error = %e, "patient notices disabled: no HTTP client");
+            return;
+        }
+    };
+    loop {
+        match store.due_notices(crate::state::now(), 50).await {
+            Ok(due) => {
+                for n in due {
+                    if let Err(e) = deliver(&store, &config, &http, &n).await {
+                        tracing::error!(error = %e, "could not record a notice delivery");
+                    }
+                }
+            }
+            Err(e) => tracing::error!(error = %e, "could not read due notices"),
+        }
+        tokio::select! {
+            _ = wake.notified() => {}
+            _ = tokio::time::sleep(Duration::from_secs(5)) => {}
+            _ = shutdown.cancelled() => return,
+        }
+    }
+}
+
+async fn deliver(
+    store: &Arc<dyn MetadataStore>,
+    config: &AuditConfig,
+    http: &reqwest::Client,
+    n: &NoticeRow,
+) -> Result<()> {
+    let now = crate::state::now();
+    let Some(contact) = store.patient_contact(n.patient_id).await? else {
+        // The contact was removed since: nobody to tell.
+        return store.notice_retry(n.id, n.attempts, now, true).await;
+    };
+    let institution = match n.institution_id {
+        Some(id) => store.institution(id).await?.map(|i| i.name),
+        None => None,
+    };
+    let body = Notice {
+        r#type: "medshare.record-accessed",
+        at: crate::state::at(n.at)
+            .format(&time::format_description::well_known::Rfc3339)
+            .unwrap_or_default(),
+        institution,
+        reference: n.seq,
+    };
+    let ok = contact.kind == "webhook"
+        && http
+            .post(&contact.address)
+            .json(&body)
+            .send()
+            .await
+            .is_ok_and(|r| r.status().is_success());
+    if ok {
+        return store.notice_delivered(n.id, now).await;
+    }
+    let attempts = n.attempts + 1;
+    let give_up = attempts >= config.notice_max_attempts;
+    // 30 s, 1 min, 2 min ... capped at 6 h.
+    let backoff = (30i64 << attempts.min(10)).min(6 * 3600);
+    tracing::warn!(
+        attempts,
+        give_up,
+        "a patient access notice was not delivered"
+    );
+    store
+        .notice_retry(n.id, attempts, now + backoff, give_up)
+        .await
+}

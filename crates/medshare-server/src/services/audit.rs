@@ -1,0 +1,345 @@
+//! The audit trail for the people who watch it: signed heads and proofs for every client,
+//! raw entries for auditors (privacy officers and institution administrators) who rebuild the
+//! tree, scoped queries and data access request exports for privacy officers, sealed
+//! break-glass reasons for the practitioner's own privacy officers, and patients' contacts for
+//! access notices. Reading the trail is itself recorded.
+
+use crate::audit::{self, Action, Entry, contact, log_failed};
+use crate::auth::Caller;
+use crate::error::{ApiError, ApiResult};
+use crate::policy;
+use crate::state::{AppState, at, now};
+use medshare_audit::api::{DataAccessExport, ExportedDocument, HeadResponse, InclusionResponse};
+use medshare_audit::{LoggedEntry, SignedTreeHead};
+use medshare_model::api::{BreakGlassRecord, PatientContact};
+use medshare_model::registration::Role;
+use medshare_model::{ErrorCode, PatientId, PractitionerId};
+use medshare_store::{AuditQuery, PatientContactRow};
+
+/// Most entries per page.
+pub const MAX_PAGE: i64 = 5000;
+
+fn page(limit: Option<i64>) -> i64 {
+    limit.unwrap_or(1000).clamp(1, MAX_PAGE)
+}
+
+/// Certified privacy officer or institution administrator.
+fn require_auditor(caller: &Caller) -> ApiResult<()> {
+    caller.require_certified()?;
+    if caller.has_role(Role::PrivacyOfficer) || caller.has_role(Role::InstitutionAdmin) {
+        Ok(())
+    } else {
+        Err(ApiError::forbidden())
+    }
+}
+
+/// The current signed head (signed now if the log grew), with a consistency proof from `from`.
+pub async fn head(state: &AppState, from: Option<u64>) -> ApiResult<HeadResponse> {
+    let (head, consistency) = state.audit.head(from).await.map_err(log_failed)?;
+    Ok(HeadResponse { head, consistency })
+}
+
+pub async fn heads(
+    state: &AppState,
+    caller: &Caller,
+    after: u64,
+    limit: Option<i64>,
+) -> ApiResult<Vec<SignedTreeHead>> {
+    require_auditor(caller)?;
+    Ok(state.store.audit_heads(after, page(limit)).await?)
+}
+
+/// Raw entries for rebuilding the tree.
+pub async fn entries(
+    state: &AppState,
+    caller: &Caller,
+    after: i64,
+    limit: Option<i64>,
+) -> ApiResult<Vec<LoggedEntry>> {
+    if let Err(e) = require_auditor(caller) {
+        audit::record(
+            state,
+            Entry::new(Action::AuditRead, false, "not-an-auditor").by(&caller.practitioner),
+        )
+        .await?;
+        return Err(e);
+    }
+    let receipt = audit::submit(
+        state,
+        Entry::new(Action::AuditRead, true, "verify").by(&caller.practitioner),
+    )
+    .await;
+    let rows = state.store.audit_entries(after.max(0), page(limit)).await?;
+    receipt.durable().await.map_err(log_failed)?;
+    Ok(rows)
+}
+
+pub async fn inclusion(
+    state: &AppState,
+    caller: &Caller,
+    seq: i64,
+) -> ApiResult<InclusionResponse> {
+    require_auditor(caller)?;
+    let (head, proof) = state
+        .audit
+        .inclusion(seq)
+        .await
+        .map_err(log_failed)?
+        .ok_or_else(ApiError::not_found)?;
+    let entry = state
+        .store
+        .audit_entries(seq - 1, 1)
+        .await?
+        .pop()
+        .filter(|e| e.seq == seq)
+        .ok_or_else(ApiError::not_found)?;
+    Ok(InclusionResponse { head, entry, proof })
+}
+
+fn require_privacy_officer(caller: &Caller) -> ApiResult<()> {
+    caller.require_role(Role::PrivacyOfficer)
+}
+
+/// A privacy officer's view of the log: entries by their institution's members or touching
+/// patients their institution has filed records for.
+pub async fn search(
+    state: &AppState,
+    caller: &Caller,
+    patient: Option<PatientId>,
+    practitioner: Option<PractitionerId>,
+    since: Option<i64>,
+    after: i64,
+    limit: Option<i64>,
+) -> ApiResult<Vec<LoggedEntry>> {
+    let mut entry = Entry::new(Action::AuditRead, true, "review").by(&caller.practitioner);
+    if let Some(p) = patient {
+        entry = entry.patient(p);
+    }
+    if let Err(e) = require_privacy_officer(caller) {
+        entry.allowed = false;
+        entry.basis = "not-a-privacy-officer";
+        audit::record(state, entry).await?;
+        return Err(e);
+    }
+    let receipt = audit::submit(state, entry).await;
+    let rows = state
+        .store
+        .audit_search(&AuditQuery {
+            scope: Some(caller.practitioner.institution_id),
+            patient,
+            actor: practitioner,
+            since,
+            after_seq: after.max(0),
+            limit: page(limit),
+        })
+        .await?;
+    receipt.durable().await.map_err(log_failed)?;
+    Ok(rows)
+}
+
+/// A data access request export for one patient.
+pub async fn export(
+    state: &AppState,
+    caller: &Caller,
+    patient: PatientId,
+) -> ApiResult<DataAccessExport> {
+    let entry = Entry::new(Action::AuditExport, true, "data-access-request")
+        .by(&caller.practitioner)
+        .patient(patient);
+    if let Err(e) = require_privacy_officer(caller) {
+        audit::record(
+            state,
+            Entry {
+                allowed: false,
+                basis: "not-a-privacy-officer",
+                ..entry
+            },
+        )
+        .await?;
+        return Err(e);
+    }
+    state
+        .store
+        .patient(patient)
+        .await?
+        .ok_or_else(ApiError::not_found)?;
+    audit::record(state, entry).await?;
+    let documents = state
+        .store
+        .documents_of_patient(patient)
+        .await?
+        .into_iter()
+        .map(|d| ExportedDocument {
+            document_id: d.id,
+            uploaded_at: d.created_at,
+            uploader: d.uploader,
+            institution_id: d.institution_id,
+            size: d.size,
+        })
+        .collect();
+    let mut accesses = Vec::new();
+    let mut after = 0;
+    loop {
+        let rows = state
+            .store
+            .audit_search(&AuditQuery {
+                scope: Some(caller.practitioner.institution_id),
+                patient: Some(patient),
+                after_seq: after,
+                limit: MAX_PAGE,
+                ..Default::default()
+            })
+            .await?;
+        let Some(last) = rows.last() else { break };
+        after = last.seq;
+        accesses.extend(rows);
+    }
+    let (head, _) = state.audit.head(None).await.map_err(log_failed)?;
+    Ok(DataAccessExport {
+        patient_id: patient,
+        generated_at: now(),
+        documents,
+        accesses,
+        head,
+    })
+}
+
+/// A break-glass record, for privacy officers of the practitioner's institution.
+pub async fn break_glass(
+    state: &AppState,
+    caller: &Caller,
+    id: i64,
+) -> ApiResult<BreakGlassRecord> {
+    require_privacy_officer(caller)?;
+    let row = state
+        .store
+        .break_glass_record(id)
+        .await?
+        .ok_or_else(ApiError::not_found)?;
+    let by = state
+        .store
+        .practitioner(row.practitioner_id)
+        .await?
+        .ok_or_else(ApiError::not_found)?;
+    let allowed = by.institution_id == caller.practitioner.institution_id;
+    audit::record(
+        state,
+        Entry::new(
+            Action::BreakGlassReview,
+            allowed,
+            if allowed {
+                "privacy-officer"
+            } else {
+                "other-institution"
+            },
+        )
+        .by(&caller.practitioner)
+        .patient(row.patient_id)
+        .detail(format!("break-glass:{id}")),
+    )
+    .await?;
+    if !allowed {
+        // Indistinguishable from a missing record.
+        return Err(ApiError::not_found());
+    }
+    Ok(BreakGlassRecord {
+        id: row.id,
+        patient_id: row.patient_id,
+        practitioner_id: row.practitioner_id,
+        reason: row.reason,
+        reason_epoch: row.reason_epoch,
+        opened_at: at(row.opened_at),
+        expires_at: at(row.expires_at),
+    })
+}
+
+/// Who may register or clear a patient's contact: a clinician with patient-wide access, or a
+/// privacy officer of an institution holding the patient's consent.
+async fn may_manage_contact(
+    state: &AppState,
+    caller: &Caller,
+    patient: PatientId,
+) -> ApiResult<&'static str> {
+    caller.require_certified()?;
+    state
+        .store
+        .patient(patient)
+        .await?
+        .ok_or_else(ApiError::not_found)?;
+    if caller.has_role(Role::PrivacyOfficer) {
+        let consents = state.store.consents(patient).await?;
+        if policy::institution_has_consent(caller, &consents) {
+            return Ok("privacy-officer");
+        }
+    }
+    let basis = policy::patient_access(state, caller, patient).await?;
+    if basis.allowed() {
+        return Ok(basis.as_str());
+    }
+    Ok("")
+}
+
+pub async fn set_contact(
+    state: &AppState,
+    caller: &Caller,
+    patient: PatientId,
+    contact: PatientContact,
+) -> ApiResult<()> {
+    let PatientContact::Webhook { url } = contact;
+    contact::check_webhook(&url, state.config.audit.webhook_allow_http)
+        .map_err(ApiError::bad_request)?;
+    let basis = may_manage_contact(state, caller, patient).await?;
+    let allowed = !basis.is_empty();
+    audit::record(
+        state,
+        Entry::new(
+            Action::ContactSet,
+            allowed,
+            if allowed { basis } else { "no-basis" },
+        )
+        .by(&caller.practitioner)
+        .patient(patient),
+    )
+    .await?;
+    if !allowed {
+        return Err(ApiError::with(
+            ErrorCode::Forbidden,
+            "you have no access to this patient's records",
+        ));
+    }
+    state
+        .store
+        .set_patient_contact(&PatientContactRow {
+            patient_id: patient,
+            kind: "webhook".into(),
+            address: url,
+            set_by: caller.id(),
+            set_at: now(),
+        })
+        .await?;
+    Ok(())
+}
+
+pub async fn clear_contact(state: &AppState, caller: &Caller, patient: PatientId) -> ApiResult<()> {
+    let basis = may_manage_contact(state, caller, patient).await?;
+    let allowed = !basis.is_empty();
+    audit::record(
+        state,
+        Entry::new(
+            Action::ContactClear,
+            allowed,
+            if allowed { basis } else { "no-basis" },
+        )
+        .by(&caller.practitioner)
+        .patient(patient),
+    )
+    .await?;
+    if !allowed {
+        return Err(ApiError::with(
+            ErrorCode::Forbidden,
+            "you have no access to this patient's records",
+        ));
+    }
+    state.store.clear_patient_contact(patient).await?;
+    Ok(())
+}
