@@ -178,7 +178,7 @@ impl AuditStore for SqliteStore {
              WHERE a.actor = ?1 AND a.at >= ?2 AND a.patient_id IS NOT NULL \
              AND a.action IN ('patient.search', 'document.fetch-manifest', 'document.fetch-content') \
              AND (a.basis = 'break-glass' OR a.outcome = 'denied' \
-                  OR (a.basis = 'care-relationship' AND EXISTS (SELECT 1 FROM care c \
+                  OR (a.basis = 'care-relationship' AND EXISTS (SELECT 1 FROM care_relationships c \
                       WHERE c.patient_id = a.patient_id AND c.practitioner_id = a.actor \
                       AND c.declared_at >= ?2)))",
         )

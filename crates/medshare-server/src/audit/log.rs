@@ -20,11 +20,14 @@ pub enum LogError {
     Store(#[from] StoreError),
     #[error(
         "the audit log no longer matches the tree head this hub signed at size {size}: entries \
-         were changed, removed or reordered behind the hub's back. Run `medshare audit verify` \
-         to locate the change and restore the database from a backup"
+         were changed, removed or reordered behind the hub's back. Run `medshare audit verify \
+         --offline` to locate the change and restore the database from a backup"
     )]
     Diverged { size: u64 },
-    #[error("the audit log's sequence numbers have a gap at {seq}")]
+    #[error(
+        "the audit log has lost entries: its sequence numbers jump at {seq}. Run `medshare \
+         audit verify --offline` to locate the change and restore the database from a backup"
+    )]
     Gap { seq: i64 },
     #[error("the audit log could not be written")]
     Write,
