@@ -10,6 +10,8 @@
 //!   process, against nginx serving the same size file; the hub's peak RSS.
 //! - `seal`: streaming age seal and open of a large file, against the `rage` (and Go `age`)
 //!   command-line tools.
+//! - `audit`: append throughput of the Merkle audit log (batched vs one transaction per
+//!   entry) and what an append adds to search and upload latency.
 //! - `hub` (hidden): the hub process that `transfer` spawns.
 //!
 //! Every subcommand prints a human summary; with `--json` the summary goes to stderr and one
@@ -17,6 +19,7 @@
 //! talks to 127.0.0.1. Build with `--release` before trusting any figure.
 #![forbid(unsafe_code)]
 
+mod audit;
 mod hub;
 mod report;
 mod seal;
@@ -46,6 +49,8 @@ enum Command {
     Transfer(transfer::Args),
     /// Streaming seal/open speed vs the `rage` (and Go `age`) CLI.
     Seal(seal::Args),
+    /// Audit log append throughput and the latency it adds to search and upload.
+    Audit(audit::Args),
     /// Run a sandbox hub on 127.0.0.1:0 until stdin closes or SIGTERM (used by `transfer`).
     #[command(hide = true)]
     Hub {
@@ -75,6 +80,7 @@ fn main() -> std::process::ExitCode {
             Command::Search(a) => search::run(a).await,
             Command::Transfer(a) => transfer::run(a).await,
             Command::Seal(a) => seal::run(a).await,
+            Command::Audit(a) => audit::run(a).await,
             Command::Hub {
                 data_dir,
                 port_file,

@@ -133,7 +133,7 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
 }
 
 /// A synthetic PDF report of roughly `target` bytes.
-fn document(i: usize, target: usize) -> Vec<u8> {
+pub(crate) fn document(i: usize, target: usize) -> Vec<u8> {
     let line = |n: usize| {
         format!(
             "{n:04}. Follow-up note {i}: blood pressure stable, HbA1c trending down, continue \
@@ -334,7 +334,7 @@ async fn timeline_phase(
 
 /// The same load as bare HTTP: one connection pool per token, `calls` searches each, bodies
 /// read in full but not parsed. Returns latencies, wall time and the response size.
-async fn raw_search_phase(
+pub(crate) async fn raw_search_phase(
     url: &str,
     body: &[u8],
     tokens: &[String],

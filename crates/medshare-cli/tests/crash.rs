@@ -107,6 +107,40 @@ async fn kill_9_during_uploads_loses_nothing_acknowledged() -> anyhow::Result<()
     // Restart on the same folder: start-up reconciliation removes partial state.
     let (mut hub, url) = start_hub(dir.path());
     world.hub_url = url;
+    // The hub reopened its audit log, so the log matched its last signed head. Every
+    // acknowledged upload's entry survived with it, and the operator's offline check of the
+    // whole log passes.
+    let store = medshare_store::open(&format!(
+        "sqlite://{}",
+        dir.path().join("medshare.db").display()
+    ))
+    .await?;
+    let logged: std::collections::BTreeSet<_> = store
+        .audit_entries(0, 1_000_000)
+        .await?
+        .into_iter()
+        .filter(|l| l.entry.action == "document.upload" && l.entry.allowed())
+        .filter_map(|l| l.entry.document)
+        .collect();
+    for (id, _) in &acked {
+        assert!(
+            logged.contains(id),
+            "the upload of {id} was acknowledged but not logged"
+        );
+    }
+    let verify = Command::new(env!("CARGO_BIN_EXE_medshare"))
+        .args(["audit", "verify", "--offline", "--data-dir"])
+        .arg(dir.path())
+        .env("MEDSHARE_CONFIG_DIR", dir.path().join("cli"))
+        .output()?;
+    assert!(
+        verify.status.success(),
+        "audit verify failed after the crash: {}{}",
+        String::from_utf8_lossy(&verify.stdout),
+        String::from_utf8_lossy(&verify.stderr)
+    );
+    assert!(String::from_utf8_lossy(&verify.stdout).contains("The log is intact"));
+
     let doctor = world.login("dr.chan").await?;
     let timeline = doctor.timeline(&patient_id()).await?;
     let listed: std::collections::BTreeSet<_> =

@@ -118,7 +118,6 @@ async fn snapshot(s: &Seeded, name: &str) -> anyhow::Result<std::path::PathBuf> 
     Ok(copy)
 }
 
-
 #[tokio::test(flavor = "multi_thread")]
 async fn every_kind_of_rewrite_is_found_with_its_position() -> anyhow::Result<()> {
     let s = seeded(|_| {}).await?;
@@ -341,7 +340,13 @@ async fn a_hub_serving_a_forked_history_is_caught_and_a_rewritten_log_stops_the_
     // The operator's tool locates the deletion.
     let found = offline_report(&db_path(fork), fork).await?;
     assert!(
-        found.contains(&(Some(2), Problem::Missing { expected: 3, found: 4 })),
+        found.contains(&(
+            Some(2),
+            Problem::Missing {
+                expected: 3,
+                found: 4
+            }
+        )),
         "{found:?}"
     );
     Ok(())

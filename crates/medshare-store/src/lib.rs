@@ -246,8 +246,6 @@ pub trait MetadataStore: AuditStore + Send + Sync + 'static {
         since: i64,
         limit: i64,
     ) -> Result<Vec<EventRow>>;
-    /// Append one access decision to the append-only log.
-
     /// Cheap liveness query for readiness checks.
     async fn ping(&self) -> Result<()>;
 }

@@ -224,16 +224,18 @@ async fn print_entries(c: &Client, entries: &[LoggedEntry], json: bool) -> anyho
         println!("{}", serde_json::to_string_pretty(entries)?);
         return Ok(());
     }
-    let mut names = HashMap::new();
+    let mut names: HashMap<medshare_model::PractitionerId, String> = HashMap::new();
     for l in entries {
         let e = &l.entry;
         let actor = match e.actor {
-            Some(a) => {
-                if !names.contains_key(&a) {
-                    names.insert(a, who(c, a).await);
+            Some(a) => match names.get(&a) {
+                Some(n) => n.clone(),
+                None => {
+                    let n = who(c, a).await;
+                    names.insert(a, n.clone());
+                    n
                 }
-                names[&a].clone()
-            }
+            },
             None => "-".to_string(),
         };
         let mut line = format!(

@@ -67,7 +67,14 @@ pub struct Receipt(oneshot::Receiver<Result<i64, LogError>>);
 impl Receipt {
     /// Wait until the entry is durable; returns its sequence number.
     pub async fn durable(self) -> Result<i64, LogError> {
-        self.0.await.map_err(|_| LogError::Stopped)?
+        let waiting = Instant::now();
+        let r = self.0.await.map_err(|_| LogError::Stopped)?;
+        // What the log added to the request (the bench collects these).
+        tracing::trace!(
+            target: "medshare::audit::wait",
+            waited_us = waiting.elapsed().as_micros() as u64
+        );
+        r
     }
 }
 

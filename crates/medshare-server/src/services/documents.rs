@@ -281,8 +281,7 @@ pub async fn view(
     caller: &Caller,
     id: DocumentId,
 ) -> ApiResult<(DocumentView, PractitionerPublic)> {
-    let (doc, patient_basis, receipt) =
-        authorize(state, caller, id, Action::ManifestFetch).await?;
+    let (doc, patient_basis, receipt) = authorize(state, caller, id, Action::ManifestFetch).await?;
     let patient_wide = patient_basis.allowed();
     let wraps = state
         .store
