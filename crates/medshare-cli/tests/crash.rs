@@ -2,42 +2,16 @@
 //! restart every acknowledged upload is complete and verifies, and no partial document is
 //! listed or left on disk.
 
+mod common;
+
+use common::start_hub;
 use medshare_client::DocumentMeta;
 use medshare_model::identifiers::PatientIdentifier;
 use medshare_model::records::PatientCard;
 use medshare_sandbox::{World, story_cast};
-use std::io::{BufRead, BufReader};
-use std::path::Path;
-use std::process::{Child, Command, Stdio};
+use std::process::Command;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
-
-/// Start `medshare serve` on a free loopback port; returns the process and its URL.
-fn start_hub(dir: &Path) -> (Child, String) {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_medshare"))
-        .args(["serve", "--listen", "127.0.0.1:0", "--data-dir"])
-        .arg(dir)
-        .env("MEDSHARE_AUTH__MIN_KDF_M_COST", "8")
-        .env("MEDSHARE_LOG", "warn")
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("medshare serve starts");
-    let stderr = child.stderr.take().expect("stderr");
-    let mut lines = BufReader::new(stderr).lines();
-    let url = loop {
-        let line = lines
-            .next()
-            .expect("hub printed its address")
-            .expect("readable");
-        if let Some(rest) = line.strip_prefix("medshare hub listening on ") {
-            break rest.trim().to_string();
-        }
-    };
-    // Keep draining stderr so the hub never blocks on a full pipe.
-    std::thread::spawn(move || for _ in lines {});
-    (child, url)
-}
 
 fn patient_id() -> PatientIdentifier {
     "K987654(5)".parse().expect("valid HKID")

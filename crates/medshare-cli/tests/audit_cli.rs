@@ -1,0 +1,188 @@
+//! The `medshare audit` and `medshare contact` commands against a real `medshare serve`, as a
+//! privacy officer would use them: head, verify (intact, then after an edit in the database),
+//! log, history, break-glass review, data access request export, inclusion proof.
+
+mod common;
+
+use common::start_hub;
+use medshare_client::ConsentTarget;
+use medshare_model::identifiers::PatientIdentifier;
+use medshare_model::records::PatientCard;
+use medshare_sandbox::{World, story_cast, totp_now};
+use sqlx::{ConnectOptions, Executor};
+use std::path::Path;
+use std::process::{Command, Output};
+
+struct Cli<'a> {
+    config: &'a Path,
+    hub: String,
+}
+
+impl Cli<'_> {
+    fn run(&self, args: &[&str]) -> Output {
+        Command::new(env!("CARGO_BIN_EXE_medshare"))
+            .args(args)
+            .env("MEDSHARE_CONFIG_DIR", self.config)
+            .env("MEDSHARE_HUB", &self.hub)
+            .env("MEDSHARE_LOG", "error")
+            .output()
+            .expect("medshare runs")
+    }
+
+    fn ok(&self, args: &[&str]) -> String {
+        let out = self.run(args);
+        assert!(
+            out.status.success(),
+            "medshare {args:?} failed: {}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_privacy_officer_audits_from_the_command_line() -> anyhow::Result<()> {
+    let dir = tempfile::tempdir()?;
+    let (mut hub, url) = start_hub(dir.path());
+    let token = std::fs::read_to_string(dir.path().join("bootstrap-token"))?;
+    let world = World::build_at(&url, &token, &story_cast()).await?;
+
+    // A clinic files a record; an ED physician at another hospital breaks the glass.
+    let chan = world.login("dr.chan").await?;
+    let hkid: PatientIdentifier = "K987654(5)".parse()?;
+    let p = chan.ensure_patient(&hkid, &PatientCard::default()).await?;
+    chan.grant_consent(&p, &ConsentTarget::Alliance).await?;
+    chan.upload(
+        std::io::Cursor::new(b"%PDF-1.4 discharge summary".to_vec()),
+        &p,
+        medshare_client::DocumentMeta {
+            title: "Discharge summary".into(),
+            file_name: "discharge.pdf".into(),
+            media_type: "application/pdf".into(),
+            category: "discharge-summary".into(),
+            date_of_service: None,
+            classification: None,
+        },
+        &[],
+        |_| {},
+    )
+    .await?;
+    let ho = world.login("dr.ho").await?;
+    let hp = ho.find_patient(&hkid).await?.expect("patient");
+    ho.break_glass(&hp, "collapsed in the waiting room").await?;
+    ho.timeline(&hkid).await?;
+
+    // The privacy officer logs in with the CLI.
+    let config = dir.path().join("officer");
+    let cli = Cli {
+        config: &config,
+        hub: url.to_string(),
+    };
+    let who = &world.people["privacy.kph"];
+    let code = totp_now(who.totp_secret.as_deref().expect("totp"))?;
+    let out = Command::new(env!("CARGO_BIN_EXE_medshare"))
+        .args([
+            "login",
+            "--hub",
+            &url,
+            "--handle",
+            "privacy.kph",
+            "--weak-kdf",
+            "--totp",
+            &code,
+        ])
+        .env("MEDSHARE_CONFIG_DIR", &config)
+        .env("MEDSHARE_PASSPHRASE", &who.passphrase)
+        .output()?;
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    // The verified head is remembered, 0600.
+    let heads = config.join("audit_heads.json");
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        assert_eq!(
+            std::fs::metadata(&heads)?.permissions().mode() & 0o777,
+            0o600
+        );
+    }
+
+    let head = cli.ok(&["audit", "head"]);
+    assert!(head.contains("Consistent with every head"), "{head}");
+    let verify = cli.ok(&["audit", "verify"]);
+    assert!(verify.contains("The log is intact"), "{verify}");
+
+    let log = cli.ok(&["audit", "log", "--practitioner", "dr.ho"]);
+    assert!(log.contains("break-glass"), "{log}");
+    assert!(log.contains("HO Ka Lok") || log.contains("dr.ho"), "{log}");
+    let id = log
+        .split("[break-glass:")
+        .nth(1)
+        .and_then(|r| r.split(']').next())
+        .expect("break-glass id")
+        .to_string();
+    let review = cli.ok(&["audit", "break-glass", &id]);
+    assert!(
+        review.contains("reason: collapsed in the waiting room"),
+        "{review}"
+    );
+
+    let history = cli.ok(&["audit", "history", "--patient", "K987654(5)"]);
+    assert!(history.contains("patient.search"), "{history}");
+
+    let export = dir.path().join("dar.json");
+    cli.ok(&[
+        "audit",
+        "export",
+        "--patient",
+        "K987654(5)",
+        "--out",
+        export.to_str().unwrap(),
+    ]);
+    let json: serde_json::Value = serde_json::from_slice(&std::fs::read(&export)?)?;
+    assert!(json["accesses"].as_array().is_some_and(|a| !a.is_empty()));
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        assert_eq!(
+            std::fs::metadata(&export)?.permissions().mode() & 0o777,
+            0o600
+        );
+    }
+    let seq = json["accesses"][0]["seq"]
+        .as_i64()
+        .expect("seq")
+        .to_string();
+    let proved = cli.ok(&["audit", "prove", &seq]);
+    assert!(
+        proved.contains("is included in the signed head"),
+        "{proved}"
+    );
+
+    // Someone edits an entry in the database: verify fails and says where.
+    let db = dir.path().join("medshare.db");
+    let mut c = sqlx::sqlite::SqliteConnectOptions::new()
+        .filename(&db)
+        .connect()
+        .await?;
+    c.execute("DROP TRIGGER access_log_no_update").await?;
+    c.execute("UPDATE access_log SET basis = 'care-relationship' WHERE action = 'break-glass'")
+        .await?;
+    let out = cli.run(&["audit", "verify"]);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        !out.status.success(),
+        "verify passed a tampered log: {stdout}"
+    );
+    assert!(
+        stdout.contains("TAMPERED  position") && stdout.contains("edited after it was logged"),
+        "{stdout}"
+    );
+    hub.kill()?;
+    hub.wait()?;
+    Ok(())
+}
