@@ -292,8 +292,8 @@ async fn a_hub_serving_a_forked_history_is_caught_and_a_rewritten_log_stops_the_
     wong.timeline(&s.hkid).await?;
     wong.open_document(s.doc).await?;
     // A client witnesses the log (as every CLI command does).
-    let (seen, _) = witness(&s.hub.hub(), None).await?;
-    let (again, _) = witness(&s.hub.hub(), Some(&seen)).await?;
+    let (seen, _) = witness(wong.hub(), None).await?;
+    let (again, _) = witness(wong.hub(), Some(&seen)).await?;
     assert!(again.size >= seen.size);
 
     // The operator rolls the database back to the earlier history and lets the hub run on
@@ -317,13 +317,14 @@ async fn a_hub_serving_a_forked_history_is_caught_and_a_rewritten_log_stops_the_
     for _ in 0..(again.size as usize + 5) {
         chan.timeline(&s.hkid).await?;
     }
-    let r = witness(&forked.hub(), Some(&again)).await;
+    let on_fork = s.world.login("dr.wong").await?;
+    let r = witness(on_fork.hub(), Some(&again)).await;
     match r {
         Err(ClientError::Trust(msg)) => assert!(msg.contains("rewritten or forked"), "{msg}"),
         other => panic!("a forked log was accepted: {other:?}"),
     }
     // A client that never saw the old history accepts the new one (nothing to compare).
-    witness(&forked.hub(), None).await?;
+    witness(on_fork.hub(), None).await?;
 
     // Rewriting the log behind a stopped hub's back stops it from starting.
     forked.stop().await?;

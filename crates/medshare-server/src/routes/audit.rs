@@ -41,11 +41,13 @@ pub struct LogQuery {
     pub limit: Option<i64>,
 }
 
-/// The current signed tree head and a consistency proof from a size seen before. Public: it
-/// reveals only the number of entries and a hash.
-#[utoipa::path(get, path = "/v1/audit/head", tag = "audit", params(HeadQuery), responses((status = 200, body = HeadResponse)))]
+/// The current signed tree head and a consistency proof from a size seen before. Any session
+/// may ask (it reveals only the number of entries and a hash); sessions are required because
+/// a head may be signed on demand.
+#[utoipa::path(get, path = "/v1/audit/head", tag = "audit", security(("bearer" = [])), params(HeadQuery), responses((status = 200, body = HeadResponse)))]
 pub async fn head(
     State(s): State<AppState>,
+    _caller: Caller,
     Query(q): Query<HeadQuery>,
 ) -> ApiResult<Json<HeadResponse>> {
     Ok(Json(svc::head(&s, q.from).await?))
