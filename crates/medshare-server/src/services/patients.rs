@@ -237,6 +237,18 @@ pub async fn search(
     };
     let n = now();
     let patient_basis = policy::patient_access(state, caller, pid).await?;
+    // With patient-wide access the outcome is known now: the entry commits while the response
+    // is assembled. Otherwise it depends on the grants found below.
+    let entry = |basis: &'static str| {
+        Entry::new(Action::Search, true, basis)
+            .by(&caller.practitioner)
+            .patient(pid)
+    };
+    let early = if patient_basis.allowed() {
+        Some(audit::submit(state, entry(patient_basis.as_str())).await)
+    } else {
+        None
+    };
     let grants: BTreeMap<_, _> = state
         .store
         .grants_on_patient(pid, caller.id())
@@ -263,19 +275,10 @@ pub async fn search(
         .await?;
         return Ok(empty);
     }
-    // The entry commits while the response is assembled.
-    let basis = if patient_basis.allowed() {
-        patient_basis.as_str()
-    } else {
-        "grant"
+    let receipt = match early {
+        Some(r) => r,
+        None => audit::submit(state, entry("grant")).await,
     };
-    let receipt = audit::submit(
-        state,
-        Entry::new(Action::Search, true, basis)
-            .by(&caller.practitioner)
-            .patient(pid),
-    )
-    .await;
     let ids: Vec<_> = docs.iter().map(|d| d.id).collect();
     let mut wraps: BTreeMap<_, Vec<KeyWrap>> = BTreeMap::new();
     for (doc, w) in state.store.document_key_wraps(&ids, caller.id()).await? {
