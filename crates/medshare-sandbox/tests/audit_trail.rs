@@ -131,9 +131,12 @@ async fn every_kind_of_rewrite_is_found_with_its_position() -> anyhow::Result<()
         "the story logged {} entries",
         report.entries
     );
-    assert_eq!(
-        report.heads_checked as u64, report.entries,
-        "one head per batch here"
+    // A head after every batch (an upload and its shares commit as one batch).
+    assert!(
+        report.heads_checked as u64 * 4 >= report.entries * 3,
+        "{} heads for {} entries",
+        report.heads_checked,
+        report.entries
     );
 
     // The seq of dr.wong's content fetch.
@@ -239,15 +242,11 @@ async fn every_kind_of_rewrite_is_found_with_its_position() -> anyhow::Result<()
         .await?;
     }
     let found = offline_report(&db, &s.hub.data_dir).await?;
+    // The first moved entry is located within its batch (one signed head per batch).
     let opos = (other - 1) as u64;
     assert!(
-        found.contains(&(
-            None,
-            Problem::DivergesFromHead {
-                from: opos,
-                size: opos + 1
-            }
-        )),
+        found.iter().any(|f| matches!(f,
+            (None, Problem::DivergesFromHead { from, size }) if *from <= opos && opos < *size && size - from <= 2)),
         "{found:?}"
     );
 

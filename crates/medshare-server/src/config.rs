@@ -78,8 +78,8 @@ pub struct AuditConfig {
     /// Ed25519 seed that signs tree heads (0600); default `<data_dir>/audit-log.key`. Replicas
     /// of one hub share this file.
     pub signing_key_file: Option<PathBuf>,
-    /// After appends, sign a new tree head at most this often (milliseconds). Clients asking
-    /// for the head get one signed on demand.
+    /// Sign a new tree head this often when the log grew (milliseconds); 0 signs one after
+    /// every batch. Clients asking for the head get one signed on demand.
     pub head_interval_ms: u64,
     /// Most entries written in one transaction.
     pub batch_max: usize,

@@ -179,27 +179,35 @@ pub async fn commit(
         let _ = state.blobs.delete(row.id.0).await;
         return Err(e.into());
     }
-    state
-        .store
-        .add_care(row.patient_id, me.id, me.id, now())
-        .await?;
-    audit::record(
-        state,
-        Entry::new(Action::Upload, true, "uploader")
-            .by(me)
-            .document(row.id)
-            .patient(row.patient_id),
-    )
-    .await?;
-    for g in &req.grants {
-        audit::record(
+    // The entries commit while the care relationship and notifications are written; all are
+    // durable before the upload is acknowledged.
+    let mut receipts = vec![
+        audit::submit(
             state,
-            Entry::new(Action::Share, true, "uploader")
+            Entry::new(Action::Upload, true, "uploader")
                 .by(me)
                 .document(row.id)
                 .patient(row.patient_id),
         )
+        .await,
+    ];
+    for _ in &req.grants {
+        receipts.push(
+            audit::submit(
+                state,
+                Entry::new(Action::Share, true, "uploader")
+                    .by(me)
+                    .document(row.id)
+                    .patient(row.patient_id),
+            )
+            .await,
+        );
+    }
+    state
+        .store
+        .add_care(row.patient_id, me.id, me.id, now())
         .await?;
+    for g in &req.grants {
         state
             .notifier
             .publish(
@@ -212,6 +220,9 @@ pub async fn commit(
                 },
             )
             .await;
+    }
+    for r in receipts {
+        r.durable().await.map_err(audit::log_failed)?;
     }
     let wraps = req
         .wraps
@@ -235,9 +246,9 @@ fn to_view(d: DocumentRow, wraps: Vec<KeyWrap>) -> DocumentView {
     }
 }
 
-/// Load a document and apply the policy, recording the decision. Returns the document and the
-/// caller's patient-wide basis (which decides whether patient-key wraps are of use to them).
-/// Decide a read and log it. A refusal is durable before the error leaves; for an allowed read
+/// Load a document and apply the policy, recording the decision. Returns the document, the
+/// caller's patient-wide basis (which decides whether patient-key wraps are of use to them) and
+/// the entry's receipt. Decide a read and log it. A refusal is durable before the error leaves; for an allowed read
 /// the caller awaits the receipt after preparing its answer, so the log's commit overlaps it.
 async fn authorize(
     state: &AppState,
