@@ -459,12 +459,17 @@ impl World {
 
     /// Log a cast member in (computing their current TOTP code).
     pub async fn login(&self, handle: &str) -> anyhow::Result<Client> {
+        self.login_at(&self.hub_url, handle).await
+    }
+
+    /// Log a cast member in at another hub URL of the same alliance (another replica).
+    pub async fn login_at(&self, hub_url: &str, handle: &str) -> anyhow::Result<Client> {
         let c = self
             .people
             .get(handle)
             .ok_or(anyhow!("nobody called {handle}"))?;
         let code = c.totp_secret.as_deref().map(totp_now).transpose()?;
-        let hub = Hub::new(&self.hub_url, None)?;
+        let hub = Hub::new(hub_url, None)?;
         let client = login(
             &hub,
             Some(self.root_public),
