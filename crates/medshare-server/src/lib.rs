@@ -15,6 +15,7 @@ pub mod audit;
 pub mod auth;
 pub mod config;
 pub mod error;
+pub mod maintenance;
 pub mod notify;
 pub mod policy;
 pub mod routes;

@@ -48,6 +48,17 @@ impl PgStore {
         crate::schema::inspect(&mut *conn, &MIGRATOR).await
     }
 
+    /// Tables in the connected database outside PostgreSQL's own schemas (restore refuses a
+    /// database that already has any).
+    pub async fn user_table_count(&self) -> Result<i64> {
+        Ok(sqlx::query_scalar(
+            "SELECT COUNT(*) FROM pg_catalog.pg_tables \
+             WHERE schemaname NOT IN ('pg_catalog', 'information_schema')",
+        )
+        .fetch_one(&self.pool)
+        .await?)
+    }
+
     /// The underlying pool (tests, benchmarks and backups).
     pub fn pool(&self) -> &PgPool {
         &self.pool
