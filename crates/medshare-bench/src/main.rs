@@ -10,6 +10,9 @@
 //!   process, against nginx serving the same size file; the hub's peak RSS.
 //! - `seal`: streaming age seal and open of a large file, against the `rage` (and Go `age`)
 //!   command-line tools.
+//! - `scale pg-search | replicas | blobs`: the scale-out deployment on real PostgreSQL and
+//!   s3s-fs: search over 10 million documents' metadata, one vs two hub replicas, S3 vs folder
+//!   blob throughput.
 //! - `hub` (hidden): the hub process that `transfer` spawns.
 //!
 //! Every subcommand prints a human summary; with `--json` the summary goes to stderr and one
@@ -19,6 +22,7 @@
 
 mod hub;
 mod report;
+mod scale;
 mod seal;
 mod search;
 mod transfer;
@@ -46,6 +50,12 @@ enum Command {
     Transfer(transfer::Args),
     /// Streaming seal/open speed vs the `rage` (and Go `age`) CLI.
     Seal(seal::Args),
+    /// Scale-out figures on real PostgreSQL and S3 (s3s-fs): 10M-document search, replicas,
+    /// blob throughput.
+    Scale {
+        #[command(subcommand)]
+        command: scale::Cmd,
+    },
     /// Run a sandbox hub on 127.0.0.1:0 until stdin closes or SIGTERM (used by `transfer`).
     #[command(hide = true)]
     Hub {
@@ -75,6 +85,7 @@ fn main() -> std::process::ExitCode {
             Command::Search(a) => search::run(a).await,
             Command::Transfer(a) => transfer::run(a).await,
             Command::Seal(a) => seal::run(a).await,
+            Command::Scale { command } => scale::run(command).await,
             Command::Hub {
                 data_dir,
                 port_file,
