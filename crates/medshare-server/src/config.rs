@@ -69,7 +69,8 @@ pub struct S3Config {
     pub access_key_id: String,
     /// Prefer `secret_access_key_file` or the environment to writing it here.
     pub secret_access_key: String,
-    /// A file (mode 0600) holding the secret key, e.g. a Docker or systemd credential.
+    /// A file holding the secret key (not readable by others: 0600, or a Docker secret or
+    /// systemd credential).
     pub secret_access_key_file: Option<PathBuf>,
     /// Allow a plain-HTTP endpoint (only on a private network).
     pub allow_http: bool,
@@ -299,7 +300,7 @@ impl Config {
                     .permissions()
                     .mode();
                 anyhow::ensure!(
-                    mode & 0o077 == 0,
+                    mode & 0o007 == 0,
                     "{} is readable by others: chmod 600 it",
                     file.display()
                 );
