@@ -171,9 +171,9 @@ async fn pg_search(a: PgSearchArgs) -> anyhow::Result<()> {
              manifest, binding, created_at) \
              SELECT md5('d' || i)::uuid::text, md5('p' || (i % $3))::uuid::text, $4, $5, \
                     1000 + (i % 100000), encode(sha256(('c' || i)::bytea), 'hex'), \
-                    substr(repeat(encode(sha256(('m' || i)::bytea), 'base64'), 4), 1, $6), \
+                    substr(repeat(replace(encode(sha256(('m' || i)::bytea), 'base64'), E'\\n', ''), 8), 1, $6), \
                     '{\"kind\":\"document-binding\",\"payload\":\"' || encode(sha256(('b' || i)::bytea), 'base64') || \
-                    '\",\"signer\":\"k1\",\"signature\":\"' || encode(sha512(('s' || i)::bytea), 'base64') || '\"}', \
+                    '\",\"signer\":\"k1\",\"signature\":\"' || replace(encode(sha512(('s' || i)::bytea), 'base64'), E'\\n', '') || '\"}', \
                     1700000000 + i \
              FROM generate_series($1, $2) i",
         )

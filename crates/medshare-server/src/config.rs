@@ -32,7 +32,7 @@ pub struct Config {
 }
 
 /// Ciphertext storage: the local folder `<data_dir>/blobs` or an S3-compatible bucket.
-#[derive(Clone, Serialize, Deserialize, PartialEq, Default)]
+#[derive(Clone, Serialize, Deserialize, PartialEq)]
 #[serde(default, deny_unknown_fields)]
 pub struct BlobsConfig {
     pub backend: BlobBackend,
@@ -167,14 +167,21 @@ impl Default for Config {
             data_dir: PathBuf::from("medshare-data"),
             database_url: String::new(),
             migrate_on_start: true,
-            blobs: BlobsConfig {
-                replica_grace_secs: 24 * 3600,
-                ..BlobsConfig::default()
-            },
+            blobs: BlobsConfig::default(),
             tls: None,
             auth: AuthConfig::default(),
             limits: LimitsConfig::default(),
             policy: PolicyConfig::default(),
+        }
+    }
+}
+
+impl Default for BlobsConfig {
+    fn default() -> Self {
+        Self {
+            backend: BlobBackend::Folder,
+            s3: S3Config::default(),
+            replica_grace_secs: 24 * 3600,
         }
     }
 }
