@@ -89,7 +89,9 @@ fn wait_listening(addr: SocketAddr, limit: Duration, what: &str) {
     }
 }
 
-/// A shell script that waits for this process to end, then runs `cleanup`.
+/// A shell script that waits for this process to end, then runs `cleanup`. It is meant to
+/// outlive this process, so it is never waited for (it exits after we do; init reaps it).
+#[allow(clippy::zombie_processes)]
 fn watchdog(cleanup: &str) {
     let script = format!(
         "while kill -0 {pid} 2>/dev/null; do sleep 1; done; {cleanup}",
