@@ -139,9 +139,17 @@ pub async fn backup(config: &Config, out: &Path) -> anyhow::Result<BackupManifes
         "{} already exists: back up into a new folder",
         out.display()
     );
-    private_dir(out)?;
     let url = config.database_url();
     let backend = Backend::of_url(&url)?;
+    if let Some(path) = url.strip_prefix("sqlite://") {
+        let path = Path::new(path.split('?').next().unwrap_or(path));
+        ensure!(
+            path.exists(),
+            "there is no database at {}: check --data-dir or database_url",
+            path.display()
+        );
+    }
+    private_dir(out)?;
     let status = medshare_store::schema_status(&url).await?;
     ensure!(
         status.pending.is_empty(),

@@ -58,6 +58,22 @@ pub struct RestoreArgs {
 pub async fn migrate(a: MigrateArgs) -> anyhow::Result<()> {
     let config = a.hub.load()?;
     let url = config.database_url();
+    if url.starts_with("sqlite:") {
+        // The embedded database lives in the data folder, which may not exist yet.
+        let mut b = std::fs::DirBuilder::new();
+        b.recursive(true);
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::DirBuilderExt;
+            b.mode(0o700);
+        }
+        b.create(&config.data_dir).with_context(|| {
+            format!(
+                "cannot create the data folder {}",
+                config.data_dir.display()
+            )
+        })?;
+    }
     if a.check {
         let s = medshare_store::schema_status(&url).await?;
         println!(
