@@ -19,4 +19,5 @@ if [ ${#need_apt[@]} -gt 0 ]; then
   fi
 fi
 
+bash scripts/services.sh  # PostgreSQL + s3s-fs for the scale-out tests (installs or fails loudly)
 cargo test --workspace --locked "$@"

@@ -12,6 +12,9 @@
 //!   command-line tools.
 //! - `audit`: append throughput of the Merkle audit log (batched vs one transaction per
 //!   entry) and what an append adds to search and upload latency.
+//! - `scale pg-search | replicas | blobs`: the scale-out deployment on real PostgreSQL and
+//!   s3s-fs: search over 10 million documents' metadata, one vs two hub replicas, S3 vs folder
+//!   blob throughput.
 //! - `hub` (hidden): the hub process that `transfer` spawns.
 //!
 //! Every subcommand prints a human summary; with `--json` the summary goes to stderr and one
@@ -22,6 +25,7 @@
 mod audit;
 mod hub;
 mod report;
+mod scale;
 mod seal;
 mod search;
 mod transfer;
@@ -51,6 +55,12 @@ enum Command {
     Seal(seal::Args),
     /// Audit log append throughput and the latency it adds to search and upload.
     Audit(audit::Args),
+    /// Scale-out figures on real PostgreSQL and S3 (s3s-fs): 10M-document search, replicas,
+    /// blob throughput.
+    Scale {
+        #[command(subcommand)]
+        command: scale::Cmd,
+    },
     /// Run a sandbox hub on 127.0.0.1:0 until stdin closes or SIGTERM (used by `transfer`).
     #[command(hide = true)]
     Hub {
@@ -81,6 +91,7 @@ fn main() -> std::process::ExitCode {
             Command::Transfer(a) => transfer::run(a).await,
             Command::Seal(a) => seal::run(a).await,
             Command::Audit(a) => audit::run(a).await,
+            Command::Scale { command } => scale::run(command).await,
             Command::Hub {
                 data_dir,
                 port_file,

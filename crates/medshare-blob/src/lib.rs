@@ -1,4 +1,6 @@
-//! Owns storage of opaque ciphertext blobs: the [`BlobStore`] trait and its crash-safe local-folder implementation, [`LocalBlobStore`].
+//! Owns storage of opaque ciphertext blobs: the [`BlobStore`] trait, its crash-safe
+//! local-folder implementation [`LocalBlobStore`] and its S3-compatible implementation
+//! [`S3BlobStore`] (for several hub replicas).
 //!
 //! Uploads are streamed into *staging* (hashed and size-limited on the way),
 //! then *promoted* under their final id once the metadata store has accepted
@@ -32,6 +34,7 @@
 #![forbid(unsafe_code)]
 
 mod local;
+mod s3;
 
 use std::fmt;
 use std::time::Duration;
@@ -39,6 +42,9 @@ use std::time::Duration;
 use uuid::Uuid;
 
 pub use local::LocalBlobStore;
+pub use s3::{
+    MAX_BLOB_BYTES as S3_MAX_BLOB_BYTES, PART_SIZE as S3_PART_SIZE, S3BlobStore, S3Settings,
+};
 
 /// A stream of body chunks, as produced by an HTTP body or consumed by a response.
 pub type ByteStream = futures::stream::BoxStream<'static, std::io::Result<bytes::Bytes>>;
@@ -194,6 +200,11 @@ pub trait BlobStore: Send + Sync + 'static {
     /// Ids of all promoted blobs, sorted (for start-up reconciliation against
     /// the metadata store).
     async fn list(&self) -> Result<Vec<Uuid>, BlobError>;
+
+    /// Ids of promoted blobs last written at least `age` ago, sorted. With several hub
+    /// replicas, reconciliation only considers these, so a blob another replica promoted a
+    /// moment ago (its metadata commit still in flight) is never taken for an orphan.
+    async fn list_older_than(&self, age: Duration) -> Result<Vec<Uuid>, BlobError>;
 
     /// Remove staged blobs last modified at least `older_than` ago; returns how
     /// many were removed. With `Duration::ZERO` everything staged is removed,

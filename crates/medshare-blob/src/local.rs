@@ -334,6 +334,22 @@ impl BlobStore for LocalBlobStore {
         Ok(ids)
     }
 
+    async fn list_older_than(&self, age: Duration) -> Result<Vec<Uuid>, BlobError> {
+        let now = SystemTime::now();
+        let mut old = Vec::new();
+        for id in self.list().await? {
+            let modified = match fs::metadata(self.blob_path(id)).await {
+                Ok(meta) => meta.modified()?,
+                Err(err) if err.kind() == io::ErrorKind::NotFound => continue,
+                Err(err) => return Err(err.into()),
+            };
+            if now.duration_since(modified).unwrap_or(Duration::ZERO) >= age {
+                old.push(id);
+            }
+        }
+        Ok(old)
+    }
+
     async fn sweep_staging(&self, older_than: Duration) -> Result<usize, BlobError> {
         let now = SystemTime::now();
         let mut removed = 0;

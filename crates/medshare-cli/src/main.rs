@@ -25,6 +25,12 @@ enum Command {
         #[command(subcommand)]
         what: ConfigCmd,
     },
+    /// Apply pending database schema migrations (once, before starting upgraded replicas).
+    Migrate(commands::maintenance::MigrateArgs),
+    /// Back the hub up (metadata snapshot, every document's ciphertext, hub secret).
+    Backup(commands::maintenance::BackupArgs),
+    /// Restore a backup into a new, empty hub (data folder, database and bucket).
+    Restore(commands::maintenance::RestoreArgs),
     /// Start a sandbox hub on 127.0.0.1 with a demo alliance, patients and documents.
     Demo(commands::demo::DemoArgs),
     /// Alliance and institution administration.
@@ -116,6 +122,18 @@ fn main() -> std::process::ExitCode {
             } => {
                 print!("{}", medshare_server::config::Config::default_toml());
                 Ok(())
+            }
+            Command::Migrate(a) => {
+                init_logging("warn");
+                commands::maintenance::migrate(a).await
+            }
+            Command::Backup(a) => {
+                init_logging("warn");
+                commands::maintenance::backup(a).await
+            }
+            Command::Restore(a) => {
+                init_logging("warn");
+                commands::maintenance::restore(a).await
             }
             Command::Demo(a) => {
                 init_logging("error");

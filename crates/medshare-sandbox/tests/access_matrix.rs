@@ -18,12 +18,11 @@ use medshare_model::records::PatientCard;
 use medshare_model::registration::{Profession, Role};
 use medshare_model::{DocumentId, ErrorCode, PractitionerId};
 use medshare_sandbox::{
-    Cast, Person, TestHub, World, sandbox_config, story_cast, totp_now, totp_secret_of,
+    Backend, Cast, Person, TestHub, World, story_cast, totp_now, totp_secret_of,
 };
 use sqlx::sqlite::SqliteConnectOptions;
 use sqlx::{ConnectOptions, Connection};
 use std::io::Cursor;
-use std::path::Path;
 use std::time::Duration;
 use time::OffsetDateTime;
 
@@ -218,9 +217,20 @@ async fn inbox_has_break_glass(c: &Client, patient: medshare_model::PatientId) -
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn every_read_path_enforces_the_policy() -> anyhow::Result<()> {
+async fn every_read_path_enforces_the_policy_sqlite_folder() -> anyhow::Result<()> {
+    every_read_path_enforces_the_policy(Backend::SqliteFolder).await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_read_path_enforces_the_policy_postgres_s3() -> anyhow::Result<()> {
+    every_read_path_enforces_the_policy(Backend::PostgresS3).await
+}
+
+async fn every_read_path_enforces_the_policy(backend: Backend) -> anyhow::Result<()> {
     let dir = tempfile::tempdir()?;
-    let hub = TestHub::start(sandbox_config(dir.path())).await?;
+    let config = backend.config(dir.path());
+    let db_url = config.database_url();
+    let hub = TestHub::start(config).await?;
     let world = World::build(&hub, &cast()).await?;
     let raw = Raw::new(&hub.url);
     let (chan, wong, leung, ho, lam, kwan, privacy, admin_pph) = tokio::try_join!(
@@ -611,7 +621,6 @@ async fn every_read_path_enforces_the_policy() -> anyhow::Result<()> {
     );
 
     // --- The access log holds the decisions.
-    let db = dir.path().join("medshare.db");
     let id = |h: &str| world.id(h).to_string();
     let denied = [
         (
@@ -733,25 +742,26 @@ async fn every_read_path_enforces_the_policy() -> anyhow::Result<()> {
         ("break-glass", id("dr.kwan"), None, "break-glass"),
     ];
     {
-        let mut ro = SqliteConnectOptions::new()
-            .filename(&db)
-            .read_only(true)
-            .connect()
+        // Read through the store itself, whichever backend the hub runs on.
+        let log = medshare_store::open(&db_url)
+            .await?
+            .audit_entries(0, 1_000_000)
             .await?;
+        let log: Vec<_> = log.into_iter().map(|l| l.entry).collect();
         for (outcome, rows) in [("denied", &denied[..]), ("allowed", &allowed[..])] {
             for (action, actor, doc, basis) in rows {
-                let n: i64 = sqlx::query_scalar(
-                    "SELECT COUNT(*) FROM access_log WHERE action = ? AND actor = ? \
-                     AND document_id IS ? AND outcome = ? AND basis = ? \
-                     AND institution_id IS NOT NULL AND at > 0",
-                )
-                .bind(*action)
-                .bind(actor.as_str())
-                .bind(doc.map(|d| d.to_string()))
-                .bind(outcome)
-                .bind(*basis)
-                .fetch_one(&mut ro)
-                .await?;
+                let n = log
+                    .iter()
+                    .filter(|e| {
+                        e.action == *action
+                            && e.actor.map(|a| a.to_string()).as_deref() == Some(actor.as_str())
+                            && e.document == *doc
+                            && e.outcome == outcome
+                            && e.purpose == *basis
+                            && e.institution.is_some()
+                            && e.at > 0
+                    })
+                    .count();
                 assert!(
                     n >= 1,
                     "access_log lacks {outcome} {action} by {actor} on {doc:?} ({basis})"
@@ -759,36 +769,72 @@ async fn every_read_path_enforces_the_policy() -> anyhow::Result<()> {
             }
         }
         // Denied searches name the patient they were about (dt.lam before care).
-        let n: i64 = sqlx::query_scalar(
-            "SELECT COUNT(*) FROM access_log WHERE action = 'patient.search' AND actor = ? \
-             AND patient_id = ? AND outcome = 'denied' AND basis = 'no-basis'",
-        )
-        .bind(id("dt.lam"))
-        .bind(p.id().to_string())
-        .fetch_one(&mut ro)
-        .await?;
+        let n = log
+            .iter()
+            .filter(|e| {
+                e.action == "patient.search"
+                    && e.actor.map(|a| a.to_string()) == Some(id("dt.lam"))
+                    && e.patient.map(|p| p.to_string()) == Some(p.id().to_string())
+                    && e.outcome == "denied"
+                    && e.purpose == "no-basis"
+            })
+            .count();
         assert!(n >= 1, "dt.lam's refused search is logged");
-        ro.close().await?;
     }
 
     // --- The access log is append-only.
     hub.stop().await?;
-    assert_access_log_append_only(&db).await?;
+    assert_access_log_append_only(&db_url).await?;
     Ok(())
 }
 
-async fn assert_access_log_append_only(db: &Path) -> anyhow::Result<()> {
-    let mut rw = SqliteConnectOptions::new()
-        .filename(db)
-        .busy_timeout(Duration::from_secs(10))
-        .connect()
-        .await?;
-    let count = |s: &'static str| sqlx::query_scalar::<_, i64>(s);
-    let total: i64 = count("SELECT COUNT(*) FROM access_log")
-        .fetch_one(&mut rw)
-        .await?;
-    let denied: i64 = count("SELECT COUNT(*) FROM access_log WHERE outcome = 'denied'")
-        .fetch_one(&mut rw)
+/// Raw SQL on the hub's database, whichever backend, to try what the store never does.
+enum RawDb {
+    Sqlite(sqlx::SqliteConnection),
+    Pg(sqlx::PgConnection),
+}
+
+impl RawDb {
+    async fn connect(url: &str) -> anyhow::Result<Self> {
+        Ok(if url.starts_with("sqlite:") {
+            let path = url.trim_start_matches("sqlite://");
+            RawDb::Sqlite(
+                SqliteConnectOptions::new()
+                    .filename(path)
+                    .busy_timeout(Duration::from_secs(10))
+                    .connect()
+                    .await?,
+            )
+        } else {
+            RawDb::Pg(sqlx::PgConnection::connect(url).await?)
+        })
+    }
+    async fn count(&mut self, sql: &'static str) -> anyhow::Result<i64> {
+        Ok(match self {
+            RawDb::Sqlite(c) => sqlx::query_scalar(sql).fetch_one(c).await?,
+            RawDb::Pg(c) => sqlx::query_scalar(sql).fetch_one(c).await?,
+        })
+    }
+    async fn exec(&mut self, sql: &'static str) -> Result<(), sqlx::Error> {
+        match self {
+            RawDb::Sqlite(c) => sqlx::query(sql).execute(c).await.map(|_| ()),
+            RawDb::Pg(c) => sqlx::query(sql).execute(c).await.map(|_| ()),
+        }
+    }
+    async fn close(self) -> anyhow::Result<()> {
+        match self {
+            RawDb::Sqlite(c) => c.close().await?,
+            RawDb::Pg(c) => c.close().await?,
+        }
+        Ok(())
+    }
+}
+
+async fn assert_access_log_append_only(url: &str) -> anyhow::Result<()> {
+    let mut rw = RawDb::connect(url).await?;
+    let total = rw.count("SELECT COUNT(*) FROM access_log").await?;
+    let denied = rw
+        .count("SELECT COUNT(*) FROM access_log WHERE outcome = 'denied'")
         .await?;
     assert!(total > 0 && denied > 0);
     for sql in [
@@ -797,8 +843,8 @@ async fn assert_access_log_append_only(db: &Path) -> anyhow::Result<()> {
         "DELETE FROM access_log WHERE outcome = 'denied'",
         "DELETE FROM access_log",
     ] {
-        let err = sqlx::query(sql)
-            .execute(&mut rw)
+        let err = rw
+            .exec(sql)
             .await
             .expect_err("the access log refuses edits");
         assert!(
@@ -806,11 +852,9 @@ async fn assert_access_log_append_only(db: &Path) -> anyhow::Result<()> {
             "{sql}: refused by the trigger, got {err}"
         );
     }
-    let total_after: i64 = count("SELECT COUNT(*) FROM access_log")
-        .fetch_one(&mut rw)
-        .await?;
-    let denied_after: i64 = count("SELECT COUNT(*) FROM access_log WHERE outcome = 'denied'")
-        .fetch_one(&mut rw)
+    let total_after = rw.count("SELECT COUNT(*) FROM access_log").await?;
+    let denied_after = rw
+        .count("SELECT COUNT(*) FROM access_log WHERE outcome = 'denied'")
         .await?;
     assert_eq!((total_after, denied_after), (total, denied));
     rw.close().await?;
@@ -823,9 +867,21 @@ async fn assert_access_log_append_only(db: &Path) -> anyhow::Result<()> {
 /// key to a document they uploaded for a patient whose consent their institution does not
 /// hold (the call still answers 404).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn revoking_a_share_that_does_not_exist_changes_nothing() -> anyhow::Result<()> {
+async fn revoking_a_share_that_does_not_exist_changes_nothing_sqlite_folder() -> anyhow::Result<()>
+{
+    revoking_a_share_that_does_not_exist_changes_nothing(Backend::SqliteFolder).await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn revoking_a_share_that_does_not_exist_changes_nothing_postgres_s3() -> anyhow::Result<()> {
+    revoking_a_share_that_does_not_exist_changes_nothing(Backend::PostgresS3).await
+}
+
+async fn revoking_a_share_that_does_not_exist_changes_nothing(
+    backend: Backend,
+) -> anyhow::Result<()> {
     let dir = tempfile::tempdir()?;
-    let hub = TestHub::start(sandbox_config(dir.path())).await?;
+    let hub = TestHub::start(backend.config(dir.path())).await?;
     let world = World::build(&hub, &story_cast()).await?;
     let (chan, wong) = tokio::try_join!(world.login("dr.chan"), world.login("dr.wong"))?;
     let (_, hkid) = random_hkid();
@@ -868,9 +924,18 @@ async fn revoking_a_share_that_does_not_exist_changes_nothing() -> anyhow::Resul
 /// with a declared care relationship is served the document view, its patient-key wraps and
 /// the ciphertext, logged as an allowed `care-relationship` read.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn non_clinician_with_declared_care_is_still_denied() -> anyhow::Result<()> {
+async fn non_clinician_with_declared_care_is_still_denied_sqlite_folder() -> anyhow::Result<()> {
+    non_clinician_with_declared_care_is_still_denied(Backend::SqliteFolder).await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn non_clinician_with_declared_care_is_still_denied_postgres_s3() -> anyhow::Result<()> {
+    non_clinician_with_declared_care_is_still_denied(Backend::PostgresS3).await
+}
+
+async fn non_clinician_with_declared_care_is_still_denied(backend: Backend) -> anyhow::Result<()> {
     let dir = tempfile::tempdir()?;
-    let hub = TestHub::start(sandbox_config(dir.path())).await?;
+    let hub = TestHub::start(backend.config(dir.path())).await?;
     let world = World::build(&hub, &story_cast()).await?;
     let raw = Raw::new(&hub.url);
     let (ho, privacy) = tokio::try_join!(world.login("dr.ho"), world.login("privacy.kph"))?;

@@ -15,7 +15,7 @@ use medshare_model::api::{AlertRule, EventKind};
 use medshare_model::identifiers::PatientIdentifier;
 use medshare_model::records::PatientCard;
 use medshare_model::{DocumentId, ErrorCode, PatientId};
-use medshare_sandbox::{TestHub, World, sandbox_config, story_cast};
+use medshare_sandbox::{Backend, TestHub, World, sandbox_config, story_cast};
 use sqlx::sqlite::SqliteConnectOptions;
 use sqlx::{ConnectOptions, Connection, Executor, SqliteConnection};
 use std::path::Path;
@@ -35,10 +35,11 @@ struct Seeded {
 /// dr.chan (HVC) files a report for a new patient and shares it with dr.wong (PPH), who reads
 /// it. The patient consents to the alliance.
 async fn seeded(
+    backend: Backend,
     config: impl FnOnce(&mut medshare_server::config::Config),
 ) -> anyhow::Result<Seeded> {
     let dir = tempfile::tempdir()?;
-    let mut c = sandbox_config(dir.path());
+    let mut c = backend.config(dir.path());
     config(&mut c);
     let hub = TestHub::start(c).await?;
     let world = World::build(&hub, &story_cast()).await?;
@@ -120,7 +121,7 @@ async fn snapshot(s: &Seeded, name: &str) -> anyhow::Result<std::path::PathBuf> 
 
 #[tokio::test(flavor = "multi_thread")]
 async fn every_kind_of_rewrite_is_found_with_its_position() -> anyhow::Result<()> {
-    let s = seeded(|_| {}).await?;
+    let s = seeded(Backend::SqliteFolder, |_| {}).await?;
     let officer = s.world.login("privacy.kph").await?;
 
     // Untouched, the log verifies through the hub.
@@ -283,7 +284,7 @@ async fn every_kind_of_rewrite_is_found_with_its_position() -> anyhow::Result<()
 #[tokio::test(flavor = "multi_thread")]
 async fn a_hub_serving_a_forked_history_is_caught_and_a_rewritten_log_stops_the_hub()
 -> anyhow::Result<()> {
-    let s = seeded(|_| {}).await?;
+    let s = seeded(Backend::SqliteFolder, |_| {}).await?;
     let data = s.hub.data_dir.clone();
     // The history as it stood before dr.wong's next reads.
     let earlier = snapshot(&s, "earlier").await?;
@@ -353,8 +354,21 @@ async fn a_hub_serving_a_forked_history_is_caught_and_a_rewritten_log_stops_the_
 }
 
 #[tokio::test(flavor = "multi_thread")]
-async fn privacy_officers_review_export_and_read_break_glass_reasons() -> anyhow::Result<()> {
-    let s = seeded(|_| {}).await?;
+async fn privacy_officers_review_export_and_read_break_glass_reasons_sqlite_folder()
+-> anyhow::Result<()> {
+    privacy_officers_review_export_and_read_break_glass_reasons(Backend::SqliteFolder).await
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn privacy_officers_review_export_and_read_break_glass_reasons_postgres_s3()
+-> anyhow::Result<()> {
+    privacy_officers_review_export_and_read_break_glass_reasons(Backend::PostgresS3).await
+}
+
+async fn privacy_officers_review_export_and_read_break_glass_reasons(
+    backend: Backend,
+) -> anyhow::Result<()> {
+    let s = seeded(backend, |_| {}).await?;
     // dr.ho (KPH emergency) opens emergency access to the patient (consent: alliance).
     let ho = s.world.login("dr.ho").await?;
     let p = ho.find_patient(&s.hkid).await?.context("patient")?;
@@ -465,8 +479,20 @@ async fn wait_for<T>(what: &str, mut f: impl FnMut() -> Option<T>) -> T {
 }
 
 #[tokio::test(flavor = "multi_thread")]
-async fn patients_are_told_of_reads_without_health_information() -> anyhow::Result<()> {
-    let s = seeded(|_| {}).await?;
+async fn patients_are_told_of_reads_without_health_information_sqlite_folder() -> anyhow::Result<()>
+{
+    patients_are_told_of_reads_without_health_information(Backend::SqliteFolder).await
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn patients_are_told_of_reads_without_health_information_postgres_s3() -> anyhow::Result<()> {
+    patients_are_told_of_reads_without_health_information(Backend::PostgresS3).await
+}
+
+async fn patients_are_told_of_reads_without_health_information(
+    backend: Backend,
+) -> anyhow::Result<()> {
+    let s = seeded(backend, |_| {}).await?;
     let (url, got) = webhook().await?;
     let chan = s.world.login("dr.chan").await?;
     let p = chan.find_patient(&s.hkid).await?.context("patient")?;
@@ -526,8 +552,17 @@ async fn patients_are_told_of_reads_without_health_information() -> anyhow::Resu
 }
 
 #[tokio::test(flavor = "multi_thread")]
-async fn suspicious_patterns_alert_the_privacy_officers() -> anyhow::Result<()> {
-    let s = seeded(|c| {
+async fn suspicious_patterns_alert_the_privacy_officers_sqlite_folder() -> anyhow::Result<()> {
+    suspicious_patterns_alert_the_privacy_officers(Backend::SqliteFolder).await
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn suspicious_patterns_alert_the_privacy_officers_postgres_s3() -> anyhow::Result<()> {
+    suspicious_patterns_alert_the_privacy_officers(Backend::PostgresS3).await
+}
+
+async fn suspicious_patterns_alert_the_privacy_officers(backend: Backend) -> anyhow::Result<()> {
+    let s = seeded(backend, |c| {
         c.audit.alert_denials = 3;
         c.audit.alert_patients = 2;
     })

@@ -6,7 +6,7 @@ use medshare_client::{ConsentTarget, DocumentMeta, LoginOptions};
 use medshare_model::ErrorCode;
 use medshare_model::identifiers::PatientIdentifier;
 use medshare_model::records::PatientCard;
-use medshare_sandbox::{TestHub, World, sandbox_config, story_cast, totp_now};
+use medshare_sandbox::{Backend, TestHub, World, story_cast, totp_now};
 
 fn meta(title: &str) -> DocumentMeta {
     DocumentMeta {
@@ -20,9 +20,18 @@ fn meta(title: &str) -> DocumentMeta {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn consent_rotation_lockout_and_sessions() -> anyhow::Result<()> {
+async fn consent_rotation_lockout_and_sessions_sqlite_folder() -> anyhow::Result<()> {
+    consent_rotation_lockout_and_sessions(Backend::SqliteFolder).await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn consent_rotation_lockout_and_sessions_postgres_s3() -> anyhow::Result<()> {
+    consent_rotation_lockout_and_sessions(Backend::PostgresS3).await
+}
+
+async fn consent_rotation_lockout_and_sessions(backend: Backend) -> anyhow::Result<()> {
     let dir = tempfile::tempdir()?;
-    let hub = TestHub::start(sandbox_config(dir.path())).await?;
+    let hub = TestHub::start(backend.config(dir.path())).await?;
     let world = World::build(&hub, &story_cast()).await?;
     let chan = world.login("dr.chan").await?;
     let wong = world.login("dr.wong").await?;

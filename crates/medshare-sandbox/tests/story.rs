@@ -7,13 +7,22 @@ use medshare_client::{DocumentMeta, Share};
 use medshare_model::api::EventKind;
 use medshare_model::identifiers::PatientIdentifier;
 use medshare_model::records::PatientCard;
-use medshare_sandbox::{TestHub, World, sandbox_config, story_cast};
+use medshare_sandbox::{Backend, TestHub, World, story_cast};
 use std::time::Duration;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn clinic_shares_angiogram_with_cardiologist() -> anyhow::Result<()> {
+async fn clinic_shares_angiogram_with_cardiologist_sqlite_folder() -> anyhow::Result<()> {
+    clinic_shares_angiogram_with_cardiologist(Backend::SqliteFolder).await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn clinic_shares_angiogram_with_cardiologist_postgres_s3() -> anyhow::Result<()> {
+    clinic_shares_angiogram_with_cardiologist(Backend::PostgresS3).await
+}
+
+async fn clinic_shares_angiogram_with_cardiologist(backend: Backend) -> anyhow::Result<()> {
     let dir = tempfile::tempdir()?;
-    let hub = TestHub::start(sandbox_config(dir.path())).await?;
+    let hub = TestHub::start(backend.config(dir.path())).await?;
     let world = World::build(&hub, &story_cast()).await?;
 
     let family_doctor = world.login("dr.chan").await?;

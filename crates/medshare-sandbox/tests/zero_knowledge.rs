@@ -13,7 +13,7 @@ use common::*;
 use medshare_client::DocumentMeta;
 use medshare_model::identifiers::PatientIdentifier;
 use medshare_model::records::PatientCard;
-use medshare_sandbox::{TestHub, World, sandbox_config, story_cast};
+use medshare_sandbox::{Backend, TestHub, World, services, story_cast};
 use std::collections::BTreeSet;
 use std::io::Cursor;
 use std::path::{Path, PathBuf};
@@ -228,6 +228,14 @@ async fn hub_stores_and_logs_no_plaintext() -> anyhow::Result<()> {
         .try_init()
         .map_err(|e| anyhow::anyhow!("cannot install the log capture: {e}"))?;
 
+    // Both backends in this one test: the log capture is process-wide and installed once.
+    for backend in Backend::ALL {
+        hub_holds_no_plaintext_on(backend, &logs).await?;
+    }
+    Ok(())
+}
+
+async fn hub_holds_no_plaintext_on(backend: Backend, logs: &SharedVec) -> anyhow::Result<()> {
     let tag = random_hex(12);
     let m = |what: &str| format!("ZKMARKER-{what}-{tag}");
     let content = m("content");
@@ -274,7 +282,9 @@ async fn hub_stores_and_logs_no_plaintext() -> anyhow::Result<()> {
     prove_scanner_works(&scanner, &markers, &[big.clone(), little.clone()]);
 
     let dir = tempfile::tempdir()?;
-    let hub = TestHub::start(sandbox_config(dir.path())).await?;
+    let config = backend.config(dir.path());
+    let (db_url, bucket) = (config.database_url(), config.blobs.s3.bucket.clone());
+    let hub = TestHub::start(config).await?;
     let world = World::build(&hub, &story_cast()).await?;
     let (chan, wong, lam) = tokio::try_join!(
         world.login("dr.chan"),
@@ -346,44 +356,101 @@ async fn hub_stores_and_logs_no_plaintext() -> anyhow::Result<()> {
     assert_eq!(t.entries.len(), 2);
     assert_eq!(t.card.and_then(|c| c.birth_date), Some(birth.clone()));
 
-    // Everything the hub wrote: once while it runs (the WAL then holds the latest writes),
-    // and again after it stopped and SQLite had the chance to checkpoint and close.
-    let running = scanner.scan_dir(dir.path());
-    assert!(
-        running.files.iter().any(|p| p.ends_with("medshare.db-wal")),
-        "the live WAL was scanned"
-    );
-    hub.stop().await?;
-    drop((chan, wong, lam));
-    let wal = dir.path().join("medshare.db-wal");
-    for _ in 0..100 {
-        if !wal.exists() {
-            break;
-        }
-        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
-    }
-    let stopped = scanner.scan_dir(dir.path());
-    for scan in [&running, &stopped] {
-        assert!(
-            scan.hits.is_empty(),
-            "the hub's data folder contains plaintext: {:#?}",
-            scan.hits
+    if backend == Backend::PostgresS3 {
+        // Everything the hub wrote: its own folder, the bucket's objects as s3s-fs keeps them,
+        // and the whole database as pg_dump sees it; while it runs and after it stopped.
+        let bucket_dir = services().s3.root().join(&bucket);
+        let dump = |url: &str| -> anyhow::Result<Vec<u8>> {
+            let db = url.rsplit('/').next().expect("database name");
+            let out = services().pg.tool("pg_dump").args(["-d", db]).output()?;
+            anyhow::ensure!(out.status.success(), "pg_dump failed");
+            Ok(out.stdout)
+        };
+        let running = (
+            scanner.scan_dir(dir.path()),
+            scanner.scan_dir(&bucket_dir),
+            dump(&db_url)?,
         );
-        assert!(scan.files.iter().any(|p| p.ends_with("medshare.db")));
-        for d in [&d1, &d2, &d3] {
+        hub.stop().await?;
+        drop((chan, wong, lam));
+        let stopped = (
+            scanner.scan_dir(dir.path()),
+            scanner.scan_dir(&bucket_dir),
+            dump(&db_url)?,
+        );
+        for (data_dir, objects, sql) in [&running, &stopped] {
             assert!(
-                scan.files
-                    .iter()
-                    .any(|p| p.ends_with(d.document_id.to_string())),
-                "the ciphertext of every document was scanned"
+                data_dir.hits.is_empty(),
+                "the hub's folder contains plaintext: {:#?}",
+                data_dir.hits
+            );
+            assert!(
+                objects.hits.is_empty(),
+                "the bucket contains plaintext: {:#?}",
+                objects.hits
+            );
+            let sql_hits = scanner.scan(sql);
+            assert!(
+                sql_hits.is_empty(),
+                "the database contains plaintext: {sql_hits:?}"
+            );
+            let text = String::from_utf8_lossy(sql);
+            assert!(
+                text.contains("COPY public.access_log") && text.contains("COPY public.documents")
+            );
+            for d in [&d1, &d2, &d3] {
+                let id = d.document_id.to_string();
+                assert!(text.contains(&id), "the dump holds every document row");
+                assert!(
+                    objects.files.iter().any(|p| p.ends_with(&id)),
+                    "the ciphertext of every document was scanned"
+                );
+            }
+            assert!(
+                objects.bytes > big.len(),
+                "scanned fewer bytes than the uploaded plaintext"
             );
         }
+    } else {
+        // Everything the hub wrote: once while it runs (the WAL then holds the latest writes),
+        // and again after it stopped and SQLite had the chance to checkpoint and close.
+        let running = scanner.scan_dir(dir.path());
         assert!(
-            scan.bytes > big.len(),
-            "scanned {} files, {} bytes: fewer than the uploaded plaintext",
-            scan.files.len(),
-            scan.bytes
+            running.files.iter().any(|p| p.ends_with("medshare.db-wal")),
+            "the live WAL was scanned"
         );
+        hub.stop().await?;
+        drop((chan, wong, lam));
+        let wal = dir.path().join("medshare.db-wal");
+        for _ in 0..100 {
+            if !wal.exists() {
+                break;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        }
+        let stopped = scanner.scan_dir(dir.path());
+        for scan in [&running, &stopped] {
+            assert!(
+                scan.hits.is_empty(),
+                "the hub's data folder contains plaintext: {:#?}",
+                scan.hits
+            );
+            assert!(scan.files.iter().any(|p| p.ends_with("medshare.db")));
+            for d in [&d1, &d2, &d3] {
+                assert!(
+                    scan.files
+                        .iter()
+                        .any(|p| p.ends_with(d.document_id.to_string())),
+                    "the ciphertext of every document was scanned"
+                );
+            }
+            assert!(
+                scan.bytes > big.len(),
+                "scanned {} files, {} bytes: fewer than the uploaded plaintext",
+                scan.files.len(),
+                scan.bytes
+            );
+        }
     }
 
     // Everything the process logged while the hub ran.

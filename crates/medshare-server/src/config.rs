@@ -15,14 +15,104 @@ pub struct Config {
     pub listen: SocketAddr,
     /// Folder for the SQLite database, ciphertext blobs and hub secrets.
     pub data_dir: PathBuf,
-    /// Metadata database URL; empty means `sqlite://<data_dir>/medshare.db`.
+    /// Metadata database URL: empty means `sqlite://<data_dir>/medshare.db`; a
+    /// `postgres://USER:PASSWORD@HOST:PORT/DB` URL selects PostgreSQL (several replicas).
     pub database_url: String,
+    /// Apply pending schema migrations at start-up. Replicas of a shared database set this to
+    /// false and an operator runs `medshare migrate` once; a hub then refuses to start on a
+    /// schema that is behind. A schema newer than the binary is refused either way.
+    pub migrate_on_start: bool,
+    /// Where ciphertext is kept.
+    pub blobs: BlobsConfig,
     /// Serve HTTPS with these PEM files (both or neither).
     pub tls: Option<TlsConfig>,
     pub auth: AuthConfig,
     pub limits: LimitsConfig,
     pub policy: PolicyConfig,
     pub audit: AuditConfig,
+}
+
+/// Ciphertext storage: the local folder `<data_dir>/blobs` or an S3-compatible bucket.
+#[derive(Clone, Serialize, Deserialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct BlobsConfig {
+    pub backend: BlobBackend,
+    pub s3: S3Config,
+    /// With several replicas (a PostgreSQL database), staged uploads and unreferenced blobs are
+    /// only cleaned up at start-up once they are this old, so one replica starting never
+    /// removes another's upload in flight. A single hub on SQLite cleans everything.
+    pub replica_grace_secs: u64,
+}
+
+/// Which blob store.
+#[derive(Clone, Copy, Serialize, Deserialize, PartialEq, Eq, Debug, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum BlobBackend {
+    /// `<data_dir>/blobs` (staging, fsync, rename).
+    #[default]
+    Folder,
+    /// An S3-compatible bucket (AWS S3, MinIO, Ceph RGW).
+    S3,
+}
+
+/// An S3-compatible bucket. Credentials left empty come from the AWS environment
+/// (`AWS_ACCESS_KEY_ID`, `AWS_SECRET_ACCESS_KEY`, ...) or, for the secret, from
+/// `secret_access_key_file`.
+#[derive(Clone, Serialize, Deserialize, PartialEq, Default)]
+#[serde(default, deny_unknown_fields)]
+pub struct S3Config {
+    /// e.g. `https://s3.ap-east-1.amazonaws.com` or `http://minio:9000`.
+    pub endpoint: String,
+    pub bucket: String,
+    pub region: String,
+    /// Key prefix inside the bucket.
+    pub prefix: String,
+    pub access_key_id: String,
+    /// Prefer `secret_access_key_file` or the environment to writing it here.
+    pub secret_access_key: String,
+    /// A file holding the secret key (not readable by others: 0600, or a Docker secret or
+    /// systemd credential).
+    pub secret_access_key_file: Option<PathBuf>,
+    /// Allow a plain-HTTP endpoint (only on a private network).
+    pub allow_http: bool,
+    /// Path-style addressing (`endpoint/bucket/key`), as MinIO-like servers need.
+    pub path_style: bool,
+}
+
+impl std::fmt::Debug for BlobsConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let mut d = f.debug_struct("BlobsConfig");
+        d.field("backend", &self.backend);
+        if self.backend == BlobBackend::S3 {
+            d.field("s3", &self.s3);
+        }
+        d.field("replica_grace_secs", &self.replica_grace_secs)
+            .finish()
+    }
+}
+
+// The secret key never reaches a log line.
+impl std::fmt::Debug for S3Config {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("S3Config")
+            .field("endpoint", &self.endpoint)
+            .field("bucket", &self.bucket)
+            .field("region", &self.region)
+            .field("prefix", &self.prefix)
+            .field("access_key_id", &self.access_key_id)
+            .field(
+                "secret_access_key",
+                &if self.secret_access_key.is_empty() {
+                    "<unset>"
+                } else {
+                    "<redacted>"
+                },
+            )
+            .field("secret_access_key_file", &self.secret_access_key_file)
+            .field("allow_http", &self.allow_http)
+            .field("path_style", &self.path_style)
+            .finish()
+    }
 }
 
 /// TLS certificate chain and private key (PEM files).
@@ -121,11 +211,23 @@ impl Default for Config {
             listen: "127.0.0.1:8443".parse().expect("static address"),
             data_dir: PathBuf::from("medshare-data"),
             database_url: String::new(),
+            migrate_on_start: true,
+            blobs: BlobsConfig::default(),
             tls: None,
             auth: AuthConfig::default(),
             limits: LimitsConfig::default(),
             policy: PolicyConfig::default(),
             audit: AuditConfig::default(),
+        }
+    }
+}
+
+impl Default for BlobsConfig {
+    fn default() -> Self {
+        Self {
+            backend: BlobBackend::Folder,
+            s3: S3Config::default(),
+            replica_grace_secs: 24 * 3600,
         }
     }
 }
@@ -173,6 +275,8 @@ impl std::fmt::Debug for Config {
             .field("listen", &self.listen)
             .field("data_dir", &self.data_dir)
             .field("database_url", &db)
+            .field("migrate_on_start", &self.migrate_on_start)
+            .field("blobs", &self.blobs)
             .field("tls", &self.tls)
             .field("auth", &self.auth)
             .field("limits", &self.limits)
@@ -183,9 +287,23 @@ impl std::fmt::Debug for Config {
 }
 
 fn redact_url(url: &str) -> String {
-    match (url.find("://"), url.rfind('@')) {
+    let url = match (url.find("://"), url.rfind('@')) {
         (Some(s), Some(at)) if at > s => format!("{}://<redacted>@{}", &url[..s], &url[at + 1..]),
         _ => url.to_string(),
+    };
+    // A password may also ride in the query string (`?password=...`).
+    match url.split_once('?') {
+        Some((base, query)) => {
+            let q: Vec<String> = query
+                .split('&')
+                .map(|kv| match kv.split_once('=') {
+                    Some((k, _)) if k.eq_ignore_ascii_case("password") => format!("{k}=<redacted>"),
+                    _ => kv.to_string(),
+                })
+                .collect();
+            format!("{base}?{}", q.join("&"))
+        }
+        None => url,
     }
 }
 
@@ -197,10 +315,12 @@ impl Config {
             fig = fig.merge(Toml::file_exact(f));
         }
         // Only the hub's own keys: clients share the MEDSHARE_ prefix (MEDSHARE_HUB, ...).
-        const KEYS: [&str; 7] = [
+        const KEYS: [&str; 9] = [
             "listen",
             "data_dir",
             "database_url",
+            "migrate_on_start",
+            "blobs",
             "tls",
             "auth",
             "limits",
@@ -218,6 +338,46 @@ impl Config {
     /// The default configuration as TOML, for `medshare config default`.
     pub fn default_toml() -> String {
         toml::to_string_pretty(&Config::default()).expect("default config serialises")
+    }
+
+    /// The S3 settings in effect: the secret from the file when one is named (it must not be
+    /// readable by group or others).
+    pub fn s3_settings(&self) -> anyhow::Result<medshare_blob::S3Settings> {
+        let c = &self.blobs.s3;
+        let mut secret = c.secret_access_key.clone();
+        if let Some(file) = &c.secret_access_key_file {
+            #[cfg(unix)]
+            {
+                use std::os::unix::fs::PermissionsExt;
+                let mode = std::fs::metadata(file)
+                    .map_err(|e| anyhow::anyhow!("cannot read {}: {e}", file.display()))?
+                    .permissions()
+                    .mode();
+                anyhow::ensure!(
+                    mode & 0o007 == 0,
+                    "{} is readable by others: chmod 600 it",
+                    file.display()
+                );
+            }
+            secret = std::fs::read_to_string(file)
+                .map_err(|e| anyhow::anyhow!("cannot read {}: {e}", file.display()))?
+                .trim()
+                .to_string();
+        }
+        anyhow::ensure!(
+            !c.bucket.is_empty(),
+            "blobs.backend is s3 but blobs.s3.bucket is empty"
+        );
+        Ok(medshare_blob::S3Settings {
+            endpoint: c.endpoint.clone(),
+            bucket: c.bucket.clone(),
+            region: c.region.clone(),
+            prefix: c.prefix.clone(),
+            access_key_id: c.access_key_id.clone(),
+            secret_access_key: secret,
+            allow_http: c.allow_http,
+            path_style: c.path_style,
+        })
     }
 
     /// The metadata database URL in effect.
@@ -264,6 +424,25 @@ mod tests {
     }
 
     #[test]
+    #[allow(clippy::result_large_err)]
+    fn s3_settings_from_environment_and_secret_redacted() {
+        figment::Jail::expect_with(|jail| {
+            jail.set_env("MEDSHARE_BLOBS__BACKEND", "s3");
+            jail.set_env("MEDSHARE_BLOBS__S3__BUCKET", "records");
+            jail.set_env("MEDSHARE_BLOBS__S3__SECRET_ACCESS_KEY", "s3cr3t-value");
+            jail.set_env("MEDSHARE_MIGRATE_ON_START", "false");
+            let c = Config::load(None).expect("loads");
+            assert_eq!(c.blobs.backend, BlobBackend::S3);
+            assert_eq!(c.blobs.s3.bucket, "records");
+            assert!(!c.migrate_on_start);
+            let d = format!("{c:?}");
+            assert!(!d.contains("s3cr3t-value"), "{d}");
+            assert!(d.contains("records") && d.contains("<redacted>"));
+            Ok(())
+        });
+    }
+
+    #[test]
     fn debug_redacts_database_password() {
         let c = Config {
             database_url: "postgres://medshare:hunter2@db:5432/medshare".into(),
@@ -272,5 +451,10 @@ mod tests {
         let d = format!("{c:?}");
         assert!(!d.contains("hunter2"));
         assert!(d.contains("db:5432"));
+        let c = Config {
+            database_url: "postgres://db/medshare?user=m&password=hunter2".into(),
+            ..Config::default()
+        };
+        assert!(!format!("{c:?}").contains("hunter2"));
     }
 }

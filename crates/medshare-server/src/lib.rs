@@ -15,6 +15,7 @@ pub mod audit;
 pub mod auth;
 pub mod config;
 pub mod error;
+pub mod maintenance;
 pub mod notify;
 pub mod policy;
 pub mod routes;
@@ -63,7 +64,7 @@ fn load_or_create_secret(path: &Path) -> anyhow::Result<Zeroizing<[u8; 32]>> {
 }
 
 /// Open the stores, reconcile storage after any crash and prepare the bootstrap token.
-pub async fn build_state(config: Config) -> anyhow::Result<AppState> {
+pub async fn build_state(mut config: Config) -> anyhow::Result<AppState> {
     std::fs::create_dir_all(&config.data_dir).with_context(|| {
         format!(
             "cannot create the data folder {}",
@@ -76,13 +77,41 @@ pub async fn build_state(config: Config) -> anyhow::Result<AppState> {
         std::fs::set_permissions(&config.data_dir, std::fs::Permissions::from_mode(0o700))
             .with_context(|| format!("cannot restrict {}", config.data_dir.display()))?;
     }
-    let store = medshare_store::open(&config.database_url())
+    let url = config.database_url();
+    let backend = medshare_store::Backend::of_url(&url)
+        .context("database_url must start with sqlite:// or postgres://")?;
+    let mode = if config.migrate_on_start {
+        medshare_store::OpenMode::Migrate
+    } else {
+        medshare_store::OpenMode::RequireCurrent
+    };
+    let store = medshare_store::open_with(&url, mode)
         .await
         .context("cannot open the metadata database")?;
-    let blobs: Arc<dyn medshare_blob::BlobStore> = Arc::new(
-        medshare_blob::LocalBlobStore::open(config.data_dir.join("blobs"))
-            .context("cannot open the blob folder")?,
-    );
+    let blobs: Arc<dyn medshare_blob::BlobStore> = match config.blobs.backend {
+        config::BlobBackend::Folder => Arc::new(
+            medshare_blob::LocalBlobStore::open(config.data_dir.join("blobs"))
+                .context("cannot open the blob folder")?,
+        ),
+        config::BlobBackend::S3 => {
+            let s3 = medshare_blob::S3BlobStore::open(&config.s3_settings()?)
+                .context("cannot set up the S3 client")?;
+            s3.check().await.context(
+                "cannot reach the S3 bucket: check blobs.s3 (endpoint, bucket, credentials)",
+            )?;
+            // Promotion is a single server-side CopyObject, which S3 limits to 5 GiB.
+            if config.limits.max_upload_bytes > medshare_blob::S3_MAX_BLOB_BYTES {
+                tracing::warn!(
+                    limit = medshare_blob::S3_MAX_BLOB_BYTES,
+                    "limits.max_upload_bytes lowered to the S3 copy limit"
+                );
+                config.limits.max_upload_bytes = medshare_blob::S3_MAX_BLOB_BYTES;
+            }
+            Arc::new(s3)
+        }
+    };
+    // A PostgreSQL database may be shared by several hub replicas.
+    let shared = backend == medshare_store::Backend::Postgres;
     let hub_secret = load_or_create_secret(&config.data_dir.join("hub-secret"))?;
     let token_path = config.data_dir.join("bootstrap-token");
     let bootstrap_token = if store.alliance().await?.is_none() {
@@ -111,8 +140,10 @@ pub async fn build_state(config: Config) -> anyhow::Result<AppState> {
     )
     .await
     .context("cannot open the audit log")?;
-    let notifier = notify::Notifier::new();
     let shutdown = tokio_util::sync::CancellationToken::new();
+    let notifier = notify::Notifier::start(&store, shutdown.clone())
+        .await
+        .context("cannot listen for notifications from other replicas")?;
     let outbox = Arc::new(tokio::sync::Notify::new());
     tokio::spawn(audit::watch::run(
         store.clone(),
@@ -137,7 +168,12 @@ pub async fn build_state(config: Config) -> anyhow::Result<AppState> {
         bootstrap_token: Arc::new(std::sync::Mutex::new(bootstrap_token)),
         shutdown,
     };
-    services::documents::reconcile(&state).await?;
+    let grace = if shared {
+        std::time::Duration::from_secs(state.config.blobs.replica_grace_secs)
+    } else {
+        std::time::Duration::ZERO
+    };
+    services::documents::reconcile(&state, grace).await?;
     Ok(state)
 }
 

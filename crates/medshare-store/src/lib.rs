@@ -1,5 +1,7 @@
-//! Metadata store: the [`MetadataStore`] trait the hub's services call, and its SQLite
-//! implementation (WAL, foreign keys, busy timeout, migrations).
+//! Metadata store: the [`MetadataStore`] trait the hub's services call, its SQLite
+//! implementation (WAL, foreign keys, busy timeout; the embedded default) and its PostgreSQL
+//! implementation (several hub replicas), both compiled in and chosen at run time from the
+//! database URL, each with its own migrations tree and schema-version check.
 //!
 //! ```no_run
 //! # async fn demo() -> Result<(), medshare_store::StoreError> {
@@ -10,12 +12,18 @@
 #![forbid(unsafe_code)]
 
 mod audit;
+mod common;
+mod postgres;
+mod postgres_audit;
 mod rows;
+mod schema;
 mod sqlite;
 mod sqlite_audit;
 
 pub use audit::*;
+pub use postgres::{EVENTS_CHANNEL, PgStore};
 pub use rows::*;
+pub use schema::{OpenMode, SchemaStatus};
 pub use sqlite::SqliteStore;
 
 use async_trait::async_trait;
@@ -39,8 +47,24 @@ pub enum StoreError {
     Migrate(#[source] sqlx::migrate::MigrateError),
     #[error("stored data is corrupt")]
     Corrupt,
-    #[error("unsupported database URL: expected sqlite://PATH")]
+    #[error("unsupported database URL: expected sqlite://PATH or postgres://USER@HOST/DB")]
     UnsupportedUrl,
+    #[error(
+        "the database schema is at migration {found}, newer than this medshare binary knows \
+         (up to {known}): run the medshare version that wrote it, or restore a matching backup"
+    )]
+    SchemaNewer { found: i64, known: i64 },
+    #[error(
+        "migration {0} in the database differs from the one this binary carries: \
+         the schema was changed outside medshare; restore a backup"
+    )]
+    SchemaModified(i64),
+    #[error("migration {0} was left half applied: restore a backup taken before it")]
+    SchemaDirty(i64),
+    #[error(
+        "the database schema is behind this binary ({pending} migrations pending): run `medshare migrate`"
+    )]
+    SchemaBehind { pending: usize },
 }
 
 impl From<sqlx::Error> for StoreError {
@@ -56,15 +80,78 @@ impl From<sqlx::Error> for StoreError {
 /// Result alias.
 pub type Result<T, E = StoreError> = std::result::Result<T, E>;
 
-/// Open the store named by a database URL (`sqlite://PATH` or `sqlite::memory:`), running
-/// migrations.
-pub async fn open(url: &str) -> Result<Arc<dyn MetadataStore>> {
-    if url.starts_with("sqlite:") {
-        Ok(Arc::new(SqliteStore::open(url).await?))
-    } else {
-        Err(StoreError::UnsupportedUrl)
+/// The backend a database URL names.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+impl Backend {
+    /// `sqlite:...` or `postgres://...`/`postgresql://...`.
+    pub fn of_url(url: &str) -> Result<Self> {
+        if url.starts_with("sqlite:") {
+            Ok(Self::Sqlite)
+        } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+            Ok(Self::Postgres)
+        } else {
+            Err(StoreError::UnsupportedUrl)
+        }
     }
 }
+
+/// Open the store named by a database URL (`sqlite://PATH`, `sqlite::memory:` or
+/// `postgres://...`), bringing its schema up to date.
+pub async fn open(url: &str) -> Result<Arc<dyn MetadataStore>> {
+    open_with(url, OpenMode::Migrate).await
+}
+
+/// Open the store named by a database URL. Whatever the mode, a schema newer than this binary
+/// knows (or altered outside it) is refused; [`OpenMode::RequireCurrent`] also refuses a schema
+/// with pending migrations instead of applying them.
+pub async fn open_with(url: &str, mode: OpenMode) -> Result<Arc<dyn MetadataStore>> {
+    Ok(match Backend::of_url(url)? {
+        Backend::Sqlite => {
+            let s = SqliteStore::connect(url).await?;
+            s.prepare_schema(mode).await?;
+            Arc::new(s)
+        }
+        Backend::Postgres => {
+            let s = PgStore::connect(url).await?;
+            s.prepare_schema(mode).await?;
+            Arc::new(s)
+        }
+    })
+}
+
+/// Apply pending migrations (`medshare migrate`); returns the schema before and after.
+pub async fn migrate(url: &str) -> Result<(SchemaStatus, SchemaStatus)> {
+    match Backend::of_url(url)? {
+        Backend::Sqlite => {
+            let s = SqliteStore::connect(url).await?;
+            let before = s.schema_status().await?;
+            s.prepare_schema(OpenMode::Migrate).await?;
+            Ok((before, s.schema_status().await?))
+        }
+        Backend::Postgres => {
+            let s = PgStore::connect(url).await?;
+            let before = s.schema_status().await?;
+            s.prepare_schema(OpenMode::Migrate).await?;
+            Ok((before, s.schema_status().await?))
+        }
+    }
+}
+
+/// The schema of the database at `url` compared with the migrations this binary carries.
+pub async fn schema_status(url: &str) -> Result<SchemaStatus> {
+    match Backend::of_url(url)? {
+        Backend::Sqlite => SqliteStore::connect(url).await?.schema_status().await,
+        Backend::Postgres => PgStore::connect(url).await?.schema_status().await,
+    }
+}
+
+/// Announcements `(recipient, event seq)` of events stored by any hub sharing the store.
+pub type EventNotices = futures::stream::BoxStream<'static, Result<(PractitionerId, i64)>>;
 
 /// Everything the hub keeps besides ciphertext blobs.
 #[async_trait]
@@ -248,4 +335,11 @@ pub trait MetadataStore: AuditStore + Send + Sync + 'static {
     ) -> Result<Vec<EventRow>>;
     /// Cheap liveness query for readiness checks.
     async fn ping(&self) -> Result<()>;
+
+    /// For a store several hub replicas share: a stream announcing every event any of them
+    /// stores (ids only), so each replica can wake its own live streams. `None` when events can
+    /// only come from this process (SQLite), where the hub wakes streams directly.
+    async fn event_notices(&self) -> Result<Option<EventNotices>> {
+        Ok(None)
+    }
 }

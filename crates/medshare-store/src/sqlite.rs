@@ -1,5 +1,6 @@
 //! SQLite implementation of [`MetadataStore`]: one file, WAL, foreign keys, busy timeout.
 
+use crate::common::{epoch_of, holder_key, json, opt_signed, parse_id, parse_json};
 use crate::*;
 use medshare_model::api::{ConsentHolder, Holder, KeyWrap, NewEnrolment, NewGrant};
 use sqlx::sqlite::{
@@ -16,32 +17,12 @@ pub struct SqliteStore {
     pub(crate) pool: SqlitePool,
 }
 
-fn json<T: serde::Serialize>(v: &T) -> String {
-    serde_json::to_string(v).expect("plain data serialises")
-}
-
-fn parse_json<T: serde::de::DeserializeOwned>(s: &str) -> Result<T> {
-    serde_json::from_str(s).map_err(|_| StoreError::Corrupt)
-}
-
-pub(crate) fn parse_id<T: FromStr>(s: &str) -> Result<T> {
-    s.parse().map_err(|_| StoreError::Corrupt)
-}
-
-fn opt_signed(s: Option<String>) -> Result<Option<Signed>> {
-    s.as_deref().map(parse_json).transpose()
-}
-
-fn holder_key(h: &ConsentHolder) -> String {
-    match h {
-        ConsentHolder::Institution { id } => id.to_string(),
-        ConsentHolder::Alliance => "alliance".into(),
-    }
-}
+/// SQLite migrations, embedded in the binary.
+pub static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite");
 
 impl SqliteStore {
-    /// Open (creating if needed) the database at `url` and run migrations.
-    pub async fn open(url: &str) -> Result<Self> {
+    /// Open (creating if needed) the database at `url` without touching the schema.
+    pub async fn connect(url: &str) -> Result<Self> {
         let opts = SqliteConnectOptions::from_str(url)
             .map_err(|_| StoreError::UnsupportedUrl)?
             .create_if_missing(true)
@@ -53,11 +34,37 @@ impl SqliteStore {
             .max_connections(8)
             .connect_with(opts)
             .await?;
-        sqlx::migrate!("./migrations/sqlite")
-            .run(&pool)
-            .await
-            .map_err(StoreError::Migrate)?;
         Ok(Self { pool })
+    }
+
+    /// Open the database at `url` and bring its schema up to date.
+    pub async fn open(url: &str) -> Result<Self> {
+        let s = Self::connect(url).await?;
+        s.prepare_schema(OpenMode::Migrate).await?;
+        Ok(s)
+    }
+
+    /// Refuse a newer or altered schema; migrate or refuse a behind one, as `mode` says.
+    pub async fn prepare_schema(&self, mode: OpenMode) -> Result<()> {
+        let mut conn = self.pool.acquire().await?;
+        crate::schema::prepare(&mut *conn, &MIGRATOR, mode).await
+    }
+
+    /// The schema against this binary's migrations.
+    pub async fn schema_status(&self) -> Result<SchemaStatus> {
+        let mut conn = self.pool.acquire().await?;
+        crate::schema::inspect(&mut *conn, &MIGRATOR).await
+    }
+
+    /// A consistent copy of the whole database in a new file (`VACUUM INTO`), safe while the
+    /// hub runs. `dest` must not exist.
+    pub async fn backup_to(&self, dest: &std::path::Path) -> Result<()> {
+        let dest = dest.to_str().ok_or(StoreError::UnsupportedUrl)?;
+        sqlx::query("VACUUM INTO ?")
+            .bind(dest)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
     }
 
     /// The underlying pool (tests and backups).
@@ -193,14 +200,6 @@ async fn insert_epoch(
         .execute(&mut **tx)
         .await?;
     Ok(())
-}
-
-fn epoch_of(statement: &Signed) -> Result<u32> {
-    #[derive(serde::Deserialize)]
-    struct E {
-        epoch: u32,
-    }
-    Ok(parse_json::<E>(&statement.payload)?.epoch)
 }
 
 #[async_trait]

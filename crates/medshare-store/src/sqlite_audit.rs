@@ -1,6 +1,6 @@
 //! SQLite implementation of [`AuditStore`].
 
-use crate::sqlite::parse_id;
+use crate::common::parse_id;
 use crate::*;
 use async_trait::async_trait;
 use medshare_audit::{Entry, LoggedEntry, SignedTreeHead, TreeHead};

@@ -4,6 +4,7 @@ pub mod account;
 pub mod admin;
 pub mod audit;
 pub mod demo;
+pub mod maintenance;
 pub mod records;
 pub mod serve;
 
@@ -28,7 +29,12 @@ pub async fn dispatch(c: Command) -> anyhow::Result<()> {
         Command::Inbox(a) => records::inbox(a).await,
         Command::Audit { command } => audit::run(command).await,
         Command::Contact { command } => audit::contact(command).await,
-        Command::Serve(_) | Command::Config { .. } | Command::Demo(_) => {
+        Command::Serve(_)
+        | Command::Config { .. }
+        | Command::Demo(_)
+        | Command::Migrate(_)
+        | Command::Backup(_)
+        | Command::Restore(_) => {
             unreachable!("handled in main")
         }
     }

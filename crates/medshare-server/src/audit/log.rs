@@ -29,6 +29,11 @@ pub enum LogError {
          audit verify --offline` to locate the change and restore the database from a backup"
     )]
     Gap { seq: i64 },
+    #[error(
+        "the audit log is signed with another key than this hub's: replicas of one hub must \
+         share audit.signing_key_file, and a restored hub needs the audit-log.key of its backup"
+    )]
+    KeyMismatch,
     #[error("the audit log could not be written")]
     Write,
     #[error("the audit appender has stopped")]
@@ -96,6 +101,9 @@ impl AuditLog {
             last_signed: Instant::now(),
         };
         if let Some(head) = latest {
+            if head.key().ok() != Some(key.verifying_key().to_bytes()) {
+                return Err(LogError::KeyMismatch);
+            }
             sync(&*store, &mut state.tree, Some(head.head.size)).await?;
             let matches = head.head.root().is_some_and(|r| r == state.tree.root());
             if state.tree.len() != head.head.size || !matches {

@@ -453,11 +453,19 @@ pub async fn grants(
 }
 
 /// Start-up reconciliation: drop staged leftovers and blobs that no committed document names.
-pub async fn reconcile(state: &AppState) -> anyhow::Result<()> {
-    let swept = state.blobs.sweep_staging(std::time::Duration::ZERO).await?;
-    for id in state.store.stale_staged_uploads(i64::MAX).await? {
+/// With `grace` > 0 (several replicas share the stores) only what is at least that old, so a
+/// replica starting never removes another's upload in flight.
+pub async fn reconcile(state: &AppState, grace: std::time::Duration) -> anyhow::Result<()> {
+    let swept = state.blobs.sweep_staging(grace).await?;
+    let before =
+        crate::state::now().saturating_sub(i64::try_from(grace.as_secs()).unwrap_or(i64::MAX));
+    let cutoff = if grace.is_zero() { i64::MAX } else { before };
+    for id in state.store.stale_staged_uploads(cutoff).await? {
         state.store.delete_staged_upload(id).await?;
     }
+    // List blobs before reading the document ids: a blob promoted after the listing is not
+    // considered, and one committed in between is in the ids.
+    let candidates = state.blobs.list_older_than(grace).await?;
     let known: std::collections::BTreeSet<_> = state
         .store
         .document_ids()
@@ -466,7 +474,7 @@ pub async fn reconcile(state: &AppState) -> anyhow::Result<()> {
         .map(|d| d.0)
         .collect();
     let mut orphans = 0;
-    for blob in state.blobs.list().await? {
+    for blob in candidates {
         if !known.contains(&blob) {
             state.blobs.delete(blob).await?;
             orphans += 1;

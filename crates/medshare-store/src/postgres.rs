@@ -1,0 +1,1120 @@
+//! PostgreSQL implementation of [`MetadataStore`]: the scale-out store shared by several hub
+//! replicas. Same schema and semantics as the SQLite store (one conformance suite runs against
+//! both); stored notifications are announced to every replica with `LISTEN`/`NOTIFY`.
+
+use crate::common::{epoch_of, holder_key, json, opt_signed, parse_id, parse_json};
+use crate::*;
+use futures::StreamExt;
+use medshare_model::api::{ConsentHolder, Holder, KeyWrap, NewEnrolment, NewGrant};
+use sqlx::postgres::{PgConnectOptions, PgListener, PgPool, PgPoolOptions, PgRow};
+use sqlx::{Postgres, Row, Transaction};
+use std::str::FromStr;
+use std::time::Duration;
+
+/// The channel the `events_notify` trigger (migrations/postgres) announces new events on.
+pub const EVENTS_CHANNEL: &str = "medshare_events";
+
+/// The scale-out store.
+#[derive(Clone, Debug)]
+pub struct PgStore {
+    pub(crate) pool: PgPool,
+}
+
+/// PostgreSQL migrations, embedded in the binary.
+pub static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/postgres");
+
+impl PgStore {
+    /// Connect to `url` (`postgres://USER:PASSWORD@HOST:PORT/DB`) without touching the schema.
+    pub async fn connect(url: &str) -> Result<Self> {
+        let opts = PgConnectOptions::from_str(url).map_err(|_| StoreError::UnsupportedUrl)?;
+        let pool = PgPoolOptions::new()
+            .max_connections(16)
+            .acquire_timeout(Duration::from_secs(10))
+            .connect_with(opts)
+            .await?;
+        Ok(Self { pool })
+    }
+
+    /// Refuse a newer or altered schema; migrate or refuse a behind one, as `mode` says.
+    /// Migrating takes PostgreSQL's advisory lock, so replicas starting together are safe.
+    pub async fn prepare_schema(&self, mode: OpenMode) -> Result<()> {
+        let mut conn = self.pool.acquire().await?;
+        crate::schema::prepare(&mut *conn, &MIGRATOR, mode).await
+    }
+
+    /// The schema against this binary's migrations.
+    pub async fn schema_status(&self) -> Result<SchemaStatus> {
+        let mut conn = self.pool.acquire().await?;
+        crate::schema::inspect(&mut *conn, &MIGRATOR).await
+    }
+
+    /// Tables in the connected database outside PostgreSQL's own schemas (restore refuses a
+    /// database that already has any).
+    pub async fn user_table_count(&self) -> Result<i64> {
+        Ok(sqlx::query_scalar(
+            "SELECT COUNT(*) FROM pg_catalog.pg_tables \
+             WHERE schemaname NOT IN ('pg_catalog', 'information_schema')",
+        )
+        .fetch_one(&self.pool)
+        .await?)
+    }
+
+    /// The underlying pool (tests, benchmarks and backups).
+    pub fn pool(&self) -> &PgPool {
+        &self.pool
+    }
+
+    async fn begin(&self) -> Result<Transaction<'static, Postgres>> {
+        Ok(self.pool.begin().await?)
+    }
+}
+
+fn practitioner_row(r: &PgRow) -> Result<PractitionerRow> {
+    Ok(PractitionerRow {
+        id: parse_id(r.get::<&str, _>("id"))?,
+        institution_id: parse_id(r.get::<&str, _>("institution_id"))?,
+        details: parse_json::<NewEnrolment>(r.get("details"))?,
+        status: PractitionerStatus::parse(r.get("status")).ok_or(StoreError::Corrupt)?,
+        enrolment_expires: r.get("enrolment_expires"),
+        creates_institution_keys: r.get::<i64, _>("creates_institution_keys") != 0,
+        kdf: r.get("kdf"),
+        credential_hash: r.get("credential_hash"),
+        key_bundle: r.get("key_bundle"),
+        sign_public: r.get("sign_public"),
+        recipient: r.get("recipient"),
+        cert: opt_signed(r.get("cert"))?,
+        keyring_wrap: r.get("keyring_wrap"),
+        totp_secret: r.get("totp_secret"),
+        failed_logins: r.get("failed_logins"),
+        locked_until: r.get("locked_until"),
+    })
+}
+
+fn institution_row(r: &PgRow) -> Result<InstitutionRow> {
+    Ok(InstitutionRow {
+        id: parse_id(r.get::<&str, _>("id"))?,
+        name: r.get("name"),
+        code: r.get("code"),
+        sign_public: r.get("sign_public"),
+        cert: opt_signed(r.get("cert"))?,
+        alliance_wrap: r.get("alliance_wrap"),
+        alliance_wrap_epoch: r
+            .get::<Option<i64>, _>("alliance_wrap_epoch")
+            .map(|e| e as u32),
+        created_at: r.get("created_at"),
+    })
+}
+
+fn document_row(r: &PgRow) -> Result<DocumentRow> {
+    Ok(DocumentRow {
+        id: parse_id(r.get::<&str, _>("id"))?,
+        patient_id: parse_id(r.get::<&str, _>("patient_id"))?,
+        uploader: parse_id(r.get::<&str, _>("uploader"))?,
+        institution_id: parse_id(r.get::<&str, _>("institution_id"))?,
+        size: r.get::<i64, _>("size") as u64,
+        ciphertext_sha256: r.get("ciphertext_sha256"),
+        manifest: r.get("manifest"),
+        binding: parse_json(r.get("binding"))?,
+        created_at: r.get("created_at"),
+    })
+}
+
+fn grant_row(r: &PgRow) -> Result<GrantRow> {
+    Ok(GrantRow {
+        document_id: parse_id(r.get::<&str, _>("document_id"))?,
+        grantee: parse_id(r.get::<&str, _>("grantee"))?,
+        granted_by: parse_id(r.get::<&str, _>("granted_by"))?,
+        granted_at: r.get("granted_at"),
+        expires_at: r.get("expires_at"),
+        revoked_at: r.get("revoked_at"),
+    })
+}
+
+async fn insert_practitioner(
+    tx: &mut Transaction<'static, Postgres>,
+    p: &NewPractitioner,
+) -> Result<()> {
+    sqlx::query(
+        "INSERT INTO practitioners (id, institution_id, handle, details, status, enrolment_hash, \
+         enrolment_expires, creates_institution_keys, created_at) VALUES ($1, $2, $3, $4, 'invited', $5, $6, $7, $8)",
+    )
+    .bind(p.id.to_string())
+    .bind(p.institution_id.to_string())
+    .bind(p.details.handle.as_str())
+    .bind(json(&p.details))
+    .bind(&p.enrolment_hash)
+    .bind(p.enrolment_expires)
+    .bind(p.creates_institution_keys as i64)
+    .bind(p.created_at)
+    .execute(&mut **tx)
+    .await?;
+    Ok(())
+}
+
+async fn insert_patient_wraps(
+    tx: &mut Transaction<'static, Postgres>,
+    patient: PatientId,
+    wraps: &[PatientKeyWrapRow],
+) -> Result<()> {
+    for w in wraps {
+        let (kind, id, epoch) = match w.institution {
+            Some((i, e)) => ("institution", i.to_string(), e),
+            None => ("alliance", String::new(), 0),
+        };
+        sqlx::query(
+            "INSERT INTO patient_key_wraps (patient_id, patient_epoch, holder_kind, holder_id, holder_epoch, wrap) \
+             VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (patient_id, patient_epoch, holder_kind, holder_id, holder_epoch) \
+             DO UPDATE SET wrap = excluded.wrap",
+        )
+        .bind(patient.to_string())
+        .bind(w.patient_epoch as i64)
+        .bind(kind)
+        .bind(id)
+        .bind(epoch as i64)
+        .bind(&w.wrap)
+        .execute(&mut **tx)
+        .await?;
+    }
+    Ok(())
+}
+
+async fn insert_epoch(
+    tx: &mut Transaction<'static, Postgres>,
+    inst: InstitutionId,
+    epoch: u32,
+    statement: &Signed,
+    now: i64,
+) -> Result<()> {
+    sqlx::query("INSERT INTO institution_epochs (institution_id, epoch, statement, created_at) VALUES ($1, $2, $3, $4)")
+        .bind(inst.to_string())
+        .bind(epoch as i64)
+        .bind(json(statement))
+        .bind(now)
+        .execute(&mut **tx)
+        .await?;
+    Ok(())
+}
+
+#[async_trait]
+impl MetadataStore for PgStore {
+    async fn alliance(&self) -> Result<Option<AllianceRow>> {
+        let row = sqlx::query("SELECT root_public, alliance_key FROM alliance WHERE id = 1")
+            .fetch_optional(&self.pool)
+            .await?;
+        row.map(|r| {
+            Ok(AllianceRow {
+                root_public: r.get("root_public"),
+                alliance_key: parse_json(r.get("alliance_key"))?,
+            })
+        })
+        .transpose()
+    }
+
+    async fn bootstrap(&self, root_public: &str, alliance_key: &Signed, now: i64) -> Result<()> {
+        sqlx::query(
+            "INSERT INTO alliance (id, root_public, alliance_key, created_at) VALUES (1, $1, $2, $3)",
+        )
+        .bind(root_public)
+        .bind(json(alliance_key))
+        .bind(now)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    async fn use_root_nonce(&self, nonce: &str, now: i64) -> Result<bool> {
+        let r = sqlx::query(
+            "INSERT INTO root_nonces (nonce, used_at) VALUES ($1, $2) ON CONFLICT DO NOTHING",
+        )
+        .bind(nonce)
+        .bind(now)
+        .execute(&self.pool)
+        .await?;
+        Ok(r.rows_affected() == 1)
+    }
+
+    async fn create_institution(
+        &self,
+        inst: &InstitutionRow,
+        admin: &NewPractitioner,
+    ) -> Result<()> {
+        let mut tx = self.begin().await?;
+        sqlx::query(
+            "INSERT INTO institutions (id, name, code, created_at) VALUES ($1, $2, $3, $4)",
+        )
+        .bind(inst.id.to_string())
+        .bind(&inst.name)
+        .bind(&inst.code)
+        .bind(inst.created_at)
+        .execute(&mut *tx)
+        .await?;
+        insert_practitioner(&mut tx, admin).await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    async fn institution(&self, id: InstitutionId) -> Result<Option<InstitutionRow>> {
+        sqlx::query("SELECT * FROM institutions WHERE id = $1")
+            .bind(id.to_string())
+            .fetch_optional(&self.pool)
+            .await?
+            .as_ref()
+            .map(institution_row)
+            .transpose()
+    }
+
+    async fn institutions(&self) -> Result<Vec<InstitutionRow>> {
+        sqlx::query("SELECT * FROM institutions ORDER BY name")
+            .fetch_all(&self.pool)
+            .await?
+            .iter()
+            .map(institution_row)
+            .collect()
+    }
+
+    async fn institution_epochs(&self, id: InstitutionId) -> Result<Vec<Signed>> {
+        sqlx::query(
+            "SELECT statement FROM institution_epochs WHERE institution_id = $1 ORDER BY epoch",
+        )
+        .bind(id.to_string())
+        .fetch_all(&self.pool)
+        .await?
+        .iter()
+        .map(|r| parse_json(r.get("statement")))
+        .collect()
+    }
+
+    async fn certify_institution(
+        &self,
+        id: InstitutionId,
+        cert: &Signed,
+        alliance_wrap: &str,
+        epoch: u32,
+    ) -> Result<()> {
+        let r = sqlx::query("UPDATE institutions SET cert = $1, alliance_wrap = $2, alliance_wrap_epoch = $3 WHERE id = $4")
+            .bind(json(cert))
+            .bind(alliance_wrap)
+            .bind(epoch as i64)
+            .bind(id.to_string())
+            .execute(&self.pool)
+            .await?;
+        if r.rows_affected() == 0 {
+            return Err(StoreError::NotFound);
+        }
+        Ok(())
+    }
+
+    async fn create_practitioner(&self, p: &NewPractitioner) -> Result<()> {
+        let mut tx = self.begin().await?;
+        insert_practitioner(&mut tx, p).await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    async fn practitioner(&self, id: PractitionerId) -> Result<Option<PractitionerRow>> {
+        sqlx::query("SELECT * FROM practitioners WHERE id = $1")
+            .bind(id.to_string())
+            .fetch_optional(&self.pool)
+            .await?
+            .as_ref()
+            .map(practitioner_row)
+            .transpose()
+    }
+
+    async fn practitioner_by_handle(&self, handle: &Handle) -> Result<Option<PractitionerRow>> {
+        sqlx::query("SELECT * FROM practitioners WHERE handle = $1")
+            .bind(handle.as_str())
+            .fetch_optional(&self.pool)
+            .await?
+            .as_ref()
+            .map(practitioner_row)
+            .transpose()
+    }
+
+    async fn practitioner_by_enrolment(&self, code_hash: &str) -> Result<Option<PractitionerRow>> {
+        sqlx::query("SELECT * FROM practitioners WHERE enrolment_hash = $1 AND status = 'invited'")
+            .bind(code_hash)
+            .fetch_optional(&self.pool)
+            .await?
+            .as_ref()
+            .map(practitioner_row)
+            .transpose()
+    }
+
+    async fn practitioners_of(
+        &self,
+        institution: InstitutionId,
+        status: Option<PractitionerStatus>,
+    ) -> Result<Vec<PractitionerRow>> {
+        sqlx::query("SELECT * FROM practitioners WHERE institution_id = $1 AND ($2::text IS NULL OR status = $3) ORDER BY handle")
+            .bind(institution.to_string())
+            .bind(status.map(|s| s.as_str()))
+            .bind(status.map(|s| s.as_str()))
+            .fetch_all(&self.pool)
+            .await?
+            .iter()
+            .map(practitioner_row)
+            .collect()
+    }
+
+    async fn redeem_enrolment(&self, r: &Redemption) -> Result<()> {
+        let mut tx = self.begin().await?;
+        let (status, cert, keyring) = match &r.institution_setup {
+            Some((_, _, cert, keyring)) => ("certified", Some(json(cert)), Some(keyring.clone())),
+            None => ("enrolled", None, None),
+        };
+        let done = sqlx::query(
+            "UPDATE practitioners SET status = $1, enrolment_hash = NULL, enrolment_expires = NULL, kdf = $2, \
+             credential_hash = $3, key_bundle = $4, sign_public = $5, recipient = $6, totp_secret = $7, cert = $8, \
+             keyring_wrap = $9 WHERE id = $10 AND status = 'invited'",
+        )
+        .bind(status)
+        .bind(&r.kdf)
+        .bind(&r.credential_hash)
+        .bind(&r.key_bundle)
+        .bind(&r.sign_public)
+        .bind(&r.recipient)
+        .bind(&r.totp_secret)
+        .bind(cert)
+        .bind(keyring)
+        .bind(r.id.to_string())
+        .execute(&mut *tx)
+        .await?;
+        if done.rows_affected() != 1 {
+            return Err(StoreError::NotFound);
+        }
+        if let Some((sign_public, epoch, _, _)) = &r.institution_setup {
+            let inst: String =
+                sqlx::query_scalar("SELECT institution_id FROM practitioners WHERE id = $1")
+                    .bind(r.id.to_string())
+                    .fetch_one(&mut *tx)
+                    .await?;
+            let set = sqlx::query(
+                "UPDATE institutions SET sign_public = $1 WHERE id = $2 AND sign_public IS NULL",
+            )
+            .bind(sign_public)
+            .bind(&inst)
+            .execute(&mut *tx)
+            .await?;
+            if set.rows_affected() != 1 {
+                return Err(StoreError::Conflict);
+            }
+            insert_epoch(&mut tx, parse_id(&inst)?, epoch_of(epoch)?, epoch, r.now).await?;
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
+    async fn certify_practitioner(
+        &self,
+        id: PractitionerId,
+        cert: &Signed,
+        keyring_wrap: &str,
+    ) -> Result<()> {
+        let r = sqlx::query("UPDATE practitioners SET status = 'certified', cert = $1, keyring_wrap = $2 WHERE id = $3 AND status IN ('enrolled', 'certified')")
+            .bind(json(cert))
+            .bind(keyring_wrap)
+            .bind(id.to_string())
+            .execute(&self.pool)
+            .await?;
+        if r.rows_affected() != 1 {
+            return Err(StoreError::NotFound);
+        }
+        Ok(())
+    }
+
+    async fn remove_practitioner(&self, r: &Removal) -> Result<()> {
+        let mut tx = self.begin().await?;
+        let done = sqlx::query("UPDATE practitioners SET status = 'removed', keyring_wrap = NULL WHERE id = $1 AND institution_id = $2 AND status != 'removed'")
+            .bind(r.practitioner.to_string())
+            .bind(r.institution.to_string())
+            .execute(&mut *tx)
+            .await?;
+        if done.rows_affected() != 1 {
+            return Err(StoreError::NotFound);
+        }
+        sqlx::query("UPDATE sessions SET revoked = 1 WHERE practitioner_id = $1")
+            .bind(r.practitioner.to_string())
+            .execute(&mut *tx)
+            .await?;
+        insert_epoch(&mut tx, r.institution, r.new_epoch, &r.statement, r.now).await?;
+        for (pid, wrap) in &r.keyrings {
+            sqlx::query("UPDATE practitioners SET keyring_wrap = $1 WHERE id = $2 AND institution_id = $3 AND status = 'certified'")
+                .bind(wrap)
+                .bind(pid.to_string())
+                .bind(r.institution.to_string())
+                .execute(&mut *tx)
+                .await?;
+        }
+        sqlx::query(
+            "UPDATE institutions SET alliance_wrap = $1, alliance_wrap_epoch = $2 WHERE id = $3",
+        )
+        .bind(&r.alliance_wrap)
+        .bind(r.new_epoch as i64)
+        .bind(r.institution.to_string())
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    async fn set_login_failures(
+        &self,
+        id: PractitionerId,
+        failures: i64,
+        locked_until: Option<i64>,
+    ) -> Result<()> {
+        sqlx::query("UPDATE practitioners SET failed_logins = $1, locked_until = $2 WHERE id = $3")
+            .bind(failures)
+            .bind(locked_until)
+            .bind(id.to_string())
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    async fn create_session(&self, s: &SessionRow) -> Result<()> {
+        sqlx::query("INSERT INTO sessions (token_hash, practitioner_id, created_at, expires_at, revoked) VALUES ($1, $2, $3, $4, 0)")
+            .bind(&s.token_hash)
+            .bind(s.practitioner_id.to_string())
+            .bind(s.created_at)
+            .bind(s.expires_at)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    async fn session(&self, token_hash: &str) -> Result<Option<SessionRow>> {
+        let row = sqlx::query("SELECT * FROM sessions WHERE token_hash = $1")
+            .bind(token_hash)
+            .fetch_optional(&self.pool)
+            .await?;
+        row.map(|r| {
+            Ok(SessionRow {
+                token_hash: r.get("token_hash"),
+                practitioner_id: parse_id(r.get::<&str, _>("practitioner_id"))?,
+                created_at: r.get("created_at"),
+                expires_at: r.get("expires_at"),
+                revoked: r.get::<i64, _>("revoked") != 0,
+            })
+        })
+        .transpose()
+    }
+
+    async fn revoke_session(&self, token_hash: &str) -> Result<()> {
+        sqlx::query("UPDATE sessions SET revoked = 1 WHERE token_hash = $1")
+            .bind(token_hash)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    async fn create_patient(&self, p: &NewPatientRow) -> Result<()> {
+        let mut tx = self.begin().await?;
+        sqlx::query(
+            "INSERT INTO patients (id, card, created_by, created_at) VALUES ($1, $2, $3, $4)",
+        )
+        .bind(p.id.to_string())
+        .bind(&p.card)
+        .bind(p.created_by.to_string())
+        .bind(p.created_at)
+        .execute(&mut *tx)
+        .await?;
+        for r in &p.refs {
+            sqlx::query("INSERT INTO patient_refs (ref, patient_id) VALUES ($1, $2)")
+                .bind(r.as_str())
+                .bind(p.id.to_string())
+                .execute(&mut *tx)
+                .await?;
+        }
+        sqlx::query("INSERT INTO patient_key_epochs (patient_id, epoch, statement, created_at) VALUES ($1, $2, $3, $4)")
+            .bind(p.id.to_string())
+            .bind(epoch_of(&p.key_epoch)? as i64)
+            .bind(json(&p.key_epoch))
+            .bind(p.created_at)
+            .execute(&mut *tx)
+            .await?;
+        insert_patient_wraps(&mut tx, p.id, &p.wraps).await?;
+        for c in &p.consents {
+            sqlx::query("INSERT INTO patient_consents (patient_id, holder, granted_by, granted_at) VALUES ($1, $2, $3, $4)")
+                .bind(p.id.to_string())
+                .bind(holder_key(c))
+                .bind(p.created_by.to_string())
+                .bind(p.created_at)
+                .execute(&mut *tx)
+                .await?;
+        }
+        sqlx::query("INSERT INTO care_relationships (patient_id, practitioner_id, declared_by, declared_at) VALUES ($1, $2, $3, $4)")
+            .bind(p.id.to_string())
+            .bind(p.created_by.to_string())
+            .bind(p.created_by.to_string())
+            .bind(p.created_at)
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    async fn patient_by_refs(&self, refs: &[PatientRef]) -> Result<Option<PatientId>> {
+        for r in refs {
+            let found: Option<String> =
+                sqlx::query_scalar("SELECT patient_id FROM patient_refs WHERE ref = $1")
+                    .bind(r.as_str())
+                    .fetch_optional(&self.pool)
+                    .await?;
+            if let Some(id) = found {
+                return Ok(Some(parse_id(&id)?));
+            }
+        }
+        Ok(None)
+    }
+
+    async fn patient(&self, id: PatientId) -> Result<Option<PatientRow>> {
+        let row = sqlx::query("SELECT * FROM patients WHERE id = $1")
+            .bind(id.to_string())
+            .fetch_optional(&self.pool)
+            .await?;
+        row.map(|r| {
+            Ok(PatientRow {
+                id: parse_id(r.get::<&str, _>("id"))?,
+                card: r.get("card"),
+                created_by: parse_id(r.get::<&str, _>("created_by"))?,
+                created_at: r.get("created_at"),
+            })
+        })
+        .transpose()
+    }
+
+    async fn patient_key_epochs(&self, id: PatientId) -> Result<Vec<Signed>> {
+        sqlx::query("SELECT statement FROM patient_key_epochs WHERE patient_id = $1 ORDER BY epoch")
+            .bind(id.to_string())
+            .fetch_all(&self.pool)
+            .await?
+            .iter()
+            .map(|r| parse_json(r.get("statement")))
+            .collect()
+    }
+
+    async fn patient_key_wraps(
+        &self,
+        id: PatientId,
+        institutions: &[InstitutionId],
+        alliance: bool,
+    ) -> Result<Vec<PatientKeyWrapRow>> {
+        let rows = sqlx::query(
+            "SELECT * FROM patient_key_wraps WHERE patient_id = $1 ORDER BY patient_epoch",
+        )
+        .bind(id.to_string())
+        .fetch_all(&self.pool)
+        .await?;
+        let mut out = Vec::new();
+        for r in rows {
+            let kind: String = r.get("holder_kind");
+            let wrap = PatientKeyWrapRow {
+                patient_epoch: r.get::<i64, _>("patient_epoch") as u32,
+                institution: if kind == "institution" {
+                    Some((
+                        parse_id(r.get::<&str, _>("holder_id"))?,
+                        r.get::<i64, _>("holder_epoch") as u32,
+                    ))
+                } else {
+                    None
+                },
+                wrap: r.get("wrap"),
+            };
+            let wanted = match wrap.institution {
+                Some((i, _)) => institutions.contains(&i),
+                None => alliance,
+            };
+            if wanted {
+                out.push(wrap);
+            }
+        }
+        Ok(out)
+    }
+
+    async fn consents(&self, id: PatientId) -> Result<Vec<ConsentHolder>> {
+        let rows: Vec<String> = sqlx::query_scalar(
+            "SELECT holder FROM patient_consents WHERE patient_id = $1 ORDER BY holder",
+        )
+        .bind(id.to_string())
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter()
+            .map(|h| {
+                if h == "alliance" {
+                    Ok(ConsentHolder::Alliance)
+                } else {
+                    Ok(ConsentHolder::Institution { id: parse_id(h)? })
+                }
+            })
+            .collect()
+    }
+
+    async fn grant_consent(
+        &self,
+        id: PatientId,
+        to: &ConsentHolder,
+        wraps: &[PatientKeyWrapRow],
+        by: PractitionerId,
+        now: i64,
+    ) -> Result<()> {
+        let mut tx = self.begin().await?;
+        sqlx::query("INSERT INTO patient_consents (patient_id, holder, granted_by, granted_at) VALUES ($1, $2, $3, $4) \
+             ON CONFLICT (patient_id, holder) DO UPDATE SET granted_by = excluded.granted_by, granted_at = excluded.granted_at")
+            .bind(id.to_string())
+            .bind(holder_key(to))
+            .bind(by.to_string())
+            .bind(now)
+            .execute(&mut *tx)
+            .await?;
+        insert_patient_wraps(&mut tx, id, wraps).await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    async fn revoke_consent(
+        &self,
+        id: PatientId,
+        from: &ConsentHolder,
+        new_epoch: u32,
+        statement: &Signed,
+        wraps: &[PatientKeyWrapRow],
+        now: i64,
+    ) -> Result<()> {
+        let mut tx = self.begin().await?;
+        let gone =
+            sqlx::query("DELETE FROM patient_consents WHERE patient_id = $1 AND holder = $2")
+                .bind(id.to_string())
+                .bind(holder_key(from))
+                .execute(&mut *tx)
+                .await?;
+        if gone.rows_affected() != 1 {
+            return Err(StoreError::NotFound);
+        }
+        let (kind, hid) = match from {
+            ConsentHolder::Institution { id } => ("institution", id.to_string()),
+            ConsentHolder::Alliance => ("alliance", String::new()),
+        };
+        sqlx::query("DELETE FROM patient_key_wraps WHERE patient_id = $1 AND holder_kind = $2 AND holder_id = $3")
+            .bind(id.to_string())
+            .bind(kind)
+            .bind(hid)
+            .execute(&mut *tx)
+            .await?;
+        sqlx::query("INSERT INTO patient_key_epochs (patient_id, epoch, statement, created_at) VALUES ($1, $2, $3, $4)")
+            .bind(id.to_string())
+            .bind(new_epoch as i64)
+            .bind(json(statement))
+            .bind(now)
+            .execute(&mut *tx)
+            .await?;
+        insert_patient_wraps(&mut tx, id, wraps).await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    async fn add_care(
+        &self,
+        patient: PatientId,
+        practitioner: PractitionerId,
+        by: PractitionerId,
+        now: i64,
+    ) -> Result<()> {
+        sqlx::query("INSERT INTO care_relationships (patient_id, practitioner_id, declared_by, declared_at) VALUES ($1, $2, $3, $4) ON CONFLICT DO NOTHING")
+            .bind(patient.to_string())
+            .bind(practitioner.to_string())
+            .bind(by.to_string())
+            .bind(now)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    async fn has_care(&self, patient: PatientId, practitioner: PractitionerId) -> Result<bool> {
+        let n: i64 = sqlx::query_scalar(
+            "SELECT COUNT(*) FROM care_relationships WHERE patient_id = $1 AND practitioner_id = $2",
+        )
+        .bind(patient.to_string())
+        .bind(practitioner.to_string())
+        .fetch_one(&self.pool)
+        .await?;
+        Ok(n > 0)
+    }
+
+    async fn care_team(&self, patient: PatientId) -> Result<Vec<PractitionerId>> {
+        let ids: Vec<String> = sqlx::query_scalar(
+            "SELECT practitioner_id FROM care_relationships WHERE patient_id = $1 ORDER BY practitioner_id",
+        )
+        .bind(patient.to_string())
+        .fetch_all(&self.pool)
+        .await?;
+        ids.iter().map(|s| parse_id(s)).collect()
+    }
+
+    async fn open_break_glass(
+        &self,
+        patient: PatientId,
+        practitioner: PractitionerId,
+        reason: &str,
+        reason_epoch: u32,
+        now: i64,
+        expires: i64,
+    ) -> Result<i64> {
+        let id = sqlx::query_scalar("INSERT INTO break_glass (patient_id, practitioner_id, reason, reason_epoch, opened_at, expires_at) VALUES ($1, $2, $3, $4, $5, $6) RETURNING id")
+            .bind(patient.to_string())
+            .bind(practitioner.to_string())
+            .bind(reason)
+            .bind(reason_epoch as i64)
+            .bind(now)
+            .bind(expires)
+            .fetch_one(&self.pool)
+            .await?;
+        Ok(id)
+    }
+
+    async fn break_glass_active(
+        &self,
+        patient: PatientId,
+        practitioner: PractitionerId,
+        now: i64,
+    ) -> Result<bool> {
+        let n: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM break_glass WHERE patient_id = $1 AND practitioner_id = $2 AND expires_at > $3")
+            .bind(patient.to_string())
+            .bind(practitioner.to_string())
+            .bind(now)
+            .fetch_one(&self.pool)
+            .await?;
+        Ok(n > 0)
+    }
+
+    async fn stage_upload(&self, s: &StagedUploadRow) -> Result<()> {
+        sqlx::query("INSERT INTO staged_uploads (id, practitioner_id, size, sha256, created_at) VALUES ($1, $2, $3, $4, $5)")
+            .bind(s.id.to_string())
+            .bind(s.practitioner_id.to_string())
+            .bind(s.size as i64)
+            .bind(&s.sha256)
+            .bind(s.created_at)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    async fn staged_upload(&self, id: UploadId) -> Result<Option<StagedUploadRow>> {
+        let row = sqlx::query("SELECT * FROM staged_uploads WHERE id = $1")
+            .bind(id.to_string())
+            .fetch_optional(&self.pool)
+            .await?;
+        row.map(|r| {
+            Ok(StagedUploadRow {
+                id: parse_id(r.get::<&str, _>("id"))?,
+                practitioner_id: parse_id(r.get::<&str, _>("practitioner_id"))?,
+                size: r.get::<i64, _>("size") as u64,
+                sha256: r.get("sha256"),
+                created_at: r.get("created_at"),
+            })
+        })
+        .transpose()
+    }
+
+    async fn delete_staged_upload(&self, id: UploadId) -> Result<()> {
+        sqlx::query("DELETE FROM staged_uploads WHERE id = $1")
+            .bind(id.to_string())
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    async fn stale_staged_uploads(&self, before: i64) -> Result<Vec<UploadId>> {
+        let ids: Vec<String> =
+            sqlx::query_scalar("SELECT id FROM staged_uploads WHERE created_at < $1")
+                .bind(before)
+                .fetch_all(&self.pool)
+                .await?;
+        ids.iter().map(|s| parse_id(s)).collect()
+    }
+
+    async fn commit_document(
+        &self,
+        d: &DocumentRow,
+        wraps: &[KeyWrap],
+        grants: &[NewGrant],
+        upload: UploadId,
+        now: i64,
+    ) -> Result<()> {
+        let mut tx = self.begin().await?;
+        let staged = sqlx::query("DELETE FROM staged_uploads WHERE id = $1")
+            .bind(upload.to_string())
+            .execute(&mut *tx)
+            .await?;
+        if staged.rows_affected() != 1 {
+            return Err(StoreError::NotFound);
+        }
+        sqlx::query(
+            "INSERT INTO documents (id, patient_id, uploader, institution_id, size, ciphertext_sha256, manifest, binding, created_at) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+        )
+        .bind(d.id.to_string())
+        .bind(d.patient_id.to_string())
+        .bind(d.uploader.to_string())
+        .bind(d.institution_id.to_string())
+        .bind(d.size as i64)
+        .bind(&d.ciphertext_sha256)
+        .bind(&d.manifest)
+        .bind(json(&d.binding))
+        .bind(d.created_at)
+        .execute(&mut *tx)
+        .await?;
+        for w in wraps {
+            let (kind, id, epoch) = match &w.holder {
+                Holder::Practitioner { id } => ("practitioner", id.to_string(), 0),
+                Holder::Patient { epoch } => ("patient", String::new(), *epoch),
+                _ => return Err(StoreError::Conflict),
+            };
+            sqlx::query("INSERT INTO document_key_wraps (document_id, holder_kind, holder_id, holder_epoch, wrap) VALUES ($1, $2, $3, $4, $5)")
+                .bind(d.id.to_string())
+                .bind(kind)
+                .bind(id)
+                .bind(epoch as i64)
+                .bind(&w.wrap)
+                .execute(&mut *tx)
+                .await?;
+        }
+        for g in grants {
+            put_grant_tx(&mut tx, d.id, g, d.uploader, now).await?;
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
+    async fn document(&self, id: DocumentId) -> Result<Option<DocumentRow>> {
+        sqlx::query("SELECT * FROM documents WHERE id = $1")
+            .bind(id.to_string())
+            .fetch_optional(&self.pool)
+            .await?
+            .as_ref()
+            .map(document_row)
+            .transpose()
+    }
+
+    async fn documents_of_patient(&self, patient: PatientId) -> Result<Vec<DocumentRow>> {
+        sqlx::query(
+            "SELECT * FROM documents WHERE patient_id = $1 ORDER BY created_at DESC, seq DESC",
+        )
+        .bind(patient.to_string())
+        .fetch_all(&self.pool)
+        .await?
+        .iter()
+        .map(document_row)
+        .collect()
+    }
+
+    async fn document_ids(&self) -> Result<Vec<DocumentId>> {
+        let ids: Vec<String> = sqlx::query_scalar("SELECT id FROM documents")
+            .fetch_all(&self.pool)
+            .await?;
+        ids.iter().map(|s| parse_id(s)).collect()
+    }
+
+    async fn document_key_wraps(
+        &self,
+        docs: &[DocumentId],
+        practitioner: PractitionerId,
+    ) -> Result<Vec<(DocumentId, KeyWrap)>> {
+        let mut out = Vec::new();
+        let ids: Vec<String> = docs.iter().map(|d| d.to_string()).collect();
+        // One statement for any number of ids: PostgreSQL takes the list as one array.
+        {
+            let rows = sqlx::query(
+                "SELECT * FROM document_key_wraps WHERE document_id = ANY($1) \
+                 AND (holder_kind = 'patient' OR (holder_kind = 'practitioner' AND holder_id = $2))",
+            )
+            .bind(&ids)
+            .bind(practitioner.to_string())
+            .fetch_all(&self.pool)
+            .await?;
+            for r in rows {
+                let kind: String = r.get("holder_kind");
+                let holder = if kind == "patient" {
+                    Holder::Patient {
+                        epoch: r.get::<i64, _>("holder_epoch") as u32,
+                    }
+                } else {
+                    Holder::Practitioner {
+                        id: parse_id(r.get::<&str, _>("holder_id"))?,
+                    }
+                };
+                out.push((
+                    parse_id(r.get::<&str, _>("document_id"))?,
+                    KeyWrap {
+                        holder,
+                        wrap: r.get("wrap"),
+                    },
+                ));
+            }
+        }
+        Ok(out)
+    }
+
+    async fn grant(&self, doc: DocumentId, grantee: PractitionerId) -> Result<Option<GrantRow>> {
+        sqlx::query("SELECT * FROM grants WHERE document_id = $1 AND grantee = $2")
+            .bind(doc.to_string())
+            .bind(grantee.to_string())
+            .fetch_optional(&self.pool)
+            .await?
+            .as_ref()
+            .map(grant_row)
+            .transpose()
+    }
+
+    async fn grants_on_patient(
+        &self,
+        patient: PatientId,
+        grantee: PractitionerId,
+    ) -> Result<Vec<GrantRow>> {
+        sqlx::query("SELECT g.* FROM grants g JOIN documents d ON d.id = g.document_id WHERE d.patient_id = $1 AND g.grantee = $2")
+            .bind(patient.to_string())
+            .bind(grantee.to_string())
+            .fetch_all(&self.pool)
+            .await?
+            .iter()
+            .map(grant_row)
+            .collect()
+    }
+
+    async fn grants_of_document(&self, doc: DocumentId) -> Result<Vec<GrantRow>> {
+        sqlx::query("SELECT * FROM grants WHERE document_id = $1 ORDER BY granted_at")
+            .bind(doc.to_string())
+            .fetch_all(&self.pool)
+            .await?
+            .iter()
+            .map(grant_row)
+            .collect()
+    }
+
+    async fn put_grant(
+        &self,
+        doc: DocumentId,
+        g: &NewGrant,
+        by: PractitionerId,
+        now: i64,
+    ) -> Result<()> {
+        let mut tx = self.begin().await?;
+        put_grant_tx(&mut tx, doc, g, by, now).await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    async fn revoke_grant(
+        &self,
+        doc: DocumentId,
+        grantee: PractitionerId,
+        now: i64,
+    ) -> Result<bool> {
+        let mut tx = self.begin().await?;
+        let r = sqlx::query("UPDATE grants SET revoked_at = $1 WHERE document_id = $2 AND grantee = $3 AND revoked_at IS NULL")
+            .bind(now)
+            .bind(doc.to_string())
+            .bind(grantee.to_string())
+            .execute(&mut *tx)
+            .await?;
+        // Without a live grant there is nothing to revoke: above all, never touch the
+        // uploader's own key wrap.
+        if r.rows_affected() != 1 {
+            return Ok(false);
+        }
+        sqlx::query("DELETE FROM document_key_wraps WHERE document_id = $1 AND holder_kind = 'practitioner' AND holder_id = $2")
+            .bind(doc.to_string())
+            .bind(grantee.to_string())
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        Ok(true)
+    }
+
+    async fn push_event(&self, recipient: PractitionerId, at: i64, body: &str) -> Result<i64> {
+        // The events_notify trigger announces (recipient, seq) to every replica on commit.
+        let seq: i64 = sqlx::query_scalar(
+            "INSERT INTO events (recipient, at, body) VALUES ($1, $2, $3) RETURNING seq",
+        )
+        .bind(recipient.to_string())
+        .bind(at)
+        .bind(body)
+        .fetch_one(&self.pool)
+        .await?;
+        Ok(seq)
+    }
+
+    async fn events_since(
+        &self,
+        recipient: PractitionerId,
+        since: i64,
+        limit: i64,
+    ) -> Result<Vec<EventRow>> {
+        let rows = sqlx::query(
+            "SELECT seq, at, body FROM events WHERE recipient = $1 AND seq > $2 ORDER BY seq LIMIT $3",
+        )
+        .bind(recipient.to_string())
+        .bind(since)
+        .bind(limit)
+        .fetch_all(&self.pool)
+        .await?;
+        Ok(rows
+            .iter()
+            .map(|r| EventRow {
+                seq: r.get("seq"),
+                at: r.get("at"),
+                body: r.get("body"),
+            })
+            .collect())
+    }
+
+    async fn ping(&self) -> Result<()> {
+        sqlx::query("SELECT 1").execute(&self.pool).await?;
+        Ok(())
+    }
+
+    async fn event_notices(&self) -> Result<Option<EventNotices>> {
+        let mut listener = PgListener::connect_with(&self.pool).await?;
+        listener.listen(EVENTS_CHANNEL).await?;
+        // The listener reconnects by itself after a dropped connection; announcements sent
+        // while it was away are lost, and clients catch up with `Last-Event-ID`.
+        let notices = listener.into_stream().map(|n| {
+            let n = n?;
+            let (to, seq) = n.payload().split_once(' ').ok_or(StoreError::Corrupt)?;
+            Ok((parse_id(to)?, seq.parse().map_err(|_| StoreError::Corrupt)?))
+        });
+        Ok(Some(notices.boxed()))
+    }
+}
+
+async fn put_grant_tx(
+    tx: &mut Transaction<'static, Postgres>,
+    doc: DocumentId,
+    g: &NewGrant,
+    by: PractitionerId,
+    now: i64,
+) -> Result<()> {
+    sqlx::query(
+        "INSERT INTO grants (document_id, grantee, granted_by, granted_at, expires_at, revoked_at) VALUES ($1, $2, $3, $4, $5, NULL) \
+         ON CONFLICT (document_id, grantee) DO UPDATE SET granted_by = excluded.granted_by, granted_at = excluded.granted_at, \
+         expires_at = excluded.expires_at, revoked_at = NULL",
+    )
+    .bind(doc.to_string())
+    .bind(g.grantee.to_string())
+    .bind(by.to_string())
+    .bind(now)
+    .bind(g.expires_at.map(|t| t.unix_timestamp()))
+    .execute(&mut **tx)
+    .await?;
+    sqlx::query(
+        "INSERT INTO document_key_wraps (document_id, holder_kind, holder_id, holder_epoch, wrap) VALUES ($1, 'practitioner', $2, 0, $3) \
+         ON CONFLICT (document_id, holder_kind, holder_id, holder_epoch) DO UPDATE SET wrap = excluded.wrap",
+    )
+    .bind(doc.to_string())
+    .bind(g.grantee.to_string())
+    .bind(&g.wrap)
+    .execute(&mut **tx)
+    .await?;
+    Ok(())
+}

@@ -1,0 +1,1171 @@
+//! One conformance suite for every `MetadataStore` backend: each contract below runs against
+//! SQLite (a temporary file) and PostgreSQL (a throwaway cluster started by the test, one fresh
+//! database per test). Covers every trait method, the append-only access log at the SQL level,
+//! schema-version refusal and cross-process event notices.
+
+use futures::StreamExt;
+use medshare_model::api::{ConsentHolder, Holder, KeyWrap, NewEnrolment, NewGrant};
+use medshare_model::registration::{Profession, Role};
+use medshare_model::statements::{Signed, StatementKind};
+use medshare_model::{
+    DocumentId, Handle, InstitutionId, PatientId, PatientRef, PractitionerId, UploadId,
+};
+use medshare_store::*;
+use std::sync::{Arc, OnceLock};
+
+static PG: OnceLock<medshare_testsvc::PgCluster> = OnceLock::new();
+
+fn pg() -> &'static medshare_testsvc::PgCluster {
+    PG.get_or_init(medshare_testsvc::PgCluster::start)
+}
+
+/// A store under test plus raw SQL access to check what the trait cannot show.
+struct Fixture {
+    store: Arc<dyn MetadataStore>,
+    raw: Raw,
+    url: String,
+    _dir: Option<tempfile::TempDir>,
+}
+
+enum Raw {
+    Sqlite(sqlx::SqlitePool),
+    Pg(sqlx::PgPool),
+}
+
+impl Raw {
+    async fn exec(&self, sql: &str) -> Result<u64, sqlx::Error> {
+        let sql = sqlx::AssertSqlSafe(sql.to_string());
+        Ok(match self {
+            Raw::Sqlite(p) => sqlx::query(sql).execute(p).await?.rows_affected(),
+            Raw::Pg(p) => sqlx::query(sql).execute(p).await?.rows_affected(),
+        })
+    }
+}
+
+async fn sqlite() -> Fixture {
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("sqlite://{}", dir.path().join("m.db").display());
+    let s = SqliteStore::open(&url).await.unwrap();
+    Fixture {
+        raw: Raw::Sqlite(s.pool().clone()),
+        store: Arc::new(s),
+        url,
+        _dir: Some(dir),
+    }
+}
+
+async fn postgres() -> Fixture {
+    let url = pg().fresh_database("conformance");
+    let s = PgStore::connect(&url).await.unwrap();
+    s.prepare_schema(OpenMode::Migrate).await.unwrap();
+    Fixture {
+        raw: Raw::Pg(s.pool().clone()),
+        store: Arc::new(s),
+        url,
+        _dir: None,
+    }
+}
+
+macro_rules! both {
+    ($($name:ident),* $(,)?) => {
+        mod sqlite_backend { $( #[tokio::test] async fn $name() { super::$name(super::sqlite().await).await } )* }
+        mod postgres_backend { $( #[tokio::test] async fn $name() { super::$name(super::postgres().await).await } )* }
+    };
+}
+
+both!(
+    alliance_and_root_nonces,
+    institutions_enrolment_and_removal,
+    sessions,
+    patients_consent_care_and_break_glass,
+    documents_grants_and_key_wraps,
+    events_and_access_log,
+    audit_numbering_is_gap_free_under_concurrency,
+    access_log_refuses_update_and_delete,
+    audit_heads_queries_contacts_and_outbox,
+    schema_versions,
+    event_notices,
+);
+
+fn signed(kind: StatementKind, payload: &str) -> Signed {
+    Signed {
+        kind,
+        payload: payload.to_string(),
+        signer: "k1".into(),
+        signature: "sig".into(),
+    }
+}
+
+fn epoch_statement(kind: StatementKind, epoch: u32) -> Signed {
+    signed(kind, &format!("{{\"epoch\":{epoch}}}"))
+}
+
+fn new_practitioner(inst: InstitutionId, handle: &str, first_admin: bool) -> NewPractitioner {
+    NewPractitioner {
+        id: PractitionerId::new(),
+        institution_id: inst,
+        details: NewEnrolment {
+            handle: handle.parse::<Handle>().unwrap(),
+            name: format!("Dr {handle}"),
+            profession: Profession::Doctor,
+            registration: "M12345".into(),
+            specialty: None,
+            roles: vec![Role::Clinician],
+        },
+        enrolment_hash: format!("code-{handle}"),
+        enrolment_expires: 10_000,
+        creates_institution_keys: first_admin,
+        created_at: 100,
+    }
+}
+
+fn institution(code: &str, name: &str) -> InstitutionRow {
+    InstitutionRow {
+        id: InstitutionId::new(),
+        name: name.into(),
+        code: code.into(),
+        sign_public: None,
+        cert: None,
+        alliance_wrap: None,
+        alliance_wrap_epoch: None,
+        created_at: 100,
+    }
+}
+
+fn redemption(id: PractitionerId, setup: bool) -> Redemption {
+    Redemption {
+        id,
+        kdf: "{}".into(),
+        credential_hash: "cred".into(),
+        key_bundle: "bundle".into(),
+        sign_public: format!("sign-{id}"),
+        recipient: format!("age1-{id}"),
+        totp_secret: Some("totp".into()),
+        institution_setup: setup.then(|| {
+            (
+                "inst-sign".to_string(),
+                epoch_statement(StatementKind::InstitutionEpochKey, 1),
+                signed(StatementKind::PractitionerCert, "{}"),
+                "keyring-1".to_string(),
+            )
+        }),
+        now: 200,
+    }
+}
+
+/// An institution with a certified first admin and a second certified clinician.
+async fn staffed(
+    s: &dyn MetadataStore,
+    code: &str,
+) -> (InstitutionId, PractitionerId, PractitionerId) {
+    let inst = institution(code, &format!("Hospital {code}"));
+    let admin = new_practitioner(inst.id, &format!("admin.{}", code.to_lowercase()), true);
+    s.create_institution(&inst, &admin).await.unwrap();
+    s.redeem_enrolment(&redemption(admin.id, true))
+        .await
+        .unwrap();
+    let doc = new_practitioner(inst.id, &format!("dr.{}", code.to_lowercase()), false);
+    s.create_practitioner(&doc).await.unwrap();
+    s.redeem_enrolment(&redemption(doc.id, false))
+        .await
+        .unwrap();
+    s.certify_practitioner(
+        doc.id,
+        &signed(StatementKind::PractitionerCert, "{}"),
+        "keyring-doc",
+    )
+    .await
+    .unwrap();
+    (inst.id, admin.id, doc.id)
+}
+
+fn pref(n: u8) -> PatientRef {
+    PatientRef::from_bytes(&[n; 32])
+}
+
+async fn patient(
+    s: &dyn MetadataStore,
+    by: PractitionerId,
+    inst: InstitutionId,
+    n: u8,
+) -> PatientId {
+    let p = NewPatientRow {
+        id: PatientId::new(),
+        refs: vec![pref(n), pref(n + 100)],
+        card: "sealed-card".into(),
+        key_epoch: epoch_statement(StatementKind::PatientKeyEpoch, 1),
+        wraps: vec![PatientKeyWrapRow {
+            patient_epoch: 1,
+            institution: Some((inst, 1)),
+            wrap: "pw-inst".into(),
+        }],
+        consents: vec![ConsentHolder::Institution { id: inst }],
+        created_by: by,
+        created_at: 300,
+    };
+    s.create_patient(&p).await.unwrap();
+    p.id
+}
+
+async fn alliance_and_root_nonces(f: Fixture) {
+    let s = &*f.store;
+    assert!(s.alliance().await.unwrap().is_none());
+    let key = signed(StatementKind::AllianceKey, "{\"epoch\":1}");
+    s.bootstrap("root-pub", &key, 1).await.unwrap();
+    let a = s.alliance().await.unwrap().unwrap();
+    assert_eq!(
+        (a.root_public.as_str(), &a.alliance_key),
+        ("root-pub", &key)
+    );
+    assert!(matches!(
+        s.bootstrap("other", &key, 2).await,
+        Err(StoreError::Conflict)
+    ));
+    assert!(s.use_root_nonce("n1", 5).await.unwrap());
+    assert!(
+        !s.use_root_nonce("n1", 6).await.unwrap(),
+        "a nonce is single-use"
+    );
+    assert!(s.use_root_nonce("n2", 6).await.unwrap());
+    s.ping().await.unwrap();
+}
+
+async fn institutions_enrolment_and_removal(f: Fixture) {
+    let s = &*f.store;
+    let b = institution("B", "Beta Clinic");
+    let a = institution("A", "Alpha Hospital");
+    let b_admin = new_practitioner(b.id, "admin.b", true);
+    s.create_institution(&b, &b_admin).await.unwrap();
+    s.create_institution(&a, &new_practitioner(a.id, "admin.a", true))
+        .await
+        .unwrap();
+    // Same code again: refused, and nothing of it is kept.
+    let dup = institution("A", "Duplicate");
+    assert!(matches!(
+        s.create_institution(&dup, &new_practitioner(dup.id, "admin.dup", true))
+            .await,
+        Err(StoreError::Conflict)
+    ));
+    assert!(s.institution(dup.id).await.unwrap().is_none());
+    assert!(
+        s.practitioner_by_handle(&"admin.dup".parse().unwrap())
+            .await
+            .unwrap()
+            .is_none()
+    );
+    let names: Vec<_> = s
+        .institutions()
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|i| i.name)
+        .collect();
+    assert_eq!(names, ["Alpha Hospital", "Beta Clinic"]);
+
+    // Invited: found by enrolment code, not yet by status enrolled.
+    let p = s
+        .practitioner_by_enrolment("code-admin.b")
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!((p.id, p.status), (b_admin.id, PractitionerStatus::Invited));
+    assert!(p.creates_institution_keys);
+    assert_eq!(p.details.handle.as_str(), "admin.b");
+    assert!(
+        s.practitioner_by_enrolment("code-unknown")
+            .await
+            .unwrap()
+            .is_none()
+    );
+
+    // The first admin's redemption sets up the institution keys and certifies them.
+    s.redeem_enrolment(&redemption(b_admin.id, true))
+        .await
+        .unwrap();
+    let p = s.practitioner(b_admin.id).await.unwrap().unwrap();
+    assert_eq!(p.status, PractitionerStatus::Certified);
+    assert_eq!(p.keyring_wrap.as_deref(), Some("keyring-1"));
+    assert_eq!(p.totp_secret.as_deref(), Some("totp"));
+    assert!(
+        s.practitioner_by_enrolment("code-admin.b")
+            .await
+            .unwrap()
+            .is_none(),
+        "code used up"
+    );
+    assert!(matches!(
+        s.redeem_enrolment(&redemption(b_admin.id, true)).await,
+        Err(StoreError::NotFound)
+    ));
+    let inst = s.institution(b.id).await.unwrap().unwrap();
+    assert_eq!(inst.sign_public.as_deref(), Some("inst-sign"));
+    assert_eq!(s.institution_epochs(b.id).await.unwrap().len(), 1);
+
+    // A second clinician: enrolled, then certified.
+    let d = new_practitioner(b.id, "dr.b", false);
+    s.create_practitioner(&d).await.unwrap();
+    assert!(matches!(
+        s.create_practitioner(&new_practitioner(b.id, "dr.b", false))
+            .await,
+        Err(StoreError::Conflict)
+    ));
+    s.redeem_enrolment(&redemption(d.id, false)).await.unwrap();
+    assert_eq!(
+        s.practitioner(d.id).await.unwrap().unwrap().status,
+        PractitionerStatus::Enrolled
+    );
+    let enrolled = s
+        .practitioners_of(b.id, Some(PractitionerStatus::Enrolled))
+        .await
+        .unwrap();
+    assert_eq!(enrolled.iter().map(|p| p.id).collect::<Vec<_>>(), [d.id]);
+    assert_eq!(s.practitioners_of(b.id, None).await.unwrap().len(), 2);
+    s.certify_practitioner(d.id, &signed(StatementKind::PractitionerCert, "{}"), "kr-d")
+        .await
+        .unwrap();
+    assert!(matches!(
+        s.certify_practitioner(
+            PractitionerId::new(),
+            &signed(StatementKind::PractitionerCert, "{}"),
+            "x"
+        )
+        .await,
+        Err(StoreError::NotFound)
+    ));
+
+    // The root certifies the institution.
+    s.certify_institution(
+        b.id,
+        &signed(StatementKind::InstitutionCert, "{}"),
+        "aw-1",
+        1,
+    )
+    .await
+    .unwrap();
+    let inst = s.institution(b.id).await.unwrap().unwrap();
+    assert_eq!(
+        (inst.alliance_wrap.as_deref(), inst.alliance_wrap_epoch),
+        (Some("aw-1"), Some(1))
+    );
+    assert!(inst.cert.is_some());
+    assert!(matches!(
+        s.certify_institution(
+            InstitutionId::new(),
+            &signed(StatementKind::InstitutionCert, "{}"),
+            "x",
+            1
+        )
+        .await,
+        Err(StoreError::NotFound)
+    ));
+
+    s.set_login_failures(d.id, 3, Some(999)).await.unwrap();
+    let p = s.practitioner(d.id).await.unwrap().unwrap();
+    assert_eq!((p.failed_logins, p.locked_until), (3, Some(999)));
+
+    // Removal: status, sessions revoked, new epoch, re-wrapped keyrings, alliance wrap.
+    s.create_session(&SessionRow {
+        token_hash: "t-d".into(),
+        practitioner_id: d.id,
+        created_at: 1,
+        expires_at: 10_000,
+        revoked: false,
+    })
+    .await
+    .unwrap();
+    let removal = Removal {
+        practitioner: d.id,
+        institution: b.id,
+        new_epoch: 2,
+        statement: epoch_statement(StatementKind::InstitutionEpochKey, 2),
+        keyrings: vec![(b_admin.id, "keyring-2".into())],
+        alliance_wrap: "aw-2".into(),
+        now: 500,
+    };
+    s.remove_practitioner(&removal).await.unwrap();
+    let p = s.practitioner(d.id).await.unwrap().unwrap();
+    assert_eq!(p.status, PractitionerStatus::Removed);
+    assert!(p.keyring_wrap.is_none());
+    assert!(s.session("t-d").await.unwrap().unwrap().revoked);
+    assert_eq!(s.institution_epochs(b.id).await.unwrap().len(), 2);
+    assert_eq!(
+        s.practitioner(b_admin.id)
+            .await
+            .unwrap()
+            .unwrap()
+            .keyring_wrap
+            .as_deref(),
+        Some("keyring-2")
+    );
+    assert_eq!(
+        s.institution(b.id)
+            .await
+            .unwrap()
+            .unwrap()
+            .alliance_wrap_epoch,
+        Some(2)
+    );
+    assert!(matches!(
+        s.remove_practitioner(&removal).await,
+        Err(StoreError::NotFound)
+    ));
+}
+
+async fn sessions(f: Fixture) {
+    let s = &*f.store;
+    let (_, admin, _) = staffed(s, "S").await;
+    let row = SessionRow {
+        token_hash: "h1".into(),
+        practitioner_id: admin,
+        created_at: 10,
+        expires_at: 20,
+        revoked: false,
+    };
+    s.create_session(&row).await.unwrap();
+    assert!(matches!(
+        s.create_session(&row).await,
+        Err(StoreError::Conflict)
+    ));
+    let got = s.session("h1").await.unwrap().unwrap();
+    assert_eq!(
+        (got.practitioner_id, got.expires_at, got.revoked),
+        (admin, 20, false)
+    );
+    s.revoke_session("h1").await.unwrap();
+    assert!(s.session("h1").await.unwrap().unwrap().revoked);
+    assert!(s.session("nope").await.unwrap().is_none());
+}
+
+async fn patients_consent_care_and_break_glass(f: Fixture) {
+    let s = &*f.store;
+    let (inst, admin, doc) = staffed(s, "P").await;
+    let (other, _, other_doc) = staffed(s, "Q").await;
+    let id = patient(s, admin, inst, 1).await;
+    assert_eq!(
+        s.patient_by_refs(&[pref(9), pref(101)]).await.unwrap(),
+        Some(id)
+    );
+    assert_eq!(s.patient_by_refs(&[pref(9)]).await.unwrap(), None);
+    let row = s.patient(id).await.unwrap().unwrap();
+    assert_eq!(
+        (row.card.as_str(), row.created_by, row.created_at),
+        ("sealed-card", admin, 300)
+    );
+    // A reference already known: refused whole.
+    let clash = NewPatientRow {
+        id: PatientId::new(),
+        refs: vec![pref(50), pref(1)],
+        card: "c".into(),
+        key_epoch: epoch_statement(StatementKind::PatientKeyEpoch, 1),
+        wraps: vec![],
+        consents: vec![],
+        created_by: admin,
+        created_at: 1,
+    };
+    assert!(matches!(
+        s.create_patient(&clash).await,
+        Err(StoreError::Conflict)
+    ));
+    assert!(s.patient(clash.id).await.unwrap().is_none());
+    assert_eq!(s.patient_by_refs(&[pref(50)]).await.unwrap(), None);
+
+    assert_eq!(s.patient_key_epochs(id).await.unwrap().len(), 1);
+    assert_eq!(
+        s.consents(id).await.unwrap(),
+        [ConsentHolder::Institution { id: inst }]
+    );
+    assert_eq!(
+        s.patient_key_wraps(id, &[inst], false).await.unwrap().len(),
+        1
+    );
+    assert!(
+        s.patient_key_wraps(id, &[other], true)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+
+    // Consent to the alliance: wrap for the alliance; granting twice replaces.
+    let alliance_wrap = PatientKeyWrapRow {
+        patient_epoch: 1,
+        institution: None,
+        wrap: "pw-all".into(),
+    };
+    s.grant_consent(
+        id,
+        &ConsentHolder::Alliance,
+        std::slice::from_ref(&alliance_wrap),
+        admin,
+        400,
+    )
+    .await
+    .unwrap();
+    let again = PatientKeyWrapRow {
+        wrap: "pw-all-2".into(),
+        ..alliance_wrap.clone()
+    };
+    s.grant_consent(
+        id,
+        &ConsentHolder::Alliance,
+        std::slice::from_ref(&again),
+        admin,
+        401,
+    )
+    .await
+    .unwrap();
+    assert_eq!(s.consents(id).await.unwrap().len(), 2);
+    assert_eq!(s.patient_key_wraps(id, &[], true).await.unwrap(), [again]);
+
+    // Revoking the alliance consent: its wraps go, a new epoch with new wraps comes.
+    let new_wraps = [PatientKeyWrapRow {
+        patient_epoch: 2,
+        institution: Some((inst, 1)),
+        wrap: "pw-2".into(),
+    }];
+    s.revoke_consent(
+        id,
+        &ConsentHolder::Alliance,
+        2,
+        &epoch_statement(StatementKind::PatientKeyEpoch, 2),
+        &new_wraps,
+        500,
+    )
+    .await
+    .unwrap();
+    assert!(s.patient_key_wraps(id, &[], true).await.unwrap().is_empty());
+    let mine = s.patient_key_wraps(id, &[inst], false).await.unwrap();
+    assert_eq!(
+        mine.iter().map(|w| w.patient_epoch).collect::<Vec<_>>(),
+        [1, 2]
+    );
+    assert_eq!(s.patient_key_epochs(id).await.unwrap().len(), 2);
+    assert!(matches!(
+        s.revoke_consent(
+            id,
+            &ConsentHolder::Alliance,
+            3,
+            &epoch_statement(StatementKind::PatientKeyEpoch, 3),
+            &[],
+            600
+        )
+        .await,
+        Err(StoreError::NotFound)
+    ));
+
+    // Care: the creator has it; adding is idempotent.
+    assert!(s.has_care(id, admin).await.unwrap());
+    assert!(!s.has_care(id, doc).await.unwrap());
+    s.add_care(id, doc, admin, 700).await.unwrap();
+    s.add_care(id, doc, admin, 701).await.unwrap();
+    assert!(s.has_care(id, doc).await.unwrap());
+    let mut team = vec![admin, doc];
+    team.sort();
+    assert_eq!(s.care_team(id).await.unwrap(), team);
+
+    // Break-glass: active until it expires.
+    assert!(!s.break_glass_active(id, other_doc, 800).await.unwrap());
+    s.open_break_glass(id, other_doc, "sealed-reason", 1, 800, 900)
+        .await
+        .unwrap();
+    assert!(s.break_glass_active(id, other_doc, 899).await.unwrap());
+    assert!(!s.break_glass_active(id, other_doc, 900).await.unwrap());
+    assert!(!s.break_glass_active(id, doc, 850).await.unwrap());
+}
+
+fn doc_row(
+    id: DocumentId,
+    patient: PatientId,
+    uploader: PractitionerId,
+    inst: InstitutionId,
+    at: i64,
+) -> DocumentRow {
+    DocumentRow {
+        id,
+        patient_id: patient,
+        uploader,
+        institution_id: inst,
+        size: 1234,
+        ciphertext_sha256: "ab".repeat(32),
+        manifest: "sealed-manifest".into(),
+        binding: signed(StatementKind::DocumentBinding, "{}"),
+        created_at: at,
+    }
+}
+
+async fn stage(s: &dyn MetadataStore, by: PractitionerId, at: i64) -> UploadId {
+    let id = UploadId::new();
+    s.stage_upload(&StagedUploadRow {
+        id,
+        practitioner_id: by,
+        size: 1234,
+        sha256: "ab".repeat(32),
+        created_at: at,
+    })
+    .await
+    .unwrap();
+    id
+}
+
+async fn documents_grants_and_key_wraps(f: Fixture) {
+    let s = &*f.store;
+    let (inst, admin, doc) = staffed(s, "D").await;
+    let p = patient(s, admin, inst, 3).await;
+
+    // Staging.
+    let u1 = stage(s, admin, 10).await;
+    let got = s.staged_upload(u1).await.unwrap().unwrap();
+    assert_eq!(
+        (got.practitioner_id, got.size, got.created_at),
+        (admin, 1234, 10)
+    );
+    let u_old = stage(s, admin, 5).await;
+    assert_eq!(s.stale_staged_uploads(8).await.unwrap(), [u_old]);
+    s.delete_staged_upload(u_old).await.unwrap();
+    assert!(s.staged_upload(u_old).await.unwrap().is_none());
+
+    // Commit consumes the staged row, once.
+    let d1 = DocumentId::new();
+    let wraps = [
+        KeyWrap {
+            holder: Holder::Practitioner { id: admin },
+            wrap: "dw-admin".into(),
+        },
+        KeyWrap {
+            holder: Holder::Patient { epoch: 1 },
+            wrap: "dw-patient".into(),
+        },
+    ];
+    let grants = [NewGrant {
+        grantee: doc,
+        wrap: "dw-doc".into(),
+        expires_at: None,
+    }];
+    s.commit_document(&doc_row(d1, p, admin, inst, 100), &wraps, &grants, u1, 100)
+        .await
+        .unwrap();
+    assert!(s.staged_upload(u1).await.unwrap().is_none());
+    assert!(matches!(
+        s.commit_document(
+            &doc_row(DocumentId::new(), p, admin, inst, 100),
+            &wraps,
+            &[],
+            u1,
+            100
+        )
+        .await,
+        Err(StoreError::NotFound)
+    ));
+    // A failed commit leaves nothing behind (the staged row stays for a retry).
+    let u2 = stage(s, admin, 11).await;
+    let bad = [KeyWrap {
+        holder: Holder::Alliance,
+        wrap: "x".into(),
+    }];
+    let d_bad = DocumentId::new();
+    assert!(
+        s.commit_document(&doc_row(d_bad, p, admin, inst, 100), &bad, &[], u2, 100)
+            .await
+            .is_err()
+    );
+    assert!(s.document(d_bad).await.unwrap().is_none());
+    assert!(s.staged_upload(u2).await.unwrap().is_some());
+
+    // Two more documents, one in the same second as d1: newest first, then latest committed.
+    let d2 = DocumentId::new();
+    s.commit_document(&doc_row(d2, p, admin, inst, 100), &wraps[..1], &[], u2, 100)
+        .await
+        .unwrap();
+    let d3 = DocumentId::new();
+    let u3 = stage(s, admin, 12).await;
+    s.commit_document(&doc_row(d3, p, admin, inst, 50), &wraps[..1], &[], u3, 50)
+        .await
+        .unwrap();
+    let order: Vec<_> = s
+        .documents_of_patient(p)
+        .await
+        .unwrap()
+        .iter()
+        .map(|d| d.id)
+        .collect();
+    assert_eq!(order, [d2, d1, d3]);
+    let got = s.document(d1).await.unwrap().unwrap();
+    assert_eq!(
+        (got.patient_id, got.size, got.manifest.as_str()),
+        (p, 1234, "sealed-manifest")
+    );
+    let mut ids = s.document_ids().await.unwrap();
+    ids.sort();
+    let mut want = vec![d1, d2, d3];
+    want.sort();
+    assert_eq!(ids, want);
+
+    // Key wraps: the caller's own and the patient's, never another practitioner's.
+    let for_doc = s.document_key_wraps(&[d1, d2], doc).await.unwrap();
+    let mut holders: Vec<_> = for_doc.iter().map(|(d, w)| (*d, w.wrap.clone())).collect();
+    holders.sort();
+    let mut expect = vec![(d1, "dw-doc".to_string()), (d1, "dw-patient".to_string())];
+    expect.sort();
+    assert_eq!(holders, expect);
+    // Many ids at once (beyond any bound-parameter chunking).
+    let many: Vec<_> = (0..450).map(|_| DocumentId::new()).chain([d1]).collect();
+    assert_eq!(s.document_key_wraps(&many, admin).await.unwrap().len(), 2);
+
+    // Grants.
+    let g = s.grant(d1, doc).await.unwrap().unwrap();
+    assert_eq!(
+        (g.granted_by, g.granted_at, g.revoked_at),
+        (admin, 100, None)
+    );
+    assert!(g.is_live(1_000));
+    assert_eq!(s.grants_on_patient(p, doc).await.unwrap().len(), 1);
+    assert_eq!(s.grants_of_document(d1).await.unwrap().len(), 1);
+    let expires = time::OffsetDateTime::from_unix_timestamp(5_000).unwrap();
+    s.put_grant(
+        d2,
+        &NewGrant {
+            grantee: doc,
+            wrap: "dw2-doc".into(),
+            expires_at: Some(expires),
+        },
+        admin,
+        200,
+    )
+    .await
+    .unwrap();
+    let g2 = s.grant(d2, doc).await.unwrap().unwrap();
+    assert_eq!(g2.expires_at, Some(5_000));
+    assert!(!g2.is_live(5_000));
+    assert_eq!(s.grants_on_patient(p, doc).await.unwrap().len(), 2);
+
+    // Revoke: the grant and the grantee's wrap go, the uploader's wrap stays.
+    assert!(s.revoke_grant(d1, doc, 300).await.unwrap());
+    assert_eq!(
+        s.grant(d1, doc).await.unwrap().unwrap().revoked_at,
+        Some(300)
+    );
+    assert!(
+        !s.revoke_grant(d1, doc, 301).await.unwrap(),
+        "nothing live to revoke"
+    );
+    assert!(!s.revoke_grant(d1, admin, 301).await.unwrap());
+    let left = s.document_key_wraps(&[d1], admin).await.unwrap();
+    assert!(left.iter().any(|(_, w)| w.wrap == "dw-admin"));
+    assert!(
+        s.document_key_wraps(&[d1], doc)
+            .await
+            .unwrap()
+            .iter()
+            .all(|(_, w)| w.wrap != "dw-doc")
+    );
+    // Renewing a revoked grant makes it live again with the new wrap.
+    s.put_grant(
+        d1,
+        &NewGrant {
+            grantee: doc,
+            wrap: "dw-doc-2".into(),
+            expires_at: None,
+        },
+        admin,
+        400,
+    )
+    .await
+    .unwrap();
+    assert!(s.grant(d1, doc).await.unwrap().unwrap().is_live(401));
+    assert!(
+        s.document_key_wraps(&[d1], doc)
+            .await
+            .unwrap()
+            .iter()
+            .any(|(_, w)| w.wrap == "dw-doc-2")
+    );
+}
+
+fn access(at: i64, action: &str, actor: Option<PractitionerId>) -> medshare_audit::Entry {
+    medshare_audit::Entry {
+        at,
+        actor,
+        institution: None,
+        action: action.into(),
+        document: Some(DocumentId::new()),
+        patient: None,
+        outcome: "allowed".into(),
+        purpose: "grant".into(),
+        detail: None,
+    }
+}
+
+async fn events_and_access_log(f: Fixture) {
+    let s = &*f.store;
+    let (a, b) = (PractitionerId::new(), PractitionerId::new());
+    let s1 = s.push_event(a, 10, "{\"e\":1}").await.unwrap();
+    let s2 = s.push_event(b, 11, "{\"e\":2}").await.unwrap();
+    let s3 = s.push_event(a, 12, "{\"e\":3}").await.unwrap();
+    assert!(s1 < s2 && s2 < s3);
+    let mine = s.events_since(a, 0, 10).await.unwrap();
+    assert_eq!(mine.iter().map(|e| e.seq).collect::<Vec<_>>(), [s1, s3]);
+    assert_eq!(mine[1].body, "{\"e\":3}");
+    assert_eq!(s.events_since(a, s1, 10).await.unwrap().len(), 1);
+    assert_eq!(s.events_since(a, 0, 1).await.unwrap().len(), 1);
+
+    // Entries are numbered 1, 2, 3 ... across batches, each with its leaf recorded.
+    let first = s
+        .append_audit(&[
+            access(100, "download", Some(a)),
+            access(101, "download", Some(a)),
+        ])
+        .await
+        .unwrap();
+    assert_eq!(first.iter().map(|l| l.seq).collect::<Vec<_>>(), [1, 2]);
+    for i in 2..5 {
+        s.append_audit(&[access(100 + i, "download", Some(a))])
+            .await
+            .unwrap();
+    }
+    let all = s.audit_entries(0, 100).await.unwrap();
+    assert_eq!(
+        all.iter().map(|l| l.seq).collect::<Vec<_>>(),
+        [1, 2, 3, 4, 5]
+    );
+    assert_eq!(all[0], first[0]);
+    assert_eq!(all[0].entry.actor, Some(a));
+    assert_eq!(all[0].entry.at, 100);
+    for l in &all {
+        assert_eq!(l.recorded_leaf(), Some(l.entry.leaf()));
+    }
+    let page = s.audit_entries(all[1].seq, 2).await.unwrap();
+    assert_eq!(page, all[2..4]);
+}
+
+/// Concurrent appenders (as several replicas would be) still number without gaps or repeats.
+async fn audit_numbering_is_gap_free_under_concurrency(f: Fixture) {
+    let mut tasks = Vec::new();
+    for w in 0..4 {
+        let s = f.store.clone();
+        tasks.push(tokio::spawn(async move {
+            for i in 0..10 {
+                s.append_audit(&[access(w * 100 + i, "search", None), access(1, "x", None)])
+                    .await
+                    .unwrap();
+            }
+        }));
+    }
+    for t in tasks {
+        t.await.unwrap();
+    }
+    let all = f.store.audit_entries(0, 1000).await.unwrap();
+    assert_eq!(all.len(), 80);
+    assert!(all.iter().enumerate().all(|(i, l)| l.seq == i as i64 + 1));
+}
+
+async fn access_log_refuses_update_and_delete(f: Fixture) {
+    f.store
+        .append_audit(&[access(1, "login", None), access(2, "search", None)])
+        .await
+        .unwrap();
+    let key = ed25519_dalek::SigningKey::from_bytes(&[5; 32]);
+    let head = medshare_audit::TreeHead::new(
+        medshare_audit::Root {
+            size: 2,
+            hash: [1; 32],
+        },
+        3,
+    )
+    .sign(&key);
+    f.store.put_audit_head(&head).await.unwrap();
+    let before = f.store.audit_entries(0, 10).await.unwrap();
+    for sql in [
+        "UPDATE access_log SET outcome = 'denied'",
+        "UPDATE access_log SET at = at + 1 WHERE seq = (SELECT MIN(seq) FROM access_log)",
+        "DELETE FROM access_log",
+        "DELETE FROM access_log WHERE seq = (SELECT MAX(seq) FROM access_log)",
+        "UPDATE audit_heads SET root = 'x'",
+        "DELETE FROM audit_heads",
+    ] {
+        let err = f.raw.exec(sql).await.expect_err(sql);
+        assert!(err.to_string().contains("append-only"), "{sql}: {err}");
+    }
+    if let Raw::Pg(_) = f.raw {
+        for sql in ["TRUNCATE access_log", "TRUNCATE audit_heads"] {
+            let err = f.raw.exec(sql).await.expect_err(sql);
+            assert!(err.to_string().contains("append-only"), "{err}");
+        }
+    }
+    assert_eq!(f.store.audit_entries(0, 10).await.unwrap(), before);
+    assert_eq!(f.store.latest_audit_head().await.unwrap(), Some(head));
+}
+
+/// Heads, scoped queries, alert counters, patient contacts, the notice outbox and break-glass
+/// records.
+async fn audit_heads_queries_contacts_and_outbox(f: Fixture) {
+    let s = &*f.store;
+    let (inst, admin, doc) = staffed(s, "A").await;
+    let (other, _, other_doc) = staffed(s, "B").await;
+    let pid = patient(s, admin, inst, 1).await;
+
+    // Heads: one per size, the first kept, listed in order.
+    let key = ed25519_dalek::SigningKey::from_bytes(&[6; 32]);
+    let head = |size: u64, at: i64| {
+        medshare_audit::TreeHead::new(
+            medshare_audit::Root {
+                size,
+                hash: [size as u8; 32],
+            },
+            at,
+        )
+        .sign(&key)
+    };
+    assert_eq!(s.latest_audit_head().await.unwrap(), None);
+    s.put_audit_head(&head(3, 10)).await.unwrap();
+    s.put_audit_head(&head(1, 11)).await.unwrap();
+    s.put_audit_head(&head(3, 12)).await.unwrap();
+    let heads = s.audit_heads(0, 10).await.unwrap();
+    assert_eq!(heads, vec![head(1, 11), head(3, 10)]);
+    assert_eq!(s.audit_heads(1, 10).await.unwrap(), vec![head(3, 10)]);
+    assert_eq!(s.latest_audit_head().await.unwrap(), Some(head(3, 10)));
+
+    // Scope: an institution sees its members' entries and entries on patients it filed for.
+    let d = DocumentId::new();
+    let up = stage(s, admin, 5).await;
+    s.commit_document(&doc_row(d, pid, admin, inst, 5), &[], &[], up, 5)
+        .await
+        .unwrap();
+    let read =
+        |actor, institution, patient, outcome: &str, basis: &str, at| medshare_audit::Entry {
+            at,
+            actor: Some(actor),
+            institution: Some(institution),
+            action: "document.fetch-content".into(),
+            document: Some(d),
+            patient,
+            outcome: outcome.into(),
+            purpose: basis.into(),
+            detail: None,
+        };
+    s.append_audit(&[
+        read(doc, inst, Some(pid), "allowed", "care-relationship", 1000),
+        read(other_doc, other, Some(pid), "allowed", "break-glass", 1001),
+        read(other_doc, other, None, "denied", "no-basis", 1002),
+        read(other_doc, other, Some(pid), "denied", "no-basis", 1003),
+    ])
+    .await
+    .unwrap();
+    let q = |scope, patient, actor, since| AuditQuery {
+        scope: Some(scope),
+        patient,
+        actor,
+        since,
+        after_seq: 0,
+        limit: 100,
+    };
+    let seqs = |v: Vec<medshare_audit::LoggedEntry>| v.iter().map(|l| l.seq).collect::<Vec<_>>();
+    assert_eq!(
+        seqs(s.audit_search(&q(inst, None, None, None)).await.unwrap()),
+        [1, 2, 4]
+    );
+    assert_eq!(
+        seqs(s.audit_search(&q(other, None, None, None)).await.unwrap()),
+        [2, 3, 4]
+    );
+    assert_eq!(
+        seqs(
+            s.audit_search(&q(inst, Some(pid), Some(other_doc), Some(1002)))
+                .await
+                .unwrap()
+        ),
+        [4]
+    );
+    // Alert counters.
+    assert_eq!(s.denials_by(other_doc, 0).await.unwrap(), 2);
+    assert_eq!(s.denials_by(other_doc, 1003).await.unwrap(), 1);
+    assert_eq!(
+        s.patients_read_without_standing_care(other_doc, 0)
+            .await
+            .unwrap(),
+        1
+    );
+    // A care relationship older than the window is standing care; a new one is not.
+    s.add_care(pid, doc, admin, 10).await.unwrap();
+    assert_eq!(
+        s.patients_read_without_standing_care(doc, 500)
+            .await
+            .unwrap(),
+        0
+    );
+    assert_eq!(
+        s.patients_read_without_standing_care(doc, 5).await.unwrap(),
+        1
+    );
+    assert_eq!(s.last_alert("many-patients", doc).await.unwrap(), None);
+    s.record_alert("many-patients", doc, Some(inst), 2000, 21)
+        .await
+        .unwrap();
+    s.record_alert("many-patients", doc, Some(inst), 2100, 22)
+        .await
+        .unwrap();
+    assert_eq!(
+        s.last_alert("many-patients", doc).await.unwrap(),
+        Some(2100)
+    );
+    assert_eq!(s.last_alert("repeated-denials", doc).await.unwrap(), None);
+
+    // Contacts.
+    assert_eq!(s.patient_contact(pid).await.unwrap(), None);
+    let contact = PatientContactRow {
+        patient_id: pid,
+        kind: "webhook".into(),
+        address: "https://example.invalid/a".into(),
+        set_by: doc,
+        set_at: 1,
+    };
+    s.set_patient_contact(&contact).await.unwrap();
+    let moved = PatientContactRow {
+        address: "https://example.invalid/b".into(),
+        ..contact.clone()
+    };
+    s.set_patient_contact(&moved).await.unwrap();
+    assert_eq!(s.patient_contact(pid).await.unwrap(), Some(moved));
+
+    // Outbox: coalesced per patient and institution, due by time, retried, delivered.
+    assert!(s.queue_notice(pid, Some(other), 2, 100, 0).await.unwrap());
+    assert!(!s.queue_notice(pid, Some(other), 3, 150, 50).await.unwrap());
+    assert!(s.queue_notice(pid, Some(inst), 1, 160, 110).await.unwrap());
+    assert!(s.queue_notice(pid, None, 5, 170, 120).await.unwrap());
+    assert!(!s.queue_notice(pid, None, 6, 171, 120).await.unwrap());
+    let due = s.due_notices(160, 10).await.unwrap();
+    assert_eq!(due.iter().map(|n| n.seq).collect::<Vec<_>>(), [2, 1]);
+    s.notice_retry(due[0].id, 1, 500, false).await.unwrap();
+    s.notice_delivered(due[1].id, 165).await.unwrap();
+    let due = s.due_notices(400, 10).await.unwrap();
+    assert_eq!(due.iter().map(|n| n.seq).collect::<Vec<_>>(), [5]);
+    let due = s.due_notices(500, 10).await.unwrap();
+    assert_eq!(
+        due.iter().map(|n| (n.seq, n.attempts)).collect::<Vec<_>>(),
+        [(2, 1), (5, 0)]
+    );
+    s.notice_retry(due[0].id, 2, 600, true).await.unwrap();
+    assert_eq!(
+        s.due_notices(10_000, 10)
+            .await
+            .unwrap()
+            .iter()
+            .map(|n| n.seq)
+            .collect::<Vec<_>>(),
+        [5]
+    );
+    assert!(s.clear_patient_contact(pid).await.unwrap());
+    assert!(!s.clear_patient_contact(pid).await.unwrap());
+
+    // Break-glass records by id.
+    let bg = s
+        .open_break_glass(pid, other_doc, "sealed-reason", 3, 800, 900)
+        .await
+        .unwrap();
+    let rec = s.break_glass_record(bg).await.unwrap().unwrap();
+    assert_eq!(
+        (
+            rec.patient_id,
+            rec.practitioner_id,
+            rec.reason.as_str(),
+            rec.reason_epoch
+        ),
+        (pid, other_doc, "sealed-reason", 3)
+    );
+    assert_eq!((rec.opened_at, rec.expires_at), (800, 900));
+    assert!(s.break_glass_record(bg + 1000).await.unwrap().is_none());
+}
+
+async fn schema_versions(f: Fixture) {
+    // Current: opening again changes nothing and reports nothing pending.
+    let st = schema_status(&f.url).await.unwrap();
+    assert!(st.pending.is_empty());
+    assert_eq!(st.current(), st.latest_known);
+    open_with(&f.url, OpenMode::RequireCurrent).await.unwrap();
+    let (before, after) = migrate(&f.url).await.unwrap();
+    assert_eq!(before, after);
+
+    // A migration this binary does not know: refused in every mode, with a clear error.
+    f.raw
+        .exec(
+            "INSERT INTO _sqlx_migrations (version, description, success, checksum, execution_time) \
+             VALUES (99990101000000, 'from the future', TRUE, X'00', 0)"
+                .replace("X'00'", if matches!(f.raw, Raw::Pg(_)) { "'\\x00'::bytea" } else { "X'00'" })
+                .as_str(),
+        )
+        .await
+        .unwrap();
+    for mode in [OpenMode::Migrate, OpenMode::RequireCurrent] {
+        let err = open_with(&f.url, mode)
+            .await
+            .err()
+            .expect("newer schema refused");
+        assert!(
+            matches!(
+                err,
+                StoreError::SchemaNewer {
+                    found: 99990101000000,
+                    ..
+                }
+            ),
+            "{err:?}"
+        );
+        assert!(err.to_string().contains("newer than this medshare binary"));
+    }
+    // An altered migration is refused too.
+    f.raw
+        .exec("DELETE FROM _sqlx_migrations WHERE version = 99990101000000")
+        .await
+        .unwrap();
+    f.raw
+        .exec("UPDATE _sqlx_migrations SET checksum = checksum || checksum")
+        .await
+        .unwrap();
+    assert!(matches!(
+        open_with(&f.url, OpenMode::Migrate).await.err(),
+        Some(StoreError::SchemaModified(_))
+    ));
+
+    // A fresh database: behind; RequireCurrent refuses, migrate brings it up to date.
+    let fresh = match f.raw {
+        Raw::Sqlite(_) => {
+            let dir = tempfile::tempdir().unwrap().keep();
+            format!("sqlite://{}", dir.join("fresh.db").display())
+        }
+        Raw::Pg(_) => pg().fresh_database("fresh"),
+    };
+    let err = open_with(&fresh, OpenMode::RequireCurrent)
+        .await
+        .err()
+        .expect("behind refused");
+    assert!(matches!(err, StoreError::SchemaBehind { .. }));
+    assert!(err.to_string().contains("medshare migrate"));
+    let (before, after) = migrate(&fresh).await.unwrap();
+    assert!(!before.pending.is_empty() && before.applied.is_empty());
+    assert!(after.pending.is_empty());
+    open_with(&fresh, OpenMode::RequireCurrent).await.unwrap();
+}
+
+async fn event_notices(f: Fixture) {
+    let notices = f.store.event_notices().await.unwrap();
+    match f.raw {
+        Raw::Sqlite(_) => assert!(
+            notices.is_none(),
+            "SQLite is one process: no cross-replica feed"
+        ),
+        Raw::Pg(_) => {
+            let mut notices = notices.expect("PostgreSQL announces events");
+            // A second connection to the same database stands in for another replica.
+            let other = open(&f.url).await.unwrap();
+            let to = PractitionerId::new();
+            let seq = other
+                .push_event(to, 1, "{\"kind\":\"secret-body\"}")
+                .await
+                .unwrap();
+            let got = tokio::time::timeout(std::time::Duration::from_secs(10), notices.next())
+                .await
+                .expect("notice arrives")
+                .unwrap()
+                .unwrap();
+            assert_eq!(got, (to, seq));
+        }
+    }
+}
