@@ -38,9 +38,7 @@ impl Format {
             Self::FhirXml => "application/fhir+xml",
             Self::Csv => "text/csv",
             Self::Text => "text/plain",
-            Self::Docx => {
-                "application/vnd.openxmlformats-officedocument.wordprocessingml.document"
-            }
+            Self::Docx => "application/vnd.openxmlformats-officedocument.wordprocessingml.document",
             Self::Unknown => "application/octet-stream",
         }
     }
@@ -74,9 +72,7 @@ pub fn detect(b: &[u8]) -> Format {
     let Some(text) = as_text(b) else {
         return Format::Unknown;
     };
-    let t = text
-        .trim_start_matches(['\u{feff}', '\u{0b}'])
-        .trim_start();
+    let t = text.trim_start_matches(['\u{feff}', '\u{0b}']).trim_start();
     if is_hl7(t) {
         return Format::Hl7v2;
     }
@@ -172,19 +168,18 @@ const VRS: [&[u8]; 34] = [
 
 /// At least two lines with the same number (>= 2) of commas, tabs or semicolons.
 fn is_csv(t: &str) -> bool {
-    let lines: Vec<&str> = t.lines().filter(|l| !l.trim().is_empty()).take(20).collect();
+    let lines: Vec<&str> = t
+        .lines()
+        .filter(|l| !l.trim().is_empty())
+        .take(20)
+        .collect();
     if lines.len() < 2 {
         return false;
     }
     [',', '\t', ';'].iter().any(|&sep| {
         let n = lines[0].matches(sep).count();
         n >= 2
-            && lines
-                .iter()
-                .filter(|l| l.matches(sep).count() == n)
-                .count()
-                * 10
-                >= lines.len() * 8
+            && lines.iter().filter(|l| l.matches(sep).count() == n).count() * 10 >= lines.len() * 8
     })
 }
 
@@ -196,7 +191,10 @@ mod tests {
     fn text_formats() {
         assert_eq!(detect(b"MSH|^~\\&|A|B\rPID|1"), Format::Hl7v2);
         assert_eq!(detect(b"\x0bMSH|^~\\&|A|B\rPID|1\x1c\r"), Format::Hl7v2);
-        assert_eq!(detect(b"FHS|^~\\&|A\nBHS|^~\\&|\nMSH|^~\\&|"), Format::Hl7v2);
+        assert_eq!(
+            detect(b"FHS|^~\\&|A\nBHS|^~\\&|\nMSH|^~\\&|"),
+            Format::Hl7v2
+        );
         assert_eq!(
             detect(br#"{"resourceType":"Patient","id":"x"}"#),
             Format::FhirJson
@@ -209,7 +207,10 @@ mod tests {
         assert_eq!(detect(b"<html><body>x</body></html>"), Format::Text);
         assert_eq!(detect(b"a,b,c\n1,2,3\n4,5,6\n"), Format::Csv);
         assert_eq!(detect(b"Dear colleague, thank you."), Format::Text);
-        assert_eq!(detect(&[0u8, 1, 2, 3, 4, 5, 6, 7, 0, 0, 0, 0]), Format::Unknown);
+        assert_eq!(
+            detect(&[0u8, 1, 2, 3, 4, 5, 6, 7, 0, 0, 0, 0]),
+            Format::Unknown
+        );
     }
 
     #[test]

@@ -10,9 +10,13 @@ use serde_json::{Map, Value};
 /// A LOINC document type or class code -> document class.
 pub(crate) fn class_for_document_code(code: &str) -> Option<DocumentClass> {
     Some(match code.trim() {
-        "18842-5" | "11490-0" | "28655-9" | "34105-7" | "18761-7" => DocumentClass::DischargeSummary,
+        "18842-5" | "11490-0" | "28655-9" | "34105-7" | "18761-7" => {
+            DocumentClass::DischargeSummary
+        }
         "57133-1" | "34140-4" => DocumentClass::ReferralLetter,
-        "11488-4" | "34109-9" | "11506-3" | "34117-2" | "28569-2" => DocumentClass::ConsultationNote,
+        "11488-4" | "34109-9" | "11506-3" | "34117-2" | "28569-2" => {
+            DocumentClass::ConsultationNote
+        }
         "11504-8" | "34874-8" | "28583-7" | "29752-3" => DocumentClass::OperativeNote,
         "11526-1" | "60567-5" | "27898-6" | "22634-0" | "11529-5" | "34122-2" => {
             DocumentClass::PathologyReport
@@ -101,7 +105,11 @@ pub(crate) fn read_json(bytes: &[u8], c: &mut Classification) {
         Ok(v) => read_value(&v, c),
         Err(e) => {
             c.skip(SkipCode::FhirParse, Some(e.line()));
-            c.decide(DocumentClass::Other, 0.1, vec![ev("FHIR", "unparsable JSON")]);
+            c.decide(
+                DocumentClass::Other,
+                0.1,
+                vec![ev("FHIR", "unparsable JSON")],
+            );
         }
     }
 }
@@ -113,13 +121,20 @@ pub(crate) fn read_xml(bytes: &[u8], c: &mut Classification) {
             let root = doc.root_element();
             let mut v = xml_to_json(root);
             if let Value::Object(m) = &mut v {
-                m.insert("resourceType".into(), Value::String(root.tag_name().name().into()));
+                m.insert(
+                    "resourceType".into(),
+                    Value::String(root.tag_name().name().into()),
+                );
             }
             read_value(&v, c);
         }
         Err(e) => {
             c.skip(SkipCode::FhirParse, Some(e.pos().row as usize));
-            c.decide(DocumentClass::Other, 0.1, vec![ev("FHIR", "unparsable XML")]);
+            c.decide(
+                DocumentClass::Other,
+                0.1,
+                vec![ev("FHIR", "unparsable XML")],
+            );
         }
     }
 }
@@ -151,7 +166,10 @@ fn xml_to_json(node: roxmltree::Node<'_, '_>) -> Value {
                 Some(inner) => {
                     let mut v = xml_to_json(inner);
                     if let Value::Object(o) = &mut v {
-                        o.insert("resourceType".into(), Value::String(inner.tag_name().name().into()));
+                        o.insert(
+                            "resourceType".into(),
+                            Value::String(inner.tag_name().name().into()),
+                        );
                     }
                     v
                 }
@@ -160,7 +178,10 @@ fn xml_to_json(node: roxmltree::Node<'_, '_>) -> Value {
         } else {
             xml_to_json(child)
         };
-        match m.entry(name.to_string()).or_insert_with(|| Value::Array(Vec::new())) {
+        match m
+            .entry(name.to_string())
+            .or_insert_with(|| Value::Array(Vec::new()))
+        {
             Value::Array(a) => a.push(value),
             _ => {}
         }
@@ -202,7 +223,11 @@ fn read_value(v: &Value, c: &mut Classification) {
         resource(inner, c);
     }
     let mut evidence = vec![ev("FHIR resourceType", rt.clone())];
-    let best = votes.iter().max_by(|a, b| a.rank.cmp(&b.rank).then(a.confidence.total_cmp(&b.confidence)));
+    let best = votes.iter().max_by(|a, b| {
+        a.rank
+            .cmp(&b.rank)
+            .then(a.confidence.total_cmp(&b.confidence))
+    });
     match best {
         Some(b) => {
             evidence.extend(b.evidence.iter().cloned());
@@ -226,7 +251,12 @@ fn resource(r: &Value, c: &mut Classification) -> Option<Vote> {
     match rt.as_str() {
         "Patient" => {
             patient(r, c);
-            vote(DocumentClass::Other, 0, 0.7, vec![ev("FHIR Patient", "demographics only")])
+            vote(
+                DocumentClass::Other,
+                0,
+                0.7,
+                vec![ev("FHIR Patient", "demographics only")],
+            )
         }
         "Composition" => {
             let (code, display) = loinc(get(r, "type"));
@@ -263,10 +293,23 @@ fn resource(r: &Value, c: &mut Classification) -> Option<Vote> {
             c.date_of_service = c
                 .date_of_service
                 .take()
-                .or_else(|| date(get(get(r, "context"), "period").get("start").unwrap_or(&Value::Null)))
+                .or_else(|| {
+                    date(
+                        get(get(r, "context"), "period")
+                            .get("start")
+                            .unwrap_or(&Value::Null),
+                    )
+                })
                 .or_else(|| date(get(r, "date")));
-            let cat = list(get(r, "category")).iter().flat_map(|x| codes(x)).collect::<Vec<_>>();
-            let code = code.or_else(|| cat.iter().find(|x| class_for_document_code(x).is_some()).cloned());
+            let cat = list(get(r, "category"))
+                .iter()
+                .flat_map(|x| codes(x))
+                .collect::<Vec<_>>();
+            let code = code.or_else(|| {
+                cat.iter()
+                    .find(|x| class_for_document_code(x).is_some())
+                    .cloned()
+            });
             let text = c.title.clone().unwrap_or_default();
             decide_document(code, display, &text, 2)
         }
@@ -285,12 +328,19 @@ fn resource(r: &Value, c: &mut Classification) -> Option<Vote> {
                 c.author = s(get(get(r, "resultsInterpreter"), "display"))
                     .or_else(|| s(get(get(r, "performer"), "display")));
             }
-            let cats: Vec<String> = list(get(r, "category")).iter().flat_map(|x| codes(x)).collect();
+            let cats: Vec<String> = list(get(r, "category"))
+                .iter()
+                .flat_map(|x| codes(x))
+                .collect();
             let mut why = vec![];
             let class = cats.iter().find_map(|x| {
                 let cl = match x.as_str() {
-                    "LAB" | "CH" | "HM" | "MB" | "SR" | "IMM" | "BLB" | "CG" | "VR" => DocumentClass::LabReport,
-                    "RAD" | "CT" | "RUS" | "NMR" | "NMS" | "CUS" | "RX" | "VUS" | "XRC" | "OUS" => DocumentClass::ImagingReport,
+                    "LAB" | "CH" | "HM" | "MB" | "SR" | "IMM" | "BLB" | "CG" | "VR" => {
+                        DocumentClass::LabReport
+                    }
+                    "RAD" | "CT" | "RUS" | "NMR" | "NMS" | "CUS" | "RX" | "VUS" | "XRC" | "OUS" => {
+                        DocumentClass::ImagingReport
+                    }
                     "EC" | "CTH" => DocumentClass::Ecg,
                     "SP" | "PAT" | "CP" => DocumentClass::PathologyReport,
                     _ => return None,
@@ -327,26 +377,46 @@ fn resource(r: &Value, c: &mut Classification) -> Option<Vote> {
         }
         "Observation" => {
             observation(r, c);
-            let cats: Vec<String> = list(get(r, "category")).iter().flat_map(|x| codes(x)).collect();
+            let cats: Vec<String> = list(get(r, "category"))
+                .iter()
+                .flat_map(|x| codes(x))
+                .collect();
             let lab = cats.iter().any(|x| x == "laboratory");
             let (class, conf) = if lab {
                 (DocumentClass::LabReport, 0.85)
             } else if cats.iter().any(|x| x == "imaging") {
                 (DocumentClass::ImagingReport, 0.7)
-            } else if c.observations.last().is_some_and(|o| o.normalised.is_some() || crate::labs::is_known_test(&o.name)) {
+            } else if c
+                .observations
+                .last()
+                .is_some_and(|o| o.normalised.is_some() || crate::labs::is_known_test(&o.name))
+            {
                 (DocumentClass::LabReport, 0.7)
             } else {
                 (DocumentClass::Other, 0.5)
             };
-            vote(class, 1, conf, vec![ev("Observation.category", cats.join(","))])
+            vote(
+                class,
+                1,
+                conf,
+                vec![ev("Observation.category", cats.join(","))],
+            )
         }
         "Immunization" => {
-            c.date_of_service = c.date_of_service.take().or_else(|| date(get(r, "occurrenceDateTime")));
+            c.date_of_service = c
+                .date_of_service
+                .take()
+                .or_else(|| date(get(r, "occurrenceDateTime")));
             let (_, display) = loinc(get(r, "vaccineCode"));
             if c.title.is_none() {
                 c.title = display.clone();
             }
-            vote(DocumentClass::ImmunisationRecord, 2, 0.95, vec![ev("Immunization.vaccineCode", display.unwrap_or_default())])
+            vote(
+                DocumentClass::ImmunisationRecord,
+                2,
+                0.95,
+                vec![ev("Immunization.vaccineCode", display.unwrap_or_default())],
+            )
         }
         "MedicationRequest" | "MedicationStatement" | "MedicationDispense" => {
             c.date_of_service = c
@@ -355,7 +425,12 @@ fn resource(r: &Value, c: &mut Classification) -> Option<Vote> {
                 .or_else(|| date(get(r, "authoredOn")))
                 .or_else(|| date(get(r, "effectiveDateTime")));
             let (_, display) = loinc(get(r, "medicationCodeableConcept"));
-            vote(DocumentClass::Medication, 2, 0.9, vec![ev(&format!("{rt}.medication"), display.unwrap_or_default())])
+            vote(
+                DocumentClass::Medication,
+                2,
+                0.9,
+                vec![ev(&format!("{rt}.medication"), display.unwrap_or_default())],
+            )
         }
         "" => None,
         _ => {
@@ -365,7 +440,12 @@ fn resource(r: &Value, c: &mut Classification) -> Option<Vote> {
     }
 }
 
-fn decide_document(code: Option<String>, display: Option<String>, text: &str, rank: u8) -> Option<Vote> {
+fn decide_document(
+    code: Option<String>,
+    display: Option<String>,
+    text: &str,
+    rank: u8,
+) -> Option<Vote> {
     if let Some((cl, code)) = code
         .as_deref()
         .and_then(|k| class_for_document_code(k).map(|cl| (cl, k.to_string())))
@@ -382,8 +462,11 @@ fn decide_document(code: Option<String>, display: Option<String>, text: &str, ra
         });
     }
     let words = format!("{}\n{text}", display.unwrap_or_default());
-    let (class, confidence, evidence) = crate::text::rules(&words)
-        .unwrap_or((DocumentClass::Other, 0.3, vec![ev("type", "not a known document code")]));
+    let (class, confidence, evidence) = crate::text::rules(&words).unwrap_or((
+        DocumentClass::Other,
+        0.3,
+        vec![ev("type", "not a known document code")],
+    ));
     Some(Vote {
         class,
         rank,
@@ -433,7 +516,18 @@ fn observation(r: &Value, c: &mut Classification) {
     } else if let (_, Some(d)) = loinc(get(r, "valueCodeableConcept")) {
         ObsValue::Text(d)
     } else {
-        c.skip(SkipCode::FhirEntry, None);
+        // A panel (e.g. blood pressure) carries its values in components.
+        let parts = list(get(r, "component"));
+        if parts.is_empty() {
+            c.skip(SkipCode::FhirEntry, None);
+        }
+        for part in parts {
+            let mut p = part.clone();
+            if let (Value::Object(m), Some(t)) = (&mut p, get(r, "effectiveDateTime").as_str()) {
+                m.insert("effectiveDateTime".into(), Value::String(t.to_string()));
+            }
+            observation(&p, c);
+        }
         return;
     };
     let mut o = Observation::new(&name, value);
@@ -448,10 +542,16 @@ fn observation(r: &Value, c: &mut Classification) {
         (Some(l), None) => Some(format!(">{l}")),
         _ => s(get(rr, "text")),
     };
-    o.flag = list(get(r, "interpretation")).iter().flat_map(|x| codes(x)).next();
+    o.flag = list(get(r, "interpretation"))
+        .iter()
+        .flat_map(|x| codes(x))
+        .next();
     o.time = s(get(r, "effectiveDateTime")).or_else(|| s(get(r, "issued")));
     if c.date_of_service.is_none() {
-        c.date_of_service = o.time.as_deref().and_then(|t| date(&Value::String(t.to_string())));
+        c.date_of_service = o
+            .time
+            .as_deref()
+            .and_then(|t| date(&Value::String(t.to_string())));
     }
     if c.observations.len() < 20_000 {
         c.observations.push(o);

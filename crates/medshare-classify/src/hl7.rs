@@ -26,7 +26,9 @@ struct RawMessage {
 fn is_segment_start(line: &str) -> bool {
     let b = line.as_bytes();
     b.len() >= 4
-        && b[..3].iter().all(|c| c.is_ascii_uppercase() || c.is_ascii_digit())
+        && b[..3]
+            .iter()
+            .all(|c| c.is_ascii_uppercase() || c.is_ascii_digit())
         && b[0].is_ascii_uppercase()
         && !b[3].is_ascii_alphanumeric()
         && !b[3].is_ascii_whitespace()
@@ -43,7 +45,12 @@ pub(crate) fn read(bytes: &[u8], c: &mut Classification) {
         if line.trim().is_empty() {
             continue;
         }
-        if !is_segment_start(line) || line.as_bytes()[3] as char != field_sep && !line.starts_with("MSH") && !line.starts_with("FHS") && !line.starts_with("BHS") {
+        if !is_segment_start(line)
+            || line.as_bytes()[3] as char != field_sep
+                && !line.starts_with("MSH")
+                && !line.starts_with("FHS")
+                && !line.starts_with("BHS")
+        {
             // An unescaped line break inside a field: join the text to the previous segment.
             if let Some(m) = messages.last_mut() {
                 let last = m.segments.last_mut().unwrap_or(&mut m.msh);
@@ -107,9 +114,15 @@ fn separators(msh: &str, c: &mut Classification, no: usize) -> Separators {
     let mut s = Separators::default();
     let b: Vec<char> = msh.chars().collect();
     s.field = b[3];
-    let enc: Vec<char> = b[4..].iter().take_while(|&&ch| ch != s.field).copied().collect();
+    let enc: Vec<char> = b[4..]
+        .iter()
+        .take_while(|&&ch| ch != s.field)
+        .copied()
+        .collect();
     let usable = enc.len() >= 3
-        && enc.iter().all(|ch| !ch.is_alphanumeric() && !ch.is_whitespace())
+        && enc
+            .iter()
+            .all(|ch| !ch.is_alphanumeric() && !ch.is_whitespace())
         && enc.iter().collect::<std::collections::HashSet<_>>().len() == enc.len()
         && !enc.contains(&s.field);
     if usable {
@@ -138,8 +151,7 @@ fn comp(seg: &Segment<'_>, seps: &Separators, n: usize, k: usize) -> Option<Stri
     let f = seg.field(n)?;
     let r = f.repeat(1)?;
     let v = r.component(k)?.display(seps).to_string();
-    let v = v.trim();
-    (!v.is_empty()).then(|| v.to_string())
+    present(&v)
 }
 
 /// A whole field (first repeat), escapes decoded, components joined by the component separator.
@@ -147,14 +159,23 @@ fn field(seg: &Segment<'_>, seps: &Separators, n: usize) -> Option<String> {
     let f = seg.field(n)?;
     let r = f.repeat(1)?;
     let v = r.display(seps).to_string();
+    present(&v)
+}
+
+/// A value, unless empty or the HL7 explicit null `""`.
+fn present(v: &str) -> Option<String> {
     let v = v.trim();
-    (!v.is_empty()).then(|| v.to_string())
+    (!v.is_empty() && v != "\"\"").then(|| v.to_string())
 }
 
 fn person_name(seg: &Segment<'_>, seps: &Separators, n: usize) -> Option<String> {
     let family = comp(seg, seps, n, 1);
     let given = comp(seg, seps, n, 2);
-    let name = [family, given].into_iter().flatten().collect::<Vec<_>>().join(" ");
+    let name = [family, given]
+        .into_iter()
+        .flatten()
+        .collect::<Vec<_>>()
+        .join(" ");
     (!name.is_empty()).then_some(name)
 }
 
@@ -163,7 +184,11 @@ fn provider(seg: &Segment<'_>, seps: &Separators, n: usize) -> Option<String> {
     let prefix = comp(seg, seps, n, 6);
     let family = comp(seg, seps, n, 2);
     let given = comp(seg, seps, n, 3);
-    let name = [prefix, given, family].into_iter().flatten().collect::<Vec<_>>().join(" ");
+    let name = [prefix, given, family]
+        .into_iter()
+        .flatten()
+        .collect::<Vec<_>>()
+        .join(" ");
     (!name.is_empty()).then_some(name)
 }
 
@@ -179,7 +204,13 @@ fn read_message(m: &RawMessage, c: &mut Classification, st: &mut State) {
     ));
     if c.institution.is_none() {
         c.institution = msh_field(msh, fs, 4)
-            .map(|f| f.split(seps.component).next().unwrap_or(f).trim().to_string())
+            .map(|f| {
+                f.split(seps.component)
+                    .next()
+                    .unwrap_or(f)
+                    .trim()
+                    .to_string()
+            })
             .filter(|s| !s.is_empty());
     }
     let message_time = msh_field(msh, fs, 7).and_then(compact_datetime);
@@ -239,7 +270,14 @@ fn read_message(m: &RawMessage, c: &mut Classification, st: &mut State) {
                         .or_else(|| provider(&seg, &seps, 16));
                 }
             }
-            "OBX" => read_obx(&seg, &seps, line.no, obr_time.as_ref().or(message_time.as_ref()), c, st),
+            "OBX" => read_obx(
+                &seg,
+                &seps,
+                line.no,
+                obr_time.as_ref().or(message_time.as_ref()),
+                c,
+                st,
+            ),
             "NTE" => {
                 if let Some(t) = field(&seg, &seps, 3) {
                     st.narrative.push_str(&t);
@@ -262,9 +300,7 @@ fn read_message(m: &RawMessage, c: &mut Classification, st: &mut State) {
             _ => {}
         }
     }
-    if c.date_of_service.is_none()
-        && st.types.last().is_some_and(|(t, _)| t != "ADT")
-    {
+    if c.date_of_service.is_none() && st.types.last().is_some_and(|(t, _)| t != "ADT") {
         c.date_of_service = message_time.map(|t| t[..10].to_string());
     }
 }
@@ -289,7 +325,8 @@ fn read_obx(
     } else if alt_system.eq_ignore_ascii_case("LN") {
         alt
     } else {
-        None
+        // An unlabelled code with a valid LOINC check digit is taken as LOINC.
+        id.clone().filter(|i| crate::labs::is_loinc(i))
     };
     let name = text.clone().or(id.clone()).unwrap_or_default();
     let lname = name.to_lowercase();
@@ -324,7 +361,9 @@ fn read_obx(
         "CE" | "CWE" | "CNE" => comp(seg, seps, 5, 2)
             .or_else(|| comp(seg, seps, 5, 1))
             .map(Value::Text),
-        "TS" | "DT" | "DTM" => field(seg, seps, 5).map(|v| Value::Text(compact_datetime(&v).unwrap_or(v))),
+        "TS" | "DT" | "DTM" => {
+            field(seg, seps, 5).map(|v| Value::Text(compact_datetime(&v).unwrap_or(v)))
+        }
         _ => field(seg, seps, 5).map(|v| parse_value(&v)),
     };
     let Some(value) = value else {
@@ -336,7 +375,14 @@ fn read_obx(
     }
     let mut o = Observation::new(&name, value);
     o.loinc = loinc;
-    o.unit = comp(seg, seps, 6, 1).or_else(|| comp(seg, seps, 6, 2));
+    // OBX-6 is a coded element: identifier^text. Some senders put a local code first and the
+    // unit in the text.
+    let (u1, u2) = (comp(seg, seps, 6, 1), comp(seg, seps, 6, 2));
+    o.unit = match (&u1, &u2) {
+        (Some(a), _) if crate::labs::known_unit(a).is_some() => u1,
+        (_, Some(b)) if crate::labs::known_unit(b).is_some() => u2,
+        _ => u1.or(u2),
+    };
     o.reference_range = field(seg, seps, 7);
     o.flag = field(seg, seps, 8);
     o.time = field(seg, seps, 14)
@@ -378,7 +424,10 @@ fn decide(c: &mut Classification, st: &State, messages: usize, batches: usize) {
         "ADT" => (
             DocumentClass::Other,
             0.8,
-            vec![ev("MSH-9", "ADT: patient administration (demographics only)")],
+            vec![ev(
+                "MSH-9",
+                "ADT: patient administration (demographics only)",
+            )],
         ),
         "MDM" => match st
             .document_type
@@ -400,7 +449,10 @@ fn decide(c: &mut Classification, st: &State, messages: usize, batches: usize) {
                 (
                     DocumentClass::ImmunisationRecord,
                     0.85,
-                    vec![ev("OBX-3", format!("{} vaccine observations", st.vaccine_obx.max(st.rxa)))],
+                    vec![ev(
+                        "OBX-3",
+                        format!("{} vaccine observations", st.vaccine_obx.max(st.rxa)),
+                    )],
                 )
             } else if let Some(cl) = class_for_section(section) {
                 (cl, 0.9, vec![ev("OBR-24", section.to_string())])
@@ -498,9 +550,16 @@ OBX|3|SN|2160-0^Creatinine^LN||^1.2|mg/dL|0.6-1.3||||F\r";
         assert_eq!(c.observations.len(), 3);
         let codes: Vec<SkipCode> = c.skipped.iter().map(|s| s.code).collect();
         assert!(codes.contains(&SkipCode::Hl7NotASegment), "{codes:?}");
-        assert!(codes.contains(&SkipCode::Hl7ObservationWithoutValue), "{codes:?}");
+        assert!(
+            codes.contains(&SkipCode::Hl7ObservationWithoutValue),
+            "{codes:?}"
+        );
         // Skips carry positions, not content.
-        assert!(!serde_json::to_string(&c.skipped).unwrap().contains("escape"));
+        assert!(
+            !serde_json::to_string(&c.skipped)
+                .unwrap()
+                .contains("escape")
+        );
     }
 
     #[test]

@@ -8,7 +8,11 @@ pub(crate) fn read(bytes: &[u8], c: &mut Classification) {
     let mut words = String::new();
     match exif::Reader::new().read_from_container(&mut std::io::Cursor::new(bytes)) {
         Ok(ex) => {
-            for tag in [exif::Tag::DateTimeOriginal, exif::Tag::DateTimeDigitized, exif::Tag::DateTime] {
+            for tag in [
+                exif::Tag::DateTimeOriginal,
+                exif::Tag::DateTimeDigitized,
+                exif::Tag::DateTime,
+            ] {
                 if let Some(f) = ex.get_field(tag, exif::In::PRIMARY)
                     && let exif::Value::Ascii(v) = &f.value
                     && let Some(first) = v.first()

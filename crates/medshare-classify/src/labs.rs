@@ -67,6 +67,39 @@ impl Observation {
     }
 }
 
+/// Is `code` a well-formed LOINC code (`NNNNN-C` with a valid mod-10 check digit)? Used to
+/// recognise LOINC codes that a sender failed to label with the `LN` system.
+pub fn is_loinc(code: &str) -> bool {
+    let Some((base, check)) = code.trim().split_once('-') else {
+        return false;
+    };
+    if base.is_empty()
+        || base.len() > 7
+        || check.len() != 1
+        || !base.bytes().all(|b| b.is_ascii_digit())
+    {
+        return false;
+    }
+    let Some(check) = check.bytes().next().filter(u8::is_ascii_digit) else {
+        return false;
+    };
+    let sum: u32 = base
+        .bytes()
+        .rev()
+        .enumerate()
+        .map(|(i, b)| {
+            let d = u32::from(b - b'0');
+            if i % 2 == 0 {
+                let x = d * 2;
+                x / 10 + x % 10
+            } else {
+                d
+            }
+        })
+        .sum();
+    (10 - sum % 10) % 10 == u32::from(check - b'0')
+}
+
 /// Parse a result value: a number (`5.6`, `<0.5` kept as text), else text.
 pub fn parse_value(s: &str) -> Value {
     let t = s.trim();
@@ -78,6 +111,13 @@ pub fn parse_value(s: &str) -> Value {
 
 /// A unit as UCUM writes it (`mg/dl` -> `mg/dL`, `µmol/l` -> `umol/L`, `x10^9/L` -> `10*9/L`).
 pub fn ucum(unit: &str) -> String {
+    known_unit(unit)
+        .map(String::from)
+        .unwrap_or_else(|| unit.trim().to_string())
+}
+
+/// The UCUM spelling of a unit this crate knows, if it is one.
+pub fn known_unit(unit: &str) -> Option<&'static str> {
     let u = unit.trim();
     let lower = u.to_lowercase().replace(['µ', 'μ'], "u").replace(' ', "");
     let known = match lower.as_str() {
@@ -104,13 +144,9 @@ pub fn ucum(unit: &str) -> String {
         "ml/min/1.73m2" | "ml/min/1.73m^2" | "ml/min/{1.73_m2}" => "mL/min/{1.73_m2}",
         "bpm" | "/min" => "/min",
         "mmhg" | "mm[hg]" => "mm[Hg]",
-        _ => "",
+        _ => return None,
     };
-    if known.is_empty() {
-        u.to_string()
-    } else {
-        known.to_string()
-    }
+    Some(known)
 }
 
 struct Analyte {
@@ -136,19 +172,34 @@ enum Conversion {
 const ANALYTES: &[Analyte] = &[
     Analyte {
         key: "glucose",
-        codes: &["2345-7", "14749-6", "2339-0", "15074-8", "1554-5", "1558-6", "14771-0", "41653-7", "2341-6"],
+        codes: &[
+            "2345-7", "14749-6", "2339-0", "15074-8", "1554-5", "1558-6", "14771-0", "41653-7",
+            "2341-6",
+        ],
         names: &["glucose"],
         loinc: "14749-6",
         unit: "mmol/L",
-        from: &[("mmol/L", Conversion::Factor(1.0)), ("mg/dL", Conversion::Factor(1.0 / 18.016))],
+        from: &[
+            ("mmol/L", Conversion::Factor(1.0)),
+            ("mg/dL", Conversion::Factor(1.0 / 18.016)),
+        ],
     },
     Analyte {
         key: "hba1c",
         codes: &["4548-4", "17856-6", "59261-8", "4549-2"],
-        names: &["hba1c", "haemoglobin a1c", "hemoglobin a1c", "glycated", "glycosylated"],
+        names: &[
+            "hba1c",
+            "haemoglobin a1c",
+            "hemoglobin a1c",
+            "glycated",
+            "glycosylated",
+        ],
         loinc: "4548-4",
         unit: "%",
-        from: &[("%", Conversion::Factor(1.0)), ("mmol/mol", Conversion::IfccToNgsp)],
+        from: &[
+            ("%", Conversion::Factor(1.0)),
+            ("mmol/mol", Conversion::IfccToNgsp),
+        ],
     },
     Analyte {
         key: "creatinine",
@@ -156,7 +207,10 @@ const ANALYTES: &[Analyte] = &[
         names: &["creatinine"],
         loinc: "14682-9",
         unit: "umol/L",
-        from: &[("umol/L", Conversion::Factor(1.0)), ("mg/dL", Conversion::Factor(88.42))],
+        from: &[
+            ("umol/L", Conversion::Factor(1.0)),
+            ("mg/dL", Conversion::Factor(88.42)),
+        ],
     },
     Analyte {
         key: "potassium",
@@ -164,7 +218,10 @@ const ANALYTES: &[Analyte] = &[
         names: &["potassium"],
         loinc: "2823-3",
         unit: "mmol/L",
-        from: &[("mmol/L", Conversion::Factor(1.0)), ("meq/L", Conversion::Factor(1.0))],
+        from: &[
+            ("mmol/L", Conversion::Factor(1.0)),
+            ("meq/L", Conversion::Factor(1.0)),
+        ],
     },
     Analyte {
         key: "sodium",
@@ -172,7 +229,10 @@ const ANALYTES: &[Analyte] = &[
         names: &["sodium"],
         loinc: "2951-2",
         unit: "mmol/L",
-        from: &[("mmol/L", Conversion::Factor(1.0)), ("meq/L", Conversion::Factor(1.0))],
+        from: &[
+            ("mmol/L", Conversion::Factor(1.0)),
+            ("meq/L", Conversion::Factor(1.0)),
+        ],
     },
     Analyte {
         key: "troponin-i",
@@ -206,7 +266,10 @@ const ANALYTES: &[Analyte] = &[
         names: &["ldl"],
         loinc: "22748-8",
         unit: "mmol/L",
-        from: &[("mmol/L", Conversion::Factor(1.0)), ("mg/dL", Conversion::Factor(1.0 / 38.67))],
+        from: &[
+            ("mmol/L", Conversion::Factor(1.0)),
+            ("mg/dL", Conversion::Factor(1.0 / 38.67)),
+        ],
     },
     Analyte {
         key: "hdl-cholesterol",
@@ -214,15 +277,25 @@ const ANALYTES: &[Analyte] = &[
         names: &["hdl"],
         loinc: "14646-4",
         unit: "mmol/L",
-        from: &[("mmol/L", Conversion::Factor(1.0)), ("mg/dL", Conversion::Factor(1.0 / 38.67))],
+        from: &[
+            ("mmol/L", Conversion::Factor(1.0)),
+            ("mg/dL", Conversion::Factor(1.0 / 38.67)),
+        ],
     },
     Analyte {
         key: "total-cholesterol",
         codes: &["2093-3", "14647-2"],
-        names: &["total cholesterol", "cholesterol, total", "cholesterol total"],
+        names: &[
+            "total cholesterol",
+            "cholesterol, total",
+            "cholesterol total",
+        ],
         loinc: "14647-2",
         unit: "mmol/L",
-        from: &[("mmol/L", Conversion::Factor(1.0)), ("mg/dL", Conversion::Factor(1.0 / 38.67))],
+        from: &[
+            ("mmol/L", Conversion::Factor(1.0)),
+            ("mg/dL", Conversion::Factor(1.0 / 38.67)),
+        ],
     },
     Analyte {
         key: "triglycerides",
@@ -230,7 +303,10 @@ const ANALYTES: &[Analyte] = &[
         names: &["triglyceride"],
         loinc: "14927-8",
         unit: "mmol/L",
-        from: &[("mmol/L", Conversion::Factor(1.0)), ("mg/dL", Conversion::Factor(1.0 / 88.57))],
+        from: &[
+            ("mmol/L", Conversion::Factor(1.0)),
+            ("mg/dL", Conversion::Factor(1.0 / 88.57)),
+        ],
     },
     Analyte {
         key: "haemoglobin",
@@ -238,7 +314,10 @@ const ANALYTES: &[Analyte] = &[
         names: &["haemoglobin", "hemoglobin", "hgb"],
         loinc: "718-7",
         unit: "g/dL",
-        from: &[("g/dL", Conversion::Factor(1.0)), ("g/L", Conversion::Factor(0.1))],
+        from: &[
+            ("g/dL", Conversion::Factor(1.0)),
+            ("g/L", Conversion::Factor(0.1)),
+        ],
     },
     Analyte {
         key: "white-cell-count",
@@ -246,7 +325,10 @@ const ANALYTES: &[Analyte] = &[
         names: &["white cell", "white blood cell", "wbc", "leukocytes"],
         loinc: "6690-2",
         unit: "10*9/L",
-        from: &[("10*9/L", Conversion::Factor(1.0)), ("10*3/uL", Conversion::Factor(1.0))],
+        from: &[
+            ("10*9/L", Conversion::Factor(1.0)),
+            ("10*3/uL", Conversion::Factor(1.0)),
+        ],
     },
     Analyte {
         key: "platelets",
@@ -254,7 +336,10 @@ const ANALYTES: &[Analyte] = &[
         names: &["platelet"],
         loinc: "777-3",
         unit: "10*9/L",
-        from: &[("10*9/L", Conversion::Factor(1.0)), ("10*3/uL", Conversion::Factor(1.0))],
+        from: &[
+            ("10*9/L", Conversion::Factor(1.0)),
+            ("10*3/uL", Conversion::Factor(1.0)),
+        ],
     },
 ];
 
@@ -362,6 +447,18 @@ mod tests {
         // Troponin I 0.05 ng/mL is 50 ng/L.
         let t = obs(Some("10839-9"), "Troponin I", 0.05, "ng/mL");
         assert!((norm(&t).0 - 50.0).abs() < 1e-9);
+    }
+
+    #[test]
+    fn loinc_check_digits() {
+        for ok in [
+            "2345-7", "4548-4", "2160-0", "1554-5", "10839-9", "14749-6", "718-7",
+        ] {
+            assert!(is_loinc(ok), "{ok}");
+        }
+        for bad in ["2345-8", "1554-4", "ABC-1", "2345", "12-34"] {
+            assert!(!is_loinc(bad), "{bad}");
+        }
     }
 
     #[test]

@@ -250,7 +250,12 @@ impl Classification {
     }
 
     /// Set the class with its confidence and the evidence that decided it.
-    pub(crate) fn decide(&mut self, class: DocumentClass, confidence: f32, evidence: Vec<Evidence>) {
+    pub(crate) fn decide(
+        &mut self,
+        class: DocumentClass,
+        confidence: f32,
+        evidence: Vec<Evidence>,
+    ) {
         self.class = class;
         self.confidence = confidence.clamp(0.0, 1.0);
         self.evidence = evidence;
@@ -281,7 +286,12 @@ impl Classification {
                 source: source.into(),
             },
         };
-        if !self.patient.identifiers.iter().any(|i| i.value == found.value) {
+        if !self
+            .patient
+            .identifiers
+            .iter()
+            .any(|i| i.value == found.value)
+        {
             self.patient.identifiers.push(found);
         }
     }

@@ -9,7 +9,11 @@ fn find(headers: &[String], names: &[&str]) -> Option<usize> {
     headers
         .iter()
         .position(|h| names.iter().any(|n| h == n))
-        .or_else(|| headers.iter().position(|h| names.iter().any(|n| h.contains(n))))
+        .or_else(|| {
+            headers
+                .iter()
+                .position(|h| names.iter().any(|n| h.contains(n)))
+        })
 }
 
 pub(crate) fn read(bytes: &[u8], c: &mut Classification) {
@@ -29,12 +33,31 @@ pub(crate) fn read(bytes: &[u8], c: &mut Classification) {
         Err(_) => Vec::new(),
     };
     let code = find(&headers, &["loinc", "code", "loinc_code"]);
-    let name = find(&headers, &["test", "name", "analyte", "test_name", "description"]);
+    let name = find(
+        &headers,
+        &["test", "name", "analyte", "test_name", "description"],
+    );
     let value = find(&headers, &["value", "result", "result_value"]);
     let unit = find(&headers, &["unit", "units"]);
-    let range = find(&headers, &["reference_range", "range", "ref_range", "reference"]);
-    let flag = find(&headers, &["flag", "abnormal_flag", "abnormal", "interpretation"]);
-    let time = find(&headers, &["collected_at", "collected", "date", "time", "datetime", "observed"]);
+    let range = find(
+        &headers,
+        &["reference_range", "range", "ref_range", "reference"],
+    );
+    let flag = find(
+        &headers,
+        &["flag", "abnormal_flag", "abnormal", "interpretation"],
+    );
+    let time = find(
+        &headers,
+        &[
+            "collected_at",
+            "collected",
+            "date",
+            "time",
+            "datetime",
+            "observed",
+        ],
+    );
     let (Some(value), Some(name_col)) = (value, name.or(code)) else {
         let why = vec![Evidence {
             source: "CSV header".into(),
@@ -80,7 +103,11 @@ pub(crate) fn read(bytes: &[u8], c: &mut Classification) {
     });
     if n > 0 {
         c.title = Some("Laboratory results".into());
-        c.decide(DocumentClass::LabReport, if code.is_some() { 0.9 } else { 0.75 }, why);
+        c.decide(
+            DocumentClass::LabReport,
+            if code.is_some() { 0.9 } else { 0.75 },
+            why,
+        );
     } else {
         c.decide(DocumentClass::Other, 0.3, why);
     }

@@ -49,7 +49,11 @@ pub(crate) fn read_docx(bytes: &[u8], c: &mut Classification) {
         Some(text) => read_text_str(&text, c),
         None => {
             c.skip(SkipCode::DocxText, None);
-            c.decide(DocumentClass::Other, 0.1, vec![ev("DOCX", "no readable text")]);
+            c.decide(
+                DocumentClass::Other,
+                0.1,
+                vec![ev("DOCX", "no readable text")],
+            );
         }
     }
 }
@@ -86,7 +90,11 @@ pub(crate) fn read_text_str(text: &str, c: &mut Classification) {
                 c.modality = modality_from_text(text);
             }
         }
-        None => c.decide(DocumentClass::Other, 0.3, vec![ev("text", "no class phrase")]),
+        None => c.decide(
+            DocumentClass::Other,
+            0.3,
+            vec![ev("text", "no class phrase")],
+        ),
     }
     // Result lines with units make a text a lab report when nothing stronger spoke.
     if c.class == DocumentClass::Other && c.observations.len() >= 3 {
@@ -287,7 +295,11 @@ const RULES: &[(DocumentClass, &[Rule])] = &[
     ),
     (
         DocumentClass::ClinicalPhoto,
-        &[("clinical photograph", 5), ("clinical photo", 5), ("wound photograph", 5)],
+        &[
+            ("clinical photograph", 5),
+            ("clinical photo", 5),
+            ("wound photograph", 5),
+        ],
     ),
 ];
 
@@ -404,7 +416,14 @@ pub(crate) fn extract(text: &str, c: &mut Classification) {
         if c.author.is_none() {
             c.author = labelled_value(
                 line,
-                &["signed:", "reported by:", "signed by:", "author:", "surgeon:", "radiologist:"],
+                &[
+                    "signed:",
+                    "reported by:",
+                    "signed by:",
+                    "author:",
+                    "surgeon:",
+                    "radiologist:",
+                ],
             );
         }
         if c.institution.is_none() {
@@ -427,7 +446,12 @@ fn labelled_value(line: &str, labels: &[&str]) -> Option<String> {
     for label in labels {
         if let Some(i) = lower.find(label) {
             // Labels like "name:" must not match inside "surname:" or "patient name:" twice.
-            if i > 0 && lower[..i].chars().next_back().is_some_and(char::is_alphanumeric) {
+            if i > 0
+                && lower[..i]
+                    .chars()
+                    .next_back()
+                    .is_some_and(char::is_alphanumeric)
+            {
                 continue;
             }
             let rest = line[i + label.len()..].trim();
@@ -448,7 +472,13 @@ fn labelled_value(line: &str, labels: &[&str]) -> Option<String> {
 }
 
 fn institution(line: &str) -> Option<String> {
-    let words = ["Hospital", "Clinic", "Medical Centre", "Medical Center", "Health Centre"];
+    let words = [
+        "Hospital",
+        "Clinic",
+        "Medical Centre",
+        "Medical Center",
+        "Health Centre",
+    ];
     let t = line.trim();
     if t.len() > 120 || !words.iter().any(|w| t.contains(w)) {
         return None;
@@ -500,11 +530,7 @@ pub(crate) fn hkids(text: &str) -> Vec<String> {
                     if let Some(ch) = check
                         && ends_word
                     {
-                        let candidate = format!(
-                            "{}{}",
-                            &text[i..d0 + 6],
-                            ch as char
-                        );
+                        let candidate = format!("{}{}", &text[i..d0 + 6], ch as char);
                         if medshare_model::identifiers::PatientIdentifier::hkid(&candidate).is_ok()
                             && !out.contains(&candidate)
                         {
@@ -605,7 +631,8 @@ fn result_line(line: &str) -> Option<Observation> {
         return None;
     }
     let unit = tokens.get(num_at + 1)?;
-    let looks_like_unit = unit.contains('/') || *unit == "%" || unit.contains("mol") || unit.starts_with("10");
+    let looks_like_unit =
+        unit.contains('/') || *unit == "%" || unit.contains("mol") || unit.starts_with("10");
     if !looks_like_unit {
         return None;
     }
@@ -643,7 +670,10 @@ mod tests {
     #[test]
     fn dates() {
         assert_eq!(dates_in("Date of service: 2026-03-14"), vec!["2026-03-14"]);
-        assert_eq!(dates_in("seen 14/03/2026 and 1-Apr-2026"), vec!["2026-03-14", "2026-04-01"]);
+        assert_eq!(
+            dates_in("seen 14/03/2026 and 1-Apr-2026"),
+            vec!["2026-03-14", "2026-04-01"]
+        );
         assert_eq!(dates_in("on 14 March 2026."), vec!["2026-03-14"]);
         assert_eq!(dates_in("on March 14, 2026"), vec!["2026-03-14"]);
         assert!(dates_in("ratio 31/02/2026").is_empty());
@@ -660,7 +690,10 @@ mod tests {
 
     #[test]
     fn rules_pick_the_title() {
-        let (c, conf, why) = rules("Discharge summary\nPatient: X\nAdmitted with chest pain. ECG showed ST changes.").unwrap();
+        let (c, conf, why) = rules(
+            "Discharge summary\nPatient: X\nAdmitted with chest pain. ECG showed ST changes.",
+        )
+        .unwrap();
         assert_eq!(c, DocumentClass::DischargeSummary);
         assert!(conf > 0.5);
         assert!(why.iter().any(|e| e.found == "discharge summary"));

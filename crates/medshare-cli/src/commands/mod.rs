@@ -2,6 +2,7 @@
 
 pub mod account;
 pub mod admin;
+pub mod classify;
 pub mod demo;
 pub mod records;
 pub mod serve;
@@ -25,7 +26,7 @@ pub async fn dispatch(c: Command) -> anyhow::Result<()> {
         Command::Care(a) => records::care(a).await,
         Command::BreakGlass(a) => records::break_glass(a).await,
         Command::Inbox(a) => records::inbox(a).await,
-        Command::Serve(_) | Command::Config { .. } | Command::Demo(_) => {
+        Command::Serve(_) | Command::Config { .. } | Command::Demo(_) | Command::Classify(_) => {
             unreachable!("handled in main")
         }
     }
