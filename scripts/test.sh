@@ -19,4 +19,6 @@ if [ ${#need_apt[@]} -gt 0 ]; then
   fi
 fi
 
+export MEDSHARE_TEST_MATERIAL="$(bash scripts/test-material.sh)"  # real DICOM/HL7/FHIR for medshare-classify
+bash scripts/wasm-check.sh  # browser crates build for wasm32
 cargo test --workspace --locked "$@"

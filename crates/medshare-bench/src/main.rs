@@ -10,6 +10,8 @@
 //!   process, against nginx serving the same size file; the hub's peak RSS.
 //! - `seal`: streaming age seal and open of a large file, against the `rage` (and Go `age`)
 //!   command-line tools.
+//! - `classify`: document classification throughput over a mixed ~200 MB folder, and a
+//!   500 MB DICOM study classified from its header alone.
 //! - `hub` (hidden): the hub process that `transfer` spawns.
 //!
 //! Every subcommand prints a human summary; with `--json` the summary goes to stderr and one
@@ -17,6 +19,7 @@
 //! talks to 127.0.0.1. Build with `--release` before trusting any figure.
 #![forbid(unsafe_code)]
 
+mod classify;
 mod hub;
 mod report;
 mod seal;
@@ -46,6 +49,8 @@ enum Command {
     Transfer(transfer::Args),
     /// Streaming seal/open speed vs the `rage` (and Go `age`) CLI.
     Seal(seal::Args),
+    /// Classification throughput (files/s, MiB/s) and a large DICOM study's header-only time.
+    Classify(classify::Args),
     /// Run a sandbox hub on 127.0.0.1:0 until stdin closes or SIGTERM (used by `transfer`).
     #[command(hide = true)]
     Hub {
@@ -75,6 +80,7 @@ fn main() -> std::process::ExitCode {
             Command::Search(a) => search::run(a).await,
             Command::Transfer(a) => transfer::run(a).await,
             Command::Seal(a) => seal::run(a).await,
+            Command::Classify(a) => classify::run(a).await,
             Command::Hub {
                 data_dir,
                 port_file,
