@@ -259,7 +259,13 @@ fn sr_text(obj: &InMemDicomObject, out: &mut String, depth: usize) {
 }
 
 pub(crate) fn read(bytes: &[u8], format: Format, c: &mut Classification) {
-    let Some((obj, partial)) = open(header_only(bytes), format) else {
+    // A deflated data set is compressed: its bytes cannot be cut at a tag; the parser inflates
+    // it as a stream and still stops before pixel data.
+    let start = if bytes.starts_with(b"DICM") { 4 } else { 132 };
+    let deflated = format == Format::Dicom
+        && skip_meta(bytes, start).is_some_and(|(_, ts)| ts.ends_with(".99"));
+    let input = if deflated { bytes } else { header_only(bytes) };
+    let Some((obj, partial)) = open(input, format) else {
         c.skip(SkipCode::DicomHeader, None);
         c.decide(
             DocumentClass::DiagnosticImaging,
