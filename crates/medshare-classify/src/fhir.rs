@@ -178,12 +178,11 @@ fn xml_to_json(node: roxmltree::Node<'_, '_>) -> Value {
         } else {
             xml_to_json(child)
         };
-        match m
+        if let Value::Array(a) = m
             .entry(name.to_string())
             .or_insert_with(|| Value::Array(Vec::new()))
         {
-            Value::Array(a) => a.push(value),
-            _ => {}
+            a.push(value);
         }
     }
     Value::Object(m)

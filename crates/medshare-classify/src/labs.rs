@@ -344,10 +344,10 @@ const ANALYTES: &[Analyte] = &[
 ];
 
 fn analyte_for(o: &Observation) -> Option<&'static Analyte> {
-    if let Some(code) = o.loinc.as_deref() {
-        if let Some(a) = ANALYTES.iter().find(|a| a.codes.contains(&code)) {
-            return Some(a);
-        }
+    if let Some(code) = o.loinc.as_deref()
+        && let Some(a) = ANALYTES.iter().find(|a| a.codes.contains(&code))
+    {
+        return Some(a);
     }
     let name = o.name.to_lowercase();
     // Longest fragment wins ("troponin i" over nothing, "hdl" vs "ldl" are distinct).

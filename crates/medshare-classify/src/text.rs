@@ -329,7 +329,7 @@ pub(crate) fn rules(text: &str) -> Option<(DocumentClass, f32, Vec<Evidence>)> {
             (*class, score, why)
         })
         .collect();
-    scores.sort_by(|a, b| b.1.cmp(&a.1));
+    scores.sort_by_key(|s| std::cmp::Reverse(s.1));
     let (class, best, why) = scores.swap_remove(0);
     let second = scores.iter().map(|s| s.1).max().unwrap_or(0);
     if best < 3 {
@@ -642,10 +642,10 @@ fn result_line(line: &str) -> Option<Observation> {
     if let Some(r) = rest.next() {
         if r.contains('-') || r.starts_with('<') || r.starts_with('>') {
             o.reference_range = Some(r.to_string());
-            if let Some(f) = rest.next() {
-                if ["H", "L", "HH", "LL", "A", "AA", "N"].contains(f) {
-                    o.flag = Some(f.to_string());
-                }
+            if let Some(f) = rest.next()
+                && ["H", "L", "HH", "LL", "A", "AA", "N"].contains(f)
+            {
+                o.flag = Some(f.to_string());
             }
         } else if ["H", "L", "HH", "LL", "A", "AA"].contains(r) {
             o.flag = Some(r.to_string());
