@@ -34,6 +34,10 @@ pub struct Args {
     /// Outside material (scripts/test-material.sh); default: $MEDSHARE_TEST_MATERIAL.
     #[arg(long, env = "MEDSHARE_TEST_MATERIAL")]
     material: PathBuf,
+    /// Also time the same folder under Node.js with this module (built from
+    /// crates/medshare-bench-wasm for wasm32-unknown-unknown, release).
+    #[arg(long)]
+    wasm: Option<PathBuf>,
     /// Give up after this many seconds.
     #[arg(long, default_value_t = 1800)]
     timeout_secs: u64,
@@ -58,7 +62,43 @@ struct Record {
     large_dicom_mib: u64,
     large_dicom_prefix_ms: f64,
     large_dicom_in_memory_ms: f64,
+    wasm: Option<WasmRun>,
     cpu: crate::report::CpuShare,
+}
+
+#[derive(Serialize, serde::Deserialize)]
+struct WasmRun {
+    files: usize,
+    bytes: u64,
+    seconds: f64,
+    counts: BTreeMap<String, usize>,
+    #[serde(default)]
+    node: String,
+}
+
+/// The driver script Node runs (kept beside the module's source).
+const RUN_MJS: &str = include_str!("../../medshare-bench-wasm/run.mjs");
+
+/// Classify every file of `folder` under Node with `module`; check the classes match native.
+fn wasm_run(module: &Path, folder: &Path, runs: usize, native: &BTreeMap<String, usize>) -> anyhow::Result<WasmRun> {
+    let script = folder.with_file_name("run.mjs");
+    std::fs::write(&script, RUN_MJS)?;
+    let out = std::process::Command::new("node")
+        .arg(&script)
+        .arg(module)
+        .arg(folder)
+        .arg(runs.to_string())
+        .output()
+        .context("cannot run node (apt-get install nodejs)")?;
+    ensure!(out.status.success(), "node failed: {}", String::from_utf8_lossy(&out.stderr));
+    let mut r: WasmRun = serde_json::from_slice(&out.stdout)?;
+    ensure!(&r.counts == native, "wasm classes differ from native: {:?} vs {native:?}", r.counts);
+    r.node = std::process::Command::new("node")
+        .arg("--version")
+        .output()
+        .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string())
+        .unwrap_or_default();
+    Ok(r)
 }
 
 fn material_files(dir: &Path) -> anyhow::Result<Vec<PathBuf>> {
@@ -68,7 +108,14 @@ fn material_files(dir: &Path) -> anyhow::Result<Vec<PathBuf>> {
         dir.display()
     );
     let mut out = Vec::new();
-    for sub in ["pydicom", "pynetdicom", "simple-hl7", "hl7-standard", "hl7py", "medplum"] {
+    for sub in [
+        "pydicom",
+        "pynetdicom",
+        "simple-hl7",
+        "hl7-standard",
+        "hl7py",
+        "medplum",
+    ] {
         let mut stack = vec![dir.join(sub)];
         while let Some(d) = stack.pop() {
             for e in std::fs::read_dir(&d)? {
@@ -144,7 +191,9 @@ fn large_dicom(path: &Path, size: u64, material: &Path) -> anyhow::Result<()> {
 
 fn read_prefix(path: &Path) -> anyhow::Result<Vec<u8>> {
     let mut b = Vec::new();
-    std::fs::File::open(path)?.take(PREFIX).read_to_end(&mut b)?;
+    std::fs::File::open(path)?
+        .take(PREFIX)
+        .read_to_end(&mut b)?;
     Ok(b)
 }
 
@@ -226,7 +275,10 @@ fn measure(a: Args) -> anyhow::Result<()> {
         let t = Instant::now();
         let c = medshare_classify::classify(&read_prefix(&big)?);
         prefix_ms.push(t.elapsed().as_secs_f64() * 1000.0);
-        ensure!(c.modality == Some(medshare_classify::Modality::CT), "large study misclassified");
+        ensure!(
+            c.modality == Some(medshare_classify::Modality::CT),
+            "large study misclassified"
+        );
     }
     let whole = std::fs::read(&big)?;
     let mut mem_ms = Vec::new();
@@ -241,6 +293,26 @@ fn measure(a: Args) -> anyhow::Result<()> {
         "{} MiB DICOM study: {prefix_ms:.1} ms read 64 MiB prefix + classify, {mem_ms:.2} ms classify from memory",
         a.dicom_mib
     ));
+    let wasm = match &a.wasm {
+        Some(module) => {
+            // The codes medshare-bench-wasm returns, computed natively for comparison.
+            let mut native: BTreeMap<String, usize> = BTreeMap::new();
+            for b in &contents {
+                *native.entry(medshare_bench_wasm::code(b).to_string()).or_default() += 1;
+            }
+            let r = wasm_run(module, &tmp.path().join("mixed"), a.runs.max(1), &native)?;
+            let mib = r.bytes as f64 / MIB as f64;
+            out.say(format!(
+                "wasm under Node {} (classify only, same classes as native): {:.0} files/s, {:.1} MiB/s ({:.2} s)",
+                r.node,
+                r.files as f64 / r.seconds,
+                mib / r.seconds,
+                r.seconds
+            ));
+            Some(r)
+        }
+        None => None,
+    };
     let cpu = cpu.finish();
     out.say(cpu.line());
     out.record(&Record {
@@ -255,6 +327,7 @@ fn measure(a: Args) -> anyhow::Result<()> {
         large_dicom_mib: a.dicom_mib,
         large_dicom_prefix_ms: prefix_ms,
         large_dicom_in_memory_ms: mem_ms,
+        wasm,
         cpu,
     })
 }
