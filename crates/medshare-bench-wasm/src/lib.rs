@@ -49,7 +49,8 @@ pub fn code(bytes: &[u8]) -> u32 {
 mod tests {
     #[test]
     fn codes() {
-        let oru = b"MSH|^~\\&|L|H|||20260101||ORU^R01|1|P|2.5\rOBX|1|NM|2823-3^K^LN||7.1|mmol/L|||||F\r";
+        let oru =
+            b"MSH|^~\\&|L|H|||20260101||ORU^R01|1|P|2.5\rOBX|1|NM|2823-3^K^LN||7.1|mmol/L|||||F\r";
         assert_eq!(super::code(oru), 100);
         assert_eq!(super::code(b"hello"), 12);
     }

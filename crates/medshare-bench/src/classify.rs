@@ -80,7 +80,12 @@ struct WasmRun {
 const RUN_MJS: &str = include_str!("../../medshare-bench-wasm/run.mjs");
 
 /// Classify every file of `folder` under Node with `module`; check the classes match native.
-fn wasm_run(module: &Path, folder: &Path, runs: usize, native: &BTreeMap<String, usize>) -> anyhow::Result<WasmRun> {
+fn wasm_run(
+    module: &Path,
+    folder: &Path,
+    runs: usize,
+    native: &BTreeMap<String, usize>,
+) -> anyhow::Result<WasmRun> {
     let script = folder.with_file_name("run.mjs");
     std::fs::write(&script, RUN_MJS)?;
     let out = std::process::Command::new("node")
@@ -90,9 +95,17 @@ fn wasm_run(module: &Path, folder: &Path, runs: usize, native: &BTreeMap<String,
         .arg(runs.to_string())
         .output()
         .context("cannot run node (apt-get install nodejs)")?;
-    ensure!(out.status.success(), "node failed: {}", String::from_utf8_lossy(&out.stderr));
+    ensure!(
+        out.status.success(),
+        "node failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let mut r: WasmRun = serde_json::from_slice(&out.stdout)?;
-    ensure!(&r.counts == native, "wasm classes differ from native: {:?} vs {native:?}", r.counts);
+    ensure!(
+        &r.counts == native,
+        "wasm classes differ from native: {:?} vs {native:?}",
+        r.counts
+    );
     r.node = std::process::Command::new("node")
         .arg("--version")
         .output()
@@ -298,7 +311,9 @@ fn measure(a: Args) -> anyhow::Result<()> {
             // The codes medshare-bench-wasm returns, computed natively for comparison.
             let mut native: BTreeMap<String, usize> = BTreeMap::new();
             for b in &contents {
-                *native.entry(medshare_bench_wasm::code(b).to_string()).or_default() += 1;
+                *native
+                    .entry(medshare_bench_wasm::code(b).to_string())
+                    .or_default() += 1;
             }
             let r = wasm_run(module, &tmp.path().join("mixed"), a.runs.max(1), &native)?;
             let mib = r.bytes as f64 / MIB as f64;
