@@ -65,6 +65,13 @@ pub fn detect(b: &[u8]) -> Format {
             _ => {}
         }
     }
+    // A Word document is a zip with a main document part (infer needs a particular part order).
+    if b.starts_with(b"PK\x03\x04")
+        && zip::ZipArchive::new(std::io::Cursor::new(b))
+            .is_ok_and(|z| z.file_names().any(|n| n == "word/document.xml"))
+    {
+        return Format::Docx;
+    }
     // A PDF may carry a few bytes of junk before its header.
     if b.len() > 5 && b[..b.len().min(1024)].windows(5).any(|w| w == b"%PDF-") {
         return Format::Pdf;

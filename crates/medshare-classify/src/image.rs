@@ -77,3 +77,74 @@ fn png_text(b: &[u8], out: &mut String) {
         i += 12 + len;
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use crate::{DocumentClass, Format, classify};
+
+    /// A minimal JPEG whose EXIF says it was taken on 2026-03-14, optionally with a description.
+    fn jpeg(description: Option<&str>) -> Vec<u8> {
+        let date = b"2026:03:14 10:22:01\0";
+        let desc = description.map(|d| {
+            let mut v = d.as_bytes().to_vec();
+            v.push(0);
+            v
+        });
+        let entries0: u16 = if desc.is_some() { 2 } else { 1 };
+        // TIFF header (8) + IFD0 (2 + 12n + 4) + Exif IFD (2 + 12 + 4) + data.
+        let ifd0_len = 2 + 12 * u32::from(entries0) + 4;
+        let exif_ifd = 8 + ifd0_len;
+        let date_at = exif_ifd + 18;
+        let desc_at = date_at + date.len() as u32;
+        let mut t = b"II*\0".to_vec();
+        t.extend(8u32.to_le_bytes());
+        t.extend(entries0.to_le_bytes());
+        if let Some(d) = &desc {
+            // ImageDescription, ASCII.
+            t.extend(0x010Eu16.to_le_bytes());
+            t.extend(2u16.to_le_bytes());
+            t.extend((d.len() as u32).to_le_bytes());
+            t.extend(desc_at.to_le_bytes());
+        }
+        // ExifIFDPointer, LONG.
+        t.extend(0x8769u16.to_le_bytes());
+        t.extend(4u16.to_le_bytes());
+        t.extend(1u32.to_le_bytes());
+        t.extend(exif_ifd.to_le_bytes());
+        t.extend(0u32.to_le_bytes());
+        // Exif IFD: DateTimeOriginal.
+        t.extend(1u16.to_le_bytes());
+        t.extend(0x9003u16.to_le_bytes());
+        t.extend(2u16.to_le_bytes());
+        t.extend((date.len() as u32).to_le_bytes());
+        t.extend(date_at.to_le_bytes());
+        t.extend(0u32.to_le_bytes());
+        t.extend(date);
+        if let Some(d) = &desc {
+            t.extend(d);
+        }
+        let mut app1 = b"Exif\0\0".to_vec();
+        app1.extend(t);
+        let mut j = vec![0xFF, 0xD8, 0xFF, 0xE1];
+        j.extend(((app1.len() + 2) as u16).to_be_bytes());
+        j.extend(app1);
+        j.extend([0xFF, 0xD9]);
+        j
+    }
+
+    #[test]
+    fn exif_date_and_photo_by_default() {
+        let c = classify(&jpeg(None));
+        assert_eq!(c.format, Format::Jpeg);
+        assert_eq!(c.class, DocumentClass::ClinicalPhoto);
+        assert_eq!(c.date_of_service.as_deref(), Some("2026-03-14"));
+    }
+
+    #[test]
+    fn text_in_the_image_can_say_otherwise() {
+        let c = classify(&jpeg(Some(
+            "Referral letter - Dear colleague, thank you for seeing",
+        )));
+        assert_eq!(c.class, DocumentClass::ReferralLetter, "{:?}", c.evidence);
+    }
+}

@@ -700,3 +700,73 @@ mod tests {
         assert!(rules("hello world").is_none());
     }
 }
+
+#[cfg(test)]
+mod class_tests {
+    use crate::{DocumentClass, Format, classify};
+
+    #[test]
+    fn every_text_class_is_reachable() {
+        let cases = [
+            (
+                "OPERATION NOTE\nSurgeon: Dr X\nProcedure performed: laparoscopic cholecystectomy.\nIncision: umbilical. Estimated blood loss 20 mL.",
+                DocumentClass::OperativeNote,
+            ),
+            (
+                "Histopathology report\nMacroscopic description: skin ellipse.\nMicroscopic description: basal cell carcinoma, margins clear.",
+                DocumentClass::PathologyReport,
+            ),
+            (
+                "Consultation note\nChief complaint: cough.\nHistory of present illness: two weeks.\nAssessment and plan: reassure.",
+                DocumentClass::ConsultationNote,
+            ),
+            (
+                "PRESCRIPTION\nMetformin 500 mg tablets, twice daily. Dispense 60 tablets, 2 refills.",
+                DocumentClass::Medication,
+            ),
+            (
+                "Immunisation record\nVaccine: influenza, dose number 1, batch AB12.",
+                DocumentClass::ImmunisationRecord,
+            ),
+            (
+                "Laboratory report\nPotassium 6.8 mmol/L 3.5-5.1 HH\nCreatinine 120 umol/L 64-104 H\nGlucose 5.2 mmol/L 3.9-5.5",
+                DocumentClass::LabReport,
+            ),
+            (
+                "MRI brain\nFindings: no acute infarct. Impression: normal magnetic resonance study.",
+                DocumentClass::ImagingReport,
+            ),
+        ];
+        for (text, want) in cases {
+            let c = classify(text.as_bytes());
+            assert_eq!(c.format, Format::Text);
+            assert_eq!(c.class, want, "{text}: {:?}", c.evidence);
+        }
+        let lab = classify(cases[5].0.as_bytes());
+        assert!(lab.critical, "HH potassium is critical");
+        assert_eq!(lab.observations.len(), 3);
+    }
+
+    #[test]
+    fn docx_text_is_read() {
+        use std::io::Write;
+        let mut buf = std::io::Cursor::new(Vec::new());
+        {
+            let mut z = zip::ZipWriter::new(&mut buf);
+            let opts = zip::write::SimpleFileOptions::default();
+            z.start_file("[Content_Types].xml", opts).unwrap();
+            z.write_all(br#"<?xml version="1.0"?><Types xmlns="http://schemas.openxmlformats.org/package/2006/content-types"/>"#).unwrap();
+            z.start_file("word/document.xml", opts).unwrap();
+            z.write_all(br#"<?xml version="1.0"?><w:document xmlns:w="http://schemas.openxmlformats.org/wordprocessingml/2006/main"><w:body>
+              <w:p><w:r><w:t>Referral letter</w:t></w:r></w:p>
+              <w:p><w:r><w:t>Dear colleague, thank you for seeing Mr CHAN, HKID A123456(3), on 14/03/2026.</w:t></w:r></w:p>
+            </w:body></w:document>"#).unwrap();
+            z.finish().unwrap();
+        }
+        let c = classify(buf.get_ref());
+        assert_eq!(c.format, Format::Docx);
+        assert_eq!(c.class, DocumentClass::ReferralLetter, "{:?}", c.evidence);
+        assert_eq!(c.patient.identifiers[0].value, "HKID:A1234563");
+        assert_eq!(c.date_of_service.as_deref(), Some("2026-03-14"));
+    }
+}
