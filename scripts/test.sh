@@ -20,4 +20,6 @@ if [ ${#need_apt[@]} -gt 0 ]; then
 fi
 
 bash scripts/services.sh  # PostgreSQL + s3s-fs for the scale-out tests (installs or fails loudly)
+export MEDSHARE_TEST_MATERIAL="$(bash scripts/test-material.sh)"  # real DICOM/HL7/FHIR for medshare-classify
+bash scripts/wasm-check.sh  # browser crates build for wasm32
 cargo test --workspace --locked "$@"

@@ -15,6 +15,8 @@
 //! - `scale pg-search | replicas | blobs`: the scale-out deployment on real PostgreSQL and
 //!   s3s-fs: search over 10 million documents' metadata, one vs two hub replicas, S3 vs folder
 //!   blob throughput.
+//! - `classify`: document classification throughput over a mixed ~200 MB folder, and a
+//!   500 MB DICOM study classified from its header alone.
 //! - `hub` (hidden): the hub process that `transfer` spawns.
 //!
 //! Every subcommand prints a human summary; with `--json` the summary goes to stderr and one
@@ -23,6 +25,7 @@
 #![forbid(unsafe_code)]
 
 mod audit;
+mod classify;
 mod hub;
 mod report;
 mod scale;
@@ -61,6 +64,8 @@ enum Command {
         #[command(subcommand)]
         command: scale::Cmd,
     },
+    /// Classification throughput (files/s, MiB/s) and a large DICOM study's header-only time.
+    Classify(classify::Args),
     /// Run a sandbox hub on 127.0.0.1:0 until stdin closes or SIGTERM (used by `transfer`).
     #[command(hide = true)]
     Hub {
@@ -92,6 +97,7 @@ fn main() -> std::process::ExitCode {
             Command::Seal(a) => seal::run(a).await,
             Command::Audit(a) => audit::run(a).await,
             Command::Scale { command } => scale::run(command).await,
+            Command::Classify(a) => classify::run(a).await,
             Command::Hub {
                 data_dir,
                 port_file,

@@ -46,6 +46,8 @@ enum Command {
     Logout,
     /// Show who you are logged in as.
     Whoami,
+    /// Classify documents on this machine (format, LOINC class, patient, dates, lab results).
+    Classify(commands::classify::ClassifyArgs),
     /// Encrypt and upload records for a patient.
     Upload(commands::records::UploadArgs),
     /// List a patient's records you may read (decrypted on this machine).
@@ -138,6 +140,11 @@ fn main() -> std::process::ExitCode {
             Command::Demo(a) => {
                 init_logging("error");
                 commands::demo::run(a).await
+            }
+            Command::Classify(a) => {
+                // Parsers may warn about malformed input; keep the terminal for results.
+                init_logging("error");
+                commands::classify::run(a)
             }
             other => {
                 init_logging("warn");

@@ -3,6 +3,7 @@
 pub mod account;
 pub mod admin;
 pub mod audit;
+pub mod classify;
 pub mod demo;
 pub mod maintenance;
 pub mod records;
@@ -32,6 +33,7 @@ pub async fn dispatch(c: Command) -> anyhow::Result<()> {
         Command::Serve(_)
         | Command::Config { .. }
         | Command::Demo(_)
+        | Command::Classify(_)
         | Command::Migrate(_)
         | Command::Backup(_)
         | Command::Restore(_) => {

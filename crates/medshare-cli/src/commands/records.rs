@@ -33,15 +33,18 @@ pub struct UploadArgs {
     /// Shares expire after this long (e.g. 7d, 12h) or at an RFC 3339 time.
     #[arg(long)]
     pub expires: Option<String>,
-    /// Title (defaults to the file name).
+    /// Title (default: what classification found, else the file name).
     #[arg(long)]
     pub title: Option<String>,
-    /// Category, e.g. lab-report, imaging-report, discharge-summary (default: other).
+    /// Category, e.g. lab-report, imaging-report, discharge-summary (default: classified).
     #[arg(long)]
     pub category: Option<String>,
-    /// Date of service (YYYY-MM-DD).
+    /// Date of service (YYYY-MM-DD; default: classified from the document).
     #[arg(long)]
     pub date: Option<String>,
+    /// Upload even though the file names a different patient identifier than --patient.
+    #[arg(long)]
+    pub accept_identifier_mismatch: bool,
     /// For a patient seen here for the first time: name, birth date, sex (sealed card).
     #[arg(long)]
     pub name: Option<String>,
@@ -152,30 +155,24 @@ pub fn parse_expiry(s: &str) -> anyhow::Result<OffsetDateTime> {
     Ok(OffsetDateTime::now_utc() + d)
 }
 
-/// A media type from the file's first bytes (content, not the extension, decides).
-fn sniff(path: &std::path::Path) -> anyhow::Result<&'static str> {
-    use std::io::Read;
-    let mut head = [0u8; 132];
-    let n = std::fs::File::open(path)?.read(&mut head)?;
-    let h = &head[..n];
-    Ok(if n >= 132 && &h[128..132] == b"DICM" {
-        "application/dicom"
-    } else if h.starts_with(b"%PDF-") {
-        "application/pdf"
-    } else if h.starts_with(b"\x89PNG\r\n\x1a\n") {
-        "image/png"
-    } else if h.starts_with(&[0xFF, 0xD8, 0xFF]) {
-        "image/jpeg"
-    } else if h.starts_with(b"MSH|") || h.starts_with(b"FHS|") || h.starts_with(b"BHS|") {
-        "application/hl7-v2"
-    } else if h
+/// Does the document name a patient identifier that contradicts `patient`? Only identifiers of
+/// the same scheme can be compared (an HKID with an HKID).
+pub(crate) fn identifier_mismatch(
+    c: &medshare_classify::Classification,
+    patient: &PatientIdentifier,
+) -> bool {
+    let PatientIdentifier::Hkid(_) = patient else {
+        return false;
+    };
+    let want = patient.normalized();
+    let named: Vec<String> = c
+        .patient
+        .identifiers
         .iter()
-        .all(|b| b.is_ascii_graphic() || b.is_ascii_whitespace())
-    {
-        "text/plain"
-    } else {
-        "application/octet-stream"
-    })
+        .filter_map(|i| i.as_patient_identifier())
+        .map(|i| i.normalized())
+        .collect();
+    !named.is_empty() && !named.contains(&want)
 }
 
 fn bar(len: u64, verb: &str) -> ProgressBar {
@@ -201,6 +198,20 @@ pub(crate) async fn find(
 }
 
 pub async fn upload(a: UploadArgs) -> anyhow::Result<()> {
+    // Classify every file first, on this machine: a wrong patient stops the whole upload
+    // before anything (even a new patient registration) reaches the hub.
+    let mut classified = Vec::new();
+    for path in &a.files {
+        let c = crate::commands::classify::classify_path(path)?;
+        if identifier_mismatch(&c, &a.patient.patient) && !a.accept_identifier_mismatch {
+            anyhow::bail!(
+                "{} names a different patient identifier than --patient: check that this is the \
+                 right patient's document, or pass --accept-identifier-mismatch to upload it anyway",
+                path.display()
+            );
+        }
+        classified.push(c);
+    }
     let c = profile::session().await?;
     let expires = a.expires.as_deref().map(parse_expiry).transpose()?;
     let shares: Vec<Share> = a
@@ -217,7 +228,7 @@ pub async fn upload(a: UploadArgs) -> anyhow::Result<()> {
         sex: a.sex.clone(),
     };
     let patient = c.ensure_patient(&a.patient.patient, &card).await?;
-    for path in &a.files {
+    for (path, found) in a.files.iter().zip(classified) {
         let file =
             std::fs::File::open(path).with_context(|| format!("cannot open {}", path.display()))?;
         let len = file.metadata()?.len();
@@ -225,13 +236,27 @@ pub async fn upload(a: UploadArgs) -> anyhow::Result<()> {
             .file_name()
             .map(|n| n.to_string_lossy().into_owned())
             .unwrap_or_else(|| "document".into());
+        if found.critical {
+            println!(
+                "URGENT: {} contains critical results ({})",
+                path.display(),
+                found.class.category()
+            );
+        }
         let meta = DocumentMeta {
-            title: a.title.clone().unwrap_or_else(|| file_name.clone()),
+            title: a
+                .title
+                .clone()
+                .or_else(|| found.title.clone())
+                .unwrap_or_else(|| file_name.clone()),
             file_name,
-            media_type: sniff(path)?.to_string(),
-            category: a.category.clone().unwrap_or_else(|| "other".into()),
-            date_of_service: a.date.clone(),
-            classification: None,
+            media_type: found.media_type.clone(),
+            category: a
+                .category
+                .clone()
+                .unwrap_or_else(|| found.class.category().to_string()),
+            date_of_service: a.date.clone().or_else(|| found.date_of_service.clone()),
+            classification: Some(serde_json::to_value(&found)?),
         };
         let pb = bar(len, "sealing");
         let pb2 = pb.clone();
@@ -527,5 +552,31 @@ pub async fn inbox(a: InboxArgs) -> anyhow::Result<()> {
             print_event(&c, &e).await;
         }
         tokio::time::sleep(std::time::Duration::from_secs(2)).await;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn mismatch_only_between_comparable_identifiers() {
+        let p = &medshare_synth::patients(5, 1)[0];
+        let oru = medshare_synth::oru_r01(p, time::macros::date!(2026 - 03 - 14), 1);
+        let c = medshare_classify::classify(&oru);
+        let same: PatientIdentifier = p.hkid.parse().unwrap();
+        assert!(!identifier_mismatch(&c, &same));
+        let other: PatientIdentifier = if p.hkid.starts_with("A123456") {
+            "B123456(6)".parse().unwrap()
+        } else {
+            "A123456(3)".parse().unwrap()
+        };
+        assert!(identifier_mismatch(&c, &other));
+        // A record number cannot be compared with an HKID.
+        let mrn: PatientIdentifier = "MRN:QMH:000123".parse().unwrap();
+        assert!(!identifier_mismatch(&c, &mrn));
+        // A document naming no patient never blocks.
+        let photo = medshare_classify::classify(&medshare_synth::png_image(32, 32, 1));
+        assert!(!identifier_mismatch(&photo, &other));
     }
 }
