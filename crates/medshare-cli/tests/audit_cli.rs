@@ -1,6 +1,7 @@
-//! The `medshare audit` and `medshare contact` commands against a real `medshare serve`, as a
-//! privacy officer would use them: head, verify (intact, then after an edit in the database),
-//! log, history, break-glass review, data access request export, inclusion proof.
+//! Commands against a real `medshare serve`: the `medshare audit` commands as a privacy officer
+//! would use them (head, verify intact and after an edit in the database, log, history,
+//! break-glass review, data access request export, inclusion proof), and `medshare upload`
+//! filing classified documents whose sealed manifests a colleague then reads.
 
 mod common;
 
@@ -182,6 +183,91 @@ async fn a_privacy_officer_audits_from_the_command_line() -> anyhow::Result<()> 
         stdout.contains("TAMPERED  position") && stdout.contains("edited after it was logged"),
         "{stdout}"
     );
+    hub.kill()?;
+    hub.wait()?;
+    Ok(())
+}
+
+/// `medshare upload` classifies on the client and the sealed manifest carries the result: a
+/// colleague's timeline, decrypted, shows class, date of service and lab observations.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn upload_files_classified_documents_through_a_real_hub() -> anyhow::Result<()> {
+    let dir = tempfile::tempdir()?;
+    let (mut hub, url) = start_hub(dir.path());
+    let token = std::fs::read_to_string(dir.path().join("bootstrap-token"))?;
+    let world = World::build_at(&url, &token, &story_cast()).await?;
+    let p = &medshare_synth::patients(21, 1)[0];
+    let pdf = dir.path().join("scan-0001.bin"); // the name says nothing
+    std::fs::write(&pdf, &p.documents[0].bytes)?;
+    let oru = dir.path().join("results.txt");
+    std::fs::write(
+        &oru,
+        medshare_synth::oru_r01(p, time::macros::date!(2026 - 03 - 14), 3),
+    )?;
+
+    let config = dir.path().join("chan");
+    let who = &world.people["dr.chan"];
+    let code = totp_now(who.totp_secret.as_deref().expect("totp"))?;
+    let out = Command::new(env!("CARGO_BIN_EXE_medshare"))
+        .args([
+            "login",
+            "--hub",
+            &url,
+            "--handle",
+            "dr.chan",
+            "--weak-kdf",
+            "--totp",
+            &code,
+        ])
+        .env("MEDSHARE_CONFIG_DIR", &config)
+        .env("MEDSHARE_PASSPHRASE", &who.passphrase)
+        .output()?;
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let cli = Cli {
+        config: &config,
+        hub: url.to_string(),
+    };
+    cli.ok(&[
+        "upload",
+        "--patient",
+        &p.hkid,
+        "--share",
+        "dr.wong",
+        pdf.to_str().unwrap(),
+        oru.to_str().unwrap(),
+    ]);
+
+    let wong = world.login("dr.wong").await?;
+    let hkid: PatientIdentifier = p.hkid.parse()?;
+    let t = wong.timeline(&hkid).await?;
+    assert_eq!(t.entries.len(), 2);
+    let lab = t
+        .entries
+        .iter()
+        .find(|e| e.manifest.category == "lab-report")
+        .expect("the ORU^R01 is filed as a lab report");
+    assert_eq!(lab.manifest.date_of_service.as_deref(), Some("2026-03-14"));
+    let c = lab
+        .manifest
+        .classification
+        .as_ref()
+        .expect("classification");
+    assert!(
+        c["observations"].as_array().is_some_and(|o| o.len() >= 3),
+        "{c}"
+    );
+    let report = t
+        .entries
+        .iter()
+        .find(|e| e.manifest.file_name == "scan-0001.bin")
+        .expect("the PDF");
+    assert_ne!(report.manifest.category, "other");
+    assert_eq!(report.manifest.media_type, "application/pdf");
+    assert!(report.manifest.classification.is_some());
     hub.kill()?;
     hub.wait()?;
     Ok(())
