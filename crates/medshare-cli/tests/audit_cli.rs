@@ -20,6 +20,32 @@ struct Cli<'a> {
 }
 
 impl Cli<'_> {
+    /// `medshare login` as a sandbox person (passphrase from the environment, current TOTP).
+    fn login(&self, world: &World, handle: &str) -> anyhow::Result<()> {
+        let who = &world.people[handle];
+        let code = totp_now(who.totp_secret.as_deref().expect("totp"))?;
+        let out = Command::new(env!("CARGO_BIN_EXE_medshare"))
+            .args([
+                "login",
+                "--hub",
+                &self.hub,
+                "--handle",
+                handle,
+                "--weak-kdf",
+                "--totp",
+                &code,
+            ])
+            .env("MEDSHARE_CONFIG_DIR", self.config)
+            .env("MEDSHARE_PASSPHRASE", &who.passphrase)
+            .output()?;
+        anyhow::ensure!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        Ok(())
+    }
+
     fn run(&self, args: &[&str]) -> Output {
         Command::new(env!("CARGO_BIN_EXE_medshare"))
             .args(args)
@@ -80,27 +106,7 @@ async fn a_privacy_officer_audits_from_the_command_line() -> anyhow::Result<()> 
         config: &config,
         hub: url.to_string(),
     };
-    let who = &world.people["privacy.kph"];
-    let code = totp_now(who.totp_secret.as_deref().expect("totp"))?;
-    let out = Command::new(env!("CARGO_BIN_EXE_medshare"))
-        .args([
-            "login",
-            "--hub",
-            &url,
-            "--handle",
-            "privacy.kph",
-            "--weak-kdf",
-            "--totp",
-            &code,
-        ])
-        .env("MEDSHARE_CONFIG_DIR", &config)
-        .env("MEDSHARE_PASSPHRASE", &who.passphrase)
-        .output()?;
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    cli.login(&world, "privacy.kph")?;
     // The verified head is remembered, 0600.
     let heads = config.join("audit_heads.json");
     #[cfg(unix)]
@@ -206,31 +212,11 @@ async fn upload_files_classified_documents_through_a_real_hub() -> anyhow::Resul
     )?;
 
     let config = dir.path().join("chan");
-    let who = &world.people["dr.chan"];
-    let code = totp_now(who.totp_secret.as_deref().expect("totp"))?;
-    let out = Command::new(env!("CARGO_BIN_EXE_medshare"))
-        .args([
-            "login",
-            "--hub",
-            &url,
-            "--handle",
-            "dr.chan",
-            "--weak-kdf",
-            "--totp",
-            &code,
-        ])
-        .env("MEDSHARE_CONFIG_DIR", &config)
-        .env("MEDSHARE_PASSPHRASE", &who.passphrase)
-        .output()?;
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
     let cli = Cli {
         config: &config,
         hub: url.to_string(),
     };
+    cli.login(&world, "dr.chan")?;
     cli.ok(&[
         "upload",
         "--patient",

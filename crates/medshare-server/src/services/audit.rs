@@ -254,29 +254,45 @@ pub async fn break_glass(
 }
 
 /// Who may register or clear a patient's contact: a clinician with patient-wide access, or a
-/// privacy officer of an institution holding the patient's consent.
-async fn may_manage_contact(
+/// privacy officer of an institution holding the patient's consent. The decision is recorded
+/// as `action` either way.
+async fn authorize_contact(
     state: &AppState,
     caller: &Caller,
     patient: PatientId,
-) -> ApiResult<&'static str> {
+    action: Action,
+) -> ApiResult<()> {
     caller.require_certified()?;
     state
         .store
         .patient(patient)
         .await?
         .ok_or_else(ApiError::not_found)?;
+    let mut basis = None;
     if caller.has_role(Role::PrivacyOfficer) {
         let consents = state.store.consents(patient).await?;
         if policy::institution_has_consent(caller, &consents) {
-            return Ok("privacy-officer");
+            basis = Some("privacy-officer");
         }
     }
-    let basis = policy::patient_access(state, caller, patient).await?;
-    if basis.allowed() {
-        return Ok(basis.as_str());
+    if basis.is_none() {
+        let b = policy::patient_access(state, caller, patient).await?;
+        basis = b.allowed().then(|| b.as_str());
     }
-    Ok("")
+    audit::record(
+        state,
+        Entry::new(action, basis.is_some(), basis.unwrap_or("no-basis"))
+            .by(&caller.practitioner)
+            .patient(patient),
+    )
+    .await?;
+    match basis {
+        Some(_) => Ok(()),
+        None => Err(ApiError::with(
+            ErrorCode::Forbidden,
+            "you have no access to this patient's records",
+        )),
+    }
 }
 
 pub async fn set_contact(
@@ -288,25 +304,7 @@ pub async fn set_contact(
     let PatientContact::Webhook { url } = contact;
     contact::check_webhook(&url, state.config.audit.webhook_allow_http)
         .map_err(ApiError::bad_request)?;
-    let basis = may_manage_contact(state, caller, patient).await?;
-    let allowed = !basis.is_empty();
-    audit::record(
-        state,
-        Entry::new(
-            Action::ContactSet,
-            allowed,
-            if allowed { basis } else { "no-basis" },
-        )
-        .by(&caller.practitioner)
-        .patient(patient),
-    )
-    .await?;
-    if !allowed {
-        return Err(ApiError::with(
-            ErrorCode::Forbidden,
-            "you have no access to this patient's records",
-        ));
-    }
+    authorize_contact(state, caller, patient, Action::ContactSet).await?;
     state
         .store
         .set_patient_contact(&PatientContactRow {
@@ -321,25 +319,7 @@ pub async fn set_contact(
 }
 
 pub async fn clear_contact(state: &AppState, caller: &Caller, patient: PatientId) -> ApiResult<()> {
-    let basis = may_manage_contact(state, caller, patient).await?;
-    let allowed = !basis.is_empty();
-    audit::record(
-        state,
-        Entry::new(
-            Action::ContactClear,
-            allowed,
-            if allowed { basis } else { "no-basis" },
-        )
-        .by(&caller.practitioner)
-        .patient(patient),
-    )
-    .await?;
-    if !allowed {
-        return Err(ApiError::with(
-            ErrorCode::Forbidden,
-            "you have no access to this patient's records",
-        ));
-    }
+    authorize_contact(state, caller, patient, Action::ContactClear).await?;
     state.store.clear_patient_contact(patient).await?;
     Ok(())
 }
