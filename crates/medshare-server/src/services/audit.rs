@@ -23,6 +23,22 @@ fn page(limit: Option<i64>) -> i64 {
     limit.unwrap_or(1000).clamp(1, MAX_PAGE)
 }
 
+/// Record a refused request for the audit trail, then refuse it.
+async fn refuse<T>(
+    state: &AppState,
+    caller: &Caller,
+    action: Action,
+    basis: &'static str,
+    e: ApiError,
+) -> ApiResult<T> {
+    audit::record(
+        state,
+        Entry::new(action, false, basis).by(&caller.practitioner),
+    )
+    .await?;
+    Err(e)
+}
+
 /// Certified privacy officer or institution administrator.
 fn require_auditor(caller: &Caller) -> ApiResult<()> {
     caller.require_certified()?;
@@ -57,12 +73,7 @@ pub async fn entries(
     limit: Option<i64>,
 ) -> ApiResult<Vec<LoggedEntry>> {
     if let Err(e) = require_auditor(caller) {
-        audit::record(
-            state,
-            Entry::new(Action::AuditRead, false, "not-an-auditor").by(&caller.practitioner),
-        )
-        .await?;
-        return Err(e);
+        return refuse(state, caller, Action::AuditRead, "not-an-auditor", e).await;
     }
     let receipt = audit::submit(
         state,
@@ -79,7 +90,9 @@ pub async fn inclusion(
     caller: &Caller,
     seq: i64,
 ) -> ApiResult<InclusionResponse> {
-    require_auditor(caller)?;
+    if let Err(e) = require_auditor(caller) {
+        return refuse(state, caller, Action::AuditRead, "not-an-auditor", e).await;
+    }
     let (head, proof) = state
         .audit
         .inclusion(seq)
@@ -210,7 +223,16 @@ pub async fn break_glass(
     caller: &Caller,
     id: i64,
 ) -> ApiResult<BreakGlassRecord> {
-    require_privacy_officer(caller)?;
+    if let Err(e) = require_privacy_officer(caller) {
+        return refuse(
+            state,
+            caller,
+            Action::BreakGlassReview,
+            "not-a-privacy-officer",
+            e,
+        )
+        .await;
+    }
     let row = state
         .store
         .break_glass_record(id)
