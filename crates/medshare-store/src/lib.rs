@@ -12,6 +12,7 @@
 #![forbid(unsafe_code)]
 
 mod audit;
+mod audit_rows;
 mod common;
 mod postgres;
 mod postgres_audit;

@@ -1,65 +1,10 @@
 //! PostgreSQL implementation of [`AuditStore`]. Appends lock the log table for the length of
 //! one batch so replicas sharing the database number entries without gaps.
 
-use crate::common::parse_id;
+use crate::audit_rows::{break_glass, contact, head, id_str, logged, notice};
 use crate::*;
 use async_trait::async_trait;
-use medshare_audit::{Entry, LoggedEntry, SignedTreeHead, TreeHead};
-use sqlx::Row;
-use sqlx::postgres::PgRow;
-
-fn opt_id<T: std::str::FromStr>(r: &PgRow, col: &str) -> Result<Option<T>> {
-    r.get::<Option<String>, _>(col)
-        .as_deref()
-        .map(parse_id)
-        .transpose()
-}
-
-fn logged(r: &PgRow) -> Result<LoggedEntry> {
-    Ok(LoggedEntry {
-        seq: r.get("seq"),
-        entry: Entry {
-            at: r.get("at"),
-            actor: opt_id(r, "actor")?,
-            institution: opt_id(r, "institution_id")?,
-            action: r.get("action"),
-            document: opt_id(r, "document_id")?,
-            patient: opt_id(r, "patient_id")?,
-            outcome: r.get("outcome"),
-            purpose: r.get("basis"),
-            detail: r.get("detail"),
-        },
-        leaf: r.get("leaf"),
-    })
-}
-
-fn head(r: &PgRow) -> Result<SignedTreeHead> {
-    let size: i64 = r.get("size");
-    Ok(SignedTreeHead {
-        head: TreeHead {
-            size: u64::try_from(size).map_err(|_| StoreError::Corrupt)?,
-            root: r.get("root"),
-            at: r.get("at"),
-        },
-        log_key: r.get("log_key"),
-        signature: r.get("signature"),
-    })
-}
-
-fn notice(r: &PgRow) -> Result<NoticeRow> {
-    Ok(NoticeRow {
-        id: r.get("id"),
-        patient_id: parse_id(r.get::<&str, _>("patient_id"))?,
-        institution_id: opt_id(r, "institution_id")?,
-        seq: r.get("seq"),
-        at: r.get("at"),
-        attempts: r.get("attempts"),
-    })
-}
-
-fn id_str<T: ToString>(v: Option<T>) -> Option<String> {
-    v.map(|x| x.to_string())
-}
+use medshare_audit::{Entry, LoggedEntry, SignedTreeHead};
 
 #[async_trait]
 impl AuditStore for PgStore {
@@ -259,20 +204,13 @@ impl AuditStore for PgStore {
     }
 
     async fn patient_contact(&self, patient: PatientId) -> Result<Option<PatientContactRow>> {
-        let Some(r) = sqlx::query("SELECT * FROM patient_contacts WHERE patient_id = $1")
+        sqlx::query("SELECT * FROM patient_contacts WHERE patient_id = $1")
             .bind(patient.to_string())
             .fetch_optional(&self.pool)
             .await?
-        else {
-            return Ok(None);
-        };
-        Ok(Some(PatientContactRow {
-            patient_id: parse_id(r.get::<&str, _>("patient_id"))?,
-            kind: r.get("kind"),
-            address: r.get("address"),
-            set_by: parse_id(r.get::<&str, _>("set_by"))?,
-            set_at: r.get("set_at"),
-        }))
+            .as_ref()
+            .map(contact)
+            .transpose()
     }
 
     async fn queue_notice(
@@ -337,22 +275,12 @@ impl AuditStore for PgStore {
     }
 
     async fn break_glass_record(&self, id: i64) -> Result<Option<BreakGlassRow>> {
-        let Some(r) = sqlx::query("SELECT * FROM break_glass WHERE id = $1")
+        sqlx::query("SELECT * FROM break_glass WHERE id = $1")
             .bind(id)
             .fetch_optional(&self.pool)
             .await?
-        else {
-            return Ok(None);
-        };
-        let epoch: i64 = r.get("reason_epoch");
-        Ok(Some(BreakGlassRow {
-            id: r.get("id"),
-            patient_id: parse_id(r.get::<&str, _>("patient_id"))?,
-            practitioner_id: parse_id(r.get::<&str, _>("practitioner_id"))?,
-            reason: r.get("reason"),
-            reason_epoch: u32::try_from(epoch).map_err(|_| StoreError::Corrupt)?,
-            opened_at: r.get("opened_at"),
-            expires_at: r.get("expires_at"),
-        }))
+            .as_ref()
+            .map(break_glass)
+            .transpose()
     }
 }
