@@ -3,7 +3,7 @@
 
 use anyhow::{Context, anyhow};
 use medshare_client::audit::Witnessed;
-use medshare_client::{Client, Hub, SavedSession};
+use medshare_client::{Client, Hub, Memory, MemoryStore, Remembered, SavedSession};
 use medshare_model::statements::{decode_key, encode_key};
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -76,6 +76,52 @@ pub async fn witness_log(hub: &Hub) -> anyhow::Result<Witnessed> {
         .map_err(|e| anyhow!("audit log check failed: {e}"))?;
     remember(hub.base(), &now)?;
     Ok(now)
+}
+
+fn memory_path() -> anyhow::Result<PathBuf> {
+    Ok(ensure_dir()?.join("trust_memory.json"))
+}
+
+fn read_memories() -> anyhow::Result<BTreeMap<String, Memory>> {
+    let path = memory_path()?;
+    match std::fs::read(&path) {
+        Ok(b) => serde_json::from_slice(&b).with_context(|| {
+            format!(
+                "{} is corrupt: it holds the patient and institution key epochs this machine saw                  (so a hub cannot roll them back); restore it from a backup rather than deleting it",
+                path.display()
+            )
+        }),
+        Err(_) => Ok(BTreeMap::new()),
+    }
+}
+
+/// Saves a hub's remembered epochs in the config folder (0600) after every change.
+struct MemoryFile {
+    hub: String,
+}
+
+impl MemoryStore for MemoryFile {
+    fn save(&self, memory: &Memory) -> medshare_client::Result<()> {
+        let io = |_| medshare_client::ClientError::Invalid("cannot save trust_memory.json".into());
+        let mut all = read_memories().map_err(io)?;
+        all.insert(self.hub.clone(), memory.clone());
+        let json = serde_json::to_vec_pretty(&all)
+            .map_err(|_| medshare_client::ClientError::Invalid("trust memory".into()))?;
+        medshare_server::write_secret_file(&memory_path().map_err(io)?, &json).map_err(|_| {
+            medshare_client::ClientError::Invalid("cannot save trust_memory.json".into())
+        })
+    }
+}
+
+/// What this machine remembers about a hub (patient key chains, institution epochs), saved
+/// back after every change: a hub can then never roll them back between commands.
+pub fn remembered(hub: &str) -> anyhow::Result<Remembered> {
+    let hub = hub.trim_end_matches('/').to_string();
+    let memory = read_memories()?.remove(&hub).unwrap_or_default();
+    Ok(Remembered::new(
+        memory,
+        Some(std::sync::Arc::new(MemoryFile { hub })),
+    ))
 }
 
 /// Resume the saved session and check the hub's audit log (see [`witness_log`]).
@@ -153,7 +199,7 @@ pub fn resume() -> anyhow::Result<Client> {
         ));
     }
     let hub = Hub::new(&saved.hub, ca_pem()?.as_deref())?;
-    Ok(Client::resume(&hub, &saved)?)
+    Ok(Client::resume(&hub, &saved)?.remember_with(remembered(&saved.hub)?))
 }
 
 /// Extra CA certificate for self-signed hubs (`MEDSHARE_CA_CERT=path.pem`).

@@ -21,6 +21,7 @@ pub mod enrol;
 pub mod error;
 mod events;
 pub mod hub;
+pub mod memory;
 pub mod patients;
 mod pipe;
 pub mod records;
@@ -29,6 +30,7 @@ pub mod trust;
 
 pub use error::{ClientError, Result};
 pub use hub::Hub;
+pub use memory::{Memory, MemoryStore, Remembered};
 pub use patients::{ConsentTarget, Patient};
 pub use records::{DocumentMeta, OpenedDocument, Share, Timeline, TimelineEntry};
 pub use session::{Client, LoginOptions, SavedSession, login};

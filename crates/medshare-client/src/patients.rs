@@ -5,23 +5,25 @@ use crate::error::{ClientError, Result};
 use crate::session::Client;
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD as B64;
-use medshare_crypto::EncryptionKey;
-use medshare_crypto::chain::verify_patient_key_epoch;
+use medshare_crypto::chain::verify_patient_chain;
 use medshare_crypto::seal::{open_bytes, seal_bytes, unwrap_key, wrap_key};
+use medshare_crypto::{CryptoError, EncryptionKey};
 use medshare_model::api::*;
 use medshare_model::identifiers::PatientIdentifier;
 use medshare_model::records::PatientCard;
-use medshare_model::statements::PatientKeyEpoch;
+use medshare_model::statements::{PatientKeyEpoch, Signed};
 use medshare_model::{ErrorCode, InstitutionId, PatientId, PatientRef};
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 
-/// A patient with verified key epochs.
+/// A patient whose key chain verified (see [`verify_patient_chain`]).
 pub struct Patient {
     pub view: PatientView,
     /// Verified epoch statements, by epoch.
     pub epochs: BTreeMap<u32, PatientKeyEpoch>,
-    /// The reference used to find the patient.
+    /// The reference used to find the patient (one of the signed references).
     pub patient_ref: PatientRef,
+    /// Digest of the newest epoch's statement (the next epoch names it).
+    latest_digest: String,
 }
 
 impl Patient {
@@ -31,11 +33,25 @@ impl Patient {
 
     /// The current epoch and its recipient.
     pub fn current(&self) -> Result<(u32, &str)> {
+        self.latest().map(|k| (k.epoch, k.recipient.as_str()))
+    }
+
+    /// The newest verified epoch statement.
+    pub fn latest(&self) -> Result<&PatientKeyEpoch> {
         self.epochs
-            .iter()
+            .values()
             .next_back()
-            .map(|(e, k)| (*e, k.recipient.as_str()))
             .ok_or(ClientError::Trust("the patient has no key"))
+    }
+
+    /// Who holds the patient's consent, as the newest signed epoch says (never the hub's list).
+    pub fn holders(&self) -> Result<&[ConsentHolder]> {
+        Ok(&self.latest()?.holders)
+    }
+
+    /// Whether `r` is one of the patient's signed references.
+    pub fn has_ref(&self, r: &PatientRef) -> bool {
+        self.latest().is_ok_and(|k| k.refs.contains(r))
     }
 }
 
@@ -50,42 +66,104 @@ pub enum ConsentTarget {
     Alliance,
 }
 
+impl ConsentTarget {
+    fn holder(&self) -> ConsentHolder {
+        match self {
+            Self::Institution(id) => ConsentHolder::Institution { id: *id },
+            Self::Alliance => ConsentHolder::Alliance,
+        }
+    }
+}
+
+fn chain_error(e: CryptoError) -> ClientError {
+    ClientError::Trust(match e {
+        CryptoError::ChainMismatch(why) => why,
+        _ => "a patient key statement does not verify",
+    })
+}
+
 impl Client {
-    /// Verify every key epoch of a patient view.
+    /// Verify a patient's whole key chain (who signed each epoch, that each extends the one
+    /// before, that the signer's institution held consent), that `patient_ref` is one of its
+    /// signed references, and that nothing rolled back since this client last looked.
     pub(crate) async fn verify_patient(
         &self,
         view: PatientView,
         patient_ref: PatientRef,
     ) -> Result<Patient> {
-        let mut epochs = BTreeMap::new();
+        let mut signers = HashMap::new();
         for s in &view.key_epochs {
             let claimed: PatientKeyEpoch = s
                 .payload_as()
                 .map_err(|_| ClientError::Trust("a patient key statement is malformed"))?;
-            let signer = self
-                .trust
-                .fetch_practitioner(&self.hub, claimed.signed_by)
-                .await?;
-            let k = verify_patient_key_epoch(&signer, s).map_err(|_| {
-                ClientError::Trust("a patient key is not signed by a certified practitioner")
-            })?;
-            if k.patient_id != view.patient_id {
-                return Err(ClientError::Trust(
-                    "a patient key belongs to another patient",
-                ));
+            if let std::collections::hash_map::Entry::Vacant(v) = signers.entry(claimed.signed_by) {
+                v.insert(
+                    self.trust
+                        .fetch_practitioner(&self.hub, claimed.signed_by)
+                        .await?,
+                );
             }
-            epochs.insert(k.epoch, k);
         }
-        if epochs.is_empty() || epochs.keys().copied().ne(1..=epochs.len() as u32) {
+        let chain = verify_patient_chain(view.patient_id, &view.key_epochs, |id| {
+            signers.get(&id).cloned()
+        })
+        .map_err(chain_error)?;
+        let latest = chain
+            .last()
+            .ok_or(ClientError::Trust("the patient has no key"))?;
+        if !latest.refs.contains(&patient_ref) {
             return Err(ClientError::Trust(
-                "the patient's key epochs are incomplete",
+                "the hub answered with a patient whose signed record does not carry the number asked for",
             ));
         }
+        let mut statements: Vec<(u32, String)> = Vec::with_capacity(view.key_epochs.len());
+        for s in &view.key_epochs {
+            let e: PatientKeyEpoch = s
+                .payload_as()
+                .map_err(|_| ClientError::Trust("a patient key statement is malformed"))?;
+            statements.push((e.epoch, s.digest()));
+        }
+        statements.sort();
+        let digests: Vec<String> = statements.into_iter().map(|(_, d)| d).collect();
+        self.trust
+            .memory()
+            .patient_chain(view.patient_id, &digests, Some(&patient_ref))?;
+        let latest_digest = digests.last().cloned().unwrap_or_default();
         Ok(Patient {
             view,
-            epochs,
+            epochs: chain.into_iter().map(|e| (e.epoch, e)).collect(),
             patient_ref,
+            latest_digest,
         })
+    }
+
+    /// Sign the next epoch of a patient's key (or the first, for `None`).
+    fn sign_epoch(
+        &self,
+        patient_id: PatientId,
+        previous: Option<&Patient>,
+        recipient: String,
+        refs: Vec<PatientRef>,
+        mut holders: Vec<ConsentHolder>,
+        institution_id: InstitutionId,
+    ) -> Result<Signed> {
+        holders.sort();
+        holders.dedup();
+        let epoch = match previous {
+            Some(p) => p.current()?.0 + 1,
+            None => 1,
+        };
+        Ok(self.keys.signing.sign_statement(&PatientKeyEpoch {
+            patient_id,
+            epoch,
+            previous: previous.map(|p| p.latest_digest.clone()),
+            recipient,
+            refs,
+            holders,
+            signed_by: self.me,
+            institution_id,
+            issued_at: now(),
+        }))
     }
 
     /// Find a patient by identifier (keyed hash only leaves this machine).
@@ -120,14 +198,15 @@ impl Client {
         let r = ctx.patient_ref(id);
         let patient_id = PatientId::new();
         let key = EncryptionKey::generate();
-        let key_epoch = self.keys.signing.sign_statement(&PatientKeyEpoch {
-            patient_id,
-            epoch: 1,
-            recipient: key.recipient(),
-            signed_by: self.me,
-            issued_at: now(),
-        });
         let inst = ctx.institution.cert.institution_id;
+        let key_epoch = self.sign_epoch(
+            patient_id,
+            None,
+            key.recipient(),
+            vec![r.clone()],
+            vec![ConsentHolder::Institution { id: inst }],
+            inst,
+        )?;
         let (_, epoch) = self.trust.institution(&self.hub, inst).await?;
         let card_json =
             serde_json::to_vec(card).map_err(|_| ClientError::Invalid("patient card".into()))?;
@@ -198,9 +277,11 @@ impl Client {
         Ok(None)
     }
 
-    async fn target_recipient(&self, t: &ConsentTarget) -> Result<(Holder, String)> {
-        match t {
-            ConsentTarget::Institution(id) => {
+    /// Where a holder's wraps go: the institution's current (verified, never rolled back) epoch
+    /// key, or the root-signed alliance key.
+    async fn holder_recipient(&self, h: &ConsentHolder) -> Result<(Holder, String)> {
+        match h {
+            ConsentHolder::Institution { id } => {
                 let (_, epoch) = self.trust.institution(&self.hub, *id).await?;
                 Ok((
                     Holder::Institution {
@@ -210,7 +291,7 @@ impl Client {
                     epoch.recipient,
                 ))
             }
-            ConsentTarget::Alliance => {
+            ConsentHolder::Alliance => {
                 let (_, key) =
                     crate::trust::alliance_root(&self.hub, Some(*self.trust.root())).await?;
                 Ok((Holder::Alliance, key.recipient))
@@ -218,8 +299,51 @@ impl Client {
         }
     }
 
-    /// Record consent to share with an institution or the whole alliance: every patient key
-    /// epoch is sealed to the new holder.
+    /// A new epoch key for `holders`, signed as the next epoch of `p`, sealed to every holder.
+    async fn next_epoch(
+        &self,
+        p: &Patient,
+        holders: Vec<ConsentHolder>,
+    ) -> Result<(Signed, Vec<PatientKeyWrap>)> {
+        let inst = self.context().await?.institution.cert.institution_id;
+        if !p.latest()?.names_institution(inst) {
+            return Err(ClientError::Invalid(
+                "only clinicians of an institution holding the patient's consent may change it"
+                    .into(),
+            ));
+        }
+        if !holders
+            .iter()
+            .any(|h| matches!(h, ConsentHolder::Institution { .. }))
+        {
+            return Err(ClientError::Invalid(
+                "at least one institution must keep the patient's consent".into(),
+            ));
+        }
+        let key = EncryptionKey::generate();
+        let statement = self.sign_epoch(
+            p.id(),
+            Some(p),
+            key.recipient(),
+            p.latest()?.refs.clone(),
+            holders.clone(),
+            inst,
+        )?;
+        let next = p.current()?.0 + 1;
+        let mut wraps = Vec::with_capacity(holders.len());
+        for h in &holders {
+            let (holder, recipient) = self.holder_recipient(h).await?;
+            wraps.push(PatientKeyWrap {
+                patient_epoch: next,
+                holder,
+                wrap: wrap_key(&recipient, &key)?,
+            });
+        }
+        Ok((statement, wraps))
+    }
+
+    /// Record consent to share with an institution or the whole alliance: a new patient key
+    /// epoch naming the new holder, and every earlier epoch sealed to it so it can read the past.
     pub async fn grant_consent(&self, p: &Patient, to: &ConsentTarget) -> Result<()> {
         let keys = self.patient_keys(p).await?;
         if keys.len() != p.epochs.len() {
@@ -227,63 +351,56 @@ impl Client {
                 "you need access to every epoch of the patient key to extend consent".into(),
             ));
         }
-        let (holder, recipient) = self.target_recipient(to).await?;
-        let wraps = keys
-            .iter()
-            .map(|(e, k)| {
-                Ok(PatientKeyWrap {
-                    patient_epoch: *e,
-                    holder: holder.clone(),
-                    wrap: wrap_key(&recipient, k)?,
-                })
-            })
-            .collect::<Result<Vec<_>>>()?;
-        let to = match to {
-            ConsentTarget::Institution(id) => ConsentHolder::Institution { id: *id },
-            ConsentTarget::Alliance => ConsentHolder::Alliance,
-        };
+        let to = to.holder();
+        let mut holders = p.holders()?.to_vec();
+        if holders.contains(&to) {
+            return Err(ClientError::Invalid(
+                "the patient already consents to share with them".into(),
+            ));
+        }
+        holders.push(to.clone());
+        let (new_epoch, mut wraps) = self.next_epoch(p, holders).await?;
+        let (holder, recipient) = self.holder_recipient(&to).await?;
+        for (e, k) in &keys {
+            wraps.push(PatientKeyWrap {
+                patient_epoch: *e,
+                holder: holder.clone(),
+                wrap: wrap_key(&recipient, k)?,
+            });
+        }
         self.hub
             .post_unit(
                 &format!("/v1/patients/{}/consent", p.id()),
-                &ConsentGrant { to, wraps },
+                &ConsentGrant {
+                    to,
+                    new_epoch,
+                    wraps,
+                },
             )
             .await
     }
 
     /// Withdraw consent: the hub deletes the holder's wraps, and a new patient key epoch sealed
-    /// to the remaining holders protects everything uploaded from now on.
+    /// to the remaining holders (as the signed chain names them) protects what comes next.
     pub async fn revoke_consent(&self, p: &Patient, from: &ConsentTarget) -> Result<()> {
-        let from_holder = match from {
-            ConsentTarget::Institution(id) => ConsentHolder::Institution { id: *id },
-            ConsentTarget::Alliance => ConsentHolder::Alliance,
-        };
-        let next = p.current()?.0 + 1;
-        let key = EncryptionKey::generate();
-        let new_epoch = self.keys.signing.sign_statement(&PatientKeyEpoch {
-            patient_id: p.id(),
-            epoch: next,
-            recipient: key.recipient(),
-            signed_by: self.me,
-            issued_at: now(),
-        });
-        let mut wraps = Vec::new();
-        for h in p.view.consent.iter().filter(|h| **h != from_holder) {
-            let t = match h {
-                ConsentHolder::Institution { id } => ConsentTarget::Institution(*id),
-                ConsentHolder::Alliance => ConsentTarget::Alliance,
-            };
-            let (holder, recipient) = self.target_recipient(&t).await?;
-            wraps.push(PatientKeyWrap {
-                patient_epoch: next,
-                holder,
-                wrap: wrap_key(&recipient, &key)?,
-            });
+        let from = from.holder();
+        let holders: Vec<ConsentHolder> = p
+            .holders()?
+            .iter()
+            .filter(|h| **h != from)
+            .cloned()
+            .collect();
+        if holders.len() == p.holders()?.len() {
+            return Err(ClientError::Invalid(
+                "the patient does not consent to share with them".into(),
+            ));
         }
+        let (new_epoch, wraps) = self.next_epoch(p, holders).await?;
         self.hub
             .post_unit(
                 &format!("/v1/patients/{}/consent/revoke", p.id()),
                 &ConsentRevoke {
-                    from: from_holder,
+                    from,
                     new_epoch,
                     wraps,
                 },

@@ -19,7 +19,7 @@ use medshare_model::api::*;
 use medshare_model::identifiers::PatientIdentifier;
 use medshare_model::records::{Manifest, PatientCard};
 use medshare_model::statements::{DocumentBinding, key_id};
-use medshare_model::{DocumentId, Handle, InstitutionId, PractitionerId, UploadId};
+use medshare_model::{DocumentId, Handle, InstitutionId, UploadId};
 use std::collections::HashMap;
 use std::io::{Read, Write};
 use time::OffsetDateTime;
@@ -40,7 +40,28 @@ pub struct DocumentMeta {
 #[derive(Clone, Debug)]
 pub struct Share {
     pub with: Handle,
+    /// The code of the institution the colleague must belong to (`dr.wong@PPH`), checked
+    /// against their certificate chain: a handle alone is only as unique as the hub says.
+    pub institution: Option<String>,
     pub expires_at: Option<OffsetDateTime>,
+}
+
+impl Share {
+    /// Parse `handle` or `handle@INSTITUTION-CODE`.
+    pub fn parse(text: &str, expires_at: Option<OffsetDateTime>) -> Result<Self> {
+        let (h, inst) = match text.split_once('@') {
+            Some((h, i)) if !i.is_empty() => (h, Some(i.to_string())),
+            Some(_) => return Err(ClientError::Invalid("expected handle@INSTITUTION".into())),
+            None => (text, None),
+        };
+        Ok(Self {
+            with: h
+                .parse()
+                .map_err(|e: &str| ClientError::Invalid(e.to_string()))?,
+            institution: inst,
+            expires_at,
+        })
+    }
 }
 
 /// One readable entry of a patient's timeline.
@@ -113,22 +134,60 @@ impl Client {
         self.hub.get("/v1/institutions").await
     }
 
-    /// Resolve a handle to a verified practitioner.
+    /// "Name (handle), profession registration, institution" from a verified certificate
+    /// chain: what a user must see before trusting that a share reached the right person.
+    pub fn describe(&self, p: &VerifiedPractitioner) -> String {
+        let inst = self
+            .trust
+            .institution_cert_of(p)
+            .map(|i| format!("{} ({})", i.cert.name, i.cert.code))
+            .unwrap_or_else(|| "an unverified institution".into());
+        format!(
+            "{} ({}), registration {}, {}",
+            p.cert.name, p.cert.handle, p.cert.registration, inst
+        )
+    }
+
+    /// Resolve a handle to a verified practitioner: the certificate must verify against the
+    /// pinned root *and* name the handle asked for, so a hub cannot answer with someone else.
     pub async fn practitioner_by_handle(&self, h: &Handle) -> Result<VerifiedPractitioner> {
         let p: PractitionerPublic = self
             .hub
             .get(&format!("/v1/practitioners/by-handle/{h}"))
             .await?;
-        self.trust.practitioner(&p)
+        let v = self.trust.practitioner(&p)?;
+        if v.cert.handle != *h {
+            return Err(ClientError::Trust(
+                "the hub answered with another practitioner than the one asked for",
+            ));
+        }
+        Ok(v)
     }
 
-    async fn grant_for(&self, key: &EncryptionKey, s: &Share) -> Result<NewGrant> {
+    async fn grant_for(
+        &self,
+        key: &EncryptionKey,
+        s: &Share,
+    ) -> Result<(NewGrant, VerifiedPractitioner)> {
         let p = self.practitioner_by_handle(&s.with).await?;
-        Ok(NewGrant {
-            grantee: p.cert.practitioner_id,
-            wrap: wrap_key(&p.cert.recipient, key)?,
-            expires_at: s.expires_at,
-        })
+        if let Some(code) = &s.institution
+            && !self
+                .trust
+                .institution_cert_of(&p)
+                .is_some_and(|i| i.cert.code.eq_ignore_ascii_case(code))
+        {
+            return Err(ClientError::Trust(
+                "that handle belongs to a practitioner of another institution than the one named",
+            ));
+        }
+        Ok((
+            NewGrant {
+                grantee: p.cert.practitioner_id,
+                wrap: wrap_key(&p.cert.recipient, key)?,
+                expires_at: s.expires_at,
+            },
+            p,
+        ))
     }
 
     /// Seal `source` with a new document key while streaming it to the hub, then commit it
@@ -148,7 +207,7 @@ impl Client {
         // Resolve and verify grantees before sending anything.
         let mut grants = Vec::new();
         for s in shares {
-            grants.push(self.grant_for(&key, s).await?);
+            grants.push(self.grant_for(&key, s).await?.0);
         }
         let (patient_epoch, patient_recipient) = patient.current()?;
         let recipients = vec![key.recipient()];
@@ -293,7 +352,7 @@ impl Client {
             )
             .await?;
         let patient = match res.patient {
-            Some(v) => Some(self.verify_patient(v, r).await?),
+            Some(v) => Some(self.verify_patient(v, r.clone()).await?),
             None => None,
         };
         let mut uploaders = HashMap::new();
@@ -307,8 +366,22 @@ impl Client {
                 .get(&doc.uploader)
                 .ok_or(ClientError::Trust("a document's uploader is unknown"))?
                 .clone();
-            let (_, manifest_ct) = checked_binding(&doc, &uploader)?;
-            if patient.as_ref().is_some_and(|p| p.id() != doc.patient_id) {
+            let (binding, manifest_ct) = checked_binding(&doc, &uploader)?;
+            // The document must be filed under the patient whose number was searched for: by
+            // the patient's signed references, or (without patient-wide access) by the number
+            // itself and the patient it resolved to before.
+            let filed_here = match &patient {
+                Some(p) => p.id() == doc.patient_id && p.has_ref(&binding.patient_ref),
+                None => {
+                    binding.patient_ref == r
+                        && self
+                            .trust
+                            .memory()
+                            .patient_of(&r)
+                            .is_none_or(|known| known == doc.patient_id)
+                }
+            };
+            if !filed_here {
                 return Err(ClientError::Trust(
                     "the hub returned another patient's document",
                 ));
@@ -453,26 +526,27 @@ impl Client {
             .map_err(|_| ClientError::Invalid("decryption was interrupted".into()))?
     }
 
-    /// Share a document with a colleague: its key is sealed to their verified key.
-    pub async fn share(&self, id: DocumentId, s: &Share) -> Result<PractitionerId> {
+    /// Share a document with a colleague: its key is sealed to their verified key. Returns who
+    /// it was shared with, as their certificate says (name, registration, institution).
+    pub async fn share(&self, id: DocumentId, s: &Share) -> Result<VerifiedPractitioner> {
         let doc = self.open_document(id).await?;
-        let g = self.grant_for(&doc.key, s).await?;
-        let grantee = g.grantee;
+        let (g, grantee) = self.grant_for(&doc.key, s).await?;
         self.hub
             .post_unit(&format!("/v1/documents/{id}/grants"), &g)
             .await?;
         Ok(grantee)
     }
 
-    /// Revoke a share.
-    pub async fn revoke(&self, id: DocumentId, with: &Handle) -> Result<()> {
-        let p: PractitionerPublic = self
-            .hub
-            .get(&format!("/v1/practitioners/by-handle/{with}"))
-            .await?;
+    /// Revoke a share (the colleague is resolved and verified like a share's).
+    pub async fn revoke(&self, id: DocumentId, with: &Handle) -> Result<VerifiedPractitioner> {
+        let p = self.practitioner_by_handle(with).await?;
         self.hub
-            .delete(&format!("/v1/documents/{id}/grants/{}", p.practitioner_id))
-            .await
+            .delete(&format!(
+                "/v1/documents/{id}/grants/{}",
+                p.cert.practitioner_id
+            ))
+            .await?;
+        Ok(p)
     }
 
     /// The shares of a document.

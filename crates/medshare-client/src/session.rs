@@ -221,6 +221,13 @@ impl Client {
         &self.trust
     }
 
+    /// Hold the hub to what this client remembered before (patient key chains, institution
+    /// epochs), saving every new fact to `memory`'s store.
+    pub fn remember_with(mut self, memory: crate::memory::Remembered) -> Self {
+        self.trust.set_memory(memory);
+        self
+    }
+
     /// This practitioner's own encryption recipient.
     pub fn recipient(&self) -> String {
         self.keys.encryption.recipient()
@@ -280,6 +287,12 @@ impl Client {
         let mut epochs = BTreeMap::new();
         for (e, secret) in &ring.epochs {
             epochs.insert(*e, EncryptionKey::from_secret_str(secret)?);
+        }
+        // Our own keyring knows our institution's newest epoch: the hub cannot hide it.
+        if let Some(newest) = epochs.keys().next_back() {
+            self.trust
+                .memory()
+                .institution_epoch(me.public.institution_id, *newest)?;
         }
         let institution_signing = match &ring.signing {
             Some(s) => {

@@ -3,6 +3,7 @@
 
 use crate::error::{ClientError, Result};
 use crate::hub::Hub;
+use crate::memory::Remembered;
 use medshare_crypto::chain::{self, VerifiedInstitution, VerifiedPractitioner};
 use medshare_model::api::{AllianceInfo, InstitutionKeys, PractitionerPublic};
 use medshare_model::statements::{AllianceKey, InstitutionEpochKey, decode_key, fingerprint};
@@ -34,11 +35,13 @@ pub fn root_fingerprint(root: &[u8; 32]) -> String {
     fingerprint(root)
 }
 
-/// Verified keys, cached for the life of a client.
+/// Verified keys, cached for the life of a client, and what the client remembers so that
+/// nothing can roll back ([`Remembered`]).
 pub struct Trust {
     root: [u8; 32],
     institutions: Mutex<HashMap<InstitutionId, VerifiedInstitution>>,
     practitioners: Mutex<HashMap<PractitionerId, VerifiedPractitioner>>,
+    memory: Remembered,
 }
 
 impl Trust {
@@ -47,11 +50,21 @@ impl Trust {
             root,
             institutions: Mutex::new(HashMap::new()),
             practitioners: Mutex::new(HashMap::new()),
+            memory: Remembered::default(),
         }
     }
 
     pub fn root(&self) -> &[u8; 32] {
         &self.root
+    }
+
+    /// The monotonic facts this client holds the hub to.
+    pub fn memory(&self) -> &Remembered {
+        &self.memory
+    }
+
+    pub(crate) fn set_memory(&mut self, memory: Remembered) {
+        self.memory = memory;
     }
 
     fn institution_cert(
@@ -123,7 +136,28 @@ impl Trust {
             return Ok(v.clone());
         }
         let p: PractitionerPublic = hub.get(&format!("/v1/practitioners/{id}")).await?;
-        self.practitioner(&p)
+        if p.practitioner_id != id {
+            return Err(ClientError::Trust(
+                "the hub answered with another practitioner than the one asked for",
+            ));
+        }
+        let v = self.practitioner(&p)?;
+        if v.cert.practitioner_id != id {
+            return Err(ClientError::Trust(
+                "the hub answered with another practitioner than the one asked for",
+            ));
+        }
+        Ok(v)
+    }
+
+    /// The verified institution certificate behind a verified practitioner (cached when the
+    /// practitioner was verified).
+    pub fn institution_cert_of(&self, p: &VerifiedPractitioner) -> Option<VerifiedInstitution> {
+        self.institutions
+            .lock()
+            .expect("poisoned")
+            .get(&p.cert.institution_id)
+            .cloned()
     }
 
     /// An institution's verified certificate and its current (latest) epoch key.
@@ -146,6 +180,8 @@ impl Trust {
                 "the institution's key epochs are out of order",
             ));
         }
+        // A truncated list would make us seal to a key a removed member still holds.
+        self.memory.institution_epoch(id, epoch.epoch)?;
         Ok((v, epoch))
     }
 }

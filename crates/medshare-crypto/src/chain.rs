@@ -3,10 +3,14 @@
 
 use crate::CryptoError;
 use crate::keys::{check_sign_public, parse_recipient, verify_statement};
+use medshare_model::api::ConsentHolder;
+use medshare_model::registration::Role;
 use medshare_model::statements::{
     AllianceKey, DocumentBinding, InstitutionCert, InstitutionEpochKey, PatientKeyEpoch,
     PractitionerCert, Signed, decode_key, key_id,
 };
+use medshare_model::{PatientId, PractitionerId};
+use std::collections::BTreeSet;
 
 pub use crate::hash::{HashingReader, HashingWriter, sha256_hex};
 
@@ -100,8 +104,9 @@ pub fn verify_alliance_key(root_public: &[u8; 32], s: &Signed) -> Result<Allianc
     Ok(key)
 }
 
-/// Check a patient key epoch statement: signed by a certified practitioner, with a
-/// well-formed recipient.
+/// Check one patient key epoch statement: signed by the certified clinician it names, of the
+/// institution it names, with a well-formed recipient. Where it stands in the patient's chain
+/// is [`verify_patient_chain`]'s business.
 pub fn verify_patient_key_epoch(
     signer: &VerifiedPractitioner,
     s: &Signed,
@@ -112,8 +117,100 @@ pub fn verify_patient_key_epoch(
             "patient key signed by someone else",
         ));
     }
+    if epoch.institution_id != signer.cert.institution_id {
+        return Err(CryptoError::ChainMismatch(
+            "patient key names another institution than its signer's",
+        ));
+    }
+    if !signer.cert.roles.contains(&Role::Clinician) {
+        return Err(CryptoError::ChainMismatch(
+            "patient keys are signed by clinicians only",
+        ));
+    }
     parse_recipient(&epoch.recipient)?;
     Ok(epoch)
+}
+
+/// Check a patient's whole key chain, in any order the hub served it: epochs 1..n without gaps,
+/// each signed by a clinician whose certificate `signer` returns (already verified against the
+/// alliance root), epoch 1 holding the signer's institution, every later epoch naming the digest
+/// of the one before and signed by a clinician of an institution the previous epoch names as a
+/// holder, references never dropped. Returns the epochs in order.
+pub fn verify_patient_chain(
+    patient_id: PatientId,
+    statements: &[Signed],
+    signer: impl Fn(PractitionerId) -> Option<VerifiedPractitioner>,
+) -> Result<Vec<PatientKeyEpoch>, CryptoError> {
+    let mut chain: Vec<(PatientKeyEpoch, &Signed)> = Vec::with_capacity(statements.len());
+    for s in statements {
+        let claimed: PatientKeyEpoch = s.payload_as()?;
+        let who = signer(claimed.signed_by).ok_or(CryptoError::ChainMismatch(
+            "a patient key's signer is not a certified practitioner",
+        ))?;
+        chain.push((verify_patient_key_epoch(&who, s)?, s));
+    }
+    chain.sort_by_key(|(e, _)| e.epoch);
+    if chain.is_empty() {
+        return Err(CryptoError::ChainMismatch("the patient has no key"));
+    }
+    let mut out: Vec<PatientKeyEpoch> = Vec::with_capacity(chain.len());
+    for (i, (e, _)) in chain.iter().enumerate() {
+        if e.patient_id != patient_id {
+            return Err(CryptoError::ChainMismatch(
+                "a patient key belongs to another patient",
+            ));
+        }
+        if e.epoch as usize != i + 1 {
+            return Err(CryptoError::ChainMismatch(
+                "the patient's key epochs are incomplete",
+            ));
+        }
+        let holders: BTreeSet<&ConsentHolder> = e.holders.iter().collect();
+        if holders.len() != e.holders.len()
+            || !e
+                .holders
+                .iter()
+                .any(|h| matches!(h, ConsentHolder::Institution { .. }))
+        {
+            return Err(CryptoError::ChainMismatch(
+                "a patient key must be held by at least one institution, each named once",
+            ));
+        }
+        if e.refs.is_empty() {
+            return Err(CryptoError::ChainMismatch(
+                "a patient key names no patient references",
+            ));
+        }
+        match out.last() {
+            None => {
+                if e.previous.is_some() || !e.names_institution(e.institution_id) {
+                    return Err(CryptoError::ChainMismatch(
+                        "the first patient key must be held by the institution that registered the patient",
+                    ));
+                }
+            }
+            Some(prev) => {
+                let prev_digest = chain[i - 1].1.digest();
+                if e.previous.as_deref() != Some(prev_digest.as_str()) {
+                    return Err(CryptoError::ChainMismatch(
+                        "a patient key does not extend the previous one",
+                    ));
+                }
+                if !prev.names_institution(e.institution_id) {
+                    return Err(CryptoError::ChainMismatch(
+                        "a patient key was signed by an institution that did not hold the patient's consent",
+                    ));
+                }
+                if !prev.refs.iter().all(|r| e.refs.contains(r)) {
+                    return Err(CryptoError::ChainMismatch(
+                        "a patient key drops a patient reference",
+                    ));
+                }
+            }
+        }
+        out.push(e.clone());
+    }
+    Ok(out)
 }
 
 #[cfg(test)]
@@ -232,14 +329,208 @@ mod tests {
         assert!(verify_alliance_key(&w.root.public(), &alliance).is_ok());
         assert!(verify_alliance_key(&w.inst.public(), &alliance).is_err());
 
-        let pke = w.doctor.sign_statement(&PatientKeyEpoch {
-            patient_id: PatientId::new(),
-            epoch: 1,
-            recipient: EncryptionKey::generate().recipient(),
-            signed_by: doc.cert.practitioner_id,
-            issued_at: 1,
-        });
+        let pke = w.doctor.sign_statement(&epoch_payload(
+            PatientId::new(),
+            1,
+            None,
+            &doc.cert,
+            vec![ConsentHolder::Institution { id: w.inst_id }],
+        ));
         assert!(verify_patient_key_epoch(&doc, &pke).is_ok());
+    }
+
+    fn epoch_payload(
+        patient_id: PatientId,
+        epoch: u32,
+        previous: Option<&Signed>,
+        signer: &PractitionerCert,
+        holders: Vec<ConsentHolder>,
+    ) -> PatientKeyEpoch {
+        PatientKeyEpoch {
+            patient_id,
+            epoch,
+            previous: previous.map(Signed::digest),
+            recipient: EncryptionKey::generate().recipient(),
+            refs: vec![PatientRef::from_bytes(&[9; 32])],
+            holders,
+            signed_by: signer.practitioner_id,
+            institution_id: signer.institution_id,
+            issued_at: 1_700_000_300,
+        }
+    }
+
+    /// Two institutions with one clinician each, and an administrator of the first.
+    struct Two {
+        a: VerifiedPractitioner,
+        a_key: SigningKey,
+        b: VerifiedPractitioner,
+        b_key: SigningKey,
+        admin: VerifiedPractitioner,
+        admin_key: SigningKey,
+    }
+
+    fn two() -> Two {
+        let w = world();
+        let inst_a = verify_institution(&w.root.public(), &w.inst_cert).unwrap();
+        let b_inst_key = SigningKey::generate();
+        let b_id = InstitutionId::new();
+        let inst_b =
+            verify_institution(&w.root.public(), &inst_cert(&w.root, b_id, &b_inst_key)).unwrap();
+        let member = |inst: &VerifiedInstitution, inst_key: &SigningKey, roles: Vec<Role>| {
+            let k = SigningKey::generate();
+            let mut c = practitioner_cert(inst.cert.institution_id, &k, &EncryptionKey::generate());
+            c.roles = roles;
+            (
+                verify_practitioner(inst, &inst_key.sign_statement(&c)).unwrap(),
+                k,
+            )
+        };
+        let (a, a_key) = member(&inst_a, &w.inst, vec![Role::Clinician]);
+        let (b, b_key) = member(&inst_b, &b_inst_key, vec![Role::Clinician]);
+        let (admin, admin_key) = member(&inst_a, &w.inst, vec![Role::InstitutionAdmin]);
+        Two {
+            a,
+            a_key,
+            b,
+            b_key,
+            admin,
+            admin_key,
+        }
+    }
+
+    impl Two {
+        fn signer(&self) -> impl Fn(PractitionerId) -> Option<VerifiedPractitioner> + '_ {
+            move |id| {
+                [&self.a, &self.b, &self.admin]
+                    .into_iter()
+                    .find(|p| p.cert.practitioner_id == id)
+                    .cloned()
+            }
+        }
+        fn inst(p: &VerifiedPractitioner) -> ConsentHolder {
+            ConsentHolder::Institution {
+                id: p.cert.institution_id,
+            }
+        }
+    }
+
+    #[test]
+    fn patient_chain_follows_consent() {
+        let t = two();
+        let pid = PatientId::new();
+        let (ha, hb) = (Two::inst(&t.a), Two::inst(&t.b));
+        // A registers; A consents to B; B (now a holder) withdraws A.
+        let e1 = t
+            .a_key
+            .sign_statement(&epoch_payload(pid, 1, None, &t.a.cert, vec![ha.clone()]));
+        let e2 = t.a_key.sign_statement(&epoch_payload(
+            pid,
+            2,
+            Some(&e1),
+            &t.a.cert,
+            vec![ha.clone(), hb.clone()],
+        ));
+        let e3 = t.b_key.sign_statement(&epoch_payload(
+            pid,
+            3,
+            Some(&e2),
+            &t.b.cert,
+            vec![hb.clone()],
+        ));
+        // Served out of order: still one chain.
+        let chain =
+            verify_patient_chain(pid, &[e3.clone(), e1.clone(), e2.clone()], t.signer()).unwrap();
+        assert_eq!(
+            chain.iter().map(|e| e.epoch).collect::<Vec<_>>(),
+            vec![1, 2, 3]
+        );
+
+        let refused = |statements: &[Signed]| {
+            assert!(
+                matches!(
+                    verify_patient_chain(pid, statements, t.signer()),
+                    Err(CryptoError::ChainMismatch(_))
+                ),
+                "expected the chain to be refused"
+            )
+        };
+        // B appends an epoch while only A holds the patient (the insider attack).
+        let by_outsider = t.b_key.sign_statement(&epoch_payload(
+            pid,
+            2,
+            Some(&e1),
+            &t.b.cert,
+            vec![ha.clone(), hb.clone()],
+        ));
+        refused(&[e1.clone(), by_outsider]);
+        // ... even when the patient consented to the whole alliance.
+        let e1_alliance = t.a_key.sign_statement(&epoch_payload(
+            pid,
+            1,
+            None,
+            &t.a.cert,
+            vec![ha.clone(), ConsentHolder::Alliance],
+        ));
+        let via_alliance = t.b_key.sign_statement(&epoch_payload(
+            pid,
+            2,
+            Some(&e1_alliance),
+            &t.b.cert,
+            vec![ha.clone(), hb.clone()],
+        ));
+        refused(&[e1_alliance, via_alliance]);
+        // A fork: epoch 2 that does not name epoch 1.
+        let forked = t.a_key.sign_statement(&epoch_payload(
+            pid,
+            2,
+            Some(&e2),
+            &t.a.cert,
+            vec![ha.clone()],
+        ));
+        refused(&[e1.clone(), forked]);
+        // Gaps, a missing first epoch, another patient.
+        refused(&[e1.clone(), e3.clone()]);
+        refused(&[e2.clone(), e3.clone()]);
+        refused(&[]);
+        assert!(
+            verify_patient_chain(PatientId::new(), std::slice::from_ref(&e1), t.signer()).is_err()
+        );
+        // The registering institution must hold epoch 1.
+        refused(&[t.a_key.sign_statement(&epoch_payload(
+            pid,
+            1,
+            None,
+            &t.a.cert,
+            vec![hb.clone()],
+        ))]);
+        // Dropping a reference (to make the patient unfindable by it) is refused.
+        let mut fewer = epoch_payload(pid, 2, Some(&e1), &t.a.cert, vec![ha.clone()]);
+        fewer.refs = vec![PatientRef::from_bytes(&[8; 32])];
+        refused(&[e1.clone(), t.a_key.sign_statement(&fewer)]);
+        // A statement naming another institution than its signer's.
+        let mut lying = epoch_payload(pid, 1, None, &t.a.cert, vec![hb.clone()]);
+        lying.institution_id = t.b.cert.institution_id;
+        refused(&[t.a_key.sign_statement(&lying)]);
+        // Administrators are not clinicians.
+        refused(&[t.admin_key.sign_statement(&epoch_payload(
+            pid,
+            1,
+            None,
+            &t.admin.cert,
+            vec![Two::inst(&t.admin)],
+        ))]);
+        // An unknown signer.
+        let stranger = SigningKey::generate();
+        let mut c = t.a.cert.clone();
+        c.practitioner_id = PractitionerId::new();
+        assert!(
+            verify_patient_chain(
+                pid,
+                &[stranger.sign_statement(&epoch_payload(pid, 1, None, &c, vec![ha]))],
+                t.signer()
+            )
+            .is_err()
+        );
     }
 
     #[test]

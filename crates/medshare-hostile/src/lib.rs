@@ -346,7 +346,11 @@ async fn forward_inner(p: Proxy, req: Request) -> anyhow::Result<Response> {
             rb = rb.header(k, v);
         }
     }
-    let res = rb.body(x.request.clone()).send().await.context("upstream")?;
+    let res = rb
+        .body(x.request.clone())
+        .send()
+        .await
+        .context("upstream")?;
     x.status = res.status();
     x.headers = res.headers().clone();
     let streaming = x

@@ -292,7 +292,7 @@ pub struct PatientView {
 }
 
 /// Who holds a patient's consent.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize, ToSchema)]
 #[serde(tag = "kind", rename_all = "kebab-case")]
 pub enum ConsentHolder {
     Institution { id: InstitutionId },
@@ -305,10 +305,12 @@ pub struct PatientLookup {
     pub refs: Vec<PatientRef>,
 }
 
-/// `POST /v1/patients/{id}/consent`: seal every epoch of the patient key to a new holder.
+/// `POST /v1/patients/{id}/consent`: a new patient key epoch whose holders add `to`, sealed to
+/// every holder, and every earlier epoch sealed to `to` (so it can read the past too).
 #[derive(Clone, Debug, Serialize, Deserialize, ToSchema)]
 pub struct ConsentGrant {
     pub to: ConsentHolder,
+    pub new_epoch: Signed,
     pub wraps: Vec<PatientKeyWrap>,
 }
 

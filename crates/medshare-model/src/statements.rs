@@ -22,7 +22,7 @@ pub enum StatementKind {
     PractitionerCert,
     /// [`AllianceKey`], signed by the alliance root.
     AllianceKey,
-    /// [`PatientKeyEpoch`], signed by a certified practitioner.
+    /// [`PatientKeyEpoch`], signed by a certified clinician of a holding institution.
     PatientKeyEpoch,
     /// [`DocumentBinding`], signed by the uploader.
     DocumentBinding,
@@ -97,6 +97,15 @@ impl Signed {
             });
         }
         serde_json::from_str(&self.payload).map_err(|_| StatementError::Payload)
+    }
+
+    /// SHA-256 (hex) of the signed bytes: how a later statement names this one.
+    pub fn digest(&self) -> String {
+        use sha2::Digest;
+        hex::encode(sha2::Sha256::digest(Self::signing_input(
+            self.kind,
+            &self.payload,
+        )))
     }
 
     /// The signature bytes.
@@ -194,15 +203,42 @@ impl Statement for AllianceKey {
     const KIND: StatementKind = StatementKind::AllianceKey;
 }
 
-/// A patient record key of one epoch.
+/// A patient record key of one epoch, and who holds it. Each epoch names the digest of the
+/// previous one, so the patient's key history is a chain a hub can neither fork nor truncate
+/// below what a client saw. Every consent change starts a new epoch.
+///
+/// Who may sign: epoch 1 by a certified clinician of the registering institution (which is then
+/// its holder); epoch n+1 only by a certified clinician of an institution named as a holder in
+/// epoch n (the alliance-wide consent does not count: it lets an institution read, not change
+/// consent). Clients check this chain before sealing anything to a patient key.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct PatientKeyEpoch {
     pub patient_id: PatientId,
     pub epoch: u32,
+    /// [`Signed::digest`] of epoch `epoch - 1`; `None` for epoch 1.
+    pub previous: Option<String>,
+    /// age X25519 recipient of this epoch's patient key.
     pub recipient: String,
+    /// Keyed-hash references of the patient's identifiers: the identifiers that may find this
+    /// patient. A client checks that the number it searched for is among them, and that every
+    /// document's binding names one of them.
+    pub refs: Vec<PatientRef>,
+    /// Who holds the patient's consent, and so this epoch's key.
+    pub holders: Vec<crate::api::ConsentHolder>,
     /// The practitioner who created this epoch and signed the statement.
     pub signed_by: PractitionerId,
+    /// The signer's institution (checked against the signer's certificate).
+    pub institution_id: InstitutionId,
     pub issued_at: i64,
+}
+
+impl PatientKeyEpoch {
+    /// Whether `institution` is named as a holder (explicitly, not through the alliance).
+    pub fn names_institution(&self, institution: InstitutionId) -> bool {
+        self.holders.iter().any(
+            |h| matches!(h, crate::api::ConsentHolder::Institution { id } if *id == institution),
+        )
+    }
 }
 impl Statement for PatientKeyEpoch {
     const KIND: StatementKind = StatementKind::PatientKeyEpoch;

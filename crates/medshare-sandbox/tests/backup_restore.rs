@@ -58,6 +58,7 @@ async fn round_trip(backend: Backend) -> anyhow::Result<()> {
             let shares = if n % 2 == 0 {
                 vec![Share {
                     with: "dr.wong".parse().expect("handle"),
+                    institution: None,
                     expires_at: None,
                 }]
             } else {

@@ -72,7 +72,8 @@ async fn consent_rotation_lockout_and_sessions(backend: Backend) -> anyhow::Resu
     chan.revoke_consent(&patient, &ConsentTarget::Institution(pph))
         .await?;
     let patient = chan.find_patient(&hkid).await?.expect("registered");
-    assert_eq!(patient.current()?.0, 2);
+    // Every consent change starts an epoch: 1 registered, 2 PPH added, 3 PPH withdrawn.
+    assert_eq!(patient.current()?.0, 3);
     let second = chan
         .upload(
             std::io::Cursor::new(b"HbA1c 7.1 %".to_vec()),

@@ -52,6 +52,7 @@ async fn share_on_replica_a_reaches_stream_on_replica_b() -> anyhow::Result<()> 
     let report = b"%PDF-1.4 coronary angiography, replica test".repeat(5000);
     let share = Share {
         with: "dr.wong".parse().expect("valid handle"),
+        institution: None,
         expires_at: None,
     };
     let up = chan_on_a

@@ -48,6 +48,7 @@ async fn clinic_shares_angiogram_with_cardiologist(backend: Backend) -> anyhow::
     };
     let share = Share {
         with: "dr.wong".parse().unwrap(),
+        institution: None,
         expires_at: None,
     };
     let uploaded = family_doctor

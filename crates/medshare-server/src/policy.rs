@@ -53,6 +53,34 @@ pub fn institution_has_consent(caller: &Caller, consents: &[ConsentHolder]) -> b
     })
 }
 
+/// Who may change a patient's consent (and so sign the patient key's next epoch): a clinician
+/// with a declared care relationship (never break-glass) at an institution that itself holds
+/// the consent (alliance-wide consent lets an institution read, not decide). The refusal is
+/// the reason the audit log records.
+pub fn consent_change(
+    caller: &Caller,
+    basis: Basis,
+    consents: &[ConsentHolder],
+) -> Result<(), &'static str> {
+    if basis == Basis::NotCertified {
+        return Err("not-certified");
+    }
+    if !caller.has_role(medshare_model::registration::Role::Clinician) {
+        return Err("not-a-clinician");
+    }
+    let named = consents.iter().any(|c| {
+        matches!(c, ConsentHolder::Institution { id } if *id == caller.practitioner.institution_id)
+    });
+    if !named {
+        return Err("institution-not-a-consent-holder");
+    }
+    match basis {
+        Basis::Care => Ok(()),
+        Basis::BreakGlass => Err("break-glass-cannot-change-consent"),
+        _ => Err("no-care-relationship"),
+    }
+}
+
 /// Patient-wide access: consent held by the caller's institution plus care or break-glass.
 pub async fn patient_access(
     state: &AppState,

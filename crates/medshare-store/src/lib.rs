@@ -233,10 +233,14 @@ pub trait MetadataStore: AuditStore + Send + Sync + 'static {
         alliance: bool,
     ) -> Result<Vec<PatientKeyWrapRow>>;
     async fn consents(&self, id: PatientId) -> Result<Vec<ConsentHolder>>;
+    /// Add a consent holder with the new patient key epoch that names it (and its wraps).
+    #[allow(clippy::too_many_arguments)]
     async fn grant_consent(
         &self,
         id: PatientId,
         to: &ConsentHolder,
+        new_epoch: u32,
+        statement: &Signed,
         wraps: &[PatientKeyWrapRow],
         by: PractitionerId,
         now: i64,

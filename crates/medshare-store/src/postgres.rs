@@ -655,6 +655,8 @@ impl MetadataStore for PgStore {
         &self,
         id: PatientId,
         to: &ConsentHolder,
+        new_epoch: u32,
+        statement: &Signed,
         wraps: &[PatientKeyWrapRow],
         by: PractitionerId,
         now: i64,
@@ -665,6 +667,13 @@ impl MetadataStore for PgStore {
             .bind(id.to_string())
             .bind(holder_key(to))
             .bind(by.to_string())
+            .bind(now)
+            .execute(&mut *tx)
+            .await?;
+        sqlx::query("INSERT INTO patient_key_epochs (patient_id, epoch, statement, created_at) VALUES ($1, $2, $3, $4)")
+            .bind(id.to_string())
+            .bind(new_epoch as i64)
+            .bind(json(statement))
             .bind(now)
             .execute(&mut *tx)
             .await?;

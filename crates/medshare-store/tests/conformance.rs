@@ -494,6 +494,8 @@ async fn patients_consent_care_and_break_glass(f: Fixture) {
     s.grant_consent(
         id,
         &ConsentHolder::Alliance,
+        2,
+        &epoch_statement(StatementKind::PatientKeyEpoch, 2),
         std::slice::from_ref(&alliance_wrap),
         admin,
         400,
@@ -507,6 +509,8 @@ async fn patients_consent_care_and_break_glass(f: Fixture) {
     s.grant_consent(
         id,
         &ConsentHolder::Alliance,
+        3,
+        &epoch_statement(StatementKind::PatientKeyEpoch, 3),
         std::slice::from_ref(&again),
         admin,
         401,
@@ -518,15 +522,15 @@ async fn patients_consent_care_and_break_glass(f: Fixture) {
 
     // Revoking the alliance consent: its wraps go, a new epoch with new wraps comes.
     let new_wraps = [PatientKeyWrapRow {
-        patient_epoch: 2,
+        patient_epoch: 4,
         institution: Some((inst, 1)),
-        wrap: "pw-2".into(),
+        wrap: "pw-4".into(),
     }];
     s.revoke_consent(
         id,
         &ConsentHolder::Alliance,
-        2,
-        &epoch_statement(StatementKind::PatientKeyEpoch, 2),
+        4,
+        &epoch_statement(StatementKind::PatientKeyEpoch, 4),
         &new_wraps,
         500,
     )
@@ -536,15 +540,15 @@ async fn patients_consent_care_and_break_glass(f: Fixture) {
     let mine = s.patient_key_wraps(id, &[inst], false).await.unwrap();
     assert_eq!(
         mine.iter().map(|w| w.patient_epoch).collect::<Vec<_>>(),
-        [1, 2]
+        [1, 4]
     );
-    assert_eq!(s.patient_key_epochs(id).await.unwrap().len(), 2);
+    assert_eq!(s.patient_key_epochs(id).await.unwrap().len(), 4);
     assert!(matches!(
         s.revoke_consent(
             id,
             &ConsentHolder::Alliance,
-            3,
-            &epoch_statement(StatementKind::PatientKeyEpoch, 3),
+            5,
+            &epoch_statement(StatementKind::PatientKeyEpoch, 5),
             &[],
             600
         )

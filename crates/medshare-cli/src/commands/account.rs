@@ -91,7 +91,7 @@ pub async fn login(a: LoginArgs) -> anyhow::Result<()> {
     let mut totp = a.totp.clone();
     let client = loop {
         match medshare_client::login(&hub, pinned, &handle, &pass, totp.as_deref(), &opts).await {
-            Ok(c) => break c,
+            Ok(c) => break c.remember_with(profile::remembered(&a.hub.hub)?),
             Err(e) if e.code() == Some(ErrorCode::TotpRequired) && totp.is_none() => {
                 totp = Some(rpassword::prompt_password("One-time code: ")?);
             }

@@ -63,6 +63,7 @@ async fn seed(world: &World) -> anyhow::Result<usize> {
             let shares = if i == 0 && j == 0 {
                 vec![Share {
                     with: "dr.wong".parse().expect("static"),
+                    institution: None,
                     expires_at: None,
                 }]
             } else {

@@ -27,9 +27,10 @@ pub struct UploadArgs {
     pub files: Vec<PathBuf>,
     #[command(flatten)]
     pub patient: PatientArg,
-    /// Share with a colleague by handle (repeatable).
+    /// Share with a colleague: `handle`, or `handle@INSTITUTION` to also require their
+    /// institution (checked against their certificate). Repeatable.
     #[arg(long = "share")]
-    pub share: Vec<Handle>,
+    pub share: Vec<String>,
     /// Shares expire after this long (e.g. 7d, 12h) or at an RFC 3339 time.
     #[arg(long)]
     pub expires: Option<String>,
@@ -74,8 +75,9 @@ pub struct GetArgs {
 #[derive(Args)]
 pub struct ShareArgs {
     pub document: DocumentId,
+    /// `handle`, or `handle@INSTITUTION` to also require their institution.
     #[arg(long)]
-    pub with: Handle,
+    pub with: String,
     #[arg(long)]
     pub expires: Option<String>,
 }
@@ -214,14 +216,11 @@ pub async fn upload(a: UploadArgs) -> anyhow::Result<()> {
     }
     let c = profile::session().await?;
     let expires = a.expires.as_deref().map(parse_expiry).transpose()?;
-    let shares: Vec<Share> = a
+    let shares = a
         .share
         .iter()
-        .map(|h| Share {
-            with: h.clone(),
-            expires_at: expires,
-        })
-        .collect();
+        .map(|h| Share::parse(h, expires))
+        .collect::<Result<Vec<Share>, _>>()?;
     let card = PatientCard {
         name: a.name.clone(),
         birth_date: a.birth_date.clone(),
@@ -273,9 +272,10 @@ pub async fn upload(a: UploadArgs) -> anyhow::Result<()> {
         pb.finish_and_clear();
         println!("{}  {}", doc.document_id, path.display());
     }
-    if !shares.is_empty() {
-        let names: Vec<String> = a.share.iter().map(|h| h.to_string()).collect();
-        println!("Shared with {}", names.join(", "));
+    for s in &shares {
+        // Only what the verified certificate says, never what was typed or what the hub said.
+        let p = c.practitioner_by_handle(&s.with).await?;
+        println!("Shared with {}", c.describe(&p));
     }
     Ok(())
 }
@@ -405,24 +405,20 @@ fn sanitize(name: &str) -> String {
 pub async fn share(a: ShareArgs) -> anyhow::Result<()> {
     let c = profile::session().await?;
     let expires_at = a.expires.as_deref().map(parse_expiry).transpose()?;
-    c.share(
-        a.document,
-        &Share {
-            with: a.with.clone(),
-            expires_at,
-        },
-    )
-    .await?;
-    println!("Shared {} with {}", a.document, a.with);
+    let p = c
+        .share(a.document, &Share::parse(&a.with, expires_at)?)
+        .await?;
+    println!("Shared {} with {}", a.document, c.describe(&p));
     Ok(())
 }
 
 pub async fn revoke(a: RevokeArgs) -> anyhow::Result<()> {
     let c = profile::session().await?;
-    c.revoke(a.document, &a.with).await?;
+    let p = c.revoke(a.document, &a.with).await?;
     println!(
-        "Revoked {}'s access to {} (what they already downloaded cannot be recalled)",
-        a.with, a.document
+        "Revoked the access of {} to {} (what they already downloaded cannot be recalled)",
+        c.describe(&p),
+        a.document
     );
     Ok(())
 }

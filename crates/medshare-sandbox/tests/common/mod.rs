@@ -60,6 +60,7 @@ pub fn meta(title: &str, file_name: &str) -> DocumentMeta {
 pub fn share_with(handle: &str, expires_at: Option<time::OffsetDateTime>) -> Share {
     Share {
         with: handle.parse().expect("valid handle"),
+        institution: None,
         expires_at,
     }
 }

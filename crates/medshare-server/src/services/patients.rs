@@ -20,10 +20,20 @@ pub fn require_clinician(caller: &Caller) -> ApiResult<()> {
     caller.require_role(Role::Clinician)
 }
 
-fn to_row(w: &PatientKeyWrap) -> ApiResult<PatientKeyWrapRow> {
+/// A patient key wrap as stored; a wrap to an institution must be to its current epoch key
+/// (an older one may be held by a removed member).
+async fn to_row(state: &AppState, w: &PatientKeyWrap) -> ApiResult<PatientKeyWrapRow> {
     decode_b64(&w.wrap, MAX_WRAP, "key wrap is not base64 or too large")?;
     let institution = match &w.holder {
-        Holder::Institution { id, epoch } => Some((*id, *epoch)),
+        Holder::Institution { id, epoch } => {
+            if *epoch != current_epoch(state, *id).await? {
+                return Err(ApiError::with(
+                    ErrorCode::Conflict,
+                    "a patient key must be sealed to the institution's current key",
+                ));
+            }
+            Some((*id, *epoch))
+        }
         Holder::Alliance => None,
         _ => {
             return Err(ApiError::bad_request(
@@ -100,9 +110,14 @@ pub async fn create(state: &AppState, caller: &Caller, req: NewPatient) -> ApiRe
     let me = &caller.practitioner;
     let sign_public = me.sign_public.as_deref().ok_or_else(ApiError::internal)?;
     let key: PatientKeyEpoch = verify(&req.key_epoch, sign_public)?;
-    if key.patient_id != req.patient_id || key.epoch != 1 || key.signed_by != me.id {
+    if key.patient_id != req.patient_id
+        || key.epoch != 1
+        || key.previous.is_some()
+        || key.signed_by != me.id
+        || key.institution_id != me.institution_id
+    {
         return Err(ApiError::bad_request(
-            "the first patient key must be epoch 1 of this patient",
+            "the first patient key must be epoch 1 of this patient, signed for your institution",
         ));
     }
     check_recipient(&key.recipient)?;
@@ -110,6 +125,11 @@ pub async fn create(state: &AppState, caller: &Caller, req: NewPatient) -> ApiRe
     if refs.is_empty() || refs.len() > 16 {
         return Err(ApiError::bad_request(
             "between 1 and 16 patient references are required",
+        ));
+    }
+    if key.refs.iter().cloned().collect::<BTreeSet<_>>() != refs {
+        return Err(ApiError::bad_request(
+            "the patient key must name exactly the patient's references",
         ));
     }
     decode_b64(
@@ -135,7 +155,7 @@ pub async fn create(state: &AppState, caller: &Caller, req: NewPatient) -> ApiRe
                 ));
             }
         }
-        rows.push(to_row(w)?);
+        rows.push(to_row(state, w).await?);
         let h = holder_of(w).ok_or_else(ApiError::internal)?;
         if !consents.contains(&h) {
             consents.push(h);
@@ -146,6 +166,11 @@ pub async fn create(state: &AppState, caller: &Caller, req: NewPatient) -> ApiRe
     }) {
         return Err(ApiError::bad_request(
             "the patient key must be sealed to your institution",
+        ));
+    }
+    if key.holders.iter().collect::<BTreeSet<_>>() != consents.iter().collect::<BTreeSet<_>>() {
+        return Err(ApiError::bad_request(
+            "the patient key must name exactly the holders it is sealed to",
         ));
     }
     state
@@ -319,13 +344,15 @@ pub async fn search(
     })
 }
 
-/// Consent changes need patient-wide access through the caller's own institution.
-async fn require_patient_access(
+/// Consent changes: only a clinician of an institution that itself holds the patient's consent,
+/// with a care relationship (never break-glass, never through alliance-wide consent). The
+/// decision and its refusal are the policy's; this records a refusal.
+async fn require_consent_change(
     state: &AppState,
     caller: &Caller,
     id: PatientId,
     action: Action,
-) -> ApiResult<Basis> {
+) -> ApiResult<(Basis, Vec<ConsentHolder>)> {
     require_clinician(caller)?;
     state
         .store
@@ -333,17 +360,21 @@ async fn require_patient_access(
         .await?
         .ok_or_else(ApiError::not_found)?;
     let basis = policy::patient_access(state, caller, id).await?;
-    if !basis.allowed() {
+    let consents = state.store.consents(id).await?;
+    if let Err(why) = policy::consent_change(caller, basis, &consents) {
         audit::record(
             state,
-            Entry::new(action, false, basis.as_str())
+            Entry::new(action, false, why)
                 .by(&caller.practitioner)
                 .patient(id),
         )
         .await?;
-        return Err(ApiError::forbidden());
+        return Err(ApiError::with(
+            ErrorCode::Forbidden,
+            "only clinicians caring for the patient at an institution holding their consent may change it",
+        ));
     }
-    Ok(basis)
+    Ok((basis, consents))
 }
 
 async fn check_target(state: &AppState, h: &ConsentHolder) -> ApiResult<()> {
@@ -363,37 +394,87 @@ async fn check_target(state: &AppState, h: &ConsentHolder) -> ApiResult<()> {
     Ok(())
 }
 
+/// The next epoch of a patient's key chain, as the caller signed it: number, previous digest,
+/// signer and institution, references kept, and exactly `holders`.
+async fn check_next_epoch(
+    state: &AppState,
+    caller: &Caller,
+    id: PatientId,
+    statement: &medshare_model::statements::Signed,
+    holders: &BTreeSet<ConsentHolder>,
+) -> ApiResult<u32> {
+    let sign_public = caller
+        .practitioner
+        .sign_public
+        .as_deref()
+        .ok_or_else(ApiError::internal)?;
+    let key: PatientKeyEpoch = verify(statement, sign_public)?;
+    let chain = state.store.patient_key_epochs(id).await?;
+    let last = chain.last().ok_or_else(ApiError::internal)?;
+    let previous: PatientKeyEpoch = last.payload_as().map_err(|_| ApiError::internal())?;
+    let next = chain.len() as u32 + 1;
+    let ok = key.patient_id == id
+        && key.epoch == next
+        && key.previous.as_deref() == Some(last.digest().as_str())
+        && key.signed_by == caller.id()
+        && key.institution_id == caller.practitioner.institution_id
+        && previous.refs.iter().all(|r| key.refs.contains(r))
+        && key.refs.len() <= 16
+        && key.holders.iter().collect::<BTreeSet<_>>() == holders.iter().collect();
+    if !ok {
+        return Err(ApiError::with(
+            ErrorCode::Conflict,
+            "the new patient key must be the next epoch of this patient, naming the previous one and the new holders",
+        ));
+    }
+    check_recipient(&key.recipient)?;
+    Ok(next)
+}
+
 pub async fn grant_consent(
     state: &AppState,
     caller: &Caller,
     id: PatientId,
     req: ConsentGrant,
 ) -> ApiResult<()> {
-    let basis = require_patient_access(state, caller, id, Action::ConsentGrant).await?;
+    let (basis, consents) = require_consent_change(state, caller, id, Action::ConsentGrant).await?;
     check_target(state, &req.to).await?;
-    let epochs = state.store.patient_key_epochs(id).await?.len() as u32;
-    let mut covered = BTreeSet::new();
+    if consents.contains(&req.to) {
+        return Err(ApiError::with(
+            ErrorCode::Conflict,
+            "the patient already consents to share with them",
+        ));
+    }
+    let mut holders: BTreeSet<ConsentHolder> = consents.iter().cloned().collect();
+    holders.insert(req.to.clone());
+    let next = check_next_epoch(state, caller, id, &req.new_epoch, &holders).await?;
+    // Every earlier epoch sealed to the new holder, the new epoch to every holder.
+    let mut past = BTreeSet::new();
+    let mut sealed_to = BTreeSet::new();
     let mut rows = Vec::new();
     for w in &req.wraps {
-        if holder_of(w).as_ref() != Some(&req.to)
-            || w.patient_epoch == 0
-            || w.patient_epoch > epochs
-        {
+        let h = holder_of(w).ok_or(ApiError::bad_request(
+            "wraps must go to institutions or the alliance",
+        ))?;
+        if w.patient_epoch == next && holders.contains(&h) {
+            sealed_to.insert(h);
+        } else if (1..next).contains(&w.patient_epoch) && h == req.to {
+            past.insert(w.patient_epoch);
+        } else {
             return Err(ApiError::bad_request(
-                "every wrap must seal an existing patient key epoch to the new holder",
+                "wraps must seal earlier epochs to the new holder and the new epoch to every holder",
             ));
         }
-        covered.insert(w.patient_epoch);
-        rows.push(to_row(w)?);
+        rows.push(to_row(state, w).await?);
     }
-    if covered.len() as u32 != epochs {
+    if past.len() as u32 != next - 1 || sealed_to != holders {
         return Err(ApiError::bad_request(
-            "every epoch of the patient key must be sealed to the new holder",
+            "every earlier epoch must be sealed to the new holder and the new epoch to every holder",
         ));
     }
     state
         .store
-        .grant_consent(id, &req.to, &rows, caller.id(), now())
+        .grant_consent(id, &req.to, next, &req.new_epoch, &rows, caller.id(), now())
         .await?;
     audit::record(
         state,
@@ -410,42 +491,39 @@ pub async fn revoke_consent(
     id: PatientId,
     req: ConsentRevoke,
 ) -> ApiResult<()> {
-    let basis = require_patient_access(state, caller, id, Action::ConsentRevoke).await?;
-    let consents = state.store.consents(id).await?;
+    let (basis, consents) =
+        require_consent_change(state, caller, id, Action::ConsentRevoke).await?;
     if !consents.contains(&req.from) {
         return Err(ApiError::not_found());
     }
-    let sign_public = caller
-        .practitioner
-        .sign_public
-        .as_deref()
-        .ok_or_else(ApiError::internal)?;
-    let key: PatientKeyEpoch = verify(&req.new_epoch, sign_public)?;
-    let next = state.store.patient_key_epochs(id).await?.len() as u32 + 1;
-    if key.patient_id != id || key.epoch != next || key.signed_by != caller.id() {
-        return Err(ApiError::bad_request(
-            "the new patient key must be the next epoch of this patient",
-        ));
-    }
-    check_recipient(&key.recipient)?;
-    let remaining: BTreeSet<String> = consents
+    let remaining: BTreeSet<ConsentHolder> = consents
         .iter()
         .filter(|c| **c != req.from)
-        .map(|c| format!("{c:?}"))
+        .cloned()
         .collect();
+    if !remaining
+        .iter()
+        .any(|h| matches!(h, ConsentHolder::Institution { .. }))
+    {
+        return Err(ApiError::with(
+            ErrorCode::Conflict,
+            "at least one institution must keep the patient's consent",
+        ));
+    }
+    let next = check_next_epoch(state, caller, id, &req.new_epoch, &remaining).await?;
     let mut covered = BTreeSet::new();
     let mut rows = Vec::new();
     for w in &req.wraps {
         let h = holder_of(w).ok_or(ApiError::bad_request(
             "wraps must go to institutions or the alliance",
         ))?;
-        if w.patient_epoch != next || !remaining.contains(&format!("{h:?}")) {
+        if w.patient_epoch != next || !remaining.contains(&h) {
             return Err(ApiError::bad_request(
                 "wraps must seal the new epoch to the remaining holders",
             ));
         }
-        covered.insert(format!("{h:?}"));
-        rows.push(to_row(w)?);
+        covered.insert(h);
+        rows.push(to_row(state, w).await?);
     }
     if covered != remaining {
         return Err(ApiError::bad_request(

@@ -1,0 +1,202 @@
+//! What a client remembers between sessions so that a hub cannot roll anything back: the
+//! highest patient key epoch seen per patient (with its digest, so a fork is caught too), which
+//! patient each searched reference resolved to, and the highest key epoch seen per
+//! institution. Monotonic, like the witnessed audit head: it only ever moves forward.
+//!
+//! The core keeps it in memory; where it persists is the caller's choice through
+//! [`MemoryStore`] (the CLI: a 0600 file in its config folder; the browser: IndexedDB).
+
+use crate::error::{ClientError, Result};
+use medshare_model::{InstitutionId, PatientId, PatientRef};
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex};
+
+/// A patient key epoch this client verified.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SeenEpoch {
+    pub epoch: u32,
+    /// `Signed::digest` of that epoch's statement.
+    pub digest: String,
+}
+
+/// The monotonic facts a client remembers about one hub.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Memory {
+    #[serde(default)]
+    pub patients: BTreeMap<PatientId, SeenEpoch>,
+    #[serde(default)]
+    pub refs: BTreeMap<PatientRef, PatientId>,
+    #[serde(default)]
+    pub institution_epochs: BTreeMap<InstitutionId, u32>,
+}
+
+/// Where remembered facts are kept between runs. `save` is called after every change.
+pub trait MemoryStore: Send + Sync {
+    fn save(&self, memory: &Memory) -> Result<()>;
+}
+
+/// The live memory of a client, shared by its trust checks.
+#[derive(Clone, Default)]
+pub struct Remembered {
+    inner: Arc<Mutex<Memory>>,
+    store: Option<Arc<dyn MemoryStore>>,
+}
+
+impl std::fmt::Debug for Remembered {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Remembered").finish_non_exhaustive()
+    }
+}
+
+impl Remembered {
+    /// Start from what was saved, saving every change to `store`.
+    pub fn new(memory: Memory, store: Option<Arc<dyn MemoryStore>>) -> Self {
+        Self {
+            inner: Arc::new(Mutex::new(memory)),
+            store,
+        }
+    }
+
+    /// A copy of what is remembered now.
+    pub fn snapshot(&self) -> Memory {
+        self.inner.lock().expect("poisoned").clone()
+    }
+
+    fn update(&self, f: impl FnOnce(&mut Memory) -> Result<()>) -> Result<()> {
+        let mut m = self.inner.lock().expect("poisoned");
+        let before = m.clone();
+        f(&mut m)?;
+        if *m != before
+            && let Some(s) = &self.store
+        {
+            s.save(&m)?;
+        }
+        Ok(())
+    }
+
+    /// Accept a verified patient chain whose newest epoch is `latest`: refused if it is older
+    /// than one seen before, or if the epoch seen before is not the one in this chain.
+    pub fn patient_chain(
+        &self,
+        patient: PatientId,
+        digests: &[String],
+        searched: Option<&PatientRef>,
+    ) -> Result<()> {
+        self.update(|m| {
+            if let Some(r) = searched
+                && let Some(known) = m.refs.get(r)
+                && *known != patient
+            {
+                return Err(ClientError::Trust(
+                    "the patient number now resolves to another patient than before",
+                ));
+            }
+            if let Some(seen) = m.patients.get(&patient) {
+                let i = seen.epoch as usize;
+                if i > digests.len() {
+                    return Err(ClientError::Trust(
+                        "the hub served an older patient key than this client saw before (rollback)",
+                    ));
+                }
+                if digests[i - 1] != seen.digest {
+                    return Err(ClientError::Trust(
+                        "the patient's key history differs from the one this client saw before (fork)",
+                    ));
+                }
+            }
+            let last = digests
+                .last()
+                .ok_or(ClientError::Trust("the patient has no key"))?;
+            m.patients.insert(
+                patient,
+                SeenEpoch {
+                    epoch: digests.len() as u32,
+                    digest: last.clone(),
+                },
+            );
+            if let Some(r) = searched {
+                m.refs.insert(r.clone(), patient);
+            }
+            Ok(())
+        })
+    }
+
+    /// The patient a reference resolved to before, if any.
+    pub fn patient_of(&self, r: &PatientRef) -> Option<PatientId> {
+        self.inner.lock().expect("poisoned").refs.get(r).copied()
+    }
+
+    /// Accept `latest` as an institution's newest key epoch: refused if older than seen before.
+    pub fn institution_epoch(&self, institution: InstitutionId, latest: u32) -> Result<()> {
+        self.update(|m| {
+            let seen = m.institution_epochs.entry(institution).or_insert(0);
+            if latest < *seen {
+                return Err(ClientError::Trust(
+                    "the hub served an older institution key than this client saw before (rollback)",
+                ));
+            }
+            *seen = latest;
+            Ok(())
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[derive(Default)]
+    struct Saved(Mutex<Vec<Memory>>);
+    impl MemoryStore for Saved {
+        fn save(&self, m: &Memory) -> Result<()> {
+            self.0.lock().unwrap().push(m.clone());
+            Ok(())
+        }
+    }
+
+    #[test]
+    fn patient_chains_only_grow() {
+        let saved = Arc::new(Saved::default());
+        let r = Remembered::new(Memory::default(), Some(saved.clone()));
+        let p = PatientId::new();
+        let d = |s: &str| s.to_string();
+        r.patient_chain(p, &[d("a"), d("b")], None).unwrap();
+        // The same again: nothing new to save.
+        r.patient_chain(p, &[d("a"), d("b")], None).unwrap();
+        assert_eq!(saved.0.lock().unwrap().len(), 1);
+        r.patient_chain(p, &[d("a"), d("b"), d("c")], None).unwrap();
+        assert!(
+            r.patient_chain(p, &[d("a"), d("b")], None).is_err(),
+            "rollback"
+        );
+        assert!(
+            r.patient_chain(p, &[d("a"), d("x"), d("y")], None).is_err(),
+            "fork"
+        );
+        assert!(
+            r.patient_chain(p, &[d("a"), d("b"), d("c"), d("d")], None)
+                .is_ok()
+        );
+        assert_eq!(r.snapshot().patients[&p].epoch, 4);
+    }
+
+    #[test]
+    fn references_keep_their_patient() {
+        let r = Remembered::default();
+        let (p, q) = (PatientId::new(), PatientId::new());
+        let reference = PatientRef::from_bytes(&[1; 32]);
+        r.patient_chain(p, &["a".into()], Some(&reference)).unwrap();
+        assert!(r.patient_chain(q, &["z".into()], Some(&reference)).is_err());
+        assert_eq!(r.patient_of(&reference), Some(p));
+    }
+
+    #[test]
+    fn institution_epochs_only_grow() {
+        let r = Remembered::default();
+        let i = InstitutionId::new();
+        r.institution_epoch(i, 2).unwrap();
+        r.institution_epoch(i, 3).unwrap();
+        assert!(r.institution_epoch(i, 2).is_err());
+    }
+}
