@@ -71,6 +71,42 @@ impl LoggedEntry {
     }
 }
 
+/// One position of the log as an auditor may see it: the whole entry within their scope, only
+/// its leaf digest outside it. A rebuild needs every leaf; it does not need every entry.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(untagged)]
+pub enum VisibleEntry {
+    /// An entry within the auditor's scope.
+    Full(LoggedEntry),
+    /// An entry outside it: its position and the leaf recorded when it was appended (hex).
+    Hidden { seq: i64, leaf: String },
+}
+
+impl VisibleEntry {
+    pub fn seq(&self) -> i64 {
+        match self {
+            Self::Full(e) => e.seq,
+            Self::Hidden { seq, .. } => *seq,
+        }
+    }
+
+    /// Hide an entry, keeping only its position and the leaf of its content as stored now (not
+    /// the leaf recorded at append time): an entry edited since no longer matches the signed
+    /// heads, so an auditor who may not see it still finds that it changed.
+    pub fn hide(e: &LoggedEntry) -> Self {
+        Self::Hidden {
+            seq: e.seq,
+            leaf: hex::encode(e.entry.leaf()),
+        }
+    }
+}
+
+impl From<LoggedEntry> for VisibleEntry {
+    fn from(e: LoggedEntry) -> Self {
+        Self::Full(e)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -1,7 +1,7 @@
 //! Rebuild the whole tree from the entries and hold it against every signed head: an edited,
 //! deleted, inserted or reordered entry is reported with its position.
 
-use crate::entry::LoggedEntry;
+use crate::entry::VisibleEntry;
 use crate::head::SignedTreeHead;
 use crate::tree::{MerkleTree, Root};
 use serde::Serialize;
@@ -40,6 +40,9 @@ pub enum Problem {
 #[derive(Clone, Debug, Serialize)]
 pub struct Report {
     pub entries: u64,
+    /// Entries outside the auditor's scope, checked by their leaf only: an edit to one of them
+    /// shows as a divergence from the signed heads, not at its exact position.
+    pub hidden: u64,
     pub heads_checked: usize,
     /// Root of the tree rebuilt from the entries as served.
     #[serde(serialize_with = "ser_root")]
@@ -65,7 +68,7 @@ enum Checkpoint {
 /// Rebuild the tree from `entries` (in the order served, by sequence number) and check it
 /// against every head signed with `log_key`, and against a head this client `remembered`.
 pub fn audit_log(
-    entries: impl IntoIterator<Item = LoggedEntry>,
+    entries: impl IntoIterator<Item = impl Into<VisibleEntry>>,
     heads: &[SignedTreeHead],
     log_key: &[u8; 32],
     remembered: Option<Root>,
@@ -103,9 +106,11 @@ pub fn audit_log(
     let mut previous_seq = 0i64;
     let mut last_matching = 0u64;
     let mut diverged = false;
-    for logged in entries {
+    let mut hidden = 0u64;
+    for visible in entries {
+        let visible: VisibleEntry = visible.into();
         let position = tree.len();
-        let seq = logged.seq;
+        let seq = visible.seq();
         if seq > previous_seq + 1 {
             findings.push(Finding {
                 position: Some(position),
@@ -125,14 +130,33 @@ pub fn audit_log(
             });
         }
         previous_seq = previous_seq.max(seq);
-        let leaf = logged.entry.leaf();
-        if logged.recorded_leaf().is_some_and(|r| r != leaf) {
-            findings.push(Finding {
-                position: Some(position),
-                seq: Some(seq),
-                problem: Problem::Altered,
-            });
-        }
+        let leaf = match &visible {
+            VisibleEntry::Full(logged) => {
+                let leaf = logged.entry.leaf();
+                if logged.recorded_leaf().is_some_and(|r| r != leaf) {
+                    findings.push(Finding {
+                        position: Some(position),
+                        seq: Some(seq),
+                        problem: Problem::Altered,
+                    });
+                }
+                leaf
+            }
+            VisibleEntry::Hidden { leaf, .. } => {
+                hidden += 1;
+                match hex::decode(leaf).ok().and_then(|b| b.try_into().ok()) {
+                    Some(l) => l,
+                    None => {
+                        findings.push(Finding {
+                            position: Some(position),
+                            seq: Some(seq),
+                            problem: Problem::Altered,
+                        });
+                        [0u8; 32]
+                    }
+                }
+            }
+        };
         tree.push(leaf);
         if let Some(points) = checkpoints.get(&tree.len()) {
             let root = tree.root();
@@ -178,6 +202,7 @@ pub fn audit_log(
     }
     Report {
         entries,
+        hidden,
         heads_checked,
         root: tree.root(),
         findings,

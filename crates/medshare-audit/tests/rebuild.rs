@@ -2,7 +2,7 @@
 
 use ed25519_dalek::SigningKey;
 use medshare_audit::{
-    Entry, LoggedEntry, MerkleTree, Problem, SignedTreeHead, TreeHead, audit_log,
+    Entry, LoggedEntry, MerkleTree, Problem, SignedTreeHead, TreeHead, VisibleEntry, audit_log,
 };
 use medshare_model::{DocumentId, PatientId, PractitionerId};
 
@@ -175,5 +175,45 @@ fn a_forged_head_and_a_rewritten_remembered_head_are_reported() {
     assert!(
         p.contains(&Problem::DivergesFromRemembered { size: 6 }),
         "{p:?}"
+    );
+}
+
+#[test]
+fn entries_outside_the_auditors_scope_verify_by_their_leaf() {
+    let (entries, heads, key) = log(12);
+    // Every other entry hidden: the tree still rebuilds and matches every head.
+    let visible: Vec<VisibleEntry> = entries
+        .iter()
+        .map(|e| {
+            if e.seq % 2 == 0 {
+                VisibleEntry::hide(e)
+            } else {
+                VisibleEntry::Full(e.clone())
+            }
+        })
+        .collect();
+    let report = audit_log(visible.clone(), &heads, &key, None);
+    assert!(report.is_intact(), "{:?}", report.findings);
+    assert_eq!((report.entries, report.hidden), (12, 6));
+    // The hub swaps a hidden entry's leaf: caught against the signed heads from there on.
+    let mut forged = visible;
+    forged[5] = VisibleEntry::Hidden {
+        seq: 6,
+        leaf: hex::encode([7u8; 32]),
+    };
+    let report = audit_log(forged, &heads, &key, None);
+    assert!(
+        report
+            .findings
+            .iter()
+            .any(|f| f.problem == Problem::DivergesFromHead { from: 5, size: 6 }),
+        "{:?}",
+        report.findings
+    );
+    // Hidden entries travel as seq and leaf only: no actor, patient or document.
+    let json = serde_json::to_value(VisibleEntry::hide(&entries[0])).unwrap();
+    assert_eq!(
+        json.as_object().unwrap().keys().collect::<Vec<_>>(),
+        ["leaf", "seq"]
     );
 }

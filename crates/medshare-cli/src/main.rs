@@ -3,6 +3,7 @@
 #![forbid(unsafe_code)]
 
 mod commands;
+mod display;
 mod profile;
 
 use clap::{Args, Parser, Subcommand};
@@ -155,7 +156,7 @@ fn main() -> std::process::ExitCode {
     match result {
         Ok(()) => std::process::ExitCode::SUCCESS,
         Err(e) => {
-            eprintln!("error: {e:#}");
+            crate::warn_user!("error: {e:#}");
             std::process::ExitCode::FAILURE
         }
     }

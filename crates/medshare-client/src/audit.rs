@@ -9,8 +9,8 @@ use base64::Engine;
 use base64::engine::general_purpose::STANDARD as B64;
 use medshare_audit::api::{DataAccessExport, HeadResponse, InclusionResponse};
 use medshare_audit::{
-    HeadError, LoggedEntry, Report, Root, SignedTreeHead, audit_log, verify_consistency,
-    verify_inclusion,
+    HeadError, LoggedEntry, Report, Root, SignedTreeHead, VisibleEntry, audit_log,
+    verify_consistency, verify_inclusion,
 };
 use medshare_model::api::{BreakGlassRecord, PatientContact};
 use medshare_model::{PatientId, PractitionerId};
@@ -102,19 +102,20 @@ impl Client {
     pub async fn verify_log(&self, seen: Option<&Witnessed>) -> Result<(Report, Witnessed)> {
         let (now, head) = witness(self.hub(), seen).await?;
         let key = now.key()?;
-        let mut entries: Vec<LoggedEntry> = Vec::new();
+        // Entries outside this auditor's scope come as their leaf only.
+        let mut entries: Vec<VisibleEntry> = Vec::new();
         let mut after = 0i64;
         'pages: loop {
-            let page: Vec<LoggedEntry> = self
+            let page: Vec<VisibleEntry> = self
                 .hub()
                 .get(&format!("/v1/audit/entries?after={after}&limit={PAGE}"))
                 .await?;
             let Some(last) = page.last() else { break };
-            after = last.seq;
+            after = last.seq();
             for e in page {
                 // Entries appended after the head (including this verification's own) are
                 // not covered by it yet.
-                if u64::try_from(e.seq).unwrap_or(0) > head.head.size {
+                if u64::try_from(e.seq()).unwrap_or(0) > head.head.size {
                     break 'pages;
                 }
                 entries.push(e);

@@ -11,6 +11,8 @@ pub enum ErrorCode {
     InvalidCredentials,
     TotpRequired,
     AccountLocked,
+    /// Too many requests from this address, or too much in progress at once.
+    TooManyRequests,
     SessionExpired,
     NotCertified,
     Forbidden,
@@ -38,7 +40,7 @@ impl ErrorCode {
             Self::Conflict | Self::AlreadyBootstrapped => 409,
             Self::PayloadTooLarge => 413,
             Self::RangeNotSatisfiable => 416,
-            Self::AccountLocked => 429,
+            Self::AccountLocked | Self::TooManyRequests => 429,
             Self::Internal => 500,
             Self::Unavailable => 503,
         }
@@ -52,6 +54,7 @@ impl ErrorCode {
             Self::InvalidCredentials => "Wrong handle, passphrase or one-time code",
             Self::TotpRequired => "A one-time code from your authenticator is required",
             Self::AccountLocked => "Too many failed logins; try again later",
+            Self::TooManyRequests => "Too many requests; try again later",
             Self::SessionExpired => "The session has expired or was revoked; log in again",
             Self::NotCertified => "Your keys have not been certified by your institution yet",
             Self::Forbidden => "You may not access this",
@@ -74,6 +77,7 @@ impl ErrorCode {
             Self::InvalidCredentials => "invalid_credentials",
             Self::TotpRequired => "totp_required",
             Self::AccountLocked => "account_locked",
+            Self::TooManyRequests => "too_many_requests",
             Self::SessionExpired => "session_expired",
             Self::NotCertified => "not_certified",
             Self::Forbidden => "forbidden",

@@ -252,7 +252,9 @@ async fn every_kind_of_rewrite_is_found_with_its_position() -> anyhow::Result<()
     );
 
     // And through the hub: an edit in the live database is reported to the privacy officer
-    // with its position (the hub's own tree still commits to the original).
+    // (the hub's own tree still commits to the original). The edited read (PPH's, of HVC's
+    // patient) is outside KPH's scope, so the officer sees only its leaf: the edit shows as the
+    // tree diverging from the signed head at that position, not as the entry's content.
     drop_guards(&mut live).await?;
     sqlx::query("UPDATE access_log SET basis = 'care-relationship' WHERE seq = ?")
         .bind(fetch)
@@ -264,10 +266,7 @@ async fn every_kind_of_rewrite_is_found_with_its_position() -> anyhow::Result<()
         .iter()
         .map(|f| (f.position, f.problem.clone()))
         .collect();
-    assert!(
-        problems.contains(&(Some(pos), Problem::Altered)),
-        "{problems:?}"
-    );
+    assert!(report.hidden > 0);
     assert!(
         problems.contains(&(
             None,
@@ -416,8 +415,8 @@ async fn privacy_officers_review_export_and_read_break_glass_reasons(
     let hvc = s.world.login("admin.hvc").await?;
     assert!(hvc.break_glass_reason(id).await.is_err());
 
-    // Data access request export: the patient's documents and every access, with the head.
-    // KPH holds no records of the patient, so its officer sees KPH staff's accesses only.
+    // Data access request export: what KPH holds about the patient, with the head. KPH filed no
+    // records of the patient, so its officer sees KPH staff's accesses only, and no documents.
     let export = kph.access_export(s.patient).await?;
     assert_eq!(export.patient_id, s.patient);
     assert!(
@@ -439,8 +438,10 @@ async fn privacy_officers_review_export_and_read_break_glass_reasons(
             .any(|l| l.entry.actor == Some(s.world.id("dr.wong"))),
         "KPH's officer sees a PPH read of a patient KPH holds no records for"
     );
-    assert_eq!(export.documents.len(), 1);
-    assert_eq!(export.documents[0].document_id, s.doc);
+    assert!(
+        export.documents.is_empty(),
+        "KPH's officer lists documents another institution filed"
+    );
     // The export's accesses are in the signed log: prove one.
     let (seen, _) = witness(kph.hub(), None).await?;
     let proved = kph.prove_entry(bg.seq, &seen).await?;

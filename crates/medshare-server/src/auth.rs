@@ -145,6 +145,24 @@ pub fn check_totp(secret_b32: &str, handle: &str, code: &str) -> bool {
     }
 }
 
+/// Why a session no longer admits its holder (`None`: it does).
+pub async fn session_holder(
+    state: &AppState,
+    token_hash: &str,
+) -> ApiResult<Option<PractitionerRow>> {
+    let Some(session) = state.store.session(token_hash).await? else {
+        return Ok(None);
+    };
+    if session.revoked || session.expires_at <= now() {
+        return Ok(None);
+    }
+    Ok(state
+        .store
+        .practitioner(session.practitioner_id)
+        .await?
+        .filter(|p| p.status != PractitionerStatus::Removed))
+}
+
 impl FromRequestParts<AppState> for Caller {
     type Rejection = ApiError;
 
@@ -161,25 +179,71 @@ impl FromRequestParts<AppState> for Caller {
             .strip_prefix("Bearer ")
             .ok_or(ApiError::new(ErrorCode::Unauthenticated))?;
         let hash = token_hash(token.trim());
-        let session = state
-            .store
-            .session(&hash)
+        let practitioner = session_holder(state, &hash)
             .await?
             .ok_or(ApiError::new(ErrorCode::SessionExpired))?;
-        if session.revoked || session.expires_at <= now() {
-            return Err(ApiError::new(ErrorCode::SessionExpired));
-        }
-        let practitioner = state
-            .store
-            .practitioner(session.practitioner_id)
-            .await?
-            .ok_or(ApiError::new(ErrorCode::SessionExpired))?;
-        if practitioner.status == PractitionerStatus::Removed {
-            return Err(ApiError::new(ErrorCode::SessionExpired));
-        }
         Ok(Caller {
             practitioner,
             token_hash: hash,
         })
     }
+}
+
+/// The client's address: the connection's, or (behind a trusted reverse proxy that the
+/// operator names in `auth.client_ip_header`) the first address in that header.
+#[derive(Clone, Copy, Debug)]
+pub struct ClientAddr(pub std::net::IpAddr);
+
+impl ClientAddr {
+    /// From a request's headers and extensions.
+    pub fn of(parts: &Parts, state: &AppState) -> Self {
+        let configured = &state.config.auth.client_ip_header;
+        if !configured.is_empty()
+            && let Some(ip) = parts
+                .headers
+                .get(configured.as_str())
+                .and_then(|v| v.to_str().ok())
+                .and_then(|v| v.split(',').next())
+                .and_then(|v| v.trim().parse().ok())
+        {
+            return Self(ip);
+        }
+        Self(
+            parts
+                .extensions
+                .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
+                .map(|c| c.0.ip())
+                .unwrap_or(std::net::IpAddr::V4(std::net::Ipv4Addr::UNSPECIFIED)),
+        )
+    }
+}
+
+impl FromRequestParts<AppState> for ClientAddr {
+    type Rejection = std::convert::Infallible;
+
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &AppState,
+    ) -> Result<Self, Self::Rejection> {
+        Ok(Self::of(parts, state))
+    }
+}
+
+/// Middleware for the unauthenticated door (prelogin, login, enrolment): requests per client
+/// address per minute, over which the answer is 429 with `Retry-After`.
+pub async fn limit_unauthenticated(
+    axum::extract::State(state): axum::extract::State<AppState>,
+    req: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> axum::response::Response {
+    use axum::response::IntoResponse;
+    let (parts, body) = req.into_parts();
+    let addr = ClientAddr::of(&parts, &state);
+    if let Err(wait) = state.throttle.request(addr.0) {
+        let mut e = ApiError::new(ErrorCode::TooManyRequests);
+        e.retry_after = Some(wait);
+        return e.into_response();
+    }
+    next.run(axum::extract::Request::from_parts(parts, body))
+        .await
 }

@@ -30,6 +30,31 @@ pub struct Config {
     pub limits: LimitsConfig,
     pub policy: PolicyConfig,
     pub audit: AuditConfig,
+    /// Requests the hub itself makes (patients' notice webhooks, notification channels).
+    pub outbound: OutboundConfig,
+}
+
+/// Outbound HTTP: where the hub may connect on a user's say-so. By default only public
+/// addresses on the usual HTTPS ports: never loopback, private, link-local (cloud metadata),
+/// unique-local or other special networks, so a webhook cannot be turned against the hub's own
+/// network (server-side request forgery).
+#[derive(Clone, Serialize, Deserialize, PartialEq, Debug)]
+#[serde(default, deny_unknown_fields)]
+pub struct OutboundConfig {
+    /// Networks (CIDR, e.g. `10.20.0.0/16`) allowed even though they are not public: an
+    /// operator's own relay. Empty by default.
+    pub allow_networks: Vec<String>,
+    /// Ports a destination may use (empty: any).
+    pub allow_ports: Vec<u16>,
+}
+
+impl Default for OutboundConfig {
+    fn default() -> Self {
+        Self {
+            allow_networks: Vec::new(),
+            allow_ports: vec![443, 8443],
+        }
+    }
 }
 
 /// Ciphertext storage: the local folder `<data_dir>/blobs` or an S3-compatible bucket.
@@ -141,6 +166,20 @@ pub struct AuthConfig {
     pub lockout_max_secs: i64,
     /// Smallest Argon2id memory (KiB) a client may choose for its passphrase.
     pub min_kdf_m_cost: u32,
+    /// Failed logins of one account, from anywhere, before the account itself locks (with the
+    /// same back-off). Far above `lockout_threshold`, which applies per client address: one
+    /// address guessing cannot lock the account out for everyone else.
+    pub account_lockout_threshold: i64,
+    /// Unauthenticated requests (prelogin, login, enrolment) per client address per minute.
+    pub auth_requests_per_minute: u32,
+    /// Logins of one handle verified at the same time; more get 429.
+    pub concurrent_logins_per_handle: u32,
+    /// A live event stream re-checks its session this often (seconds), so a session revoked
+    /// on another replica ends its streams there too.
+    pub stream_recheck_secs: u64,
+    /// Header carrying the client address when the hub is behind a trusted reverse proxy
+    /// (e.g. `x-forwarded-for`; its first address is used). Empty: the connection's address.
+    pub client_ip_header: String,
 }
 
 /// Size limits.
@@ -151,6 +190,14 @@ pub struct LimitsConfig {
     pub max_upload_bytes: u64,
     /// Largest JSON request body, in bytes.
     pub max_json_bytes: usize,
+    /// Uploads one practitioner may have staged (streamed, not yet committed) at once.
+    pub max_staged_uploads: i64,
+    /// Bytes one practitioner may have staged at once.
+    pub max_staged_bytes: u64,
+    /// Staged uploads never committed are deleted after this many seconds.
+    pub staging_ttl_secs: i64,
+    /// JSON API requests taking longer are answered 503 (ciphertext and event streams excepted).
+    pub request_timeout_secs: u64,
 }
 
 /// Access policy knobs.
@@ -218,6 +265,7 @@ impl Default for Config {
             limits: LimitsConfig::default(),
             policy: PolicyConfig::default(),
             audit: AuditConfig::default(),
+            outbound: OutboundConfig::default(),
         }
     }
 }
@@ -242,6 +290,11 @@ impl Default for AuthConfig {
             lockout_base_secs: 30,
             lockout_max_secs: 3600,
             min_kdf_m_cost: 19 * 1024,
+            account_lockout_threshold: 50,
+            auth_requests_per_minute: 30,
+            concurrent_logins_per_handle: 2,
+            stream_recheck_secs: 30,
+            client_ip_header: String::new(),
         }
     }
 }
@@ -251,6 +304,10 @@ impl Default for LimitsConfig {
         Self {
             max_upload_bytes: 8 * 1024 * 1024 * 1024,
             max_json_bytes: 1024 * 1024,
+            max_staged_uploads: 16,
+            max_staged_bytes: 16 * 1024 * 1024 * 1024,
+            staging_ttl_secs: 6 * 3600,
+            request_timeout_secs: 60,
         }
     }
 }
@@ -282,6 +339,7 @@ impl std::fmt::Debug for Config {
             .field("limits", &self.limits)
             .field("policy", &self.policy)
             .field("audit", &self.audit)
+            .field("outbound", &self.outbound)
             .finish()
     }
 }

@@ -17,10 +17,13 @@ pub mod config;
 pub mod error;
 pub mod maintenance;
 pub mod notify;
+pub mod outbound;
 pub mod policy;
 pub mod routes;
 pub mod services;
 pub mod state;
+pub mod streams;
+pub mod throttle;
 
 pub use routes::{ApiDoc, app};
 pub use state::AppState;
@@ -152,12 +155,18 @@ pub async fn build_state(mut config: Config) -> anyhow::Result<AppState> {
         outbox.clone(),
         committed_rx,
     ));
+    let outbound = outbound::Destinations::new(&config.outbound, config.audit.webhook_allow_http)
+        .context("invalid [outbound] configuration")?;
     tokio::spawn(audit::contact::run(
         store.clone(),
         config.audit.clone(),
+        outbound
+            .client(std::time::Duration::from_secs(10))
+            .context("cannot build the outbound HTTP client")?,
         outbox,
         shutdown.clone(),
     ));
+    let throttle = Arc::new(throttle::Throttle::new(&config.auth));
     let state = AppState {
         store,
         blobs,
@@ -167,6 +176,9 @@ pub async fn build_state(mut config: Config) -> anyhow::Result<AppState> {
         hub_secret: Arc::new(hub_secret),
         bootstrap_token: Arc::new(std::sync::Mutex::new(bootstrap_token)),
         shutdown,
+        outbound,
+        streams: Arc::new(streams::Streams::default()),
+        throttle,
     };
     let grace = if shared {
         std::time::Duration::from_secs(state.config.blobs.replica_grace_secs)
@@ -174,6 +186,24 @@ pub async fn build_state(mut config: Config) -> anyhow::Result<AppState> {
         std::time::Duration::ZERO
     };
     services::documents::reconcile(&state, grace).await?;
+    // Abandoned staged uploads are purged on a schedule, not only at start-up.
+    {
+        let state = state.clone();
+        let every = std::time::Duration::from_secs(
+            (state.config.limits.staging_ttl_secs / 4).clamp(1, 600) as u64,
+        );
+        tokio::spawn(async move {
+            loop {
+                tokio::select! {
+                    _ = state.shutdown.cancelled() => return,
+                    _ = tokio::time::sleep(every) => {}
+                }
+                if let Err(e) = services::documents::purge_stale_staging(&state).await {
+                    tracing::error!(error = %e, "could not purge expired staged uploads");
+                }
+            }
+        });
+    }
     Ok(state)
 }
 
@@ -195,9 +225,12 @@ pub async fn serve(
     match tls {
         None => {
             let listener = tokio::net::TcpListener::from_std(listener)?;
-            axum::serve(listener, router)
-                .with_graceful_shutdown(shutdown)
-                .await?;
+            axum::serve(
+                listener,
+                router.into_make_service_with_connect_info::<std::net::SocketAddr>(),
+            )
+            .with_graceful_shutdown(shutdown)
+            .await?;
         }
         Some(tls) => {
             let _ = rustls::crypto::ring::default_provider().install_default();
@@ -212,7 +245,7 @@ pub async fn serve(
             });
             axum_server::from_tcp_rustls(listener, rustls)?
                 .handle(handle)
-                .serve(router.into_make_service())
+                .serve(router.into_make_service_with_connect_info::<std::net::SocketAddr>())
                 .await?;
         }
     }

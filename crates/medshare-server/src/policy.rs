@@ -81,6 +81,31 @@ pub fn consent_change(
     }
 }
 
+/// Who may register or clear where a patient is told of reads of their records: a privacy
+/// officer of an institution that itself holds the patient's consent, or a clinician of such an
+/// institution with a care relationship (not break-glass). Alliance-wide consent does not make
+/// every privacy officer of the alliance able to redirect a patient's notices.
+pub fn contact_change(
+    caller: &Caller,
+    basis: Basis,
+    consents: &[ConsentHolder],
+) -> Result<&'static str, &'static str> {
+    use medshare_model::registration::Role;
+    if caller.require_certified().is_err() {
+        return Err("not-certified");
+    }
+    let named = consents.iter().any(|c| {
+        matches!(c, ConsentHolder::Institution { id } if *id == caller.practitioner.institution_id)
+    });
+    if !named {
+        return Err("institution-not-a-consent-holder");
+    }
+    if caller.has_role(Role::PrivacyOfficer) {
+        return Ok("privacy-officer");
+    }
+    consent_change(caller, basis, consents).map(|()| "care-relationship")
+}
+
 /// Patient-wide access: consent held by the caller's institution plus care or break-glass.
 pub async fn patient_access(
     state: &AppState,

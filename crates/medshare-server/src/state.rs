@@ -22,6 +22,12 @@ pub struct AppState {
     pub bootstrap_token: Arc<std::sync::Mutex<Option<Zeroizing<String>>>>,
     /// Cancelled when the hub shuts down, so long-lived streams end and connections drain.
     pub shutdown: tokio_util::sync::CancellationToken,
+    /// Where outbound requests (webhooks) may go.
+    pub outbound: crate::outbound::Destinations,
+    /// Live event streams by session.
+    pub streams: Arc<crate::streams::Streams>,
+    /// Abuse limits on login and enrolment.
+    pub throttle: Arc<crate::throttle::Throttle>,
 }
 
 /// Seconds since the Unix epoch.

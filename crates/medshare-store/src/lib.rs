@@ -212,6 +212,10 @@ pub trait MetadataStore: AuditStore + Send + Sync + 'static {
         failures: i64,
         locked_until: Option<i64>,
     ) -> Result<()>;
+    /// Count one more failed (or not yet verified) login, atomically; returns the new count.
+    async fn add_login_failure(&self, id: PractitionerId) -> Result<i64>;
+    /// Lock logins until `until`, unless already locked for longer.
+    async fn lock_logins(&self, id: PractitionerId, until: i64) -> Result<()>;
 
     // --- sessions ---
     async fn create_session(&self, s: &SessionRow) -> Result<()>;
@@ -286,6 +290,11 @@ pub trait MetadataStore: AuditStore + Send + Sync + 'static {
     async fn delete_staged_upload(&self, id: UploadId) -> Result<()>;
     /// Staged uploads older than `before` (for sweeping).
     async fn stale_staged_uploads(&self, before: i64) -> Result<Vec<UploadId>>;
+    /// How many uploads a practitioner has staged and not committed, and their bytes.
+    async fn staged_usage(&self, practitioner: PractitionerId) -> Result<(i64, u64)>;
+    /// Claim `document` for a staged upload before its bytes are promoted: `Conflict` if another
+    /// staged upload claimed it, `NotFound` if the upload is gone or claimed another document.
+    async fn claim_document(&self, upload: UploadId, document: DocumentId) -> Result<()>;
     /// Insert the document, its key wraps and grants, and consume the staged upload, in one
     /// transaction.
     async fn commit_document(

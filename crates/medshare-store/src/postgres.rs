@@ -473,6 +473,27 @@ impl MetadataStore for PgStore {
         Ok(())
     }
 
+    async fn add_login_failure(&self, id: PractitionerId) -> Result<i64> {
+        Ok(sqlx::query_scalar(
+            "UPDATE practitioners SET failed_logins = failed_logins + 1 WHERE id = $1 RETURNING failed_logins",
+        )
+        .bind(id.to_string())
+        .fetch_one(&self.pool)
+        .await?)
+    }
+
+    async fn lock_logins(&self, id: PractitionerId, until: i64) -> Result<()> {
+        sqlx::query(
+            "UPDATE practitioners SET locked_until = $1 WHERE id = $2 AND (locked_until IS NULL OR locked_until < $3)",
+        )
+        .bind(until)
+        .bind(id.to_string())
+        .bind(until)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
     async fn create_session(&self, s: &SessionRow) -> Result<()> {
         sqlx::query("INSERT INTO sessions (token_hash, practitioner_id, created_at, expires_at, revoked) VALUES ($1, $2, $3, $4, 0)")
             .bind(&s.token_hash)
@@ -841,6 +862,31 @@ impl MetadataStore for PgStore {
                 .fetch_all(&self.pool)
                 .await?;
         ids.iter().map(|s| parse_id(s)).collect()
+    }
+
+    async fn staged_usage(&self, practitioner: PractitionerId) -> Result<(i64, u64)> {
+        let (n, bytes): (i64, i64) = sqlx::query_as(
+            "SELECT COUNT(*), CAST(COALESCE(SUM(size), 0) AS BIGINT) FROM staged_uploads WHERE practitioner_id = $1",
+        )
+        .bind(practitioner.to_string())
+        .fetch_one(&self.pool)
+        .await?;
+        Ok((n, bytes.max(0) as u64))
+    }
+
+    async fn claim_document(&self, upload: UploadId, document: DocumentId) -> Result<()> {
+        let done = sqlx::query(
+            "UPDATE staged_uploads SET document_id = $1 WHERE id = $2 AND (document_id IS NULL OR document_id = $3)",
+        )
+        .bind(document.to_string())
+        .bind(upload.to_string())
+        .bind(document.to_string())
+        .execute(&self.pool)
+        .await?;
+        if done.rows_affected() != 1 {
+            return Err(StoreError::NotFound);
+        }
+        Ok(())
     }
 
     async fn commit_document(

@@ -85,6 +85,7 @@ both!(
     audit_heads_queries_contacts_and_outbox,
     schema_versions,
     event_notices,
+    login_failures_and_document_claims,
 );
 
 fn signed(kind: StatementKind, payload: &str) -> Signed {
@@ -1172,4 +1173,62 @@ async fn event_notices(f: Fixture) {
             assert_eq!(got, (to, seq));
         }
     }
+}
+
+/// Failed logins are counted atomically (parallel attempts cannot lose counts), a lock only
+/// ever lengthens, staged uploads are counted per practitioner, and one document id can be
+/// claimed by one staged upload at a time.
+async fn login_failures_and_document_claims(f: Fixture) {
+    let s = f.store.clone();
+    let (_, _, doc) = staffed(&*s, "L").await;
+    let mut tasks = Vec::new();
+    for _ in 0..40 {
+        let s = s.clone();
+        tasks.push(tokio::spawn(async move { s.add_login_failure(doc).await }));
+    }
+    let mut seen = Vec::new();
+    for t in tasks {
+        seen.push(t.await.unwrap().unwrap());
+    }
+    seen.sort();
+    assert_eq!(
+        seen,
+        (1..=40).collect::<Vec<i64>>(),
+        "every attempt counted once"
+    );
+    assert_eq!(
+        s.practitioner(doc).await.unwrap().unwrap().failed_logins,
+        40
+    );
+    s.lock_logins(doc, 1_000).await.unwrap();
+    s.lock_logins(doc, 500).await.unwrap();
+    assert_eq!(
+        s.practitioner(doc).await.unwrap().unwrap().locked_until,
+        Some(1_000),
+        "a lock never shortens"
+    );
+    assert!(matches!(
+        s.add_login_failure(PractitionerId::new()).await,
+        Err(StoreError::NotFound)
+    ));
+
+    assert_eq!(s.staged_usage(doc).await.unwrap(), (0, 0));
+    let a = stage(&*s, doc, 10).await;
+    let b = stage(&*s, doc, 11).await;
+    assert_eq!(s.staged_usage(doc).await.unwrap(), (2, 2468));
+    let d = DocumentId::new();
+    s.claim_document(a, d).await.unwrap();
+    s.claim_document(a, d).await.unwrap(); // a retry of the same commit
+    assert!(matches!(
+        s.claim_document(b, d).await,
+        Err(StoreError::Conflict)
+    ));
+    assert!(matches!(
+        s.claim_document(a, DocumentId::new()).await,
+        Err(StoreError::NotFound)
+    ));
+    assert!(matches!(
+        s.claim_document(UploadId::new(), DocumentId::new()).await,
+        Err(StoreError::NotFound)
+    ));
 }

@@ -44,7 +44,7 @@ pub async fn enroll(a: EnrollArgs) -> anyhow::Result<()> {
     let info = enrol::lookup(&hub, &a.code)
         .await
         .context("cannot look up the enrolment code")?;
-    println!(
+    crate::say!(
         "Enrolling {} ({} {}) at {}",
         info.details.name,
         info.details.profession,
@@ -59,24 +59,24 @@ pub async fn enroll(a: EnrollArgs) -> anyhow::Result<()> {
     let e = enrol::enrol(&hub, pinned, &a.code, &pass, kdf).await?;
     if pinned.is_none() {
         profile::pin(&a.hub.hub, &e.root_public)?;
-        println!(
+        crate::say!(
             "Pinned the alliance root of this hub: {}",
             medshare_client::trust::root_fingerprint(&e.root_public)
         );
     }
-    println!("Enrolled as practitioner {}", e.practitioner_id);
-    println!(
+    crate::say!("Enrolled as practitioner {}", e.practitioner_id);
+    crate::say!(
         "Your key fingerprint (read it to your administrator): {}",
         e.key_fingerprint
     );
     if let Some(fp) = e.institution_fingerprint {
-        println!("Institution key fingerprint (read it to the alliance administrator): {fp}");
+        crate::say!("Institution key fingerprint (read it to the alliance administrator): {fp}");
     }
     match e.totp_uri {
-        Some(uri) => println!("Add this to your authenticator app (shown once): {uri}"),
-        None => println!("This hub does not require a one-time code (sandbox)."),
+        Some(uri) => crate::say!("Add this to your authenticator app (shown once): {uri}"),
+        None => crate::say!("This hub does not require a one-time code (sandbox)."),
     }
-    println!("Your administrator must now certify your key before you can work with records.");
+    crate::say!("Your administrator must now certify your key before you can work with records.");
     Ok(())
 }
 
@@ -100,14 +100,14 @@ pub async fn login(a: LoginArgs) -> anyhow::Result<()> {
     };
     if pinned.is_none() {
         profile::pin(&a.hub.hub, client.trust().root())?;
-        println!(
+        crate::say!(
             "Pinned the alliance root of this hub: {}",
             medshare_client::trust::root_fingerprint(client.trust().root())
         );
     }
     profile::witness_log(client.hub()).await?;
     let path = profile::save_session(&client)?;
-    println!(
+    crate::say!(
         "Logged in as {} (session saved in {})",
         client.handle(),
         path.display()
@@ -119,12 +119,14 @@ pub async fn logout() -> anyhow::Result<()> {
     if let Ok(c) = profile::resume()
         && let Err(e) = c.logout().await
     {
-        eprintln!("warning: the hub could not revoke the session ({e}); it expires on its own");
+        crate::warn_user!(
+            "warning: the hub could not revoke the session ({e}); it expires on its own"
+        );
     }
     if profile::forget_session()? {
-        println!("Logged out; the session and keys were removed from this machine.");
+        crate::say!("Logged out; the session and keys were removed from this machine.");
     } else {
-        println!("Not logged in.");
+        crate::say!("Not logged in.");
     }
     Ok(())
 }
@@ -133,17 +135,20 @@ pub async fn whoami() -> anyhow::Result<()> {
     let c = profile::session().await?;
     let me = c.me().await?;
     let d = &me.details;
-    println!(
+    crate::say!(
         "{} — {} ({}, {})",
-        me.public.handle, d.name, d.profession, d.registration
+        me.public.handle,
+        d.name,
+        d.profession,
+        d.registration
     );
     if let Some(s) = &d.specialty {
-        println!("specialty: {s}");
+        crate::say!("specialty: {s}");
     }
     let roles: Vec<String> = d.roles.iter().map(|r| r.to_string()).collect();
-    println!("roles: {}", roles.join(", "));
-    println!("institution: {}", me.public.institution_id);
-    println!(
+    crate::say!("roles: {}", roles.join(", "));
+    crate::say!("institution: {}", me.public.institution_id);
+    crate::say!(
         "certified: {}",
         if me.public.active {
             "yes"
@@ -151,6 +156,6 @@ pub async fn whoami() -> anyhow::Result<()> {
             "no (ask your administrator)"
         }
     );
-    println!("hub: {}", c.hub().base());
+    crate::say!("hub: {}", c.hub().base());
     Ok(())
 }

@@ -138,11 +138,11 @@ pub async fn run(c: AdminCmd) -> anyhow::Result<()> {
             let root = admin::init_alliance(&hub(&h.hub)?, &token).await?;
             medshare_server::write_secret_file(&out, &serde_json::to_vec_pretty(&root)?)?;
             profile::pin(&h.hub, &root.root()?.public())?;
-            println!(
+            crate::say!(
                 "Alliance initialised. Root key written to {} (mode 0600): keep it offline.",
                 out.display()
             );
-            println!("Root fingerprint: {}", root.fingerprint()?);
+            crate::say!("Root fingerprint: {}", root.fingerprint()?);
         }
         AdminCmd::Institution {
             command:
@@ -158,12 +158,12 @@ pub async fn run(c: AdminCmd) -> anyhow::Result<()> {
             let (id, code_out) =
                 admin::add_institution(&hub(&h.hub)?, &root, &name, &code, person.enrolment()?)
                     .await?;
-            println!("Institution {name} registered as {id}");
-            println!(
+            crate::say!("Institution {name} registered as {id}");
+            crate::say!(
                 "Enrolment code for its first administrator (give it out of band, once): {}",
                 code_out.code
             );
-            println!("It expires at {}", code_out.expires_at);
+            crate::say!("It expires at {}", code_out.expires_at);
         }
         AdminCmd::Institution {
             command:
@@ -176,7 +176,7 @@ pub async fn run(c: AdminCmd) -> anyhow::Result<()> {
         } => {
             let root = read_root(&root_key)?;
             if fingerprint.is_none() {
-                eprintln!(
+                crate::warn_user!(
                     "warning: no --fingerprint given: compare the fingerprint below with the administrator's"
                 );
             }
@@ -187,29 +187,30 @@ pub async fn run(c: AdminCmd) -> anyhow::Result<()> {
                 fingerprint.as_deref(),
             )
             .await?;
-            println!("Institution {institution} certified (key {fp})");
+            crate::say!("Institution {institution} certified (key {fp})");
         }
         AdminCmd::Invite(p) => {
             let c = profile::session().await?;
             let code = c.invite(p.enrolment()?).await?;
-            println!(
+            crate::say!(
                 "Invited {} as practitioner {}",
-                p.handle, code.practitioner_id
+                p.handle,
+                code.practitioner_id
             );
-            println!("Enrolment code (give it out of band, once): {}", code.code);
-            println!("It expires at {}", code.expires_at);
+            crate::say!("Enrolment code (give it out of band, once): {}", code.code);
+            crate::say!("It expires at {}", code.expires_at);
         }
         AdminCmd::Pending => {
             let c = profile::session().await?;
             let pending = c.pending().await?;
             if pending.is_empty() {
-                println!("Nobody is waiting for certification.");
+                crate::say!("Nobody is waiting for certification.");
             }
             for p in pending {
                 let fp = medshare_model::statements::decode_key(&p.sign_public)
                     .map(|k| medshare_model::statements::fingerprint(&k))
                     .unwrap_or_default();
-                println!(
+                crate::say!(
                     "{}  {}  {} ({} {})  key {}",
                     p.practitioner_id,
                     p.details.handle,
@@ -226,17 +227,17 @@ pub async fn run(c: AdminCmd) -> anyhow::Result<()> {
         } => {
             let c = profile::session().await?;
             if fingerprint.is_none() {
-                eprintln!(
+                crate::warn_user!(
                     "warning: no --fingerprint given: compare the fingerprint below with the practitioner's"
                 );
             }
             let fp = c.certify(practitioner, fingerprint.as_deref()).await?;
-            println!("Certified {practitioner} (key {fp})");
+            crate::say!("Certified {practitioner} (key {fp})");
         }
         AdminCmd::Remove { practitioner } => {
             let c = profile::session().await?;
             c.remove_member(practitioner).await?;
-            println!("Removed {practitioner}; the institution key was rotated to a new epoch.");
+            crate::say!("Removed {practitioner}; the institution key was rotated to a new epoch.");
         }
     }
     Ok(())

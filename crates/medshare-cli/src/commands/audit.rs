@@ -138,28 +138,35 @@ async fn head() -> anyhow::Result<()> {
     let key: [u8; 32] = hex::decode(&w.log_key)?
         .try_into()
         .map_err(|_| anyhow!("corrupt log key"))?;
-    println!("entries:  {}", w.size);
-    println!("root:     {}", w.root);
-    println!("log key:  {}", log_key_fingerprint(&key));
-    println!("Consistent with every head this machine verified before.");
+    crate::say!("entries:  {}", w.size);
+    crate::say!("root:     {}", w.root);
+    crate::say!("log key:  {}", log_key_fingerprint(&key));
+    crate::say!("Consistent with every head this machine verified before.");
     Ok(())
 }
 
 fn print_report(r: &Report, json: bool) -> anyhow::Result<()> {
     if json {
-        println!("{}", serde_json::to_string_pretty(r)?);
+        crate::say!("{}", serde_json::to_string_pretty(r)?);
     } else {
-        println!(
+        crate::say!(
             "Rebuilt {} entries; checked against {} signed heads; root {}",
             r.entries,
             r.heads_checked,
             r.root.hash_hex()
         );
+        if r.hidden > 0 {
+            crate::say!(
+                "{} entries are outside your institution's scope: checked by their leaf hash \
+                 (their content is not shown to you)",
+                r.hidden
+            );
+        }
         for f in &r.findings {
-            println!("  TAMPERED  {f}");
+            crate::say!("  TAMPERED  {f}");
         }
         if r.is_intact() {
-            println!("The log is intact: nothing was edited, removed, inserted or reordered.");
+            crate::say!("The log is intact: nothing was edited, removed, inserted or reordered.");
         }
     }
     if r.is_intact() {
@@ -221,7 +228,7 @@ async fn verify_offline(a: VerifyArgs) -> anyhow::Result<()> {
 /// Entries printed for people: verified practitioner names, times, actions, outcomes.
 async fn print_entries(c: &Client, entries: &[LoggedEntry], json: bool) -> anyhow::Result<()> {
     if json {
-        println!("{}", serde_json::to_string_pretty(entries)?);
+        crate::say!("{}", serde_json::to_string_pretty(entries)?);
         return Ok(());
     }
     let mut names: HashMap<medshare_model::PractitionerId, String> = HashMap::new();
@@ -256,10 +263,10 @@ async fn print_entries(c: &Client, entries: &[LoggedEntry], json: bool) -> anyho
         if let Some(d) = &e.detail {
             line.push_str(&format!("  [{d}]"));
         }
-        println!("{line}");
+        crate::say!("{line}");
     }
     if entries.is_empty() {
-        println!("No entries.");
+        crate::say!("No entries.");
     }
     Ok(())
 }
@@ -296,7 +303,7 @@ async fn history(a: HistoryArgs) -> anyhow::Result<()> {
         })
         .collect();
     if !a.json {
-        println!("Reads of patient {patient}'s records (time, who, what, outcome, basis):");
+        crate::say!("Reads of patient {patient}'s records (time, who, what, outcome, basis):");
     }
     print_entries(&c, &entries, a.json).await
 }
@@ -308,7 +315,7 @@ async fn export(a: ExportArgs) -> anyhow::Result<()> {
     let json = serde_json::to_vec_pretty(&export)?;
     medshare_server::write_secret_file(&a.out, &json)
         .with_context(|| format!("cannot write {}", a.out.display()))?;
-    println!(
+    crate::say!(
         "Wrote {} documents and {} access entries to {} (mode 0600), covered by signed head of size {}.",
         export.documents.len(),
         export.accesses.len(),
@@ -321,18 +328,18 @@ async fn export(a: ExportArgs) -> anyhow::Result<()> {
 async fn break_glass(id: i64) -> anyhow::Result<()> {
     let c = profile::session().await?;
     let (rec, reason) = c.break_glass_reason(id).await?;
-    println!(
+    crate::say!(
         "break-glass #{} by {} on patient {}",
         rec.id,
         who(&c, rec.practitioner_id).await,
         rec.patient_id
     );
-    println!(
+    crate::say!(
         "opened {}  expires {}",
         rec.opened_at.format(&Rfc3339)?,
         rec.expires_at.format(&Rfc3339)?
     );
-    println!("reason: {reason}");
+    crate::say!("reason: {reason}");
     Ok(())
 }
 
@@ -340,7 +347,7 @@ async fn prove(seq: i64) -> anyhow::Result<()> {
     let c = profile::resume()?;
     let seen = profile::witness_log(c.hub()).await?;
     let res = c.prove_entry(seq, &seen).await?;
-    println!(
+    crate::say!(
         "Entry #{seq} ({} {} at {}) is included in the signed head of size {} ({} proof hashes verified).",
         res.entry.entry.action,
         res.entry.entry.outcome,
@@ -358,14 +365,14 @@ pub async fn contact(cmd: ContactCmd) -> anyhow::Result<()> {
             let p = find(&c, &patient.patient).await?.view.patient_id;
             c.set_patient_contact(p, &PatientContact::Webhook { url: webhook })
                 .await?;
-            println!(
+            crate::say!(
                 "The patient will be told of every read of their records (no health information is sent)."
             );
         }
         ContactCmd::Clear { patient } => {
             let p = find(&c, &patient.patient).await?.view.patient_id;
             c.clear_patient_contact(p).await?;
-            println!("Access notices stopped for this patient.");
+            crate::say!("Access notices stopped for this patient.");
         }
     }
     Ok(())

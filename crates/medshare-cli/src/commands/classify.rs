@@ -53,18 +53,18 @@ pub fn run(a: ClassifyArgs) -> anyhow::Result<()> {
         }
     }
     if a.json {
-        println!("{}", serde_json::to_string_pretty(&all)?);
+        crate::say!("{}", serde_json::to_string_pretty(&all)?);
     }
     Ok(())
 }
 
 fn print_human(path: &Path, c: &Classification) {
-    println!("{}", path.display());
+    crate::say!("{}", path.display());
     let modality = c
         .modality
         .map(|m| format!(", modality {}", m.code().code))
         .unwrap_or_default();
-    println!(
+    crate::say!(
         "  {} ({}{modality}), confidence {:.2}, format {}",
         c.class.category(),
         c.type_code.as_ref().unwrap_or(&c.class_code).code,
@@ -72,28 +72,28 @@ fn print_human(path: &Path, c: &Classification) {
         c.media_type
     );
     for e in c.evidence.iter().take(4) {
-        println!("  because {}: {}", e.source, e.found);
+        crate::say!("  because {}: {}", e.source, e.found);
     }
     if let Some(t) = &c.title {
-        println!("  title: {t}");
+        crate::say!("  title: {t}");
     }
     if let Some(d) = &c.date_of_service {
-        println!("  date of service: {d}");
+        crate::say!("  date of service: {d}");
     }
     for id in &c.patient.identifiers {
-        println!("  patient identifier ({}): {}", id.source, id.value);
+        crate::say!("  patient identifier ({}): {}", id.source, id.value);
     }
     if let Some(n) = &c.patient.name {
-        println!("  patient name: {n}");
+        crate::say!("  patient name: {n}");
     }
     if let Some(b) = &c.patient.birth_date {
-        println!("  birth date: {b}");
+        crate::say!("  birth date: {b}");
     }
     if let Some(a) = &c.author {
-        println!("  author: {a}");
+        crate::say!("  author: {a}");
     }
     if let Some(i) = &c.institution {
-        println!("  institution: {i}");
+        crate::say!("  institution: {i}");
     }
     for o in &c.observations {
         let value = match &o.value {
@@ -105,7 +105,7 @@ fn print_human(path: &Path, c: &Classification) {
             .as_ref()
             .map(|n| format!("  = {} {} [{}]", n.value, n.unit, n.loinc))
             .unwrap_or_default();
-        println!(
+        crate::say!(
             "  {} {}{} {} {}{norm}{}",
             o.loinc.as_deref().unwrap_or("-"),
             o.name,
@@ -122,7 +122,7 @@ fn print_human(path: &Path, c: &Classification) {
         );
     }
     if c.critical {
-        println!("  => contains critical results: an upload would be flagged urgent");
+        crate::say!("  => contains critical results: an upload would be flagged urgent");
     }
     if !c.skipped.is_empty() {
         let codes: Vec<String> = c
@@ -133,6 +133,6 @@ fn print_human(path: &Path, c: &Classification) {
                 None => format!("{:?}", s.code),
             })
             .collect();
-        println!("  skipped: {}", codes.join(", "));
+        crate::say!("  skipped: {}", codes.join(", "));
     }
 }

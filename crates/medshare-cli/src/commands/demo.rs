@@ -110,7 +110,7 @@ pub async fn run(a: DemoArgs) -> anyhow::Result<()> {
             .totp_secret
             .as_deref()
             .ok_or(anyhow!("{handle} has no one-time code"))?;
-        println!("{}", totp_now(secret)?);
+        crate::say!("{}", totp_now(secret)?);
         return Ok(());
     }
     let mut config = sandbox_config(&a.data_dir);
@@ -129,17 +129,17 @@ pub async fn run(a: DemoArgs) -> anyhow::Result<()> {
     let world = match existing {
         Some(mut w) => {
             w.hub_url = hub.url.clone();
-            println!("Reusing the sandbox in {}", a.data_dir.display());
+            crate::say!("Reusing the sandbox in {}", a.data_dir.display());
             w
         }
         None => {
-            println!(
+            crate::say!(
                 "Creating a sandbox alliance in {} ...",
                 a.data_dir.display()
             );
             let mut w = World::build(&hub, &story_cast()).await?;
             let n = seed(&w).await?;
-            println!("Seeded 20 synthetic patients with {n} documents.");
+            crate::say!("Seeded 20 synthetic patients with {n} documents.");
             w.hub_url = hub.url.clone();
             medshare_server::write_secret_file(
                 &a.data_dir.join(SANDBOX_FILE),
@@ -155,33 +155,37 @@ pub async fn run(a: DemoArgs) -> anyhow::Result<()> {
 
 fn print_guide(w: &World, dir: &Path) {
     let d = dir.display();
-    println!();
-    println!(
+    crate::say!();
+    crate::say!(
         "medshare sandbox hub: {}   (SYNTHETIC DATA ONLY — sandbox passphrases and codes below)",
         w.hub_url
     );
-    println!("Each person uses their own config folder. Log in with:");
+    crate::say!("Each person uses their own config folder. Log in with:");
     for (handle, c) in &w.people {
-        println!();
-        println!("  # {handle}");
-        println!(
+        crate::say!();
+        crate::say!("  # {handle}");
+        crate::say!(
             "  export MEDSHARE_CONFIG_DIR=\"$HOME/.config/medshare-demo/{handle}\" MEDSHARE_PASSPHRASE='{}'",
             c.passphrase
         );
-        println!(
+        crate::say!(
             "  medshare login --hub {} --handle {handle} --weak-kdf --totp \"$(medshare demo totp {handle} --data-dir {d})\"",
             w.hub_url
         );
     }
-    println!();
-    println!("The seed story, as dr.wong (cardiologist, Peak Private Hospital):");
-    println!("  medshare inbox                          # the clinic shared an angiography report");
+    crate::say!();
+    crate::say!("The seed story, as dr.wong (cardiologist, Peak Private Hospital):");
+    crate::say!(
+        "  medshare inbox                          # the clinic shared an angiography report"
+    );
     let first = medshare_synth::patients(2026, 1).remove(0);
-    println!(
+    crate::say!(
         "  medshare search --patient '{}'     # find it by HKID",
         first.hkid
     );
-    println!("  medshare get DOCUMENT_ID                # decrypt it on this machine");
-    println!();
-    println!("Press Ctrl-C to stop the hub; run `medshare demo --data-dir {d}` again to resume.");
+    crate::say!("  medshare get DOCUMENT_ID                # decrypt it on this machine");
+    crate::say!();
+    crate::say!(
+        "Press Ctrl-C to stop the hub; run `medshare demo --data-dir {d}` again to resume."
+    );
 }

@@ -76,7 +76,7 @@ pub async fn migrate(a: MigrateArgs) -> anyhow::Result<()> {
     }
     if a.check {
         let s = medshare_store::schema_status(&url).await?;
-        println!(
+        crate::say!(
             "schema at {} (this binary knows up to {}); {} pending",
             s.current(),
             s.latest_known,
@@ -88,7 +88,7 @@ pub async fn migrate(a: MigrateArgs) -> anyhow::Result<()> {
         return Ok(());
     }
     let (before, after) = medshare_store::migrate(&url).await?;
-    println!(
+    crate::say!(
         "schema {} -> {} ({} migrations applied)",
         before.current(),
         after.current(),
@@ -100,7 +100,7 @@ pub async fn migrate(a: MigrateArgs) -> anyhow::Result<()> {
 pub async fn backup(a: BackupArgs) -> anyhow::Result<()> {
     let config = a.hub.load()?;
     let m = medshare_server::maintenance::backup(&config, &a.out).await?;
-    println!(
+    crate::say!(
         "backed up {} documents ({} bytes of ciphertext, {} schema {}) into {}",
         m.documents,
         m.blob_bytes,
@@ -114,7 +114,7 @@ pub async fn backup(a: BackupArgs) -> anyhow::Result<()> {
 pub async fn restore(a: RestoreArgs) -> anyhow::Result<()> {
     let config = a.hub.load()?;
     let m = medshare_server::maintenance::restore(&config, &a.from).await?;
-    println!(
+    crate::say!(
         "restored {} documents ({} bytes of ciphertext) from {}; start the hub with the same configuration",
         m.documents,
         m.blob_bytes,

@@ -236,7 +236,7 @@ pub async fn upload(a: UploadArgs) -> anyhow::Result<()> {
             .map(|n| n.to_string_lossy().into_owned())
             .unwrap_or_else(|| "document".into());
         if found.critical {
-            println!(
+            crate::say!(
                 "URGENT: {} contains critical results ({})",
                 path.display(),
                 found.class.category()
@@ -270,12 +270,12 @@ pub async fn upload(a: UploadArgs) -> anyhow::Result<()> {
             .await
             .with_context(|| format!("uploading {} failed", path.display()))?;
         pb.finish_and_clear();
-        println!("{}  {}", doc.document_id, path.display());
+        crate::say!("{}  {}", doc.document_id, path.display());
     }
     for s in &shares {
         // Only what the verified certificate says, never what was typed or what the hub said.
         let p = c.practitioner_by_handle(&s.with).await?;
-        println!("Shared with {}", c.describe(&p));
+        crate::say!("Shared with {}", c.describe(&p));
     }
     Ok(())
 }
@@ -297,7 +297,7 @@ pub async fn search(a: SearchArgs) -> anyhow::Result<()> {
                 })
             })
             .collect();
-        println!(
+        crate::say!(
             "{}",
             serde_json::to_string_pretty(
                 &serde_json::json!({ "patient": t.card, "documents": rows })
@@ -306,11 +306,11 @@ pub async fn search(a: SearchArgs) -> anyhow::Result<()> {
         return Ok(());
     }
     if t.patient.is_none() {
-        println!("No records you may read for this patient.");
+        crate::say!("No records you may read for this patient.");
         return Ok(());
     }
     if let Some(card) = &t.card {
-        println!(
+        crate::say!(
             "{}  born {}  {}",
             card.name.as_deref().unwrap_or("(name not recorded)"),
             card.birth_date.as_deref().unwrap_or("?"),
@@ -325,7 +325,7 @@ pub async fn search(a: SearchArgs) -> anyhow::Result<()> {
             .then(b.created_at.cmp(&a.created_at))
     });
     for e in entries {
-        println!(
+        crate::say!(
             "{}  {:10}  {:18}  {}  ({}, {})",
             e.document_id,
             e.manifest.date_of_service.as_deref().unwrap_or("-"),
@@ -374,7 +374,7 @@ pub async fn get(a: GetArgs) -> anyhow::Result<()> {
     match res {
         Ok(n) => {
             std::fs::rename(&tmp, &out)?;
-            println!(
+            crate::say!(
                 "{} ({} bytes, signature verified: {} {})",
                 out.display(),
                 n,
@@ -408,14 +408,14 @@ pub async fn share(a: ShareArgs) -> anyhow::Result<()> {
     let p = c
         .share(a.document, &Share::parse(&a.with, expires_at)?)
         .await?;
-    println!("Shared {} with {}", a.document, c.describe(&p));
+    crate::say!("Shared {} with {}", a.document, c.describe(&p));
     Ok(())
 }
 
 pub async fn revoke(a: RevokeArgs) -> anyhow::Result<()> {
     let c = profile::session().await?;
     let p = c.revoke(a.document, &a.with).await?;
-    println!(
+    crate::say!(
         "Revoked the access of {} to {} (what they already downloaded cannot be recalled)",
         c.describe(&p),
         a.document
@@ -440,12 +440,12 @@ pub async fn consent(cmd: ConsentCmd) -> anyhow::Result<()> {
         ConsentCmd::Grant { patient, to } => {
             let p = find(&c, &patient.patient).await?;
             c.grant_consent(&p, &target(&c, &to).await?).await?;
-            println!("Consent recorded: the patient's records are shared with {to}");
+            crate::say!("Consent recorded: the patient's records are shared with {to}");
         }
         ConsentCmd::Revoke { patient, to } => {
             let p = find(&c, &patient.patient).await?;
             c.revoke_consent(&p, &target(&c, &to).await?).await?;
-            println!("Consent withdrawn from {to}; new records use a new patient key");
+            crate::say!("Consent withdrawn from {to}; new records use a new patient key");
         }
     }
     Ok(())
@@ -459,7 +459,7 @@ pub async fn care(a: CareArgs) -> anyhow::Result<()> {
         None => None,
     };
     c.declare_care(&p, who).await?;
-    println!("Care relationship recorded");
+    crate::say!("Care relationship recorded");
     Ok(())
 }
 
@@ -467,7 +467,7 @@ pub async fn break_glass(a: BreakGlassArgs) -> anyhow::Result<()> {
     let c = profile::session().await?;
     let p = find(&c, &a.patient.patient).await?;
     let g = c.break_glass(&p, &a.reason).await?;
-    println!(
+    crate::say!(
         "Emergency access open until {}. This access is recorded and your privacy officers have been told.",
         g.expires_at
     );
@@ -527,7 +527,7 @@ async fn print_event(c: &Client, e: &medshare_model::api::Event) {
             who(c, *practitioner_id).await
         ),
     };
-    println!("#{:<6} {at}  {what}", e.seq);
+    crate::say!("#{:<6} {at}  {what}", e.seq);
 }
 
 pub async fn inbox(a: InboxArgs) -> anyhow::Result<()> {

@@ -55,8 +55,8 @@ pub async fn run(a: ServeArgs) -> anyhow::Result<()> {
     };
     tracing::info!(?config, "starting");
     let state = medshare_server::build_state(config).await?;
-    eprintln!("medshare hub listening on {scheme}://{addr}");
+    crate::warn_user!("medshare hub listening on {scheme}://{addr}");
     medshare_server::serve(state, listener, shutdown_signal()).await?;
-    eprintln!("medshare hub stopped");
+    crate::warn_user!("medshare hub stopped");
     Ok(())
 }

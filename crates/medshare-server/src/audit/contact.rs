@@ -3,6 +3,7 @@
 //! and the audit entry's sequence number as a reference to quote to the institution.
 
 use crate::config::AuditConfig;
+use crate::outbound::Guarded;
 use medshare_store::{MetadataStore, NoticeRow, Result};
 use serde::Serialize;
 use std::sync::Arc;
@@ -21,37 +22,13 @@ struct Notice {
     reference: i64,
 }
 
-/// Check a webhook address before it is stored: a URL, HTTPS unless the hub allows HTTP.
-pub fn check_webhook(url: &str, allow_http: bool) -> std::result::Result<(), &'static str> {
-    let u = reqwest::Url::parse(url).map_err(|_| "the webhook is not a valid URL")?;
-    match u.scheme() {
-        "https" => {}
-        "http" if allow_http => {}
-        _ => return Err("the webhook must be an https:// URL"),
-    }
-    if u.host_str().is_none() || !u.username().is_empty() || u.password().is_some() {
-        return Err("the webhook must name a host and carry no credentials");
-    }
-    Ok(())
-}
-
 pub async fn run(
     store: Arc<dyn MetadataStore>,
     config: AuditConfig,
+    http: Guarded,
     wake: Arc<Notify>,
     shutdown: tokio_util::sync::CancellationToken,
 ) {
-    let http = match reqwest::Client::builder()
-        .timeout(Duration::from_secs(10))
-        .redirect(reqwest::redirect::Policy::none())
-        .build()
-    {
-        Ok(c) => c,
-        Err(e) => {
-            tracing::error!(error = %e, "patient notices disabled: no HTTP client");
-            return;
-        }
-    };
     loop {
         match store.due_notices(crate::state::now(), 50).await {
             Ok(due) => {
@@ -74,7 +51,7 @@ pub async fn run(
 async fn deliver(
     store: &Arc<dyn MetadataStore>,
     config: &AuditConfig,
-    http: &reqwest::Client,
+    http: &Guarded,
     n: &NoticeRow,
 ) -> Result<()> {
     let now = crate::state::now();
@@ -94,11 +71,10 @@ async fn deliver(
         institution,
         reference: n.seq,
     };
+    // Checked again at every delivery, address by address as it resolves (see `outbound`).
     let ok = contact.kind == "webhook"
         && http
-            .post(&contact.address)
-            .json(&body)
-            .send()
+            .post_json(&contact.address, &body, &[])
             .await
             .is_ok_and(|r| r.status().is_success());
     if ok {

@@ -8,7 +8,7 @@ use axum::Json;
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use medshare_audit::api::{DataAccessExport, HeadResponse, InclusionResponse};
-use medshare_audit::{LoggedEntry, SignedTreeHead};
+use medshare_audit::{LoggedEntry, SignedTreeHead, VisibleEntry};
 use medshare_model::api::{BreakGlassRecord, PatientContact};
 use medshare_model::{PatientId, PractitionerId};
 use serde::Deserialize;
@@ -65,13 +65,14 @@ pub async fn heads(
     ))
 }
 
-/// Raw entries in order, for rebuilding the tree (auditors).
-#[utoipa::path(get, path = "/v1/audit/entries", tag = "audit", security(("bearer" = [])), params(PageQuery), responses((status = 200, body = Vec<LoggedEntry>)))]
+/// Every position of the log in order, for rebuilding the tree (auditors): entries in the
+/// auditor's institution's scope in full, the others as `{seq, leaf}` only.
+#[utoipa::path(get, path = "/v1/audit/entries", tag = "audit", security(("bearer" = [])), params(PageQuery), responses((status = 200, body = Vec<VisibleEntry>)))]
 pub async fn entries(
     State(s): State<AppState>,
     caller: Caller,
     Query(q): Query<PageQuery>,
-) -> ApiResult<Json<Vec<LoggedEntry>>> {
+) -> ApiResult<Json<Vec<VisibleEntry>>> {
     Ok(Json(svc::entries(&s, &caller, q.after, q.limit).await?))
 }
 

@@ -84,6 +84,29 @@ pub async fn stream(
     let hello = std::iter::once(Ok(SseEvent::default().comment("medshare events")));
     let stream =
         futures::stream::iter(hello.chain(old.iter().map(sse)).collect::<Vec<_>>()).chain(live);
-    let stream = stream.take_until(s.shutdown.clone().cancelled_owned());
+    // The stream ends on shutdown, on logout or removal (at once, on this replica), and when a
+    // periodic re-check finds its session gone (logout or removal seen by another replica).
+    let ended = s.streams.open(me, &caller.token_hash);
+    let guard = ended.clone().drop_guard();
+    let stop = {
+        let (s, hash, ended) = (s.clone(), caller.token_hash.clone(), ended.clone());
+        async move {
+            let every = std::time::Duration::from_secs(s.config.auth.stream_recheck_secs.max(1));
+            loop {
+                tokio::select! {
+                    _ = ended.cancelled() => return,
+                    _ = s.shutdown.cancelled() => return,
+                    _ = tokio::time::sleep(every) => {}
+                }
+                if !matches!(crate::auth::session_holder(&s, &hash).await, Ok(Some(_))) {
+                    return;
+                }
+            }
+        }
+    };
+    let stream = stream.take_until(stop).map(move |e| {
+        let _ = &guard;
+        e
+    });
     Ok(Sse::new(stream).keep_alive(KeepAlive::default()))
 }

@@ -1,6 +1,6 @@
 //! Identity routes: institutions, enrolment, certification, login and sessions.
 
-use crate::auth::Caller;
+use crate::auth::{Caller, ClientAddr};
 use crate::error::{ApiError, ApiResult};
 use crate::services::identity as svc;
 use crate::state::AppState;
@@ -56,9 +56,10 @@ pub async fn prelogin(
 #[utoipa::path(post, path = "/v1/auth/login", tag = "auth", request_body = LoginRequest, responses((status = 200, body = LoginResponse), (status = 401, body = medshare_model::Problem), (status = 429, body = medshare_model::Problem)))]
 pub async fn login(
     State(s): State<AppState>,
+    ClientAddr(addr): ClientAddr,
     Json(req): Json<LoginRequest>,
 ) -> ApiResult<Json<LoginResponse>> {
-    Ok(Json(svc::login(&s, req).await?))
+    Ok(Json(svc::login(&s, addr, req).await?))
 }
 
 /// Revoke the current session.

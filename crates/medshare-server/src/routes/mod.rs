@@ -105,10 +105,6 @@ pub fn app(state: AppState) -> Router {
         )
         .route("/v1/institutions/{id}/pending", get(identity::pending))
         .route("/v1/institutions/{id}/members", get(identity::members))
-        .route("/v1/enrolments/lookup", post(identity::lookup_enrolment))
-        .route("/v1/enrolments/redeem", post(identity::redeem))
-        .route("/v1/auth/prelogin", post(identity::prelogin))
-        .route("/v1/auth/login", post(identity::login))
         .route("/v1/auth/logout", post(identity::logout))
         .route("/v1/me", get(identity::me))
         .route("/v1/practitioners/{id}", get(identity::practitioner))
@@ -151,6 +147,24 @@ pub fn app(state: AppState) -> Router {
             put(audit::set_contact).delete(audit::clear_contact),
         )
         .layer(DefaultBodyLimit::max(json_limit));
+    // The unauthenticated door: limited per client address.
+    let door = Router::new()
+        .route("/v1/enrolments/lookup", post(identity::lookup_enrolment))
+        .route("/v1/enrolments/redeem", post(identity::redeem))
+        .route("/v1/auth/prelogin", post(identity::prelogin))
+        .route("/v1/auth/login", post(identity::login))
+        .layer(DefaultBodyLimit::max(json_limit))
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            crate::auth::limit_unauthenticated,
+        ));
+    // JSON calls are bounded in time; ciphertext and event streams are not (they are long by
+    // nature).
+    let timeout = tower_http::timeout::TimeoutLayer::with_status_code(
+        axum::http::StatusCode::SERVICE_UNAVAILABLE,
+        std::time::Duration::from_secs(state.config.limits.request_timeout_secs.max(1)),
+    );
+    let api = api.merge(door).layer(timeout);
     // Ciphertext streams are bounded by the blob store's own limit, not the JSON limit.
     let streams = Router::new()
         .route("/v1/uploads/{id}", put(documents::stage))

@@ -4,13 +4,13 @@
 //! break-glass reasons for the practitioner's own privacy officers, and patients' contacts for
 //! access notices. Reading the trail is itself recorded.
 
-use crate::audit::{self, Action, Entry, contact, log_failed};
+use crate::audit::{self, Action, Entry, log_failed};
 use crate::auth::Caller;
 use crate::error::{ApiError, ApiResult};
 use crate::policy;
 use crate::state::{AppState, at, now};
 use medshare_audit::api::{DataAccessExport, ExportedDocument, HeadResponse, InclusionResponse};
-use medshare_audit::{LoggedEntry, SignedTreeHead};
+use medshare_audit::{LoggedEntry, SignedTreeHead, VisibleEntry};
 use medshare_model::api::{BreakGlassRecord, PatientContact};
 use medshare_model::registration::Role;
 use medshare_model::{ErrorCode, PatientId, PractitionerId};
@@ -65,13 +65,20 @@ pub async fn heads(
     Ok(state.store.audit_heads(after, page(limit)).await?)
 }
 
-/// Raw entries for rebuilding the tree.
+/// Which entries an auditor sees in full: those by their institution's members or touching
+/// patients their institution filed records for (the same scope as their log queries).
+fn scope(caller: &Caller) -> medshare_model::InstitutionId {
+    caller.practitioner.institution_id
+}
+
+/// Every position of the log for rebuilding the tree: entries in the auditor's scope in full,
+/// the others as their leaf only (a rebuild needs every leaf, not every entry).
 pub async fn entries(
     state: &AppState,
     caller: &Caller,
     after: i64,
     limit: Option<i64>,
-) -> ApiResult<Vec<LoggedEntry>> {
+) -> ApiResult<Vec<VisibleEntry>> {
     if let Err(e) = require_auditor(caller) {
         return refuse(state, caller, Action::AuditRead, "not-an-auditor", e).await;
     }
@@ -80,11 +87,36 @@ pub async fn entries(
         Entry::new(Action::AuditRead, true, "verify").by(&caller.practitioner),
     )
     .await;
-    let rows = state.store.audit_entries(after.max(0), page(limit)).await?;
+    let after = after.max(0);
+    let limit = page(limit);
+    let rows = state.store.audit_entries(after, limit).await?;
+    // In-scope entries of the same range: never more than the page holds.
+    let visible: std::collections::BTreeSet<i64> = state
+        .store
+        .audit_search(&AuditQuery {
+            scope: Some(scope(caller)),
+            after_seq: after,
+            limit,
+            ..Default::default()
+        })
+        .await?
+        .into_iter()
+        .map(|e| e.seq)
+        .collect();
     receipt.durable().await.map_err(log_failed)?;
-    Ok(rows)
+    Ok(rows
+        .into_iter()
+        .map(|e| {
+            if visible.contains(&e.seq) {
+                VisibleEntry::Full(e)
+            } else {
+                VisibleEntry::hide(&e)
+            }
+        })
+        .collect())
 }
 
+/// One entry of the auditor's scope with its inclusion proof in the current signed head.
 pub async fn inclusion(
     state: &AppState,
     caller: &Caller,
@@ -93,18 +125,23 @@ pub async fn inclusion(
     if let Err(e) = require_auditor(caller) {
         return refuse(state, caller, Action::AuditRead, "not-an-auditor", e).await;
     }
+    let entry = state
+        .store
+        .audit_search(&AuditQuery {
+            scope: Some(scope(caller)),
+            after_seq: seq - 1,
+            limit: 1,
+            ..Default::default()
+        })
+        .await?
+        .pop()
+        .filter(|e| e.seq == seq)
+        .ok_or_else(ApiError::not_found)?;
     let (head, proof) = state
         .audit
         .inclusion(seq)
         .await
         .map_err(log_failed)?
-        .ok_or_else(ApiError::not_found)?;
-    let entry = state
-        .store
-        .audit_entries(seq - 1, 1)
-        .await?
-        .pop()
-        .filter(|e| e.seq == seq)
         .ok_or_else(ApiError::not_found)?;
     Ok(InclusionResponse { head, entry, proof })
 }
@@ -176,12 +213,16 @@ pub async fn export(
         .patient(patient)
         .await?
         .ok_or_else(ApiError::not_found)?;
-    audit::record(state, entry).await?;
-    let documents = state
+    // A data access request is answered by the institution for what it holds: the documents it
+    // filed about the patient and its scope of the access log (its staff's accesses, and every
+    // access to records it filed). Another institution's documents are not even listed.
+    let mine = scope(caller);
+    let documents: Vec<ExportedDocument> = state
         .store
         .documents_of_patient(patient)
         .await?
         .into_iter()
+        .filter(|d| d.institution_id == mine)
         .map(|d| ExportedDocument {
             document_id: d.id,
             uploaded_at: d.created_at,
@@ -196,7 +237,7 @@ pub async fn export(
         let rows = state
             .store
             .audit_search(&AuditQuery {
-                scope: Some(caller.practitioner.institution_id),
+                scope: Some(mine),
                 patient: Some(patient),
                 after_seq: after,
                 limit: MAX_PAGE,
@@ -207,6 +248,25 @@ pub async fn export(
         after = last.seq;
         accesses.extend(rows);
     }
+    let consented = state
+        .store
+        .consents(patient)
+        .await?
+        .contains(&medshare_model::api::ConsentHolder::Institution { id: mine });
+    if documents.is_empty() && accesses.is_empty() && !consented {
+        // Nothing of this patient is held by the institution: indistinguishable from unknown.
+        audit::record(
+            state,
+            Entry {
+                allowed: false,
+                basis: "nothing-held-for-this-patient",
+                ..entry
+            },
+        )
+        .await?;
+        return Err(ApiError::not_found());
+    }
+    audit::record(state, entry).await?;
     let (head, _) = state.audit.head(None).await.map_err(log_failed)?;
     Ok(DataAccessExport {
         patient_id: patient,
@@ -275,9 +335,8 @@ pub async fn break_glass(
     })
 }
 
-/// Who may register or clear a patient's contact: a clinician with patient-wide access, or a
-/// privacy officer of an institution holding the patient's consent. The decision is recorded
-/// as `action` either way.
+/// Who may register or clear a patient's contact is the policy's decision
+/// ([`policy::contact_change`]); the decision is recorded as `action` either way.
 async fn authorize_contact(
     state: &AppState,
     caller: &Caller,
@@ -290,30 +349,27 @@ async fn authorize_contact(
         .patient(patient)
         .await?
         .ok_or_else(ApiError::not_found)?;
-    let mut basis = None;
-    if caller.has_role(Role::PrivacyOfficer) {
-        let consents = state.store.consents(patient).await?;
-        if policy::institution_has_consent(caller, &consents) {
-            basis = Some("privacy-officer");
-        }
-    }
-    if basis.is_none() {
-        let b = policy::patient_access(state, caller, patient).await?;
-        basis = b.allowed().then(|| b.as_str());
-    }
+    let consents = state.store.consents(patient).await?;
+    let basis = policy::patient_access(state, caller, patient).await?;
+    let decision = policy::contact_change(caller, basis, &consents);
+    let (ok, why) = match decision {
+        Ok(b) => (true, b),
+        Err(b) => (false, b),
+    };
     audit::record(
         state,
-        Entry::new(action, basis.is_some(), basis.unwrap_or("no-basis"))
+        Entry::new(action, ok, why)
             .by(&caller.practitioner)
             .patient(patient),
     )
     .await?;
-    match basis {
-        Some(_) => Ok(()),
-        None => Err(ApiError::with(
+    if ok {
+        Ok(())
+    } else {
+        Err(ApiError::with(
             ErrorCode::Forbidden,
-            "you have no access to this patient's records",
-        )),
+            "only a privacy officer or a clinician caring for the patient at an institution holding their consent may change this",
+        ))
     }
 }
 
@@ -324,7 +380,9 @@ pub async fn set_contact(
     contact: PatientContact,
 ) -> ApiResult<()> {
     let PatientContact::Webhook { url } = contact;
-    contact::check_webhook(&url, state.config.audit.webhook_allow_http)
+    state
+        .outbound
+        .check_url(&url)
         .map_err(ApiError::bad_request)?;
     authorize_contact(state, caller, patient, Action::ContactSet).await?;
     state

@@ -27,9 +27,20 @@ pub async fn stage(
     if state.store.staged_upload(id).await?.is_some() {
         return Err(ApiError::new(ErrorCode::Conflict));
     }
+    // A quota on what one practitioner may leave staged: uploads streamed and never committed
+    // cannot fill the hub's disk.
+    let limits = &state.config.limits;
+    let (count, bytes) = state.store.staged_usage(caller.id()).await?;
+    if count >= limits.max_staged_uploads || bytes >= limits.max_staged_bytes {
+        return Err(ApiError::with(
+            ErrorCode::TooManyRequests,
+            "too many uploads in progress: commit them or wait until they expire",
+        ));
+    }
+    let room = limits.max_staged_bytes - bytes;
     let staged = state
         .blobs
-        .stage(id.0, body, state.config.limits.max_upload_bytes)
+        .stage(id.0, body, limits.max_upload_bytes.min(room))
         .await?;
     let row = StagedUploadRow {
         id,
@@ -165,6 +176,19 @@ pub async fn commit(
         binding: req.binding,
         created_at: now(),
     };
+    // Claim the id for this upload first: of two commits naming one id, only one may promote
+    // its bytes (the other would overwrite them, then delete them on its own failure).
+    state
+        .store
+        .claim_document(req.upload_id, row.id)
+        .await
+        .map_err(|e| match e {
+            medshare_store::StoreError::NotFound => ApiError::with(
+                ErrorCode::Conflict,
+                "this upload is already being committed as another document",
+            ),
+            e => e.into(),
+        })?;
     if state.store.document(row.id).await?.is_some() {
         return Err(ApiError::new(ErrorCode::Conflict));
     }
@@ -450,6 +474,20 @@ pub async fn grants(
             revoked: g.revoked_at.is_some(),
         })
         .collect())
+}
+
+/// Delete staged uploads never committed within `limits.staging_ttl_secs` (rows and bytes).
+pub async fn purge_stale_staging(state: &AppState) -> anyhow::Result<usize> {
+    let cutoff = now() - state.config.limits.staging_ttl_secs;
+    let stale = state.store.stale_staged_uploads(cutoff).await?;
+    for id in &stale {
+        state.blobs.discard(id.0).await?;
+        state.store.delete_staged_upload(*id).await?;
+    }
+    if !stale.is_empty() {
+        tracing::info!(count = stale.len(), "expired staged uploads deleted");
+    }
+    Ok(stale.len())
 }
 
 /// Start-up reconciliation: drop staged leftovers and blobs that no committed document names.

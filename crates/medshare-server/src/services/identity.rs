@@ -267,21 +267,56 @@ pub async fn prelogin(state: &AppState, handle: &Handle) -> ApiResult<KdfParams>
     })
 }
 
-fn lockout(state: &AppState, failures: i64) -> Option<i64> {
-    let a = &state.config.auth;
-    if failures < a.lockout_threshold {
-        return None;
-    }
-    let doublings = (failures - a.lockout_threshold).min(20) as u32;
-    Some(now() + (a.lockout_base_secs.saturating_mul(1 << doublings)).min(a.lockout_max_secs))
+/// A credential hash nobody can match: logins of unknown handles are verified against it, so
+/// they cost the same Argon2 work as real ones and their timing reveals nothing.
+async fn decoy_hash() -> ApiResult<&'static str> {
+    static DECOY: tokio::sync::OnceCell<String> = tokio::sync::OnceCell::const_new();
+    DECOY
+        .get_or_try_init(|| auth::hash_credential(rand::random::<[u8; 32]>().to_vec()))
+        .await
+        .map(String::as_str)
 }
 
-pub async fn login(state: &AppState, req: LoginRequest) -> ApiResult<LoginResponse> {
+/// Log in from `addr`. Failures lock that address out for the handle with doubling back-off
+/// (a stranger cannot lock the doctor out); every attempt on an account is counted atomically
+/// *before* it is verified, so parallel guesses cannot slip past the account-wide backstop.
+pub async fn login(
+    state: &AppState,
+    addr: std::net::IpAddr,
+    req: LoginRequest,
+) -> ApiResult<LoginResponse> {
     let invalid = || ApiError::new(ErrorCode::InvalidCredentials);
+    let a = &state.config.auth;
     let credential = B64
         .decode(req.credential.as_bytes())
         .map_err(|_| invalid())?;
-    let Some(p) = state.store.practitioner_by_handle(&req.handle).await? else {
+    let handle = req.handle.as_str();
+    let _slot = state
+        .throttle
+        .login_slot(handle)
+        .ok_or(ApiError::new(ErrorCode::TooManyRequests))?;
+    let found = state.store.practitioner_by_handle(&req.handle).await?;
+    let n = now();
+    let locked = state.throttle.locked(addr, handle, n).max(
+        found
+            .as_ref()
+            .and_then(|p| p.locked_until)
+            .filter(|u| *u > n)
+            .map(|u| u - n),
+    );
+    if let Some(wait) = locked {
+        let mut entry = Entry::new(Action::LoginFailed, false, "locked");
+        if let Some(p) = &found {
+            entry = entry.by(p);
+        }
+        audit::record(state, entry).await?;
+        let mut e = ApiError::new(ErrorCode::AccountLocked);
+        e.retry_after = Some(wait as u64);
+        return Err(e);
+    }
+    let Some(p) = found else {
+        let _ = auth::verify_credential(credential, decoy_hash().await?.to_string()).await;
+        state.throttle.failed(addr, handle, n);
         audit::record(
             state,
             Entry::new(Action::LoginFailed, false, "unknown-handle"),
@@ -289,33 +324,31 @@ pub async fn login(state: &AppState, req: LoginRequest) -> ApiResult<LoginRespon
         .await?;
         return Err(invalid());
     };
+    let failures = state.store.add_login_failure(p.id).await?;
+    if let Some(secs) = crate::throttle::backoff(
+        failures,
+        a.account_lockout_threshold,
+        a.lockout_base_secs,
+        a.lockout_max_secs,
+    ) {
+        state.store.lock_logins(p.id, n + secs).await?;
+    }
     let usable = matches!(
         p.status,
         PractitionerStatus::Enrolled | PractitionerStatus::Certified
     );
-    if let Some(until) = p.locked_until.filter(|u| *u > now()) {
-        audit::record(
-            state,
-            Entry::new(Action::LoginFailed, false, "locked").by(&p),
-        )
-        .await?;
-        let mut e = ApiError::new(ErrorCode::AccountLocked);
-        e.retry_after = Some((until - now()) as u64);
-        return Err(e);
-    }
-    let hash = p.credential_hash.clone().unwrap_or_default();
-    let password_ok = usable && auth::verify_credential(credential, hash).await;
+    let hash = match &p.credential_hash {
+        Some(h) if usable => h.clone(),
+        _ => decoy_hash().await?.to_string(),
+    };
+    let password_ok = auth::verify_credential(credential, hash).await && usable;
     let totp_ok = match (&p.totp_secret, &req.totp) {
         (None, _) => true,
         (Some(s), Some(code)) => auth::check_totp(s, p.details.handle.as_str(), code),
         (Some(_), None) => false,
     };
     if !(password_ok && totp_ok) {
-        let failures = p.failed_logins + 1;
-        state
-            .store
-            .set_login_failures(p.id, failures, lockout(state, failures))
-            .await?;
+        state.throttle.failed(addr, handle, n);
         let basis = if password_ok {
             "bad-totp"
         } else {
@@ -328,6 +361,7 @@ pub async fn login(state: &AppState, req: LoginRequest) -> ApiResult<LoginRespon
         return Err(invalid());
     }
     state.store.set_login_failures(p.id, 0, None).await?;
+    state.throttle.succeeded(addr, handle);
     let token = auth::new_token();
     let expires = now() + state.config.auth.session_ttl_secs;
     state
@@ -355,6 +389,7 @@ pub async fn login(state: &AppState, req: LoginRequest) -> ApiResult<LoginRespon
 
 pub async fn logout(state: &AppState, caller: &Caller) -> ApiResult<()> {
     state.store.revoke_session(&caller.token_hash).await?;
+    state.streams.end_session(caller.id(), &caller.token_hash);
     audit::record(
         state,
         Entry::new(Action::Logout, true, "session").by(&caller.practitioner),
@@ -561,6 +596,7 @@ pub async fn remove(
             now: now(),
         })
         .await?;
+    state.streams.end_practitioner(id);
     audit::record(
         state,
         Entry::new(Action::RemoveMember, true, "institution-admin").by(&caller.practitioner),
