@@ -164,12 +164,20 @@ impl Client {
         Ok(v)
     }
 
+    /// [`Client::practitioner_by_handle`] for someone to seal a key to: refused if their
+    /// institution revoked them.
+    async fn grantee_by_handle(&self, h: &Handle) -> Result<VerifiedPractitioner> {
+        let v = self.practitioner_by_handle(h).await?;
+        self.trust.require_current(&v)?;
+        Ok(v)
+    }
+
     async fn grant_for(
         &self,
         key: &EncryptionKey,
         s: &Share,
     ) -> Result<(NewGrant, VerifiedPractitioner)> {
-        let p = self.practitioner_by_handle(&s.with).await?;
+        let p = self.grantee_by_handle(&s.with).await?;
         if let Some(code) = &s.institution
             && !self
                 .trust

@@ -10,7 +10,9 @@ use base64::Engine;
 use base64::engine::general_purpose::STANDARD as B64;
 use medshare_model::api::*;
 use medshare_model::registration::Role;
-use medshare_model::statements::{InstitutionEpochKey, PractitionerCert, decode_key};
+use medshare_model::statements::{
+    InstitutionEpochKey, PractitionerCert, PractitionerRevocation, decode_key,
+};
 use medshare_model::{ErrorCode, Handle, InstitutionId, PractitionerId};
 use medshare_store::{
     InstitutionRow, PractitionerRow, PractitionerStatus, Redemption, Removal, SessionRow,
@@ -75,6 +77,7 @@ pub async fn public_of(state: &AppState, p: &PractitionerRow) -> ApiResult<Pract
         cert: p.cert.clone(),
         institution_cert: inst.cert,
         active: p.status == PractitionerStatus::Certified,
+        revocation: p.revocation.clone(),
     })
 }
 
@@ -557,6 +560,12 @@ pub async fn remove(
         ));
     }
     check_recipient(&epoch.recipient)?;
+    let revoked: PractitionerRevocation = verify(&req.revocation, &inst_key)?;
+    if revoked.practitioner_id != id || revoked.institution_id != inst.id {
+        return Err(ApiError::bad_request(
+            "the revocation must name the member removed and their institution",
+        ));
+    }
     let remaining: BTreeSet<PractitionerId> = state
         .store
         .practitioners_of(inst.id, Some(PractitionerStatus::Certified))
@@ -587,6 +596,7 @@ pub async fn remove(
             institution: inst.id,
             new_epoch: epoch.epoch,
             statement: req.new_epoch,
+            revocation: req.revocation,
             keyrings: req
                 .keyrings
                 .into_iter()
