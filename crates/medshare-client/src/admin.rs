@@ -14,8 +14,7 @@ use medshare_crypto::{EncryptionKey, SigningKey};
 use medshare_model::api::*;
 use medshare_model::statements::{
     AllianceKey, InstitutionCert, InstitutionEpochKey, PractitionerRevocation, RootAction,
-    RootCommand, decode_key,
-    fingerprint,
+    RootCommand, decode_key, fingerprint,
 };
 use medshare_model::{InstitutionId, PractitionerId};
 use rand::RngCore;

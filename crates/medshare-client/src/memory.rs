@@ -142,7 +142,12 @@ impl Remembered {
 
     /// Since when a practitioner is revoked, if this client ever saw it.
     pub fn revoked_at(&self, who: PractitionerId) -> Option<i64> {
-        self.inner.lock().expect("poisoned").revoked.get(&who).copied()
+        self.inner
+            .lock()
+            .expect("poisoned")
+            .revoked
+            .get(&who)
+            .copied()
     }
 
     /// Accept `latest` as an institution's newest key epoch: refused if older than seen before.

@@ -134,6 +134,32 @@ impl Client {
         self.hub.get("/v1/institutions").await
     }
 
+    /// "Name (CODE)" of an institution, from its root-signed certificate.
+    pub async fn institution_label(&self, id: InstitutionId) -> Result<String> {
+        let (v, _) = self.trust.institution(&self.hub, id).await?;
+        Ok(format!("{} ({})", v.cert.name, v.cert.code))
+    }
+
+    /// Who registered a patient and who holds their consent, as the signed key chain says:
+    /// what a clinician should see before filing a record there.
+    pub async fn patient_holders(&self, p: &crate::Patient) -> Result<(String, Vec<String>)> {
+        let first = p
+            .epochs
+            .get(&1)
+            .ok_or(ClientError::Trust("the patient has no key"))?;
+        let registered = self.institution_label(first.institution_id).await?;
+        let mut holders = Vec::new();
+        for h in p.holders()? {
+            holders.push(match h {
+                medshare_model::api::ConsentHolder::Institution { id } => {
+                    self.institution_label(*id).await?
+                }
+                medshare_model::api::ConsentHolder::Alliance => "the whole alliance".to_string(),
+            });
+        }
+        Ok((registered, holders))
+    }
+
     /// "Name (handle), profession registration, institution" from a verified certificate
     /// chain: what a user must see before trusting that a share reached the right person.
     pub fn describe(&self, p: &VerifiedPractitioner) -> String {

@@ -100,9 +100,8 @@ impl Trust {
     pub fn practitioner(&self, p: &PractitionerPublic) -> Result<VerifiedPractitioner> {
         if let Some(r) = &p.revocation {
             let inst = self.institution_cert(p.institution_id, p.institution_cert.as_ref())?;
-            let r = chain::verify_revocation(&inst, p.practitioner_id, r).map_err(|_| {
-                ClientError::Trust("a practitioner's revocation does not verify")
-            })?;
+            let r = chain::verify_revocation(&inst, p.practitioner_id, r)
+                .map_err(|_| ClientError::Trust("a practitioner's revocation does not verify"))?;
             self.memory.revoked(p.practitioner_id, r.revoked_at)?;
         }
         if let Some(v) = self

@@ -440,26 +440,37 @@ async fn a_revoked_member_stays_revoked() -> anyhow::Result<()> {
     let (_, hkid) = random_hkid();
     let patient = chan.ensure_patient(&hkid, &card()).await?;
     let doc = chan
-        .upload(Cursor::new(SECRET.to_vec()), &patient, meta("r", "r.pdf"), &[], |_| {})
+        .upload(
+            Cursor::new(SECRET.to_vec()),
+            &patient,
+            meta("r", "r.pdf"),
+            &[],
+            |_| {},
+        )
         .await?;
     let admin = s.world.login("admin.hvc").await?;
     admin.remove_member(s.world.id("dt.lam")).await?;
     assert_trust(
-        chan.share(doc.document_id, &share_with("dt.lam", None)).await,
+        chan.share(doc.document_id, &share_with("dt.lam", None))
+            .await,
         "share with a revoked member",
     );
-    s.evil.rewrite_json(
-        Method::GET,
-        "/v1/practitioners/by-handle/dt.lam",
-        |v| {
+    s.evil
+        .rewrite_json(Method::GET, "/v1/practitioners/by-handle/dt.lam", |v| {
             v["revocation"] = serde_json::Value::Null;
             v["active"] = serde_json::Value::Bool(true);
-        },
-    );
+        });
     assert_trust(
-        chan.share(doc.document_id, &share_with("dt.lam", None)).await,
+        chan.share(doc.document_id, &share_with("dt.lam", None))
+            .await,
         "share with a revoked member whose revocation the hub hides",
     );
-    assert!(chan.trust().memory().snapshot().revoked.contains_key(&s.world.id("dt.lam")));
+    assert!(
+        chan.trust()
+            .memory()
+            .snapshot()
+            .revoked
+            .contains_key(&s.world.id("dt.lam"))
+    );
     Ok(())
 }

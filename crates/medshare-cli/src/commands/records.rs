@@ -227,6 +227,11 @@ pub async fn upload(a: UploadArgs) -> anyhow::Result<()> {
         sex: a.sex.clone(),
     };
     let patient = c.ensure_patient(&a.patient.patient, &card).await?;
+    let (registered, holders) = c.patient_holders(&patient).await?;
+    crate::say!(
+        "Filing for a patient registered by {registered}; their care teams at {} can read it",
+        holders.join(", ")
+    );
     for (path, found) in a.files.iter().zip(classified) {
         let file =
             std::fs::File::open(path).with_context(|| format!("cannot open {}", path.display()))?;
@@ -315,6 +320,13 @@ pub async fn search(a: SearchArgs) -> anyhow::Result<()> {
             card.name.as_deref().unwrap_or("(name not recorded)"),
             card.birth_date.as_deref().unwrap_or("?"),
             card.sex.as_deref().unwrap_or("")
+        );
+    }
+    if let Some(p) = &t.patient {
+        let (registered, holders) = c.patient_holders(p).await?;
+        crate::say!(
+            "Registered by {registered}; consents to share with {}",
+            holders.join(", ")
         );
     }
     let mut entries = t.entries;
