@@ -2,7 +2,7 @@
 //! credential, TOTP checks and random tokens.
 
 use crate::error::{ApiError, ApiResult};
-use crate::state::{AppState, now};
+use crate::state::AppState;
 use axum::extract::FromRequestParts;
 use axum::http::request::Parts;
 use base64::Engine;
@@ -153,7 +153,7 @@ pub async fn session_holder(
     let Some(session) = state.store.session(token_hash).await? else {
         return Ok(None);
     };
-    if session.revoked || session.expires_at <= now() {
+    if session.revoked || session.expires_at <= state.now() {
         return Ok(None);
     }
     Ok(state

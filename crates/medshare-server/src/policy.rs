@@ -128,7 +128,7 @@ pub async fn patient_access(
     }
     if state
         .store
-        .break_glass_active(patient, caller.id(), crate::state::now())
+        .break_glass_active(patient, caller.id(), state.now())
         .await?
     {
         return Ok(Basis::BreakGlass);

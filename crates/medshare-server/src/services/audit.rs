@@ -8,7 +8,7 @@ use crate::audit::{self, Action, Entry, log_failed};
 use crate::auth::Caller;
 use crate::error::{ApiError, ApiResult};
 use crate::policy;
-use crate::state::{AppState, at, now};
+use crate::state::{AppState, at};
 use medshare_audit::api::{DataAccessExport, ExportedDocument, HeadResponse, InclusionResponse};
 use medshare_audit::{LoggedEntry, SignedTreeHead, VisibleEntry};
 use medshare_model::api::{BreakGlassRecord, PatientContact};
@@ -270,7 +270,7 @@ pub async fn export(
     let (head, _) = state.audit.head(None).await.map_err(log_failed)?;
     Ok(DataAccessExport {
         patient_id: patient,
-        generated_at: now(),
+        generated_at: state.now(),
         documents,
         accesses,
         head,
@@ -392,7 +392,7 @@ pub async fn set_contact(
             kind: "webhook".into(),
             address: url,
             set_by: caller.id(),
-            set_at: now(),
+            set_at: state.now(),
         })
         .await?;
     Ok(())

@@ -8,7 +8,7 @@ use crate::audit::{self, Action, Entry};
 use crate::auth::Caller;
 use crate::error::{ApiError, ApiResult};
 use crate::policy::{self, Basis};
-use crate::state::{AppState, at, now};
+use crate::state::{AppState, at};
 use medshare_blob::{BlobRead, ByteRange, ByteStream};
 use medshare_model::api::*;
 use medshare_model::statements::{DocumentBinding, decode_key, key_id};
@@ -47,7 +47,7 @@ pub async fn stage(
         practitioner_id: caller.id(),
         size: staged.size,
         sha256: staged.sha256_hex(),
-        created_at: now(),
+        created_at: state.now(),
     };
     if let Err(e) = state.store.stage_upload(&row).await {
         let _ = state.blobs.discard(id.0).await;
@@ -82,7 +82,9 @@ async fn check_grantee(state: &AppState, g: &NewGrant, uploader: PractitionerId)
             "documents can only be shared with certified clinicians",
         ));
     }
-    if g.expires_at.is_some_and(|e| e.unix_timestamp() <= now()) {
+    if g.expires_at
+        .is_some_and(|e| e.unix_timestamp() <= state.now())
+    {
         return Err(ApiError::bad_request(
             "the share would already have expired",
         ));
@@ -174,7 +176,7 @@ pub async fn commit(
         ciphertext_sha256: staged.sha256.clone(),
         manifest: req.manifest,
         binding: req.binding,
-        created_at: now(),
+        created_at: state.now(),
     };
     // Claim the id for this upload first: of two commits naming one id, only one may promote
     // its bytes (the other would overwrite them, then delete them on its own failure).
@@ -229,7 +231,7 @@ pub async fn commit(
     }
     state
         .store
-        .add_care(row.patient_id, me.id, me.id, now())
+        .add_care(row.patient_id, me.id, me.id, state.now())
         .await?;
     for g in &req.grants {
         state
@@ -290,7 +292,7 @@ async fn authorize(
     };
     let patient_basis = policy::patient_access(state, caller, doc.patient_id).await?;
     let grant = state.store.grant(doc.id, caller.id()).await?;
-    let basis = policy::document_access(caller, &doc, patient_basis, grant.as_ref(), now());
+    let basis = policy::document_access(caller, &doc, patient_basis, grant.as_ref(), state.now());
     let receipt = audit::submit(
         state,
         Entry::new(action, basis.allowed(), basis.as_str())
@@ -393,7 +395,10 @@ pub async fn share(
 ) -> ApiResult<()> {
     let (doc, basis) = managed(state, caller, id, Action::Share).await?;
     check_grantee(state, &g, doc.uploader).await?;
-    state.store.put_grant(id, &g, caller.id(), now()).await?;
+    state
+        .store
+        .put_grant(id, &g, caller.id(), state.now())
+        .await?;
     audit::record(
         state,
         Entry::new(Action::Share, true, basis.as_str())
@@ -424,7 +429,7 @@ pub async fn revoke(
     grantee: PractitionerId,
 ) -> ApiResult<()> {
     let (doc, basis) = managed(state, caller, id, Action::Revoke).await?;
-    if !state.store.revoke_grant(id, grantee, now()).await? {
+    if !state.store.revoke_grant(id, grantee, state.now()).await? {
         return Err(ApiError::not_found());
     }
     audit::record(
@@ -478,7 +483,7 @@ pub async fn grants(
 
 /// Delete staged uploads never committed within `limits.staging_ttl_secs` (rows and bytes).
 pub async fn purge_stale_staging(state: &AppState) -> anyhow::Result<usize> {
-    let cutoff = now() - state.config.limits.staging_ttl_secs;
+    let cutoff = state.now() - state.config.limits.staging_ttl_secs;
     let stale = state.store.stale_staged_uploads(cutoff).await?;
     for id in &stale {
         state.blobs.discard(id.0).await?;
@@ -495,8 +500,9 @@ pub async fn purge_stale_staging(state: &AppState) -> anyhow::Result<usize> {
 /// replica starting never removes another's upload in flight.
 pub async fn reconcile(state: &AppState, grace: std::time::Duration) -> anyhow::Result<()> {
     let swept = state.blobs.sweep_staging(grace).await?;
-    let before =
-        crate::state::now().saturating_sub(i64::try_from(grace.as_secs()).unwrap_or(i64::MAX));
+    let before = state
+        .now()
+        .saturating_sub(i64::try_from(grace.as_secs()).unwrap_or(i64::MAX));
     let cutoff = if grace.is_zero() { i64::MAX } else { before };
     for id in state.store.stale_staged_uploads(cutoff).await? {
         state.store.delete_staged_upload(id).await?;

@@ -5,7 +5,7 @@ use super::{MAX_WRAP, check_recipient, decode_b64, verify};
 use crate::audit::{self, Action, Entry};
 use crate::auth::{self, Caller, normalize_code, token_hash};
 use crate::error::{ApiError, ApiResult};
-use crate::state::{AppState, at, now};
+use crate::state::{AppState, at};
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD as B64;
 use medshare_model::api::*;
@@ -111,7 +111,7 @@ async fn invited(state: &AppState, code: &str) -> ApiResult<PractitionerRow> {
             ErrorCode::NotFound,
             "unknown or already used enrolment code",
         ))?;
-    if p.enrolment_expires.is_some_and(|e| e <= now()) {
+    if p.enrolment_expires.is_some_and(|e| e <= state.now()) {
         return Err(ApiError::with(
             ErrorCode::NotFound,
             "the enrolment code has expired; ask your administrator for a new one",
@@ -239,7 +239,7 @@ pub async fn redeem(state: &AppState, req: RedeemEnrolment) -> ApiResult<Enrolle
         recipient: req.recipient,
         totp_secret,
         institution_setup: setup,
-        now: now(),
+        now: state.now(),
     };
     state.store.redeem_enrolment(&redemption).await?;
     audit::record(
@@ -299,7 +299,7 @@ pub async fn login(
         .login_slot(handle)
         .ok_or(ApiError::new(ErrorCode::TooManyRequests))?;
     let found = state.store.practitioner_by_handle(&req.handle).await?;
-    let n = now();
+    let n = state.now();
     let locked = state.throttle.locked(addr, handle, n).max(
         found
             .as_ref()
@@ -366,13 +366,13 @@ pub async fn login(
     state.store.set_login_failures(p.id, 0, None).await?;
     state.throttle.succeeded(addr, handle);
     let token = auth::new_token();
-    let expires = now() + state.config.auth.session_ttl_secs;
+    let expires = state.now() + state.config.auth.session_ttl_secs;
     state
         .store
         .create_session(&SessionRow {
             token_hash: token_hash(&token),
             practitioner_id: p.id,
-            created_at: now(),
+            created_at: state.now(),
             expires_at: expires,
             revoked: false,
         })
@@ -603,7 +603,7 @@ pub async fn remove(
                 .map(|k| (k.practitioner_id, k.wrap))
                 .collect(),
             alliance_wrap: req.alliance_wrap,
-            now: now(),
+            now: state.now(),
         })
         .await?;
     state.streams.end_practitioner(id);

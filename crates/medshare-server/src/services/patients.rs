@@ -7,7 +7,7 @@ use crate::audit::{self, Action, Entry};
 use crate::auth::Caller;
 use crate::error::{ApiError, ApiResult};
 use crate::policy::{self, Basis};
-use crate::state::{AppState, at, now};
+use crate::state::{AppState, at};
 use medshare_model::api::*;
 use medshare_model::registration::Role;
 use medshare_model::statements::PatientKeyEpoch;
@@ -183,7 +183,7 @@ pub async fn create(state: &AppState, caller: &Caller, req: NewPatient) -> ApiRe
             wraps: rows,
             consents,
             created_by: me.id,
-            created_at: now(),
+            created_at: state.now(),
         })
         .await?;
     audit::record(
@@ -260,7 +260,7 @@ pub async fn search(
         .await?;
         return Ok(empty);
     };
-    let n = now();
+    let n = state.now();
     let patient_basis = policy::patient_access(state, caller, pid).await?;
     // With patient-wide access the outcome is known now: the entry commits while the response
     // is assembled. Otherwise it depends on the grants found below.
@@ -474,7 +474,15 @@ pub async fn grant_consent(
     }
     state
         .store
-        .grant_consent(id, &req.to, next, &req.new_epoch, &rows, caller.id(), now())
+        .grant_consent(
+            id,
+            &req.to,
+            next,
+            &req.new_epoch,
+            &rows,
+            caller.id(),
+            state.now(),
+        )
         .await?;
     audit::record(
         state,
@@ -532,7 +540,7 @@ pub async fn revoke_consent(
     }
     state
         .store
-        .revoke_consent(id, &req.from, next, &req.new_epoch, &rows, now())
+        .revoke_consent(id, &req.from, next, &req.new_epoch, &rows, state.now())
         .await?;
     audit::record(
         state,
@@ -583,7 +591,10 @@ pub async fn declare_care(
             "care can be declared only for certified clinicians of your institution",
         ));
     }
-    state.store.add_care(id, target, caller.id(), now()).await?;
+    state
+        .store
+        .add_care(id, target, caller.id(), state.now())
+        .await?;
     audit::record(
         state,
         Entry::new(Action::CareDeclare, true, "declared")
@@ -627,7 +638,7 @@ pub async fn break_glass(
             "the patient has not consented to share with your institution",
         ));
     }
-    let n = now();
+    let n = state.now();
     let expires = n + state.config.policy.break_glass_secs;
     let window = state
         .store
