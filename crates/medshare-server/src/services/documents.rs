@@ -7,13 +7,13 @@ use super::{MAX_MANIFEST, MAX_WRAP, decode_b64, verify};
 use crate::audit::{self, Action, Entry};
 use crate::auth::Caller;
 use crate::error::{ApiError, ApiResult};
-use crate::policy::{self, Basis};
+use crate::policy::{self, Basis, Who};
 use crate::state::{AppState, at};
 use medshare_blob::{BlobRead, ByteRange, ByteStream};
 use medshare_model::api::*;
 use medshare_model::statements::{DocumentBinding, decode_key, key_id};
 use medshare_model::{DocumentId, ErrorCode, PractitionerId, UploadId};
-use medshare_store::{DocumentRow, PractitionerStatus, StagedUploadRow};
+use medshare_store::{DocumentRow, StagedUploadRow};
 use sha2::{Digest, Sha256};
 
 /// Stream ciphertext into staging. Nothing is visible until [`commit`].
@@ -72,11 +72,7 @@ async fn check_grantee(state: &AppState, g: &NewGrant, uploader: PractitionerId)
         .practitioner(g.grantee)
         .await?
         .ok_or_else(ApiError::not_found)?;
-    let clinician = p
-        .details
-        .roles
-        .contains(&medshare_model::registration::Role::Clinician);
-    if p.status != PractitionerStatus::Certified || !clinician {
+    if policy::receive_share(&Who::from(&p)).is_err() {
         return Err(ApiError::with(
             ErrorCode::Conflict,
             "documents can only be shared with certified clinicians",
@@ -290,9 +286,10 @@ async fn authorize(
         .await?;
         return Err(ApiError::not_found());
     };
-    let patient_basis = policy::patient_access(state, caller, doc.patient_id).await?;
+    let patient_basis = policy::patient_basis(state, caller, doc.patient_id).await?;
     let grant = state.store.grant(doc.id, caller.id()).await?;
-    let basis = policy::document_access(caller, &doc, patient_basis, grant.as_ref(), state.now());
+    let facts = policy::DocumentFacts::of(&doc, grant.as_ref(), state.now());
+    let basis = policy::document_access(&Who::from(caller), &facts, patient_basis);
     let receipt = audit::submit(
         state,
         Entry::new(action, basis.allowed(), basis.as_str())
@@ -353,11 +350,18 @@ pub async fn content(
 
 /// Who may share or revoke: the uploader, or a clinician with patient-wide access.
 async fn may_manage(state: &AppState, caller: &Caller, doc: &DocumentRow) -> ApiResult<Basis> {
-    require_clinician(caller)?;
-    if doc.uploader == caller.id() {
-        return Ok(Basis::Uploader);
+    let who = Who::from(caller);
+    let facts = policy::DocumentFacts::of(doc, None, state.now());
+    let patient_basis = if doc.uploader == who.id {
+        Basis::NoBasis
+    } else {
+        policy::patient_basis(state, caller, doc.patient_id).await?
+    };
+    let basis = policy::manage_document(&who, &facts, patient_basis);
+    if basis == Basis::NotCertified {
+        return Err(ApiError::new(ErrorCode::NotCertified));
     }
-    policy::patient_access(state, caller, doc.patient_id).await
+    Ok(basis)
 }
 
 /// Load a document for sharing or revoking; a refusal is recorded.

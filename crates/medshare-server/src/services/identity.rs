@@ -9,7 +9,6 @@ use crate::state::{AppState, at};
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD as B64;
 use medshare_model::api::*;
-use medshare_model::registration::Role;
 use medshare_model::statements::{
     InstitutionEpochKey, PractitionerCert, PractitionerRevocation, decode_key,
 };
@@ -418,13 +417,12 @@ pub async fn me(state: &AppState, caller: &Caller) -> ApiResult<Me> {
     })
 }
 
-/// Admins act only on their own institution.
+/// Admins act only on their own institution (the policy's [`crate::policy::administer`]).
 fn require_admin_of(caller: &Caller, institution: InstitutionId) -> ApiResult<()> {
-    caller.require_role(Role::InstitutionAdmin)?;
-    if caller.practitioner.institution_id != institution {
-        return Err(ApiError::forbidden());
-    }
-    Ok(())
+    super::allow(crate::policy::administer(
+        &crate::policy::Who::from(caller),
+        institution,
+    ))
 }
 
 pub async fn create_enrolment(
@@ -543,11 +541,14 @@ pub async fn remove(
         .practitioner(id)
         .await?
         .ok_or_else(ApiError::not_found)?;
-    require_admin_of(caller, p.institution_id)?;
-    if id == caller.id() {
-        return Err(ApiError::bad_request(
-            "an administrator cannot remove themselves",
-        ));
+    let who = crate::policy::Who::from(caller);
+    match crate::policy::remove_member(&who, &crate::policy::Who::from(&p)) {
+        Err("administrator-removes-themselves") => {
+            return Err(ApiError::bad_request(
+                "an administrator cannot remove themselves",
+            ));
+        }
+        other => super::allow(other)?,
     }
     let inst = institution(state, p.institution_id).await?;
     let inst_key = inst.sign_public.ok_or_else(ApiError::internal)?;
