@@ -67,6 +67,24 @@ pub trait Dialect:
     ) -> impl Future<Output = Result<Option<EventNotices>>> + Send;
 }
 
+/// What sqlx knows of each backend's concrete types and a generic bound cannot say, stated
+/// once for both.
+macro_rules! what_sqlx_knows {
+    () => {
+        fn pool_executor<'p>(pool: &'p Pool<Self>) -> impl Executor<'p, Database = Self> {
+            pool
+        }
+
+        fn conn_executor<'c>(conn: &'c mut Self::Connection) -> impl Executor<'c, Database = Self> {
+            conn
+        }
+
+        fn rows_affected(done: &Self::QueryResult) -> u64 {
+            done.rows_affected()
+        }
+    };
+}
+
 /// SQLite migrations, embedded in the binary.
 static SQLITE_MIGRATOR: Migrator = sqlx::migrate!("./migrations/sqlite");
 /// PostgreSQL migrations, embedded in the binary.
@@ -91,13 +109,7 @@ impl Dialect for Sqlite {
             .await?)
     }
 
-    fn pool_executor<'p>(pool: &'p Pool<Self>) -> impl Executor<'p, Database = Self> {
-        pool
-    }
-
-    fn conn_executor<'c>(conn: &'c mut Self::Connection) -> impl Executor<'c, Database = Self> {
-        conn
-    }
+    what_sqlx_knows!();
 
     fn bind(args: &mut Self::Arguments, v: Value) -> Result<(), BoxDynError> {
         match v {
@@ -106,10 +118,6 @@ impl Dialect for Sqlite {
             // A JSON array, unpacked by json_each (no limit on the number of ids).
             Value::TextList(v) => args.add(serde_json::to_string(&v)?),
         }
-    }
-
-    fn rows_affected(done: &Self::QueryResult) -> u64 {
-        done.rows_affected()
     }
 
     fn any_of(column: &str, param: usize) -> String {
@@ -142,13 +150,7 @@ impl Dialect for Postgres {
             .await?)
     }
 
-    fn pool_executor<'p>(pool: &'p Pool<Self>) -> impl Executor<'p, Database = Self> {
-        pool
-    }
-
-    fn conn_executor<'c>(conn: &'c mut Self::Connection) -> impl Executor<'c, Database = Self> {
-        conn
-    }
+    what_sqlx_knows!();
 
     fn bind(args: &mut Self::Arguments, v: Value) -> Result<(), BoxDynError> {
         match v {
@@ -156,10 +158,6 @@ impl Dialect for Postgres {
             Value::Int(v) => args.add(v),
             Value::TextList(v) => args.add(v),
         }
-    }
-
-    fn rows_affected(done: &Self::QueryResult) -> u64 {
-        done.rows_affected()
     }
 
     fn any_of(column: &str, param: usize) -> String {
