@@ -25,8 +25,9 @@ use std::io::{Read, Write};
 use time::OffsetDateTime;
 use tokio::sync::mpsc;
 
-/// What the uploader says about a document (size and hash are computed while sealing).
-#[derive(Clone, Debug)]
+/// What the uploader says about a document (size and hash are computed while sealing). Built
+/// from a document's classification by [`crate::intake::Intake`].
+#[derive(Clone, Debug, Default)]
 pub struct DocumentMeta {
     pub title: String,
     pub file_name: String,
@@ -34,6 +35,8 @@ pub struct DocumentMeta {
     pub category: String,
     pub date_of_service: Option<String>,
     pub classification: Option<serde_json::Value>,
+    /// Flag the document urgent in its sealed manifest.
+    pub urgent: bool,
 }
 
 /// A share to give: who, and until when.
@@ -296,6 +299,7 @@ impl Client {
             size: pt_size,
             sha256: pt_sha,
             classification: meta.classification,
+            urgent: meta.urgent,
         };
         let manifest_json =
             serde_json::to_vec(&manifest).map_err(|_| ClientError::Invalid("manifest".into()))?;
