@@ -4,7 +4,7 @@
 //! column with `try_get`, so a missing column or a stored value of another type is
 //! [`StoreError::Corrupt`], never a panic.
 //!
-//! ```ignore
+//! ```text
 //! let row: Option<InstitutionRow> = sql("SELECT * FROM institutions WHERE id = $1")
 //!     .bind(id)
 //!     .fetch_optional(&self.pool)

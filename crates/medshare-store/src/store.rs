@@ -92,3 +92,28 @@ impl<D: Dialect> MetadataStore for Store<D> {
         Ok(())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn counts_user_tables_and_backs_up() {
+        let dir = tempfile::tempdir().unwrap();
+        let url = format!("sqlite://{}", dir.path().join("m.db").display());
+        let empty = SqliteStore::connect(&url).await.unwrap();
+        assert_eq!(empty.user_table_count().await.unwrap(), 0);
+        let s = SqliteStore::open(&url).await.unwrap();
+        let tables = s.user_table_count().await.unwrap();
+        assert!(tables > 10, "{tables}");
+        let copy = dir.path().join("copy.db");
+        s.backup_to(&copy).await.unwrap();
+        let c = SqliteStore::connect(&format!("sqlite://{}", copy.display()))
+            .await
+            .unwrap();
+        assert_eq!(c.user_table_count().await.unwrap(), tables);
+        assert!(c.schema_status().await.unwrap().pending.is_empty());
+        // The copy must be a new file.
+        assert!(s.backup_to(&copy).await.is_err());
+    }
+}
