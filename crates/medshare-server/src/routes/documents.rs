@@ -62,7 +62,14 @@ fn parse_range(headers: &HeaderMap) -> ApiResult<Option<ByteRange>> {
     };
     let bad = || ApiError::bad_request("invalid Range header");
     let text = v.to_str().map_err(|_| bad())?;
-    let parsed = http_range_header::parse_range_header(text).map_err(|_| bad())?;
+    let parsed = match http_range_header::parse_range_header(text) {
+        Ok(p) => p,
+        // `bytes=-0` is well formed but selects nothing: the blob store answers 416.
+        Err(http_range_header::RangeUnsatisfiableError::ZeroSuffix) => {
+            return Ok(Some(ByteRange::Suffix(0)));
+        }
+        Err(_) => return Err(bad()),
+    };
     let [only] = parsed.ranges.as_slice() else {
         return Ok(None);
     };
