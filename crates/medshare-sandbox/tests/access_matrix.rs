@@ -26,6 +26,100 @@ use std::io::Cursor;
 use std::time::Duration;
 use time::OffsetDateTime;
 
+// Every check below is one cell of the matrix. A failing cell is recorded, not fatal, so one
+// run reports every cell that is wrong (`finish` fails the test listing them all).
+tokio::task_local! {
+    static CELLS: std::cell::RefCell<Vec<String>>;
+}
+
+fn fail_cell(what: String) {
+    let recorded = CELLS
+        .try_with(|c| c.borrow_mut().push(what.clone()))
+        .is_ok();
+    if !recorded {
+        panic!("{what}");
+    }
+}
+
+/// `assert!` for one cell.
+macro_rules! check {
+    ($cond:expr) => {
+        check!($cond, "{}", stringify!($cond))
+    };
+    ($cond:expr, $($arg:tt)+) => {
+        if !$cond {
+            fail_cell(format!($($arg)+));
+        }
+    };
+}
+
+/// `assert_eq!` for one cell.
+macro_rules! check_eq {
+    ($a:expr, $b:expr) => {
+        check_eq!($a, $b, "{} == {}", stringify!($a), stringify!($b))
+    };
+    ($a:expr, $b:expr, $($arg:tt)+) => {{
+        match (&$a, &$b) {
+            (a, b) => {
+                if a != b {
+                    fail_cell(format!("{}: {:?} != {:?}", format!($($arg)+), a, b));
+                }
+            }
+        }
+    }};
+}
+
+/// Run a matrix test body, then fail once with every cell that was wrong.
+async fn matrix<F: std::future::Future<Output = anyhow::Result<()>>>(
+    body: F,
+) -> anyhow::Result<()> {
+    let (result, cells) = CELLS
+        .scope(std::cell::RefCell::new(Vec::new()), async {
+            let r = body.await;
+            (r, CELLS.with(|c| c.borrow().clone()))
+        })
+        .await;
+    assert!(
+        cells.is_empty(),
+        "{} cells of the access matrix are wrong:\n  {}",
+        cells.len(),
+        cells.join("\n  ")
+    );
+    result
+}
+
+/// Run a matrix test on its own runtime in a thread with a large stack (the matrix is one long
+/// async body, and its poll frame is large in debug builds).
+fn run_matrix<F, Fut>(f: F) -> anyhow::Result<()>
+where
+    F: FnOnce() -> Fut + Send + 'static,
+    Fut: std::future::Future<Output = anyhow::Result<()>>,
+{
+    std::thread::Builder::new()
+        .stack_size(64 << 20)
+        .spawn(move || {
+            let rt = tokio::runtime::Builder::new_multi_thread()
+                .worker_threads(2)
+                .thread_stack_size(16 << 20)
+                .enable_all()
+                .build()?;
+            rt.block_on(matrix(f()))
+        })?
+        .join()
+        .map_err(|_| anyhow::anyhow!("the matrix test panicked"))?
+}
+
+/// A client call refused with the hub's problem `code` (one cell).
+fn check_api<T>(r: Result<T, medshare_client::ClientError>, code: ErrorCode, what: &str) {
+    match r {
+        Ok(_) => fail_cell(format!("{what}: expected {code:?}, but it succeeded")),
+        Err(e) if e.code() != Some(code) => {
+            fail_cell(format!("{what}: expected {code:?}, got {e:?}"))
+        }
+        Err(_) => {}
+    }
+}
+
 /// The story cast plus a second emergency doctor at KPH (a colleague of dr.ho without a care
 /// relationship, for break-glass; KPH has the privacy officer who must be told).
 fn cast() -> Cast {
@@ -130,10 +224,11 @@ impl Raw {
     }
 }
 
-#[track_caller]
 fn assert_problem((status, body): (u16, Vec<u8>), code: ErrorCode, what: &str) {
-    assert_eq!(status, code.status(), "{what}: HTTP status");
-    assert_eq!(problem(&body).code, code, "{what}: problem code");
+    check_eq!(status, code.status(), "{what}: HTTP status");
+    if status == code.status() {
+        check_eq!(problem(&body).code, code, "{what}: problem code");
+    }
 }
 
 /// Every read path works for `who`, and the bytes are the ones uploaded.
@@ -149,7 +244,7 @@ async fn assert_reads(
         .timeline(patient)
         .await
         .unwrap_or_else(|e| panic!("{who}: timeline: {e:?}"));
-    assert!(
+    check!(
         t.entries.iter().any(|e| e.document_id == doc),
         "{who}: the timeline lists the document"
     );
@@ -160,10 +255,10 @@ async fn assert_reads(
     let got = download_vec(c, &opened)
         .await
         .unwrap_or_else(|e| panic!("{who}: download: {e:?}"));
-    assert!(got == plain, "{who}: decrypted bytes differ");
+    check!(got == plain, "{who}: decrypted bytes differ");
     let (status, body) = raw.content(doc, Some(&token(c))).await;
-    assert_eq!(status, 200, "{who}: raw content");
-    assert_eq!(
+    check_eq!(status, 200, "{who}: raw content");
+    check_eq!(
         sha256_hex(&body),
         opened.binding.ciphertext_sha256,
         "{who}: raw content is the signed ciphertext"
@@ -190,19 +285,19 @@ async fn assert_no_reads(
     code: ErrorCode,
 ) {
     match (c.timeline(patient).await, timeline) {
-        (Ok(t), TimelineExpect::Absent) => assert!(
+        (Ok(t), TimelineExpect::Absent) => check!(
             t.entries.iter().all(|e| e.document_id != doc),
             "{who}: the timeline must not list the document"
         ),
         (Err(e), TimelineExpect::Refused(want)) => {
-            assert_eq!(e.code(), Some(want), "{who}: timeline refused with {e:?}")
+            check_eq!(e.code(), Some(want), "{who}: timeline refused with {e:?}")
         }
         (Ok(_), TimelineExpect::Refused(want)) => {
-            panic!("{who}: timeline should be refused with {want:?}")
+            fail_cell(format!("{who}: timeline should be refused with {want:?}"))
         }
-        (Err(e), TimelineExpect::Absent) => panic!("{who}: timeline failed: {e:?}"),
+        (Err(e), TimelineExpect::Absent) => fail_cell(format!("{who}: timeline failed: {e:?}")),
     }
-    assert_api(c.open_document(doc).await, code, &format!("{who}: open"));
+    check_api(c.open_document(doc).await, code, &format!("{who}: open"));
     assert_problem(
         raw.content(doc, Some(&token(c))).await,
         code,
@@ -216,14 +311,14 @@ async fn inbox_has_break_glass(c: &Client, patient: medshare_model::PatientId) -
     )
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn every_read_path_enforces_the_policy_sqlite_folder() -> anyhow::Result<()> {
-    every_read_path_enforces_the_policy(Backend::SqliteFolder).await
+#[test]
+fn every_read_path_enforces_the_policy_sqlite_folder() -> anyhow::Result<()> {
+    run_matrix(|| every_read_path_enforces_the_policy(Backend::SqliteFolder))
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn every_read_path_enforces_the_policy_postgres_s3() -> anyhow::Result<()> {
-    every_read_path_enforces_the_policy(Backend::PostgresS3).await
+#[test]
+fn every_read_path_enforces_the_policy_postgres_s3() -> anyhow::Result<()> {
+    run_matrix(|| every_read_path_enforces_the_policy(Backend::PostgresS3))
 }
 
 async fn every_read_path_enforces_the_policy(backend: Backend) -> anyhow::Result<()> {
@@ -284,7 +379,7 @@ async fn every_read_path_enforces_the_policy(backend: Backend) -> anyhow::Result
     let (_, hkid_p) = random_hkid();
     let (_, hkid_r) = random_hkid();
     let (_, hkid_q) = random_hkid();
-    assert!(hkid_p != hkid_r && hkid_p != hkid_q && hkid_r != hkid_q);
+    check!(hkid_p != hkid_r && hkid_p != hkid_q && hkid_r != hkid_q);
     let p = chan.ensure_patient(&hkid_p, &card("LEE Siu Ming")).await?;
     let r = chan.ensure_patient(&hkid_r, &card("NG Mei Kuen")).await?;
     let q = ho.ensure_patient(&hkid_q, &card("YEUNG Chun Kit")).await?;
@@ -317,7 +412,7 @@ async fn every_read_path_enforces_the_policy(backend: Backend) -> anyhow::Result
         &d1_plain,
     )
     .await;
-    assert!(
+    check!(
         OffsetDateTime::now_utc() < expiry,
         "the pre-expiry check must run before the grant expires"
     );
@@ -369,7 +464,7 @@ async fn every_read_path_enforces_the_policy(backend: Backend) -> anyhow::Result
     // --- Grantee with a live grant: reads D1, but may not re-share it (sharing needs the
     // uploader or patient-wide access at the patient's consented institution).
     assert_reads("grantee dr.wong", &wong, &raw, &hkid_p, d1, &d1_plain).await;
-    assert_api(
+    check_api(
         wong.share(d1, &share_with("dr.leung", None)).await,
         ErrorCode::Forbidden,
         "grantee re-shares",
@@ -456,7 +551,7 @@ async fn every_read_path_enforces_the_policy(backend: Backend) -> anyhow::Result
     assert_reads("dt.lam with care", &lam, &raw, &hkid_p, d1, &d1_plain).await;
     assert_reads("dt.lam with care", &lam, &raw, &hkid_p, d2, &d2_plain).await;
     let own = lam.timeline(&hkid_p).await?;
-    assert_eq!(
+    check_eq!(
         own.card.and_then(|c| c.name).as_deref(),
         Some("LEE Siu Ming"),
         "care at a consented institution opens the patient card"
@@ -475,12 +570,12 @@ async fn every_read_path_enforces_the_policy(backend: Backend) -> anyhow::Result
     .await;
 
     // --- Enrolled but not certified: refused everywhere, by the client and by the hub.
-    assert_api(
+    check_api(
         pending.timeline(&hkid_p).await,
         ErrorCode::NotCertified,
         "uncertified timeline",
     );
-    assert_api(
+    check_api(
         pending.open_document(d1).await,
         ErrorCode::NotCertified,
         "uncertified open",
@@ -551,7 +646,7 @@ async fn every_read_path_enforces_the_policy(backend: Backend) -> anyhow::Result
         ErrorCode::Forbidden,
     )
     .await;
-    assert!(!inbox_has_break_glass(&privacy, q.id()).await);
+    check!(!inbox_has_break_glass(&privacy, q.id()).await);
     let q_for_kwan = kwan.find_patient(&hkid_q).await?.expect("patient exists");
     let granted = kwan
         .break_glass(
@@ -559,7 +654,7 @@ async fn every_read_path_enforces_the_policy(backend: Backend) -> anyhow::Result
             "unconscious in resus, no next of kin reachable",
         )
         .await?;
-    assert!(granted.expires_at > OffsetDateTime::now_utc());
+    check!(granted.expires_at > OffsetDateTime::now_utc());
     assert_reads(
         "dr.kwan under break-glass",
         &kwan,
@@ -571,7 +666,7 @@ async fn every_read_path_enforces_the_policy(backend: Backend) -> anyhow::Result
     .await;
     kwan.share(dq, &share_with("dr.wong", None)).await?;
     let events = privacy.inbox(0).await?;
-    assert!(
+    check!(
         events.iter().any(|e| e.event
             == EventKind::BreakGlass {
                 patient_id: q.id(),
@@ -582,7 +677,7 @@ async fn every_read_path_enforces_the_policy(backend: Backend) -> anyhow::Result
 
     // --- Guessed ids.
     let guessed = DocumentId::new();
-    assert_api(
+    check_api(
         chan.open_document(guessed).await,
         ErrorCode::NotFound,
         "guessed id: open",
@@ -760,7 +855,7 @@ async fn every_read_path_enforces_the_policy(backend: Backend) -> anyhow::Result
                             && e.at > 0
                     })
                     .count();
-                assert!(
+                check!(
                     n >= 1,
                     "access_log lacks {outcome} {action} by {actor} on {doc:?} ({basis})"
                 );
@@ -777,7 +872,7 @@ async fn every_read_path_enforces_the_policy(backend: Backend) -> anyhow::Result
                     && e.purpose == "no-basis"
             })
             .count();
-        assert!(n >= 1, "dt.lam's refused search is logged");
+        check!(n >= 1, "dt.lam's refused search is logged");
     }
 
     // --- The access log is append-only.
@@ -834,7 +929,7 @@ async fn assert_access_log_append_only(url: &str) -> anyhow::Result<()> {
     let denied = rw
         .count("SELECT COUNT(*) FROM access_log WHERE outcome = 'denied'")
         .await?;
-    assert!(total > 0 && denied > 0);
+    check!(total > 0 && denied > 0);
     for sql in [
         "UPDATE access_log SET outcome = 'allowed' WHERE outcome = 'denied'",
         "UPDATE access_log SET actor = NULL",
@@ -845,7 +940,7 @@ async fn assert_access_log_append_only(url: &str) -> anyhow::Result<()> {
             .exec(sql)
             .await
             .expect_err("the access log refuses edits");
-        assert!(
+        check!(
             err.to_string().contains("append-only"),
             "{sql}: refused by the trigger, got {err}"
         );
@@ -854,7 +949,7 @@ async fn assert_access_log_append_only(url: &str) -> anyhow::Result<()> {
     let denied_after = rw
         .count("SELECT COUNT(*) FROM access_log WHERE outcome = 'denied'")
         .await?;
-    assert_eq!((total_after, denied_after), (total, denied));
+    check_eq!((total_after, denied_after), (total, denied));
     rw.close().await?;
     Ok(())
 }
@@ -864,15 +959,14 @@ async fn assert_access_log_append_only(url: &str) -> anyhow::Result<()> {
 /// clinician with patient-wide access who "revokes" the uploader destroys the uploader's only
 /// key to a document they uploaded for a patient whose consent their institution does not
 /// hold (the call still answers 404).
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn revoking_a_share_that_does_not_exist_changes_nothing_sqlite_folder() -> anyhow::Result<()>
-{
-    revoking_a_share_that_does_not_exist_changes_nothing(Backend::SqliteFolder).await
+#[test]
+fn revoking_a_share_that_does_not_exist_changes_nothing_sqlite_folder() -> anyhow::Result<()> {
+    run_matrix(|| revoking_a_share_that_does_not_exist_changes_nothing(Backend::SqliteFolder))
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn revoking_a_share_that_does_not_exist_changes_nothing_postgres_s3() -> anyhow::Result<()> {
-    revoking_a_share_that_does_not_exist_changes_nothing(Backend::PostgresS3).await
+#[test]
+fn revoking_a_share_that_does_not_exist_changes_nothing_postgres_s3() -> anyhow::Result<()> {
+    run_matrix(|| revoking_a_share_that_does_not_exist_changes_nothing(Backend::PostgresS3))
 }
 
 async fn revoking_a_share_that_does_not_exist_changes_nothing(
@@ -899,12 +993,12 @@ async fn revoking_a_share_that_does_not_exist_changes_nothing(
         .await?
         .document_id;
     let opened = wong.open_document(doc).await?;
-    assert!(download_vec(&wong, &opened).await? == plain);
+    check!(download_vec(&wong, &opened).await? == plain);
 
     // dr.chan (care + consent for the patient) may manage the document's shares; dr.wong holds
     // no share, so there is nothing to revoke.
-    assert!(chan.grants(doc).await?.is_empty());
-    assert_api(
+    check!(chan.grants(doc).await?.is_empty());
+    check_api(
         chan.revoke(doc, &"dr.wong".parse().unwrap()).await,
         ErrorCode::NotFound,
         "revoking a share that does not exist",
@@ -912,7 +1006,7 @@ async fn revoking_a_share_that_does_not_exist_changes_nothing(
 
     // The uploader must still be able to open their document.
     let opened = wong.open_document(doc).await?;
-    assert!(download_vec(&wong, &opened).await? == plain);
+    check!(download_vec(&wong, &opened).await? == plain);
     hub.stop().await
 }
 
@@ -921,14 +1015,14 @@ async fn revoking_a_share_that_does_not_exist_changes_nothing(
 /// `policy::patient_access` never looks at roles, so a privacy officer (or an administrator)
 /// with a declared care relationship is served the document view, its patient-key wraps and
 /// the ciphertext, logged as an allowed `care-relationship` read.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn non_clinician_with_declared_care_is_still_denied_sqlite_folder() -> anyhow::Result<()> {
-    non_clinician_with_declared_care_is_still_denied(Backend::SqliteFolder).await
+#[test]
+fn non_clinician_with_declared_care_is_still_denied_sqlite_folder() -> anyhow::Result<()> {
+    run_matrix(|| non_clinician_with_declared_care_is_still_denied(Backend::SqliteFolder))
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn non_clinician_with_declared_care_is_still_denied_postgres_s3() -> anyhow::Result<()> {
-    non_clinician_with_declared_care_is_still_denied(Backend::PostgresS3).await
+#[test]
+fn non_clinician_with_declared_care_is_still_denied_postgres_s3() -> anyhow::Result<()> {
+    run_matrix(|| non_clinician_with_declared_care_is_still_denied(Backend::PostgresS3))
 }
 
 async fn non_clinician_with_declared_care_is_still_denied(backend: Backend) -> anyhow::Result<()> {
@@ -952,7 +1046,7 @@ async fn non_clinician_with_declared_care_is_still_denied(backend: Backend) -> a
     // Either the declaration is refused or it must not open the documents.
     let declared = ho.declare_care(&q, Some(world.id("privacy.kph"))).await;
     if let Err(e) = &declared {
-        assert!(
+        check!(
             matches!(e.code(), Some(ErrorCode::BadRequest | ErrorCode::Forbidden)),
             "{e:?}"
         );
