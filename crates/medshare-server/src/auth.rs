@@ -40,6 +40,11 @@ impl Caller {
         self.practitioner.details.roles.contains(&role)
     }
 
+    /// A service identity (an institution gateway), not a person.
+    pub fn is_service(&self) -> bool {
+        self.practitioner.details.profession.is_service()
+    }
+
     /// Refuse unless certified and holding `role`.
     pub fn require_role(&self, role: Role) -> ApiResult<()> {
         self.require_certified()?;

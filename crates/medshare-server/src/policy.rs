@@ -68,6 +68,9 @@ pub fn consent_change(
     if !caller.has_role(medshare_model::registration::Role::Clinician) {
         return Err("not-a-clinician");
     }
+    if caller.is_service() {
+        return Err("service-identity");
+    }
     let named = consents.iter().any(|c| {
         matches!(c, ConsentHolder::Institution { id } if *id == caller.practitioner.institution_id)
     });
@@ -104,6 +107,18 @@ pub fn contact_change(
         return Ok("privacy-officer");
     }
     consent_change(caller, basis, consents).map(|()| "care-relationship")
+}
+
+/// What only a person may do, never a service identity (an institution gateway): open
+/// break-glass, declare care relationships, change consent or a patient's contact. A gateway
+/// files records and reads what its uploads and the care relationships clinicians declare for
+/// it allow.
+pub fn person_only(caller: &Caller) -> Result<(), &'static str> {
+    if caller.is_service() {
+        Err("service-identity")
+    } else {
+        Ok(())
+    }
 }
 
 /// Patient-wide access: consent held by the caller's institution plus care or break-glass.

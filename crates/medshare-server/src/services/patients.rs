@@ -115,6 +115,7 @@ pub async fn create(state: &AppState, caller: &Caller, req: NewPatient) -> ApiRe
         || key.previous.is_some()
         || key.signed_by != me.id
         || key.institution_id != me.institution_id
+        || key.service != me.details.profession.is_service()
     {
         return Err(ApiError::bad_request(
             "the first patient key must be epoch 1 of this patient, signed for your institution",
@@ -550,6 +551,19 @@ pub async fn declare_care(
     req: CareRequest,
 ) -> ApiResult<()> {
     require_clinician(caller)?;
+    if let Err(why) = policy::person_only(caller) {
+        audit::record(
+            state,
+            Entry::new(Action::CareDeclare, false, why)
+                .by(&caller.practitioner)
+                .patient(id),
+        )
+        .await?;
+        return Err(ApiError::with(
+            ErrorCode::Forbidden,
+            "a service identity cannot declare care relationships",
+        ));
+    }
     state
         .store
         .patient(id)
@@ -600,6 +614,19 @@ pub async fn break_glass(
     req: BreakGlassRequest,
 ) -> ApiResult<BreakGlassGranted> {
     require_clinician(caller)?;
+    if let Err(why) = policy::person_only(caller) {
+        audit::record(
+            state,
+            Entry::new(Action::BreakGlass, false, why)
+                .by(&caller.practitioner)
+                .patient(id),
+        )
+        .await?;
+        return Err(ApiError::with(
+            ErrorCode::Forbidden,
+            "a service identity cannot open break-glass access",
+        ));
+    }
     state
         .store
         .patient(id)
