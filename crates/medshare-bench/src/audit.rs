@@ -138,6 +138,7 @@ async fn fresh_log(
         Duration::from_millis(1000),
         512,
         tx,
+        medshare_server::clock::Clock::system(),
     )
     .await?;
     Ok((store, log))

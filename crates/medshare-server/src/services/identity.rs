@@ -5,11 +5,10 @@ use super::{MAX_WRAP, check_recipient, decode_b64, verify};
 use crate::audit::{self, Action, Entry};
 use crate::auth::{self, Caller, normalize_code, token_hash};
 use crate::error::{ApiError, ApiResult};
-use crate::state::{AppState, at, now};
+use crate::state::{AppState, at};
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD as B64;
 use medshare_model::api::*;
-use medshare_model::registration::Role;
 use medshare_model::statements::{
     InstitutionEpochKey, PractitionerCert, PractitionerRevocation, decode_key,
 };
@@ -111,7 +110,7 @@ async fn invited(state: &AppState, code: &str) -> ApiResult<PractitionerRow> {
             ErrorCode::NotFound,
             "unknown or already used enrolment code",
         ))?;
-    if p.enrolment_expires.is_some_and(|e| e <= now()) {
+    if p.enrolment_expires.is_some_and(|e| e <= state.now()) {
         return Err(ApiError::with(
             ErrorCode::NotFound,
             "the enrolment code has expired; ask your administrator for a new one",
@@ -241,7 +240,7 @@ pub async fn redeem(state: &AppState, req: RedeemEnrolment) -> ApiResult<Enrolle
         recipient: req.recipient,
         totp_secret,
         institution_setup: setup,
-        now: now(),
+        now: state.now(),
     };
     state.store.redeem_enrolment(&redemption).await?;
     audit::record(
@@ -301,7 +300,7 @@ pub async fn login(
         .login_slot(handle)
         .ok_or(ApiError::new(ErrorCode::TooManyRequests))?;
     let found = state.store.practitioner_by_handle(&req.handle).await?;
-    let n = now();
+    let n = state.now();
     let locked = state.throttle.locked(addr, handle, n).max(
         found
             .as_ref()
@@ -369,13 +368,13 @@ pub async fn login(
     state.store.set_login_failures(p.id, 0, None).await?;
     state.throttle.succeeded(addr, handle);
     let token = auth::new_token();
-    let expires = now() + state.config.auth.session_ttl_secs;
+    let expires = state.now() + state.config.auth.session_ttl_secs;
     state
         .store
         .create_session(&SessionRow {
             token_hash: token_hash(&token),
             practitioner_id: p.id,
-            created_at: now(),
+            created_at: state.now(),
             expires_at: expires,
             revoked: false,
         })
@@ -406,7 +405,7 @@ pub async fn service_login(
     use medshare_model::statements::ServiceLogin;
     let invalid = || ApiError::new(ErrorCode::InvalidCredentials);
     let claimed: ServiceLogin = req.proof.payload_as().map_err(|_| invalid())?;
-    let n = now();
+    let n = state.now();
     let key = format!("service-login:{}", claimed.practitioner_id);
     if let Some(wait) = state.throttle.locked(addr, &key, n) {
         let mut e = ApiError::new(ErrorCode::AccountLocked);
@@ -505,13 +504,12 @@ pub async fn me(state: &AppState, caller: &Caller) -> ApiResult<Me> {
     })
 }
 
-/// Admins act only on their own institution.
+/// Admins act only on their own institution (the policy's [`crate::policy::administer`]).
 fn require_admin_of(caller: &Caller, institution: InstitutionId) -> ApiResult<()> {
-    caller.require_role(Role::InstitutionAdmin)?;
-    if caller.practitioner.institution_id != institution {
-        return Err(ApiError::forbidden());
-    }
-    Ok(())
+    super::allow(crate::policy::administer(
+        &crate::policy::Who::from(caller),
+        institution,
+    ))
 }
 
 pub async fn create_enrolment(
@@ -630,11 +628,14 @@ pub async fn remove(
         .practitioner(id)
         .await?
         .ok_or_else(ApiError::not_found)?;
-    require_admin_of(caller, p.institution_id)?;
-    if id == caller.id() {
-        return Err(ApiError::bad_request(
-            "an administrator cannot remove themselves",
-        ));
+    let who = crate::policy::Who::from(caller);
+    match crate::policy::remove_member(&who, &crate::policy::Who::from(&p)) {
+        Err("administrator-removes-themselves") => {
+            return Err(ApiError::bad_request(
+                "an administrator cannot remove themselves",
+            ));
+        }
+        other => super::allow(other)?,
     }
     let inst = institution(state, p.institution_id).await?;
     let inst_key = inst.sign_public.ok_or_else(ApiError::internal)?;
@@ -690,7 +691,7 @@ pub async fn remove(
                 .map(|k| (k.practitioner_id, k.wrap))
                 .collect(),
             alliance_wrap: req.alliance_wrap,
-            now: now(),
+            now: state.now(),
         })
         .await?;
     state.streams.end_practitioner(id);

@@ -6,8 +6,8 @@ use super::{MAX_MANIFEST, MAX_WRAP, check_recipient, decode_b64, verify};
 use crate::audit::{self, Action, Entry};
 use crate::auth::Caller;
 use crate::error::{ApiError, ApiResult};
-use crate::policy::{self, Basis};
-use crate::state::{AppState, at, now};
+use crate::policy::{self, Basis, Who};
+use crate::state::{AppState, at};
 use medshare_model::api::*;
 use medshare_model::registration::Role;
 use medshare_model::statements::PatientKeyEpoch;
@@ -15,9 +15,9 @@ use medshare_model::{ErrorCode, InstitutionId, PatientId, PatientRef, Practition
 use medshare_store::{PatientKeyWrapRow, PractitionerStatus};
 use std::collections::{BTreeMap, BTreeSet};
 
-/// Clinical actions need a certified clinician.
+/// Clinical actions need a certified clinician (the policy's [`policy::clinical`]).
 pub fn require_clinician(caller: &Caller) -> ApiResult<()> {
-    caller.require_role(Role::Clinician)
+    super::allow(policy::clinical(&Who::from(caller)))
 }
 
 /// A patient key wrap as stored; a wrap to an institution must be to its current epoch key
@@ -184,7 +184,7 @@ pub async fn create(state: &AppState, caller: &Caller, req: NewPatient) -> ApiRe
             wraps: rows,
             consents,
             created_by: me.id,
-            created_at: now(),
+            created_at: state.now(),
         })
         .await?;
     audit::record(
@@ -203,10 +203,7 @@ pub async fn lookup(
     req: PatientLookup,
 ) -> ApiResult<PatientView> {
     // Privacy officers find patients too (for access histories); they get no key wraps.
-    if !caller.has_role(Role::PrivacyOfficer) {
-        require_clinician(caller)?;
-    }
-    caller.require_certified()?;
+    super::allow(policy::lookup_patient(&Who::from(caller)))?;
     if req.refs.is_empty() || req.refs.len() > 16 {
         return Err(ApiError::bad_request(
             "between 1 and 16 patient references are required",
@@ -220,7 +217,7 @@ pub async fn lookup(
         .await?;
         return Err(ApiError::not_found());
     };
-    let basis = policy::patient_access(state, caller, id).await?;
+    let basis = policy::patient_basis(state, caller, id).await?;
     audit::record(
         state,
         Entry::new(Action::PatientLookup, true, basis.as_str())
@@ -261,8 +258,9 @@ pub async fn search(
         .await?;
         return Ok(empty);
     };
-    let n = now();
-    let patient_basis = policy::patient_access(state, caller, pid).await?;
+    let n = state.now();
+    let who = Who::from(caller);
+    let patient_basis = policy::patient_basis(state, caller, pid).await?;
     // With patient-wide access the outcome is known now: the entry commits while the response
     // is assembled. Otherwise it depends on the grants found below.
     let entry = |basis: &'static str| {
@@ -288,7 +286,8 @@ pub async fn search(
         .await?
         .into_iter()
         .filter(|d| {
-            policy::document_access(caller, d, patient_basis, grants.get(&d.id), n).allowed()
+            let facts = policy::DocumentFacts::of(d, grants.get(&d.id), n);
+            policy::document_access(&who, &facts, patient_basis).allowed()
         })
         .collect();
     if docs.is_empty() && !patient_basis.allowed() {
@@ -360,9 +359,11 @@ async fn require_consent_change(
         .patient(id)
         .await?
         .ok_or_else(ApiError::not_found)?;
-    let basis = policy::patient_access(state, caller, id).await?;
-    let consents = state.store.consents(id).await?;
-    if let Err(why) = policy::consent_change(caller, basis, &consents) {
+    let who = Who::from(caller);
+    let facts = policy::patient_facts(state, &who, id).await?;
+    let basis = policy::patient_access(&who, &facts);
+    let consents = facts.consents.clone();
+    if let Err(why) = policy::consent_change(&who, &facts) {
         audit::record(
             state,
             Entry::new(action, false, why)
@@ -475,7 +476,15 @@ pub async fn grant_consent(
     }
     state
         .store
-        .grant_consent(id, &req.to, next, &req.new_epoch, &rows, caller.id(), now())
+        .grant_consent(
+            id,
+            &req.to,
+            next,
+            &req.new_epoch,
+            &rows,
+            caller.id(),
+            state.now(),
+        )
         .await?;
     audit::record(
         state,
@@ -533,7 +542,7 @@ pub async fn revoke_consent(
     }
     state
         .store
-        .revoke_consent(id, &req.from, next, &req.new_epoch, &rows, now())
+        .revoke_consent(id, &req.from, next, &req.new_epoch, &rows, state.now())
         .await?;
     audit::record(
         state,
@@ -551,7 +560,20 @@ pub async fn declare_care(
     req: CareRequest,
 ) -> ApiResult<()> {
     require_clinician(caller)?;
-    if let Err(why) = policy::person_only(caller) {
+    state
+        .store
+        .patient(id)
+        .await?
+        .ok_or_else(ApiError::not_found)?;
+    let who = Who::from(caller);
+    let facts = policy::patient_facts(state, &who, id).await?;
+    let target: PractitionerId = req.practitioner.unwrap_or(caller.id());
+    let t = state
+        .store
+        .practitioner(target)
+        .await?
+        .ok_or_else(ApiError::not_found)?;
+    if let Err(why) = policy::declare_care(&who, &facts, &Who::from(&t)) {
         audit::record(
             state,
             Entry::new(Action::CareDeclare, false, why)
@@ -559,45 +581,26 @@ pub async fn declare_care(
                 .patient(id),
         )
         .await?;
-        return Err(ApiError::with(
-            ErrorCode::Forbidden,
-            "a service identity cannot declare care relationships",
-        ));
+        return Err(if why == "no-consent" {
+            ApiError::with(
+                ErrorCode::Forbidden,
+                "the patient has not consented to share with your institution",
+            )
+        } else if why == "service-identity" {
+            ApiError::with(
+                ErrorCode::Forbidden,
+                "a service identity cannot declare care relationships",
+            )
+        } else {
+            ApiError::bad_request(
+                "care can be declared only for certified clinicians of your institution",
+            )
+        });
     }
     state
         .store
-        .patient(id)
-        .await?
-        .ok_or_else(ApiError::not_found)?;
-    let consents = state.store.consents(id).await?;
-    if !policy::institution_has_consent(caller, &consents) {
-        audit::record(
-            state,
-            Entry::new(Action::CareDeclare, false, "no-consent")
-                .by(&caller.practitioner)
-                .patient(id),
-        )
+        .add_care(id, target, caller.id(), state.now())
         .await?;
-        return Err(ApiError::with(
-            ErrorCode::Forbidden,
-            "the patient has not consented to share with your institution",
-        ));
-    }
-    let target: PractitionerId = req.practitioner.unwrap_or(caller.id());
-    let t = state
-        .store
-        .practitioner(target)
-        .await?
-        .ok_or_else(ApiError::not_found)?;
-    if t.institution_id != caller.practitioner.institution_id
-        || t.status != PractitionerStatus::Certified
-        || !t.details.roles.contains(&Role::Clinician)
-    {
-        return Err(ApiError::bad_request(
-            "care can be declared only for certified clinicians of your institution",
-        ));
-    }
-    state.store.add_care(id, target, caller.id(), now()).await?;
     audit::record(
         state,
         Entry::new(Action::CareDeclare, true, "declared")
@@ -614,19 +617,6 @@ pub async fn break_glass(
     req: BreakGlassRequest,
 ) -> ApiResult<BreakGlassGranted> {
     require_clinician(caller)?;
-    if let Err(why) = policy::person_only(caller) {
-        audit::record(
-            state,
-            Entry::new(Action::BreakGlass, false, why)
-                .by(&caller.practitioner)
-                .patient(id),
-        )
-        .await?;
-        return Err(ApiError::with(
-            ErrorCode::Forbidden,
-            "a service identity cannot open break-glass access",
-        ));
-    }
     state
         .store
         .patient(id)
@@ -640,11 +630,12 @@ pub async fn break_glass(
     if reason.is_empty() {
         return Err(ApiError::bad_request("a reason is required"));
     }
-    let consents = state.store.consents(id).await?;
-    if !policy::institution_has_consent(caller, &consents) {
+    let who = Who::from(caller);
+    let facts = policy::patient_facts(state, &who, id).await?;
+    if let Err(why) = policy::break_glass(&who, &facts) {
         audit::record(
             state,
-            Entry::new(Action::BreakGlass, false, "no-consent")
+            Entry::new(Action::BreakGlass, false, why)
                 .by(&caller.practitioner)
                 .patient(id),
         )
@@ -654,7 +645,7 @@ pub async fn break_glass(
             "the patient has not consented to share with your institution",
         ));
     }
-    let n = now();
+    let n = state.now();
     let expires = n + state.config.policy.break_glass_secs;
     let window = state
         .store
