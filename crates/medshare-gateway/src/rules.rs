@@ -43,8 +43,9 @@ pub enum RulesError {
 #[derive(Clone, Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct PatientRules {
-    /// Record numbers (PID-3 of type MR/PI/PT or without type, DICOM PatientID) are this
-    /// institution's: filed as `MRN:<code>:<number>`. Unset: record numbers are not used.
+    /// Record numbers (PID-3 repetitions other than national, passport, social security,
+    /// licence, account or visit numbers; DICOM PatientID) are this institution's: filed as
+    /// `MRN:<code>:<number>`. Unset: record numbers are not used.
     pub record_number_institution: Option<String>,
     /// Assigning authorities (CX.4, DICOM IssuerOfPatientID) of other institutions' record
     /// numbers: authority -> institution code.
@@ -315,7 +316,12 @@ impl Rules {
         let record = candidates
             .iter()
             .filter(|c| {
-                matches!(c.kind.as_str(), "" | "MR" | "MRN" | "PI" | "PT" | "PN")
+                // Not national, travel, social-security, licence or visit/account numbers.
+                let kind = c.kind.as_str();
+                !matches!(
+                    kind,
+                    "NI" | "PPN" | "SS" | "SSN" | "DL" | "AN" | "VN" | "PEN"
+                ) && !kind.starts_with("NN")
                     && PatientIdentifier::hkid(&c.id).is_err()
             })
             .find_map(|c| {
@@ -459,6 +465,8 @@ share_with = ["dr.ho"]
             r.choose_patient(&other).unwrap().normalized(),
             "MRN:QMH:555"
         );
+        // Account numbers are not the patient's.
+        assert!(r.choose_patient(&[c("77", "KPH", "AN")]).is_none());
         let passport = [c("K1234567", "GB", "PPN")];
         assert_eq!(
             r.choose_patient(&passport).unwrap().normalized(),

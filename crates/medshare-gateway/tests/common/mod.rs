@@ -173,3 +173,67 @@ pub fn ack_code(ack: &str) -> &str {
         .and_then(|s| s.split('|').nth(1))
         .unwrap_or("")
 }
+
+/// The outside test material (pydicom, simple-hl7, hl7-standard, python hl7 samples), fetched by
+/// `scripts/test-material.sh`.
+pub fn material() -> PathBuf {
+    let dir = std::env::var_os("MEDSHARE_TEST_MATERIAL")
+        .map(PathBuf::from)
+        .or_else(|| {
+            std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cache/medshare-test-material"))
+        })
+        .expect("set MEDSHARE_TEST_MATERIAL");
+    assert!(
+        dir.join(".complete-v1").is_file(),
+        "test material missing in {}: run `bash scripts/test-material.sh`",
+        dir.display()
+    );
+    dir
+}
+
+/// The outside peers (python hl7/pynetdicom/fhir.resources/fhirclient in a venv, npm simple-hl7
+/// and fhir-kit-client, Debian dcmtk), installed by `scripts/gateway-peers.sh`.
+pub fn peers() -> PathBuf {
+    let dir = std::env::var_os("MEDSHARE_GATEWAY_PEERS")
+        .map(PathBuf::from)
+        .or_else(|| {
+            std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cache/medshare-gateway-peers"))
+        })
+        .expect("set MEDSHARE_GATEWAY_PEERS");
+    assert!(
+        dir.join(".complete-v1").is_file(),
+        "gateway peers missing in {}: run `bash scripts/gateway-peers.sh`",
+        dir.display()
+    );
+    dir
+}
+
+/// Run an outside program (bounded in time); its stdout, or a failure with its stderr.
+pub async fn run_peer(program: &std::path::Path, args: &[&str]) -> anyhow::Result<String> {
+    let out = tokio::time::timeout(
+        Duration::from_secs(120),
+        tokio::process::Command::new(program)
+            .args(args)
+            .kill_on_drop(true)
+            .output(),
+    )
+    .await??;
+    if !out.status.success() {
+        anyhow::bail!(
+            "{} {:?} failed ({}): {}",
+            program.display(),
+            args,
+            out.status,
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    Ok(String::from_utf8_lossy(&out.stdout).into_owned())
+}
+
+/// MSA-1 of every acknowledgement in a peer's output.
+pub fn msa_codes(text: &str) -> Vec<String> {
+    text.split(['\r', '\n'])
+        .filter(|s| s.starts_with("MSA|"))
+        .filter_map(|s| s.split('|').nth(1).map(str::to_string))
+        .collect()
+}
