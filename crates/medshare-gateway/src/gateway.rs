@@ -186,6 +186,11 @@ pub async fn start(config: Config) -> Result<Running, StartError> {
         rules: Arc::new(rules),
         recipient: key.keys()?.encryption.recipient(),
         wake: tokio::sync::Notify::new(),
+        study_max_instances: config
+            .dicom
+            .as_ref()
+            .map(|d| d.study_max_instances)
+            .unwrap_or(u64::MAX),
     });
     let hub_url = config.hub.clone().unwrap_or_else(|| key.hub.clone());
     let ca = match &config.hub_ca_cert {
@@ -233,6 +238,16 @@ pub async fn start(config: Config) -> Result<Running, StartError> {
         tasks.push(tokio::spawn(crate::mllp::serve(
             listener,
             l,
+            shared.clone(),
+            stopped.clone(),
+        )));
+    }
+    if let Some(d) = &config.dicom {
+        let listener = bind("DICOM", d.listen).await?;
+        running.dicom = listener.local_addr().ok();
+        tasks.push(tokio::spawn(crate::dicom::serve(
+            listener,
+            Arc::new(crate::dicom::Listener { config: d.clone() }),
             shared.clone(),
             stopped.clone(),
         )));

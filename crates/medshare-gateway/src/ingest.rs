@@ -18,6 +18,8 @@ pub struct Shared {
     pub recipient: String,
     /// Wakes the uploader when something becomes ready.
     pub wake: Notify,
+    /// A DICOM study is complete at this many instances.
+    pub study_max_instances: u64,
 }
 
 /// One message for [`Shared::accept`].

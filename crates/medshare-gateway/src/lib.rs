@@ -6,6 +6,7 @@
 #![forbid(unsafe_code)]
 
 pub mod config;
+pub mod dicom;
 pub mod envelope;
 pub mod gateway;
 pub mod hl7;
