@@ -252,6 +252,13 @@ pub async fn start(config: Config) -> Result<Running, StartError> {
             stopped.clone(),
         )));
     }
+    if let Some(f) = &config.folder {
+        tasks.push(tokio::spawn(crate::folder::watch(
+            f.clone(),
+            shared.clone(),
+            stopped.clone(),
+        )));
+    }
     if let Some(m) = &config.metrics {
         let listener = bind("metrics", m.listen).await?;
         running.metrics = listener.local_addr().ok();
