@@ -390,18 +390,12 @@ async fn store(
         calling_ae: (!calling_ae.is_empty()).then(|| calling_ae.to_string()),
         ..Default::default()
     };
-    let study_header = Envelope {
-        header: header.clone(),
-        body: Vec::new(),
-    }
-    .seal(&shared.recipient);
     let part = Envelope { header, body: file }.seal(&shared.recipient);
     let res = shared
         .queue
         .add_instance(
             facts.study_uid.as_bytes(),
             facts.sop_uid.as_bytes(),
-            study_header,
             part,
             shared.study_max_instances,
         )

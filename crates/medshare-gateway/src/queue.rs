@@ -140,7 +140,6 @@ enum Op {
         source: Source,
         group: Vec<u8>,
         part: Vec<u8>,
-        header: Vec<u8>,
         payload: Vec<u8>,
         max_instances: u64,
     },
@@ -284,13 +283,12 @@ impl Queue {
         self.submit(Op::Enqueue(items)).await
     }
 
-    /// Add one DICOM instance to the study collecting under `study` (raw study UID; hashed
-    /// here); `header` is the sealed envelope of the study item if one must be created.
+    /// Add one DICOM instance (a sealed envelope) to the study collecting under `study` (raw
+    /// study UID; hashed here). The study item itself has no payload: its instances are it.
     pub async fn add_instance(
         &self,
         study: &[u8],
         sop_instance: &[u8],
-        header: Vec<u8>,
         payload: Vec<u8>,
         max_instances: u64,
     ) -> Result<Admission> {
@@ -304,7 +302,6 @@ impl Queue {
                 source: Source::Dicom,
                 group,
                 part,
-                header,
                 payload,
                 max_instances,
             })
@@ -371,7 +368,6 @@ impl Queue {
                     source,
                     group,
                     part,
-                    header,
                     payload,
                     max_instances,
                 } => {
@@ -389,15 +385,14 @@ impl Queue {
                             added_items += 1;
                             sqlx::query_scalar(
                                 "INSERT INTO items (document_id, source, kind, state, group_key, \
-                                 created_ms, updated_ms, size, payload) \
-                                 VALUES (?, ?, 'study', 'collecting', ?, ?, ?, 0, ?) RETURNING id",
+                                 created_ms, updated_ms, size) \
+                                 VALUES (?, ?, 'study', 'collecting', ?, ?, ?, 0) RETURNING id",
                             )
                             .bind(uuid::Uuid::new_v4().to_string())
                             .bind(source.as_str())
                             .bind(group)
                             .bind(now)
                             .bind(now)
-                            .bind(header)
                             .fetch_one(&mut **sp)
                             .await?
                         }
@@ -851,14 +846,14 @@ mod tests {
         let mut ids = Vec::new();
         for i in 0..3u8 {
             let a = q
-                .add_instance(b"1.2.3", &[i], b"hdr".to_vec(), vec![i; 10], 100)
+                .add_instance(b"1.2.3", &[i], vec![i; 10], 100)
                 .await
                 .unwrap();
             ids.push(a);
         }
         // The same instance again replaces, it does not add.
         let a = q
-            .add_instance(b"1.2.3", &[1], b"hdr".to_vec(), vec![9; 10], 100)
+            .add_instance(b"1.2.3", &[1], vec![9; 10], 100)
             .await
             .unwrap();
         assert!(matches!(
@@ -879,7 +874,7 @@ mod tests {
         assert_eq!(q.close_quiet_groups(now_ms() + 1).await.unwrap(), 1);
         let c = q.claim(10).await.unwrap();
         assert_eq!(c[0].kind, Kind::Study);
-        assert_eq!(c[0].payload, b"hdr");
+        assert!(c[0].payload.is_empty());
         let parts = q.parts(id).await.unwrap();
         assert_eq!(parts.len(), 3);
         assert!(parts.contains(&vec![9; 10]));
@@ -887,16 +882,11 @@ mod tests {
 
         // Another study, closed by its count.
         for i in 0..2u8 {
-            q.add_instance(b"4.5.6", &[i], b"h".to_vec(), vec![i], 2)
-                .await
-                .unwrap();
+            q.add_instance(b"4.5.6", &[i], vec![i], 2).await.unwrap();
         }
         assert_eq!(q.claim(10).await.unwrap().len(), 1);
         // A later instance of the first study starts a new item.
-        let a = q
-            .add_instance(b"1.2.3", &[7], b"hdr".to_vec(), vec![7], 100)
-            .await
-            .unwrap();
+        let a = q.add_instance(b"1.2.3", &[7], vec![7], 100).await.unwrap();
         assert!(matches!(a, Admission::Accepted { id: x, duplicate: false } if x != id));
     }
 }

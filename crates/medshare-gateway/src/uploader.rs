@@ -384,10 +384,12 @@ impl Uploader {
 
     /// Open the item and decide what it becomes (no network).
     async fn prepare(&self, item: &Claimed) -> Result<Work, Failure> {
-        let env = Envelope::open(&self.own, &item.payload)
-            .map_err(|_| Failure::Dead("undecryptable".into()))?;
+        let open = || {
+            Envelope::open(&self.own, &item.payload)
+                .map_err(|_| Failure::Dead("undecryptable".into()))
+        };
         match (item.source, item.kind) {
-            (Source::Hl7, _) => self.prepare_hl7(item, env),
+            (Source::Hl7, _) => self.prepare_hl7(item, open()?),
             (_, Kind::Study) => {
                 let mut parts = Vec::new();
                 for p in self
@@ -404,6 +406,7 @@ impl Uploader {
                 }
                 let study = crate::study::package(&parts)
                     .map_err(|code| Failure::Dead(code.to_string()))?;
+                let calling_ae = parts.first().and_then(|p| p.header.calling_ae.clone());
                 let id = self
                     .shared
                     .rules
@@ -419,7 +422,7 @@ impl Uploader {
                     source: Some(Source::Dicom),
                     class: Some(&category),
                     modality: study.modality.as_deref(),
-                    calling_ae: env.header.calling_ae.as_deref(),
+                    calling_ae: calling_ae.as_deref(),
                     critical: intake.is_critical(),
                     ..Default::default()
                 });
@@ -433,6 +436,7 @@ impl Uploader {
                 })
             }
             (source, _) => {
+                let env = open()?;
                 let file_name = env
                     .header
                     .file_name
