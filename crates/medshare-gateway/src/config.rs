@@ -269,6 +269,17 @@ impl Config {
                 ));
             }
         }
+        if let Some(f) = &self.fhir
+            && f.tokens_file.is_none()
+            && f.tls.as_ref().is_none_or(|t| t.client_ca.is_none())
+            && std::env::var_os("MEDSHARE_GATEWAY_FHIR_TOKEN").is_none()
+        {
+            return Err(ConfigError::Invalid(
+                "fhir needs a way to authenticate clients: tokens_file, \
+                 MEDSHARE_GATEWAY_FHIR_TOKEN, or tls.client_ca (mutual TLS)"
+                    .into(),
+            ));
+        }
         if let Some(f) = &self.folder
             && (f.inbox == f.done || f.inbox == f.rejected)
         {

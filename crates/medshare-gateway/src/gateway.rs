@@ -278,6 +278,84 @@ pub async fn start(config: Config) -> Result<Running, StartError> {
         remembered(&config.data_dir),
         &config,
     )?);
+    if let Some(f) = &config.fhir {
+        let listener = bind("FHIR", f.listen).await?;
+        let addr = listener.local_addr().map_err(|source| StartError::Bind {
+            what: "FHIR",
+            addr: f.listen,
+            source,
+        })?;
+        running.fhir = Some(addr);
+        let mut tokens = Vec::new();
+        if let Some(path) = &f.tokens_file {
+            let text = std::fs::read_to_string(path).map_err(|source| StartError::Io {
+                path: path.clone(),
+                source,
+            })?;
+            tokens.extend(
+                text.lines()
+                    .map(str::trim)
+                    .filter(|l| !l.is_empty() && !l.starts_with('#'))
+                    .map(crate::fhir::token_hash),
+            );
+        }
+        if let Ok(t) = std::env::var("MEDSHARE_GATEWAY_FHIR_TOKEN") {
+            tokens.push(crate::fhir::token_hash(&t));
+        }
+        let scheme = if f.tls.is_some() { "https" } else { "http" };
+        let state = Arc::new(crate::fhir::Fhir {
+            shared: shared.clone(),
+            uploader: uploader.clone(),
+            tokens,
+            mutual_tls: f.tls.as_ref().is_some_and(|t| t.client_ca.is_some()),
+            base: f
+                .base_url
+                .clone()
+                .unwrap_or_else(|| format!("{scheme}://{addr}"))
+                .trim_end_matches('/')
+                .to_string(),
+        });
+        let app = crate::fhir::router(state)
+            .layer(axum::extract::DefaultBodyLimit::max(f.max_body_bytes));
+        let mut s = stopped.clone();
+        match &f.tls {
+            Some(t) => {
+                let tls = axum_server::tls_rustls::RustlsConfig::from_config(tls_server_config(
+                    "FHIR", t,
+                )?);
+                let handle = axum_server::Handle::new();
+                let h2 = handle.clone();
+                tokio::spawn(async move {
+                    let _ = s.changed().await;
+                    h2.graceful_shutdown(Some(std::time::Duration::from_secs(10)));
+                });
+                let std_listener = listener.into_std().map_err(|source| StartError::Bind {
+                    what: "FHIR",
+                    addr,
+                    source,
+                })?;
+                tasks.push(tokio::spawn(async move {
+                    let server = match axum_server::from_tcp_rustls(std_listener, tls) {
+                        Ok(s) => s,
+                        Err(e) => {
+                            tracing::error!(error = %e, "fhir: cannot serve TLS");
+                            return;
+                        }
+                    };
+                    let _ = server.handle(handle).serve(app.into_make_service()).await;
+                }));
+            }
+            None => {
+                tasks.push(tokio::spawn(async move {
+                    let _ = axum::serve(listener, app)
+                        .with_graceful_shutdown(async move {
+                            let _ = s.changed().await;
+                        })
+                        .await;
+                }));
+            }
+        }
+    }
     tasks.push(tokio::spawn(uploader.run(stopped.clone())));
     running.tasks = tasks;
     Ok(running)

@@ -8,6 +8,7 @@
 pub mod config;
 pub mod dicom;
 pub mod envelope;
+pub mod fhir;
 pub mod folder;
 pub mod gateway;
 pub mod hl7;

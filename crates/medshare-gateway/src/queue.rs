@@ -722,6 +722,15 @@ impl Queue {
             .transpose()
     }
 
+    /// The document id an item will have on the hub.
+    pub async fn document_id(&self, id: i64) -> Result<Option<uuid::Uuid>> {
+        let v: Option<String> = sqlx::query_scalar("SELECT document_id FROM items WHERE id = ?")
+            .bind(id)
+            .fetch_optional(&self.pool)
+            .await?;
+        Ok(v.and_then(|s| s.parse().ok()))
+    }
+
     /// Close the pool (after the inputs stopped).
     pub async fn close(&self) {
         self.pool.close().await;

@@ -159,6 +159,11 @@ impl Uploader {
         Ok(c)
     }
 
+    /// The gateway's session on the hub (for the FHIR endpoint's reads).
+    pub async fn session(&self) -> Result<Arc<Client>, String> {
+        self.client().await.map_err(|f| format!("{f:?}"))
+    }
+
     async fn drop_session(&self) {
         *self.session.lock().await = None;
     }
