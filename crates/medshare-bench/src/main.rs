@@ -17,6 +17,8 @@
 //!   blob throughput.
 //! - `classify`: document classification throughput over a mixed ~200 MB folder, and a
 //!   500 MB DICOM study classified from its header alone.
+//! - `gateway`: the institution gateway: DICOM C-STORE to durable encrypted upload
+//!   (instances/s, C-STORE round trips, Nagle stalls), HL7 ORU throughput and ACK latency.
 //! - `hub` (hidden): the hub process that `transfer` spawns.
 //!
 //! Every subcommand prints a human summary; with `--json` the summary goes to stderr and one
@@ -26,6 +28,7 @@
 
 mod audit;
 mod classify;
+mod gateway;
 mod hub;
 mod report;
 mod scale;
@@ -66,6 +69,8 @@ enum Command {
     },
     /// Classification throughput (files/s, MiB/s) and a large DICOM study's header-only time.
     Classify(classify::Args),
+    /// The institution gateway: DICOM ingest to filed studies, HL7 ACK latency and throughput.
+    Gateway(gateway::Args),
     /// Run a sandbox hub on 127.0.0.1:0 until stdin closes or SIGTERM (used by `transfer`).
     #[command(hide = true)]
     Hub {
@@ -98,6 +103,7 @@ fn main() -> std::process::ExitCode {
             Command::Audit(a) => audit::run(a).await,
             Command::Scale { command } => scale::run(command).await,
             Command::Classify(a) => classify::run(a).await,
+            Command::Gateway(a) => gateway::run(a).await,
             Command::Hub {
                 data_dir,
                 port_file,

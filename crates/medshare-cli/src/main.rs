@@ -80,6 +80,11 @@ enum Command {
         #[command(subcommand)]
         command: commands::audit::ContactCmd,
     },
+    /// The institution gateway: HL7 v2 (MLLP), DICOM, FHIR R4 and a watched folder into medshare.
+    Gateway {
+        #[command(subcommand)]
+        command: commands::gateway::GatewayCmd,
+    },
 }
 
 #[derive(Subcommand)]
@@ -141,6 +146,11 @@ fn main() -> std::process::ExitCode {
             Command::Demo(a) => {
                 init_logging("error");
                 commands::demo::run(a).await
+            }
+            Command::Gateway { command } => {
+                let run = matches!(command, commands::gateway::GatewayCmd::Run(_));
+                init_logging(if run { "info" } else { "warn" });
+                commands::gateway::run(command).await
             }
             Command::Classify(a) => {
                 // Parsers may warn about malformed input; keep the terminal for results.

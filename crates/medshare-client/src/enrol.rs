@@ -74,6 +74,33 @@ pub async fn enrol(
     passphrase: &str,
     kdf: Option<KdfParams>,
 ) -> Result<Enrolment> {
+    let info = lookup(hub, code).await?;
+    if info.details.profession.is_service() {
+        return Err(ClientError::Invalid(
+            "this enrolment code is for a service (a gateway): enrol it with `medshare gateway enroll`"
+                .into(),
+        ));
+    }
+    enrol_keys(
+        hub,
+        pinned_root,
+        code,
+        passphrase,
+        kdf,
+        &KeyBundle::generate(),
+    )
+    .await
+}
+
+/// [`enrol`] with keys made by the caller (a service keeps them in its key file).
+pub(crate) async fn enrol_keys(
+    hub: &Hub,
+    pinned_root: Option<[u8; 32]>,
+    code: &str,
+    passphrase: &str,
+    kdf: Option<KdfParams>,
+    keys: &KeyBundle,
+) -> Result<Enrolment> {
     let (root, _) = alliance_root(hub, pinned_root).await?;
     let info = lookup(hub, code).await?;
     let kdf = kdf.unwrap_or_else(passphrase::new_kdf_params);
@@ -82,8 +109,7 @@ pub async fn enrol(
     let derived = tokio::task::spawn_blocking(move || passphrase::derive(&pass, &kdf2))
         .await
         .map_err(|_| ClientError::Invalid("key derivation was interrupted".into()))??;
-    let keys = KeyBundle::generate();
-    let sealed = passphrase::seal_bundle(&derived.kek, &info.practitioner_id, &keys);
+    let sealed = passphrase::seal_bundle(&derived.kek, &info.practitioner_id, keys);
     let recipient = keys.encryption.recipient();
     let sign_public = keys.signing.public();
     let inst_id = info.institution.institution_id;

@@ -93,6 +93,7 @@ pub struct Intake {
     category: Option<String>,
     date_of_service: Option<String>,
     urgent: Option<bool>,
+    media_type: Option<String>,
 }
 
 impl Intake {
@@ -105,6 +106,7 @@ impl Intake {
             category: None,
             date_of_service: None,
             urgent: None,
+            media_type: None,
         }
     }
 
@@ -142,6 +144,15 @@ impl Intake {
     pub fn urgent(mut self, urgent: Option<bool>) -> Self {
         if urgent.is_some() {
             self.urgent = urgent;
+        }
+        self
+    }
+
+    /// Replace the media type (default: the classified format's), e.g. for a DICOM study
+    /// packed as a zip of the instances that were classified.
+    pub fn media_type(mut self, media_type: Option<String>) -> Self {
+        if media_type.is_some() {
+            self.media_type = media_type;
         }
         self
     }
@@ -219,7 +230,10 @@ impl Intake {
         Ok(DocumentMeta {
             title: title.to_string(),
             file_name: self.file_name.clone(),
-            media_type: c.media_type.clone(),
+            media_type: self
+                .media_type
+                .clone()
+                .unwrap_or_else(|| c.media_type.clone()),
             category,
             date_of_service,
             // A classification always serialises (plain data); `None` only if it somehow did not.

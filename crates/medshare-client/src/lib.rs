@@ -26,6 +26,7 @@ pub mod memory;
 pub mod patients;
 mod pipe;
 pub mod records;
+pub mod service;
 pub mod session;
 pub mod trust;
 

@@ -175,6 +175,7 @@ impl Client {
             signed_by: self.me,
             institution_id,
             issued_at: now(),
+            service: self.service,
         }))
     }
 

@@ -238,6 +238,23 @@ impl Client {
         shares: &[Share],
         progress: impl Fn(u64) + Send + 'static,
     ) -> Result<DocumentView> {
+        self.upload_as(DocumentId::new(), source, patient, meta, shares, progress)
+            .await
+    }
+
+    /// [`Client::upload`] under a document id chosen beforehand. The hub refuses a second
+    /// commit of one id (`Conflict`), so a queue that may retry after an unknown outcome (an
+    /// institution gateway) uploads each item exactly once: it keeps the id with the item and,
+    /// on a retry, first asks whether the document is already there.
+    pub async fn upload_as(
+        &self,
+        document_id: DocumentId,
+        source: impl Read + Send + 'static,
+        patient: &Patient,
+        meta: DocumentMeta,
+        shares: &[Share],
+        progress: impl Fn(u64) + Send + 'static,
+    ) -> Result<DocumentView> {
         // Unlocks and checks our own certificate before anything is sealed.
         self.context().await?;
         let key = EncryptionKey::generate();
@@ -304,7 +321,6 @@ impl Client {
         let manifest_json =
             serde_json::to_vec(&manifest).map_err(|_| ClientError::Invalid("manifest".into()))?;
         let manifest_ct = seal_bytes(&[key.recipient()], &manifest_json)?;
-        let document_id = DocumentId::new();
         let binding = self.keys.signing.sign_statement(&DocumentBinding {
             document_id,
             patient_id: patient.id(),
@@ -315,6 +331,7 @@ impl Client {
             uploader: self.me,
             uploader_key: key_id(&self.keys.signing.public()),
             signed_at: OffsetDateTime::now_utc().unix_timestamp(),
+            service: self.service,
         });
         let wraps = vec![
             KeyWrap {

@@ -97,6 +97,9 @@ pub struct Client {
     token: String,
     expires_at: i64,
     ctx: OnceCell<Context>,
+    /// A service identity (institution gateway), logged in with its key: marked in everything
+    /// it signs, and its certificate must say so.
+    pub(crate) service: bool,
 }
 
 /// Login options.
@@ -160,6 +163,7 @@ pub async fn login(
         token: res.token,
         expires_at: res.expires_at.unix_timestamp(),
         ctx: OnceCell::new(),
+        service: false,
     })
 }
 
@@ -188,7 +192,36 @@ impl Client {
             token: s.token.clone(),
             expires_at: s.expires_at,
             ctx: OnceCell::new(),
+            service: false,
         })
+    }
+
+    /// A service identity's session (see [`crate::service`]).
+    pub(crate) fn for_service(
+        hub: &Hub,
+        me: PractitionerId,
+        handle: Handle,
+        keys: KeyBundle,
+        root: [u8; 32],
+        token: String,
+        expires_at: i64,
+    ) -> Self {
+        Self {
+            hub: hub.with_token(&token),
+            me,
+            handle,
+            keys,
+            trust: Trust::new(root),
+            token,
+            expires_at,
+            ctx: OnceCell::new(),
+            service: true,
+        }
+    }
+
+    /// When the hub will end this session (unix seconds).
+    pub fn expires_at(&self) -> i64 {
+        self.expires_at
     }
 
     /// Everything needed to resume later.
@@ -269,6 +302,11 @@ impl Client {
         {
             return Err(ClientError::Trust(
                 "your certificate does not match your own keys",
+            ));
+        }
+        if verified.cert.profession.is_service() != self.service {
+            return Err(ClientError::Trust(
+                "a service logs in with its key and a person with a passphrase, never the other way",
             ));
         }
         let (institution, _) = self

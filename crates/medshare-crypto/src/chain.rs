@@ -109,6 +109,11 @@ pub fn verify_binding(
             "binding names another uploader key",
         ));
     }
+    if binding.service != uploader.cert.profession.is_service() {
+        return Err(CryptoError::ChainMismatch(
+            "binding's service mark disagrees with the uploader's certificate",
+        ));
+    }
     Ok(binding)
 }
 
@@ -140,6 +145,18 @@ pub fn verify_patient_key_epoch(
     if !signer.cert.roles.contains(&Role::Clinician) {
         return Err(CryptoError::ChainMismatch(
             "patient keys are signed by clinicians only",
+        ));
+    }
+    if epoch.service != signer.cert.profession.is_service() {
+        return Err(CryptoError::ChainMismatch(
+            "patient key's service mark disagrees with its signer's certificate",
+        ));
+    }
+    // A service (gateway) may register a patient for its institution; consent changes (every
+    // later epoch) are a person's decision with the patient.
+    if epoch.service && epoch.epoch > 1 {
+        return Err(CryptoError::ChainMismatch(
+            "a service cannot change a patient's consent",
         ));
     }
     parse_recipient(&epoch.recipient)?;
@@ -290,6 +307,7 @@ mod tests {
             uploader: uploader.practitioner_id,
             uploader_key: key.key_id(),
             signed_at: 1_700_000_200,
+            service: false,
         }
     }
 
@@ -371,6 +389,7 @@ mod tests {
             signed_by: signer.practitioner_id,
             institution_id: signer.institution_id,
             issued_at: 1_700_000_300,
+            service: false,
         }
     }
 
@@ -685,6 +704,46 @@ mod tests {
         assert!(matches!(
             verify_binding(&doc, &moved),
             Err(CryptoError::BadSignature)
+        ));
+    }
+
+    #[test]
+    fn the_service_mark_must_agree_with_the_certificate() {
+        let w = world();
+        let inst = verify_institution(&w.root.public(), &w.inst_cert).unwrap();
+        let doc = verify_practitioner(&inst, &w.doctor_cert).unwrap();
+        // A person's binding claiming to come from a service.
+        let mut p = w.binding_payload.clone();
+        p.service = true;
+        assert!(matches!(
+            verify_binding(&doc, &w.doctor.sign_statement(&p)),
+            Err(CryptoError::ChainMismatch(_))
+        ));
+        // A service's certificate: its bindings must say so.
+        let gw_key = SigningKey::generate();
+        let mut gw_cert = practitioner_cert(w.inst_id, &gw_key, &EncryptionKey::generate());
+        gw_cert.profession = medshare_model::registration::Profession::Service;
+        let gw = verify_practitioner(&inst, &w.inst.sign_statement(&gw_cert)).unwrap();
+        let mut b = binding(&gw_cert, &gw_key);
+        assert!(matches!(
+            verify_binding(&gw, &gw_key.sign_statement(&b)),
+            Err(CryptoError::ChainMismatch(_))
+        ));
+        b.service = true;
+        assert!(verify_binding(&gw, &gw_key.sign_statement(&b)).is_ok());
+        // A service registers patients (epoch 1) but never signs a consent change.
+        let holders = vec![ConsentHolder::Institution { id: w.inst_id }];
+        let mut first = epoch_payload(PatientId::new(), 1, None, &gw_cert, holders.clone());
+        first.service = true;
+        let signed_first = gw_key.sign_statement(&first);
+        assert!(verify_patient_key_epoch(&gw, &signed_first).is_ok());
+        first.service = false;
+        assert!(verify_patient_key_epoch(&gw, &gw_key.sign_statement(&first)).is_err());
+        let mut next = epoch_payload(first.patient_id, 2, Some(&signed_first), &gw_cert, holders);
+        next.service = true;
+        assert!(matches!(
+            verify_patient_key_epoch(&gw, &gw_key.sign_statement(&next)),
+            Err(CryptoError::ChainMismatch(_))
         ));
     }
 }

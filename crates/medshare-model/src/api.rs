@@ -140,6 +140,13 @@ pub struct LoginRequest {
     pub totp: Option<String>,
 }
 
+/// `POST /v1/auth/service-login`: a service identity logs in with a signed
+/// [`crate::statements::ServiceLogin`] (the answer is a [`LoginResponse`] without key bundle).
+#[derive(Clone, Debug, Serialize, Deserialize, ToSchema)]
+pub struct ServiceLoginRequest {
+    pub proof: crate::statements::Signed,
+}
+
 /// A new session.
 #[derive(Clone, Debug, Serialize, Deserialize, ToSchema)]
 pub struct LoginResponse {

@@ -25,11 +25,16 @@ pub enum Profession {
     /// Non-clinical staff (administrators, privacy officers): institution staff number
     /// `S` and four to eight digits.
     Administrative,
+    /// Not a person: a system of the institution that files records for it (an institution
+    /// gateway). Certified like a practitioner, marked as a service in its certificate, in the
+    /// audit log and in what it signs; logs in with its key, never a passphrase. Registration
+    /// is the institution's own system number: `SYS` and one to eight digits.
+    Service,
 }
 
 impl Profession {
     /// All professions, for help texts.
-    pub const ALL: [Profession; 8] = [
+    pub const ALL: [Profession; 9] = [
         Self::Doctor,
         Self::Dentist,
         Self::Nurse,
@@ -38,6 +43,7 @@ impl Profession {
         Self::Physiotherapist,
         Self::Radiographer,
         Self::Administrative,
+        Self::Service,
     ];
 
     fn rule(
@@ -56,6 +62,11 @@ impl Profession {
             Self::Physiotherapist => (&["PT"], 5..=5, "PT followed by 5 digits"),
             Self::Radiographer => (&["RD"], 5..=5, "RD followed by 5 digits"),
             Self::Administrative => (&["S"], 4..=8, "S followed by 4 to 8 digits (staff number)"),
+            Self::Service => (
+                &["SYS"],
+                1..=8,
+                "SYS followed by 1 to 8 digits (system number)",
+            ),
         }
     }
 
@@ -80,9 +91,15 @@ impl Profession {
         }
     }
 
-    /// Whether this profession reads clinical records.
+    /// Whether this profession reads clinical records (a service files and reads them for its
+    /// institution's systems).
     pub fn is_clinical(self) -> bool {
         !matches!(self, Self::Administrative)
+    }
+
+    /// Whether this is a service identity rather than a person.
+    pub fn is_service(self) -> bool {
+        matches!(self, Self::Service)
     }
 }
 
@@ -97,6 +114,7 @@ impl fmt::Display for Profession {
             Self::Physiotherapist => "physiotherapist",
             Self::Radiographer => "radiographer",
             Self::Administrative => "administrative",
+            Self::Service => "service",
         };
         f.write_str(s)
     }
@@ -177,6 +195,12 @@ mod tests {
                 .validate_registration("S0042")
                 .is_ok()
         );
+        assert_eq!(
+            Profession::Service.validate_registration("sys 7").unwrap(),
+            "SYS7"
+        );
+        assert!(Profession::Service.validate_registration("S0042").is_err());
+        assert!(Profession::Service.validate_registration("SYS").is_err());
     }
 
     #[test]

@@ -30,6 +30,8 @@ pub enum StatementKind {
     RootCommand,
     /// [`PractitionerRevocation`], signed by the practitioner's institution.
     PractitionerRevocation,
+    /// [`ServiceLogin`], signed by a service identity (an institution gateway).
+    ServiceLogin,
 }
 
 impl StatementKind {
@@ -43,6 +45,7 @@ impl StatementKind {
             Self::DocumentBinding => "document-binding",
             Self::RootCommand => "root-command",
             Self::PractitionerRevocation => "practitioner-revocation",
+            Self::ServiceLogin => "service-login",
         }
     }
 }
@@ -246,6 +249,10 @@ pub struct PatientKeyEpoch {
     /// The signer's institution (checked against the signer's certificate).
     pub institution_id: InstitutionId,
     pub issued_at: i64,
+    /// Signed by a service identity (an institution gateway), not a person. Must agree with the
+    /// signer's certificate; absent (false) in everything a person signs.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub service: bool,
 }
 
 impl PatientKeyEpoch {
@@ -275,9 +282,27 @@ pub struct DocumentBinding {
     pub uploader: PractitionerId,
     pub uploader_key: String,
     pub signed_at: i64,
+    /// Signed by a service identity (an institution gateway), not a person. Must agree with the
+    /// uploader's certificate; absent (false) in everything a person signs.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub service: bool,
 }
 impl Statement for DocumentBinding {
     const KIND: StatementKind = StatementKind::DocumentBinding;
+}
+
+/// A service identity (an institution gateway) proves it holds its certified signing key to
+/// open a session: it has no passphrase. Accepted once (the nonce), within minutes of
+/// `issued_at`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ServiceLogin {
+    pub practitioner_id: PractitionerId,
+    /// Random, single use.
+    pub nonce: String,
+    pub issued_at: i64,
+}
+impl Statement for ServiceLogin {
+    const KIND: StatementKind = StatementKind::ServiceLogin;
 }
 
 /// An action only the holder of the alliance root may take.

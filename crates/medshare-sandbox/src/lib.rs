@@ -448,4 +448,37 @@ impl World {
     pub fn id(&self, handle: &str) -> PractitionerId {
         self.people[handle].practitioner_id
     }
+
+    /// A service identity (an institution gateway) of the institution whose administrator is
+    /// `admin`: invited, enrolled with sandbox KDF parameters and certified. Returns its key file.
+    pub async fn enrol_gateway(
+        &self,
+        admin: &str,
+        handle: &str,
+        name: &str,
+    ) -> anyhow::Result<medshare_client::service::ServiceKeyFile> {
+        let admin = self.login(admin).await?;
+        let code = admin
+            .invite(NewEnrolment {
+                handle: handle.parse::<Handle>().map_err(|e| anyhow!("{e}"))?,
+                name: name.into(),
+                profession: Profession::Service,
+                registration: "SYS1".into(),
+                specialty: None,
+                roles: vec![Role::Clinician],
+            })
+            .await?;
+        let hub = Hub::new(&self.hub_url, None)?;
+        let (file, e) = medshare_client::service::enrol_service(
+            &hub,
+            Some(self.root_public),
+            &code.code,
+            Some(test_kdf_params()),
+        )
+        .await?;
+        admin
+            .certify(e.practitioner_id, Some(&e.key_fingerprint))
+            .await?;
+        Ok(file)
+    }
 }

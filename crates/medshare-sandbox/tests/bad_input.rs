@@ -259,6 +259,7 @@ fn commit_body(
         uploader: c.id(),
         uploader_key: key_id(&signing.public()),
         signed_at: time::OffsetDateTime::now_utc().unix_timestamp(),
+        service: false,
     });
     serde_json::to_vec(&CommitDocument {
         document_id,

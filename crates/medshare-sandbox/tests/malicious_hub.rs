@@ -144,6 +144,7 @@ fn forge_epoch(
         signed_by: insider.id(),
         institution_id: insider_institution,
         issued_at: 1_800_000_000,
+        service: false,
     })
 }
 

@@ -62,6 +62,9 @@ pub struct Who {
     /// Certified by their institution (keys signed, not removed).
     pub certified: bool,
     pub roles: Vec<Role>,
+    /// A service identity (an institution gateway), not a person: it files records and reads
+    /// what they allow, and never takes a person's decisions (consent, care, break-glass).
+    pub service: bool,
 }
 
 impl Who {
@@ -80,6 +83,7 @@ impl From<&PractitionerRow> for Who {
             institution: p.institution_id,
             certified: p.status == PractitionerStatus::Certified && p.cert.is_some(),
             roles: p.details.roles.clone(),
+            service: p.details.profession.is_service(),
         }
     }
 }
@@ -231,6 +235,9 @@ pub fn consent_change(who: &Who, p: &PatientFacts) -> Result<(), Refusal> {
     if !who.has(Role::Clinician) {
         return Err("not-a-clinician");
     }
+    if who.service {
+        return Err("service-identity");
+    }
     if !p.names(who.institution) {
         return Err("institution-not-a-consent-holder");
     }
@@ -261,6 +268,9 @@ pub fn contact_change(who: &Who, p: &PatientFacts) -> Result<&'static str, Refus
 /// institution the consent reaches, for a certified clinician of the same institution.
 pub fn declare_care(who: &Who, p: &PatientFacts, target: &Who) -> Result<(), Refusal> {
     clinical(who)?;
+    if who.service {
+        return Err("service-identity");
+    }
     if !p.reaches(who.institution) {
         return Err("no-consent");
     }
@@ -273,6 +283,9 @@ pub fn declare_care(who: &Who, p: &PatientFacts, target: &Who) -> Result<(), Ref
 /// Opening a break-glass window: a clinician whose institution the consent reaches.
 pub fn break_glass(who: &Who, p: &PatientFacts) -> Result<(), Refusal> {
     clinical(who)?;
+    if who.service {
+        return Err("service-identity");
+    }
     if p.reaches(who.institution) {
         Ok(())
     } else {
@@ -376,7 +389,38 @@ mod tests {
             institution: inst,
             certified,
             roles: roles.to_vec(),
+            service: false,
         }
+    }
+
+    /// A service identity (an institution gateway) files and reads; it never takes a
+    /// person's decisions, even where a clinician of its institution could.
+    #[test]
+    fn a_service_never_takes_a_persons_decisions() {
+        let a = InstitutionId::new();
+        let gw = Who {
+            service: true,
+            ..who(a, true, &[Clinician])
+        };
+        let person = who(a, true, &[Clinician]);
+        let f = PatientFacts {
+            consents: vec![ConsentHolder::Institution { id: a }],
+            care: true,
+            break_glass: false,
+        };
+        assert_eq!(patient_access(&gw, &f), Basis::Care);
+        assert_eq!(clinical(&gw), Ok(()));
+        for (what, got) in [
+            ("consent", consent_change(&gw, &f)),
+            ("contact", contact_change(&gw, &f).map(|_| ())),
+            ("care", declare_care(&gw, &f, &person)),
+            ("break-glass", break_glass(&gw, &f)),
+        ] {
+            assert_eq!(got, Err("service-identity"), "{what}");
+        }
+        // A person may declare care for the gateway (so it may read a patient's records).
+        assert_eq!(declare_care(&person, &f, &gw), Ok(()));
+        assert_eq!(consent_change(&person, &f), Ok(()));
     }
 
     /// The role x state matrix of patient-wide access, cell by cell; every failing cell is

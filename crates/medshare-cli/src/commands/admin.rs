@@ -79,7 +79,7 @@ pub struct PersonArgs {
     /// Full legal name as registered.
     #[arg(long)]
     pub name: String,
-    /// doctor, dentist, nurse, pharmacist, dietitian, physiotherapist, radiographer, administrative.
+    /// doctor, dentist, nurse, pharmacist, dietitian, physiotherapist, radiographer, administrative, service (a gateway).
     #[arg(long)]
     pub profession: Profession,
     /// Professional registration number, e.g. M12345 for the Medical Council of Hong Kong.

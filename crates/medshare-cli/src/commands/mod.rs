@@ -5,6 +5,7 @@ pub mod admin;
 pub mod audit;
 pub mod classify;
 pub mod demo;
+pub mod gateway;
 pub mod maintenance;
 pub mod records;
 pub mod serve;
@@ -34,6 +35,7 @@ pub async fn dispatch(c: Command) -> anyhow::Result<()> {
         | Command::Config { .. }
         | Command::Demo(_)
         | Command::Classify(_)
+        | Command::Gateway { .. }
         | Command::Migrate(_)
         | Command::Backup(_)
         | Command::Restore(_) => {

@@ -11,6 +11,8 @@ pub fn start_hub(dir: &Path) -> (Child, String) {
         .args(["serve", "--listen", "127.0.0.1:0", "--data-dir"])
         .arg(dir)
         .env("MEDSHARE_AUTH__MIN_KDF_M_COST", "8")
+        // Tests enrol and log in a whole cast from 127.0.0.1.
+        .env("MEDSHARE_AUTH__AUTH_REQUESTS_PER_MINUTE", "6000")
         .env("MEDSHARE_LOG", "warn")
         .stdout(Stdio::null())
         .stderr(Stdio::piped())

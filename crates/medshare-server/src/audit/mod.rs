@@ -90,6 +90,9 @@ pub struct Entry {
     pub basis: &'static str,
     /// Reference to more detail, e.g. `break-glass:17`.
     pub detail: Option<String>,
+    /// The actor is a service identity (an institution gateway): recorded as `service` in the
+    /// entry's detail, before any other detail (`service;...`).
+    pub service: bool,
 }
 
 impl Entry {
@@ -103,11 +106,13 @@ impl Entry {
             allowed,
             basis,
             detail: None,
+            service: false,
         }
     }
     pub fn by(mut self, p: &medshare_store::PractitionerRow) -> Self {
         self.actor = Some(p.id);
         self.institution = Some(p.institution_id);
+        self.service = p.details.profession.is_service();
         self
     }
     pub fn document(mut self, d: DocumentId) -> Self {
@@ -133,7 +138,11 @@ impl Entry {
             patient: self.patient,
             outcome: if self.allowed { "allowed" } else { "denied" }.to_string(),
             purpose: self.basis.to_string(),
-            detail: self.detail,
+            detail: match (self.service, self.detail) {
+                (true, Some(d)) => Some(format!("service;{d}")),
+                (true, None) => Some("service".into()),
+                (false, d) => d,
+            },
         }
     }
 }

@@ -62,6 +62,17 @@ pub async fn login(
     Ok(Json(svc::login(&s, addr, req).await?))
 }
 
+/// A service identity (an institution gateway) opens a session with a statement signed by its
+/// certified key.
+#[utoipa::path(post, path = "/v1/auth/service-login", tag = "auth", request_body = ServiceLoginRequest, responses((status = 200, body = LoginResponse), (status = 401, body = medshare_model::Problem), (status = 429, body = medshare_model::Problem)))]
+pub async fn service_login(
+    State(s): State<AppState>,
+    ClientAddr(addr): ClientAddr,
+    Json(req): Json<ServiceLoginRequest>,
+) -> ApiResult<Json<LoginResponse>> {
+    Ok(Json(svc::service_login(&s, addr, req).await?))
+}
+
 /// Revoke the current session.
 #[utoipa::path(post, path = "/v1/auth/logout", tag = "auth", security(("bearer" = [])), responses((status = 204)))]
 pub async fn logout(State(s): State<AppState>, caller: Caller) -> ApiResult<StatusCode> {

@@ -26,7 +26,7 @@ use utoipa::OpenApi;
         health::health, health::ready,
         alliance::info, alliance::bootstrap, alliance::command,
         identity::institutions, identity::institution, identity::lookup_enrolment, identity::redeem,
-        identity::prelogin, identity::login, identity::logout, identity::me,
+        identity::prelogin, identity::login, identity::service_login, identity::logout, identity::me,
         identity::practitioner, identity::practitioner_by_handle, identity::create_enrolment,
         identity::pending, identity::members, identity::certify, identity::remove,
         patients::create, patients::lookup, patients::search, patients::grant_consent,
@@ -153,6 +153,7 @@ pub fn app(state: AppState) -> Router {
         .route("/v1/enrolments/redeem", post(identity::redeem))
         .route("/v1/auth/prelogin", post(identity::prelogin))
         .route("/v1/auth/login", post(identity::login))
+        .route("/v1/auth/service-login", post(identity::service_login))
         .layer(DefaultBodyLimit::max(json_limit))
         .layer(axum::middleware::from_fn_with_state(
             state.clone(),

@@ -100,6 +100,12 @@ pub fn check_enrolment(d: &NewEnrolment) -> ApiResult<NewEnrolment> {
             "administrative staff cannot hold the clinician role",
         ));
     }
+    // A service (gateway) files records for its institution: it never administers or audits.
+    if d.profession.is_service() && d.roles != [Role::Clinician] {
+        return Err(ApiError::bad_request(
+            "a service identity holds the clinician role only",
+        ));
+    }
     Ok(NewEnrolment {
         name: name.to_string(),
         registration,

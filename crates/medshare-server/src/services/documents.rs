@@ -120,7 +120,8 @@ pub async fn commit(
         && b.ciphertext_size == staged.size
         && b.manifest_sha256 == hex::encode(Sha256::digest(&manifest))
         && b.uploader == me.id
-        && b.uploader_key == key_id(&public);
+        && b.uploader_key == key_id(&public)
+        && b.service == me.details.profession.is_service();
     if !bound {
         return Err(ApiError::with(
             ErrorCode::BadSignature,

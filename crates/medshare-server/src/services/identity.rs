@@ -223,12 +223,14 @@ pub async fn redeem(state: &AppState, req: RedeemEnrolment) -> ApiResult<Enrolle
             ));
         }
     };
-    let (totp_secret, totp_uri) = if state.config.auth.require_totp {
-        let (s, u) = auth::new_totp(p.details.handle.as_str())?;
-        (Some(s), Some(u))
-    } else {
-        (None, None)
-    };
+    // A service logs in with its key (`service_login`), never a passphrase and a code.
+    let (totp_secret, totp_uri) =
+        if state.config.auth.require_totp && !p.details.profession.is_service() {
+            let (s, u) = auth::new_totp(p.details.handle.as_str())?;
+            (Some(s), Some(u))
+        } else {
+            (None, None)
+        };
     let redemption = Redemption {
         id: p.id,
         kdf: serde_json::to_string(&req.kdf).map_err(|_| ApiError::internal())?,
@@ -335,10 +337,11 @@ pub async fn login(
     ) {
         state.store.lock_logins(p.id, n + secs).await?;
     }
+    // Services have no passphrase: their credential is never verified (see `service_login`).
     let usable = matches!(
         p.status,
         PractitionerStatus::Enrolled | PractitionerStatus::Certified
-    );
+    ) && !p.details.profession.is_service();
     let hash = match &p.credential_hash {
         Some(h) if usable => h.clone(),
         _ => decoy_hash().await?.to_string(),
@@ -386,6 +389,90 @@ pub async fn login(
         expires_at: at(expires),
         practitioner_id: p.id,
         key_bundle: p.key_bundle.unwrap_or_default(),
+    })
+}
+
+/// Service logins older or newer than this (seconds) are refused.
+const SERVICE_LOGIN_WINDOW: i64 = 300;
+
+/// A service identity (an institution gateway) opens a session with a single-use statement
+/// signed by its certified key: certified, not removed, a service by its certificate.
+pub async fn service_login(
+    state: &AppState,
+    addr: std::net::IpAddr,
+    req: ServiceLoginRequest,
+) -> ApiResult<LoginResponse> {
+    use medshare_model::statements::ServiceLogin;
+    let invalid = || ApiError::new(ErrorCode::InvalidCredentials);
+    let claimed: ServiceLogin = req.proof.payload_as().map_err(|_| invalid())?;
+    let n = state.now();
+    let key = format!("service-login:{}", claimed.practitioner_id);
+    if let Some(wait) = state.throttle.locked(addr, &key, n) {
+        let mut e = ApiError::new(ErrorCode::AccountLocked);
+        e.retry_after = Some(wait as u64);
+        return Err(e);
+    }
+    let found = state.store.practitioner(claimed.practitioner_id).await?;
+    let p = match found {
+        Some(p)
+            if p.status == PractitionerStatus::Certified
+                && p.cert.is_some()
+                && p.details.profession.is_service() =>
+        {
+            p
+        }
+        other => {
+            state.throttle.failed(addr, &key, n);
+            let mut entry = Entry::new(Action::LoginFailed, false, "not-a-certified-service");
+            if let Some(p) = &other {
+                entry = entry.by(p);
+            }
+            audit::record(state, entry).await?;
+            return Err(invalid());
+        }
+    };
+    let sign_public = p.sign_public.as_deref().ok_or_else(ApiError::internal)?;
+    let fresh = (claimed.issued_at - n).abs() <= SERVICE_LOGIN_WINDOW
+        && (16..=128).contains(&claimed.nonce.len());
+    let ok = verify::<ServiceLogin>(&req.proof, sign_public).is_ok()
+        && fresh
+        // Single use: the nonce table the root's commands use, in its own namespace.
+        && state
+            .store
+            .use_root_nonce(&format!("service-login:{}", claimed.nonce), n)
+            .await?;
+    if !ok {
+        state.throttle.failed(addr, &key, n);
+        audit::record(
+            state,
+            Entry::new(Action::LoginFailed, false, "bad-service-proof").by(&p),
+        )
+        .await?;
+        return Err(invalid());
+    }
+    state.throttle.succeeded(addr, &key);
+    let token = auth::new_token();
+    let expires = n + state.config.auth.session_ttl_secs;
+    state
+        .store
+        .create_session(&SessionRow {
+            token_hash: token_hash(&token),
+            practitioner_id: p.id,
+            created_at: n,
+            expires_at: expires,
+            revoked: false,
+        })
+        .await?;
+    audit::record(
+        state,
+        Entry::new(Action::LoginSucceeded, true, "service-key").by(&p),
+    )
+    .await?;
+    Ok(LoginResponse {
+        token,
+        expires_at: at(expires),
+        practitioner_id: p.id,
+        key_bundle: String::new(),
     })
 }
 

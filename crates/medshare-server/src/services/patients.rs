@@ -115,6 +115,7 @@ pub async fn create(state: &AppState, caller: &Caller, req: NewPatient) -> ApiRe
         || key.previous.is_some()
         || key.signed_by != me.id
         || key.institution_id != me.institution_id
+        || key.service != me.details.profession.is_service()
     {
         return Err(ApiError::bad_request(
             "the first patient key must be epoch 1 of this patient, signed for your institution",
@@ -584,6 +585,11 @@ pub async fn declare_care(
             ApiError::with(
                 ErrorCode::Forbidden,
                 "the patient has not consented to share with your institution",
+            )
+        } else if why == "service-identity" {
+            ApiError::with(
+                ErrorCode::Forbidden,
+                "a service identity cannot declare care relationships",
             )
         } else {
             ApiError::bad_request(
