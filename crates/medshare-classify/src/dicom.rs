@@ -354,7 +354,7 @@ pub(crate) fn read(bytes: &[u8], format: Format, c: &mut Classification) {
                 ));
                 c.title = Some(title);
             }
-            match crate::text::rules(&t) {
+            match crate::rules::rules(&t) {
                 Some((cl, conf, mut why))
                     if !matches!(cl, DocumentClass::ClinicalPhoto | DocumentClass::Other) =>
                 {

@@ -359,7 +359,7 @@ fn resource(r: &Value, c: &mut Classification) -> Option<Vote> {
                             display.clone().unwrap_or_default(),
                             s(get(r, "conclusion")).unwrap_or_default()
                         );
-                        match crate::text::rules(&text) {
+                        match crate::rules::rules(&text) {
                             Some((cl, conf, mut w)) => {
                                 why.append(&mut w);
                                 (cl, conf)
@@ -461,7 +461,7 @@ fn decide_document(
         });
     }
     let words = format!("{}\n{text}", display.unwrap_or_default());
-    let (class, confidence, evidence) = crate::text::rules(&words).unwrap_or((
+    let (class, confidence, evidence) = crate::rules::rules(&words).unwrap_or((
         DocumentClass::Other,
         0.3,
         vec![ev("type", "not a known document code")],
