@@ -5,9 +5,11 @@
 //!
 //! - the class confidence is scaled by how sure the engine was, and a page the engine read
 //!   poorly says so in the evidence (`OCR` evidence line) and is marked low confidence;
-//! - a lab value is extracted only when every word that carries it (value, unit, range, flag)
-//!   was read with at least [`MIN_VALUE_CONFIDENCE`]; otherwise the line is skipped with
-//!   [`SkipCode::OcrLowConfidence`] and its line number. OCR never invents a value.
+//! - a lab value is extracted only when its value was read with at least
+//!   [`MIN_VALUE_CONFIDENCE`], its unit is a known unit (or surely read), its analyte is named
+//!   by words read well, and it is not ten times outside its reference range (a lost decimal
+//!   point); otherwise the line is skipped with [`SkipCode::OcrLowConfidence`] and its line
+//!   number. A poorly read range or flag is left out. OCR never invents a value.
 //!
 //! This crate never runs an engine: it takes the engine's output, so it stays free of I/O and
 //! builds for wasm.
@@ -39,8 +41,9 @@ use crate::labs::Observation;
 use crate::{Classification, DocumentClass, Evidence, Format, Options, SkipCode};
 use serde::{Deserialize, Serialize};
 
-/// A word whose confidence is below this is not used as a lab value, unit, range or flag.
-pub const MIN_VALUE_CONFIDENCE: f32 = 0.80;
+/// A word whose confidence is below this is not used as a lab value, reference range or flag
+/// (a unit may be, when it is one the lab tables know: misreadings are not).
+pub const MIN_VALUE_CONFIDENCE: f32 = 0.60;
 
 /// Words below this are left out of the text the class rules read (engines emit noise words
 /// with confidence near zero).
@@ -224,7 +227,15 @@ fn read(ocr: &OcrText, c: &mut Classification) {
         ));
     }
     let text = ocr.text(MIN_WORD_CONFIDENCE);
-    if words == 0 || text.trim().is_empty() {
+    // A photo of a wound or a rash yields a few stray "words" from edges and shadows.
+    let real_words = ocr
+        .words()
+        .filter(|w| {
+            w.confidence >= MIN_WORD_CONFIDENCE
+                && w.text.chars().filter(|c| c.is_alphanumeric()).count() >= 2
+        })
+        .count();
+    if real_words < 4 {
         // No text at all: a photo stays a clinical photo, a scan stays unknown.
         let photo = c.format != Format::Pdf;
         let (class, conf) = if photo {
@@ -233,6 +244,7 @@ fn read(ocr: &OcrText, c: &mut Classification) {
             (DocumentClass::Other, 0.1)
         };
         ocr_evidence.push(ev("OCR", "no text found"));
+        ocr_evidence.retain(|e| !e.found.starts_with("low confidence"));
         c.decide(class, conf, ocr_evidence);
         return;
     }
@@ -270,6 +282,13 @@ fn lab_line(line: &OcrLine) -> Option<Result<Observation, ()>> {
     for w in &line.words {
         let folded = crate::rules::fold_width(&w.text);
         for (k, t) in crate::text::result_tokens(&folded).into_iter().enumerate() {
+            // Engines glue stray marks to numbers ("“5.2", "。6.1"): they are not the value.
+            let t = t.trim_matches(|c: char| {
+                !(c.is_alphanumeric() || "<>.-/%*^()".contains(c)) || c == '。'
+            });
+            if t.is_empty() {
+                continue;
+            }
             let joins = k == 0
                 && tokens.last().is_some_and(|(p, _)| {
                     p.chars().next_back().is_some_and(is_cjk)
@@ -285,26 +304,92 @@ fn lab_line(line: &OcrLine) -> Option<Result<Observation, ()>> {
         }
     }
     let texts: Vec<&str> = tokens.iter().map(|(t, _)| t.as_str()).collect();
-    let (mut o, used) = crate::text::result_from_tokens(&texts)?;
-    let sure = |i: &usize| {
-        tokens
-            .get(*i)
-            .is_some_and(|(_, c)| *c >= MIN_VALUE_CONFIDENCE)
-    };
-    // The analyte must be named by surely read words alone (the same analyte), so a misread
-    // word can neither make up a value nor move it to another test.
-    let value_at = used.first().copied().unwrap_or(0);
-    let name: Vec<&str> = (0..value_at)
-        .filter(sure)
+    let (mut o, at) = crate::text::result_from_tokens(&texts)?;
+    let conf = |i: usize| tokens.get(i).map_or(0.0, |(_, c)| *c);
+    let sure = |i: usize| conf(i) >= MIN_VALUE_CONFIDENCE;
+    // The analyte must be named by words read well enough (or by a whole name of five or more
+    // characters from the dictionary, which a misreading does not produce by chance), and be
+    // the same analyte the whole name gives: a misread word can never move a value to another
+    // test.
+    let name: Vec<&str> = at
+        .name
+        .clone()
+        .filter(|&i| conf(i) >= MIN_WORD_CONFIDENCE || texts[i].chars().count() >= 5)
         .map(|i| texts[i].trim_end_matches(':'))
         .collect();
     let name = name.join(" ");
     let same_analyte = crate::labs::analyte_key(&name)
         .is_some_and(|k| Some(k) == crate::labs::analyte_key(&o.name));
-    if used.iter().all(sure) && same_analyte {
-        o.name = name;
-        Some(Ok(o))
-    } else {
-        Some(Err(()))
+    // The unit must be a known unit (a misread one is not) or surely read.
+    let unit_ok = sure(at.unit) || crate::labs::known_unit(texts[at.unit]).is_some();
+    if !sure(at.value) || !unit_ok || !same_analyte {
+        return Some(Err(()));
+    }
+    // A range or flag read poorly is left out, never guessed; the value stands without it.
+    if at.range.is_some_and(|i| !sure(i)) {
+        o.reference_range = None;
+        o.flag = None;
+    }
+    if at.flag.is_some_and(|i| !sure(i)) {
+        o.flag = None;
+    }
+    // The printed range (however well read) can only veto: a value ten times outside it, or
+    // a whole number outside a range written with decimals, is a lost decimal point.
+    if let Some(r) = at.range.map(|i| texts[i])
+        && implausible(texts[at.value], r)
+    {
+        return Some(Err(()));
+    }
+    o.name = name;
+    Some(Ok(o))
+}
+
+/// Is `value` implausible against the printed reference range `range` (`3.5-5.1`)?
+fn implausible(value: &str, range: &str) -> bool {
+    let Ok(v) = value.parse::<f64>() else {
+        return true;
+    };
+    let Some((lo_s, hi_s)) = range.split_once('-') else {
+        return false;
+    };
+    let (Ok(lo), Ok(hi)) = (lo_s.trim().parse::<f64>(), hi_s.trim().parse::<f64>()) else {
+        return false;
+    };
+    let decimals = lo_s.contains('.') && hi_s.contains('.');
+    v > hi * 10.0 || v < lo / 10.0 || (decimals && !value.contains('.') && (v > hi || v < lo))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn lost_decimal_points_are_caught() {
+        assert!(implausible("52", "3.9-5.5"));
+        assert!(implausible("68", "3.5-5.1"));
+        assert!(!implausible("5.2", "3.9-5.5"));
+        assert!(!implausible("139", "135-145"));
+        assert!(
+            !implausible("12.4", "3.9-5.5"),
+            "high, but written as a lab writes it"
+        );
+        assert!(
+            implausible("1.39", "135-145"),
+            "a decimal point read into a whole number"
+        );
+    }
+
+    #[test]
+    fn cjk_words_join_without_spaces() {
+        let l = OcrLine {
+            words: ["香港", "中", "央", "醫院", "Lab", "6.8"]
+                .iter()
+                .map(|t| OcrWord {
+                    text: t.to_string(),
+                    confidence: 0.9,
+                })
+                .collect(),
+        };
+        assert_eq!(l.text(0.0), "香港中央醫院 Lab 6.8");
     }
 }

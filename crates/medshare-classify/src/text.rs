@@ -178,10 +178,24 @@ pub(crate) fn extract_fields(text: &str, c: &mut Classification) {
                 c.patient.birth_date = dates.first().cloned();
             }
         } else if let Some(d) = dates.first() {
-            let labelled = SERVICE.iter().any(|k| l.contains(k))
-                || BARE_DATE.iter().any(|k| l.trim_start().starts_with(k));
-            if labelled && service.is_none() {
-                service = Some(d.clone());
+            // The date after the label: "Admission date: 14/08 Discharge date: 20/08".
+            let after_label = SERVICE
+                .iter()
+                .filter_map(|k| l.find(k).map(|i| i + k.len()))
+                .min()
+                .or_else(|| {
+                    BARE_DATE
+                        .iter()
+                        .find(|k| l.trim_start().starts_with(*k))
+                        .map(|_| 0)
+                });
+            if let Some(at) = after_label
+                && service.is_none()
+            {
+                service = line
+                    .get(at..)
+                    .and_then(|rest| dates_in(rest).into_iter().next())
+                    .or_else(|| Some(d.clone()));
             }
             if any_date.is_none() {
                 any_date = Some(d.clone());
@@ -496,9 +510,18 @@ pub(crate) fn result_tokens(line: &str) -> Vec<&str> {
         .collect()
 }
 
-/// The observation in a result row, and the indexes of the tokens that carry its value, unit,
-/// range and flag (so OCR can check how surely each was read).
-pub(crate) fn result_from_tokens(tokens: &[&str]) -> Option<(Observation, Vec<usize>)> {
+/// Which tokens of a result row carry what.
+pub(crate) struct RowTokens {
+    pub name: std::ops::Range<usize>,
+    pub value: usize,
+    pub unit: usize,
+    pub range: Option<usize>,
+    pub flag: Option<usize>,
+}
+
+/// The observation in a result row, and which tokens carry its name, value, unit, range and
+/// flag (so OCR can check how surely each was read).
+pub(crate) fn result_from_tokens(tokens: &[&str]) -> Option<(Observation, RowTokens)> {
     let num_at = tokens.iter().position(|t| t.parse::<f64>().is_ok())?;
     if num_at == 0 || num_at > 6 {
         return None;
@@ -514,7 +537,13 @@ pub(crate) fn result_from_tokens(tokens: &[&str]) -> Option<(Observation, Vec<us
     if !looks_like_unit {
         return None;
     }
-    let mut used = vec![num_at, num_at + 1];
+    let mut at = RowTokens {
+        name: 0..num_at,
+        value: num_at,
+        unit: num_at + 1,
+        range: None,
+        flag: None,
+    };
     let mut o = Observation::new(name, parse_value(tokens[num_at]));
     o.unit = Some(unit.to_string());
     const FLAGS: [&str; 7] = ["H", "L", "HH", "LL", "A", "AA", "N"];
@@ -522,19 +551,19 @@ pub(crate) fn result_from_tokens(tokens: &[&str]) -> Option<(Observation, Vec<us
     if let Some(range) = tokens.get(r) {
         if range.contains('-') || range.starts_with('<') || range.starts_with('>') {
             o.reference_range = Some(range.to_string());
-            used.push(r);
+            at.range = Some(r);
             if let Some(flag) = tokens.get(f)
                 && FLAGS.contains(flag)
             {
                 o.flag = Some(flag.to_string());
-                used.push(f);
+                at.flag = Some(f);
             }
         } else if FLAGS[..6].contains(range) {
             o.flag = Some(range.to_string());
-            used.push(r);
+            at.flag = Some(r);
         }
     }
-    Some((o, used))
+    Some((o, at))
 }
 
 #[cfg(test)]
