@@ -38,6 +38,7 @@ fn classify_path_with(path: &Path, ocr: bool) -> anyhow::Result<Classification> 
         .with_context(|| format!("cannot read {}", path.display()))?;
     let c = classify_prefix(&bytes, len);
     // A photo or a scan is read only whole: a prefix of one is not an image.
+    #[cfg(feature = "ocr")]
     if ocr && len <= MAX_CLASSIFY_BYTES {
         return Ok(medshare_ocr::read_if_needed(
             &bytes,
@@ -46,6 +47,8 @@ fn classify_path_with(path: &Path, ocr: bool) -> anyhow::Result<Classification> 
             &Default::default(),
         ));
     }
+    #[cfg(not(feature = "ocr"))]
+    let _ = ocr;
     Ok(c)
 }
 
