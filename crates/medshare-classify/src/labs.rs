@@ -387,6 +387,47 @@ fn analyte_for(o: &Observation) -> Option<&'static Analyte> {
         .map(|(_, a)| a)
 }
 
+/// Is `code` the LOINC code of an analyte this crate normalises?
+pub(crate) fn is_lab_loinc(code: &str) -> bool {
+    ANALYTES.iter().any(|a| a.codes.contains(&code))
+}
+
+/// Is `name` a laboratory procedure by its method: cultures, PCR and other nucleic acid tests,
+/// antigen and antibody tests, smears and stains, susceptibilities, cross-matches.
+pub(crate) fn is_lab_procedure(name: &str) -> bool {
+    let n = name.to_lowercase();
+    [
+        "culture",
+        "pcr",
+        "naa",
+        "rna",
+        "dna",
+        "antigen",
+        "antibody",
+        "antibodies",
+        "smear",
+        "gram stain",
+        "susceptibility",
+        "crossmatch",
+        "cross-match",
+        "blood group",
+        "serology",
+        "panel",
+        "in serum",
+        "in plasma",
+        "in blood",
+        "in urine",
+        "培養",
+        "培养",
+        "核酸",
+        "抗原",
+        "抗體",
+        "抗体",
+    ]
+    .iter()
+    .any(|w| crate::rules::contains_word(&n, w))
+}
+
 /// The analyte key (`glucose`, `potassium`...) a test name stands for, if known.
 pub(crate) fn analyte_key(name: &str) -> Option<&'static str> {
     let o = Observation::new(name, Value::Text(String::new()));
