@@ -661,4 +661,14 @@ mod tests {
         assert_eq!(empty.class, DocumentClass::Other);
         assert!(empty.low_confidence);
     }
+
+    #[test]
+    fn document_types_outside_the_table_are_read_by_their_kind() {
+        let c = classify(br#"{"resourceType":"DocumentReference","status":"current",
+            "type":{"coding":[{"system":"http://loinc.org","code":"34108-1","display":"Outpatient Note"}]}}"#);
+        assert_eq!(c.class, DocumentClass::ConsultationNote, "{:?}", c.evidence);
+        let p = classify(br#"{"resourceType":"DocumentReference","status":"current",
+            "type":{"coding":[{"system":"http://loinc.org","code":"28570-0","display":"Procedure note"}]}}"#);
+        assert_eq!(p.class, DocumentClass::OperativeNote, "{:?}", p.evidence);
+    }
 }

@@ -109,6 +109,13 @@ const PHRASES: &[(DocumentClass, &[Rule])] = &[
         &[
             ("consultation note", 6),
             ("consult note", 6),
+            // LOINC document ontology: outpatient, progress and H&P notes are the consult
+            // kind of document (34108-1 Outpatient Note, 11506-3 Progress note, 34117-2 H&P).
+            ("outpatient note", 6),
+            ("office note", 5),
+            ("history and physical", 5),
+            ("history & physical", 5),
+            ("evaluation and management note", 5),
             ("consultation report", 6),
             ("consultation", 2),
             ("clinic note", 4),
@@ -295,6 +302,8 @@ const PHRASES: &[(DocumentClass, &[Rule])] = &[
             ("operative note", 6),
             ("operative report", 6),
             ("operation record", 6),
+            ("procedure note", 5),
+            ("surgical operation note", 6),
             ("procedure performed", 3),
             ("operation performed", 3),
             ("surgeon", 3),
