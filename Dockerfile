@@ -1,13 +1,14 @@
 # syntax=docker/dockerfile:1
 # The medshare hub image: one static-ish binary, no shell needed at run time.
 #   docker build -t medshare .
-# Build stage: the workspace's pinned toolchain and lockfile.
+# Build stage: the workspace's pinned toolchain and lockfile. Without default features: the
+# hub never reads documents, so Tesseract (OCR, for the practitioner's CLI) is left out.
 FROM rust:1.95-bookworm AS build
 WORKDIR /src
 COPY . .
 RUN --mount=type=cache,target=/usr/local/cargo/registry \
     --mount=type=cache,target=/src/target \
-    cargo build --release --locked -p medshare-cli \
+    cargo build --release --locked -p medshare-cli --no-default-features \
     && install -m 0755 target/release/medshare /usr/local/bin/medshare
 
 # Run stage: Debian slim, CA certificates (S3 over HTTPS) and the PostgreSQL 15 client tools

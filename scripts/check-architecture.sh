@@ -6,12 +6,12 @@ cd "$(dirname "$0")/.."
 status=0
 for hub in medshare-server medshare-store medshare-blob; do
   tree=$(cargo tree -p "$hub" -e normal --prefix none --locked)
-  bad=$(printf '%s\n' "$tree" | grep -E '^(age|medshare-crypto|medshare-classify|medshare-client) v' | sort -u || true)
+  bad=$(printf '%s\n' "$tree" | grep -E '^(age|medshare-crypto|medshare-classify|medshare-client|medshare-ocr|tesseract) v' | sort -u || true)
   if [ -n "$bad" ]; then
     echo "FAIL: $hub depends on: $bad" >&2
     status=1
   else
-    echo "ok: $hub depends on none of age, medshare-crypto, medshare-classify, medshare-client"
+    echo "ok: $hub depends on none of age, medshare-crypto, medshare-classify, medshare-client, medshare-ocr, tesseract"
   fi
 done
 # The product binary links no test harness (test services, the malicious hub).

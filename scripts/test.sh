@@ -5,20 +5,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-need_apt=()
-command -v age >/dev/null 2>&1 || need_apt+=(age)            # interop: our age files open with the reference tool
-command -v pdftotext >/dev/null 2>&1 || need_apt+=(poppler-utils)  # the synthetic PDFs must be real PDFs
-if [ ${#need_apt[@]} -gt 0 ]; then
-  if [ "$(id -u)" = 0 ]; then
-    echo "test.sh: installing ${need_apt[*]}"
-    apt-get update -qq >/dev/null
-    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need_apt[@]}" >/dev/null
-  else
-    echo "test.sh: missing ${need_apt[*]}: install them (apt-get install ${need_apt[*]}) and run again" >&2
-    exit 1
-  fi
-fi
-
+bash scripts/system-deps.sh  # Debian packages: OCR (Tesseract + language data), fonts, age, poppler-utils
 bash scripts/services.sh  # PostgreSQL + s3s-fs for the scale-out tests (installs or fails loudly)
 export MEDSHARE_TEST_MATERIAL="$(bash scripts/test-material.sh)"  # real DICOM/HL7/FHIR for medshare-classify
 export MEDSHARE_GATEWAY_PEERS="$(bash scripts/gateway-peers.sh)"  # dcmtk, mllp_send, pynetdicom, simple-hl7, FHIR validator/clients for medshare-gateway

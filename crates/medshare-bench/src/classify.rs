@@ -7,6 +7,8 @@
 //! read from the page cache (one untimed warm-up pass), then classified single-threaded:
 //! "end to end" times reading each file (at most the CLI's 64 MiB prefix) plus classifying it;
 //! "in memory" times `classify` alone over bytes already read. Medians over `--runs`.
+//! Then the time to read one photographed page with OCR (`medshare-ocr`, Tesseract), English
+//! and Chinese, median over `--ocr-pages`.
 
 use crate::report::{CpuMeter, Machine, Out, median};
 use crate::util::MIB;
@@ -38,6 +40,10 @@ pub struct Args {
     /// crates/medshare-bench-wasm for wasm32-unknown-unknown, release).
     #[arg(long)]
     wasm: Option<PathBuf>,
+    /// Photographed pages read by OCR per setting (English; English with Chinese loaded;
+    /// Traditional Chinese), for the time per page; 0 skips OCR.
+    #[arg(long, default_value_t = 3)]
+    ocr_pages: usize,
     /// Give up after this many seconds.
     #[arg(long, default_value_t = 1800)]
     timeout_secs: u64,
@@ -63,7 +69,122 @@ struct Record {
     large_dicom_prefix_ms: f64,
     large_dicom_in_memory_ms: f64,
     wasm: Option<WasmRun>,
+    /// Median seconds per photographed page, per OCR setting.
+    ocr: Vec<OcrRun>,
     cpu: crate::report::CpuShare,
+}
+
+#[derive(Serialize)]
+struct OcrRun {
+    setting: String,
+    pages: usize,
+    seconds_per_page: f64,
+}
+
+/// A phone photo (tilted 3°, JPEG 85) of a synthetic lab report, rendered with Debian's fonts.
+fn photographed_page(chinese: bool) -> anyhow::Result<Vec<u8>> {
+    use image::{GrayImage, Luma};
+    let (path, index, lines): (&str, u32, &[&str]) = if chinese {
+        (
+            "/usr/share/fonts/opentype/noto/NotoSansCJK-Regular.ttc",
+            4,
+            &[
+                "香港中央醫院 化驗報告",
+                "姓名：陳大文   身份證號碼：A123456(3)",
+                "採樣日期：2025年8月20日",
+                "項目          結果     單位       參考範圍",
+                "鉀            6.8      mmol/L     3.5-5.1   H",
+                "鈉            139      mmol/L     135-145",
+                "空腹血糖      5.2      mmol/L     3.9-5.5",
+                "總膽固醇      6.1      mmol/L     <5.2      H",
+            ],
+        )
+    } else {
+        (
+            "/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf",
+            0,
+            &[
+                "LABORATORY REPORT",
+                "Patient: CHAN Tai Man   HKID: A123456(3)",
+                "Specimen collected: 20/08/2025 08:15",
+                "Test              Result    Units      Ref range",
+                "Potassium         6.8       mmol/L     3.5-5.1",
+                "Sodium            139       mmol/L     135-145",
+                "Creatinine        120       umol/L     64-104",
+                "Glucose           5.2       mmol/L     3.9-5.5",
+            ],
+        )
+    };
+    let data = std::fs::read(path)
+        .with_context(|| format!("{path}: run scripts/system-deps.sh for the fonts"))?;
+    let font = ab_glyph::FontRef::try_from_slice_and_index(&data, index)?;
+    let mut g = GrayImage::from_pixel(1500, 140 + 62 * lines.len() as u32, Luma([255]));
+    for (i, l) in lines.iter().enumerate() {
+        imageproc::drawing::draw_text_mut(
+            &mut g,
+            Luma([20]),
+            90,
+            90 + 62 * i as i32,
+            ab_glyph::PxScale::from(34.0),
+            &font,
+            l,
+        );
+    }
+    let g = imageproc::geometric_transformations::rotate_about_center(
+        &g,
+        3f32.to_radians(),
+        imageproc::geometric_transformations::Interpolation::Bilinear,
+        Luma([255]),
+    );
+    let mut out = std::io::Cursor::new(Vec::new());
+    image::DynamicImage::ImageLuma8(g).write_with_encoder(
+        image::codecs::jpeg::JpegEncoder::new_with_quality(&mut out, 85),
+    )?;
+    Ok(out.into_inner())
+}
+
+/// Median time to read one photographed page with each language setting.
+fn ocr_times(pages: usize, out: Out) -> anyhow::Result<Vec<OcrRun>> {
+    let mut runs = Vec::new();
+    if pages == 0 {
+        return Ok(runs);
+    }
+    for (setting, chinese, languages) in [
+        ("English page, eng", false, "eng"),
+        (
+            "English page, eng+chi_tra+chi_sim",
+            false,
+            medshare_ocr::DEFAULT_LANGUAGES,
+        ),
+        (
+            "Chinese page, eng+chi_tra+chi_sim",
+            true,
+            medshare_ocr::DEFAULT_LANGUAGES,
+        ),
+    ] {
+        let photo = photographed_page(chinese)?;
+        let options = medshare_ocr::OcrOptions {
+            languages: languages.into(),
+            datapath: None,
+        };
+        let mut secs = Vec::new();
+        for _ in 0..pages {
+            let t = Instant::now();
+            let text = medshare_ocr::ocr_with(&photo, &options)?;
+            secs.push(t.elapsed().as_secs_f64());
+            ensure!(text.word_count() > 20, "{setting}: the page was not read");
+        }
+        let s = median(&secs);
+        out.say(format!(
+            "OCR, {setting}: {s:.2} s per page (median of {pages})"
+        ));
+        runs.push(OcrRun {
+            setting: setting.into(),
+            pages,
+            seconds_per_page: s,
+        });
+    }
+    Ok(runs)
 }
 
 #[derive(Serialize, serde::Deserialize)]
@@ -328,6 +449,7 @@ fn measure(a: Args) -> anyhow::Result<()> {
         }
         None => None,
     };
+    let ocr = ocr_times(a.ocr_pages, out)?;
     let cpu = cpu.finish();
     out.say(cpu.line());
     out.record(&Record {
@@ -343,6 +465,7 @@ fn measure(a: Args) -> anyhow::Result<()> {
         large_dicom_prefix_ms: prefix_ms,
         large_dicom_in_memory_ms: mem_ms,
         wasm,
+        ocr,
         cpu,
     })
 }

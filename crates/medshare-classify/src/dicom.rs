@@ -7,6 +7,7 @@ use crate::{
     Classification, DocumentClass, Evidence, Format, Imaging, Modality, SkipCode, compact_date,
 };
 use dicom_core::Tag;
+use dicom_core::dictionary::DataDictionary;
 use dicom_dictionary_std::tags;
 use dicom_object::{DefaultDicomObject, InMemDicomObject, OpenFileOptions, file::ReadPreamble};
 
@@ -179,7 +180,23 @@ fn raw(bytes: &[u8]) -> Option<(DefaultDicomObject, bool)> {
 }
 
 fn text(obj: &InMemDicomObject, tag: Tag) -> Option<String> {
-    let v = obj.get(tag)?.to_str().ok()?;
+    let e = obj.get(tag)?;
+    // An element sent with the UN (unknown) value representation arrives as raw bytes; every
+    // element read here has a text VR in the dictionary (CS, LO, PN, DA, UI, SH...), so the
+    // bytes are decoded as that text. Otherwise names and IDs would come out as byte lists.
+    if e.vr() == dicom_core::VR::UN {
+        if dicom_dictionary_std::StandardDataDictionary
+            .by_tag(tag)
+            .is_some_and(|d| matches!(d.vr.relaxed(), dicom_core::VR::UN | dicom_core::VR::SQ))
+        {
+            return None;
+        }
+        let bytes = e.to_bytes().ok()?;
+        let v = String::from_utf8_lossy(&bytes);
+        let v = v.trim_matches([' ', '\0']).trim();
+        return (!v.is_empty()).then(|| v.to_string());
+    }
+    let v = e.to_str().ok()?;
     let v = v.trim_matches([' ', '\0']).trim();
     (!v.is_empty()).then(|| v.to_string())
 }
@@ -354,7 +371,7 @@ pub(crate) fn read(bytes: &[u8], format: Format, c: &mut Classification) {
                 ));
                 c.title = Some(title);
             }
-            match crate::text::rules(&t) {
+            match crate::rules::rules(&t) {
                 Some((cl, conf, mut why))
                     if !matches!(cl, DocumentClass::ClinicalPhoto | DocumentClass::Other) =>
                 {
@@ -391,4 +408,58 @@ pub(crate) fn read(bytes: &[u8], format: Format, c: &mut Classification) {
     c.modality = modality;
     c.imaging = Some(imaging);
     c.decide(class, conf, evidence);
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::{DocumentClass, Format, Modality, classify};
+
+    /// One explicit VR little endian element with the UN value representation.
+    fn un(group: u16, element: u16, value: &[u8]) -> Vec<u8> {
+        let mut v = value.to_vec();
+        if v.len() % 2 == 1 {
+            v.push(b' ');
+        }
+        let mut out = Vec::new();
+        out.extend(group.to_le_bytes());
+        out.extend(element.to_le_bytes());
+        out.extend(b"UN\0\0");
+        out.extend((v.len() as u32).to_le_bytes());
+        out.extend(v);
+        out
+    }
+
+    #[test]
+    fn un_values_are_decoded_by_the_dictionary_vr() {
+        let mut b = vec![0u8; 128];
+        b.extend(b"DICM");
+        // File meta: transfer syntax explicit VR little endian.
+        let ts = b"1.2.840.10008.1.2.1\0";
+        let mut meta = Vec::new();
+        meta.extend([0x02, 0x00, 0x10, 0x00]);
+        meta.extend(b"UI");
+        meta.extend((ts.len() as u16).to_le_bytes());
+        meta.extend(ts);
+        b.extend([0x02, 0x00, 0x00, 0x00]);
+        b.extend(b"UL");
+        b.extend(4u16.to_le_bytes());
+        b.extend((meta.len() as u32).to_le_bytes());
+        b.extend(meta);
+        b.extend(un(0x0008, 0x0020, b"20250820"));
+        b.extend(un(0x0008, 0x0060, b"CT"));
+        b.extend(un(0x0010, 0x0010, b"CHAN^TAI MAN"));
+        b.extend(un(0x0010, 0x0020, b"A1234563"));
+        let c = classify(&b);
+        assert_eq!(c.format, Format::Dicom);
+        assert_eq!(
+            c.class,
+            DocumentClass::DiagnosticImaging,
+            "{:?}",
+            c.evidence
+        );
+        assert_eq!(c.modality, Some(Modality::CT));
+        assert_eq!(c.date_of_service.as_deref(), Some("2025-08-20"));
+        assert_eq!(c.patient.name.as_deref(), Some("CHAN TAI MAN"));
+        assert_eq!(c.patient.identifiers[0].value, "HKID:A1234563");
+    }
 }

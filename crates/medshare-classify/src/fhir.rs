@@ -354,17 +354,29 @@ fn resource(r: &Value, c: &mut Classification) -> Option<Vote> {
                 None => match code.as_deref().and_then(class_for_document_code) {
                     Some(cl) => (cl, 0.8),
                     None => {
+                        // No category and no document code: the report's own words (code
+                        // display, conclusion, narrative) decide; results alone make it a lab
+                        // report only at low confidence, and nothing at all is not a lab panel.
                         let text = format!(
-                            "{}\n{}",
+                            "{}\n{}\n{}",
                             display.clone().unwrap_or_default(),
-                            s(get(r, "conclusion")).unwrap_or_default()
+                            s(get(r, "conclusion")).unwrap_or_default(),
+                            s(get(get(r, "text"), "div")).unwrap_or_default()
                         );
-                        match crate::text::rules(&text) {
+                        let results = list(get(r, "result")).len();
+                        match crate::rules::rules(&text) {
                             Some((cl, conf, mut w)) => {
                                 why.append(&mut w);
                                 (cl, conf)
                             }
-                            None => (DocumentClass::LabReport, 0.5),
+                            None if results > 0 => {
+                                why.push(ev("DiagnosticReport.result", results.to_string()));
+                                (DocumentClass::LabReport, 0.5)
+                            }
+                            None => {
+                                why.push(ev("DiagnosticReport", "no category, code or words"));
+                                (DocumentClass::Other, 0.3)
+                            }
                         }
                     }
                 },
@@ -381,25 +393,36 @@ fn resource(r: &Value, c: &mut Classification) -> Option<Vote> {
                 .flat_map(|x| codes(x))
                 .collect();
             let lab = cats.iter().any(|x| x == "laboratory");
+            let (code, display) = loinc(get(r, "code"));
+            let name = display.unwrap_or_default();
+            let mut why = vec![ev("Observation.category", cats.join(","))];
             let (class, conf) = if lab {
                 (DocumentClass::LabReport, 0.85)
             } else if cats.iter().any(|x| x == "imaging") {
                 (DocumentClass::ImagingReport, 0.7)
-            } else if c
-                .observations
-                .last()
-                .is_some_and(|o| o.normalised.is_some() || crate::labs::is_known_test(&o.name))
+            } else if !get(r, "valueSampledData").is_null()
+                || list(get(r, "component"))
+                    .iter()
+                    .any(|p| !get(p, "valueSampledData").is_null())
             {
+                // A waveform: an ECG is sampled data.
+                why.push(ev("Observation.valueSampledData", "waveform"));
+                (DocumentClass::Ecg, 0.8)
+            } else if code.as_deref().is_some_and(crate::labs::is_lab_loinc)
+                || crate::labs::is_known_test(&name)
+                || crate::labs::is_lab_procedure(&name)
+                || c.observations
+                    .last()
+                    .is_some_and(|o| o.normalised.is_some() || crate::labs::is_known_test(&o.name))
+            {
+                // A lab result even without a value yet (pending, cancelled, "unsatisfactory
+                // specimen"): the test itself says so.
+                why.push(ev("Observation.code", code.unwrap_or(name)));
                 (DocumentClass::LabReport, 0.7)
             } else {
                 (DocumentClass::Other, 0.5)
             };
-            vote(
-                class,
-                1,
-                conf,
-                vec![ev("Observation.category", cats.join(","))],
-            )
+            vote(class, 1, conf, why)
         }
         "Immunization" => {
             c.date_of_service = c
@@ -461,7 +484,7 @@ fn decide_document(
         });
     }
     let words = format!("{}\n{text}", display.unwrap_or_default());
-    let (class, confidence, evidence) = crate::text::rules(&words).unwrap_or((
+    let (class, confidence, evidence) = crate::rules::rules(&words).unwrap_or((
         DocumentClass::Other,
         0.3,
         vec![ev("type", "not a known document code")],
@@ -605,5 +628,47 @@ mod tests {
         assert_eq!(c.date_of_service.as_deref(), Some("2025-10-01"));
         let m = classify(br#"{"resourceType":"MedicationRequest","status":"active","intent":"order","medicationCodeableConcept":{"text":"Metformin 500 mg"},"authoredOn":"2026-01-05"}"#);
         assert_eq!(m.class, DocumentClass::Medication);
+    }
+
+    #[test]
+    fn the_long_tail_of_coded_results() {
+        // A culture without category or value yet is still a lab result.
+        let c = classify(br#"{"resourceType":"Observation","status":"registered",
+            "code":{"coding":[{"system":"http://loinc.org","code":"600-7","display":"Bacteria identified in Blood by Culture"}]}}"#);
+        assert_eq!(c.class, DocumentClass::LabReport, "{:?}", c.evidence);
+        // A cancelled potassium, by its LOINC code alone.
+        let k = classify(
+            br#"{"resourceType":"Observation","status":"cancelled",
+            "code":{"coding":[{"system":"http://loinc.org","code":"2823-3"}]},
+            "dataAbsentReason":{"text":"unsatisfactory specimen"}}"#,
+        );
+        assert_eq!(k.class, DocumentClass::LabReport, "{:?}", k.evidence);
+        // An ECG waveform.
+        let e = classify(br#"{"resourceType":"Observation","status":"final",
+            "code":{"coding":[{"system":"urn:oid:2.16.840.1.113883.6.24","code":"131328","display":"MDC_ECG_ELEC_POTL"}]},
+            "component":[{"code":{"text":"lead I"},"valueSampledData":{"origin":{"value":2048},"period":10,"dimensions":1,"data":"2041 2043 2047"}}]}"#);
+        assert_eq!(e.class, DocumentClass::Ecg, "{:?}", e.evidence);
+        // A DiagnosticReport without category is not a lab panel by default.
+        let d = classify(
+            br#"{"resourceType":"DiagnosticReport","status":"final",
+            "code":{"text":"Bone densitometry"},
+            "conclusion":"DEXA scan: T-score -2.7 at the femoral neck, osteoporosis."}"#,
+        );
+        assert_ne!(d.class, DocumentClass::LabReport, "{:?}", d.evidence);
+        let empty = classify(
+            br#"{"resourceType":"DiagnosticReport","status":"final","code":{"text":"Report"}}"#,
+        );
+        assert_eq!(empty.class, DocumentClass::Other);
+        assert!(empty.low_confidence);
+    }
+
+    #[test]
+    fn document_types_outside_the_table_are_read_by_their_kind() {
+        let c = classify(br#"{"resourceType":"DocumentReference","status":"current",
+            "type":{"coding":[{"system":"http://loinc.org","code":"34108-1","display":"Outpatient Note"}]}}"#);
+        assert_eq!(c.class, DocumentClass::ConsultationNote, "{:?}", c.evidence);
+        let p = classify(br#"{"resourceType":"DocumentReference","status":"current",
+            "type":{"coding":[{"system":"http://loinc.org","code":"28570-0","display":"Procedure note"}]}}"#);
+        assert_eq!(p.class, DocumentClass::OperativeNote, "{:?}", p.evidence);
     }
 }

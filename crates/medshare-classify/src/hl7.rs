@@ -416,7 +416,7 @@ fn decide(c: &mut Classification, st: &State, messages: usize, batches: usize) {
         evidence.push(ev("HL7 batch", format!("{messages} messages")));
     }
     // An embedded report's words decide when the message structure does not.
-    let narrative = crate::text::rules(&st.narrative);
+    let narrative = crate::rules::rules(&st.narrative);
     let section = st.sections.first().map(String::as_str).unwrap_or("");
     let (class, conf, mut why) = match kind.as_str() {
         "VXU" | "VXR" => (DocumentClass::ImmunisationRecord, 0.95, vec![]),

@@ -5,6 +5,27 @@
 use crate::{Classification, DocumentClass, Evidence, SkipCode};
 
 pub(crate) fn read(bytes: &[u8], c: &mut Classification) {
+    let mut words = read_metadata(bytes, c);
+    png_text(bytes, &mut words);
+    if !words.trim().is_empty() {
+        crate::text::extract(&words, c);
+        if let Some((class, conf, why)) = crate::rules::rules(&words) {
+            c.decide(class, conf * 0.9, why);
+            return;
+        }
+    }
+    c.decide(
+        DocumentClass::ClinicalPhoto,
+        0.6,
+        vec![Evidence {
+            source: "image".into(),
+            found: "a photograph with no text naming another document kind".into(),
+        }],
+    );
+}
+
+/// The EXIF capture date (as the date of service); returns the EXIF description and comment.
+pub(crate) fn read_metadata(bytes: &[u8], c: &mut Classification) -> String {
     let mut words = String::new();
     match exif::Reader::new().read_from_container(&mut std::io::Cursor::new(bytes)) {
         Ok(ex) => {
@@ -35,22 +56,7 @@ pub(crate) fn read(bytes: &[u8], c: &mut Classification) {
         Err(exif::Error::NotFound(_)) => {}
         Err(_) => c.skip(SkipCode::ImageExif, None),
     }
-    png_text(bytes, &mut words);
-    if !words.trim().is_empty() {
-        crate::text::extract(&words, c);
-        if let Some((class, conf, why)) = crate::text::rules(&words) {
-            c.decide(class, conf * 0.9, why);
-            return;
-        }
-    }
-    c.decide(
-        DocumentClass::ClinicalPhoto,
-        0.6,
-        vec![Evidence {
-            source: "image".into(),
-            found: "a photograph with no text naming another document kind".into(),
-        }],
-    );
+    words
 }
 
 /// Text of PNG `tEXt` chunks (keyword NUL text), bounded.

@@ -176,7 +176,7 @@ const ANALYTES: &[Analyte] = &[
             "2345-7", "14749-6", "2339-0", "15074-8", "1554-5", "1558-6", "14771-0", "41653-7",
             "2341-6",
         ],
-        names: &["glucose"],
+        names: &["glucose", "血糖", "葡萄糖"],
         loinc: "14749-6",
         unit: "mmol/L",
         from: &[
@@ -192,7 +192,12 @@ const ANALYTES: &[Analyte] = &[
             "haemoglobin a1c",
             "hemoglobin a1c",
             "glycated",
+            "glycated haemoglobin",
+            "glycated hemoglobin",
             "glycosylated",
+            "糖化血紅蛋白",
+            "糖化血红蛋白",
+            "糖化血色素",
         ],
         loinc: "4548-4",
         unit: "%",
@@ -204,7 +209,7 @@ const ANALYTES: &[Analyte] = &[
     Analyte {
         key: "creatinine",
         codes: &["2160-0", "14682-9", "38483-4", "59826-8"],
-        names: &["creatinine"],
+        names: &["creatinine", "肌酸酐", "肌酐"],
         loinc: "14682-9",
         unit: "umol/L",
         from: &[
@@ -215,7 +220,7 @@ const ANALYTES: &[Analyte] = &[
     Analyte {
         key: "potassium",
         codes: &["2823-3", "6298-4", "22760-3"],
-        names: &["potassium"],
+        names: &["potassium", "鉀", "钾"],
         loinc: "2823-3",
         unit: "mmol/L",
         from: &[
@@ -226,7 +231,7 @@ const ANALYTES: &[Analyte] = &[
     Analyte {
         key: "sodium",
         codes: &["2951-2", "2947-0"],
-        names: &["sodium"],
+        names: &["sodium", "鈉", "钠"],
         loinc: "2951-2",
         unit: "mmol/L",
         from: &[
@@ -237,7 +242,7 @@ const ANALYTES: &[Analyte] = &[
     Analyte {
         key: "troponin-i",
         codes: &["10839-9", "42757-5", "89579-7", "49563-0"],
-        names: &["troponin i", "tni", "troponin-i"],
+        names: &["troponin i", "tni", "troponin-i", "肌鈣蛋白i", "肌钙蛋白i"],
         loinc: "89579-7",
         unit: "ng/L",
         from: &[
@@ -250,7 +255,7 @@ const ANALYTES: &[Analyte] = &[
     Analyte {
         key: "troponin-t",
         codes: &["6598-7", "67151-1", "48425-3"],
-        names: &["troponin t", "tnt", "troponin-t"],
+        names: &["troponin t", "tnt", "troponin-t", "肌鈣蛋白t", "肌钙蛋白t"],
         loinc: "67151-1",
         unit: "ng/L",
         from: &[
@@ -263,7 +268,7 @@ const ANALYTES: &[Analyte] = &[
     Analyte {
         key: "ldl-cholesterol",
         codes: &["13457-7", "2089-1", "22748-8", "18262-6", "39469-2"],
-        names: &["ldl"],
+        names: &["ldl", "低密度脂蛋白"],
         loinc: "22748-8",
         unit: "mmol/L",
         from: &[
@@ -274,7 +279,7 @@ const ANALYTES: &[Analyte] = &[
     Analyte {
         key: "hdl-cholesterol",
         codes: &["2085-9", "14646-4"],
-        names: &["hdl"],
+        names: &["hdl", "高密度脂蛋白"],
         loinc: "14646-4",
         unit: "mmol/L",
         from: &[
@@ -289,6 +294,8 @@ const ANALYTES: &[Analyte] = &[
             "total cholesterol",
             "cholesterol, total",
             "cholesterol total",
+            "總膽固醇",
+            "总胆固醇",
         ],
         loinc: "14647-2",
         unit: "mmol/L",
@@ -300,7 +307,7 @@ const ANALYTES: &[Analyte] = &[
     Analyte {
         key: "triglycerides",
         codes: &["2571-8", "14927-8"],
-        names: &["triglyceride"],
+        names: &["triglyceride", "甘油三酯", "三酸甘油酯"],
         loinc: "14927-8",
         unit: "mmol/L",
         from: &[
@@ -311,7 +318,14 @@ const ANALYTES: &[Analyte] = &[
     Analyte {
         key: "haemoglobin",
         codes: &["718-7", "30313-1", "20509-6"],
-        names: &["haemoglobin", "hemoglobin", "hgb"],
+        names: &[
+            "haemoglobin",
+            "hemoglobin",
+            "hgb",
+            "血紅蛋白",
+            "血红蛋白",
+            "血色素",
+        ],
         loinc: "718-7",
         unit: "g/dL",
         from: &[
@@ -322,7 +336,15 @@ const ANALYTES: &[Analyte] = &[
     Analyte {
         key: "white-cell-count",
         codes: &["6690-2", "26464-8"],
-        names: &["white cell", "white blood cell", "wbc", "leukocytes"],
+        names: &[
+            "white cell",
+            "white blood cell",
+            "wbc",
+            "leukocytes",
+            "白血球",
+            "白細胞",
+            "白细胞",
+        ],
         loinc: "6690-2",
         unit: "10*9/L",
         from: &[
@@ -333,7 +355,7 @@ const ANALYTES: &[Analyte] = &[
     Analyte {
         key: "platelets",
         codes: &["777-3", "26515-7"],
-        names: &["platelet"],
+        names: &["platelet", "血小板"],
         loinc: "777-3",
         unit: "10*9/L",
         from: &[
@@ -356,7 +378,7 @@ fn analyte_for(o: &Observation) -> Option<&'static Analyte> {
         .filter_map(|a| {
             a.names
                 .iter()
-                .filter(|n| contains_word(&name, n))
+                .filter(|n| crate::rules::contains_word(&name, n))
                 .map(|n| n.len())
                 .max()
                 .map(|l| (l, a))
@@ -365,12 +387,51 @@ fn analyte_for(o: &Observation) -> Option<&'static Analyte> {
         .map(|(_, a)| a)
 }
 
-fn contains_word(hay: &str, needle: &str) -> bool {
-    hay.match_indices(needle).any(|(i, _)| {
-        let before = hay[..i].chars().next_back();
-        let after = hay[i + needle.len()..].chars().next();
-        !before.is_some_and(|c| c.is_alphanumeric()) && !after.is_some_and(|c| c.is_alphanumeric())
-    })
+/// Is `code` the LOINC code of an analyte this crate normalises?
+pub(crate) fn is_lab_loinc(code: &str) -> bool {
+    ANALYTES.iter().any(|a| a.codes.contains(&code))
+}
+
+/// Is `name` a laboratory procedure by its method: cultures, PCR and other nucleic acid tests,
+/// antigen and antibody tests, smears and stains, susceptibilities, cross-matches.
+pub(crate) fn is_lab_procedure(name: &str) -> bool {
+    let n = name.to_lowercase();
+    [
+        "culture",
+        "pcr",
+        "naa",
+        "rna",
+        "dna",
+        "antigen",
+        "antibody",
+        "antibodies",
+        "smear",
+        "gram stain",
+        "susceptibility",
+        "crossmatch",
+        "cross-match",
+        "blood group",
+        "serology",
+        "panel",
+        "in serum",
+        "in plasma",
+        "in blood",
+        "in urine",
+        "培養",
+        "培养",
+        "核酸",
+        "抗原",
+        "抗體",
+        "抗体",
+    ]
+    .iter()
+    .any(|w| crate::rules::contains_word(&n, w))
+}
+
+/// The analyte key (`glucose`, `potassium`...) a test name stands for, if known.
+pub(crate) fn analyte_key(name: &str) -> Option<&'static str> {
+    let o = Observation::new(name, Value::Text(String::new()));
+    analyte_for(&o).map(|a| a.key)
 }
 
 /// Is `name` a known analyte (used by text extraction to recognise result lines)?

@@ -28,6 +28,8 @@ mod fhir;
 mod hl7;
 mod image;
 pub mod labs;
+pub mod ocr;
+mod rules;
 mod tabular;
 mod text;
 
@@ -35,6 +37,7 @@ pub use class::{Code, DocumentClass, Modality};
 pub use critical::{CriticalRules, Threshold};
 pub use detect::{Format, detect};
 pub use labs::{Observation, Value};
+pub use ocr::{OcrText, classify_ocr, needs_ocr};
 
 use medshare_model::identifiers::PatientIdentifier;
 use serde::{Deserialize, Serialize};
@@ -57,6 +60,10 @@ pub struct Classification {
     pub modality: Option<Modality>,
     /// 0.0..=1.0: how sure the deciding rule is.
     pub confidence: f32,
+    /// The confidence is at or below [`LOW_CONFIDENCE`]: the app should ask the doctor to
+    /// confirm the class (and, for OCR, the values) before relying on it.
+    #[serde(default)]
+    pub low_confidence: bool,
     /// Which fields or words decided the class, strongest first.
     pub evidence: Vec<Evidence>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -193,7 +200,15 @@ pub enum SkipCode {
     ImageExif,
     /// The input was cut short before classification (the caller read a prefix).
     Truncated,
+    /// OCR: a lab result line whose value, unit, range or flag was read with too little
+    /// confidence to be used; nothing was extracted from it.
+    OcrLowConfidence,
 }
+
+/// A classification at or below this confidence is marked [`Classification::low_confidence`].
+/// Every rule keeps weak or contested evidence at or below it, and the evaluation tests check
+/// that every wrong answer on the labelled sets is marked.
+pub const LOW_CONFIDENCE: f32 = 0.5;
 
 /// Options for [`classify_with`].
 #[derive(Clone, Debug, Default)]
@@ -227,7 +242,7 @@ pub fn classify_with(bytes: &[u8], options: &Options) -> Classification {
 }
 
 impl Classification {
-    fn new(format: Format) -> Self {
+    pub(crate) fn new(format: Format) -> Self {
         Self {
             format,
             media_type: format.media_type().into(),
@@ -236,6 +251,7 @@ impl Classification {
             type_code: None,
             modality: None,
             confidence: 0.0,
+            low_confidence: true,
             evidence: Vec::new(),
             title: None,
             patient: Patient::default(),
@@ -296,7 +312,8 @@ impl Classification {
         }
     }
 
-    fn finish(&mut self, options: &Options) {
+    pub(crate) fn finish(&mut self, options: &Options) {
+        self.low_confidence = self.confidence <= LOW_CONFIDENCE;
         self.class_code = self.class.class_code();
         self.type_code = self.class.type_code();
         for o in &mut self.observations {

@@ -4,7 +4,9 @@
 //! are pulled out of the text.
 
 use crate::labs::{Observation, is_known_test, parse_value};
-use crate::{Classification, DocumentClass, Evidence, Modality, SkipCode, valid_iso_date};
+pub(crate) use crate::rules::modality_from_text;
+use crate::rules::{fold_width, rules_with};
+use crate::{Classification, DocumentClass, Evidence, SkipCode, valid_iso_date};
 use std::io::Read;
 
 /// Largest uncompressed DOCX document part read (a defence against zip bombs).
@@ -83,28 +85,23 @@ pub(crate) fn read_text(bytes: &[u8], c: &mut Classification) {
 
 pub(crate) fn read_text_str(text: &str, c: &mut Classification) {
     extract(text, c);
-    match rules(text) {
-        Some((class, conf, evidence)) => {
-            c.decide(class, conf, evidence);
-            if matches!(class, DocumentClass::ImagingReport) {
-                c.modality = modality_from_text(text);
-            }
-        }
-        None => c.decide(
+    let (class, conf, evidence) = decide_text(text, c.observations.len());
+    c.decide(class, conf, evidence);
+    if matches!(class, DocumentClass::ImagingReport) {
+        c.modality = modality_from_text(text);
+    }
+}
+
+/// The class of a text by the phrase and section rules, counting `result_lines` (lab result
+/// lines with units) as evidence for a lab report.
+pub(crate) fn decide_text(text: &str, result_lines: usize) -> (DocumentClass, f32, Vec<Evidence>) {
+    rules_with(text, result_lines).unwrap_or_else(|| {
+        (
             DocumentClass::Other,
             0.3,
             vec![ev("text", "no class phrase")],
-        ),
-    }
-    // Result lines with units make a text a lab report when nothing stronger spoke.
-    if c.class == DocumentClass::Other && c.observations.len() >= 3 {
-        let n = c.observations.len();
-        c.decide(
-            DocumentClass::LabReport,
-            0.6,
-            vec![ev("text", format!("{n} result lines with units"))],
-        );
-    }
+        )
+    })
 }
 
 fn ev(source: &str, found: impl Into<String>) -> Evidence {
@@ -114,265 +111,60 @@ fn ev(source: &str, found: impl Into<String>) -> Evidence {
     }
 }
 
-type Rule = (&'static str, u32);
-
-/// Phrase rules per class (lower case, matched on word boundaries).
-const RULES: &[(DocumentClass, &[Rule])] = &[
-    (
-        DocumentClass::DischargeSummary,
-        &[
-            ("discharge summary", 6),
-            ("discharge note", 5),
-            ("discharged", 2),
-            ("date of discharge", 3),
-            ("discharge date", 3),
-            ("hospital course", 3),
-            ("course in hospital", 3),
-            ("medications on discharge", 3),
-            ("discharge medications", 3),
-            ("length of stay", 2),
-            ("principal diagnosis", 2),
-            ("admitted", 1),
-        ],
-    ),
-    (
-        DocumentClass::ReferralLetter,
-        &[
-            ("referral letter", 6),
-            ("referral", 2),
-            ("dear colleague", 3),
-            ("dear dr", 2),
-            ("thank you for seeing", 4),
-            ("kindly see", 3),
-            ("i would be grateful", 2),
-            ("grateful for your", 2),
-            ("yours sincerely", 1),
-            ("yours faithfully", 1),
-        ],
-    ),
-    (
-        DocumentClass::ConsultationNote,
-        &[
-            ("consultation note", 6),
-            ("consult note", 6),
-            ("consultation", 2),
-            ("clinic note", 4),
-            ("progress note", 4),
-            ("history of present illness", 2),
-            ("chief complaint", 2),
-            ("presenting complaint", 2),
-            ("assessment and plan", 2),
-            ("physical examination", 1),
-        ],
-    ),
-    (
-        DocumentClass::ImagingReport,
-        &[
-            ("radiology report", 6),
-            ("imaging report", 6),
-            ("angiography report", 6),
-            ("coronary angiography", 4),
-            ("angiogram", 3),
-            ("angiography", 3),
-            ("radiograph", 3),
-            ("x-ray", 3),
-            ("xray", 3),
-            ("computed tomography", 4),
-            ("ct scan", 4),
-            ("mri", 4),
-            ("magnetic resonance", 4),
-            ("ultrasound", 3),
-            ("sonography", 3),
-            ("mammogram", 4),
-            ("mammography", 4),
-            ("scintigraphy", 3),
-            ("nuclear medicine", 3),
-            ("radiologist", 3),
-            ("impression", 1),
-            ("findings", 1),
-            ("contrast", 1),
-            ("stenosis", 1),
-        ],
-    ),
-    (
-        DocumentClass::Ecg,
-        &[
-            ("ecg report", 6),
-            ("electrocardiogram", 5),
-            ("ecg", 3),
-            ("ekg", 3),
-            ("12-lead", 4),
-            ("qrs", 3),
-            ("qtc", 3),
-            ("pr interval", 3),
-            ("sinus rhythm", 2),
-            ("ventricular rate", 2),
-        ],
-    ),
-    (
-        DocumentClass::LabReport,
-        &[
-            ("laboratory report", 6),
-            ("lab report", 6),
-            ("laboratory results", 5),
-            ("lab results", 5),
-            ("reference range", 3),
-            ("ref range", 3),
-            ("specimen collected", 2),
-            ("haematology", 2),
-            ("hematology", 2),
-            ("biochemistry", 2),
-            ("clinical chemistry", 2),
-        ],
-    ),
-    (
-        DocumentClass::PathologyReport,
-        &[
-            ("pathology report", 6),
-            ("histopathology", 5),
-            ("surgical pathology", 5),
-            ("histology", 4),
-            ("cytology", 4),
-            ("microscopic description", 4),
-            ("macroscopic description", 4),
-            ("gross description", 4),
-            ("frozen section", 3),
-            ("biopsy", 2),
-            ("carcinoma", 2),
-            ("margins", 2),
-        ],
-    ),
-    (
-        DocumentClass::OperativeNote,
-        &[
-            ("operation note", 6),
-            ("operative note", 6),
-            ("operative report", 6),
-            ("operation record", 6),
-            ("procedure performed", 3),
-            ("operation performed", 3),
-            ("surgeon", 3),
-            ("anaesthesia", 2),
-            ("anesthesia", 2),
-            ("incision", 3),
-            ("estimated blood loss", 4),
-            ("pre-operative diagnosis", 3),
-            ("preoperative diagnosis", 3),
-            ("post-operative", 1),
-            ("closure", 2),
-        ],
-    ),
-    (
-        DocumentClass::Medication,
-        &[
-            ("prescription", 5),
-            ("medication list", 5),
-            ("medication record", 5),
-            ("dispense", 3),
-            ("refill", 2),
-            ("tablets", 2),
-            ("tablet", 1),
-            ("capsules", 2),
-            ("dosage", 2),
-            ("pharmacy", 2),
-            ("twice daily", 1),
-            ("once daily", 1),
-        ],
-    ),
-    (
-        DocumentClass::ImmunisationRecord,
-        &[
-            ("immunisation record", 6),
-            ("immunization record", 6),
-            ("vaccination record", 6),
-            ("immunisation", 4),
-            ("immunization", 4),
-            ("vaccination", 4),
-            ("vaccine", 3),
-            ("booster", 2),
-            ("dose number", 2),
-        ],
-    ),
-    (
-        DocumentClass::ClinicalPhoto,
-        &[
-            ("clinical photograph", 5),
-            ("clinical photo", 5),
-            ("wound photograph", 5),
-        ],
-    ),
-];
-
-/// The best class for `text` by the phrase rules, with confidence and the matched phrases;
-/// `None` when no class scores at least 3.
-pub(crate) fn rules(text: &str) -> Option<(DocumentClass, f32, Vec<Evidence>)> {
-    let lower = text.to_lowercase();
-    // The title region: the first six non-empty lines.
-    let head: String = lower
-        .lines()
-        .filter(|l| !l.trim().is_empty())
-        .take(6)
-        .collect::<Vec<_>>()
-        .join("\n");
-    let mut scores: Vec<(DocumentClass, u32, Vec<Evidence>)> = RULES
-        .iter()
-        .map(|(class, rules)| {
-            let mut score = 0;
-            let mut why = Vec::new();
-            for (phrase, w) in rules.iter() {
-                if contains_word(&lower, phrase) {
-                    let in_title = contains_word(&head, phrase);
-                    score += if in_title { w * 2 } else { *w };
-                    why.push(ev(if in_title { "title" } else { "text" }, *phrase));
-                }
-            }
-            (*class, score, why)
-        })
-        .collect();
-    scores.sort_by_key(|s| std::cmp::Reverse(s.1));
-    let (class, best, why) = scores.swap_remove(0);
-    let second = scores.iter().map(|s| s.1).max().unwrap_or(0);
-    if best < 3 {
-        return None;
-    }
-    let margin = (best - second) as f32 / best as f32;
-    let strength = 1.0 - (-(best as f32) / 6.0).exp();
-    let conf = (0.35 + 0.6 * margin * strength).min(0.95);
-    Some((class, conf, why))
-}
-
-fn contains_word(hay: &str, needle: &str) -> bool {
-    hay.match_indices(needle).any(|(i, _)| {
-        let before = hay[..i].chars().next_back();
-        let after = hay[i + needle.len()..].chars().next();
-        !before.is_some_and(|c| c.is_alphanumeric()) && !after.is_some_and(|c| c.is_alphanumeric())
-    })
-}
-
-fn modality_from_text(text: &str) -> Option<Modality> {
-    let l = text.to_lowercase();
-    let has = |p: &str| contains_word(&l, p);
-    Some(if has("angiography") || has("angiogram") {
-        Modality::XA
-    } else if has("computed tomography") || has("ct scan") || has("ct") {
-        Modality::CT
-    } else if has("mri") || has("magnetic resonance") {
-        Modality::MR
-    } else if has("mammogram") || has("mammography") {
-        Modality::MG
-    } else if has("ultrasound") || has("sonography") {
-        Modality::US
-    } else if has("scintigraphy") || has("nuclear medicine") {
-        Modality::NM
-    } else if has("radiograph") || has("x-ray") || has("xray") {
-        Modality::CR
-    } else {
-        return None;
-    })
-}
-
 /// Identifiers, names, dates, author, institution and lab result lines found in `text`.
 pub(crate) fn extract(text: &str, c: &mut Classification) {
+    let text = fold_width(text);
+    extract_fields(&text, c);
+    for line in text.lines() {
+        if let Some(o) = result_line(line)
+            && c.observations.len() < 2000
+        {
+            c.observations.push(o);
+        }
+    }
+}
+
+/// Labels before a date of birth.
+const BIRTH: &[&str] = &["birth", "dob", "d.o.b", "出生"];
+
+/// Labels before the date of service.
+const SERVICE: &[&str] = &[
+    "date of service",
+    "service date",
+    "date of examination",
+    "exam date",
+    "examination date",
+    "date of procedure",
+    "procedure date",
+    "date of operation",
+    "collected",
+    "date of report",
+    "report date",
+    "discharged",
+    "date of discharge",
+    "discharge date",
+    "採樣日期",
+    "采样日期",
+    "收集日期",
+    "檢查日期",
+    "检查日期",
+    "報告日期",
+    "报告日期",
+    "出院日期",
+    "手術日期",
+    "手术日期",
+    "就診日期",
+    "就诊日期",
+];
+
+/// Bare date labels: the date of service only when they start the line (`Date:`), not inside
+/// another label (`Admission date:`).
+const BARE_DATE: &[&str] = &["date:", "日期:"];
+
+/// Identifiers, names, dates, author and institution found in `text` (no result lines).
+pub(crate) fn extract_fields(text: &str, c: &mut Classification) {
+    let text = fold_width(text);
+    let text = text.as_ref();
     for id in hkids(text) {
         c.add_identifier(&id, "text");
     }
@@ -381,37 +173,46 @@ pub(crate) fn extract(text: &str, c: &mut Classification) {
     for line in text.lines() {
         let l = line.to_lowercase();
         let dates = dates_in(line);
-        if l.contains("birth") || l.contains("dob") || l.contains("d.o.b") {
+        if BIRTH.iter().any(|k| l.contains(k)) {
             if c.patient.birth_date.is_none() {
                 c.patient.birth_date = dates.first().cloned();
             }
         } else if let Some(d) = dates.first() {
-            let labelled = [
-                "date of service",
-                "service date",
-                "date of examination",
-                "exam date",
-                "examination date",
-                "date of procedure",
-                "procedure date",
-                "collected",
-                "date of report",
-                "report date",
-                "discharged",
-                "date of discharge",
-                "date:",
-            ]
-            .iter()
-            .any(|k| l.contains(k));
-            if labelled && service.is_none() {
-                service = Some(d.clone());
+            // The date after the label: "Admission date: 14/08 Discharge date: 20/08".
+            let after_label = SERVICE
+                .iter()
+                .filter_map(|k| l.find(k).map(|i| i + k.len()))
+                .min()
+                .or_else(|| {
+                    BARE_DATE
+                        .iter()
+                        .find(|k| l.trim_start().starts_with(*k))
+                        .map(|_| 0)
+                });
+            if let Some(at) = after_label
+                && service.is_none()
+            {
+                service = line
+                    .get(at..)
+                    .and_then(|rest| dates_in(rest).into_iter().next())
+                    .or_else(|| Some(d.clone()));
             }
             if any_date.is_none() {
                 any_date = Some(d.clone());
             }
         }
         if c.patient.name.is_none() {
-            c.patient.name = labelled_value(line, &["patient name:", "patient:", "name:"]);
+            c.patient.name = labelled_value(
+                line,
+                &[
+                    "patient name:",
+                    "patient:",
+                    "name:",
+                    "病人姓名:",
+                    "患者姓名:",
+                    "姓名:",
+                ],
+            );
         }
         if c.author.is_none() {
             c.author = labelled_value(
@@ -423,16 +224,17 @@ pub(crate) fn extract(text: &str, c: &mut Classification) {
                     "author:",
                     "surgeon:",
                     "radiologist:",
+                    "報告醫生:",
+                    "报告医生:",
+                    "主診醫生:",
+                    "主诊医生:",
+                    "醫生:",
+                    "医生:",
                 ],
             );
         }
         if c.institution.is_none() {
             c.institution = institution(line);
-        }
-        if let Some(o) = result_line(line)
-            && c.observations.len() < 2000
-        {
-            c.observations.push(o);
         }
     }
     if c.date_of_service.is_none() {
@@ -454,7 +256,10 @@ fn labelled_value(line: &str, labels: &[&str]) -> Option<String> {
             {
                 continue;
             }
-            let rest = line[i + label.len()..].trim();
+            let Some(rest) = line.get(i + label.len()..) else {
+                continue;
+            };
+            let rest = rest.trim();
             let end = rest
                 .find("  ")
                 .or_else(|| rest.find('\t'))
@@ -480,6 +285,29 @@ fn institution(line: &str) -> Option<String> {
         "Health Centre",
     ];
     let t = line.trim();
+    // Chinese names end with their kind: 香港中央醫院 (and the line may go on with a title).
+    for w in [
+        "醫院",
+        "医院",
+        "診所",
+        "诊所",
+        "醫療中心",
+        "医疗中心",
+        "健康院",
+    ] {
+        if let Some(i) = t.find(w) {
+            let name = t[..i + w.len()].trim();
+            let start = name
+                .char_indices()
+                .rev()
+                .find(|(_, c)| !crate::ocr::is_cjk(*c))
+                .map_or(0, |(i, c)| i + c.len_utf8());
+            let name = &name[start..];
+            if name.chars().count() > w.chars().count() && name.chars().count() <= 20 {
+                return Some(name.to_string());
+            }
+        }
+    }
     if t.len() > 120 || !words.iter().any(|w| t.contains(w)) {
         return None;
     }
@@ -554,10 +382,62 @@ const MONTHS: [&str; 12] = [
 ];
 
 /// ISO dates in `line`: `2026-03-14`, `14/03/2026` (day first, as in Hong Kong),
-/// `14 Mar 2026`, `14-Mar-2026`, `March 14, 2026`.
+/// `14 Mar 2026`, `14-Mar-2026`, `March 14, 2026`, `2026年3月14日` (spaces allowed, as OCR
+/// leaves them).
 pub(crate) fn dates_in(line: &str) -> Vec<String> {
+    let mut out = cjk_dates(line);
+    for d in latin_dates(line) {
+        if !out.contains(&d) {
+            out.push(d);
+        }
+    }
+    out
+}
+
+/// `2026年3月14日` / `2026 年 3 月 14 日` / `2026年3月14号`.
+fn cjk_dates(line: &str) -> Vec<String> {
+    let chars: Vec<char> = line.chars().filter(|c| !c.is_whitespace()).collect();
+    let mut out = Vec::new();
+    let number = |at: usize, max: usize| {
+        let n = chars[at..]
+            .iter()
+            .take_while(|c| c.is_ascii_digit())
+            .count();
+        if n == 0 || n > max {
+            return None;
+        }
+        let v: String = chars[at..at + n].iter().collect();
+        v.parse::<u32>().ok().map(|v| (v, at + n))
+    };
+    let mut i = 0;
+    while i < chars.len() {
+        let starts = i == 0 || !chars[i - 1].is_ascii_digit();
+        if starts
+            && let Some((y, j)) = number(i, 4)
+            && j - i == 4
+            && chars.get(j) == Some(&'年')
+            && let Some((m, k)) = number(j + 1, 2)
+            && chars.get(k) == Some(&'月')
+            && let Some((d, e)) = number(k + 1, 2)
+        {
+            let iso = format!("{y:04}-{m:02}-{d:02}");
+            if (1900..=2100).contains(&y) && valid_iso_date(&iso) && !out.contains(&iso) {
+                out.push(iso);
+            }
+            i = e;
+            continue;
+        }
+        i += 1;
+    }
+    out
+}
+
+fn latin_dates(line: &str) -> Vec<String> {
+    // Chinese labels run into the date without a space (出院日期:20/08/2025).
     let tokens: Vec<&str> = line
-        .split(|c: char| c.is_whitespace() || c == ',' || c == ';' || c == '(' || c == ')')
+        .split(|c: char| {
+            c.is_whitespace() || matches!(c, ',' | ';' | '(' | ')' | ':') || crate::ocr::is_cjk(c)
+        })
         .filter(|t| !t.is_empty())
         .collect();
     let mut out = Vec::new();
@@ -571,7 +451,9 @@ pub(crate) fn dates_in(line: &str) -> Vec<String> {
         let l = s.to_lowercase();
         MONTHS
             .iter()
-            .position(|m| l.len() >= 3 && l.starts_with(m) && m.starts_with(&l[..3]))
+            .position(|m| {
+                l.starts_with(m) && l.get(..3).is_some_and(|p| m.starts_with(p) && l.is_ascii())
+            })
             .map(|p| p as u32 + 1)
     };
     for (k, tok) in tokens.iter().enumerate() {
@@ -615,12 +497,31 @@ pub(crate) fn dates_in(line: &str) -> Vec<String> {
 }
 
 /// A table row like `Potassium  6.8  mmol/L  3.5-5.1  H` (or separated by `|`, tabs, commas):
-/// a known test name, a number, a unit, then optionally a range and a flag.
+/// a known test name (English or Chinese), a number, a unit, then optionally a range and a flag.
 fn result_line(line: &str) -> Option<Observation> {
-    let tokens: Vec<&str> = line
-        .split(|c: char| c.is_whitespace() || c == '|' || c == '\t' || c == ',')
+    let tokens = result_tokens(line);
+    result_from_tokens(&tokens).map(|(o, _)| o)
+}
+
+/// A line split the way [`result_from_tokens`] reads it.
+pub(crate) fn result_tokens(line: &str) -> Vec<&str> {
+    line.split(|c: char| c.is_whitespace() || c == '|' || c == '\t' || c == ',')
         .filter(|t| !t.is_empty())
-        .collect();
+        .collect()
+}
+
+/// Which tokens of a result row carry what.
+pub(crate) struct RowTokens {
+    pub name: std::ops::Range<usize>,
+    pub value: usize,
+    pub unit: usize,
+    pub range: Option<usize>,
+    pub flag: Option<usize>,
+}
+
+/// The observation in a result row, and which tokens carry its name, value, unit, range and
+/// flag (so OCR can check how surely each was read).
+pub(crate) fn result_from_tokens(tokens: &[&str]) -> Option<(Observation, RowTokens)> {
     let num_at = tokens.iter().position(|t| t.parse::<f64>().is_ok())?;
     if num_at == 0 || num_at > 6 {
         return None;
@@ -636,22 +537,33 @@ fn result_line(line: &str) -> Option<Observation> {
     if !looks_like_unit {
         return None;
     }
+    let mut at = RowTokens {
+        name: 0..num_at,
+        value: num_at,
+        unit: num_at + 1,
+        range: None,
+        flag: None,
+    };
     let mut o = Observation::new(name, parse_value(tokens[num_at]));
     o.unit = Some(unit.to_string());
-    let mut rest = tokens[num_at + 2..].iter();
-    if let Some(r) = rest.next() {
-        if r.contains('-') || r.starts_with('<') || r.starts_with('>') {
-            o.reference_range = Some(r.to_string());
-            if let Some(f) = rest.next()
-                && ["H", "L", "HH", "LL", "A", "AA", "N"].contains(f)
+    const FLAGS: [&str; 7] = ["H", "L", "HH", "LL", "A", "AA", "N"];
+    let (r, f) = (num_at + 2, num_at + 3);
+    if let Some(range) = tokens.get(r) {
+        if range.contains('-') || range.starts_with('<') || range.starts_with('>') {
+            o.reference_range = Some(range.to_string());
+            at.range = Some(r);
+            if let Some(flag) = tokens.get(f)
+                && FLAGS.contains(flag)
             {
-                o.flag = Some(f.to_string());
+                o.flag = Some(flag.to_string());
+                at.flag = Some(f);
             }
-        } else if ["H", "L", "HH", "LL", "A", "AA"].contains(r) {
-            o.flag = Some(r.to_string());
+        } else if FLAGS[..6].contains(range) {
+            o.flag = Some(range.to_string());
+            at.flag = Some(r);
         }
     }
-    Some(o)
+    Some((o, at))
 }
 
 #[cfg(test)]
@@ -686,18 +598,6 @@ mod tests {
         assert_eq!(o.flag.as_deref(), Some("H"));
         assert!(result_line("Dear colleague 5 mg/dL").is_none());
         assert!(result_line("Aspirin 80 mg daily").is_none());
-    }
-
-    #[test]
-    fn rules_pick_the_title() {
-        let (c, conf, why) = rules(
-            "Discharge summary\nPatient: X\nAdmitted with chest pain. ECG showed ST changes.",
-        )
-        .unwrap();
-        assert_eq!(c, DocumentClass::DischargeSummary);
-        assert!(conf > 0.5);
-        assert!(why.iter().any(|e| e.found == "discharge summary"));
-        assert!(rules("hello world").is_none());
     }
 }
 
@@ -768,5 +668,68 @@ mod class_tests {
         assert_eq!(c.class, DocumentClass::ReferralLetter, "{:?}", c.evidence);
         assert_eq!(c.patient.identifiers[0].value, "HKID:A1234563");
         assert_eq!(c.date_of_service.as_deref(), Some("2026-03-14"));
+    }
+
+    #[test]
+    fn chinese_and_bilingual_documents() {
+        let lab = "香港中央醫院 化驗報告 LABORATORY REPORT\n\
+            姓名 Name：陳大文 CHAN Tai Man  身份證號碼 HKID：A123456（3）\n\
+            出生日期：1961年7月2日\n\
+            採樣日期 Collected：2025年8月20日\n\
+            鉀 Potassium 6.8 mmol/L 3.5-5.1 H\n\
+            鈉 139 mmol/L 135-145\n\
+            空腹血糖 5.2 mmol/L 3.9-5.5\n\
+            糖化血紅蛋白 53 mmol/mol 20-42 H\n";
+        let c = classify(lab.as_bytes());
+        assert_eq!(c.class, DocumentClass::LabReport, "{:?}", c.evidence);
+        assert!(!c.low_confidence);
+        assert_eq!(c.patient.identifiers[0].value, "HKID:A1234563");
+        assert_eq!(c.patient.birth_date.as_deref(), Some("1961-07-02"));
+        assert_eq!(c.date_of_service.as_deref(), Some("2025-08-20"));
+        assert_eq!(c.institution.as_deref(), Some("香港中央醫院"));
+        let keys: Vec<&str> = c
+            .observations
+            .iter()
+            .filter_map(|o| o.normalised.as_ref().map(|n| n.analyte.as_str()))
+            .collect();
+        assert_eq!(keys, ["potassium", "sodium", "glucose", "hba1c"]);
+        assert!(c.critical, "potassium 6.8 is critical");
+
+        let simplified = "出院小结\n患者姓名：李小明\n入院日期：2025年8月1日\n出院日期：20/08/2025\n\
+            出院诊断：社区获得性肺炎\n住院经过：予抗生素治疗，病情好转。";
+        let d = classify(simplified.as_bytes());
+        assert_eq!(d.class, DocumentClass::DischargeSummary, "{:?}", d.evidence);
+        assert_eq!(
+            d.date_of_service.as_deref(),
+            Some("2025-08-20"),
+            "day first"
+        );
+        assert_eq!(d.patient.name.as_deref(), Some("李小明"));
+
+        for (text, want) in [
+            (
+                "放射科報告\n電腦掃描 腦部\n檢查所見：未見出血。",
+                DocumentClass::ImagingReport,
+            ),
+            (
+                "手術紀錄\n手術名稱：腹腔鏡膽囊切除術\n主刀醫生：王醫生\n麻醉方式：全身麻醉",
+                DocumentClass::OperativeNote,
+            ),
+            (
+                "病理報告\n肉眼所見：皮膚組織一塊。\n顯微鏡所見：基底細胞癌。",
+                DocumentClass::PathologyReport,
+            ),
+            (
+                "處方\n二甲雙胍 500mg 用法：每日兩次",
+                DocumentClass::Medication,
+            ),
+            (
+                "轉介信\n陳醫生台鑒：\n煩請跟進此病人之胸痛。\n此致",
+                DocumentClass::ReferralLetter,
+            ),
+        ] {
+            let c = classify(text.as_bytes());
+            assert_eq!(c.class, want, "{text}: {:?}", c.evidence);
+        }
     }
 }

@@ -55,6 +55,13 @@ fn labelled_accuracy() {
                 "{file}: expected {expected}, got {}",
                 c.class.category()
             ));
+            // Every wrong answer must say it is unsure, so the app asks the doctor.
+            assert!(
+                c.low_confidence,
+                "{file}: wrong ({}) at confidence {} without the low-confidence mark",
+                c.class.category(),
+                c.confidence
+            );
         }
     }
     let accuracy = f64::from(right) / f64::from(total);

@@ -1,5 +1,6 @@
-//! `medshare classify FILE... [--json]`: what a document is, decided on this machine by
-//! `medshare-classify` (the same call `upload` makes to fill the sealed manifest).
+//! `medshare classify FILE... [--json] [--no-ocr]`: what a document is, decided on this machine
+//! by `medshare-classify` (the same call `upload` makes to fill the sealed manifest). Photos
+//! and scanned PDFs are read first by `medshare-ocr` (Tesseract, on this machine).
 
 use anyhow::Context;
 use clap::Args;
@@ -16,11 +17,18 @@ pub struct ClassifyArgs {
     /// Print one JSON object per file (a JSON array).
     #[arg(long)]
     pub json: bool,
+    /// Do not read photos and scanned PDFs with OCR (classify them by format alone).
+    #[arg(long)]
+    pub no_ocr: bool,
 }
 
 /// Classify the file at `path` from (at most) its first [`MAX_CLASSIFY_BYTES`] (the client
-/// core's intake step does the rest).
+/// core's intake step does the rest); a photo or a scanned PDF is read with OCR first.
 pub fn classify_path(path: &Path) -> anyhow::Result<Classification> {
+    classify_path_with(path, true)
+}
+
+fn classify_path_with(path: &Path, ocr: bool) -> anyhow::Result<Classification> {
     let file =
         std::fs::File::open(path).with_context(|| format!("cannot open {}", path.display()))?;
     let len = file.metadata()?.len();
@@ -28,13 +36,26 @@ pub fn classify_path(path: &Path) -> anyhow::Result<Classification> {
     file.take(MAX_CLASSIFY_BYTES)
         .read_to_end(&mut bytes)
         .with_context(|| format!("cannot read {}", path.display()))?;
-    Ok(classify_prefix(&bytes, len))
+    let c = classify_prefix(&bytes, len);
+    // A photo or a scan is read only whole: a prefix of one is not an image.
+    #[cfg(feature = "ocr")]
+    if ocr && len <= MAX_CLASSIFY_BYTES {
+        return Ok(medshare_ocr::read_if_needed(
+            &bytes,
+            c,
+            &medshare_ocr::OcrOptions::default(),
+            &Default::default(),
+        ));
+    }
+    #[cfg(not(feature = "ocr"))]
+    let _ = ocr;
+    Ok(c)
 }
 
 pub fn run(a: ClassifyArgs) -> anyhow::Result<()> {
     let mut all = Vec::new();
     for path in &a.files {
-        let c = classify_path(path)?;
+        let c = classify_path_with(path, !a.no_ocr)?;
         if a.json {
             all.push(
                 serde_json::json!({ "file": path.display().to_string(), "classification": c }),
@@ -62,6 +83,9 @@ fn print_human(path: &Path, c: &Classification) {
         c.confidence,
         c.media_type
     );
+    if c.low_confidence {
+        crate::say!("  low confidence: confirm the class (and any values) before relying on it");
+    }
     for e in c.evidence.iter().take(4) {
         crate::say!("  because {}: {}", e.source, e.found);
     }

@@ -1,0 +1,850 @@
+//! The text rules: which class a clinical text is, from three kinds of evidence, each reported
+//! as an evidence line:
+//!
+//! - **phrases** (English, Traditional and Simplified Chinese), a match in the title region
+//!   (the first six non-empty lines) counting double: `title: discharge summary`,
+//!   `text: 出院摘要`;
+//! - **section headers**, the structure clinicians write even without a title line
+//!   (EXAMINATION / TECHNIQUE / COMPARISON / FINDINGS / IMPRESSION; HOSPITAL COURSE /
+//!   DISCHARGE MEDICATIONS; GROSS / MICROSCOPIC; 主訴 / 現病史 ...): `section: technique`;
+//!   three or more headers of one class add a structure bonus;
+//! - **lab result lines** (analyte, number, unit) found by the extractor: `lab lines: 6`.
+//!
+//! Phrases are matched on word boundaries in English; Chinese has no spaces, so Chinese
+//! phrases are matched as substrings. Full-width forms (`：`, `（`) are folded to ASCII first.
+
+use crate::ocr::is_cjk;
+use crate::{DocumentClass, Evidence, Modality};
+use std::borrow::Cow;
+
+type Rule = (&'static str, u32);
+
+/// The class's confidence is at most this when it rests on weak evidence (total score below
+/// [`SURE_SCORE`]) or a close second class: such results are flagged for confirmation.
+pub(crate) const SURE_SCORE: u32 = 8;
+
+/// Phrase rules per class (lower case).
+const PHRASES: &[(DocumentClass, &[Rule])] = &[
+    (
+        DocumentClass::DischargeSummary,
+        &[
+            ("discharge summary", 6),
+            ("discharge note", 5),
+            ("discharge letter", 5),
+            ("discharged", 2),
+            ("date of discharge", 3),
+            ("discharge date", 3),
+            ("hospital course", 3),
+            ("course in hospital", 3),
+            ("medications on discharge", 3),
+            ("discharge medications", 3),
+            ("discharge diagnosis", 3),
+            ("discharge diagnoses", 3),
+            ("discharge instructions", 3),
+            ("discharge condition", 3),
+            ("condition on discharge", 3),
+            ("length of stay", 2),
+            ("principal diagnosis", 2),
+            ("admission date", 1),
+            ("date of admission", 1),
+            ("admitted", 1),
+            ("出院摘要", 6),
+            ("出院小結", 6),
+            ("出院小结", 6),
+            ("出院記錄", 6),
+            ("出院记录", 6),
+            ("出院日期", 3),
+            ("出院診斷", 3),
+            ("出院诊断", 3),
+            ("出院藥物", 3),
+            ("出院带药", 3),
+            ("出院帶藥", 3),
+            ("住院經過", 3),
+            ("住院经过", 3),
+            ("住院期間", 2),
+            ("住院期间", 2),
+            ("入院日期", 1),
+        ],
+    ),
+    (
+        DocumentClass::ReferralLetter,
+        &[
+            ("referral letter", 6),
+            ("referral note", 6),
+            ("letter of referral", 6),
+            ("referral", 2),
+            ("reason for referral", 4),
+            ("dear colleague", 3),
+            ("dear dr", 2),
+            ("thank you for seeing", 4),
+            ("kindly see", 3),
+            ("please see", 2),
+            ("please assess", 3),
+            ("for your assessment", 3),
+            ("for your expert", 3),
+            ("for further management", 2),
+            ("i am writing", 2),
+            ("i would be grateful", 2),
+            ("grateful for your", 2),
+            ("many thanks", 1),
+            ("yours sincerely", 1),
+            ("yours faithfully", 1),
+            ("轉介信", 6),
+            ("转介信", 6),
+            ("轉介", 2),
+            ("转介", 2),
+            ("轉診", 3),
+            ("转诊", 3),
+            ("煩請", 3),
+            ("烦请", 3),
+            ("敬請", 2),
+            ("敬请", 2),
+            ("台鑒", 2),
+            ("台鉴", 2),
+            ("此致", 1),
+        ],
+    ),
+    (
+        DocumentClass::ConsultationNote,
+        &[
+            ("consultation note", 6),
+            ("consult note", 6),
+            // LOINC document ontology: outpatient, progress and H&P notes are the consult
+            // kind of document (34108-1 Outpatient Note, 11506-3 Progress note, 34117-2 H&P).
+            ("outpatient note", 6),
+            ("office note", 5),
+            ("history and physical", 5),
+            ("history & physical", 5),
+            ("evaluation and management note", 5),
+            ("consultation report", 6),
+            ("consultation", 2),
+            ("clinic note", 4),
+            ("progress note", 4),
+            ("office visit", 3),
+            ("reason for consultation", 4),
+            ("history of present illness", 2),
+            ("chief complaint", 2),
+            ("presenting complaint", 2),
+            ("assessment and plan", 2),
+            ("impression and plan", 2),
+            ("review of systems", 2),
+            ("physical examination", 1),
+            ("past medical history", 1),
+            ("social history", 1),
+            ("會診記錄", 6),
+            ("会诊记录", 6),
+            ("門診記錄", 5),
+            ("门诊记录", 5),
+            ("會診", 2),
+            ("会诊", 2),
+            ("主訴", 2),
+            ("主诉", 2),
+            ("現病史", 2),
+            ("现病史", 2),
+            ("既往史", 1),
+            ("體格檢查", 1),
+            ("体格检查", 1),
+        ],
+    ),
+    (
+        DocumentClass::ImagingReport,
+        &[
+            ("radiology report", 6),
+            ("imaging report", 6),
+            ("angiography report", 6),
+            ("coronary angiography", 4),
+            ("angiogram", 3),
+            ("angiography", 3),
+            ("radiograph", 3),
+            ("radiographs", 3),
+            ("x-ray", 3),
+            ("xray", 3),
+            ("cxr", 3),
+            ("computed tomography", 4),
+            ("ct scan", 4),
+            ("ct", 2),
+            ("mri", 4),
+            ("magnetic resonance", 4),
+            ("ultrasound", 3),
+            ("sonography", 3),
+            ("doppler", 2),
+            ("mammogram", 4),
+            ("mammography", 4),
+            ("scintigraphy", 3),
+            ("nuclear medicine", 3),
+            ("radiologist", 3),
+            ("pa and lateral", 3),
+            ("frontal and lateral", 3),
+            ("axial", 2),
+            ("sagittal", 2),
+            ("coronal", 1),
+            ("without contrast", 3),
+            ("with contrast", 2),
+            ("contrast-enhanced", 2),
+            ("unenhanced", 3),
+            ("cardiomediastinal", 3),
+            ("pneumothorax", 1),
+            ("pleural effusion", 1),
+            ("no acute", 1),
+            ("impression", 1),
+            ("findings", 1),
+            ("contrast", 1),
+            ("stenosis", 1),
+            ("放射科報告", 6),
+            ("放射科报告", 6),
+            ("影像報告", 6),
+            ("影像报告", 6),
+            ("放射診斷", 4),
+            ("放射诊断", 4),
+            ("電腦掃描", 4),
+            ("电脑扫描", 4),
+            ("電腦斷層", 4),
+            ("电脑断层", 4),
+            ("磁力共振", 4),
+            ("磁共振", 4),
+            ("超聲波", 3),
+            ("超声波", 3),
+            ("超聲", 2),
+            ("超声", 2),
+            ("x光", 3),
+            ("造影", 2),
+            ("檢查所見", 2),
+            ("检查所见", 2),
+        ],
+    ),
+    (
+        DocumentClass::Ecg,
+        &[
+            ("ecg report", 6),
+            ("electrocardiogram", 5),
+            ("ecg", 3),
+            ("ekg", 3),
+            ("12-lead", 4),
+            ("qrs", 3),
+            ("qtc", 3),
+            ("pr interval", 3),
+            ("sinus rhythm", 2),
+            ("ventricular rate", 2),
+            ("心電圖", 5),
+            ("心电图", 5),
+            ("竇性心律", 2),
+            ("窦性心律", 2),
+        ],
+    ),
+    (
+        DocumentClass::LabReport,
+        &[
+            ("laboratory report", 6),
+            ("lab report", 6),
+            ("laboratory results", 5),
+            ("lab results", 5),
+            ("reference range", 3),
+            ("ref range", 3),
+            ("reference interval", 3),
+            ("specimen collected", 2),
+            ("haematology", 2),
+            ("hematology", 2),
+            ("biochemistry", 2),
+            ("clinical chemistry", 2),
+            ("化驗報告", 6),
+            ("化验报告", 6),
+            ("檢驗報告", 6),
+            ("检验报告", 6),
+            ("化驗結果", 5),
+            ("化验结果", 5),
+            ("參考範圍", 3),
+            ("参考范围", 3),
+            ("參考值", 3),
+            ("参考值", 3),
+            ("生化", 2),
+            ("血液學", 2),
+            ("血液学", 2),
+        ],
+    ),
+    (
+        DocumentClass::PathologyReport,
+        &[
+            ("pathology report", 6),
+            ("histopathology", 5),
+            ("surgical pathology", 5),
+            ("histology", 4),
+            ("cytology", 4),
+            ("microscopic description", 4),
+            ("macroscopic description", 4),
+            ("gross description", 4),
+            ("received in formalin", 5),
+            ("immunohistochemistry", 3),
+            ("final diagnosis", 2),
+            ("frozen section", 3),
+            ("biopsy", 2),
+            ("carcinoma", 2),
+            ("margins", 2),
+            ("病理報告", 6),
+            ("病理报告", 6),
+            ("組織病理", 5),
+            ("组织病理", 5),
+            ("細胞學", 4),
+            ("细胞学", 4),
+            ("肉眼所見", 4),
+            ("肉眼所见", 4),
+            ("顯微鏡所見", 4),
+            ("显微镜所见", 4),
+            ("病理診斷", 3),
+            ("病理诊断", 3),
+            ("活檢", 2),
+            ("活检", 2),
+        ],
+    ),
+    (
+        DocumentClass::OperativeNote,
+        &[
+            ("operation note", 6),
+            ("operative note", 6),
+            ("operative report", 6),
+            ("operation record", 6),
+            ("procedure note", 5),
+            ("surgical operation note", 6),
+            ("procedure performed", 3),
+            ("operation performed", 3),
+            ("surgeon", 3),
+            ("anaesthesia", 2),
+            ("anesthesia", 2),
+            ("incision", 3),
+            ("estimated blood loss", 4),
+            ("pre-operative diagnosis", 3),
+            ("preoperative diagnosis", 3),
+            ("post-operative diagnosis", 3),
+            ("postoperative diagnosis", 3),
+            ("prepped and draped", 5),
+            ("sterile fashion", 3),
+            ("tolerated the procedure", 2),
+            ("post-operative", 1),
+            ("closure", 2),
+            ("手術紀錄", 6),
+            ("手術記錄", 6),
+            ("手术记录", 6),
+            ("手術名稱", 3),
+            ("手术名称", 3),
+            ("術前診斷", 3),
+            ("术前诊断", 3),
+            ("術後診斷", 3),
+            ("术后诊断", 3),
+            ("主刀", 3),
+            ("麻醉", 2),
+            ("切口", 3),
+            ("出血量", 3),
+        ],
+    ),
+    (
+        DocumentClass::Medication,
+        &[
+            ("prescription", 5),
+            ("medication list", 5),
+            ("medication record", 5),
+            ("dispense", 3),
+            ("refill", 2),
+            ("refills", 2),
+            ("tablets", 2),
+            ("tablet", 1),
+            ("capsules", 2),
+            ("dosage", 2),
+            ("pharmacy", 2),
+            ("twice daily", 1),
+            ("once daily", 1),
+            ("處方", 5),
+            ("处方", 5),
+            ("藥物清單", 5),
+            ("药物清单", 5),
+            ("配藥", 3),
+            ("配药", 3),
+            ("用法", 2),
+            ("每日兩次", 1),
+            ("每日两次", 1),
+            ("每日一次", 1),
+        ],
+    ),
+    (
+        DocumentClass::ImmunisationRecord,
+        &[
+            ("immunisation record", 6),
+            ("immunization record", 6),
+            ("vaccination record", 6),
+            ("immunisation", 4),
+            ("immunization", 4),
+            ("vaccination", 4),
+            ("vaccine", 3),
+            ("booster", 2),
+            ("dose number", 2),
+            ("疫苗接種", 6),
+            ("疫苗接种", 6),
+            ("預防接種", 6),
+            ("预防接种", 6),
+            ("疫苗", 3),
+            ("接種", 2),
+            ("接种", 2),
+        ],
+    ),
+    (
+        DocumentClass::ClinicalPhoto,
+        &[
+            ("clinical photograph", 5),
+            ("clinical photo", 5),
+            ("wound photograph", 5),
+            ("臨床照片", 5),
+            ("临床照片", 5),
+        ],
+    ),
+];
+
+/// Section headers per class: a header is a line's leading label followed by `:` (or `：`), or
+/// a short line of its own in capitals. They score once each, wherever they are.
+const HEADERS: &[(DocumentClass, &[Rule])] = &[
+    (
+        DocumentClass::ImagingReport,
+        &[
+            ("examination", 2),
+            ("exam", 1),
+            ("study", 1),
+            ("indication", 2),
+            ("clinical indication", 2),
+            ("technique", 4),
+            ("comparison", 4),
+            ("findings", 2),
+            ("impression", 3),
+            ("檢查所見", 3),
+            ("检查所见", 3),
+            ("影像所見", 3),
+            ("影像所见", 3),
+        ],
+    ),
+    (
+        DocumentClass::DischargeSummary,
+        &[
+            ("hospital course", 5),
+            ("brief hospital course", 5),
+            ("course in hospital", 5),
+            ("discharge diagnosis", 5),
+            ("discharge diagnoses", 5),
+            ("discharge medications", 5),
+            ("discharge instructions", 4),
+            ("discharge condition", 4),
+            ("condition on discharge", 4),
+            ("discharge disposition", 4),
+            ("disposition", 2),
+            ("admission date", 2),
+            ("date of admission", 2),
+            ("discharge date", 3),
+            ("date of discharge", 3),
+            ("admitting diagnosis", 3),
+            ("admission diagnosis", 3),
+            ("follow-up", 1),
+            ("出院診斷", 5),
+            ("出院诊断", 5),
+            ("住院經過", 5),
+            ("住院经过", 5),
+            ("出院藥物", 5),
+            ("出院带药", 5),
+            ("出院日期", 3),
+            ("入院日期", 2),
+        ],
+    ),
+    (
+        DocumentClass::OperativeNote,
+        &[
+            ("preoperative diagnosis", 5),
+            ("pre-operative diagnosis", 5),
+            ("postoperative diagnosis", 5),
+            ("post-operative diagnosis", 5),
+            ("procedure", 2),
+            ("procedures", 2),
+            ("procedure performed", 4),
+            ("operation", 2),
+            ("name of operation", 4),
+            ("surgeon", 3),
+            ("assistant", 2),
+            ("anesthesia", 3),
+            ("anaesthesia", 3),
+            ("estimated blood loss", 5),
+            ("ebl", 4),
+            ("specimens", 2),
+            ("drains", 3),
+            ("complications", 2),
+            ("description of procedure", 4),
+            ("operative findings", 4),
+            ("indications for surgery", 3),
+            ("術前診斷", 5),
+            ("术前诊断", 5),
+            ("術後診斷", 5),
+            ("术后诊断", 5),
+            ("手術名稱", 4),
+            ("手术名称", 4),
+            ("手術經過", 4),
+            ("手术经过", 4),
+            ("主刀醫生", 3),
+            ("主刀医生", 3),
+            ("麻醉方式", 3),
+        ],
+    ),
+    (
+        DocumentClass::PathologyReport,
+        &[
+            ("gross description", 5),
+            ("gross", 4),
+            ("macroscopic", 4),
+            ("macroscopic description", 5),
+            ("microscopic description", 5),
+            ("microscopic", 4),
+            ("final diagnosis", 4),
+            ("specimen", 2),
+            ("specimens submitted", 3),
+            ("immunohistochemistry", 3),
+            ("synoptic report", 3),
+            ("肉眼所見", 5),
+            ("肉眼所见", 5),
+            ("顯微鏡所見", 5),
+            ("显微镜所见", 5),
+            ("病理診斷", 4),
+            ("病理诊断", 4),
+            ("標本", 2),
+            ("标本", 2),
+        ],
+    ),
+    (
+        DocumentClass::ConsultationNote,
+        &[
+            ("chief complaint", 3),
+            ("reason for consultation", 5),
+            ("history of present illness", 3),
+            ("hpi", 3),
+            ("past medical history", 2),
+            ("pmh", 2),
+            ("social history", 2),
+            ("family history", 2),
+            ("review of systems", 2),
+            ("ros", 2),
+            ("physical examination", 2),
+            ("physical exam", 2),
+            ("assessment", 2),
+            ("plan", 2),
+            ("assessment and plan", 3),
+            ("impression and plan", 3),
+            ("subjective", 3),
+            ("objective", 3),
+            ("主訴", 3),
+            ("主诉", 3),
+            ("現病史", 3),
+            ("现病史", 3),
+            ("既往史", 2),
+            ("體格檢查", 2),
+            ("体格检查", 2),
+            ("診斷", 1),
+            ("诊断", 1),
+            ("處理", 1),
+            ("处理", 1),
+        ],
+    ),
+    (
+        DocumentClass::ReferralLetter,
+        &[
+            ("reason for referral", 5),
+            ("re", 1),
+            ("request", 2),
+            ("轉介原因", 5),
+            ("转介原因", 5),
+        ],
+    ),
+    (
+        DocumentClass::Medication,
+        &[
+            ("sig", 3),
+            ("rx", 3),
+            ("dispense", 3),
+            ("refills", 3),
+            ("quantity", 2),
+            ("dose", 1),
+            ("frequency", 2),
+            ("medications", 1),
+            ("用法", 3),
+            ("劑量", 2),
+            ("剂量", 2),
+        ],
+    ),
+    (
+        DocumentClass::LabReport,
+        &[
+            ("units", 2),
+            ("unit", 1),
+            ("reference range", 3),
+            ("ref range", 3),
+            ("result", 1),
+            ("specimen type", 2),
+            ("collected", 1),
+            ("參考範圍", 3),
+            ("参考范围", 3),
+            ("結果", 1),
+            ("结果", 1),
+            ("單位", 2),
+            ("单位", 2),
+        ],
+    ),
+    (
+        DocumentClass::Ecg,
+        &[
+            ("rhythm", 2),
+            ("intervals", 3),
+            ("axis", 3),
+            ("qrs", 2),
+            ("rate", 1),
+        ],
+    ),
+    (
+        DocumentClass::ImmunisationRecord,
+        &[
+            ("vaccine", 3),
+            ("lot number", 3),
+            ("lot", 1),
+            ("dose", 1),
+            ("疫苗", 3),
+            ("批號", 3),
+            ("批号", 3),
+        ],
+    ),
+];
+
+fn ev(source: &str, found: impl Into<String>) -> Evidence {
+    Evidence {
+        source: source.into(),
+        found: found.into(),
+    }
+}
+
+/// Full-width ASCII (`：`, `（`, `Ａ`) and the ideographic space folded to ASCII, so one set
+/// of rules serves text typed with a Chinese input method.
+pub(crate) fn fold_width(text: &str) -> Cow<'_, str> {
+    if !text
+        .chars()
+        .any(|c| ('\u{FF01}'..='\u{FF5E}').contains(&c) || c == '\u{3000}')
+    {
+        return Cow::Borrowed(text);
+    }
+    Cow::Owned(
+        text.chars()
+            .map(|c| match c {
+                '\u{FF01}'..='\u{FF5E}' => char::from_u32(c as u32 - 0xFEE0).unwrap_or(c),
+                '\u{3000}' => ' ',
+                c => c,
+            })
+            .collect(),
+    )
+}
+
+/// The section headers of `text`, lower case: a line's leading label before a colon (at most
+/// five words, no digits), or a short line of its own in capitals (`FINDINGS`).
+pub(crate) fn headers(text: &str) -> Vec<String> {
+    let mut out: Vec<String> = Vec::new();
+    for line in text.lines() {
+        let t = line.trim().trim_start_matches(['#', '*', '-', '•']).trim();
+        if t.is_empty() {
+            continue;
+        }
+        let label = match t.find(':') {
+            Some(i) => Some(&t[..i]),
+            None => {
+                let letters = t.chars().filter(|c| c.is_alphabetic()).count();
+                let short = t.split_whitespace().count() <= 5 && letters >= 2;
+                let caps = t
+                    .chars()
+                    .filter(|c| c.is_alphabetic())
+                    .all(|c| c.is_uppercase() || is_cjk(c));
+                (short && caps).then_some(t)
+            }
+        };
+        let Some(label) = label else { continue };
+        let label = label.trim().trim_end_matches(['.', ':']).trim();
+        let words = label.split_whitespace().count();
+        if label.is_empty()
+            || words > 5
+            || label.chars().any(|c| c.is_ascii_digit())
+            || label.chars().count() > 40
+        {
+            continue;
+        }
+        let l = label.to_lowercase().replace(" / ", "/");
+        if !out.contains(&l) {
+            out.push(l);
+        }
+    }
+    out
+}
+
+/// The best class for `text` by the phrase and section rules, with confidence and the evidence;
+/// `None` when no class scores at least 3.
+pub(crate) fn rules(text: &str) -> Option<(DocumentClass, f32, Vec<Evidence>)> {
+    rules_with(text, 0)
+}
+
+/// [`rules`], with the number of lab result lines the extractor found counted for lab reports.
+pub(crate) fn rules_with(
+    text: &str,
+    lab_lines: usize,
+) -> Option<(DocumentClass, f32, Vec<Evidence>)> {
+    let folded = fold_width(text);
+    let lower = folded.to_lowercase();
+    // The title region: the first six non-empty lines.
+    let head: String = lower
+        .lines()
+        .filter(|l| !l.trim().is_empty())
+        .take(6)
+        .collect::<Vec<_>>()
+        .join("\n");
+    let found_headers = headers(&folded);
+    let mut scores: Vec<(DocumentClass, u32, Vec<Evidence>)> = PHRASES
+        .iter()
+        .map(|(class, rules)| {
+            let mut score = 0;
+            let mut why = Vec::new();
+            for (phrase, w) in rules.iter() {
+                if contains_word(&lower, phrase) {
+                    let in_title = contains_word(&head, phrase);
+                    score += if in_title { w * 2 } else { *w };
+                    why.push(ev(if in_title { "title" } else { "text" }, *phrase));
+                }
+            }
+            if let Some((_, hs)) = HEADERS.iter().find(|(c, _)| c == class) {
+                let mut n = 0;
+                for (h, w) in hs.iter() {
+                    if found_headers.iter().any(|f| f == h) {
+                        score += w;
+                        n += 1;
+                        why.push(ev("section", *h));
+                    }
+                }
+                // A report laid out in its class's sections is strong evidence on its own.
+                if n >= 3 {
+                    score += 3;
+                }
+            }
+            if *class == DocumentClass::LabReport && lab_lines > 0 {
+                score += (2 * lab_lines as u32).min(10);
+                why.push(ev("lab lines", lab_lines.to_string()));
+            }
+            (*class, score, why)
+        })
+        .collect();
+    scores.sort_by_key(|s| std::cmp::Reverse(s.1));
+    let (class, best, why) = scores.swap_remove(0);
+    let second = scores.iter().map(|s| s.1).max().unwrap_or(0);
+    if best < 3 {
+        return None;
+    }
+    Some((class, confidence(best, second), why))
+}
+
+/// How sure a score makes the class: the margin over the runner-up times the strength of the
+/// evidence. Weak evidence (below [`SURE_SCORE`]) or a runner-up within a third of the winner
+/// stays at or below 0.5: "low confidence, ask the doctor".
+pub(crate) fn confidence(best: u32, second: u32) -> f32 {
+    let margin = (best - second.min(best)) as f32 / best.max(1) as f32;
+    let strength = 1.0 - (-(best as f32) / 6.0).exp();
+    let conf = (0.35 + 0.6 * margin * strength).min(0.95);
+    if best < SURE_SCORE || margin < 0.34 {
+        conf.min(crate::LOW_CONFIDENCE)
+    } else {
+        conf
+    }
+}
+
+/// Does `hay` contain `needle` as a word (English) or at all (a Chinese phrase)?
+pub(crate) fn contains_word(hay: &str, needle: &str) -> bool {
+    if needle.chars().next().is_some_and(is_cjk) || needle.chars().last().is_some_and(is_cjk) {
+        return hay.contains(needle);
+    }
+    hay.match_indices(needle).any(|(i, _)| {
+        let before = hay[..i].chars().next_back();
+        let after = hay[i + needle.len()..].chars().next();
+        let word = |c: char| c.is_alphanumeric() && !is_cjk(c);
+        !before.is_some_and(word) && !after.is_some_and(word)
+    })
+}
+
+pub(crate) fn modality_from_text(text: &str) -> Option<Modality> {
+    let l = text.to_lowercase();
+    let has = |p: &str| contains_word(&l, p);
+    Some(if has("angiography") || has("angiogram") || has("造影") {
+        Modality::XA
+    } else if has("computed tomography")
+        || has("ct scan")
+        || has("ct")
+        || has("電腦掃描")
+        || has("电脑扫描")
+        || has("電腦斷層")
+    {
+        Modality::CT
+    } else if has("mri") || has("magnetic resonance") || has("磁力共振") || has("磁共振") {
+        Modality::MR
+    } else if has("mammogram") || has("mammography") {
+        Modality::MG
+    } else if has("ultrasound") || has("sonography") || has("超聲") || has("超声") {
+        Modality::US
+    } else if has("scintigraphy") || has("nuclear medicine") {
+        Modality::NM
+    } else if has("radiograph") || has("x-ray") || has("xray") || has("cxr") || has("x光") {
+        Modality::CR
+    } else {
+        return None;
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rules_pick_the_title() {
+        let (c, conf, why) = rules(
+            "Discharge summary\nPatient: X\nAdmitted with chest pain. ECG showed ST changes.",
+        )
+        .unwrap();
+        assert_eq!(c, DocumentClass::DischargeSummary);
+        assert!(conf > 0.5);
+        assert!(why.iter().any(|e| e.found == "discharge summary"));
+        assert!(rules("hello world").is_none());
+    }
+
+    #[test]
+    fn sections_decide_a_report_without_a_title() {
+        let report = "EXAMINATION: CHEST (PA AND LAT)\nINDICATION: ___ with cough\n\
+            TECHNIQUE: Chest PA and lateral\nCOMPARISON: None.\n\
+            FINDINGS: The lungs are clear. No pleural effusion or pneumothorax.\n\
+            IMPRESSION: No acute cardiopulmonary process.";
+        let (c, conf, why) = rules(report).unwrap();
+        assert_eq!(c, DocumentClass::ImagingReport, "{why:?}");
+        assert!(conf > crate::LOW_CONFIDENCE, "{conf}");
+        assert!(
+            why.iter()
+                .any(|e| e.source == "section" && e.found == "technique")
+        );
+    }
+
+    #[test]
+    fn chinese_phrases_and_full_width_forms() {
+        let (c, _, why) =
+            rules("香港中央醫院\n出院摘要\n出院診斷：肺炎\n住院經過：抗生素治療").unwrap();
+        assert_eq!(c, DocumentClass::DischargeSummary, "{why:?}");
+        let (c, _, _) = rules("转介信\n烦请诊治。此致\n李医生").unwrap();
+        assert_eq!(c, DocumentClass::ReferralLetter);
+        assert_eq!(
+            fold_width("姓名：陳大文（A123456（3））"),
+            "姓名:陳大文(A123456(3))"
+        );
+        assert!(contains_word("空腹血糖", "血糖"));
+        assert!(!contains_word("practically", "ct"));
+    }
+
+    #[test]
+    fn weak_or_close_evidence_is_low_confidence() {
+        assert!(confidence(4, 0) <= crate::LOW_CONFIDENCE);
+        assert!(confidence(12, 10) <= crate::LOW_CONFIDENCE);
+        assert!(confidence(12, 2) > crate::LOW_CONFIDENCE);
+    }
+}
