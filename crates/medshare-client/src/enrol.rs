@@ -1,7 +1,7 @@
 //! Enrolment: redeem a one-time code with keys generated on this machine. For an institution's
 //! first administrator, the institution's own keys are created here too.
 
-use crate::error::{ClientError, Result};
+use crate::error::Result;
 use crate::hub::Hub;
 use crate::session::KeyringJson;
 use crate::trust::alliance_root;
@@ -79,9 +79,7 @@ pub async fn enrol(
     let kdf = kdf.unwrap_or_else(passphrase::new_kdf_params);
     let pass = passphrase.to_string();
     let kdf2 = kdf.clone();
-    let derived = tokio::task::spawn_blocking(move || passphrase::derive(&pass, &kdf2))
-        .await
-        .map_err(|_| ClientError::Invalid("key derivation was interrupted".into()))??;
+    let derived = crate::platform::blocking(move || passphrase::derive(&pass, &kdf2)).await??;
     let keys = KeyBundle::generate();
     let sealed = passphrase::seal_bundle(&derived.kek, &info.practitioner_id, &keys);
     let recipient = keys.encryption.recipient();

@@ -23,7 +23,9 @@ mod events;
 pub mod hub;
 pub mod memory;
 pub mod patients;
+#[cfg(not(target_arch = "wasm32"))]
 mod pipe;
+mod platform;
 pub mod records;
 pub mod session;
 pub mod trust;
