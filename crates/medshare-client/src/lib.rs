@@ -28,6 +28,7 @@ mod pipe;
 mod platform;
 pub mod records;
 pub mod session;
+pub mod transfer;
 pub mod trust;
 
 pub use error::{ClientError, Result};
@@ -36,3 +37,4 @@ pub use memory::{Memory, MemoryStore, Remembered};
 pub use patients::{ConsentTarget, Patient};
 pub use records::{DocumentMeta, OpenedDocument, Share, Timeline, TimelineEntry};
 pub use session::{Client, LoginOptions, SavedSession, login};
+pub use transfer::UploadSession;
