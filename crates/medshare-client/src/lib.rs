@@ -21,6 +21,7 @@ pub mod enrol;
 pub mod error;
 mod events;
 pub mod hub;
+pub mod local;
 pub mod memory;
 pub mod patients;
 #[cfg(not(target_arch = "wasm32"))]

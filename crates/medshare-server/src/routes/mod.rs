@@ -1,6 +1,7 @@
 //! HTTP routes: thin handlers that extract, call a service and map the result.
 
 mod alliance;
+pub mod app;
 mod audit;
 mod documents;
 mod events;
@@ -175,6 +176,9 @@ pub fn app(state: AppState) -> Router {
         .route("/health", get(health::health))
         .route("/ready", get(health::ready))
         .route("/openapi.json", get(openapi))
+        .route("/", get(app::index))
+        .route("/assets/{file}", get(app::asset))
+        .route("/{file}", get(app::root_file))
         .merge(api)
         .merge(streams)
         .layer(axum::middleware::map_response(problemize))
