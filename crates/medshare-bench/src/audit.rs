@@ -138,6 +138,7 @@ async fn fresh_log(
         Duration::from_millis(1000),
         512,
         tx,
+        medshare_server::clock::Clock::system(),
     )
     .await?;
     Ok((store, log))
@@ -231,6 +232,7 @@ async fn measure(args: &Args, out: Out) -> anyhow::Result<()> {
         category: "consultation-note".into(),
         date_of_service: None,
         classification: None,
+        urgent: false,
     };
     let mut upload_samples = Vec::new();
     let mut upload_waits = Vec::new();

@@ -46,8 +46,8 @@ pub struct Args {
     json: bool,
 }
 
-/// The CLI's classification prefix (medshare-cli `MAX_CLASSIFY_BYTES`).
-const PREFIX: u64 = 64 * MIB;
+/// The classification prefix every client reads (the client core's intake step).
+const PREFIX: u64 = medshare_client::intake::MAX_CLASSIFY_BYTES;
 
 #[derive(Serialize)]
 struct Record {

@@ -329,6 +329,7 @@ async fn replicas(a: ReplicasArgs) -> anyhow::Result<()> {
             category: "lab-report".into(),
             date_of_service: None,
             classification: None,
+            urgent: false,
         };
         chan.upload(
             std::io::Cursor::new(vec![b'x'; 4096]),

@@ -190,6 +190,7 @@ async fn measure(args: Args) -> anyhow::Result<()> {
             category: "discharge-summary".into(),
             date_of_service: Some(format!("2026-{:02}-{:02}", 1 + i % 12, 1 + i % 28)),
             classification: None,
+            urgent: false,
         };
         chan.upload(std::io::Cursor::new(bytes), &patient, meta, &[], |_| {})
             .await

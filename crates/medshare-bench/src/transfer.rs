@@ -196,6 +196,7 @@ async fn measure(args: Args, nginx: PathBuf) -> anyhow::Result<()> {
         category: "imaging-report".into(),
         date_of_service: Some("2026-10-30".into()),
         classification: None,
+        urgent: false,
     };
     settle();
     let t = Instant::now();

@@ -90,6 +90,7 @@ async fn a_privacy_officer_audits_from_the_command_line() -> anyhow::Result<()> 
             category: "discharge-summary".into(),
             date_of_service: None,
             classification: None,
+            urgent: false,
         },
         &[],
         |_| {},
@@ -246,6 +247,8 @@ async fn upload_files_classified_documents_through_a_real_hub() -> anyhow::Resul
         c["observations"].as_array().is_some_and(|o| o.len() >= 3),
         "{c}"
     );
+    // Critical values make the document urgent in its sealed manifest, and only then.
+    assert_eq!(lab.manifest.urgent, c["critical"] == true);
     let report = t
         .entries
         .iter()
@@ -254,6 +257,7 @@ async fn upload_files_classified_documents_through_a_real_hub() -> anyhow::Resul
     assert_ne!(report.manifest.category, "other");
     assert_eq!(report.manifest.media_type, "application/pdf");
     assert!(report.manifest.classification.is_some());
+    assert!(!report.manifest.urgent);
     hub.kill()?;
     hub.wait()?;
     Ok(())

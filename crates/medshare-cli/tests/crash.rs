@@ -48,6 +48,7 @@ async fn kill_9_during_uploads_loses_nothing_acknowledged() -> anyhow::Result<()
                     category: "other".into(),
                     date_of_service: None,
                     classification: None,
+                    urgent: false,
                 };
                 match doctor
                     .upload(

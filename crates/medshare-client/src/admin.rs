@@ -13,8 +13,8 @@ use medshare_crypto::seal::wrap_secret_json;
 use medshare_crypto::{EncryptionKey, SigningKey};
 use medshare_model::api::*;
 use medshare_model::statements::{
-    AllianceKey, InstitutionCert, InstitutionEpochKey, RootAction, RootCommand, decode_key,
-    fingerprint,
+    AllianceKey, InstitutionCert, InstitutionEpochKey, PractitionerRevocation, RootAction,
+    RootCommand, decode_key, fingerprint,
 };
 use medshare_model::{InstitutionId, PractitionerId};
 use rand::RngCore;
@@ -332,11 +332,17 @@ impl Client {
             alliance_identity: ctx.alliance.to_secret_string().to_string(),
         };
         let alliance_wrap = wrap_secret_json(&new_key.recipient(), &secrets)?;
+        let revocation = signing.sign_statement(&PractitionerRevocation {
+            practitioner_id: id,
+            institution_id: inst,
+            revoked_at: now(),
+        });
         self.hub
             .post_unit(
                 &format!("/v1/practitioners/{id}/remove"),
                 &RemoveMemberRequest {
                     new_epoch: statement,
+                    revocation,
                     keyrings,
                     alliance_wrap,
                 },

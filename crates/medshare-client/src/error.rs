@@ -20,6 +20,9 @@ pub enum ClientError {
     Invalid(String),
     #[error(transparent)]
     Io(#[from] std::io::Error),
+    /// The document cannot be filed as asked (see [`crate::intake`]).
+    #[error(transparent)]
+    Intake(#[from] crate::intake::IntakeError),
 }
 
 impl ClientError {

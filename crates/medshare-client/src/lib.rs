@@ -21,6 +21,7 @@ pub mod enrol;
 pub mod error;
 mod events;
 pub mod hub;
+pub mod intake;
 pub mod local;
 pub mod memory;
 pub mod patients;
@@ -34,6 +35,7 @@ pub mod trust;
 
 pub use error::{ClientError, Result};
 pub use hub::Hub;
+pub use intake::{Intake, IntakeError};
 pub use memory::{Memory, MemoryStore, Remembered};
 pub use patients::{ConsentTarget, Patient};
 pub use records::{DocumentMeta, OpenedDocument, Share, Timeline, TimelineEntry};

@@ -7,7 +7,7 @@
 //! [`MemoryStore`] (the CLI: a 0600 file in its config folder; the browser: IndexedDB).
 
 use crate::error::{ClientError, Result};
-use medshare_model::{InstitutionId, PatientId, PatientRef};
+use medshare_model::{InstitutionId, PatientId, PatientRef, PractitionerId};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
@@ -29,6 +29,10 @@ pub struct Memory {
     pub refs: BTreeMap<PatientRef, PatientId>,
     #[serde(default)]
     pub institution_epochs: BTreeMap<InstitutionId, u32>,
+    /// Practitioners whose institution revoked them, and since when (from a verified,
+    /// institution-signed revocation): never trusted again, even if a hub hides it later.
+    #[serde(default)]
+    pub revoked: BTreeMap<PractitionerId, i64>,
 }
 
 /// Where remembered facts are kept between runs. `save` is called after every change.
@@ -125,6 +129,25 @@ impl Remembered {
     /// The patient a reference resolved to before, if any.
     pub fn patient_of(&self, r: &PatientRef) -> Option<PatientId> {
         self.inner.lock().expect("poisoned").refs.get(r).copied()
+    }
+
+    /// Remember a verified revocation (the earliest time seen wins).
+    pub fn revoked(&self, who: PractitionerId, at: i64) -> Result<()> {
+        self.update(|m| {
+            let t = m.revoked.entry(who).or_insert(at);
+            *t = (*t).min(at);
+            Ok(())
+        })
+    }
+
+    /// Since when a practitioner is revoked, if this client ever saw it.
+    pub fn revoked_at(&self, who: PractitionerId) -> Option<i64> {
+        self.inner
+            .lock()
+            .expect("poisoned")
+            .revoked
+            .get(&who)
+            .copied()
     }
 
     /// Accept `latest` as an institution's newest key epoch: refused if older than seen before.

@@ -108,6 +108,18 @@ impl Client {
             signers.get(&id).cloned()
         })
         .map_err(chain_error)?;
+        // A removed practitioner's signature on anything newer than their removal is void.
+        for e in &chain {
+            if self
+                .trust
+                .revoked_at(e.signed_by)
+                .is_some_and(|at| e.issued_at >= at)
+            {
+                return Err(ClientError::Trust(
+                    "a patient key was signed by a practitioner after their removal",
+                ));
+            }
+        }
         let latest = chain
             .last()
             .ok_or(ClientError::Trust("the patient has no key"))?;

@@ -32,8 +32,9 @@ use time::OffsetDateTime;
 #[cfg(not(target_arch = "wasm32"))]
 use tokio::sync::mpsc;
 
-/// What the uploader says about a document (size and hash are computed while sealing).
-#[derive(Clone, Debug)]
+/// What the uploader says about a document (size and hash are computed while sealing). Built
+/// from a document's classification by [`crate::intake::Intake`].
+#[derive(Clone, Debug, Default)]
 pub struct DocumentMeta {
     pub title: String,
     pub file_name: String,
@@ -41,6 +42,8 @@ pub struct DocumentMeta {
     pub category: String,
     pub date_of_service: Option<String>,
     pub classification: Option<serde_json::Value>,
+    /// Flag the document urgent in its sealed manifest.
+    pub urgent: bool,
 }
 
 /// A share to give: who, and until when.
@@ -161,6 +164,32 @@ impl Client {
         self.hub.get("/v1/institutions").await
     }
 
+    /// "Name (CODE)" of an institution, from its root-signed certificate.
+    pub async fn institution_label(&self, id: InstitutionId) -> Result<String> {
+        let (v, _) = self.trust.institution(&self.hub, id).await?;
+        Ok(format!("{} ({})", v.cert.name, v.cert.code))
+    }
+
+    /// Who registered a patient and who holds their consent, as the signed key chain says:
+    /// what a clinician should see before filing a record there.
+    pub async fn patient_holders(&self, p: &crate::Patient) -> Result<(String, Vec<String>)> {
+        let first = p
+            .epochs
+            .get(&1)
+            .ok_or(ClientError::Trust("the patient has no key"))?;
+        let registered = self.institution_label(first.institution_id).await?;
+        let mut holders = Vec::new();
+        for h in p.holders()? {
+            holders.push(match h {
+                medshare_model::api::ConsentHolder::Institution { id } => {
+                    self.institution_label(*id).await?
+                }
+                medshare_model::api::ConsentHolder::Alliance => "the whole alliance".to_string(),
+            });
+        }
+        Ok((registered, holders))
+    }
+
     /// "Name (handle), profession registration, institution" from a verified certificate
     /// chain: what a user must see before trusting that a share reached the right person.
     pub fn describe(&self, p: &VerifiedPractitioner) -> String {
@@ -191,12 +220,20 @@ impl Client {
         Ok(v)
     }
 
+    /// [`Client::practitioner_by_handle`] for someone to seal a key to: refused if their
+    /// institution revoked them.
+    async fn grantee_by_handle(&self, h: &Handle) -> Result<VerifiedPractitioner> {
+        let v = self.practitioner_by_handle(h).await?;
+        self.trust.require_current(&v)?;
+        Ok(v)
+    }
+
     async fn grant_for(
         &self,
         key: &EncryptionKey,
         s: &Share,
     ) -> Result<(NewGrant, VerifiedPractitioner)> {
-        let p = self.practitioner_by_handle(&s.with).await?;
+        let p = self.grantee_by_handle(&s.with).await?;
         if let Some(code) = &s.institution
             && !self
                 .trust
@@ -332,6 +369,7 @@ impl Client {
             size: sealed.plaintext_size,
             sha256: sealed.plaintext_sha256,
             classification: meta.classification,
+            urgent: meta.urgent,
         };
         let manifest_json =
             serde_json::to_vec(&manifest).map_err(|_| ClientError::Invalid("manifest".into()))?;

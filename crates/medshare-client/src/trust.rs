@@ -95,8 +95,15 @@ impl Trust {
         Ok(v)
     }
 
-    /// Verify a practitioner's chain: alliance root -> institution -> practitioner.
+    /// Verify a practitioner's chain: alliance root -> institution -> practitioner, and a
+    /// revocation if the hub serves one (remembered from then on: see [`Trust::revoked_at`]).
     pub fn practitioner(&self, p: &PractitionerPublic) -> Result<VerifiedPractitioner> {
+        if let Some(r) = &p.revocation {
+            let inst = self.institution_cert(p.institution_id, p.institution_cert.as_ref())?;
+            let r = chain::verify_revocation(&inst, p.practitioner_id, r)
+                .map_err(|_| ClientError::Trust("a practitioner's revocation does not verify"))?;
+            self.memory.revoked(p.practitioner_id, r.revoked_at)?;
+        }
         if let Some(v) = self
             .practitioners
             .lock()
@@ -148,6 +155,21 @@ impl Trust {
             ));
         }
         Ok(v)
+    }
+
+    /// Since when a practitioner's institution revoked them, if this client ever saw it.
+    pub fn revoked_at(&self, id: PractitionerId) -> Option<i64> {
+        self.memory.revoked_at(id)
+    }
+
+    /// Refuse a practitioner their institution removed.
+    pub fn require_current(&self, p: &VerifiedPractitioner) -> Result<()> {
+        match self.revoked_at(p.cert.practitioner_id) {
+            Some(_) => Err(ClientError::Trust(
+                "that practitioner was removed by their institution",
+            )),
+            None => Ok(()),
+        }
     }
 
     /// The verified institution certificate behind a verified practitioner (cached when the

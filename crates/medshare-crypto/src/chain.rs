@@ -7,7 +7,7 @@ use medshare_model::api::ConsentHolder;
 use medshare_model::registration::Role;
 use medshare_model::statements::{
     AllianceKey, DocumentBinding, InstitutionCert, InstitutionEpochKey, PatientKeyEpoch,
-    PractitionerCert, Signed, decode_key, key_id,
+    PractitionerCert, PractitionerRevocation, Signed, decode_key, key_id,
 };
 use medshare_model::{PatientId, PractitionerId};
 use std::collections::BTreeSet;
@@ -77,6 +77,21 @@ pub fn verify_practitioner(
     parse_recipient(&cert.recipient)?;
     let sign_public = decode_sign_public(&cert.sign_public)?;
     Ok(VerifiedPractitioner { cert, sign_public })
+}
+
+/// Check a revocation: signed by the practitioner's (verified) institution, naming them.
+pub fn verify_revocation(
+    inst: &VerifiedInstitution,
+    practitioner: PractitionerId,
+    s: &Signed,
+) -> Result<PractitionerRevocation, CryptoError> {
+    let r: PractitionerRevocation = verify_statement(s, &inst.sign_public)?;
+    if r.institution_id != inst.cert.institution_id || r.practitioner_id != practitioner {
+        return Err(CryptoError::ChainMismatch(
+            "a revocation names someone else",
+        ));
+    }
+    Ok(r)
 }
 
 /// Check a document binding: signed by the uploader's certified key and naming that uploader

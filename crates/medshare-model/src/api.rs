@@ -181,6 +181,9 @@ pub struct PractitionerPublic {
     pub cert: Option<Signed>,
     pub institution_cert: Option<Signed>,
     pub active: bool,
+    /// Present once the institution removed the practitioner (signed by the institution).
+    #[serde(default)]
+    pub revocation: Option<Signed>,
 }
 
 /// A practitioner waiting for certification, as the admin sees them.
@@ -205,6 +208,8 @@ pub struct CertifyRequest {
 #[derive(Clone, Debug, Serialize, Deserialize, ToSchema)]
 pub struct RemoveMemberRequest {
     pub new_epoch: Signed,
+    /// The institution's signed revocation of the member's certificate.
+    pub revocation: Signed,
     pub keyrings: Vec<MemberKeyring>,
     /// The alliance secrets sealed to the new epoch key, base64.
     pub alliance_wrap: String,

@@ -20,6 +20,10 @@ pub struct Manifest {
     /// Anything classification adds (codes, observations), kept opaque here.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub classification: Option<serde_json::Value>,
+    /// The uploader (or a gateway's rules) flagged the document urgent, e.g. critical lab
+    /// values. Sealed like everything else here: the hub never learns it.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub urgent: bool,
 }
 
 /// Who the patient is, readable by holders of the patient record key.

@@ -28,6 +28,8 @@ pub enum StatementKind {
     DocumentBinding,
     /// [`RootCommand`], signed by the alliance root.
     RootCommand,
+    /// [`PractitionerRevocation`], signed by the practitioner's institution.
+    PractitionerRevocation,
 }
 
 impl StatementKind {
@@ -40,6 +42,7 @@ impl StatementKind {
             Self::PatientKeyEpoch => "patient-key-epoch",
             Self::DocumentBinding => "document-binding",
             Self::RootCommand => "root-command",
+            Self::PractitionerRevocation => "practitioner-revocation",
         }
     }
 }
@@ -191,6 +194,19 @@ pub struct PractitionerCert {
 }
 impl Statement for PractitionerCert {
     const KIND: StatementKind = StatementKind::PractitionerCert;
+}
+
+/// An institution withdraws its certification of a practitioner (removal from the institution).
+/// Clients that see it never seal anything to that practitioner again, nor accept a statement
+/// they signed after `revoked_at`, and remember it even if a hub later hides it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PractitionerRevocation {
+    pub practitioner_id: PractitionerId,
+    pub institution_id: InstitutionId,
+    pub revoked_at: i64,
+}
+impl Statement for PractitionerRevocation {
+    const KIND: StatementKind = StatementKind::PractitionerRevocation;
 }
 
 /// The alliance-wide encryption key, for patients who consent to share with the whole alliance.

@@ -117,6 +117,8 @@ pub struct TestHub {
     pub addr: SocketAddr,
     pub url: String,
     pub data_dir: PathBuf,
+    /// The hub's clock: tests advance it instead of sleeping.
+    pub clock: medshare_server::clock::Clock,
     stop: Option<oneshot::Sender<()>>,
     task: Option<JoinHandle<anyhow::Result<()>>>,
 }
@@ -124,6 +126,14 @@ pub struct TestHub {
 impl TestHub {
     /// Bind first (port 0 picks a free port), then serve: ready as soon as this returns.
     pub async fn start(config: Config) -> anyhow::Result<Self> {
+        Self::start_with_clock(config, medshare_server::clock::Clock::system()).await
+    }
+
+    /// [`TestHub::start`] on a given clock (replicas of one test share theirs).
+    pub async fn start_with_clock(
+        config: Config,
+        clock: medshare_server::clock::Clock,
+    ) -> anyhow::Result<Self> {
         let listener =
             std::net::TcpListener::bind(config.listen).context("cannot bind the hub's port")?;
         let addr = listener.local_addr()?;
@@ -133,7 +143,7 @@ impl TestHub {
         } else {
             "http"
         };
-        let state = medshare_server::build_state(config).await?;
+        let state = medshare_server::build_state_with(config, clock.clone()).await?;
         let (stop, stopped) = oneshot::channel::<()>();
         let task = tokio::spawn(medshare_server::serve(state, listener, async move {
             let _ = stopped.await;
@@ -142,6 +152,7 @@ impl TestHub {
             addr,
             url: format!("{scheme}://{addr}"),
             data_dir,
+            clock,
             stop: Some(stop),
             task: Some(task),
         })

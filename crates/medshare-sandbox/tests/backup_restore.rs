@@ -28,6 +28,7 @@ fn meta(n: usize) -> DocumentMeta {
         category: "lab-report".into(),
         date_of_service: Some("2026-11-01".into()),
         classification: None,
+        urgent: false,
     }
 }
 

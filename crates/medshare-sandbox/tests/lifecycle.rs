@@ -16,6 +16,7 @@ fn meta(title: &str) -> DocumentMeta {
         category: "lab-report".into(),
         date_of_service: Some("2026-11-01".into()),
         classification: None,
+        urgent: false,
     }
 }
 

@@ -429,3 +429,48 @@ async fn break_glass_cannot_change_consent() -> anyhow::Result<()> {
     );
     Ok(())
 }
+
+/// Medium 7: a removed member's revocation is signed by their institution; a client that saw it
+/// never seals a key to them again, even when the hub later hides the revocation and says the
+/// member is active.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_revoked_member_stays_revoked() -> anyhow::Result<()> {
+    let s = scene().await?;
+    let chan = s.victim("dr.chan").await?;
+    let (_, hkid) = random_hkid();
+    let patient = chan.ensure_patient(&hkid, &card()).await?;
+    let doc = chan
+        .upload(
+            Cursor::new(SECRET.to_vec()),
+            &patient,
+            meta("r", "r.pdf"),
+            &[],
+            |_| {},
+        )
+        .await?;
+    let admin = s.world.login("admin.hvc").await?;
+    admin.remove_member(s.world.id("dt.lam")).await?;
+    assert_trust(
+        chan.share(doc.document_id, &share_with("dt.lam", None))
+            .await,
+        "share with a revoked member",
+    );
+    s.evil
+        .rewrite_json(Method::GET, "/v1/practitioners/by-handle/dt.lam", |v| {
+            v["revocation"] = serde_json::Value::Null;
+            v["active"] = serde_json::Value::Bool(true);
+        });
+    assert_trust(
+        chan.share(doc.document_id, &share_with("dt.lam", None))
+            .await,
+        "share with a revoked member whose revocation the hub hides",
+    );
+    assert!(
+        chan.trust()
+            .memory()
+            .snapshot()
+            .revoked
+            .contains_key(&s.world.id("dt.lam"))
+    );
+    Ok(())
+}

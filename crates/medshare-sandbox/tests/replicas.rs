@@ -19,6 +19,7 @@ fn meta(title: &str) -> DocumentMeta {
         category: "imaging-report".into(),
         date_of_service: Some("2026-11-20".into()),
         classification: None,
+        urgent: false,
     }
 }
 

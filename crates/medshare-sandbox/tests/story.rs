@@ -45,6 +45,7 @@ async fn clinic_shares_angiogram_with_cardiologist(backend: Backend) -> anyhow::
         category: "imaging-report".into(),
         date_of_service: Some("2026-10-30".into()),
         classification: None,
+        urgent: false,
     };
     let share = Share {
         with: "dr.wong".parse().unwrap(),

@@ -306,6 +306,7 @@ async fn hub_holds_no_plaintext_on(backend: Backend, logs: &SharedVec) -> anyhow
         category: category.clone(),
         date_of_service: Some("2026-10-30".into()),
         classification: Some(serde_json::json!({ "code": classification, "n": n })),
+        urgent: false,
     };
     let d1 = chan
         .upload(

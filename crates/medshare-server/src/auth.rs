@@ -2,12 +2,11 @@
 //! credential, TOTP checks and random tokens.
 
 use crate::error::{ApiError, ApiResult};
-use crate::state::{AppState, now};
+use crate::state::AppState;
 use axum::extract::FromRequestParts;
 use axum::http::request::Parts;
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use medshare_model::registration::Role;
 use medshare_model::{ErrorCode, PractitionerId};
 use medshare_store::{PractitionerRow, PractitionerStatus};
 use rand::RngCore;
@@ -23,31 +22,6 @@ pub struct Caller {
 impl Caller {
     pub fn id(&self) -> PractitionerId {
         self.practitioner.id
-    }
-
-    /// Refuse unless the institution has certified this practitioner's keys.
-    pub fn require_certified(&self) -> ApiResult<()> {
-        if self.practitioner.status == PractitionerStatus::Certified
-            && self.practitioner.cert.is_some()
-        {
-            Ok(())
-        } else {
-            Err(ApiError::new(ErrorCode::NotCertified))
-        }
-    }
-
-    pub fn has_role(&self, role: Role) -> bool {
-        self.practitioner.details.roles.contains(&role)
-    }
-
-    /// Refuse unless certified and holding `role`.
-    pub fn require_role(&self, role: Role) -> ApiResult<()> {
-        self.require_certified()?;
-        if self.has_role(role) {
-            Ok(())
-        } else {
-            Err(ApiError::forbidden())
-        }
     }
 }
 
@@ -153,7 +127,7 @@ pub async fn session_holder(
     let Some(session) = state.store.session(token_hash).await? else {
         return Ok(None);
     };
-    if session.revoked || session.expires_at <= now() {
+    if session.revoked || session.expires_at <= state.now() {
         return Ok(None);
     }
     Ok(state

@@ -13,6 +13,7 @@
 
 pub mod audit;
 pub mod auth;
+pub mod clock;
 pub mod config;
 pub mod error;
 pub mod maintenance;
@@ -67,7 +68,12 @@ fn load_or_create_secret(path: &Path) -> anyhow::Result<Zeroizing<[u8; 32]>> {
 }
 
 /// Open the stores, reconcile storage after any crash and prepare the bootstrap token.
-pub async fn build_state(mut config: Config) -> anyhow::Result<AppState> {
+pub async fn build_state(config: Config) -> anyhow::Result<AppState> {
+    build_state_with(config, clock::Clock::system()).await
+}
+
+/// [`build_state`] reading time from `clock` (tests advance it instead of sleeping).
+pub async fn build_state_with(mut config: Config, clock: clock::Clock) -> anyhow::Result<AppState> {
     std::fs::create_dir_all(&config.data_dir).with_context(|| {
         format!(
             "cannot create the data folder {}",
@@ -140,11 +146,12 @@ pub async fn build_state(mut config: Config) -> anyhow::Result<AppState> {
         std::time::Duration::from_millis(config.audit.head_interval_ms),
         config.audit.batch_max,
         committed,
+        clock.clone(),
     )
     .await
     .context("cannot open the audit log")?;
     let shutdown = tokio_util::sync::CancellationToken::new();
-    let notifier = notify::Notifier::start(&store, shutdown.clone())
+    let notifier = notify::Notifier::start(&store, shutdown.clone(), clock.clone())
         .await
         .context("cannot listen for notifications from other replicas")?;
     let outbox = Arc::new(tokio::sync::Notify::new());
@@ -154,6 +161,7 @@ pub async fn build_state(mut config: Config) -> anyhow::Result<AppState> {
         config.audit.clone(),
         outbox.clone(),
         committed_rx,
+        clock.clone(),
     ));
     let outbound = outbound::Destinations::new(&config.outbound, config.audit.webhook_allow_http)
         .context("invalid [outbound] configuration")?;
@@ -165,6 +173,7 @@ pub async fn build_state(mut config: Config) -> anyhow::Result<AppState> {
             .context("cannot build the outbound HTTP client")?,
         outbox,
         shutdown.clone(),
+        clock.clone(),
     ));
     let throttle = Arc::new(throttle::Throttle::new(&config.auth));
     let state = AppState {
@@ -179,6 +188,7 @@ pub async fn build_state(mut config: Config) -> anyhow::Result<AppState> {
         outbound,
         streams: Arc::new(streams::Streams::default()),
         throttle,
+        clock,
     };
     let grace = if shared {
         std::time::Duration::from_secs(state.config.blobs.replica_grace_secs)

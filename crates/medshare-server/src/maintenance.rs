@@ -213,7 +213,7 @@ pub async fn backup(config: &Config, out: &Path) -> anyhow::Result<BackupManifes
     let manifest = BackupManifest {
         format: FORMAT,
         backend: backend_name(backend).into(),
-        created_at: crate::state::now(),
+        created_at: crate::clock::Clock::system().now(),
         schema_version: status.current(),
         documents: docs.len(),
         blob_bytes,

@@ -7,7 +7,6 @@
 //! stored event back and wakes its own streams. So a share accepted by replica A reaches a
 //! client streaming from replica B, and each event is delivered once per stream.
 
-use crate::state::now;
 use medshare_model::PractitionerId;
 use medshare_model::api::{Event, EventKind};
 use medshare_store::MetadataStore;
@@ -20,22 +19,18 @@ use tokio_util::sync::CancellationToken;
 #[derive(Clone)]
 pub struct Notifier {
     tx: broadcast::Sender<(PractitionerId, Event)>,
+    clock: crate::clock::Clock,
     /// Live delivery comes from the store's announcements, not from `publish`.
     via_store: bool,
 }
 
-impl Default for Notifier {
-    fn default() -> Self {
-        Self::new()
-    }
-}
-
 impl Notifier {
     /// In-process only (one hub).
-    pub fn new() -> Self {
+    pub fn new(clock: crate::clock::Clock) -> Self {
         let (tx, _) = broadcast::channel(1024);
         Self {
             tx,
+            clock,
             via_store: false,
         }
     }
@@ -45,9 +40,10 @@ impl Notifier {
     pub async fn start(
         store: &Arc<dyn MetadataStore>,
         shutdown: CancellationToken,
+        clock: crate::clock::Clock,
     ) -> medshare_store::Result<Self> {
         let Some(first) = store.event_notices().await? else {
-            return Ok(Self::new());
+            return Ok(Self::new(clock));
         };
         let (tx, _) = broadcast::channel(1024);
         let relay = tx.clone();
@@ -76,6 +72,7 @@ impl Notifier {
         });
         Ok(Self {
             tx,
+            clock,
             via_store: true,
         })
     }
@@ -88,7 +85,7 @@ impl Notifier {
         to: PractitionerId,
         kind: EventKind,
     ) {
-        let at = now();
+        let at = self.clock.now();
         let body = serde_json::to_string(&kind).expect("event serialises");
         match store.push_event(to, at, &body).await {
             Ok(seq) if !self.via_store => {

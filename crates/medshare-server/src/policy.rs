@@ -1,17 +1,23 @@
-//! The access policy, in one place. Cryptography bounds who could ever read a record; this
-//! module decides who may read it now:
+//! The access policy, in one place, as pure functions of facts: who is asking (certified or
+//! not, roles, institution), what holds for the patient (consents, care relationship, an open
+//! break-glass window), for the document (uploader, a live grant) and the target of an
+//! administrative act. Each returns the basis the audit log records when it allows, or the
+//! refusal code it records when it does not. Services gather the facts (`*_facts`, the only
+//! functions here that read the store) and ask; they decide nothing themselves.
 //!
-//! a certified practitioner may read a document if they uploaded it, hold an unexpired and
+//! Cryptography bounds who could ever read a record; this decides who may read it now: a
+//! certified clinician may read a document if they uploaded it, hold an unexpired and
 //! unrevoked grant on it, or belong to an institution holding the patient's consent (for that
-//! institution or the whole alliance) and have a declared care relationship or an active
-//! break-glass window for the patient.
+//! institution or the whole alliance) and have a declared care relationship or an open
+//! break-glass window for the patient. Administrators and privacy officers never read records.
 
 use crate::auth::Caller;
 use crate::error::ApiResult;
 use crate::state::AppState;
-use medshare_model::PatientId;
 use medshare_model::api::ConsentHolder;
-use medshare_store::{DocumentRow, GrantRow};
+use medshare_model::registration::Role;
+use medshare_model::{InstitutionId, PatientId, PractitionerId};
+use medshare_store::{DocumentRow, GrantRow, PractitionerRow, PractitionerStatus};
 
 /// Why access was allowed or denied (recorded in the access log).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -45,36 +51,190 @@ impl Basis {
     }
 }
 
-/// Whether the caller's institution holds the patient's consent.
-pub fn institution_has_consent(caller: &Caller, consents: &[ConsentHolder]) -> bool {
-    consents.iter().any(|c| match c {
-        ConsentHolder::Alliance => true,
-        ConsentHolder::Institution { id } => *id == caller.practitioner.institution_id,
-    })
+/// A refusal: the code the audit log records.
+pub type Refusal = &'static str;
+
+/// Someone the policy judges: the caller, or the target of a share or an administrative act.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Who {
+    pub id: PractitionerId,
+    pub institution: InstitutionId,
+    /// Certified by their institution (keys signed, not removed).
+    pub certified: bool,
+    pub roles: Vec<Role>,
 }
+
+impl Who {
+    fn has(&self, r: Role) -> bool {
+        self.roles.contains(&r)
+    }
+    fn clinician(&self) -> bool {
+        self.certified && self.has(Role::Clinician)
+    }
+}
+
+impl From<&PractitionerRow> for Who {
+    fn from(p: &PractitionerRow) -> Self {
+        Self {
+            id: p.id,
+            institution: p.institution_id,
+            certified: p.status == PractitionerStatus::Certified && p.cert.is_some(),
+            roles: p.details.roles.clone(),
+        }
+    }
+}
+
+impl From<&Caller> for Who {
+    fn from(c: &Caller) -> Self {
+        Self::from(&c.practitioner)
+    }
+}
+
+/// What holds between one practitioner and one patient.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct PatientFacts {
+    pub consents: Vec<ConsentHolder>,
+    /// A declared care relationship.
+    pub care: bool,
+    /// An open break-glass window.
+    pub break_glass: bool,
+}
+
+impl PatientFacts {
+    /// The consent reaches `institution` (itself, or through the whole alliance).
+    fn reaches(&self, institution: InstitutionId) -> bool {
+        self.consents.iter().any(|c| match c {
+            ConsentHolder::Alliance => true,
+            ConsentHolder::Institution { id } => *id == institution,
+        })
+    }
+
+    /// `institution` itself holds the consent (not through the alliance).
+    fn names(&self, institution: InstitutionId) -> bool {
+        self.consents
+            .iter()
+            .any(|c| matches!(c, ConsentHolder::Institution { id } if *id == institution))
+    }
+}
+
+/// What holds for one document and the caller.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct DocumentFacts {
+    pub uploader: PractitionerId,
+    /// The caller holds an unexpired, unrevoked grant.
+    pub grant_live: bool,
+}
+
+impl DocumentFacts {
+    pub fn of(doc: &DocumentRow, grant: Option<&GrantRow>, now: i64) -> Self {
+        Self {
+            uploader: doc.uploader,
+            grant_live: grant.is_some_and(|g| g.is_live(now)),
+        }
+    }
+}
+
+// --- Records -------------------------------------------------------------------------------
+
+/// Patient-wide access: consent reaching the caller's institution plus care or break-glass.
+pub fn patient_access(who: &Who, p: &PatientFacts) -> Basis {
+    if !who.certified {
+        return Basis::NotCertified;
+    }
+    if !who.has(Role::Clinician) || !p.reaches(who.institution) {
+        return Basis::NoBasis;
+    }
+    if p.care {
+        Basis::Care
+    } else if p.break_glass {
+        Basis::BreakGlass
+    } else {
+        Basis::NoBasis
+    }
+}
+
+/// Access to one document, given the caller's patient-wide basis.
+pub fn document_access(who: &Who, d: &DocumentFacts, patient_basis: Basis) -> Basis {
+    if !who.certified {
+        return Basis::NotCertified;
+    }
+    if !who.has(Role::Clinician) {
+        return Basis::NoBasis;
+    }
+    if d.uploader == who.id {
+        return Basis::Uploader;
+    }
+    if d.grant_live {
+        return Basis::Grant;
+    }
+    patient_basis
+}
+
+/// Who may share or revoke a document: its uploader, or a clinician with patient-wide access.
+pub fn manage_document(who: &Who, d: &DocumentFacts, patient_basis: Basis) -> Basis {
+    if !who.clinician() {
+        return if who.certified {
+            Basis::NoBasis
+        } else {
+            Basis::NotCertified
+        };
+    }
+    if d.uploader == who.id {
+        Basis::Uploader
+    } else {
+        patient_basis
+    }
+}
+
+/// Who may receive a share: a certified clinician (of any institution of the alliance).
+pub fn receive_share(grantee: &Who) -> Result<(), Refusal> {
+    if grantee.clinician() {
+        Ok(())
+    } else {
+        Err("grantee-not-a-certified-clinician")
+    }
+}
+
+/// Clinical work that reads no one's records yet (staging and committing an upload, registering
+/// a patient, searching): a certified clinician.
+pub fn clinical(who: &Who) -> Result<(), Refusal> {
+    if !who.certified {
+        Err("not-certified")
+    } else if !who.has(Role::Clinician) {
+        Err("not-a-certified-clinician")
+    } else {
+        Ok(())
+    }
+}
+
+/// Finding a patient by reference: clinicians, and privacy officers (for access histories;
+/// they get no keys).
+pub fn lookup_patient(who: &Who) -> Result<(), Refusal> {
+    if !who.certified {
+        Err("not-certified")
+    } else if who.has(Role::Clinician) || who.has(Role::PrivacyOfficer) {
+        Ok(())
+    } else {
+        Err("not-a-clinician-or-privacy-officer")
+    }
+}
+
+// --- Consent, care, break-glass ------------------------------------------------------------
 
 /// Who may change a patient's consent (and so sign the patient key's next epoch): a clinician
 /// with a declared care relationship (never break-glass) at an institution that itself holds
-/// the consent (alliance-wide consent lets an institution read, not decide). The refusal is
-/// the reason the audit log records.
-pub fn consent_change(
-    caller: &Caller,
-    basis: Basis,
-    consents: &[ConsentHolder],
-) -> Result<(), &'static str> {
-    if basis == Basis::NotCertified {
+/// the consent (alliance-wide consent lets an institution read, not decide).
+pub fn consent_change(who: &Who, p: &PatientFacts) -> Result<(), Refusal> {
+    if !who.certified {
         return Err("not-certified");
     }
-    if !caller.has_role(medshare_model::registration::Role::Clinician) {
+    if !who.has(Role::Clinician) {
         return Err("not-a-clinician");
     }
-    let named = consents.iter().any(|c| {
-        matches!(c, ConsentHolder::Institution { id } if *id == caller.practitioner.institution_id)
-    });
-    if !named {
+    if !p.names(who.institution) {
         return Err("institution-not-a-consent-holder");
     }
-    match basis {
+    match patient_access(who, p) {
         Basis::Care => Ok(()),
         Basis::BreakGlass => Err("break-glass-cannot-change-consent"),
         _ => Err("no-care-relationship"),
@@ -82,79 +242,427 @@ pub fn consent_change(
 }
 
 /// Who may register or clear where a patient is told of reads of their records: a privacy
-/// officer of an institution that itself holds the patient's consent, or a clinician of such an
-/// institution with a care relationship (not break-glass). Alliance-wide consent does not make
-/// every privacy officer of the alliance able to redirect a patient's notices.
-pub fn contact_change(
-    caller: &Caller,
-    basis: Basis,
-    consents: &[ConsentHolder],
-) -> Result<&'static str, &'static str> {
-    use medshare_model::registration::Role;
-    if caller.require_certified().is_err() {
+/// officer of an institution that itself holds the consent, or a clinician who may change it.
+/// Alliance-wide consent does not let every privacy officer of the alliance redirect notices.
+pub fn contact_change(who: &Who, p: &PatientFacts) -> Result<&'static str, Refusal> {
+    if !who.certified {
         return Err("not-certified");
     }
-    let named = consents.iter().any(|c| {
-        matches!(c, ConsentHolder::Institution { id } if *id == caller.practitioner.institution_id)
-    });
-    if !named {
+    if !p.names(who.institution) {
         return Err("institution-not-a-consent-holder");
     }
-    if caller.has_role(Role::PrivacyOfficer) {
+    if who.has(Role::PrivacyOfficer) {
         return Ok("privacy-officer");
     }
-    consent_change(caller, basis, consents).map(|()| "care-relationship")
+    consent_change(who, p).map(|()| "care-relationship")
 }
 
-/// Patient-wide access: consent held by the caller's institution plus care or break-glass.
-pub async fn patient_access(
+/// Declaring a care relationship for `target` (oneself or a colleague): a clinician whose
+/// institution the consent reaches, for a certified clinician of the same institution.
+pub fn declare_care(who: &Who, p: &PatientFacts, target: &Who) -> Result<(), Refusal> {
+    clinical(who)?;
+    if !p.reaches(who.institution) {
+        return Err("no-consent");
+    }
+    if target.institution != who.institution || !target.clinician() {
+        return Err("care-target-not-a-clinician-of-this-institution");
+    }
+    Ok(())
+}
+
+/// Opening a break-glass window: a clinician whose institution the consent reaches.
+pub fn break_glass(who: &Who, p: &PatientFacts) -> Result<(), Refusal> {
+    clinical(who)?;
+    if p.reaches(who.institution) {
+        Ok(())
+    } else {
+        Err("no-consent")
+    }
+}
+
+// --- Administration and audit --------------------------------------------------------------
+
+/// Administering an institution (enrolment codes, certification, removal): its own certified
+/// administrators only. An administrator cannot remove themselves.
+pub fn administer(who: &Who, institution: InstitutionId) -> Result<(), Refusal> {
+    if !who.certified {
+        Err("not-certified")
+    } else if !who.has(Role::InstitutionAdmin) {
+        Err("not-an-administrator")
+    } else if who.institution != institution {
+        Err("administrator-of-another-institution")
+    } else {
+        Ok(())
+    }
+}
+
+/// Removing a member: administering their institution, and not oneself.
+pub fn remove_member(who: &Who, member: &Who) -> Result<(), Refusal> {
+    administer(who, member.institution)?;
+    if member.id == who.id {
+        Err("administrator-removes-themselves")
+    } else {
+        Ok(())
+    }
+}
+
+/// Rebuilding the log (scoped entries, heads, proofs): privacy officers and administrators.
+pub fn audit_rebuild(who: &Who) -> Result<(), Refusal> {
+    if who.certified && (who.has(Role::PrivacyOfficer) || who.has(Role::InstitutionAdmin)) {
+        Ok(())
+    } else {
+        Err("not-an-auditor")
+    }
+}
+
+/// Reviewing the log, exporting a patient's access history: privacy officers.
+pub fn audit_review(who: &Who) -> Result<(), Refusal> {
+    if who.certified && who.has(Role::PrivacyOfficer) {
+        Ok(())
+    } else {
+        Err("not-a-privacy-officer")
+    }
+}
+
+/// Reading a break-glass reason: privacy officers of the institution whose member broke the glass.
+pub fn break_glass_review(who: &Who, by: &Who) -> Result<&'static str, Refusal> {
+    audit_review(who)?;
+    if who.institution == by.institution {
+        Ok("privacy-officer")
+    } else {
+        Err("other-institution")
+    }
+}
+
+// --- Facts (the only part that reads the store) --------------------------------------------
+
+/// The facts between `who` and a patient.
+pub async fn patient_facts(
+    state: &AppState,
+    who: &Who,
+    patient: PatientId,
+) -> ApiResult<PatientFacts> {
+    Ok(PatientFacts {
+        consents: state.store.consents(patient).await?,
+        care: state.store.has_care(patient, who.id).await?,
+        break_glass: state
+            .store
+            .break_glass_active(patient, who.id, state.now())
+            .await?,
+    })
+}
+
+/// [`patient_access`] with the facts read from the store.
+pub async fn patient_basis(
     state: &AppState,
     caller: &Caller,
     patient: PatientId,
 ) -> ApiResult<Basis> {
-    if caller.require_certified().is_err() {
-        return Ok(Basis::NotCertified);
-    }
-    // Records are for clinicians: administrators and privacy officers never read them.
-    if !caller.has_role(medshare_model::registration::Role::Clinician) {
-        return Ok(Basis::NoBasis);
-    }
-    let consents = state.store.consents(patient).await?;
-    if !institution_has_consent(caller, &consents) {
-        return Ok(Basis::NoBasis);
-    }
-    if state.store.has_care(patient, caller.id()).await? {
-        return Ok(Basis::Care);
-    }
-    if state
-        .store
-        .break_glass_active(patient, caller.id(), crate::state::now())
-        .await?
-    {
-        return Ok(Basis::BreakGlass);
-    }
-    Ok(Basis::NoBasis)
+    let who = Who::from(caller);
+    Ok(patient_access(
+        &who,
+        &patient_facts(state, &who, patient).await?,
+    ))
 }
 
-/// Access to one document, given the caller's patient-wide basis and their grant (if any).
-pub fn document_access(
-    caller: &Caller,
-    doc: &DocumentRow,
-    patient_basis: Basis,
-    grant: Option<&GrantRow>,
-    now: i64,
-) -> Basis {
-    if patient_basis == Basis::NotCertified {
-        return Basis::NotCertified;
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use Role::*;
+
+    fn who(inst: InstitutionId, certified: bool, roles: &[Role]) -> Who {
+        Who {
+            id: PractitionerId::new(),
+            institution: inst,
+            certified,
+            roles: roles.to_vec(),
+        }
     }
-    if !caller.has_role(medshare_model::registration::Role::Clinician) {
-        return Basis::NoBasis;
+
+    /// The role x state matrix of patient-wide access, cell by cell; every failing cell is
+    /// reported, not only the first.
+    #[test]
+    fn patient_access_matrix() {
+        let (a, b) = (InstitutionId::new(), InstitutionId::new());
+        let consents = [
+            ("own", vec![ConsentHolder::Institution { id: a }]),
+            ("alliance", vec![ConsentHolder::Alliance]),
+            ("other", vec![ConsentHolder::Institution { id: b }]),
+            ("none", vec![]),
+        ];
+        let people = [
+            ("clinician", who(a, true, &[Clinician])),
+            ("uncertified clinician", who(a, false, &[Clinician])),
+            ("admin", who(a, true, &[InstitutionAdmin])),
+            ("privacy officer", who(a, true, &[PrivacyOfficer])),
+        ];
+        let mut failures = Vec::new();
+        for (pname, p) in &people {
+            for (cname, c) in &consents {
+                for (care, bg) in [(false, false), (true, false), (false, true), (true, true)] {
+                    let facts = PatientFacts {
+                        consents: c.clone(),
+                        care,
+                        break_glass: bg,
+                    };
+                    let expected = match (*pname, *cname) {
+                        ("uncertified clinician", _) => Basis::NotCertified,
+                        ("clinician", "own" | "alliance") if care => Basis::Care,
+                        ("clinician", "own" | "alliance") if bg => Basis::BreakGlass,
+                        _ => Basis::NoBasis,
+                    };
+                    let got = patient_access(p, &facts);
+                    if got != expected {
+                        failures.push(format!(
+                            "{pname} / consent {cname} / care {care} / break-glass {bg}: {got:?}, expected {expected:?}"
+                        ));
+                    }
+                }
+            }
+        }
+        assert!(failures.is_empty(), "{}", failures.join("\n"));
     }
-    if doc.uploader == caller.id() {
-        return Basis::Uploader;
+
+    #[test]
+    fn document_access_and_management() {
+        let a = InstitutionId::new();
+        let me = who(a, true, &[Clinician]);
+        let other = PractitionerId::new();
+        let cases = [
+            // (uploader is me, live grant, patient basis) -> (read, manage)
+            (
+                true,
+                false,
+                Basis::NoBasis,
+                Basis::Uploader,
+                Basis::Uploader,
+            ),
+            (false, true, Basis::NoBasis, Basis::Grant, Basis::NoBasis),
+            (false, false, Basis::Care, Basis::Care, Basis::Care),
+            (
+                false,
+                false,
+                Basis::BreakGlass,
+                Basis::BreakGlass,
+                Basis::BreakGlass,
+            ),
+            (false, false, Basis::NoBasis, Basis::NoBasis, Basis::NoBasis),
+        ];
+        let mut failures = Vec::new();
+        for (mine, grant, pb, read, manage) in cases {
+            let d = DocumentFacts {
+                uploader: if mine { me.id } else { other },
+                grant_live: grant,
+            };
+            let (r, m) = (document_access(&me, &d, pb), manage_document(&me, &d, pb));
+            if (r, m) != (read, manage) {
+                failures.push(format!("{mine} {grant} {pb:?}: ({r:?}, {m:?})"));
+            }
+        }
+        // Non-clinicians read nothing, whatever they hold.
+        let admin = who(a, true, &[InstitutionAdmin]);
+        let d = DocumentFacts {
+            uploader: admin.id,
+            grant_live: true,
+        };
+        if document_access(&admin, &d, Basis::Care) != Basis::NoBasis {
+            failures.push("an administrator reads a record".into());
+        }
+        let uncertified = who(a, false, &[Clinician]);
+        if document_access(&uncertified, &d, Basis::Care) != Basis::NotCertified {
+            failures.push("an uncertified clinician reads a record".into());
+        }
+        assert!(failures.is_empty(), "{}", failures.join("\n"));
     }
-    if grant.is_some_and(|g| g.is_live(now)) {
-        return Basis::Grant;
+
+    #[test]
+    fn consent_and_contact_changes() {
+        let (a, b) = (InstitutionId::new(), InstitutionId::new());
+        let clin = who(a, true, &[Clinician]);
+        let po = who(a, true, &[PrivacyOfficer]);
+        let f = |consents: Vec<ConsentHolder>, care: bool, bg: bool| PatientFacts {
+            consents,
+            care,
+            break_glass: bg,
+        };
+        let own = vec![ConsentHolder::Institution { id: a }];
+        let alliance = vec![
+            ConsentHolder::Institution { id: b },
+            ConsentHolder::Alliance,
+        ];
+        type Case = (&'static str, Result<(), Refusal>, Result<(), Refusal>);
+        let table: Vec<Case> = vec![
+            (
+                "care at a holder",
+                consent_change(&clin, &f(own.clone(), true, false)),
+                Ok(()),
+            ),
+            (
+                "break-glass at a holder",
+                consent_change(&clin, &f(own.clone(), false, true)),
+                Err("break-glass-cannot-change-consent"),
+            ),
+            (
+                "care through alliance consent",
+                consent_change(&clin, &f(alliance.clone(), true, false)),
+                Err("institution-not-a-consent-holder"),
+            ),
+            (
+                "no care",
+                consent_change(&clin, &f(own.clone(), false, false)),
+                Err("no-care-relationship"),
+            ),
+            (
+                "privacy officer sets a contact",
+                contact_change(&po, &f(own.clone(), false, false)).map(|_| ()),
+                Ok(()),
+            ),
+            (
+                "privacy officer through alliance consent",
+                contact_change(&po, &f(alliance.clone(), false, false)).map(|_| ()),
+                Err("institution-not-a-consent-holder"),
+            ),
+            (
+                "clinician under break-glass sets a contact",
+                contact_change(&clin, &f(own.clone(), false, true)).map(|_| ()),
+                Err("break-glass-cannot-change-consent"),
+            ),
+        ];
+        let failures: Vec<String> = table
+            .into_iter()
+            .filter(|(_, got, want)| got != want)
+            .map(|(what, got, want)| format!("{what}: {got:?}, expected {want:?}"))
+            .collect();
+        assert!(failures.is_empty(), "{}", failures.join("\n"));
     }
-    patient_basis
+
+    #[test]
+    fn care_break_glass_administration_and_audit() {
+        let (a, b) = (InstitutionId::new(), InstitutionId::new());
+        let clin = who(a, true, &[Clinician]);
+        let colleague = who(a, true, &[Clinician]);
+        let foreign = who(b, true, &[Clinician]);
+        let admin = who(a, true, &[InstitutionAdmin]);
+        let admin_b = who(b, true, &[InstitutionAdmin]);
+        let po = who(a, true, &[PrivacyOfficer]);
+        let po_b = who(b, true, &[PrivacyOfficer]);
+        let alliance = PatientFacts {
+            consents: vec![ConsentHolder::Alliance],
+            ..Default::default()
+        };
+        let none = PatientFacts::default();
+        let checks: Vec<(&str, bool, bool)> = vec![
+            (
+                "care for a colleague",
+                declare_care(&clin, &alliance, &colleague).is_ok(),
+                true,
+            ),
+            (
+                "care for another institution's clinician",
+                declare_care(&clin, &alliance, &foreign).is_ok(),
+                false,
+            ),
+            (
+                "care for an administrator",
+                declare_care(&clin, &alliance, &admin).is_ok(),
+                false,
+            ),
+            (
+                "care without consent",
+                declare_care(&clin, &none, &clin).is_ok(),
+                false,
+            ),
+            (
+                "break-glass with consent",
+                break_glass(&clin, &alliance).is_ok(),
+                true,
+            ),
+            (
+                "break-glass without consent",
+                break_glass(&clin, &none).is_ok(),
+                false,
+            ),
+            (
+                "break-glass by an administrator",
+                break_glass(&admin, &alliance).is_ok(),
+                false,
+            ),
+            (
+                "admin of own institution",
+                administer(&admin, a).is_ok(),
+                true,
+            ),
+            (
+                "admin of another institution",
+                administer(&admin_b, a).is_ok(),
+                false,
+            ),
+            ("clinician administers", administer(&clin, a).is_ok(), false),
+            (
+                "admin removes a member",
+                remove_member(&admin, &clin).is_ok(),
+                true,
+            ),
+            (
+                "admin removes themselves",
+                remove_member(&admin, &admin).is_ok(),
+                false,
+            ),
+            (
+                "admin removes another institution's member",
+                remove_member(&admin, &foreign).is_ok(),
+                false,
+            ),
+            ("privacy officer rebuilds", audit_rebuild(&po).is_ok(), true),
+            (
+                "administrator rebuilds",
+                audit_rebuild(&admin).is_ok(),
+                true,
+            ),
+            ("clinician rebuilds", audit_rebuild(&clin).is_ok(), false),
+            ("administrator reviews", audit_review(&admin).is_ok(), false),
+            (
+                "own officer reads a break-glass reason",
+                break_glass_review(&po, &clin).is_ok(),
+                true,
+            ),
+            (
+                "other officer reads a break-glass reason",
+                break_glass_review(&po_b, &clin).is_ok(),
+                false,
+            ),
+            (
+                "share to a clinician",
+                receive_share(&foreign).is_ok(),
+                true,
+            ),
+            (
+                "share to an administrator",
+                receive_share(&admin).is_ok(),
+                false,
+            ),
+            (
+                "share to an uncertified clinician",
+                receive_share(&who(a, false, &[Clinician])).is_ok(),
+                false,
+            ),
+            (
+                "privacy officer looks a patient up",
+                lookup_patient(&po).is_ok(),
+                true,
+            ),
+            (
+                "administrator looks a patient up",
+                lookup_patient(&admin).is_ok(),
+                false,
+            ),
+            ("administrator uploads", clinical(&admin).is_ok(), false),
+        ];
+        let failures: Vec<String> = checks
+            .into_iter()
+            .filter(|(_, got, want)| got != want)
+            .map(|(what, got, want)| format!("{what}: {got}, expected {want}"))
+            .collect();
+        assert!(failures.is_empty(), "{}", failures.join("\n"));
+    }
 }

@@ -28,11 +28,15 @@ pub struct AppState {
     pub streams: Arc<crate::streams::Streams>,
     /// Abuse limits on login and enrolment.
     pub throttle: Arc<crate::throttle::Throttle>,
+    /// The one clock the hub reads.
+    pub clock: crate::clock::Clock,
 }
 
-/// Seconds since the Unix epoch.
-pub fn now() -> i64 {
-    time::OffsetDateTime::now_utc().unix_timestamp()
+impl AppState {
+    /// Seconds since the Unix epoch, by the hub's clock.
+    pub fn now(&self) -> i64 {
+        self.clock.now()
+    }
 }
 
 /// A Unix time as `OffsetDateTime`.

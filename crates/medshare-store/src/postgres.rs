@@ -83,6 +83,7 @@ fn practitioner_row(r: &PgRow) -> Result<PractitionerRow> {
         sign_public: r.get("sign_public"),
         recipient: r.get("recipient"),
         cert: opt_signed(r.get("cert"))?,
+        revocation: opt_signed(r.get("revocation"))?,
         keyring_wrap: r.get("keyring_wrap"),
         totp_secret: r.get("totp_secret"),
         failed_logins: r.get("failed_logins"),
@@ -425,9 +426,10 @@ impl MetadataStore for PgStore {
 
     async fn remove_practitioner(&self, r: &Removal) -> Result<()> {
         let mut tx = self.begin().await?;
-        let done = sqlx::query("UPDATE practitioners SET status = 'removed', keyring_wrap = NULL WHERE id = $1 AND institution_id = $2 AND status != 'removed'")
+        let done = sqlx::query("UPDATE practitioners SET status = 'removed', keyring_wrap = NULL, revocation = $3 WHERE id = $1 AND institution_id = $2 AND status != 'removed'")
             .bind(r.practitioner.to_string())
             .bind(r.institution.to_string())
+            .bind(json(&r.revocation))
             .execute(&mut *tx)
             .await?;
         if done.rows_affected() != 1 {

@@ -85,6 +85,8 @@ pub struct PractitionerRow {
     pub sign_public: Option<String>,
     pub recipient: Option<String>,
     pub cert: Option<Signed>,
+    /// Signed by the institution when the member was removed.
+    pub revocation: Option<Signed>,
     pub keyring_wrap: Option<String>,
     pub totp_secret: Option<String>,
     pub failed_logins: i64,
@@ -114,6 +116,8 @@ pub struct Removal {
     pub institution: InstitutionId,
     pub new_epoch: u32,
     pub statement: Signed,
+    /// The institution's signed revocation of the member's certificate.
+    pub revocation: Signed,
     pub keyrings: Vec<(PractitionerId, String)>,
     pub alliance_wrap: String,
     pub now: i64,

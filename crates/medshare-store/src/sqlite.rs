@@ -91,6 +91,7 @@ fn practitioner_row(r: &SqliteRow) -> Result<PractitionerRow> {
         sign_public: r.get("sign_public"),
         recipient: r.get("recipient"),
         cert: opt_signed(r.get("cert"))?,
+        revocation: opt_signed(r.get("revocation"))?,
         keyring_wrap: r.get("keyring_wrap"),
         totp_secret: r.get("totp_secret"),
         failed_logins: r.get("failed_logins"),
@@ -428,7 +429,8 @@ impl MetadataStore for SqliteStore {
 
     async fn remove_practitioner(&self, r: &Removal) -> Result<()> {
         let mut tx = self.begin().await?;
-        let done = sqlx::query("UPDATE practitioners SET status = 'removed', keyring_wrap = NULL WHERE id = ? AND institution_id = ? AND status != 'removed'")
+        let done = sqlx::query("UPDATE practitioners SET status = 'removed', keyring_wrap = NULL, revocation = ? WHERE id = ? AND institution_id = ? AND status != 'removed'")
+            .bind(json(&r.revocation))
             .bind(r.practitioner.to_string())
             .bind(r.institution.to_string())
             .execute(&mut *tx)

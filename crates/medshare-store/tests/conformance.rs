@@ -379,12 +379,14 @@ async fn institutions_enrolment_and_removal(f: Fixture) {
         institution: b.id,
         new_epoch: 2,
         statement: epoch_statement(StatementKind::InstitutionEpochKey, 2),
+        revocation: signed(StatementKind::PractitionerRevocation, "{}"),
         keyrings: vec![(b_admin.id, "keyring-2".into())],
         alliance_wrap: "aw-2".into(),
         now: 500,
     };
     s.remove_practitioner(&removal).await.unwrap();
     let p = s.practitioner(d.id).await.unwrap().unwrap();
+    assert_eq!(p.revocation.as_ref(), Some(&removal.revocation));
     assert_eq!(p.status, PractitionerStatus::Removed);
     assert!(p.keyring_wrap.is_none());
     assert!(s.session("t-d").await.unwrap().unwrap().revoked);

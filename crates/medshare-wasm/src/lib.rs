@@ -41,6 +41,7 @@ fn js_error(e: ClientError) -> JsValue {
         ClientError::Trust(_) => "trust".into(),
         ClientError::Http(_) => "network".into(),
         ClientError::Crypto(_) => "crypto".into(),
+        ClientError::Intake(_) => "intake".into(),
         ClientError::Invalid(_) | ClientError::Io(_) => "invalid".into(),
     };
     let err = js_sys::Error::new(&e.to_string());

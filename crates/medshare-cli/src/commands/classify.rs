@@ -3,13 +3,10 @@
 
 use anyhow::Context;
 use clap::Args;
-use medshare_classify::{Classification, SkipCode, Skipped};
+use medshare_classify::Classification;
+use medshare_client::intake::{MAX_CLASSIFY_BYTES, classify_prefix};
 use std::io::Read;
 use std::path::{Path, PathBuf};
-
-/// How much of a file is read for classification. DICOM headers, HL7, FHIR, CSV and ordinary
-/// PDFs fit many times over; a larger file is classified from this prefix and says so.
-pub const MAX_CLASSIFY_BYTES: u64 = 64 * 1024 * 1024;
 
 #[derive(Args)]
 pub struct ClassifyArgs {
@@ -21,7 +18,8 @@ pub struct ClassifyArgs {
     pub json: bool,
 }
 
-/// Classify the file at `path` from (at most) its first [`MAX_CLASSIFY_BYTES`].
+/// Classify the file at `path` from (at most) its first [`MAX_CLASSIFY_BYTES`] (the client
+/// core's intake step does the rest).
 pub fn classify_path(path: &Path) -> anyhow::Result<Classification> {
     let file =
         std::fs::File::open(path).with_context(|| format!("cannot open {}", path.display()))?;
@@ -30,14 +28,7 @@ pub fn classify_path(path: &Path) -> anyhow::Result<Classification> {
     file.take(MAX_CLASSIFY_BYTES)
         .read_to_end(&mut bytes)
         .with_context(|| format!("cannot read {}", path.display()))?;
-    let mut c = medshare_classify::classify(&bytes);
-    if len > MAX_CLASSIFY_BYTES {
-        c.skipped.push(Skipped {
-            code: SkipCode::Truncated,
-            at: Some(MAX_CLASSIFY_BYTES as usize),
-        });
-    }
-    Ok(c)
+    Ok(classify_prefix(&bytes, len))
 }
 
 pub fn run(a: ClassifyArgs) -> anyhow::Result<()> {

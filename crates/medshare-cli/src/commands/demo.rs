@@ -76,6 +76,7 @@ async fn seed(world: &World) -> anyhow::Result<usize> {
                 category: d.category.clone(),
                 date_of_service: Some(d.date_of_service.to_string()),
                 classification: None,
+                urgent: false,
             };
             c.upload(
                 std::io::Cursor::new(d.bytes.clone()),

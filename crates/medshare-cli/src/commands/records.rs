@@ -6,7 +6,7 @@ use anyhow::{Context, anyhow};
 use clap::{Args, Subcommand};
 use futures::StreamExt;
 use indicatif::{ProgressBar, ProgressStyle};
-use medshare_client::{Client, ConsentTarget, DocumentMeta, Share};
+use medshare_client::{Client, ConsentTarget, Intake, Share};
 use medshare_model::identifiers::PatientIdentifier;
 use medshare_model::records::PatientCard;
 use medshare_model::{DocumentId, Handle};
@@ -157,26 +157,6 @@ pub fn parse_expiry(s: &str) -> anyhow::Result<OffsetDateTime> {
     Ok(OffsetDateTime::now_utc() + d)
 }
 
-/// Does the document name a patient identifier that contradicts `patient`? Only identifiers of
-/// the same scheme can be compared (an HKID with an HKID).
-pub(crate) fn identifier_mismatch(
-    c: &medshare_classify::Classification,
-    patient: &PatientIdentifier,
-) -> bool {
-    let PatientIdentifier::Hkid(_) = patient else {
-        return false;
-    };
-    let want = patient.normalized();
-    let named: Vec<String> = c
-        .patient
-        .identifiers
-        .iter()
-        .filter_map(|i| i.as_patient_identifier())
-        .map(|i| i.normalized())
-        .collect();
-    !named.is_empty() && !named.contains(&want)
-}
-
 fn bar(len: u64, verb: &str) -> ProgressBar {
     let pb = ProgressBar::new(len);
     pb.set_style(
@@ -202,17 +182,30 @@ pub(crate) async fn find(
 pub async fn upload(a: UploadArgs) -> anyhow::Result<()> {
     // Classify every file first, on this machine: a wrong patient stops the whole upload
     // before anything (even a new patient registration) reaches the hub.
-    let mut classified = Vec::new();
+    let mut intakes = Vec::new();
     for path in &a.files {
-        let c = crate::commands::classify::classify_path(path)?;
-        if identifier_mismatch(&c, &a.patient.patient) && !a.accept_identifier_mismatch {
+        let file_name = path
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_else(|| "document".into());
+        let intake = Intake::new(crate::commands::classify::classify_path(path)?, file_name)
+            .title(a.title.clone())
+            .category(a.category.clone())
+            .date_of_service(a.date.clone());
+        if intake
+            .check_patient(&a.patient.patient, a.accept_identifier_mismatch)
+            .is_err()
+        {
             anyhow::bail!(
                 "{} names a different patient identifier than --patient: check that this is the \
                  right patient's document, or pass --accept-identifier-mismatch to upload it anyway",
                 path.display()
             );
         }
-        classified.push(c);
+        let meta = intake
+            .meta()
+            .with_context(|| format!("{}", path.display()))?;
+        intakes.push((intake, meta));
     }
     let c = profile::session().await?;
     let expires = a.expires.as_deref().map(parse_expiry).transpose()?;
@@ -227,36 +220,22 @@ pub async fn upload(a: UploadArgs) -> anyhow::Result<()> {
         sex: a.sex.clone(),
     };
     let patient = c.ensure_patient(&a.patient.patient, &card).await?;
-    for (path, found) in a.files.iter().zip(classified) {
+    let (registered, holders) = c.patient_holders(&patient).await?;
+    crate::say!(
+        "Filing for a patient registered by {registered}; their care teams at {} can read it",
+        holders.join(", ")
+    );
+    for (path, (intake, meta)) in a.files.iter().zip(intakes) {
         let file =
             std::fs::File::open(path).with_context(|| format!("cannot open {}", path.display()))?;
         let len = file.metadata()?.len();
-        let file_name = path
-            .file_name()
-            .map(|n| n.to_string_lossy().into_owned())
-            .unwrap_or_else(|| "document".into());
-        if found.critical {
+        if intake.is_critical() {
             crate::say!(
                 "URGENT: {} contains critical results ({})",
                 path.display(),
-                found.class.category()
+                meta.category
             );
         }
-        let meta = DocumentMeta {
-            title: a
-                .title
-                .clone()
-                .or_else(|| found.title.clone())
-                .unwrap_or_else(|| file_name.clone()),
-            file_name,
-            media_type: found.media_type.clone(),
-            category: a
-                .category
-                .clone()
-                .unwrap_or_else(|| found.class.category().to_string()),
-            date_of_service: a.date.clone().or_else(|| found.date_of_service.clone()),
-            classification: Some(serde_json::to_value(&found)?),
-        };
         let pb = bar(len, "sealing");
         let pb2 = pb.clone();
         let doc = c
@@ -315,6 +294,13 @@ pub async fn search(a: SearchArgs) -> anyhow::Result<()> {
             card.name.as_deref().unwrap_or("(name not recorded)"),
             card.birth_date.as_deref().unwrap_or("?"),
             card.sex.as_deref().unwrap_or("")
+        );
+    }
+    if let Some(p) = &t.patient {
+        let (registered, holders) = c.patient_holders(p).await?;
+        crate::say!(
+            "Registered by {registered}; consents to share with {}",
+            holders.join(", ")
         );
     }
     let mut entries = t.entries;
@@ -548,31 +534,5 @@ pub async fn inbox(a: InboxArgs) -> anyhow::Result<()> {
             print_event(&c, &e).await;
         }
         tokio::time::sleep(std::time::Duration::from_secs(2)).await;
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn mismatch_only_between_comparable_identifiers() {
-        let p = &medshare_synth::patients(5, 1)[0];
-        let oru = medshare_synth::oru_r01(p, time::macros::date!(2026 - 03 - 14), 1);
-        let c = medshare_classify::classify(&oru);
-        let same: PatientIdentifier = p.hkid.parse().unwrap();
-        assert!(!identifier_mismatch(&c, &same));
-        let other: PatientIdentifier = if p.hkid.starts_with("A123456") {
-            "B123456(6)".parse().unwrap()
-        } else {
-            "A123456(3)".parse().unwrap()
-        };
-        assert!(identifier_mismatch(&c, &other));
-        // A record number cannot be compared with an HKID.
-        let mrn: PatientIdentifier = "MRN:QMH:000123".parse().unwrap();
-        assert!(!identifier_mismatch(&c, &mrn));
-        // A document naming no patient never blocks.
-        let photo = medshare_classify::classify(&medshare_synth::png_image(32, 32, 1));
-        assert!(!identifier_mismatch(&photo, &other));
     }
 }

@@ -53,6 +53,7 @@ pub fn meta(title: &str, file_name: &str) -> DocumentMeta {
         category: "clinical-note".into(),
         date_of_service: Some("2026-10-30".into()),
         classification: None,
+        urgent: false,
     }
 }
 

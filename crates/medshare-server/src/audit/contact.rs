@@ -28,12 +28,13 @@ pub async fn run(
     http: Guarded,
     wake: Arc<Notify>,
     shutdown: tokio_util::sync::CancellationToken,
+    clock: crate::clock::Clock,
 ) {
     loop {
-        match store.due_notices(crate::state::now(), 50).await {
+        match store.due_notices(clock.now(), 50).await {
             Ok(due) => {
                 for n in due {
-                    if let Err(e) = deliver(&store, &config, &http, &n).await {
+                    if let Err(e) = deliver(&store, &config, &http, &n, clock.now()).await {
                         tracing::error!(error = %e, "could not record a notice delivery");
                     }
                 }
@@ -53,8 +54,8 @@ async fn deliver(
     config: &AuditConfig,
     http: &Guarded,
     n: &NoticeRow,
+    now: i64,
 ) -> Result<()> {
-    let now = crate::state::now();
     let Some(contact) = store.patient_contact(n.patient_id).await? else {
         // The contact was removed since: nobody to tell.
         return store.notice_retry(n.id, n.attempts, now, true).await;

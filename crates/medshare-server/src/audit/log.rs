@@ -54,6 +54,7 @@ struct TreeState {
 struct Inner {
     store: Arc<dyn MetadataStore>,
     key: ed25519_dalek::SigningKey,
+    clock: crate::clock::Clock,
     head_interval: Duration,
     state: Mutex<TreeState>,
 }
@@ -92,6 +93,7 @@ impl AuditLog {
         head_interval: Duration,
         batch_max: usize,
         committed: mpsc::UnboundedSender<Vec<LoggedEntry>>,
+        clock: crate::clock::Clock,
     ) -> Result<Self, LogError> {
         let key = ed25519_dalek::SigningKey::from_bytes(&seed);
         let latest = store.latest_audit_head().await?;
@@ -117,6 +119,7 @@ impl AuditLog {
         let inner = Arc::new(Inner {
             store,
             key,
+            clock,
             head_interval,
             state: Mutex::new(state),
         });
@@ -178,7 +181,7 @@ impl Inner {
         let size = st.tree.len();
         let grew = st.last_head.as_ref().is_none_or(|h| h.head.size < size);
         if grew && size > 0 && (force || st.last_signed.elapsed() >= self.head_interval) {
-            let head = TreeHead::new(st.tree.root(), crate::state::now()).sign(&self.key);
+            let head = TreeHead::new(st.tree.root(), self.clock.now()).sign(&self.key);
             self.store.put_audit_head(&head).await?;
             st.last_head = Some(head);
             st.last_signed = Instant::now();
@@ -191,7 +194,7 @@ impl Inner {
                     size: 0,
                     hash: st.tree.root().hash,
                 },
-                crate::state::now(),
+                self.clock.now(),
             )
             .sign(&self.key)),
         }

@@ -12,7 +12,7 @@ pub mod watch;
 pub use log::{AuditLog, LogError, Receipt};
 
 use crate::error::ApiError;
-use crate::state::{AppState, now};
+use crate::state::AppState;
 use medshare_model::{DocumentId, InstitutionId, PatientId, PractitionerId};
 
 /// What was attempted.
@@ -123,9 +123,9 @@ impl Entry {
         self
     }
 
-    fn into_entry(self) -> medshare_audit::Entry {
+    fn into_entry(self, at: i64) -> medshare_audit::Entry {
         medshare_audit::Entry {
-            at: now(),
+            at,
             actor: self.actor,
             institution: self.institution,
             action: self.action.as_str().to_string(),
@@ -148,7 +148,7 @@ pub async fn record(state: &AppState, e: Entry) -> Result<(), ApiError> {
 /// Queue an entry now and await its receipt just before answering, so the request's own work
 /// overlaps the log's commit.
 pub async fn submit(state: &AppState, e: Entry) -> Receipt {
-    state.audit.submit(e.into_entry()).await
+    state.audit.submit(e.into_entry(state.now())).await
 }
 
 /// A log failure as the caller sees it (details go to the hub's own log).

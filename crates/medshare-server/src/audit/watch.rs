@@ -26,9 +26,10 @@ pub async fn run(
     config: AuditConfig,
     outbox: Arc<Notify>,
     mut rx: mpsc::UnboundedReceiver<Vec<LoggedEntry>>,
+    clock: crate::clock::Clock,
 ) {
     while let Some(batch) = rx.recv().await {
-        if let Err(e) = watch(&store, &notifier, &config, &outbox, &batch).await {
+        if let Err(e) = watch(&store, &notifier, &config, &outbox, &batch, clock.now()).await {
             tracing::error!(error = %e, "audit watch failed for a batch");
         }
     }
@@ -40,6 +41,7 @@ async fn watch(
     config: &AuditConfig,
     outbox: &Notify,
     batch: &[LoggedEntry],
+    now: i64,
 ) -> Result<()> {
     let mut queued = false;
     let mut actors = BTreeSet::new();
@@ -66,7 +68,6 @@ async fn watch(
     if queued {
         outbox.notify_one();
     }
-    let now = crate::state::now();
     for actor in actors {
         let patients = store
             .patients_read_without_standing_care(actor, now - config.alert_patients_window_secs)

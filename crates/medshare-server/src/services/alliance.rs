@@ -5,7 +5,7 @@ use super::{MAX_WRAP, check_recipient, decode_b64, verify};
 use crate::audit::{self, Action, Entry};
 use crate::auth::{new_enrolment_code, normalize_code, token_hash};
 use crate::error::{ApiError, ApiResult};
-use crate::state::{AppState, at, now};
+use crate::state::{AppState, at};
 use medshare_model::api::{
     AllianceInfo, BootstrapRequest, EnrolmentCode, NewEnrolment, RootCommandRequest,
 };
@@ -53,7 +53,7 @@ pub async fn bootstrap(state: &AppState, req: BootstrapRequest) -> ApiResult<()>
     check_recipient(&key.recipient)?;
     state
         .store
-        .bootstrap(&req.root_public, &req.alliance_key, now())
+        .bootstrap(&req.root_public, &req.alliance_key, state.now())
         .await
         .map_err(|e| match e {
             medshare_store::StoreError::Conflict => ApiError::new(ErrorCode::AlreadyBootstrapped),
@@ -115,7 +115,7 @@ pub fn invitation(
     creates_institution_keys: bool,
 ) -> (NewPractitioner, EnrolmentCode) {
     let code = new_enrolment_code();
-    let expires = now() + state.config.auth.enrolment_ttl_secs;
+    let expires = state.now() + state.config.auth.enrolment_ttl_secs;
     let id = PractitionerId::new();
     (
         NewPractitioner {
@@ -125,7 +125,7 @@ pub fn invitation(
             enrolment_hash: token_hash(&normalize_code(&code)),
             enrolment_expires: expires,
             creates_institution_keys,
-            created_at: now(),
+            created_at: state.now(),
         },
         EnrolmentCode {
             practitioner_id: id,
@@ -148,7 +148,7 @@ pub async fn command(state: &AppState, req: RootCommandRequest) -> ApiResult<Roo
         .await?
         .ok_or(ApiError::new(ErrorCode::Unavailable))?;
     let cmd: RootCommand = verify(&req.command, &alliance.root_public)?;
-    if (cmd.issued_at - now()).abs() > COMMAND_WINDOW {
+    if (cmd.issued_at - state.now()).abs() > COMMAND_WINDOW {
         return Err(ApiError::with(
             ErrorCode::BadSignature,
             "the command is too old or from the future: check the clock",
@@ -156,7 +156,7 @@ pub async fn command(state: &AppState, req: RootCommandRequest) -> ApiResult<Roo
     }
     if cmd.nonce.len() < 16
         || cmd.nonce.len() > 128
-        || !state.store.use_root_nonce(&cmd.nonce, now()).await?
+        || !state.store.use_root_nonce(&cmd.nonce, state.now()).await?
     {
         return Err(ApiError::with(
             ErrorCode::BadSignature,
@@ -195,7 +195,7 @@ pub async fn command(state: &AppState, req: RootCommandRequest) -> ApiResult<Roo
                 cert: None,
                 alliance_wrap: None,
                 alliance_wrap_epoch: None,
-                created_at: now(),
+                created_at: state.now(),
             };
             state.store.create_institution(&row, &invite).await?;
             RootOutcome::Enrolment(code_out)

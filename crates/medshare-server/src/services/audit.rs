@@ -7,12 +7,11 @@
 use crate::audit::{self, Action, Entry, log_failed};
 use crate::auth::Caller;
 use crate::error::{ApiError, ApiResult};
-use crate::policy;
-use crate::state::{AppState, at, now};
+use crate::policy::{self, Who};
+use crate::state::{AppState, at};
 use medshare_audit::api::{DataAccessExport, ExportedDocument, HeadResponse, InclusionResponse};
 use medshare_audit::{LoggedEntry, SignedTreeHead, VisibleEntry};
 use medshare_model::api::{BreakGlassRecord, PatientContact};
-use medshare_model::registration::Role;
 use medshare_model::{ErrorCode, PatientId, PractitionerId};
 use medshare_store::{AuditQuery, PatientContactRow};
 
@@ -41,12 +40,7 @@ async fn refuse<T>(
 
 /// Certified privacy officer or institution administrator.
 fn require_auditor(caller: &Caller) -> ApiResult<()> {
-    caller.require_certified()?;
-    if caller.has_role(Role::PrivacyOfficer) || caller.has_role(Role::InstitutionAdmin) {
-        Ok(())
-    } else {
-        Err(ApiError::forbidden())
-    }
+    super::allow(policy::audit_rebuild(&Who::from(caller)))
 }
 
 /// The current signed head (signed now if the log grew), with a consistency proof from `from`.
@@ -147,7 +141,7 @@ pub async fn inclusion(
 }
 
 fn require_privacy_officer(caller: &Caller) -> ApiResult<()> {
-    caller.require_role(Role::PrivacyOfficer)
+    super::allow(policy::audit_review(&Who::from(caller)))
 }
 
 /// A privacy officer's view of the log: entries by their institution's members or touching
@@ -270,7 +264,7 @@ pub async fn export(
     let (head, _) = state.audit.head(None).await.map_err(log_failed)?;
     Ok(DataAccessExport {
         patient_id: patient,
-        generated_at: now(),
+        generated_at: state.now(),
         documents,
         accesses,
         head,
@@ -303,17 +297,14 @@ pub async fn break_glass(
         .practitioner(row.practitioner_id)
         .await?
         .ok_or_else(ApiError::not_found)?;
-    let allowed = by.institution_id == caller.practitioner.institution_id;
+    let decision = policy::break_glass_review(&Who::from(caller), &Who::from(&by));
+    let allowed = decision.is_ok();
     audit::record(
         state,
         Entry::new(
             Action::BreakGlassReview,
             allowed,
-            if allowed {
-                "privacy-officer"
-            } else {
-                "other-institution"
-            },
+            decision.unwrap_or_else(|why| why),
         )
         .by(&caller.practitioner)
         .patient(row.patient_id)
@@ -343,15 +334,14 @@ async fn authorize_contact(
     patient: PatientId,
     action: Action,
 ) -> ApiResult<()> {
-    caller.require_certified()?;
     state
         .store
         .patient(patient)
         .await?
         .ok_or_else(ApiError::not_found)?;
-    let consents = state.store.consents(patient).await?;
-    let basis = policy::patient_access(state, caller, patient).await?;
-    let decision = policy::contact_change(caller, basis, &consents);
+    let who = Who::from(caller);
+    let facts = policy::patient_facts(state, &who, patient).await?;
+    let decision = policy::contact_change(&who, &facts);
     let (ok, why) = match decision {
         Ok(b) => (true, b),
         Err(b) => (false, b),
@@ -363,13 +353,13 @@ async fn authorize_contact(
             .patient(patient),
     )
     .await?;
-    if ok {
-        Ok(())
-    } else {
-        Err(ApiError::with(
+    match decision {
+        Ok(_) => Ok(()),
+        Err("not-certified") => Err(super::refused("not-certified")),
+        Err(_) => Err(ApiError::with(
             ErrorCode::Forbidden,
             "only a privacy officer or a clinician caring for the patient at an institution holding their consent may change this",
-        ))
+        )),
     }
 }
 
@@ -392,7 +382,7 @@ pub async fn set_contact(
             kind: "webhook".into(),
             address: url,
             set_by: caller.id(),
-            set_at: now(),
+            set_at: state.now(),
         })
         .await?;
     Ok(())

@@ -7,13 +7,13 @@ use super::{MAX_MANIFEST, MAX_WRAP, decode_b64, verify};
 use crate::audit::{self, Action, Entry};
 use crate::auth::Caller;
 use crate::error::{ApiError, ApiResult};
-use crate::policy::{self, Basis};
-use crate::state::{AppState, at, now};
+use crate::policy::{self, Basis, Who};
+use crate::state::{AppState, at};
 use medshare_blob::{BlobRead, ByteRange, ByteStream};
 use medshare_model::api::*;
 use medshare_model::statements::{DocumentBinding, decode_key, key_id};
 use medshare_model::{DocumentId, ErrorCode, PractitionerId, UploadId};
-use medshare_store::{DocumentRow, PractitionerStatus, StagedUploadRow};
+use medshare_store::{DocumentRow, StagedUploadRow};
 use sha2::{Digest, Sha256};
 
 /// Stream ciphertext into staging. Nothing is visible until [`commit`].
@@ -47,7 +47,7 @@ pub async fn stage(
         practitioner_id: caller.id(),
         size: staged.size,
         sha256: staged.sha256_hex(),
-        created_at: now(),
+        created_at: state.now(),
     };
     if let Err(e) = state.store.stage_upload(&row).await {
         let _ = state.blobs.discard(id.0).await;
@@ -72,17 +72,15 @@ async fn check_grantee(state: &AppState, g: &NewGrant, uploader: PractitionerId)
         .practitioner(g.grantee)
         .await?
         .ok_or_else(ApiError::not_found)?;
-    let clinician = p
-        .details
-        .roles
-        .contains(&medshare_model::registration::Role::Clinician);
-    if p.status != PractitionerStatus::Certified || !clinician {
+    if policy::receive_share(&Who::from(&p)).is_err() {
         return Err(ApiError::with(
             ErrorCode::Conflict,
             "documents can only be shared with certified clinicians",
         ));
     }
-    if g.expires_at.is_some_and(|e| e.unix_timestamp() <= now()) {
+    if g.expires_at
+        .is_some_and(|e| e.unix_timestamp() <= state.now())
+    {
         return Err(ApiError::bad_request(
             "the share would already have expired",
         ));
@@ -174,7 +172,7 @@ pub async fn commit(
         ciphertext_sha256: staged.sha256.clone(),
         manifest: req.manifest,
         binding: req.binding,
-        created_at: now(),
+        created_at: state.now(),
     };
     // Claim the id for this upload first: of two commits naming one id, only one may promote
     // its bytes (the other would overwrite them, then delete them on its own failure).
@@ -229,7 +227,7 @@ pub async fn commit(
     }
     state
         .store
-        .add_care(row.patient_id, me.id, me.id, now())
+        .add_care(row.patient_id, me.id, me.id, state.now())
         .await?;
     for g in &req.grants {
         state
@@ -288,9 +286,10 @@ async fn authorize(
         .await?;
         return Err(ApiError::not_found());
     };
-    let patient_basis = policy::patient_access(state, caller, doc.patient_id).await?;
+    let patient_basis = policy::patient_basis(state, caller, doc.patient_id).await?;
     let grant = state.store.grant(doc.id, caller.id()).await?;
-    let basis = policy::document_access(caller, &doc, patient_basis, grant.as_ref(), now());
+    let facts = policy::DocumentFacts::of(&doc, grant.as_ref(), state.now());
+    let basis = policy::document_access(&Who::from(caller), &facts, patient_basis);
     let receipt = audit::submit(
         state,
         Entry::new(action, basis.allowed(), basis.as_str())
@@ -351,11 +350,18 @@ pub async fn content(
 
 /// Who may share or revoke: the uploader, or a clinician with patient-wide access.
 async fn may_manage(state: &AppState, caller: &Caller, doc: &DocumentRow) -> ApiResult<Basis> {
-    require_clinician(caller)?;
-    if doc.uploader == caller.id() {
-        return Ok(Basis::Uploader);
+    let who = Who::from(caller);
+    let facts = policy::DocumentFacts::of(doc, None, state.now());
+    let patient_basis = if doc.uploader == who.id {
+        Basis::NoBasis
+    } else {
+        policy::patient_basis(state, caller, doc.patient_id).await?
+    };
+    let basis = policy::manage_document(&who, &facts, patient_basis);
+    if basis == Basis::NotCertified {
+        return Err(ApiError::new(ErrorCode::NotCertified));
     }
-    policy::patient_access(state, caller, doc.patient_id).await
+    Ok(basis)
 }
 
 /// Load a document for sharing or revoking; a refusal is recorded.
@@ -393,7 +399,10 @@ pub async fn share(
 ) -> ApiResult<()> {
     let (doc, basis) = managed(state, caller, id, Action::Share).await?;
     check_grantee(state, &g, doc.uploader).await?;
-    state.store.put_grant(id, &g, caller.id(), now()).await?;
+    state
+        .store
+        .put_grant(id, &g, caller.id(), state.now())
+        .await?;
     audit::record(
         state,
         Entry::new(Action::Share, true, basis.as_str())
@@ -424,7 +433,7 @@ pub async fn revoke(
     grantee: PractitionerId,
 ) -> ApiResult<()> {
     let (doc, basis) = managed(state, caller, id, Action::Revoke).await?;
-    if !state.store.revoke_grant(id, grantee, now()).await? {
+    if !state.store.revoke_grant(id, grantee, state.now()).await? {
         return Err(ApiError::not_found());
     }
     audit::record(
@@ -478,7 +487,7 @@ pub async fn grants(
 
 /// Delete staged uploads never committed within `limits.staging_ttl_secs` (rows and bytes).
 pub async fn purge_stale_staging(state: &AppState) -> anyhow::Result<usize> {
-    let cutoff = now() - state.config.limits.staging_ttl_secs;
+    let cutoff = state.now() - state.config.limits.staging_ttl_secs;
     let stale = state.store.stale_staged_uploads(cutoff).await?;
     for id in &stale {
         state.blobs.discard(id.0).await?;
@@ -495,8 +504,9 @@ pub async fn purge_stale_staging(state: &AppState) -> anyhow::Result<usize> {
 /// replica starting never removes another's upload in flight.
 pub async fn reconcile(state: &AppState, grace: std::time::Duration) -> anyhow::Result<()> {
     let swept = state.blobs.sweep_staging(grace).await?;
-    let before =
-        crate::state::now().saturating_sub(i64::try_from(grace.as_secs()).unwrap_or(i64::MAX));
+    let before = state
+        .now()
+        .saturating_sub(i64::try_from(grace.as_secs()).unwrap_or(i64::MAX));
     let cutoff = if grace.is_zero() { i64::MAX } else { before };
     for id in state.store.stale_staged_uploads(cutoff).await? {
         state.store.delete_staged_upload(id).await?;

@@ -5,12 +5,13 @@ use super::{MAX_WRAP, check_recipient, decode_b64, verify};
 use crate::audit::{self, Action, Entry};
 use crate::auth::{self, Caller, normalize_code, token_hash};
 use crate::error::{ApiError, ApiResult};
-use crate::state::{AppState, at, now};
+use crate::state::{AppState, at};
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD as B64;
 use medshare_model::api::*;
-use medshare_model::registration::Role;
-use medshare_model::statements::{InstitutionEpochKey, PractitionerCert, decode_key};
+use medshare_model::statements::{
+    InstitutionEpochKey, PractitionerCert, PractitionerRevocation, decode_key,
+};
 use medshare_model::{ErrorCode, Handle, InstitutionId, PractitionerId};
 use medshare_store::{
     InstitutionRow, PractitionerRow, PractitionerStatus, Redemption, Removal, SessionRow,
@@ -75,6 +76,7 @@ pub async fn public_of(state: &AppState, p: &PractitionerRow) -> ApiResult<Pract
         cert: p.cert.clone(),
         institution_cert: inst.cert,
         active: p.status == PractitionerStatus::Certified,
+        revocation: p.revocation.clone(),
     })
 }
 
@@ -108,7 +110,7 @@ async fn invited(state: &AppState, code: &str) -> ApiResult<PractitionerRow> {
             ErrorCode::NotFound,
             "unknown or already used enrolment code",
         ))?;
-    if p.enrolment_expires.is_some_and(|e| e <= now()) {
+    if p.enrolment_expires.is_some_and(|e| e <= state.now()) {
         return Err(ApiError::with(
             ErrorCode::NotFound,
             "the enrolment code has expired; ask your administrator for a new one",
@@ -236,7 +238,7 @@ pub async fn redeem(state: &AppState, req: RedeemEnrolment) -> ApiResult<Enrolle
         recipient: req.recipient,
         totp_secret,
         institution_setup: setup,
-        now: now(),
+        now: state.now(),
     };
     state.store.redeem_enrolment(&redemption).await?;
     audit::record(
@@ -296,7 +298,7 @@ pub async fn login(
         .login_slot(handle)
         .ok_or(ApiError::new(ErrorCode::TooManyRequests))?;
     let found = state.store.practitioner_by_handle(&req.handle).await?;
-    let n = now();
+    let n = state.now();
     let locked = state.throttle.locked(addr, handle, n).max(
         found
             .as_ref()
@@ -363,13 +365,13 @@ pub async fn login(
     state.store.set_login_failures(p.id, 0, None).await?;
     state.throttle.succeeded(addr, handle);
     let token = auth::new_token();
-    let expires = now() + state.config.auth.session_ttl_secs;
+    let expires = state.now() + state.config.auth.session_ttl_secs;
     state
         .store
         .create_session(&SessionRow {
             token_hash: token_hash(&token),
             practitioner_id: p.id,
-            created_at: now(),
+            created_at: state.now(),
             expires_at: expires,
             revoked: false,
         })
@@ -415,13 +417,12 @@ pub async fn me(state: &AppState, caller: &Caller) -> ApiResult<Me> {
     })
 }
 
-/// Admins act only on their own institution.
+/// Admins act only on their own institution (the policy's [`crate::policy::administer`]).
 fn require_admin_of(caller: &Caller, institution: InstitutionId) -> ApiResult<()> {
-    caller.require_role(Role::InstitutionAdmin)?;
-    if caller.practitioner.institution_id != institution {
-        return Err(ApiError::forbidden());
-    }
-    Ok(())
+    super::allow(crate::policy::administer(
+        &crate::policy::Who::from(caller),
+        institution,
+    ))
 }
 
 pub async fn create_enrolment(
@@ -540,11 +541,14 @@ pub async fn remove(
         .practitioner(id)
         .await?
         .ok_or_else(ApiError::not_found)?;
-    require_admin_of(caller, p.institution_id)?;
-    if id == caller.id() {
-        return Err(ApiError::bad_request(
-            "an administrator cannot remove themselves",
-        ));
+    let who = crate::policy::Who::from(caller);
+    match crate::policy::remove_member(&who, &crate::policy::Who::from(&p)) {
+        Err("administrator-removes-themselves") => {
+            return Err(ApiError::bad_request(
+                "an administrator cannot remove themselves",
+            ));
+        }
+        other => super::allow(other)?,
     }
     let inst = institution(state, p.institution_id).await?;
     let inst_key = inst.sign_public.ok_or_else(ApiError::internal)?;
@@ -557,6 +561,12 @@ pub async fn remove(
         ));
     }
     check_recipient(&epoch.recipient)?;
+    let revoked: PractitionerRevocation = verify(&req.revocation, &inst_key)?;
+    if revoked.practitioner_id != id || revoked.institution_id != inst.id {
+        return Err(ApiError::bad_request(
+            "the revocation must name the member removed and their institution",
+        ));
+    }
     let remaining: BTreeSet<PractitionerId> = state
         .store
         .practitioners_of(inst.id, Some(PractitionerStatus::Certified))
@@ -587,13 +597,14 @@ pub async fn remove(
             institution: inst.id,
             new_epoch: epoch.epoch,
             statement: req.new_epoch,
+            revocation: req.revocation,
             keyrings: req
                 .keyrings
                 .into_iter()
                 .map(|k| (k.practitioner_id, k.wrap))
                 .collect(),
             alliance_wrap: req.alliance_wrap,
-            now: now(),
+            now: state.now(),
         })
         .await?;
     state.streams.end_practitioner(id);

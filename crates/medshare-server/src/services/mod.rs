@@ -28,6 +28,19 @@ pub fn verify<T: Statement>(signed: &Signed, public_b64: &str) -> ApiResult<T> {
     signed.payload_as::<T>().map_err(|_| bad())
 }
 
+/// A policy refusal as the API reports it: not certified, or forbidden.
+pub fn refused(why: crate::policy::Refusal) -> ApiError {
+    match why {
+        "not-certified" => ApiError::new(ErrorCode::NotCertified),
+        _ => ApiError::forbidden(),
+    }
+}
+
+/// Ask the policy; a refusal becomes the API's error.
+pub fn allow(decision: Result<(), crate::policy::Refusal>) -> ApiResult<()> {
+    decision.map_err(refused)
+}
+
 /// Decode a base64 field, refusing anything larger than `max` bytes.
 pub fn decode_b64(text: &str, max: usize, what: &'static str) -> ApiResult<Vec<u8>> {
     if text.len() > max.div_ceil(3) * 4 + 4 {

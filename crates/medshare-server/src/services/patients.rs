@@ -6,8 +6,8 @@ use super::{MAX_MANIFEST, MAX_WRAP, check_recipient, decode_b64, verify};
 use crate::audit::{self, Action, Entry};
 use crate::auth::Caller;
 use crate::error::{ApiError, ApiResult};
-use crate::policy::{self, Basis};
-use crate::state::{AppState, at, now};
+use crate::policy::{self, Basis, Who};
+use crate::state::{AppState, at};
 use medshare_model::api::*;
 use medshare_model::registration::Role;
 use medshare_model::statements::PatientKeyEpoch;
@@ -15,9 +15,9 @@ use medshare_model::{ErrorCode, InstitutionId, PatientId, PatientRef, Practition
 use medshare_store::{PatientKeyWrapRow, PractitionerStatus};
 use std::collections::{BTreeMap, BTreeSet};
 
-/// Clinical actions need a certified clinician.
+/// Clinical actions need a certified clinician (the policy's [`policy::clinical`]).
 pub fn require_clinician(caller: &Caller) -> ApiResult<()> {
-    caller.require_role(Role::Clinician)
+    super::allow(policy::clinical(&Who::from(caller)))
 }
 
 /// A patient key wrap as stored; a wrap to an institution must be to its current epoch key
@@ -183,7 +183,7 @@ pub async fn create(state: &AppState, caller: &Caller, req: NewPatient) -> ApiRe
             wraps: rows,
             consents,
             created_by: me.id,
-            created_at: now(),
+            created_at: state.now(),
         })
         .await?;
     audit::record(
@@ -202,10 +202,7 @@ pub async fn lookup(
     req: PatientLookup,
 ) -> ApiResult<PatientView> {
     // Privacy officers find patients too (for access histories); they get no key wraps.
-    if !caller.has_role(Role::PrivacyOfficer) {
-        require_clinician(caller)?;
-    }
-    caller.require_certified()?;
+    super::allow(policy::lookup_patient(&Who::from(caller)))?;
     if req.refs.is_empty() || req.refs.len() > 16 {
         return Err(ApiError::bad_request(
             "between 1 and 16 patient references are required",
@@ -219,7 +216,7 @@ pub async fn lookup(
         .await?;
         return Err(ApiError::not_found());
     };
-    let basis = policy::patient_access(state, caller, id).await?;
+    let basis = policy::patient_basis(state, caller, id).await?;
     audit::record(
         state,
         Entry::new(Action::PatientLookup, true, basis.as_str())
@@ -260,8 +257,9 @@ pub async fn search(
         .await?;
         return Ok(empty);
     };
-    let n = now();
-    let patient_basis = policy::patient_access(state, caller, pid).await?;
+    let n = state.now();
+    let who = Who::from(caller);
+    let patient_basis = policy::patient_basis(state, caller, pid).await?;
     // With patient-wide access the outcome is known now: the entry commits while the response
     // is assembled. Otherwise it depends on the grants found below.
     let entry = |basis: &'static str| {
@@ -287,7 +285,8 @@ pub async fn search(
         .await?
         .into_iter()
         .filter(|d| {
-            policy::document_access(caller, d, patient_basis, grants.get(&d.id), n).allowed()
+            let facts = policy::DocumentFacts::of(d, grants.get(&d.id), n);
+            policy::document_access(&who, &facts, patient_basis).allowed()
         })
         .collect();
     if docs.is_empty() && !patient_basis.allowed() {
@@ -359,9 +358,11 @@ async fn require_consent_change(
         .patient(id)
         .await?
         .ok_or_else(ApiError::not_found)?;
-    let basis = policy::patient_access(state, caller, id).await?;
-    let consents = state.store.consents(id).await?;
-    if let Err(why) = policy::consent_change(caller, basis, &consents) {
+    let who = Who::from(caller);
+    let facts = policy::patient_facts(state, &who, id).await?;
+    let basis = policy::patient_access(&who, &facts);
+    let consents = facts.consents.clone();
+    if let Err(why) = policy::consent_change(&who, &facts) {
         audit::record(
             state,
             Entry::new(action, false, why)
@@ -474,7 +475,15 @@ pub async fn grant_consent(
     }
     state
         .store
-        .grant_consent(id, &req.to, next, &req.new_epoch, &rows, caller.id(), now())
+        .grant_consent(
+            id,
+            &req.to,
+            next,
+            &req.new_epoch,
+            &rows,
+            caller.id(),
+            state.now(),
+        )
         .await?;
     audit::record(
         state,
@@ -532,7 +541,7 @@ pub async fn revoke_consent(
     }
     state
         .store
-        .revoke_consent(id, &req.from, next, &req.new_epoch, &rows, now())
+        .revoke_consent(id, &req.from, next, &req.new_epoch, &rows, state.now())
         .await?;
     audit::record(
         state,
@@ -555,35 +564,37 @@ pub async fn declare_care(
         .patient(id)
         .await?
         .ok_or_else(ApiError::not_found)?;
-    let consents = state.store.consents(id).await?;
-    if !policy::institution_has_consent(caller, &consents) {
-        audit::record(
-            state,
-            Entry::new(Action::CareDeclare, false, "no-consent")
-                .by(&caller.practitioner)
-                .patient(id),
-        )
-        .await?;
-        return Err(ApiError::with(
-            ErrorCode::Forbidden,
-            "the patient has not consented to share with your institution",
-        ));
-    }
+    let who = Who::from(caller);
+    let facts = policy::patient_facts(state, &who, id).await?;
     let target: PractitionerId = req.practitioner.unwrap_or(caller.id());
     let t = state
         .store
         .practitioner(target)
         .await?
         .ok_or_else(ApiError::not_found)?;
-    if t.institution_id != caller.practitioner.institution_id
-        || t.status != PractitionerStatus::Certified
-        || !t.details.roles.contains(&Role::Clinician)
-    {
-        return Err(ApiError::bad_request(
-            "care can be declared only for certified clinicians of your institution",
-        ));
+    if let Err(why) = policy::declare_care(&who, &facts, &Who::from(&t)) {
+        audit::record(
+            state,
+            Entry::new(Action::CareDeclare, false, why)
+                .by(&caller.practitioner)
+                .patient(id),
+        )
+        .await?;
+        return Err(if why == "no-consent" {
+            ApiError::with(
+                ErrorCode::Forbidden,
+                "the patient has not consented to share with your institution",
+            )
+        } else {
+            ApiError::bad_request(
+                "care can be declared only for certified clinicians of your institution",
+            )
+        });
     }
-    state.store.add_care(id, target, caller.id(), now()).await?;
+    state
+        .store
+        .add_care(id, target, caller.id(), state.now())
+        .await?;
     audit::record(
         state,
         Entry::new(Action::CareDeclare, true, "declared")
@@ -613,11 +624,12 @@ pub async fn break_glass(
     if reason.is_empty() {
         return Err(ApiError::bad_request("a reason is required"));
     }
-    let consents = state.store.consents(id).await?;
-    if !policy::institution_has_consent(caller, &consents) {
+    let who = Who::from(caller);
+    let facts = policy::patient_facts(state, &who, id).await?;
+    if let Err(why) = policy::break_glass(&who, &facts) {
         audit::record(
             state,
-            Entry::new(Action::BreakGlass, false, "no-consent")
+            Entry::new(Action::BreakGlass, false, why)
                 .by(&caller.practitioner)
                 .patient(id),
         )
@@ -627,7 +639,7 @@ pub async fn break_glass(
             "the patient has not consented to share with your institution",
         ));
     }
-    let n = now();
+    let n = state.now();
     let expires = n + state.config.policy.break_glass_secs;
     let window = state
         .store
