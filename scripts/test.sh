@@ -22,4 +22,6 @@ fi
 bash scripts/services.sh  # PostgreSQL + s3s-fs for the scale-out tests (installs or fails loudly)
 export MEDSHARE_TEST_MATERIAL="$(bash scripts/test-material.sh)"  # real DICOM/HL7/FHIR for medshare-classify
 bash scripts/wasm-check.sh  # browser crates build for wasm32
+bash scripts/build-web.sh   # the web app, before the hub is built so it embeds it
 cargo test --workspace --locked "$@"
+bash scripts/test-web.sh    # binding + i18n unit tests, then the browser suite (Chromium)

@@ -74,7 +74,7 @@ export function DocumentView(props: { id: string; onBack: () => void }) {
   }, [props.id]);
 
   return (
-    <article className="card" aria-labelledby="doc-title" data-testid="document">
+    <article className="card" aria-labelledby="doc-title" data-testid="document" data-document-id={props.id}>
       <button type="button" className="link" onClick={props.onBack}>
         ← {i18n.t("doc.back")}
       </button>
