@@ -16,7 +16,10 @@ async fn app_shell_assets_and_api_are_served_with_their_policies() -> anyhow::Re
     assert_eq!(res.status(), 200);
     let h = res.headers().clone();
     let csp = h["content-security-policy"].to_str()?;
-    assert!(csp.contains("script-src 'self' 'wasm-unsafe-eval';"), "{csp}");
+    assert!(
+        csp.contains("script-src 'self' 'wasm-unsafe-eval';"),
+        "{csp}"
+    );
     assert!(csp.contains("default-src 'none'") && csp.contains("frame-ancestors 'none'"));
     assert!(!csp.contains("unsafe-inline"));
     assert_eq!(h["x-content-type-options"], "nosniff");
@@ -65,11 +68,17 @@ async fn app_shell_assets_and_api_are_served_with_their_policies() -> anyhow::Re
             assert_eq!(res.headers()["content-type"], ty, "{path}");
         }
     } else {
-        assert!(html.contains("scripts/build-web.sh"), "says how to build the app");
+        assert!(
+            html.contains("scripts/build-web.sh"),
+            "says how to build the app"
+        );
     }
 
     // Unknown files are refused as problems; the API is where it was.
-    let res = http.get(format!("{}/assets/nope.js", hub.url)).send().await?;
+    let res = http
+        .get(format!("{}/assets/nope.js", hub.url))
+        .send()
+        .await?;
     assert_eq!(res.status(), 404);
     let res = http.get(format!("{}/v1/alliance", hub.url)).send().await?;
     assert!(

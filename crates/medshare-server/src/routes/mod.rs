@@ -32,7 +32,7 @@ use utoipa::OpenApi;
         identity::pending, identity::members, identity::certify, identity::remove,
         patients::create, patients::lookup, patients::search, patients::grant_consent,
         patients::revoke_consent, patients::declare_care, patients::break_glass,
-        documents::stage, documents::commit, documents::view, documents::content,
+        documents::stage, documents::stage_part, documents::upload_progress, documents::complete_parts, documents::commit, documents::view, documents::content,
         documents::share, documents::revoke, documents::grants,
         events::list, events::stream,
         audit::head, audit::heads, audit::entries, audit::inclusion, audit::log, audit::export,
@@ -169,6 +169,12 @@ pub fn app(state: AppState) -> Router {
     // Ciphertext streams are bounded by the blob store's own limit, not the JSON limit.
     let streams = Router::new()
         .route("/v1/uploads/{id}", put(documents::stage))
+        .route(
+            "/v1/uploads/{id}/parts/{offset}",
+            put(documents::stage_part),
+        )
+        .route("/v1/uploads/{id}/parts", get(documents::upload_progress))
+        .route("/v1/uploads/{id}/complete", post(documents::complete_parts))
         .route("/v1/documents/{id}/content", get(documents::content))
         .route("/v1/events/stream", get(events::stream))
         .layer(DefaultBodyLimit::disable());
