@@ -6,8 +6,9 @@ import { Login } from "./screens/Login";
 import { Patients } from "./screens/Patients";
 import { DocumentView } from "./screens/DocumentView";
 import { Inbox } from "./screens/Inbox";
+import { Upload } from "./screens/Upload";
 
-type View = { kind: "patients" } | { kind: "inbox" } | { kind: "document"; id: string; back: View };
+type View = { kind: "patients" } | { kind: "inbox" } | { kind: "upload" } | { kind: "document"; id: string; back: View };
 
 export function App() {
   const [lang, setLang] = useState<Lang>(() =>
@@ -20,6 +21,7 @@ export function App() {
   const [events, setEvents] = useState<EventView[]>([]);
   const [unread, setUnread] = useState(0);
   const [live, setLive] = useState(false);
+  const [patient, setPatient] = useState("");
   const lastSeq = useRef(0);
   const sandbox = location.hash.includes("sandbox");
 
@@ -109,7 +111,7 @@ export function App() {
   return (
     <I18nContext.Provider value={i18n}>
       <a className="skip" href="#main">
-        {i18n.t("nav.patients")}
+        {i18n.t("nav.skip")}
       </a>
       <header className="top">
         <div className="brand">
@@ -121,7 +123,11 @@ export function App() {
         </div>
         <label className="lang">
           <span className="sr-only">{i18n.t("nav.language")}</span>
-          <select value={lang} onChange={(e) => setLang(e.target.value as Lang)} aria-label={i18n.t("nav.language")}>
+          <select
+            value={lang}
+            onChange={(e) => setLang(e.target.value as Lang)}
+            aria-label={lang === "en" ? "Language" : `${i18n.t("nav.language")} / Language`}
+          >
             {(Object.keys(LANGUAGES) as Lang[]).map((l) => (
               <option key={l} value={l}>
                 {LANGUAGES[l].label}
@@ -136,6 +142,9 @@ export function App() {
             </span>
             <button type="button" onClick={() => setView({ kind: "patients" })} aria-current={view.kind === "patients"}>
               {i18n.t("nav.patients")}
+            </button>
+            <button type="button" onClick={() => setView({ kind: "upload" })} aria-current={view.kind === "upload"}>
+              {i18n.t("nav.upload")}
             </button>
             <button
               type="button"
@@ -168,8 +177,11 @@ export function App() {
             names a patient is written to storage. */}
         {account && (
           <div hidden={view.kind !== "patients"}>
-            <Patients onOpen={(id) => setView({ kind: "document", id, back: { kind: "patients" } })} />
+            <Patients onOpen={(id) => setView({ kind: "document", id, back: { kind: "patients" } })} onSearched={setPatient} />
           </div>
+        )}
+        {account && view.kind === "upload" && (
+          <Upload identifier={patient} onIdentifier={setPatient} onDone={() => setView({ kind: "patients" })} />
         )}
         {account && view.kind === "inbox" && (
           <Inbox events={events} live={live} onOpen={(id) => setView({ kind: "document", id, back: view })} />

@@ -9,6 +9,20 @@ use medshare_crypto::seal::{open_bytes, seal_bytes};
 use zeroize::Zeroizing;
 
 impl Client {
+    /// The alliance's certified clinicians, each certificate verified to the pinned root (any
+    /// that does not verify is left out), sorted by name: whom a document can be shared with.
+    pub async fn colleagues(&self) -> Result<Vec<medshare_crypto::chain::VerifiedPractitioner>> {
+        let list: Vec<medshare_model::api::PractitionerPublic> =
+            self.hub.get("/v1/practitioners").await?;
+        let mut out: Vec<_> = list
+            .iter()
+            .filter_map(|p| self.trust.practitioner(p).ok())
+            .filter(|v| v.cert.practitioner_id != self.me)
+            .collect();
+        out.sort_by(|a, b| a.cert.name.cmp(&b.cert.name));
+        Ok(out)
+    }
+
     /// Seal `plaintext` for this practitioner's own device storage.
     pub fn seal_local(&self, plaintext: &[u8]) -> Result<Vec<u8>> {
         Ok(seal_bytes(&[self.recipient()], plaintext)?)

@@ -16,10 +16,12 @@ mod views;
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD as B64;
 use medshare_client::audit::{Witnessed, witness};
-use medshare_client::{Client, ClientError, Hub, LoginOptions};
+use medshare_client::intake::Intake;
+use medshare_client::{Client, ClientError, Hub, LoginOptions, Share, UploadSession};
 use medshare_model::DocumentId;
 use medshare_model::identifiers::PatientIdentifier;
 use std::cell::RefCell;
+use std::collections::HashMap;
 use std::rc::Rc;
 use tsify::Ts;
 use wasm_bindgen::prelude::*;
@@ -70,6 +72,10 @@ struct State {
     client: Option<Rc<Client>>,
     root: Option<[u8; 32]>,
     audit: Option<Witnessed>,
+    /// Files classified and waiting for the user to confirm, by the app's key for the file.
+    intakes: HashMap<String, Intake>,
+    /// Uploads in progress, by the same key.
+    uploads: HashMap<String, (UploadSession, medshare_client::DocumentMeta)>,
 }
 
 /// The client core for one hub, living in a Web Worker. Unlocked keys exist only inside it and
@@ -163,8 +169,12 @@ impl Core {
     }
 
     /// Forget the unlocked keys (idle lock); the hub session stays until it expires or logout.
+    /// Uploads in progress are abandoned (the hub purges their parts).
     pub fn lock(&self) {
-        self.state.borrow_mut().client = None;
+        let mut s = self.state.borrow_mut();
+        s.client = None;
+        s.intakes.clear();
+        s.uploads.clear();
     }
 
     /// Whether keys are unlocked.
@@ -175,6 +185,7 @@ impl Core {
     /// End the session on the hub and wipe the keys.
     pub async fn logout(&self) -> Result<(), JsValue> {
         let client = self.state.borrow_mut().client.take();
+        self.lock();
         if let Some(c) = client {
             c.logout().await.map_err(js_error)?;
         }
@@ -205,9 +216,7 @@ impl Core {
     /// uploader verified to the pinned root.
     pub async fn timeline(&self, identifier: String) -> Result<Ts<TimelineView>, JsValue> {
         let client = self.client()?;
-        let id: PatientIdentifier = identifier
-            .parse()
-            .map_err(|e: medshare_model::identifiers::IdentifierError| invalid(&e.to_string()))?;
+        let id = parse_identifier(&identifier)?;
         let t = client.timeline(&id).await.map_err(js_error)?;
         ts(&TimelineView::from_timeline(&client, &t))
     }
@@ -276,6 +285,227 @@ impl Core {
         self.state.borrow_mut().audit = Some(w.clone());
         ts(&AuditHead::from(w))
     }
+}
+
+#[wasm_bindgen]
+impl Core {
+    /// Classify a file on this device from its first bytes (at most 64 MiB; `total_len` is the
+    /// whole size) and keep it under `key` until it is uploaded or dropped.
+    pub fn classify(
+        &self,
+        key: String,
+        prefix: Vec<u8>,
+        total_len: f64,
+        file_name: String,
+    ) -> Result<Ts<IntakeView>, JsValue> {
+        let intake = Intake::from_bytes(&prefix, total_len as u64, file_name);
+        let view = IntakeView::of(&intake);
+        self.state.borrow_mut().intakes.insert(key, intake);
+        ts(&view)
+    }
+
+    /// Whether a classified file names another patient than `identifier` (the warning the app
+    /// shows before upload; [`Core::begin_upload`] refuses it unless accepted).
+    pub fn names_other_patient(&self, key: String, identifier: String) -> Result<bool, JsValue> {
+        let id = parse_identifier(&identifier)?;
+        let s = self.state.borrow();
+        let intake = s.intakes.get(&key).ok_or_else(|| invalid("no such file"))?;
+        Ok(intake.check_patient(&id, false).is_err())
+    }
+
+    /// Drop a classified file the user removed from the list.
+    pub fn forget_file(&self, key: String) {
+        let mut s = self.state.borrow_mut();
+        s.intakes.remove(&key);
+        s.uploads.remove(&key);
+    }
+
+    /// Start uploading the file classified under `key` for the patient `identifier` (registered
+    /// now with `card` if new), with the user's corrections and shares (`handle` or
+    /// `handle@INSTITUTION`, optional RFC 3339 expiry). Grantees are verified before any byte
+    /// is sent.
+    pub async fn begin_upload(
+        &self,
+        key: String,
+        identifier: String,
+        choices: Ts<UploadChoices>,
+    ) -> Result<(), JsValue> {
+        let client = self.client()?;
+        let id = parse_identifier(&identifier)?;
+        let choices = choices
+            .to_rust()
+            .map_err(|_| invalid("the upload choices are malformed"))?;
+        let intake = self
+            .state
+            .borrow()
+            .intakes
+            .get(&key)
+            .cloned()
+            .ok_or_else(|| invalid("no such file"))?
+            .title(choices.title.clone())
+            .category(choices.category.clone())
+            .date_of_service(choices.date_of_service.clone())
+            .urgent(choices.urgent);
+        intake
+            .check_patient(&id, choices.accept_identifier_mismatch)
+            .map_err(|e| js_error(e.into()))?;
+        let meta = intake.meta().map_err(|e| js_error(e.into()))?;
+        let shares = choices
+            .shares
+            .iter()
+            .map(|s| Share::parse(&s.with, parse_time(s.expires_at.as_deref())?))
+            .collect::<Result<Vec<_>, ClientError>>()
+            .map_err(js_error)?;
+        let card = choices.new_patient.map(Into::into).unwrap_or_default();
+        let patient = client.ensure_patient(&id, &card).await.map_err(js_error)?;
+        let session = client
+            .begin_upload(&patient, &shares)
+            .await
+            .map_err(js_error)?;
+        let mut s = self.state.borrow_mut();
+        s.intakes.remove(&key);
+        s.uploads.insert(key, (session, meta));
+        Ok(())
+    }
+
+    /// Seal the next piece of the file (read from the `File` in slices by the app) and send
+    /// full parts to the hub.
+    pub async fn push_upload(&self, key: String, piece: Vec<u8>) -> Result<(), JsValue> {
+        let client = self.client()?;
+        let (mut session, meta) = self
+            .state
+            .borrow_mut()
+            .uploads
+            .remove(&key)
+            .ok_or_else(|| invalid("no such upload"))?;
+        let r = client.push_upload(&mut session, &piece).await;
+        r.map_err(js_error)?;
+        self.state.borrow_mut().uploads.insert(key, (session, meta));
+        Ok(())
+    }
+
+    /// Finish the upload: the last part, the hub's whole-file check, the signed commit.
+    pub async fn finish_upload(&self, key: String) -> Result<Ts<DocumentInfo>, JsValue> {
+        let client = self.client()?;
+        let (session, meta) = self
+            .state
+            .borrow_mut()
+            .uploads
+            .remove(&key)
+            .ok_or_else(|| invalid("no such upload"))?;
+        let view = client
+            .finish_upload(session, meta)
+            .await
+            .map_err(js_error)?;
+        let d = client
+            .open_document(view.document_id)
+            .await
+            .map_err(js_error)?;
+        ts(&DocumentInfo::from_opened(&client, &d))
+    }
+
+    /// Certified colleagues across the alliance, each verified to the pinned root.
+    pub async fn colleagues(&self) -> Result<Vec<Ts<Person>>, JsValue> {
+        let client = self.client()?;
+        let list = client.colleagues().await.map_err(js_error)?;
+        list.iter().map(|p| ts(&Person::of(&client, p))).collect()
+    }
+
+    /// Share a document with `with` (`handle` or `handle@INSTITUTION`) until `expires_at`.
+    /// Resolves to the colleague as their certificate names them.
+    pub async fn share(
+        &self,
+        document_id: String,
+        with: String,
+        expires_at: Option<String>,
+    ) -> Result<Ts<Person>, JsValue> {
+        let client = self.client()?;
+        let id = parse_document(&document_id)?;
+        let share = Share::parse(&with, parse_time(expires_at.as_deref()).map_err(js_error)?)
+            .map_err(js_error)?;
+        let p = client.share(id, &share).await.map_err(js_error)?;
+        ts(&Person::of(&client, &p))
+    }
+
+    /// Revoke a colleague's share of a document.
+    pub async fn revoke(&self, document_id: String, handle: String) -> Result<Ts<Person>, JsValue> {
+        let client = self.client()?;
+        let id = parse_document(&document_id)?;
+        let h = handle.trim().parse().map_err(|e: &str| invalid(e))?;
+        let p = client.revoke(id, &h).await.map_err(js_error)?;
+        ts(&Person::of(&client, &p))
+    }
+
+    /// Who a document is shared with, each named by their verified certificate.
+    pub async fn grants(&self, document_id: String) -> Result<Vec<Ts<GrantView>>, JsValue> {
+        let client = self.client()?;
+        let id = parse_document(&document_id)?;
+        let grants = client.grants(id).await.map_err(js_error)?;
+        let mut out = Vec::new();
+        for g in grants {
+            let p = client
+                .trust()
+                .fetch_practitioner(client.hub(), g.grantee)
+                .await
+                .map_err(js_error)?;
+            out.push(ts(&GrantView::new(&client, &p, &g))?);
+        }
+        Ok(out)
+    }
+
+    /// Open time-limited emergency access to a patient's records, with the stated reason
+    /// (sealed to the institution's privacy officers). Resolves to when it ends (RFC 3339).
+    pub async fn break_glass(&self, identifier: String, reason: String) -> Result<String, JsValue> {
+        let client = self.client()?;
+        let id = parse_identifier(&identifier)?;
+        let patient = client
+            .find_patient(&id)
+            .await
+            .map_err(js_error)?
+            .ok_or_else(|| {
+                js_error(ClientError::Api(medshare_model::Problem::new(
+                    medshare_model::ErrorCode::NotFound,
+                    None,
+                )))
+            })?;
+        let g = client
+            .break_glass(&patient, &reason)
+            .await
+            .map_err(js_error)?;
+        Ok(views::rfc3339(g.expires_at))
+    }
+
+    /// Declare that this practitioner cares for the patient (opens patient-wide reading where
+    /// the patient's consent allows it).
+    pub async fn declare_care(&self, identifier: String) -> Result<(), JsValue> {
+        let client = self.client()?;
+        let id = parse_identifier(&identifier)?;
+        let patient = client
+            .find_patient(&id)
+            .await
+            .map_err(js_error)?
+            .ok_or_else(|| {
+                js_error(ClientError::Api(medshare_model::Problem::new(
+                    medshare_model::ErrorCode::NotFound,
+                    None,
+                )))
+            })?;
+        client.declare_care(&patient, None).await.map_err(js_error)
+    }
+}
+
+fn parse_identifier(text: &str) -> Result<PatientIdentifier, JsValue> {
+    text.parse()
+        .map_err(|e: medshare_model::identifiers::IdentifierError| invalid(&e.to_string()))
+}
+
+fn parse_time(text: Option<&str>) -> Result<Option<time::OffsetDateTime>, ClientError> {
+    text.filter(|t| !t.is_empty())
+        .map(|t| {
+            time::OffsetDateTime::parse(t, &time::format_description::well_known::Rfc3339)
+                .map_err(|_| ClientError::Invalid("the expiry is not a date and time".into()))
+        })
+        .transpose()
 }
 
 fn parse_document(text: &str) -> Result<DocumentId, JsValue> {

@@ -4,11 +4,14 @@
 
 use medshare_client::Client;
 use medshare_client::audit::Witnessed;
+use medshare_client::intake::Intake;
 use medshare_client::records::{OpenedDocument, Timeline, TimelineEntry};
 use medshare_crypto::chain::{VerifiedInstitution, VerifiedPractitioner};
+use medshare_model::api::GrantInfo;
 use medshare_model::api::{Event, EventKind};
 use medshare_model::identifiers::PatientIdentifier;
 use medshare_model::records::Manifest;
+use medshare_model::records::PatientCard;
 use serde::{Deserialize, Serialize};
 use time::format_description::well_known::Rfc3339;
 use tsify::Tsify;
@@ -134,12 +137,27 @@ pub struct DocumentInfo {
     /// When the hub received it (RFC 3339).
     pub uploaded_at: String,
     pub uploader: Person,
-    /// What classification found (codes, observations), as the uploader sealed it.
-    #[tsify(optional, type = "unknown")]
-    pub classification: Option<serde_json::Value>,
+    /// Lab observations classification found, as the uploader sealed them.
+    pub observations: Vec<ObservationView>,
+    /// DICOM header facts, for imaging: modality, study, series description.
+    #[tsify(optional)]
+    pub modality: Option<String>,
+    #[tsify(optional)]
+    pub study_description: Option<String>,
+    #[tsify(optional)]
+    pub body_part: Option<String>,
+    /// Urgent (critical values) as the uploader decided.
+    pub urgent: bool,
 }
 
-fn rfc3339(t: time::OffsetDateTime) -> String {
+fn imaging(m: &Manifest, field: &str) -> Option<String> {
+    m.classification
+        .as_ref()
+        .and_then(|c| c["imaging"][field].as_str())
+        .map(str::to_string)
+}
+
+pub(crate) fn rfc3339(t: time::OffsetDateTime) -> String {
     t.format(&Rfc3339).unwrap_or_default()
 }
 
@@ -163,7 +181,16 @@ impl DocumentInfo {
             sha256: m.sha256.clone(),
             uploaded_at: rfc3339(uploaded_at),
             uploader,
-            classification: m.classification.clone(),
+            observations: m
+                .classification
+                .as_ref()
+                .and_then(|c| c["observations"].as_array())
+                .map(|a| a.iter().map(ObservationView::from_json).collect())
+                .unwrap_or_default(),
+            modality: imaging(m, "modality"),
+            study_description: imaging(m, "study_description"),
+            body_part: imaging(m, "body_part"),
+            urgent: m.urgent,
         }
     }
 
@@ -366,5 +393,179 @@ mod tests {
             IdentifierCheck::of("A12").problem.as_deref(),
             Some("hkid-format")
         );
+    }
+}
+
+/// A lab observation as classification read it (and normalised it, when it could).
+#[derive(Clone, Debug, Serialize, Deserialize, Tsify)]
+pub struct ObservationView {
+    pub name: String,
+    #[tsify(optional)]
+    pub loinc: Option<String>,
+    /// The value as written (number or text).
+    pub value: String,
+    #[tsify(optional)]
+    pub unit: Option<String>,
+    #[tsify(optional)]
+    pub reference_range: Option<String>,
+    #[tsify(optional)]
+    pub flag: Option<String>,
+    /// Why this value is critical, when it is.
+    #[tsify(optional)]
+    pub critical: Option<String>,
+}
+
+/// What classifying a file on this device found, for the user to confirm or correct.
+#[derive(Clone, Debug, Serialize, Deserialize, Tsify)]
+pub struct IntakeView {
+    pub file_name: String,
+    pub media_type: String,
+    /// The class as a category (`lab-report`, `imaging-report`, ...).
+    pub category: String,
+    /// LOINC display of the class.
+    pub class_display: String,
+    pub title: String,
+    #[tsify(optional)]
+    pub date_of_service: Option<String>,
+    #[tsify(optional)]
+    pub modality: Option<String>,
+    pub confidence: f32,
+    pub critical: bool,
+    pub urgent: bool,
+    pub observations: Vec<ObservationView>,
+    /// Patient identifiers the document itself names (shown so the user can compare).
+    pub identifiers: Vec<String>,
+}
+
+impl IntakeView {
+    pub fn of(intake: &Intake) -> Self {
+        let c = intake.classification();
+        let meta = intake.meta().ok();
+        let v = serde_json::to_value(c).unwrap_or_default();
+        let observations = v["observations"]
+            .as_array()
+            .map(|a| a.iter().map(ObservationView::from_json).collect())
+            .unwrap_or_default();
+        let identifiers = v["patient"]["identifiers"]
+            .as_array()
+            .map(|a| {
+                a.iter()
+                    .filter_map(|i| {
+                        i.get("value")
+                            .or_else(|| i.get("normalized"))
+                            .and_then(|x| x.as_str())
+                            .map(str::to_string)
+                    })
+                    .collect()
+            })
+            .unwrap_or_default();
+        Self {
+            file_name: intake.file_name().to_string(),
+            media_type: c.media_type.clone(),
+            category: c.class.category().to_string(),
+            class_display: c.class_code.display.clone(),
+            title: meta
+                .as_ref()
+                .map(|m| m.title.clone())
+                .unwrap_or_else(|| intake.file_name().to_string()),
+            date_of_service: c.date_of_service.clone(),
+            modality: v["modality"].as_str().map(str::to_string),
+            confidence: c.confidence,
+            critical: intake.is_critical(),
+            urgent: intake.is_urgent(),
+            observations,
+            identifiers,
+        }
+    }
+}
+
+impl ObservationView {
+    pub fn from_json(o: &serde_json::Value) -> Self {
+        let s = |k: &str| o[k].as_str().map(str::to_string);
+        Self {
+            name: s("name").unwrap_or_default(),
+            loinc: s("loinc"),
+            value: match &o["value"] {
+                serde_json::Value::Number(n) => n.to_string(),
+                serde_json::Value::String(t) => t.clone(),
+                _ => String::new(),
+            },
+            unit: s("unit"),
+            reference_range: s("reference_range"),
+            flag: s("flag"),
+            critical: s("critical"),
+        }
+    }
+}
+
+/// A share to give at upload.
+#[derive(Clone, Debug, Serialize, Deserialize, Tsify)]
+pub struct ShareRequest {
+    /// `handle` or `handle@INSTITUTION`.
+    pub with: String,
+    /// RFC 3339; none for no expiry.
+    #[tsify(optional)]
+    pub expires_at: Option<String>,
+}
+
+/// A new patient's card, sealed when the patient is first registered.
+#[derive(Clone, Debug, Default, Serialize, Deserialize, Tsify)]
+pub struct PatientCardInput {
+    #[tsify(optional)]
+    pub name: Option<String>,
+    #[tsify(optional)]
+    pub birth_date: Option<String>,
+    #[tsify(optional)]
+    pub sex: Option<String>,
+}
+
+impl From<PatientCardInput> for PatientCard {
+    fn from(c: PatientCardInput) -> Self {
+        let keep = |v: Option<String>| v.map(|s| s.trim().to_string()).filter(|s| !s.is_empty());
+        PatientCard {
+            name: keep(c.name),
+            birth_date: keep(c.birth_date),
+            sex: keep(c.sex),
+        }
+    }
+}
+
+/// What the user confirmed or corrected before an upload, and who to share it with.
+#[derive(Clone, Debug, Default, Serialize, Deserialize, Tsify)]
+pub struct UploadChoices {
+    #[tsify(optional)]
+    pub title: Option<String>,
+    #[tsify(optional)]
+    pub category: Option<String>,
+    #[tsify(optional)]
+    pub date_of_service: Option<String>,
+    #[tsify(optional)]
+    pub urgent: Option<bool>,
+    #[serde(default)]
+    pub accept_identifier_mismatch: bool,
+    #[serde(default)]
+    pub shares: Vec<ShareRequest>,
+    #[tsify(optional)]
+    pub new_patient: Option<PatientCardInput>,
+}
+
+/// A share of a document.
+#[derive(Clone, Debug, Serialize, Deserialize, Tsify)]
+pub struct GrantView {
+    pub grantee: Person,
+    pub granted_at: String,
+    #[tsify(optional)]
+    pub expires_at: Option<String>,
+    pub revoked: bool,
+}
+
+impl GrantView {
+    pub fn new(client: &Client, p: &VerifiedPractitioner, g: &GrantInfo) -> Self {
+        Self {
+            grantee: Person::of(client, p),
+            granted_at: rfc3339(g.granted_at),
+            expires_at: g.expires_at.map(rfc3339),
+            revoked: g.revoked,
+        }
     }
 }

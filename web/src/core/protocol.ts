@@ -5,11 +5,26 @@ import type {
   AuditHead,
   DocumentInfo,
   EventView,
+  GrantView,
   IdentifierCheck,
+  IntakeView,
+  Person,
   TimelineView,
+  UploadChoices,
 } from "./pkg/medshare_wasm";
 
-export type { Account, AuditHead, DocumentInfo, EventView, IdentifierCheck, TimelineView };
+export type {
+  Account,
+  AuditHead,
+  DocumentInfo,
+  EventView,
+  GrantView,
+  IdentifierCheck,
+  IntakeView,
+  Person,
+  TimelineView,
+  UploadChoices,
+};
 
 /** Every operation the worker offers: arguments and result. */
 export interface Ops {
@@ -24,6 +39,16 @@ export interface Ops {
   witness: [args: Record<string, never>, result: AuditHead];
   checkIdentifier: [args: { text: string }, result: IdentifierCheck];
   fingerprint: [args: Record<string, never>, result: string | null];
+  classify: [args: { key: string; file: File }, result: IntakeView];
+  namesOtherPatient: [args: { key: string; identifier: string }, result: boolean];
+  forgetFile: [args: { key: string }, result: void];
+  upload: [args: { key: string; file: File; identifier: string; choices: UploadChoices }, result: DocumentInfo];
+  colleagues: [args: Record<string, never>, result: Person[]];
+  share: [args: { documentId: string; with: string; expiresAt?: string }, result: Person];
+  revoke: [args: { documentId: string; handle: string }, result: Person];
+  grants: [args: { documentId: string }, result: GrantView[]];
+  breakGlass: [args: { identifier: string; reason: string }, result: string];
+  declareCare: [args: { identifier: string }, result: void];
 }
 
 export type OpName = keyof Ops;

@@ -11,6 +11,8 @@ declare const self: DedicatedWorkerGlobalScope;
 
 const ready = init({ module_or_path: wasmUrl });
 const origin = self.location.origin;
+const CLASSIFY_BYTES = 64 * 1024 * 1024;
+const PIECE = 1024 * 1024;
 const trustKey = `trusted:${origin}`;
 let core: Core | null = null;
 let handle: string | null = null;
@@ -105,6 +107,52 @@ const handlers: { [K in OpName]: Handler<K> } = {
     const h = await c.witness();
     await persist(c);
     return h;
+  },
+  async classify({ key, file }) {
+    const c = await getCore();
+    // Classification reads at most the first 64 MiB (the core's limit); the rest is not needed.
+    const prefix = new Uint8Array(await file.slice(0, CLASSIFY_BYTES).arrayBuffer());
+    return c.classify(key, prefix, file.size, file.name);
+  },
+  async namesOtherPatient({ key, identifier }) {
+    return (await getCore()).names_other_patient(key, identifier);
+  },
+  async forgetFile({ key }) {
+    (await getCore()).forget_file(key);
+  },
+  async upload({ key, file, identifier, choices }, id) {
+    const c = await getCore();
+    await c.begin_upload(key, identifier, choices);
+    // The file is read in slices and sealed as it goes: never one whole copy in memory.
+    for (let at = 0; at < file.size; at += PIECE) {
+      const piece = new Uint8Array(await file.slice(at, at + PIECE).arrayBuffer());
+      await c.push_upload(key, piece);
+      post({ id: 0, event: "progress", value: { op: id, bytes: Math.min(file.size, at + PIECE) } });
+    }
+    const doc = await c.finish_upload(key);
+    await persist(c);
+    return doc;
+  },
+  async colleagues() {
+    return (await getCore()).colleagues();
+  },
+  async share({ documentId, with: w, expiresAt }) {
+    return (await getCore()).share(documentId, w, expiresAt || undefined);
+  },
+  async revoke({ documentId, handle: h }) {
+    return (await getCore()).revoke(documentId, h);
+  },
+  async grants({ documentId }) {
+    return (await getCore()).grants(documentId);
+  },
+  async breakGlass({ identifier, reason }) {
+    const c = await getCore();
+    const until = await c.break_glass(identifier, reason);
+    await persist(c);
+    return until;
+  },
+  async declareCare({ identifier }) {
+    return (await getCore()).declare_care(identifier);
   },
   async checkIdentifier({ text }) {
     await ready;

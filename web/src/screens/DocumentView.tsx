@@ -1,8 +1,81 @@
 import { useEffect, useState } from "react";
 import { useI18n } from "../i18n";
 import { core, describeError } from "../core/session";
-import type { DocumentInfo } from "../core/protocol";
+import type { DocumentInfo, GrantView } from "../core/protocol";
 import { classIcon, classKey } from "./classes";
+import { ColleaguePicker, describePerson } from "./ColleaguePicker";
+import { LabTable } from "./LabTable";
+
+/** Who the document is shared with; share with another colleague; revoke. */
+function Shares(props: { id: string }) {
+  const i18n = useI18n();
+  const [grants, setGrants] = useState<GrantView[] | null>(null);
+  const [target, setTarget] = useState("");
+  const [expires, setExpires] = useState("");
+  const [message, setMessage] = useState<string | null>(null);
+  const [error, setError] = useState<string | null>(null);
+  const load = () => core.call("grants", { documentId: props.id }).then(setGrants, (e) => setError(describeError(e, i18n)));
+  useEffect(() => {
+    void load();
+    // eslint-disable-next-line react-hooks/exhaustive-deps
+  }, [props.id]);
+  const share = async () => {
+    setError(null);
+    try {
+      const expiresAt = expires ? new Date(expires + "T23:59:59").toISOString().replace(/\.\d{3}Z$/, "Z") : undefined;
+      const p = await core.call("share", { documentId: props.id, with: target, expiresAt });
+      setMessage(i18n.t("share.done", { name: describePerson(p) }));
+      setTarget("");
+      await load();
+    } catch (e) {
+      setError(describeError(e, i18n));
+    }
+  };
+  const revoke = async (handle: string) => {
+    setError(null);
+    try {
+      const p = await core.call("revoke", { documentId: props.id, handle });
+      setMessage(i18n.t("share.revokedDone", { name: p.name }));
+      await load();
+    } catch (e) {
+      setError(describeError(e, i18n));
+    }
+  };
+  return (
+    <section aria-labelledby="shares-title" className="shares">
+      <h2 id="shares-title">{i18n.t("share.title")}</h2>
+      {grants && grants.length === 0 && <p className="muted">{i18n.t("share.none")}</p>}
+      <ul>
+        {grants?.map((g) => (
+          <li key={g.grantee.practitioner_id + g.granted_at} data-testid="grant">
+            <span>
+              {describePerson(g.grantee)}
+              {g.expires_at && <> · {i18n.t("share.until", { date: i18n.dateTime(g.expires_at) })}</>}
+              {g.revoked && <> · <em>{i18n.t("share.revoked")}</em></>}
+            </span>
+            {!g.revoked && (
+              <button type="button" onClick={() => void revoke(g.grantee.handle)}>
+                {i18n.t("share.revoke")}
+              </button>
+            )}
+          </li>
+        ))}
+      </ul>
+      <div className="row wrap">
+        <ColleaguePicker id="doc-share" value={target} onChange={setTarget} />
+        <label className="field">
+          {i18n.t("upload.expires")}
+          <input type="date" value={expires} onChange={(e) => setExpires(e.target.value)} />
+        </label>
+        <button type="button" className="primary" disabled={!target} onClick={() => void share()}>
+          {i18n.t("share.add")}
+        </button>
+      </div>
+      {message && <p role="status" className="ok">{message}</p>}
+      {error && <p role="alert" className="error">{error}</p>}
+    </section>
+  );
+}
 
 function Preview(props: { doc: DocumentInfo; url: string; text: string | null }) {
   const i18n = useI18n();
@@ -108,6 +181,23 @@ export function DocumentView(props: { id: string; onBack: () => void }) {
               {doc.file_name} · {i18n.size(doc.size)}
             </dd>
           </dl>
+          {(doc.modality || doc.study_description) && (
+            <dl className="meta" data-testid="imaging">
+              {doc.modality && (
+                <>
+                  <dt>DICOM</dt>
+                  <dd>{doc.modality}</dd>
+                </>
+              )}
+              {doc.study_description && (
+                <>
+                  <dt>{i18n.t("doc.file")}</dt>
+                  <dd>{doc.study_description}</dd>
+                </>
+              )}
+            </dl>
+          )}
+          {doc.observations.length > 0 && <LabTable observations={doc.observations} />}
           {!url && !error && (
             <p role="status">{i18n.t("doc.loading", { bytes: i18n.size(bytes) })}</p>
           )}
@@ -122,6 +212,7 @@ export function DocumentView(props: { id: string; onBack: () => void }) {
               <Preview doc={doc} url={url} text={text} />
             </>
           )}
+          <Shares id={props.id} />
         </>
       )}
     </article>

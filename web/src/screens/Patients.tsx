@@ -18,13 +18,60 @@ function group(docs: DocumentInfo[]): [string, [string, DocumentInfo[]][]][] {
     .map(([day, classes]) => [day, [...classes.entries()].sort(([a], [b]) => a.localeCompare(b))]);
 }
 
-export function Patients(props: { onOpen: (id: string) => void }) {
+/** Emergency access: reason required, time limit shown, clearly marked. */
+function BreakGlass(props: { identifier: string; onOpened: (until: string) => void }) {
+  const i18n = useI18n();
+  const [open, setOpen] = useState(false);
+  const [reason, setReason] = useState("");
+  const [error, setError] = useState<string | null>(null);
+  if (!open) {
+    return (
+      <button type="button" className="danger" onClick={() => setOpen(true)}>
+        {i18n.t("breakglass.open")}
+      </button>
+    );
+  }
+  const confirm = async (e: FormEvent) => {
+    e.preventDefault();
+    setError(null);
+    try {
+      props.onOpened(await core.call("breakGlass", { identifier: props.identifier, reason }));
+      setOpen(false);
+      setReason("");
+    } catch (err) {
+      setError(describeError(err, i18n));
+    }
+  };
+  return (
+    <form className="breakglass form" onSubmit={confirm} aria-labelledby="bg-title">
+      <h2 id="bg-title">{i18n.t("breakglass.open")}</h2>
+      <p>{i18n.t("breakglass.explain")}</p>
+      <label>
+        {i18n.t("breakglass.reason")}
+        <textarea required value={reason} onChange={(e) => setReason(e.target.value)} rows={3} />
+      </label>
+      <div className="row">
+        <button type="submit" className="danger" disabled={!reason.trim()}>
+          {i18n.t("breakglass.confirm")}
+        </button>
+        <button type="button" onClick={() => setOpen(false)}>
+          {i18n.t("breakglass.cancel")}
+        </button>
+      </div>
+      {error && <p role="alert" className="error">{error}</p>}
+    </form>
+  );
+}
+
+export function Patients(props: { onOpen: (id: string) => void; onSearched: (identifier: string) => void }) {
   const i18n = useI18n();
   const [text, setText] = useState("");
   const [check, setCheck] = useState<IdentifierCheck | null>(null);
   const [timeline, setTimeline] = useState<TimelineView | null>(null);
   const [busy, setBusy] = useState(false);
   const [error, setError] = useState<string | null>(null);
+  const [glassUntil, setGlassUntil] = useState<string | null>(null);
+  const [searched, setSearched] = useState("");
 
   useEffect(() => {
     if (!text.trim()) {
@@ -45,6 +92,8 @@ export function Patients(props: { onOpen: (id: string) => void }) {
     setError(null);
     try {
       setTimeline(await core.call("timeline", { identifier: text }));
+      setSearched(text);
+      props.onSearched(text);
     } catch (err) {
       setTimeline(null);
       setError(describeError(err, i18n));
@@ -87,6 +136,11 @@ export function Patients(props: { onOpen: (id: string) => void }) {
           </p>
         </form>
         {busy && <p role="status">{i18n.t("search.working")}</p>}
+        {glassUntil && (
+          <p className="breakglass-banner" role="status" data-testid="breakglass-active">
+            {i18n.t("breakglass.active", { time: i18n.dateTime(glassUntil) })}
+          </p>
+        )}
         {error && (
           <p role="alert" className="error" data-testid="search-error">
             {error}
@@ -106,6 +160,21 @@ export function Patients(props: { onOpen: (id: string) => void }) {
             </p>
           )}
           {timeline.documents.length === 0 && <p>{i18n.t("timeline.empty")}</p>}
+          <div className="row wrap">
+            <button
+              type="button"
+              onClick={() => void core.call("declareCare", { identifier: searched }).then(() => search(), (e) => setError(describeError(e, i18n)))}
+            >
+              {i18n.t("care.declare")}
+            </button>
+            <BreakGlass
+              identifier={searched}
+              onOpened={(until) => {
+                setGlassUntil(until);
+                void search();
+              }}
+            />
+          </div>
           <ol className="timeline">
             {groups.map(([day, classes]) => (
               <li key={day}>

@@ -25,22 +25,25 @@ export default async function globalSetup(): Promise<() => Promise<void>> {
   const child: ChildProcess = spawn(BIN, ["demo", "--data-dir", dir, "--port", String(port)], {
     stdio: ["ignore", "pipe", "inherit"],
   });
+  let out = "";
   const url = await new Promise<string>((resolve, reject) => {
-    let out = "";
     const timer = setTimeout(() => reject(new Error(`medshare demo did not start:\n${out}`)), 180_000);
     child.stdout!.on("data", (b: Buffer) => {
       out += b.toString();
       const m = /^medshare sandbox hub: (\S+)/m.exec(out);
-      if (m) {
+      if (m && /--patient '[^']+'/.test(out)) {
         clearTimeout(timer);
         resolve(m[1]);
       }
     });
     child.on("exit", (code) => reject(new Error(`medshare demo exited (${code}):\n${out}`)));
   });
+  // The seed story's patient, as the demo prints it ("medshare search --patient '...'").
+  await new Promise((r) => setTimeout(r, 300));
   child.stdout!.resume();
   process.env.MEDSHARE_E2E_URL = url;
   process.env.MEDSHARE_E2E_DIR = dir;
+  process.env.MEDSHARE_E2E_HKID = /--patient '([^']+)'/.exec(out)![1];
   process.env.MEDSHARE_E2E_BIN = BIN;
   return async () => {
     child.kill("SIGINT");

@@ -54,3 +54,25 @@ export function cli(handle: string) {
   run(["login", "--hub", hub(), "--handle", handle, "--weak-kdf", "--totp", totp(handle)]);
   return { run, config };
 }
+
+export const seedHkid = () => process.env.MEDSHARE_E2E_HKID!;
+
+/** A fresh, valid HKID (check digit by the standard weighting), e.g. `K123456(7)`. */
+export function randomHkid(): string {
+  const letters = "ACDEGHKMPRVYZ";
+  const letter = letters[Math.floor(Math.random() * letters.length)];
+  const digits = Array.from({ length: 6 }, () => Math.floor(Math.random() * 10)).join("");
+  let sum = 36 * 9 + (letter.charCodeAt(0) - 55) * 8;
+  [...digits].forEach((d, i) => (sum += Number(d) * (7 - i)));
+  const r = (11 - (sum % 11)) % 11;
+  return `${letter}${digits}(${r === 10 ? "A" : r})`;
+}
+
+/** Search a patient number on the Patients screen and wait for the timeline. */
+export async function search(page: Page, hkid: string) {
+  await page.getByRole("button", { name: /^Patients$|^病人$|^患者$|^Pasien$/ }).click();
+  const input = page.locator("#patient-number");
+  await input.fill(hkid);
+  await page.locator("form.search button[type=submit]").click();
+  await expect(page.getByTestId("timeline")).toBeVisible();
+}

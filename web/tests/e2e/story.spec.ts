@@ -13,9 +13,11 @@ test("cardiologist opens the clinic's angiography report", async ({ page }) => {
   await screenshots(page, "search");
 
   await page.getByTestId("inbox-button").click();
-  await expect(page.getByTestId("event").first()).toContainText("A document was shared with you");
+  // The oldest share in the inbox is the seed story's (other tests add newer ones).
+  const seedShare = page.getByTestId("event").filter({ hasText: "A document was shared with you" }).last();
+  await expect(seedShare).toBeVisible();
   await screenshots(page, "inbox");
-  await page.getByRole("button", { name: "Open" }).first().click();
+  await seedShare.getByRole("button", { name: "Open" }).click();
 
   const doc = page.getByTestId("document");
   await expect(doc.getByRole("heading", { level: 1 })).toContainText("Coronary angiography report");

@@ -28,7 +28,7 @@ use utoipa::OpenApi;
         alliance::info, alliance::bootstrap, alliance::command,
         identity::institutions, identity::institution, identity::lookup_enrolment, identity::redeem,
         identity::prelogin, identity::login, identity::logout, identity::me,
-        identity::practitioner, identity::practitioner_by_handle, identity::create_enrolment,
+        identity::practitioner, identity::practitioner_by_handle, identity::directory, identity::create_enrolment,
         identity::pending, identity::members, identity::certify, identity::remove,
         patients::create, patients::lookup, patients::search, patients::grant_consent,
         patients::revoke_consent, patients::declare_care, patients::break_glass,
@@ -108,6 +108,7 @@ pub fn app(state: AppState) -> Router {
         .route("/v1/institutions/{id}/members", get(identity::members))
         .route("/v1/auth/logout", post(identity::logout))
         .route("/v1/me", get(identity::me))
+        .route("/v1/practitioners", get(identity::directory))
         .route("/v1/practitioners/{id}", get(identity::practitioner))
         .route(
             "/v1/practitioners/by-handle/{handle}",
