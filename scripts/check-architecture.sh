@@ -14,4 +14,13 @@ for hub in medshare-server medshare-store medshare-blob; do
     echo "ok: $hub depends on none of age, medshare-crypto, medshare-classify, medshare-client"
   fi
 done
+# The product binary links no test harness (test services, the malicious hub).
+tree=$(cargo tree -p medshare-cli -e normal --prefix none --locked)
+bad=$(printf '%s\n' "$tree" | grep -E '^(medshare-testsvc|medshare-hostile) v' | sort -u || true)
+if [ -n "$bad" ]; then
+  echo "FAIL: the medshare binary links test harness code: $bad" >&2
+  status=1
+else
+  echo "ok: the medshare binary links no test harness (medshare-testsvc, medshare-hostile)"
+fi
 exit $status

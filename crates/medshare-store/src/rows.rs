@@ -214,3 +214,12 @@ pub struct EventRow {
     pub at: i64,
     pub body: String,
 }
+
+/// The epoch a key epoch statement (institution or patient) announces.
+pub(crate) fn epoch_of(statement: &Signed) -> crate::Result<u32> {
+    #[derive(serde::Deserialize)]
+    struct E {
+        epoch: u32,
+    }
+    Ok(crate::sql::parse_json::<E>(&statement.payload)?.epoch)
+}

@@ -86,6 +86,8 @@ both!(
     schema_versions,
     event_notices,
     login_failures_and_document_claims,
+    conflicts_update_in_place_and_never_replace_other_rows,
+    undecodable_rows_are_corrupt,
 );
 
 fn signed(kind: StatementKind, payload: &str) -> Signed {
@@ -1233,4 +1235,207 @@ async fn login_failures_and_document_claims(f: Fixture) {
         s.claim_document(UploadId::new(), DocumentId::new()).await,
         Err(StoreError::NotFound)
     ));
+}
+
+/// Upserts behave alike on both backends (`ON CONFLICT (key) DO UPDATE`, not SQLite's `INSERT OR
+/// REPLACE`, which deletes and re-inserts and fires on any unique constraint): renewing keeps one
+/// row and updates it in place. A clash on a unique constraint other than the key being renewed
+/// is a `Conflict`, the transaction leaves nothing behind, and the row already there is untouched.
+async fn conflicts_update_in_place_and_never_replace_other_rows(f: Fixture) {
+    let s = &*f.store;
+    let (inst, admin, doc) = staffed(s, "C").await;
+    let p = patient(s, admin, inst, 7).await;
+    let d = DocumentId::new();
+    let u = stage(s, admin, 10).await;
+    let own = [KeyWrap {
+        holder: Holder::Practitioner { id: admin },
+        wrap: "dw-admin".into(),
+    }];
+    let share = |wrap: &str, expires: Option<i64>| NewGrant {
+        grantee: doc,
+        wrap: wrap.into(),
+        expires_at: expires.map(|t| time::OffsetDateTime::from_unix_timestamp(t).unwrap()),
+    };
+    s.commit_document(
+        &doc_row(d, p, admin, inst, 100),
+        &own,
+        &[share("w1", None)],
+        u,
+        100,
+    )
+    .await
+    .unwrap();
+    let wraps_of = |who| async move {
+        let mut w: Vec<_> = s
+            .document_key_wraps(&[d], who)
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|(_, w)| w.wrap)
+            .collect();
+        w.sort();
+        w
+    };
+
+    // Re-granting a share: one grant, its expiry and granter updated; one wrap, replaced.
+    s.put_grant(d, &share("w2", Some(5_000)), admin, 200)
+        .await
+        .unwrap();
+    let grants = s.grants_of_document(d).await.unwrap();
+    assert_eq!(grants.len(), 1, "{grants:?}");
+    assert_eq!(
+        (
+            grants[0].grantee,
+            grants[0].granted_at,
+            grants[0].expires_at
+        ),
+        (doc, 200, Some(5_000))
+    );
+    assert_eq!(wraps_of(doc).await, ["w2"]);
+    assert_eq!(
+        wraps_of(admin).await,
+        ["dw-admin"],
+        "the uploader's wrap stays"
+    );
+    // Revoked, then granted again without expiry: still one row, live again.
+    assert!(s.revoke_grant(d, doc, 300).await.unwrap());
+    s.put_grant(d, &share("w3", None), admin, 400)
+        .await
+        .unwrap();
+    let grants = s.grants_of_document(d).await.unwrap();
+    assert_eq!(grants.len(), 1);
+    assert!(grants[0].is_live(10_000));
+    assert_eq!(wraps_of(doc).await, ["w3"]);
+
+    // Consent granted again to a holder that has it: one consent; a patient key wrap for the
+    // same holder and epochs is replaced in place, the others stay.
+    let other = staffed(s, "O").await.0;
+    let wrap = |epoch, holder, w: &str| PatientKeyWrapRow {
+        patient_epoch: epoch,
+        institution: Some((holder, 1)),
+        wrap: w.into(),
+    };
+    let again = ConsentHolder::Institution { id: inst };
+    s.grant_consent(
+        p,
+        &again,
+        2,
+        &epoch_statement(StatementKind::PatientKeyEpoch, 2),
+        &[wrap(1, inst, "pw-inst-2"), wrap(2, other, "pw-other")],
+        admin,
+        500,
+    )
+    .await
+    .unwrap();
+    assert_eq!(s.consents(p).await.unwrap(), [again]);
+    let wraps = s.patient_key_wraps(p, &[inst, other], false).await.unwrap();
+    assert_eq!(
+        wraps,
+        [wrap(1, inst, "pw-inst-2"), wrap(2, other, "pw-other")]
+    );
+
+    // Declaring care twice keeps the first declaration.
+    s.add_care(p, doc, admin, 600).await.unwrap();
+    s.add_care(p, doc, doc, 700).await.unwrap();
+    assert_eq!(s.care_team(p).await.unwrap().len(), 2);
+
+    // A practitioner whose handle is taken: Conflict, the holder of the handle untouched.
+    let mut clash = new_practitioner(inst, "dr.c", false);
+    clash.enrolment_hash = "code-other".into();
+    assert!(matches!(
+        s.create_practitioner(&clash).await,
+        Err(StoreError::Conflict)
+    ));
+    let held = s.practitioner_by_handle(&"dr.c".parse().unwrap()).await;
+    assert_eq!(held.unwrap().unwrap().id, doc);
+    assert!(s.practitioner(clash.id).await.unwrap().is_none());
+
+    // An institution whose code is taken: Conflict, and its first admin is not created either.
+    let taken = institution("C", "Another Hospital");
+    let taken_admin = new_practitioner(taken.id, "admin.other", true);
+    assert!(matches!(
+        s.create_institution(&taken, &taken_admin).await,
+        Err(StoreError::Conflict)
+    ));
+    assert!(s.institution(taken.id).await.unwrap().is_none());
+    assert!(s.practitioner(taken_admin.id).await.unwrap().is_none());
+    assert_eq!(s.institution(inst).await.unwrap().unwrap().code, "C");
+
+    // A new patient sharing one reference with a known one: Conflict, the reference still
+    // leads to the known patient, and nothing of the new one remains.
+    let dup = NewPatientRow {
+        id: PatientId::new(),
+        refs: vec![pref(250), pref(7)],
+        card: "other-card".into(),
+        key_epoch: epoch_statement(StatementKind::PatientKeyEpoch, 1),
+        wraps: vec![],
+        consents: vec![],
+        created_by: admin,
+        created_at: 800,
+    };
+    assert!(matches!(
+        s.create_patient(&dup).await,
+        Err(StoreError::Conflict)
+    ));
+    assert_eq!(s.patient_by_refs(&[pref(7)]).await.unwrap(), Some(p));
+    assert_eq!(s.patient_by_refs(&[pref(250)]).await.unwrap(), None);
+    assert!(s.patient(dup.id).await.unwrap().is_none());
+
+    // A document sealed twice to one holder: Conflict, nothing committed, the upload kept.
+    let u2 = stage(s, admin, 20).await;
+    let d2 = DocumentId::new();
+    let twice = [own[0].clone(), own[0].clone()];
+    assert!(matches!(
+        s.commit_document(&doc_row(d2, p, admin, inst, 900), &twice, &[], u2, 900)
+            .await,
+        Err(StoreError::Conflict)
+    ));
+    assert!(s.document(d2).await.unwrap().is_none());
+    assert!(s.staged_upload(u2).await.unwrap().is_some());
+}
+
+/// A stored value that does not decode (wrong type, bad id, bad JSON, out of range) is a
+/// `Corrupt` error for that read, never a panic, and other rows still read.
+async fn undecodable_rows_are_corrupt(f: Fixture) {
+    let s = &*f.store;
+    let (inst, admin, doc) = staffed(s, "X").await;
+    let raw = &f.raw;
+    let corrupt = |sql: String| async move {
+        assert_eq!(raw.exec(&sql).await.unwrap(), 1, "{sql}");
+    };
+    corrupt(format!(
+        "UPDATE practitioners SET details = 'not json' WHERE id = '{doc}'"
+    ))
+    .await;
+    assert!(matches!(
+        s.practitioner(doc).await,
+        Err(StoreError::Corrupt)
+    ));
+    assert!(s.practitioner(admin).await.unwrap().is_some());
+    corrupt(format!(
+        "UPDATE institutions SET alliance_wrap_epoch = -1 WHERE id = '{inst}'"
+    ))
+    .await;
+    assert!(matches!(
+        s.institution(inst).await,
+        Err(StoreError::Corrupt)
+    ));
+    assert!(matches!(s.institutions().await, Err(StoreError::Corrupt)));
+    let p = patient(s, admin, inst, 9).await;
+    corrupt(format!(
+        "UPDATE patient_consents SET holder = 'not-an-id' WHERE patient_id = '{p}'"
+    ))
+    .await;
+    assert!(matches!(s.consents(p).await, Err(StoreError::Corrupt)));
+    if let Raw::Sqlite(_) = f.raw {
+        // SQLite keeps whatever type it is given: a text where a number belongs.
+        corrupt(format!(
+            "UPDATE practitioners SET failed_logins = 'many' WHERE id = '{admin}'"
+        ))
+        .await;
+        assert!(matches!(
+            s.practitioner(admin).await,
+            Err(StoreError::Corrupt)
+        ));
+    }
 }

@@ -15,7 +15,7 @@ mod documents;
 mod hkid;
 mod lab;
 mod pdf;
-mod png;
+mod photo;
 
 use std::collections::HashSet;
 
@@ -29,7 +29,7 @@ use time::macros::date;
 pub use hkid::hkid_check_digit;
 pub use lab::{LAB_CSV_HEADER, lab_csv, oru_r01};
 pub use pdf::pdf_report;
-pub use png::png_image;
+pub use photo::png_image;
 
 /// The fictional institutions documents are attributed to.
 pub const INSTITUTIONS: [&str; 3] = [

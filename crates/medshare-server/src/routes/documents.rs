@@ -91,39 +91,29 @@ pub async fn view(
     Ok(Json(DocumentDetail { document, uploader }))
 }
 
-/// Parse a single `bytes=` range; anything else is ignored as RFC 9110 allows.
+/// A single `bytes=` range (parsed by `http-range-header`); several ranges are ignored, as
+/// RFC 9110 allows a server to (the whole ciphertext is served instead).
 fn parse_range(headers: &HeaderMap) -> ApiResult<Option<ByteRange>> {
+    use http_range_header::{EndPosition, StartPosition};
     let Some(v) = headers.get(header::RANGE) else {
         return Ok(None);
     };
-    let text = v
-        .to_str()
-        .map_err(|_| ApiError::bad_request("invalid Range header"))?;
-    let Some(spec) = text.trim().strip_prefix("bytes=") else {
+    let bad = || ApiError::bad_request("invalid Range header");
+    let text = v.to_str().map_err(|_| bad())?;
+    let parsed = http_range_header::parse_range_header(text).map_err(|_| bad())?;
+    let [only] = parsed.ranges.as_slice() else {
         return Ok(None);
     };
-    if spec.contains(',') {
-        return Ok(None);
-    }
-    let (a, b) = spec
-        .split_once('-')
-        .ok_or(ApiError::bad_request("invalid Range header"))?;
-    let num = |s: &str| {
-        s.trim()
-            .parse::<u64>()
-            .map_err(|_| ApiError::bad_request("invalid Range header"))
-    };
-    Ok(Some(match (a.trim().is_empty(), b.trim().is_empty()) {
-        (true, false) => ByteRange::Suffix(num(b)?),
-        (false, true) => ByteRange::From {
-            start: num(a)?,
+    Ok(Some(match (only.start, only.end) {
+        (StartPosition::FromLast(n), _) => ByteRange::Suffix(n),
+        (StartPosition::Index(start), EndPosition::LastByte) => ByteRange::From {
+            start,
             end_inclusive: None,
         },
-        (false, false) => ByteRange::From {
-            start: num(a)?,
-            end_inclusive: Some(num(b)?),
+        (StartPosition::Index(start), EndPosition::Index(end)) => ByteRange::From {
+            start,
+            end_inclusive: Some(end),
         },
-        (true, true) => return Err(ApiError::bad_request("invalid Range header")),
     }))
 }
 

@@ -1,0 +1,191 @@
+//! The real differences between the backends, and nothing else: how a pool is opened (SQLite:
+//! WAL, full sync, foreign keys, busy timeout; PostgreSQL: a bigger pool for several replicas),
+//! which migrations tree applies, how an id list is matched (`json_each` vs `= ANY`), the audit
+//! append lock, the column that orders documents, how user tables are counted, and the
+//! cross-replica event feed (`LISTEN`/`NOTIFY`). Every statement the store runs is written
+//! once, in the aggregate files, over [`Dialect`].
+//!
+//! The trait is implemented for [`sqlx::Sqlite`] and [`sqlx::Postgres`] only: its methods name
+//! types private to this crate, so no other crate can implement it.
+
+use crate::sql::{Columns, Value};
+use crate::{EventNotices, Result, StoreError};
+use sqlx::error::BoxDynError;
+use sqlx::migrate::{Migrate, Migrator};
+use sqlx::postgres::{PgConnectOptions, PgListener, PgPoolOptions, Postgres};
+use sqlx::sqlite::{
+    Sqlite, SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous,
+};
+use sqlx::{Arguments, Database, Executor, IntoArguments, Pool};
+use std::future::Future;
+use std::str::FromStr;
+use std::time::Duration;
+
+/// The channel the `events_notify` trigger (migrations/postgres) announces new events on.
+pub const EVENTS_CHANNEL: &str = "medshare_events";
+
+/// A SQL backend the store runs on: a sqlx [`Database`] plus what differs between backends.
+pub trait Dialect:
+    Database<Connection: Migrate, Row: Columns, Arguments: IntoArguments<Self>>
+{
+    /// This backend's migrations, embedded in the binary.
+    fn migrator() -> &'static Migrator;
+
+    /// A pool for `url`, schema untouched.
+    fn connect(url: &str) -> impl Future<Output = Result<Pool<Self>>> + Send;
+
+    /// The pool as a statement executor (sqlx implements it for every backend; the generic
+    /// bound that says so cannot be implied, so each backend states it here).
+    fn pool_executor<'p>(pool: &'p Pool<Self>) -> impl Executor<'p, Database = Self>;
+
+    /// A connection (or open transaction) as a statement executor.
+    fn conn_executor<'c>(conn: &'c mut Self::Connection) -> impl Executor<'c, Database = Self>;
+
+    /// Bind one value as the next argument.
+    fn bind(args: &mut Self::Arguments, v: Value) -> Result<(), BoxDynError>;
+
+    fn rows_affected(done: &Self::QueryResult) -> u64;
+
+    /// SQL for "`column` is one of the ids in the list bound as `$param`".
+    fn any_of(column: &str, param: usize) -> String;
+
+    /// Run first in an audit append's transaction so that appenders (several replicas) take
+    /// turns and number entries without gaps; readers are not blocked. SQLite needs none: the
+    /// append's `INSERT` takes the database's single write lock before reading the log's end.
+    const LOCK_AUDIT_LOG: Option<&'static str>;
+
+    /// The column that orders documents committed in the same second.
+    const DOCUMENT_ORDER: &'static str;
+
+    /// One row, one column: how many tables the database has outside the backend's own.
+    const COUNT_USER_TABLES: &'static str;
+
+    /// A stream announcing events stored by any replica sharing the database; `None` where
+    /// only this process writes (SQLite).
+    fn event_notices(
+        pool: &Pool<Self>,
+    ) -> impl Future<Output = Result<Option<EventNotices>>> + Send;
+}
+
+/// What sqlx knows of each backend's concrete types and a generic bound cannot say, stated
+/// once for both.
+macro_rules! what_sqlx_knows {
+    () => {
+        fn pool_executor<'p>(pool: &'p Pool<Self>) -> impl Executor<'p, Database = Self> {
+            pool
+        }
+
+        fn conn_executor<'c>(conn: &'c mut Self::Connection) -> impl Executor<'c, Database = Self> {
+            conn
+        }
+
+        fn rows_affected(done: &Self::QueryResult) -> u64 {
+            done.rows_affected()
+        }
+    };
+}
+
+/// SQLite migrations, embedded in the binary.
+static SQLITE_MIGRATOR: Migrator = sqlx::migrate!("./migrations/sqlite");
+/// PostgreSQL migrations, embedded in the binary.
+static POSTGRES_MIGRATOR: Migrator = sqlx::migrate!("./migrations/postgres");
+
+impl Dialect for Sqlite {
+    fn migrator() -> &'static Migrator {
+        &SQLITE_MIGRATOR
+    }
+
+    async fn connect(url: &str) -> Result<Pool<Self>> {
+        let opts = SqliteConnectOptions::from_str(url)
+            .map_err(|_| StoreError::UnsupportedUrl)?
+            .create_if_missing(true)
+            .journal_mode(SqliteJournalMode::Wal)
+            .synchronous(SqliteSynchronous::Full)
+            .foreign_keys(true)
+            .busy_timeout(Duration::from_secs(10));
+        Ok(SqlitePoolOptions::new()
+            .max_connections(8)
+            .connect_with(opts)
+            .await?)
+    }
+
+    what_sqlx_knows!();
+
+    fn bind(args: &mut Self::Arguments, v: Value) -> Result<(), BoxDynError> {
+        match v {
+            Value::Text(v) => args.add(v),
+            Value::Int(v) => args.add(v),
+            // A JSON array, unpacked by json_each (no limit on the number of ids).
+            Value::TextList(v) => args.add(serde_json::to_string(&v)?),
+        }
+    }
+
+    fn any_of(column: &str, param: usize) -> String {
+        format!("{column} IN (SELECT value FROM json_each(${param}))")
+    }
+
+    const LOCK_AUDIT_LOG: Option<&'static str> = None;
+
+    const DOCUMENT_ORDER: &'static str = "rowid";
+
+    const COUNT_USER_TABLES: &'static str =
+        "SELECT COUNT(*) FROM sqlite_schema WHERE type = 'table' AND name NOT LIKE 'sqlite_%'";
+
+    async fn event_notices(_: &Pool<Self>) -> Result<Option<EventNotices>> {
+        Ok(None)
+    }
+}
+
+impl Dialect for Postgres {
+    fn migrator() -> &'static Migrator {
+        &POSTGRES_MIGRATOR
+    }
+
+    async fn connect(url: &str) -> Result<Pool<Self>> {
+        let opts = PgConnectOptions::from_str(url).map_err(|_| StoreError::UnsupportedUrl)?;
+        Ok(PgPoolOptions::new()
+            .max_connections(16)
+            .acquire_timeout(Duration::from_secs(10))
+            .connect_with(opts)
+            .await?)
+    }
+
+    what_sqlx_knows!();
+
+    fn bind(args: &mut Self::Arguments, v: Value) -> Result<(), BoxDynError> {
+        match v {
+            Value::Text(v) => args.add(v),
+            Value::Int(v) => args.add(v),
+            Value::TextList(v) => args.add(v),
+        }
+    }
+
+    fn any_of(column: &str, param: usize) -> String {
+        format!("{column} = ANY(${param})")
+    }
+
+    const LOCK_AUDIT_LOG: Option<&'static str> =
+        Some("LOCK TABLE access_log IN SHARE ROW EXCLUSIVE MODE");
+
+    const DOCUMENT_ORDER: &'static str = "seq";
+
+    const COUNT_USER_TABLES: &'static str = "SELECT COUNT(*) FROM pg_catalog.pg_tables \
+         WHERE schemaname NOT IN ('pg_catalog', 'information_schema')";
+
+    async fn event_notices(pool: &Pool<Self>) -> Result<Option<EventNotices>> {
+        use futures::StreamExt;
+        let mut listener = PgListener::connect_with(pool).await?;
+        listener.listen(EVENTS_CHANNEL).await?;
+        // The listener reconnects by itself after a dropped connection; announcements sent
+        // while it was away are lost, and clients catch up with `Last-Event-ID`.
+        let notices = listener.into_stream().map(|n| {
+            let n = n?;
+            let (to, seq) = n.payload().split_once(' ').ok_or(StoreError::Corrupt)?;
+            Ok((
+                crate::sql::parse_id(to)?,
+                seq.parse().map_err(|_| StoreError::Corrupt)?,
+            ))
+        });
+        Ok(Some(notices.boxed()))
+    }
+}
