@@ -14,7 +14,7 @@ fresh_dir=0
 log=$(mktemp)
 cleanup() {
   [ -n "${pid:-}" ] && kill -INT "$pid" 2>/dev/null || true
-  rm -f "$log"
+  rm -f "$log" "$log.headers"
   if [ "$fresh_dir" = 1 ]; then rm -rf medshare-demo; fi
 }
 trap cleanup EXIT
@@ -35,6 +35,13 @@ grep -q '^medshare sandbox hub: ' "$log" || { echo "readme-run: no sandbox after
 url=$(grep -o '^medshare sandbox hub: [^ ]*' "$log" | awk '{print $4}')
 body=$(curl -fsS "$url/health") || { echo "readme-run: $url/health did not answer" >&2; exit 1; }
 echo "readme-run: $url/health -> $body"
+# The web app is served at / with its Content-Security-Policy.
+page=$(curl -fsS -D "$log.headers" "$url/") || { echo "readme-run: $url/ did not answer" >&2; exit 1; }
+grep -q '<div id="root">' <<<"$page" || { echo "readme-run: $url/ is not the web app (was it built?)" >&2; exit 1; }
+grep -qi "^content-security-policy: .*script-src 'self' 'wasm-unsafe-eval'" "$log.headers" \
+  || { echo "readme-run: $url/ lacks the app's Content-Security-Policy" >&2; exit 1; }
+rm -f "$log.headers"
+echo "readme-run: $url/ serves the web app"
 # Ctrl-C to the whole process group, as a terminal would.
 kill -INT -- "-$pid"
 for _ in $(seq 1 60); do kill -0 "$pid" 2>/dev/null || break; sleep 1; done

@@ -10,4 +10,6 @@ bash scripts/services.sh  # PostgreSQL + s3s-fs for the scale-out tests (install
 export MEDSHARE_TEST_MATERIAL="$(bash scripts/test-material.sh)"  # real DICOM/HL7/FHIR for medshare-classify
 export MEDSHARE_GATEWAY_PEERS="$(bash scripts/gateway-peers.sh)"  # dcmtk, mllp_send, pynetdicom, simple-hl7, FHIR validator/clients for medshare-gateway
 bash scripts/wasm-check.sh  # browser crates build for wasm32
+bash scripts/build-web.sh   # the web app, before the hub is built so it embeds it
 cargo test --workspace --locked "$@"
+bash scripts/test-web.sh    # binding + i18n unit tests, then the browser suite (Chromium)

@@ -7,7 +7,7 @@ if ! rustup target list --installed 2>/dev/null | grep -qx wasm32-unknown-unknow
   echo "wasm-check.sh: installing the wasm32-unknown-unknown target" >&2
   rustup target add wasm32-unknown-unknown >&2
 fi
-for crate in medshare-model medshare-crypto medshare-classify medshare-audit; do
+for crate in medshare-model medshare-crypto medshare-classify medshare-audit medshare-client; do
   echo "wasm-check.sh: cargo build -p $crate --target wasm32-unknown-unknown" >&2
   cargo build --locked -q -p "$crate" --target wasm32-unknown-unknown
 done

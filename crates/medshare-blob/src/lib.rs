@@ -187,6 +187,11 @@ pub trait BlobStore: Send + Sync + 'static {
     /// Drop a staged blob. Succeeds if it does not exist.
     async fn discard(&self, staging_id: Uuid) -> Result<(), BlobError>;
 
+    /// Read a staged (not yet promoted) blob whole, streamed in chunks: an upload sent in parts
+    /// is joined by staging its parts' concatenation. [`BlobError::NotFound`] if nothing is
+    /// staged under `staging_id`.
+    async fn read_staged(&self, staging_id: Uuid) -> Result<ByteStream, BlobError>;
+
     /// Read a promoted blob, whole or a byte range, streamed in
     /// [`READ_CHUNK_SIZE`] chunks (memory use does not grow with blob size).
     async fn get(&self, blob_id: Uuid, range: Option<ByteRange>) -> Result<BlobRead, BlobError>;

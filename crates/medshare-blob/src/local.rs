@@ -268,6 +268,14 @@ impl BlobStore for LocalBlobStore {
         Ok(())
     }
 
+    async fn read_staged(&self, staging_id: Uuid) -> Result<ByteStream, BlobError> {
+        let file = fs::File::open(self.staging_path(staging_id))
+            .await
+            .map_err(not_found_as_blob_error)?;
+        let len = file.metadata().await?.len();
+        Ok(read_stream(file, len))
+    }
+
     async fn get(&self, blob_id: Uuid, range: Option<ByteRange>) -> Result<BlobRead, BlobError> {
         let mut file = fs::File::open(self.blob_path(blob_id))
             .await

@@ -348,6 +348,18 @@ impl BlobStore for S3BlobStore {
         }
     }
 
+    async fn read_staged(&self, staging_id: Uuid) -> Result<ByteStream, BlobError> {
+        let got = self
+            .store
+            .get(&self.staging_path(staging_id))
+            .await
+            .map_err(backend)?;
+        Ok(got
+            .into_stream()
+            .map_err(|e| std::io::Error::other(backend(e)))
+            .boxed())
+    }
+
     async fn get(&self, blob_id: Uuid, range: Option<ByteRange>) -> Result<BlobRead, BlobError> {
         let path = self.blob_path(blob_id);
         let meta = self.store.head(&path).await.map_err(backend)?;

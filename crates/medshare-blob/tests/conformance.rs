@@ -91,6 +91,7 @@ both!(
     promote_and_discard,
     list_delete_and_ages,
     sweep_staging_removes_unpromoted,
+    staged_blobs_read_back_whole,
 );
 
 /// Deterministic pseudo-random bytes.
@@ -362,6 +363,27 @@ async fn promote_and_discard(f: Fixture) {
     assert_eq!((f.files)(), 1);
     assert!(matches!(
         f.store.size(Uuid::new_v4()).await,
+        Err(BlobError::NotFound)
+    ));
+}
+
+async fn staged_blobs_read_back_whole(f: Fixture) {
+    let s = Uuid::new_v4();
+    let bytes = data(3 * 1024 * 1024 + 17);
+    f.store.stage(s, chunked(&bytes), u64::MAX).await.unwrap();
+    let chunks: Vec<Bytes> = f
+        .store
+        .read_staged(s)
+        .await
+        .unwrap()
+        .try_collect()
+        .await
+        .unwrap();
+    assert_eq!(chunks.concat(), bytes);
+    // Reading does not consume: it can still be promoted.
+    f.store.promote(s, Uuid::new_v4()).await.unwrap();
+    assert!(matches!(
+        f.store.read_staged(s).await,
         Err(BlobError::NotFound)
     ));
 }

@@ -106,9 +106,7 @@ pub(crate) async fn enrol_keys(
     let kdf = kdf.unwrap_or_else(passphrase::new_kdf_params);
     let pass = passphrase.to_string();
     let kdf2 = kdf.clone();
-    let derived = tokio::task::spawn_blocking(move || passphrase::derive(&pass, &kdf2))
-        .await
-        .map_err(|_| ClientError::Invalid("key derivation was interrupted".into()))??;
+    let derived = crate::platform::blocking(move || passphrase::derive(&pass, &kdf2)).await??;
     let sealed = passphrase::seal_bundle(&derived.kek, &info.practitioner_id, keys);
     let recipient = keys.encryption.recipient();
     let sign_public = keys.signing.public();

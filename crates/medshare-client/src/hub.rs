@@ -27,6 +27,15 @@ impl Hub {
     /// A hub at `base` (e.g. `https://hub.example:8443`); `ca_pem` adds a trusted CA (self-signed
     /// hospital deployments).
     pub fn new(base: &str, ca_pem: Option<&[u8]>) -> Result<Self> {
+        Ok(Self {
+            http: Self::builder(ca_pem)?.build()?,
+            base: base.trim_end_matches('/').to_string(),
+            token: None,
+        })
+    }
+
+    #[cfg(not(target_arch = "wasm32"))]
+    fn builder(ca_pem: Option<&[u8]>) -> Result<reqwest::ClientBuilder> {
         let mut b = reqwest::Client::builder()
             .user_agent(concat!("medshare/", env!("CARGO_PKG_VERSION")))
             .connect_timeout(std::time::Duration::from_secs(10));
@@ -35,11 +44,18 @@ impl Hub {
                 .map_err(|_| ClientError::Invalid("the CA certificate is not valid PEM".into()))?;
             b = b.add_root_certificate(cert);
         }
-        Ok(Self {
-            http: b.build()?,
-            base: base.trim_end_matches('/').to_string(),
-            token: None,
-        })
+        Ok(b)
+    }
+
+    /// In the browser, fetch uses the browser's own trust store and user agent.
+    #[cfg(target_arch = "wasm32")]
+    fn builder(ca_pem: Option<&[u8]>) -> Result<reqwest::ClientBuilder> {
+        if ca_pem.is_some() {
+            return Err(ClientError::Invalid(
+                "a browser trusts the certificates its system trusts: install the CA there".into(),
+            ));
+        }
+        Ok(reqwest::Client::builder())
     }
 
     /// The same hub with a session token.

@@ -22,12 +22,16 @@ pub mod error;
 mod events;
 pub mod hub;
 pub mod intake;
+pub mod local;
 pub mod memory;
 pub mod patients;
+#[cfg(not(target_arch = "wasm32"))]
 mod pipe;
+mod platform;
 pub mod records;
 pub mod service;
 pub mod session;
+pub mod transfer;
 pub mod trust;
 
 pub use error::{ClientError, Result};
@@ -37,3 +41,4 @@ pub use memory::{Memory, MemoryStore, Remembered};
 pub use patients::{ConsentTarget, Patient};
 pub use records::{DocumentMeta, OpenedDocument, Share, Timeline, TimelineEntry};
 pub use session::{Client, LoginOptions, SavedSession, login};
+pub use transfer::UploadSession;

@@ -3,26 +3,33 @@
 //! and revoke.
 
 use crate::error::{ClientError, Result};
+#[cfg(not(target_arch = "wasm32"))]
 use crate::hub::Hub;
 use crate::patients::Patient;
+#[cfg(not(target_arch = "wasm32"))]
 use crate::pipe::{CHUNK, ChannelReader, ChannelWriter};
 use crate::session::Client;
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD as B64;
+#[cfg(not(target_arch = "wasm32"))]
 use futures::StreamExt;
 use medshare_crypto::chain::{VerifiedPractitioner, verify_binding};
-use medshare_crypto::seal::{
-    SealWriter, open_bytes, open_reader, seal_bytes, unwrap_key, wrap_key,
-};
-use medshare_crypto::{EncryptionKey, HashingReader, HashingWriter, sha256_hex};
+#[cfg(not(target_arch = "wasm32"))]
+use medshare_crypto::seal::{SealWriter, open_reader};
+use medshare_crypto::seal::{open_bytes, seal_bytes, unwrap_key, wrap_key};
+use medshare_crypto::{EncryptionKey, sha256_hex};
+#[cfg(not(target_arch = "wasm32"))]
+use medshare_crypto::{HashingReader, HashingWriter};
 use medshare_model::api::*;
 use medshare_model::identifiers::PatientIdentifier;
 use medshare_model::records::{Manifest, PatientCard};
 use medshare_model::statements::{DocumentBinding, key_id};
 use medshare_model::{DocumentId, Handle, InstitutionId, UploadId};
 use std::collections::HashMap;
+#[cfg(not(target_arch = "wasm32"))]
 use std::io::{Read, Write};
 use time::OffsetDateTime;
+#[cfg(not(target_arch = "wasm32"))]
 use tokio::sync::mpsc;
 
 /// What the uploader says about a document (size and hash are computed while sealing). Built
@@ -100,6 +107,27 @@ impl std::fmt::Debug for OpenedDocument {
             .field("document_id", &self.view.document_id)
             .finish_non_exhaustive()
     }
+}
+
+/// What sealing a file produced: the hashes and sizes the binding and manifest commit to.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Sealed {
+    pub ciphertext_sha256: String,
+    pub ciphertext_size: u64,
+    pub plaintext_sha256: String,
+    pub plaintext_size: u64,
+}
+
+/// An upload between its first step (key made, grantees verified) and its commit.
+pub(crate) struct PreparedUpload {
+    document_id: DocumentId,
+    pub(crate) key: EncryptionKey,
+    grants: Vec<NewGrant>,
+    patient_id: medshare_model::PatientId,
+    patient_ref: medshare_model::PatientRef,
+    patient_epoch: u32,
+    patient_recipient: String,
+    pub(crate) upload_id: UploadId,
 }
 
 impl OpenedDocument {
@@ -230,6 +258,7 @@ impl Client {
     /// Seal `source` with a new document key while streaming it to the hub, then commit it
     /// with a signed binding, key wraps (self, patient key) and shares. `progress` receives
     /// plaintext bytes as they are sealed.
+    #[cfg(not(target_arch = "wasm32"))]
     pub async fn upload(
         &self,
         source: impl Read + Send + 'static,
@@ -246,6 +275,7 @@ impl Client {
     /// commit of one id (`Conflict`), so a queue that may retry after an unknown outcome (an
     /// institution gateway) uploads each item exactly once: it keeps the id with the item and,
     /// on a retry, first asks whether the document is already there.
+    #[cfg(not(target_arch = "wasm32"))]
     pub async fn upload_as(
         &self,
         document_id: DocumentId,
@@ -255,18 +285,10 @@ impl Client {
         shares: &[Share],
         progress: impl Fn(u64) + Send + 'static,
     ) -> Result<DocumentView> {
-        // Unlocks and checks our own certificate before anything is sealed.
-        self.context().await?;
-        let key = EncryptionKey::generate();
-        // Resolve and verify grantees before sending anything.
-        let mut grants = Vec::new();
-        for s in shares {
-            grants.push(self.grant_for(&key, s).await?.0);
-        }
-        let (patient_epoch, patient_recipient) = patient.current()?;
-        let recipients = vec![key.recipient()];
+        let prepared = self.prepare_upload(document_id, patient, shares).await?;
+        let recipients = vec![prepared.key.recipient()];
         let (tx, rx) = mpsc::channel(8);
-        let sealer = tokio::task::spawn_blocking(move || -> Result<(String, u64, String, u64)> {
+        let sealer = tokio::task::spawn_blocking(move || -> Result<Sealed> {
             let mut reader = HashingReader::new(source);
             let mut sealed =
                 SealWriter::new(&recipients, HashingWriter::new(ChannelWriter::new(tx)))?;
@@ -281,18 +303,20 @@ impl Client {
             }
             let mut hashed = sealed.finish()?;
             hashed.flush()?;
-            Ok((
-                hashed.finalize_hex(),
-                hashed.byte_count(),
-                reader.finalize_hex(),
-                reader.byte_count(),
-            ))
+            Ok(Sealed {
+                ciphertext_sha256: hashed.finalize_hex(),
+                ciphertext_size: hashed.byte_count(),
+                plaintext_sha256: reader.finalize_hex(),
+                plaintext_size: reader.byte_count(),
+            })
         });
-        let upload_id = UploadId::new();
         let body = reqwest::Body::wrap_stream(tokio_stream::wrappers::ReceiverStream::new(rx));
         let sent = self
             .hub
-            .request(reqwest::Method::PUT, &format!("/v1/uploads/{upload_id}"))
+            .request(
+                reqwest::Method::PUT,
+                &format!("/v1/uploads/{}", prepared.upload_id),
+            )
             .header(reqwest::header::CONTENT_TYPE, "application/octet-stream")
             .body(body)
             .send()
@@ -301,8 +325,59 @@ impl Client {
             .await
             .map_err(|_| ClientError::Invalid("sealing was interrupted".into()))?;
         let uploaded: Uploaded = Hub::check(sent?).await?.json().await?;
-        let (ct_sha, ct_size, pt_sha, pt_size) = sealed?;
-        if uploaded.sha256 != ct_sha || uploaded.size != ct_size {
+        self.commit_upload(prepared, sealed?, &uploaded, meta).await
+    }
+
+    /// The first step of every upload: unlock and check our own certificate, make the
+    /// document key, resolve and verify grantees before anything is sent.
+    pub(crate) async fn prepare_upload(
+        &self,
+        document_id: DocumentId,
+        patient: &Patient,
+        shares: &[Share],
+    ) -> Result<PreparedUpload> {
+        self.context().await?;
+        let key = EncryptionKey::generate();
+        let mut grants = Vec::new();
+        for s in shares {
+            grants.push(self.grant_for(&key, s).await?.0);
+        }
+        let (patient_epoch, patient_recipient) = patient.current()?;
+        Ok(PreparedUpload {
+            document_id,
+            key,
+            grants,
+            patient_id: patient.id(),
+            patient_ref: patient.patient_ref.clone(),
+            patient_epoch,
+            patient_recipient: patient_recipient.to_string(),
+            upload_id: UploadId::new(),
+        })
+    }
+
+    /// The last step of every upload: check that the hub staged exactly the sealed bytes, then
+    /// seal the manifest, sign the binding and commit with key wraps and grants.
+    pub(crate) async fn commit_upload(
+        &self,
+        prepared: PreparedUpload,
+        sealed: Sealed,
+        uploaded: &Uploaded,
+        meta: DocumentMeta,
+    ) -> Result<DocumentView> {
+        let PreparedUpload {
+            document_id,
+            key,
+            grants,
+            patient_id,
+            patient_ref,
+            patient_epoch,
+            patient_recipient,
+            upload_id,
+        } = prepared;
+        if uploaded.upload_id != upload_id
+            || uploaded.sha256 != sealed.ciphertext_sha256
+            || uploaded.size != sealed.ciphertext_size
+        {
             return Err(ClientError::Trust(
                 "the hub received different bytes than were sent",
             ));
@@ -313,8 +388,8 @@ impl Client {
             media_type: meta.media_type,
             category: meta.category,
             date_of_service: meta.date_of_service,
-            size: pt_size,
-            sha256: pt_sha,
+            size: sealed.plaintext_size,
+            sha256: sealed.plaintext_sha256,
             classification: meta.classification,
             urgent: meta.urgent,
         };
@@ -323,10 +398,10 @@ impl Client {
         let manifest_ct = seal_bytes(&[key.recipient()], &manifest_json)?;
         let binding = self.keys.signing.sign_statement(&DocumentBinding {
             document_id,
-            patient_id: patient.id(),
-            patient_ref: patient.patient_ref.clone(),
-            ciphertext_sha256: ct_sha,
-            ciphertext_size: ct_size,
+            patient_id,
+            patient_ref,
+            ciphertext_sha256: sealed.ciphertext_sha256,
+            ciphertext_size: sealed.ciphertext_size,
             manifest_sha256: sha256_hex(&manifest_ct),
             uploader: self.me,
             uploader_key: key_id(&self.keys.signing.public()),
@@ -342,7 +417,7 @@ impl Client {
                 holder: Holder::Patient {
                     epoch: patient_epoch,
                 },
-                wrap: wrap_key(patient_recipient, &key)?,
+                wrap: wrap_key(&patient_recipient, &key)?,
             },
         ];
         self.hub
@@ -351,7 +426,7 @@ impl Client {
                 &CommitDocument {
                     document_id,
                     upload_id,
-                    patient_id: patient.id(),
+                    patient_id,
                     binding,
                     manifest: B64.encode(manifest_ct),
                     wraps,
@@ -514,6 +589,7 @@ impl Client {
 
     /// Stream the ciphertext, decrypting into `out`; fails if the bytes do not match the signed
     /// binding (the caller must then discard what was written).
+    #[cfg(not(target_arch = "wasm32"))]
     pub async fn download(
         &self,
         doc: &OpenedDocument,

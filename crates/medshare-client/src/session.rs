@@ -135,14 +135,13 @@ pub async fn login(
         ));
     }
     let pass = passphrase.to_string();
-    let derived = tokio::task::spawn_blocking(move || {
+    let derived = crate::platform::blocking(move || {
         let mut pass = pass;
         let d = passphrase::derive(&pass, &kdf);
         pass.zeroize();
         d
     })
-    .await
-    .map_err(|_| ClientError::Invalid("key derivation was interrupted".into()))??;
+    .await??;
     let res: LoginResponse = hub
         .post(
             "/v1/auth/login",

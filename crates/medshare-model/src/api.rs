@@ -368,6 +368,14 @@ pub struct Uploaded {
     pub sha256: String,
 }
 
+/// How much of an upload sent in parts (`PUT /v1/uploads/{id}/parts/{offset}`) the hub holds.
+#[derive(Clone, Debug, Serialize, Deserialize, ToSchema)]
+pub struct UploadProgress {
+    pub upload_id: UploadId,
+    /// Bytes received so far: the offset of the next part.
+    pub received: u64,
+}
+
 /// A share given at upload or later.
 #[derive(Clone, Debug, Serialize, Deserialize, ToSchema)]
 pub struct NewGrant {

@@ -26,6 +26,8 @@ async fn openapi_lists_the_api_and_health_answers() -> anyhow::Result<()> {
         "/v1/auth/login",
         "/v1/search",
         "/v1/uploads/{id}",
+        "/v1/uploads/{id}/parts/{offset}",
+        "/v1/uploads/{id}/complete",
         "/v1/documents",
         "/v1/documents/{id}/content",
         "/v1/documents/{id}/grants/{grantee}",

@@ -161,6 +161,16 @@ fn print_guide(w: &World, dir: &Path) {
         "medshare sandbox hub: {}   (SYNTHETIC DATA ONLY — sandbox passphrases and codes below)",
         w.hub_url
     );
+    if medshare_server::routes::app::built() {
+        crate::say!(
+            "Web app: {}/#sandbox   (open it in a browser; log in as a person below)",
+            w.hub_url
+        );
+    } else {
+        crate::say!(
+            "Web app: not built into this binary (run `bash scripts/build-web.sh`, then build again)"
+        );
+    }
     crate::say!("Each person uses their own config folder. Log in with:");
     for (handle, c) in &w.people {
         crate::say!();

@@ -29,6 +29,44 @@ pub async fn stage(
     ))
 }
 
+/// Stage the part of an upload that starts at `offset` (browsers, which cannot stream a request
+/// body): parts arrive in order, at most 16 MiB each; `complete` joins them.
+#[utoipa::path(put, path = "/v1/uploads/{id}/parts/{offset}", tag = "documents", security(("bearer" = [])), params(("id" = String, Path), ("offset" = u64, Path)), request_body(content = Vec<u8>, content_type = "application/octet-stream"), responses((status = 200, body = UploadProgress), (status = 409, body = medshare_model::Problem), (status = 413, body = medshare_model::Problem)))]
+pub async fn stage_part(
+    State(s): State<AppState>,
+    caller: Caller,
+    Path((id, offset)): Path<(UploadId, u64)>,
+    body: Body,
+) -> ApiResult<Json<UploadProgress>> {
+    let stream = body.into_data_stream().map_err(std::io::Error::other);
+    Ok(Json(
+        svc::stage_part(&s, &caller, id, offset, Box::pin(stream)).await?,
+    ))
+}
+
+/// How much of an upload sent in parts the hub holds (to resume after a lost connection).
+#[utoipa::path(get, path = "/v1/uploads/{id}/parts", tag = "documents", security(("bearer" = [])), params(("id" = String, Path)), responses((status = 200, body = UploadProgress)))]
+pub async fn upload_progress(
+    State(s): State<AppState>,
+    caller: Caller,
+    Path(id): Path<UploadId>,
+) -> ApiResult<Json<UploadProgress>> {
+    Ok(Json(svc::upload_progress(&s, &caller, id).await?))
+}
+
+/// Join an upload's parts into one staged upload, hashed whole, ready to commit.
+#[utoipa::path(post, path = "/v1/uploads/{id}/complete", tag = "documents", security(("bearer" = [])), params(("id" = String, Path)), responses((status = 201, body = Uploaded), (status = 404, body = medshare_model::Problem)))]
+pub async fn complete_parts(
+    State(s): State<AppState>,
+    caller: Caller,
+    Path(id): Path<UploadId>,
+) -> ApiResult<(StatusCode, Json<Uploaded>)> {
+    Ok((
+        StatusCode::CREATED,
+        Json(svc::complete_parts(&s, &caller, id).await?),
+    ))
+}
+
 /// Commit a staged upload as a document, with its signed binding, key wraps and shares.
 #[utoipa::path(post, path = "/v1/documents", tag = "documents", security(("bearer" = [])), request_body = CommitDocument, responses((status = 201, body = DocumentView)))]
 pub async fn commit(

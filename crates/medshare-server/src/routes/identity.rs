@@ -96,6 +96,15 @@ pub async fn practitioner(
     Ok(Json(svc::practitioner(&s, id).await?))
 }
 
+/// The alliance's certified clinicians (to choose whom to share with).
+#[utoipa::path(get, path = "/v1/practitioners", tag = "identity", security(("bearer" = [])), responses((status = 200, body = Vec<PractitionerPublic>)))]
+pub async fn directory(
+    State(s): State<AppState>,
+    caller: Caller,
+) -> ApiResult<Json<Vec<PractitionerPublic>>> {
+    Ok(Json(svc::directory(&s, &caller).await?))
+}
+
 /// Find a practitioner by handle.
 #[utoipa::path(get, path = "/v1/practitioners/by-handle/{handle}", tag = "identity", security(("bearer" = [])), params(("handle" = String, Path)), responses((status = 200, body = PractitionerPublic)))]
 pub async fn practitioner_by_handle(

@@ -1,6 +1,7 @@
 //! HTTP routes: thin handlers that extract, call a service and map the result.
 
 mod alliance;
+pub mod app;
 mod audit;
 mod documents;
 mod events;
@@ -27,11 +28,11 @@ use utoipa::OpenApi;
         alliance::info, alliance::bootstrap, alliance::command,
         identity::institutions, identity::institution, identity::lookup_enrolment, identity::redeem,
         identity::prelogin, identity::login, identity::service_login, identity::logout, identity::me,
-        identity::practitioner, identity::practitioner_by_handle, identity::create_enrolment,
+        identity::practitioner, identity::practitioner_by_handle, identity::directory, identity::create_enrolment,
         identity::pending, identity::members, identity::certify, identity::remove,
         patients::create, patients::lookup, patients::search, patients::grant_consent,
         patients::revoke_consent, patients::declare_care, patients::break_glass,
-        documents::stage, documents::commit, documents::view, documents::content,
+        documents::stage, documents::stage_part, documents::upload_progress, documents::complete_parts, documents::commit, documents::view, documents::content,
         documents::share, documents::revoke, documents::grants,
         events::list, events::stream,
         audit::head, audit::heads, audit::entries, audit::inclusion, audit::log, audit::export,
@@ -107,6 +108,7 @@ pub fn app(state: AppState) -> Router {
         .route("/v1/institutions/{id}/members", get(identity::members))
         .route("/v1/auth/logout", post(identity::logout))
         .route("/v1/me", get(identity::me))
+        .route("/v1/practitioners", get(identity::directory))
         .route("/v1/practitioners/{id}", get(identity::practitioner))
         .route(
             "/v1/practitioners/by-handle/{handle}",
@@ -169,6 +171,12 @@ pub fn app(state: AppState) -> Router {
     // Ciphertext streams are bounded by the blob store's own limit, not the JSON limit.
     let streams = Router::new()
         .route("/v1/uploads/{id}", put(documents::stage))
+        .route(
+            "/v1/uploads/{id}/parts/{offset}",
+            put(documents::stage_part),
+        )
+        .route("/v1/uploads/{id}/parts", get(documents::upload_progress))
+        .route("/v1/uploads/{id}/complete", post(documents::complete_parts))
         .route("/v1/documents/{id}/content", get(documents::content))
         .route("/v1/events/stream", get(events::stream))
         .layer(DefaultBodyLimit::disable());
@@ -176,6 +184,9 @@ pub fn app(state: AppState) -> Router {
         .route("/health", get(health::health))
         .route("/ready", get(health::ready))
         .route("/openapi.json", get(openapi))
+        .route("/", get(app::index))
+        .route("/assets/{file}", get(app::asset))
+        .route("/{file}", get(app::root_file))
         .merge(api)
         .merge(streams)
         .layer(axum::middleware::map_response(problemize))

@@ -9,6 +9,7 @@ use crate::auth::Caller;
 use crate::error::{ApiError, ApiResult};
 use crate::policy::{self, Basis, Who};
 use crate::state::{AppState, at};
+use futures::{StreamExt, TryStreamExt};
 use medshare_blob::{BlobRead, ByteRange, ByteStream};
 use medshare_model::api::*;
 use medshare_model::statements::{DocumentBinding, decode_key, key_id};
@@ -52,6 +53,174 @@ pub async fn stage(
     if let Err(e) = state.store.stage_upload(&row).await {
         let _ = state.blobs.discard(id.0).await;
         return Err(e.into());
+    }
+    Ok(Uploaded {
+        upload_id: id,
+        size: row.size,
+        sha256: row.sha256,
+    })
+}
+
+/// Largest part of an upload sent in parts (browsers cannot stream a request body over
+/// HTTP/1.1, so they send the ciphertext in parts of at most this size).
+pub const MAX_PART_BYTES: u64 = 16 * 1024 * 1024;
+
+/// The staging id of the part of `upload` starting at `offset`: derived, so the parts of an
+/// upload are found again without another table.
+fn part_id(upload: UploadId, offset: u64) -> UploadId {
+    let mut h = Sha256::new();
+    h.update(b"medshare upload part\0");
+    h.update(upload.0.as_bytes());
+    h.update(offset.to_be_bytes());
+    let mut b: [u8; 16] = h.finalize()[..16].try_into().expect("16 bytes");
+    b[6] = (b[6] & 0x0f) | 0x80; // UUID version 8 (custom), RFC 9562 variant
+    b[8] = (b[8] & 0x3f) | 0x80;
+    UploadId(uuid::Uuid::from_bytes(b))
+}
+
+/// The parts of `upload` the caller has staged, in order, ending at the first gap.
+async fn staged_parts(
+    state: &AppState,
+    caller: &Caller,
+    upload: UploadId,
+) -> ApiResult<Vec<StagedUploadRow>> {
+    let mut parts = Vec::new();
+    let mut offset = 0u64;
+    while let Some(row) = state.store.staged_upload(part_id(upload, offset)).await? {
+        if row.practitioner_id != caller.id() || row.size == 0 {
+            break;
+        }
+        offset += row.size;
+        parts.push(row);
+    }
+    Ok(parts)
+}
+
+/// How much of an upload sent in parts the hub holds: the offset of the next part.
+pub async fn upload_progress(
+    state: &AppState,
+    caller: &Caller,
+    id: UploadId,
+) -> ApiResult<UploadProgress> {
+    require_clinician(caller)?;
+    let parts = staged_parts(state, caller, id).await?;
+    Ok(UploadProgress {
+        upload_id: id,
+        received: parts.iter().map(|p| p.size).sum(),
+    })
+}
+
+/// Stage the part of upload `id` that starts at `offset` (which must be exactly what the hub
+/// holds so far: parts arrive in order, and a part sent twice is refused, not appended twice).
+/// The parts of one upload count as one upload against the staging quota.
+pub async fn stage_part(
+    state: &AppState,
+    caller: &Caller,
+    id: UploadId,
+    offset: u64,
+    body: ByteStream,
+) -> ApiResult<UploadProgress> {
+    require_clinician(caller)?;
+    if state.store.staged_upload(id).await?.is_some() {
+        return Err(ApiError::with(
+            ErrorCode::Conflict,
+            "this upload is already complete",
+        ));
+    }
+    let parts = staged_parts(state, caller, id).await?;
+    let received: u64 = parts.iter().map(|p| p.size).sum();
+    if offset != received {
+        return Err(ApiError::with(
+            ErrorCode::Conflict,
+            "the part does not start where the upload stands: ask for the upload's progress",
+        ));
+    }
+    let limits = &state.config.limits;
+    if received >= limits.max_upload_bytes {
+        return Err(ApiError::new(ErrorCode::PayloadTooLarge));
+    }
+    let (count, bytes) = state.store.staged_usage(caller.id()).await?;
+    let others = count - parts.len() as i64;
+    if others >= limits.max_staged_uploads || bytes >= limits.max_staged_bytes {
+        return Err(ApiError::with(
+            ErrorCode::TooManyRequests,
+            "too many uploads in progress: commit them or wait until they expire",
+        ));
+    }
+    let max = MAX_PART_BYTES
+        .min(limits.max_upload_bytes - received)
+        .min(limits.max_staged_bytes - bytes);
+    let part = part_id(id, offset);
+    let staged = state.blobs.stage(part.0, body, max).await?;
+    if staged.size == 0 {
+        let _ = state.blobs.discard(part.0).await;
+        return Err(ApiError::bad_request("an upload part cannot be empty"));
+    }
+    let row = StagedUploadRow {
+        id: part,
+        practitioner_id: caller.id(),
+        size: staged.size,
+        sha256: staged.sha256_hex(),
+        created_at: state.now(),
+    };
+    if let Err(e) = state.store.stage_upload(&row).await {
+        let _ = state.blobs.discard(part.0).await;
+        return Err(e.into());
+    }
+    Ok(UploadProgress {
+        upload_id: id,
+        received: received + staged.size,
+    })
+}
+
+/// Join the staged parts of upload `id` into one staged upload (hashing it whole, as a
+/// streamed upload is), ready for [`commit`]; the parts are dropped.
+pub async fn complete_parts(
+    state: &AppState,
+    caller: &Caller,
+    id: UploadId,
+) -> ApiResult<Uploaded> {
+    require_clinician(caller)?;
+    if state.store.staged_upload(id).await?.is_some() {
+        return Err(ApiError::with(
+            ErrorCode::Conflict,
+            "this upload is already complete",
+        ));
+    }
+    let parts = staged_parts(state, caller, id).await?;
+    if parts.is_empty() {
+        return Err(ApiError::with(
+            ErrorCode::NotFound,
+            "no such upload: send its parts first",
+        ));
+    }
+    let blobs = state.blobs.clone();
+    let ids: Vec<uuid::Uuid> = parts.iter().map(|p| p.id.0).collect();
+    let joined = futures::stream::iter(ids)
+        .then(move |part| {
+            let blobs = blobs.clone();
+            async move { blobs.read_staged(part).await.map_err(std::io::Error::other) }
+        })
+        .try_flatten()
+        .boxed();
+    let staged = state
+        .blobs
+        .stage(id.0, joined, state.config.limits.max_upload_bytes)
+        .await?;
+    let row = StagedUploadRow {
+        id,
+        practitioner_id: caller.id(),
+        size: staged.size,
+        sha256: staged.sha256_hex(),
+        created_at: state.now(),
+    };
+    if let Err(e) = state.store.stage_upload(&row).await {
+        let _ = state.blobs.discard(id.0).await;
+        return Err(e.into());
+    }
+    for p in &parts {
+        state.blobs.discard(p.id.0).await?;
+        state.store.delete_staged_upload(p.id).await?;
     }
     Ok(Uploaded {
         upload_id: id,

@@ -545,6 +545,26 @@ pub async fn pending(
         .collect())
 }
 
+/// The alliance's certified clinicians, for choosing whom to share with (names, professions,
+/// registrations and public keys are public to members: see docs/security.md). Clients verify
+/// each certificate against the pinned root before showing it.
+pub async fn directory(state: &AppState, caller: &Caller) -> ApiResult<Vec<PractitionerPublic>> {
+    super::patients::require_clinician(caller)?;
+    let mut out = Vec::new();
+    for i in state.store.institutions().await? {
+        for p in state
+            .store
+            .practitioners_of(i.id, Some(PractitionerStatus::Certified))
+            .await?
+        {
+            if crate::policy::receive_share(&crate::policy::Who::from(&p)).is_ok() {
+                out.push(public_of(state, &p).await?);
+            }
+        }
+    }
+    Ok(out)
+}
+
 /// Certified members of the institution (for key rotation).
 pub async fn members(
     state: &AppState,

@@ -1,0 +1,22 @@
+//! The few things that differ between a native process and a browser: where CPU-heavy work runs.
+//! Everything else in the core is the same code on both.
+
+use crate::error::{ClientError, Result};
+
+/// Run CPU-heavy work (Argon2id, sealing) without stalling the async executor: on a blocking
+/// thread natively; inline in the browser, where the app calls the core from a Web Worker so
+/// the page never waits on it.
+#[cfg(not(target_arch = "wasm32"))]
+pub(crate) async fn blocking<T: Send + 'static>(
+    f: impl FnOnce() -> T + Send + 'static,
+) -> Result<T> {
+    tokio::task::spawn_blocking(f)
+        .await
+        .map_err(|_| ClientError::Invalid("the work was interrupted".into()))
+}
+
+/// Run CPU-heavy work inline (browser: the caller is a Web Worker).
+#[cfg(target_arch = "wasm32")]
+pub(crate) async fn blocking<T>(f: impl FnOnce() -> T) -> Result<T> {
+    Ok::<_, ClientError>(f())
+}

@@ -1,0 +1,278 @@
+//! Transfers that need no blocking thread, for the browser (and usable natively): an upload
+//! sealed piece by piece and sent in parts (`PUT /v1/uploads/{id}/parts/{offset}`, because a
+//! browser cannot stream a request body over HTTP/1.1), and a download opened as it streams in.
+//! Both keep memory flat in the file size and check the same hashes as the streaming pipelines
+//! in `records.rs`.
+
+use crate::error::{ClientError, Result};
+use crate::hub::Hub;
+use crate::patients::Patient;
+use crate::records::{DocumentMeta, OpenedDocument, PreparedUpload, Sealed, Share};
+use crate::session::Client;
+use futures::io::AsyncReadExt;
+use futures::{StreamExt, TryStreamExt};
+use medshare_crypto::HashingWriter;
+use medshare_crypto::seal::{SealWriter, open_async_reader};
+use medshare_model::DocumentId;
+use medshare_model::api::{DocumentView, UploadProgress, Uploaded};
+use sha2::{Digest, Sha256};
+use std::io::{self, Write};
+use std::sync::{Arc, Mutex};
+
+/// Ciphertext collected before it is sent as one part.
+pub const PART_SIZE: usize = 4 * 1024 * 1024;
+
+/// A `Write` whose bytes are taken out between writes (the sealed bytes waiting to be sent).
+#[derive(Clone, Default)]
+struct Pending(Arc<Mutex<Vec<u8>>>);
+
+impl Pending {
+    fn len(&self) -> usize {
+        self.0.lock().expect("poisoned").len()
+    }
+    fn take(&self) -> Vec<u8> {
+        std::mem::take(&mut *self.0.lock().expect("poisoned"))
+    }
+}
+
+impl Write for Pending {
+    fn write(&mut self, data: &[u8]) -> io::Result<usize> {
+        self.0.lock().expect("poisoned").extend_from_slice(data);
+        Ok(data.len())
+    }
+    fn flush(&mut self) -> io::Result<()> {
+        Ok(())
+    }
+}
+
+/// An upload in progress: plaintext is pushed in pieces, sealed at once, and sent to the hub a
+/// part at a time. Nothing is visible to anyone until [`Client::finish_upload`] commits it.
+pub struct UploadSession {
+    prepared: PreparedUpload,
+    sealer: Option<SealWriter<HashingWriter<Pending>>>,
+    pending: Pending,
+    plain: Sha256,
+    plain_size: u64,
+    sent: u64,
+}
+
+impl std::fmt::Debug for UploadSession {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("UploadSession")
+            .field("sent", &self.sent)
+            .finish_non_exhaustive()
+    }
+}
+
+impl UploadSession {
+    /// Plaintext bytes sealed so far.
+    pub fn sealed_bytes(&self) -> u64 {
+        self.plain_size
+    }
+}
+
+impl Client {
+    /// Start an upload of one file for `patient`, shared with `shares` when it commits. The
+    /// grantees are resolved and verified now, before any byte is sent.
+    pub async fn begin_upload(&self, patient: &Patient, shares: &[Share]) -> Result<UploadSession> {
+        let prepared = self
+            .prepare_upload(DocumentId::new(), patient, shares)
+            .await?;
+        let pending = Pending::default();
+        let sealer = SealWriter::new(
+            &[prepared.key.recipient()],
+            HashingWriter::new(pending.clone()),
+        )?;
+        Ok(UploadSession {
+            prepared,
+            sealer: Some(sealer),
+            pending,
+            plain: Sha256::new(),
+            plain_size: 0,
+            sent: 0,
+        })
+    }
+
+    /// Seal the next piece of the file; sends a part to the hub whenever one is full.
+    pub async fn push_upload(&self, s: &mut UploadSession, plaintext: &[u8]) -> Result<()> {
+        let sealer = s.sealer.as_mut().ok_or(ClientError::Invalid(
+            "the upload is already finished".into(),
+        ))?;
+        sealer.write_all(plaintext)?;
+        s.plain.update(plaintext);
+        s.plain_size += plaintext.len() as u64;
+        if s.pending.len() >= PART_SIZE {
+            self.send_part(s).await?;
+        }
+        Ok(())
+    }
+
+    async fn send_part(&self, s: &mut UploadSession) -> Result<()> {
+        let part = s.pending.take();
+        if part.is_empty() {
+            return Ok(());
+        }
+        let len = part.len() as u64;
+        let res = self
+            .hub
+            .request(
+                reqwest::Method::PUT,
+                &format!("/v1/uploads/{}/parts/{}", s.prepared.upload_id, s.sent),
+            )
+            .header(reqwest::header::CONTENT_TYPE, "application/octet-stream")
+            .body(part)
+            .send()
+            .await?;
+        let progress: UploadProgress = Hub::check(res).await?.json().await?;
+        if progress.upload_id != s.prepared.upload_id || progress.received != s.sent + len {
+            return Err(ClientError::Trust(
+                "the hub received different bytes than were sent",
+            ));
+        }
+        s.sent += len;
+        Ok(())
+    }
+
+    /// Seal the last chunk, send what is left, have the hub check the whole staged file, then
+    /// sign and commit it exactly as [`Client::upload`] does.
+    pub async fn finish_upload(
+        &self,
+        mut s: UploadSession,
+        meta: DocumentMeta,
+    ) -> Result<DocumentView> {
+        let sealer = s.sealer.take().ok_or(ClientError::Invalid(
+            "the upload is already finished".into(),
+        ))?;
+        let hashed = sealer.finish()?;
+        let sealed = Sealed {
+            ciphertext_sha256: hashed.finalize_hex(),
+            ciphertext_size: hashed.byte_count(),
+            plaintext_sha256: hex::encode(s.plain.finalize_reset()),
+            plaintext_size: s.plain_size,
+        };
+        self.send_part(&mut s).await?;
+        let uploaded: Uploaded = self
+            .hub
+            .post(
+                &format!("/v1/uploads/{}/complete", s.prepared.upload_id),
+                &serde_json::json!({}),
+            )
+            .await?;
+        self.commit_upload(s.prepared, sealed, &uploaded, meta)
+            .await
+    }
+
+    /// Upload a file held in memory through the part protocol (small files, tests).
+    pub async fn upload_in_parts(
+        &self,
+        plaintext: &[u8],
+        patient: &Patient,
+        meta: DocumentMeta,
+        shares: &[Share],
+    ) -> Result<DocumentView> {
+        let mut s = self.begin_upload(patient, shares).await?;
+        for piece in plaintext.chunks(crate::transfer::PIECE) {
+            self.push_upload(&mut s, piece).await?;
+        }
+        self.finish_upload(s, meta).await
+    }
+
+    /// Stream a document's ciphertext and open it as it arrives, handing each piece of
+    /// plaintext to `out`. Fails if the bytes do not match the signed binding or the manifest
+    /// (the caller must then discard what it was given). Returns the plaintext size.
+    pub async fn download_streaming(
+        &self,
+        doc: &OpenedDocument,
+        mut out: impl FnMut(&[u8]) -> Result<()>,
+        mut progress: impl FnMut(u64),
+    ) -> Result<u64> {
+        let res = self
+            .hub
+            .request(
+                reqwest::Method::GET,
+                &format!("/v1/documents/{}/content", doc.view.document_id),
+            )
+            .send()
+            .await?;
+        let res = Hub::check(res).await?;
+        let cipher = Arc::new(Mutex::new((Sha256::new(), 0u64)));
+        let counted = cipher.clone();
+        let mut body = res
+            .bytes_stream()
+            .map(move |chunk| {
+                let b = chunk.map_err(io::Error::other)?;
+                let mut c = counted.lock().expect("poisoned");
+                c.0.update(&b);
+                c.1 += b.len() as u64;
+                Ok::<_, io::Error>(b)
+            })
+            .into_async_read();
+        let mut plain = Sha256::new();
+        let mut total = 0u64;
+        {
+            let mut reader = open_async_reader(doc.key(), &mut body)
+                .await
+                .map_err(|_| ClientError::Trust("the ciphertext is corrupt or was altered"))?;
+            let mut buf = vec![0u8; 64 * 1024];
+            loop {
+                let n = reader
+                    .read(&mut buf)
+                    .await
+                    .map_err(|_| ClientError::Trust("the ciphertext is corrupt or truncated"))?;
+                if n == 0 {
+                    break;
+                }
+                plain.update(&buf[..n]);
+                total += n as u64;
+                out(&buf[..n])?;
+                progress(n as u64);
+            }
+        }
+        // Drain anything after the age payload so the hash covers every byte served.
+        futures::io::copy(&mut body, &mut futures::io::sink()).await?;
+        let (ct_hash, ct_size) = {
+            let c = cipher.lock().expect("poisoned");
+            (hex::encode(c.0.clone().finalize()), c.1)
+        };
+        if ct_hash != doc.binding.ciphertext_sha256 || ct_size != doc.binding.ciphertext_size {
+            return Err(ClientError::Trust(
+                "the downloaded bytes do not match the signed document",
+            ));
+        }
+        if hex::encode(plain.finalize()) != doc.manifest.sha256 {
+            return Err(ClientError::Trust(
+                "the decrypted content does not match its manifest",
+            ));
+        }
+        Ok(total)
+    }
+}
+
+/// Piece size for [`Client::upload_in_parts`] (the app reads files in slices of this size).
+pub const PIECE: usize = 1024 * 1024;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use medshare_crypto::seal::open_bytes;
+    use medshare_crypto::{EncryptionKey, sha256_hex};
+
+    #[test]
+    fn pieces_sealed_one_by_one_make_one_age_file() {
+        let key = EncryptionKey::generate();
+        let pending = Pending::default();
+        let mut w =
+            SealWriter::new(&[key.recipient()], HashingWriter::new(pending.clone())).unwrap();
+        let plain: Vec<u8> = (0..300_000u32).map(|i| (i % 251) as u8).collect();
+        let mut out = Vec::new();
+        for piece in plain.chunks(70_001) {
+            w.write_all(piece).unwrap();
+            out.extend(pending.take());
+        }
+        let hashed = w.finish().unwrap();
+        out.extend(pending.take());
+        assert_eq!(hashed.byte_count(), out.len() as u64);
+        assert_eq!(hashed.finalize_hex(), sha256_hex(&out));
+        assert_eq!(*open_bytes(&key, &out).unwrap(), plain);
+    }
+}

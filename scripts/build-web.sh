@@ -1,0 +1,24 @@
+#!/usr/bin/env bash
+# Builds the web app into web/dist, which the hub embeds when it is built next: the client core
+# to WebAssembly (cargo, wasm-bindgen, wasm-opt -Oz), then the TypeScript app (tsc, Vite).
+# Prints the SHA-256 of every asset (web/dist/asset-hashes.txt) for publishing with a release.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+bash scripts/web-tools.sh
+
+echo "build-web.sh: client core -> wasm32" >&2
+cargo build --locked -q --release -p medshare-wasm --target wasm32-unknown-unknown
+pkg=web/src/core/pkg
+rm -rf "$pkg"
+wasm-bindgen --target web --out-dir "$pkg" target/wasm32-unknown-unknown/release/medshare_wasm.wasm
+# binaryen from npm (pinned in web/package-lock.json): Debian's version 108 rewrites the
+# externref table into a form Chromium rejects. The features are those rustc's target emits.
+web/node_modules/.bin/wasm-opt -Oz --enable-bulk-memory --enable-nontrapping-float-to-int --enable-sign-ext \
+  --enable-mutable-globals --enable-reference-types --enable-multivalue \
+  "$pkg/medshare_wasm_bg.wasm" -o "$pkg/medshare_wasm_bg.wasm"
+node -e 'WebAssembly.compile(require("fs").readFileSync(process.argv[1])).catch(e=>{console.error("build-web.sh: the optimised module does not compile: "+e.message);process.exit(1)})' "$pkg/medshare_wasm_bg.wasm"
+
+echo "build-web.sh: app -> web/dist" >&2
+(cd web && npm run -s build >&2)
+(cd web/dist && find . -type f ! -name asset-hashes.txt -print0 | sort -z | xargs -0 sha256sum >asset-hashes.txt)
+echo "build-web.sh: built web/dist ($(du -sh web/dist | cut -f1)); hashes in web/dist/asset-hashes.txt" >&2

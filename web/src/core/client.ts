@@ -1,0 +1,44 @@
+// The page's handle on the worker: typed calls that resolve with the worker's reply.
+import type { CoreErrorShape, EventView, Ops, OpName, Reply } from "./protocol";
+
+export class CoreError extends Error {
+  constructor(public readonly shape: CoreErrorShape) {
+    super(shape.message);
+    this.name = shape.name;
+  }
+}
+
+type Pending = { resolve: (v: unknown) => void; reject: (e: unknown) => void; progress?: (n: number) => void };
+
+export class CoreClient {
+  private worker = new Worker(new URL("./worker.ts", import.meta.url), { type: "module" });
+  private next = 1;
+  private pending = new Map<number, Pending>();
+  onNotification: (e: EventView) => void = () => {};
+  onStreamEnded: (error?: CoreErrorShape) => void = () => {};
+
+  constructor() {
+    this.worker.onmessage = (e: MessageEvent<Reply>) => {
+      const r = e.data;
+      if ("event" in r) {
+        if (r.event === "notification") this.onNotification(r.value);
+        else if (r.event === "stream-ended") this.onStreamEnded(r.value.error);
+        else if (r.event === "progress") this.pending.get(r.value.op)?.progress?.(r.value.bytes);
+        return;
+      }
+      const p = this.pending.get(r.id);
+      if (!p) return;
+      this.pending.delete(r.id);
+      if (r.ok) p.resolve(r.value);
+      else p.reject(new CoreError(r.error));
+    };
+  }
+
+  call<K extends OpName>(op: K, args: Ops[K][0], progress?: (bytes: number) => void): Promise<Ops[K][1]> {
+    const id = this.next++;
+    return new Promise((resolve, reject) => {
+      this.pending.set(id, { resolve: resolve as (v: unknown) => void, reject, progress });
+      this.worker.postMessage({ id, op, args });
+    });
+  }
+}

@@ -1,0 +1,73 @@
+// The messages between the page and the worker that holds the client core. The worker owns
+// every key; the page only ever receives views (names, titles, decrypted bytes to show).
+import type {
+  Account,
+  AuditHead,
+  DocumentInfo,
+  EventView,
+  GrantView,
+  IdentifierCheck,
+  IntakeView,
+  Person,
+  TimelineView,
+  UploadChoices,
+} from "./pkg/medshare_wasm";
+
+export type {
+  Account,
+  AuditHead,
+  DocumentInfo,
+  EventView,
+  GrantView,
+  IdentifierCheck,
+  IntakeView,
+  Person,
+  TimelineView,
+  UploadChoices,
+};
+
+/** Every operation the worker offers: arguments and result. */
+export interface Ops {
+  login: [args: { handle: string; passphrase: string; totp?: string; sandbox: boolean }, result: Account];
+  logout: [args: Record<string, never>, result: void];
+  lock: [args: Record<string, never>, result: void];
+  timeline: [args: { identifier: string }, result: TimelineView];
+  open: [args: { documentId: string }, result: DocumentInfo];
+  download: [args: { documentId: string; mediaType: string }, result: Blob];
+  inbox: [args: { since: number }, result: EventView[]];
+  follow: [args: { since: number }, result: void];
+  witness: [args: Record<string, never>, result: AuditHead];
+  checkIdentifier: [args: { text: string }, result: IdentifierCheck];
+  fingerprint: [args: Record<string, never>, result: string | null];
+  classify: [args: { key: string; file: File }, result: IntakeView];
+  namesOtherPatient: [args: { key: string; identifier: string }, result: boolean];
+  forgetFile: [args: { key: string }, result: void];
+  upload: [args: { key: string; file: File; identifier: string; choices: UploadChoices }, result: DocumentInfo];
+  colleagues: [args: Record<string, never>, result: Person[]];
+  share: [args: { documentId: string; with: string; expiresAt?: string }, result: Person];
+  revoke: [args: { documentId: string; handle: string }, result: Person];
+  grants: [args: { documentId: string }, result: GrantView[]];
+  breakGlass: [args: { identifier: string; reason: string }, result: string];
+  declareCare: [args: { identifier: string }, result: void];
+}
+
+export type OpName = keyof Ops;
+
+export interface Request<K extends OpName = OpName> {
+  id: number;
+  op: K;
+  args: Ops[K][0];
+}
+
+export interface CoreErrorShape {
+  /** `trust`, `api:<code>`, `invalid`, `network`, `crypto`, `locked`. */
+  name: string;
+  message: string;
+}
+
+export type Reply =
+  | { id: number; ok: true; value: unknown }
+  | { id: number; ok: false; error: CoreErrorShape }
+  | { id: 0; event: "notification"; value: EventView }
+  | { id: 0; event: "stream-ended"; value: { error?: CoreErrorShape } }
+  | { id: 0; event: "progress"; value: { op: number; bytes: number } };

@@ -1,0 +1,177 @@
+// The Web Worker that holds the medshare client core (Rust, compiled to WebAssembly). All long
+// work runs here (Argon2id at login, opening documents, verifying), so the page never freezes;
+// unlocked keys exist only in this worker's memory and are wiped on lock and logout.
+/// <reference lib="webworker" />
+import init, { Core, check_identifier, root_fingerprint, type Trusted } from "./pkg/medshare_wasm";
+import wasmUrl from "./pkg/medshare_wasm_bg.wasm?url";
+import type { CoreErrorShape, EventView, Ops, OpName, Reply, Request } from "./protocol";
+import * as store from "./store";
+
+declare const self: DedicatedWorkerGlobalScope;
+
+const ready = init({ module_or_path: wasmUrl });
+const origin = self.location.origin;
+const CLASSIFY_BYTES = 64 * 1024 * 1024;
+const PIECE = 1024 * 1024;
+const trustKey = `trusted:${origin}`;
+let core: Core | null = null;
+let handle: string | null = null;
+
+async function getCore(): Promise<Core> {
+  await ready;
+  if (!core) {
+    const trusted = await store.get<Trusted>(trustKey);
+    core = new Core(origin, trusted ?? undefined);
+  }
+  return core;
+}
+
+/** Keep the trust anchors and the sealed memory after every operation that may move them. */
+async function persist(c: Core): Promise<void> {
+  await store.put(trustKey, c.trusted());
+  if (handle && c.unlocked()) {
+    await store.put(`memory:${origin}:${handle}`, c.sealed_memory());
+  }
+}
+
+function post(reply: Reply): void {
+  self.postMessage(reply);
+}
+
+function errorShape(e: unknown): CoreErrorShape {
+  if (e instanceof Error) return { name: e.name || "invalid", message: e.message };
+  return { name: "invalid", message: String(e) };
+}
+
+type Handler<K extends OpName> = (args: Ops[K][0], id: number) => Promise<Ops[K][1]>;
+
+const handlers: { [K in OpName]: Handler<K> } = {
+  async login({ handle: h, passphrase, totp, sandbox }) {
+    const c = await getCore();
+    const sealed = await store.get<Uint8Array>(`memory:${origin}:${h.trim()}`);
+    const account = await c.login(h, passphrase, totp || undefined, sealed ?? undefined, sandbox);
+    handle = h.trim();
+    await persist(c);
+    return account;
+  },
+  async logout() {
+    const c = await getCore();
+    try {
+      await persist(c);
+    } finally {
+      await c.logout();
+      handle = null;
+    }
+  },
+  async lock() {
+    const c = await getCore();
+    await persist(c);
+    c.lock();
+  },
+  async timeline({ identifier }) {
+    const c = await getCore();
+    const t = await c.timeline(identifier);
+    await persist(c);
+    return t;
+  },
+  async open({ documentId }) {
+    const c = await getCore();
+    const d = await c.open(documentId);
+    await persist(c);
+    return d;
+  },
+  async download({ documentId, mediaType }, id) {
+    const c = await getCore();
+    const parts: Uint8Array[] = [];
+    let bytes = 0;
+    await c.download(documentId, (piece: Uint8Array) => {
+      parts.push(piece);
+      bytes += piece.length;
+      post({ id: 0, event: "progress", value: { op: id, bytes } });
+    });
+    // Only a fully verified download becomes a Blob; a failed one is dropped with `parts`.
+    return new Blob(parts as BlobPart[], { type: mediaType });
+  },
+  async inbox({ since }) {
+    const c = await getCore();
+    return c.inbox(since);
+  },
+  async follow({ since }) {
+    const c = await getCore();
+    c.follow(since, (e: EventView) => post({ id: 0, event: "notification", value: e }))
+      .then(() => post({ id: 0, event: "stream-ended", value: {} }))
+      .catch((e) => post({ id: 0, event: "stream-ended", value: { error: errorShape(e) } }));
+  },
+  async witness() {
+    const c = await getCore();
+    const h = await c.witness();
+    await persist(c);
+    return h;
+  },
+  async classify({ key, file }) {
+    const c = await getCore();
+    // Classification reads at most the first 64 MiB (the core's limit); the rest is not needed.
+    const prefix = new Uint8Array(await file.slice(0, CLASSIFY_BYTES).arrayBuffer());
+    return c.classify(key, prefix, file.size, file.name);
+  },
+  async namesOtherPatient({ key, identifier }) {
+    return (await getCore()).names_other_patient(key, identifier);
+  },
+  async forgetFile({ key }) {
+    (await getCore()).forget_file(key);
+  },
+  async upload({ key, file, identifier, choices }, id) {
+    const c = await getCore();
+    await c.begin_upload(key, identifier, choices);
+    // The file is read in slices and sealed as it goes: never one whole copy in memory.
+    for (let at = 0; at < file.size; at += PIECE) {
+      const piece = new Uint8Array(await file.slice(at, at + PIECE).arrayBuffer());
+      await c.push_upload(key, piece);
+      post({ id: 0, event: "progress", value: { op: id, bytes: Math.min(file.size, at + PIECE) } });
+    }
+    const doc = await c.finish_upload(key);
+    await persist(c);
+    return doc;
+  },
+  async colleagues() {
+    return (await getCore()).colleagues();
+  },
+  async share({ documentId, with: w, expiresAt }) {
+    return (await getCore()).share(documentId, w, expiresAt || undefined);
+  },
+  async revoke({ documentId, handle: h }) {
+    return (await getCore()).revoke(documentId, h);
+  },
+  async grants({ documentId }) {
+    return (await getCore()).grants(documentId);
+  },
+  async breakGlass({ identifier, reason }) {
+    const c = await getCore();
+    const until = await c.break_glass(identifier, reason);
+    await persist(c);
+    return until;
+  },
+  async declareCare({ identifier }) {
+    return (await getCore()).declare_care(identifier);
+  },
+  async checkIdentifier({ text }) {
+    await ready;
+    return check_identifier(text);
+  },
+  async fingerprint() {
+    await ready;
+    const t = await store.get<Trusted>(trustKey);
+    return t?.root ? root_fingerprint(t.root) : null;
+  },
+};
+
+self.onmessage = async (e: MessageEvent<Request>) => {
+  const { id, op, args } = e.data;
+  try {
+    const handler = handlers[op] as Handler<OpName>;
+    const value = await handler(args as never, id);
+    post({ id, ok: true, value });
+  } catch (err) {
+    post({ id, ok: false, error: errorShape(err) });
+  }
+};

@@ -1,0 +1,220 @@
+import { useEffect, useMemo, useState, type FormEvent } from "react";
+import { useI18n } from "../i18n";
+import { core, describeError } from "../core/session";
+import type { DocumentInfo, IdentifierCheck, TimelineView } from "../core/protocol";
+import { classIcon, classKey } from "./classes";
+
+/** Documents grouped by date of service (newest first), then by class. */
+function group(docs: DocumentInfo[]): [string, [string, DocumentInfo[]][]][] {
+  const byDate = new Map<string, Map<string, DocumentInfo[]>>();
+  for (const d of docs) {
+    const day = d.date_of_service ?? "";
+    const classes = byDate.get(day) ?? new Map<string, DocumentInfo[]>();
+    classes.set(d.category, [...(classes.get(d.category) ?? []), d]);
+    byDate.set(day, classes);
+  }
+  return [...byDate.entries()]
+    .sort(([a], [b]) => (a === b ? 0 : a === "" ? 1 : b === "" ? -1 : a < b ? 1 : -1))
+    .map(([day, classes]) => [day, [...classes.entries()].sort(([a], [b]) => a.localeCompare(b))]);
+}
+
+/** Emergency access: reason required, time limit shown, clearly marked. */
+function BreakGlass(props: { identifier: string; onOpened: (until: string) => void }) {
+  const i18n = useI18n();
+  const [open, setOpen] = useState(false);
+  const [reason, setReason] = useState("");
+  const [error, setError] = useState<string | null>(null);
+  if (!open) {
+    return (
+      <button type="button" className="danger" onClick={() => setOpen(true)}>
+        {i18n.t("breakglass.open")}
+      </button>
+    );
+  }
+  const confirm = async (e: FormEvent) => {
+    e.preventDefault();
+    setError(null);
+    try {
+      props.onOpened(await core.call("breakGlass", { identifier: props.identifier, reason }));
+      setOpen(false);
+      setReason("");
+    } catch (err) {
+      setError(describeError(err, i18n));
+    }
+  };
+  return (
+    <form className="breakglass form" onSubmit={confirm} aria-labelledby="bg-title">
+      <h2 id="bg-title">{i18n.t("breakglass.open")}</h2>
+      <p>{i18n.t("breakglass.explain")}</p>
+      <label>
+        {i18n.t("breakglass.reason")}
+        <textarea required value={reason} onChange={(e) => setReason(e.target.value)} rows={3} />
+      </label>
+      <div className="row">
+        <button type="submit" className="danger" disabled={!reason.trim()}>
+          {i18n.t("breakglass.confirm")}
+        </button>
+        <button type="button" onClick={() => setOpen(false)}>
+          {i18n.t("breakglass.cancel")}
+        </button>
+      </div>
+      {error && <p role="alert" className="error">{error}</p>}
+    </form>
+  );
+}
+
+export function Patients(props: { onOpen: (id: string) => void; onSearched: (identifier: string) => void }) {
+  const i18n = useI18n();
+  const [text, setText] = useState("");
+  const [check, setCheck] = useState<IdentifierCheck | null>(null);
+  const [timeline, setTimeline] = useState<TimelineView | null>(null);
+  const [busy, setBusy] = useState(false);
+  const [error, setError] = useState<string | null>(null);
+  const [glassUntil, setGlassUntil] = useState<string | null>(null);
+  const [searched, setSearched] = useState("");
+
+  useEffect(() => {
+    if (!text.trim()) {
+      setCheck(null);
+      return;
+    }
+    let current = true;
+    core.call("checkIdentifier", { text }).then((c) => current && setCheck(c));
+    return () => {
+      current = false;
+    };
+  }, [text]);
+
+  const search = async (e?: FormEvent) => {
+    e?.preventDefault();
+    if (!check?.valid) return;
+    setBusy(true);
+    setError(null);
+    try {
+      setTimeline(await core.call("timeline", { identifier: text }));
+      setSearched(text);
+      props.onSearched(text);
+    } catch (err) {
+      setTimeline(null);
+      setError(describeError(err, i18n));
+    } finally {
+      setBusy(false);
+    }
+  };
+
+  const groups = useMemo(() => (timeline ? group(timeline.documents) : []), [timeline]);
+  const hint = check
+    ? check.valid
+      ? i18n.t(`search.valid.${check.kind}` as "search.valid.hkid")
+      : i18n.t(`search.problem.${check.problem}` as "search.problem.hkid-format")
+    : "";
+
+  return (
+    <>
+      <section className="card" aria-labelledby="search-title">
+        <h1 id="search-title">{i18n.t("search.title")}</h1>
+        <form className="search" onSubmit={search}>
+          <label htmlFor="patient-number">{i18n.t("search.label")}</label>
+          <div className="row">
+            <input
+              id="patient-number"
+              name="patient"
+              autoComplete="off"
+              autoCapitalize="characters"
+              spellCheck={false}
+              value={text}
+              aria-invalid={check ? !check.valid : undefined}
+              aria-describedby="patient-number-hint"
+              onChange={(e) => setText(e.target.value)}
+            />
+            <button type="submit" className="primary" disabled={!check?.valid || busy}>
+              {i18n.t("search.submit")}
+            </button>
+          </div>
+          <p id="patient-number-hint" className={check && !check.valid ? "error small" : "ok small"} aria-live="polite">
+            {hint}
+          </p>
+        </form>
+        {busy && <p role="status">{i18n.t("search.working")}</p>}
+        {glassUntil && (
+          <p className="breakglass-banner" role="status" data-testid="breakglass-active">
+            {i18n.t("breakglass.active", { time: i18n.dateTime(glassUntil) })}
+          </p>
+        )}
+        {error && (
+          <p role="alert" className="error" data-testid="search-error">
+            {error}
+          </p>
+        )}
+      </section>
+      {timeline && (
+        <section className="card" aria-labelledby="timeline-title" data-testid="timeline">
+          <h2 id="timeline-title">
+            {i18n.t("timeline.title")}{" "}
+            <span className="muted small">{i18n.t("timeline.count", { count: timeline.documents.length })}</span>
+          </h2>
+          {timeline.patient.name && (
+            <p className="patient">
+              {i18n.t("timeline.patient", { name: timeline.patient.name })}
+              {timeline.patient.birth_date && <> · {i18n.t("timeline.born", { date: i18n.date(timeline.patient.birth_date) })}</>}
+            </p>
+          )}
+          {timeline.documents.length === 0 && <p>{i18n.t("timeline.empty")}</p>}
+          <div className="row wrap">
+            <button
+              type="button"
+              onClick={() => void core.call("declareCare", { identifier: searched }).then(() => search(), (e) => setError(describeError(e, i18n)))}
+            >
+              {i18n.t("care.declare")}
+            </button>
+            <BreakGlass
+              identifier={searched}
+              onOpened={(until) => {
+                setGlassUntil(until);
+                void search();
+              }}
+            />
+          </div>
+          <ol className="timeline">
+            {groups.map(([day, classes]) => (
+              <li key={day}>
+                <h3 className="day">{day ? i18n.date(day) : i18n.t("timeline.undated")}</h3>
+                {classes.map(([category, docs]) => (
+                  <div key={category} className="class-group">
+                    <h4>
+                      <span aria-hidden="true" className="icon">
+                        {classIcon(category)}
+                      </span>{" "}
+                      {i18n.t(classKey(category))}
+                    </h4>
+                    <ul>
+                      {docs.map((d) => (
+                        <li key={d.document_id}>
+                          <button
+                            type="button"
+                            className="entry"
+                            onClick={() => props.onOpen(d.document_id)}
+                            data-testid="timeline-entry"
+                          >
+                            <span className="title">{d.title}</span>
+                            <span className="by">
+                              {i18n.t("timeline.by", {
+                                name: d.uploader.name,
+                                registration: d.uploader.registration,
+                                institution: d.uploader.institution_name,
+                              })}
+                            </span>
+                          </button>
+                        </li>
+                      ))}
+                    </ul>
+                  </div>
+                ))}
+              </li>
+            ))}
+          </ol>
+        </section>
+      )}
+    </>
+  );
+}
