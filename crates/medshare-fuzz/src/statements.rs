@@ -131,7 +131,11 @@ pub fn chain_seed(variant: &str) -> Vec<u8> {
     let (profession, registration, roles) = if service {
         ("service", "SYS1", json!(["clinician"]))
     } else {
-        ("doctor", "M12345", json!(["clinician", "institution-admin"]))
+        (
+            "doctor",
+            "M12345",
+            json!(["clinician", "institution-admin"]),
+        )
     };
     let inst_key = encode_key(&public(&INSTITUTION));
     let pract_key = encode_key(&public(&PRACTITIONER));
