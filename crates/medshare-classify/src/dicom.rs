@@ -33,8 +33,11 @@ fn header_only(b: &[u8]) -> &[u8] {
     &b[..end]
 }
 
-const LONG_VRS: [&[u8]; 11] = [
-    b"OB", b"OW", b"OF", b"SQ", b"UT", b"UN", b"UC", b"UR", b"OD", b"OL", b"OV",
+/// Explicit VRs with a 2-byte length. Every other VR, including bytes that name no VR (which
+/// the parser reads as UN), has 2 reserved bytes and a 4-byte length.
+const SHORT_VRS: [&[u8]; 21] = [
+    b"AE", b"AS", b"AT", b"CS", b"DA", b"DS", b"DT", b"FL", b"FD", b"IS", b"LO", b"LT", b"PN",
+    b"SH", b"SL", b"SS", b"ST", b"TM", b"UI", b"UL", b"US",
 ];
 
 /// Cut the data set before the first top-level element that would make the parser allocate
@@ -94,7 +97,7 @@ fn sane_prefix(b: &[u8], at: usize, explicit: bool, big: bool) -> usize {
             continue;
         }
         let vr = &b[at + 4..at + 6];
-        let (len, head) = if explicit && LONG_VRS.contains(&vr) {
+        let (len, head) = if explicit && !SHORT_VRS.contains(&vr) {
             if at + 12 > b.len() {
                 return top;
             }
@@ -192,7 +195,7 @@ fn skip_meta(b: &[u8], mut at: usize) -> Option<(usize, String)> {
             }
         }
         let vr = &b[at + 4..at + 6];
-        let long = LONG_VRS.contains(&vr);
+        let long = !SHORT_VRS.contains(&vr);
         let (len, head) = if long {
             let l = b.get(at + 8..at + 12)?;
             (u32::from_le_bytes([l[0], l[1], l[2], l[3]]) as usize, 12)
