@@ -36,11 +36,17 @@ use tokio::sync::mpsc;
 /// from a document's classification by [`crate::intake::Intake`].
 #[derive(Clone, Debug, Default)]
 pub struct DocumentMeta {
+    /// Title shown on the timeline.
     pub title: String,
+    /// Original file name.
     pub file_name: String,
+    /// Media type, e.g. `application/pdf`.
     pub media_type: String,
+    /// Document class (one of the known categories).
     pub category: String,
+    /// Date of service, `YYYY-MM-DD`.
     pub date_of_service: Option<String>,
+    /// The classification result, sealed with the manifest.
     pub classification: Option<serde_json::Value>,
     /// Flag the document urgent in its sealed manifest.
     pub urgent: bool,
@@ -49,10 +55,12 @@ pub struct DocumentMeta {
 /// A share to give: who, and until when.
 #[derive(Clone, Debug)]
 pub struct Share {
+    /// The colleague's handle.
     pub with: Handle,
     /// The code of the institution the colleague must belong to (`dr.wong@PPH`), checked
     /// against their certificate chain: a handle alone is only as unique as the hub says.
     pub institution: Option<String>,
+    /// When the share ends (none: until revoked).
     pub expires_at: Option<OffsetDateTime>,
 }
 
@@ -77,26 +85,39 @@ impl Share {
 /// One readable entry of a patient's timeline.
 #[derive(Clone, Debug)]
 pub struct TimelineEntry {
+    /// The document.
     pub document_id: DocumentId,
+    /// Its decrypted manifest.
     pub manifest: Manifest,
+    /// Who filed it (chain verified).
     pub uploader: VerifiedPractitioner,
+    /// The institution that filed it.
     pub institution_id: InstitutionId,
+    /// When it was filed.
     pub created_at: OffsetDateTime,
+    /// Ciphertext size in bytes.
     pub size: u64,
 }
 
 /// A patient's record as this practitioner may see it.
 pub struct Timeline {
+    /// The patient, if found and their key chain verified.
     pub patient: Option<Patient>,
+    /// The patient's card, if this practitioner may read it.
     pub card: Option<PatientCard>,
+    /// The documents this practitioner may read.
     pub entries: Vec<TimelineEntry>,
 }
 
 /// A document whose binding verified and whose key is unwrapped, ready to download.
 pub struct OpenedDocument {
+    /// What the hub serves about the document.
     pub view: DocumentView,
+    /// Its decrypted manifest.
     pub manifest: Manifest,
+    /// The uploader's signed binding (checked).
     pub binding: DocumentBinding,
+    /// Who filed it (chain verified).
     pub uploader: VerifiedPractitioner,
     key: EncryptionKey,
 }
@@ -112,9 +133,13 @@ impl std::fmt::Debug for OpenedDocument {
 /// What sealing a file produced: the hashes and sizes the binding and manifest commit to.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Sealed {
+    /// SHA-256 of the ciphertext, hex.
     pub ciphertext_sha256: String,
+    /// Ciphertext size in bytes.
     pub ciphertext_size: u64,
+    /// SHA-256 of the plaintext, hex.
     pub plaintext_sha256: String,
+    /// Plaintext size in bytes.
     pub plaintext_size: u64,
 }
 
