@@ -281,6 +281,15 @@ impl Client {
     /// The patient card, if this practitioner holds the patient key.
     pub async fn patient_card(&self, p: &Patient) -> Result<Option<PatientCard>> {
         let keys = self.patient_keys(p).await?;
+        self.open_patient_card(p, &keys)
+    }
+
+    /// [`Client::patient_card`] with the patient's keys already unwrapped.
+    pub(crate) fn open_patient_card(
+        &self,
+        p: &Patient,
+        keys: &BTreeMap<u32, EncryptionKey>,
+    ) -> Result<Option<PatientCard>> {
         let card = B64
             .decode(&p.view.card)
             .map_err(|_| ClientError::Trust("the patient card is malformed"))?;
