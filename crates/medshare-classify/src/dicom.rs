@@ -137,6 +137,21 @@ fn sane_prefix(b: &[u8], at: usize, explicit: bool, big: bool) -> usize {
     b.len()
 }
 
+/// Most bytes a deflated data set is inflated to: far more than any header needs, far less than
+/// a compression bomb would make.
+const MAX_INFLATED: u64 = 16 * 1024 * 1024;
+
+/// The inflated data set, cut at [`MAX_INFLATED`]; a damaged stream gives what inflated before
+/// the damage.
+fn inflate_bounded(deflated: &[u8]) -> Vec<u8> {
+    use std::io::Read;
+    let mut out = Vec::new();
+    let _ = flate2::read::DeflateDecoder::new(deflated)
+        .take(MAX_INFLATED)
+        .read_to_end(&mut out);
+    out
+}
+
 /// The header, and whether it was read only in part.
 fn open(bytes: &[u8], format: Format) -> Option<(DefaultDicomObject, bool)> {
     if format == Format::Dicom {
@@ -156,9 +171,10 @@ fn open(bytes: &[u8], format: Format) -> Option<(DefaultDicomObject, bool)> {
                     return raw(&bytes[after..]).map(|(o, _)| (o, true));
                 }
                 if ts.ends_with(".99") {
-                    // Deflated: its lengths exist only after inflating, so they are not
-                    // checked here (a known gap, docs/security.md).
-                    bytes
+                    // Deflated: inflated here, at most MAX_INFLATED bytes, so its lengths are
+                    // checked like any other data set's before the parser sees them.
+                    let inflated = inflate_bounded(&bytes[after..]);
+                    return raw(header_only(&inflated)).map(|(o, _)| (o, true));
                 } else {
                     &bytes[..sane_prefix(bytes, after, explicit, !little)]
                 }
@@ -337,8 +353,8 @@ fn sr_text(obj: &InMemDicomObject, out: &mut String, depth: usize) {
 }
 
 pub(crate) fn read(bytes: &[u8], format: Format, c: &mut Classification) {
-    // A deflated data set is compressed: its bytes cannot be cut at a tag; the parser inflates
-    // it as a stream and still stops before pixel data.
+    // A deflated data set is compressed: its bytes cannot be cut at a tag before `open`
+    // inflates it.
     let start = if bytes.starts_with(b"DICM") { 4 } else { 132 };
     let deflated = format == Format::Dicom
         && skip_meta(bytes, start).is_some_and(|(_, ts)| ts.ends_with(".99"));
