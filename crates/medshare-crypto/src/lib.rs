@@ -17,6 +17,8 @@ pub mod hash;
 pub mod keys;
 pub mod passphrase;
 pub mod seal;
+#[cfg(not(target_arch = "wasm32"))]
+pub mod stream;
 
 pub use error::CryptoError;
 pub use hash::{HashingReader, HashingWriter, sha256_hex};
