@@ -363,38 +363,43 @@ pub async fn commit(
     // Durable bytes first, then metadata: a crash in between leaves an unreferenced blob that
     // start-up reconciliation removes, never a listed document without its bytes.
     state.blobs.promote(req.upload_id.0, row.id.0).await?;
-    if let Err(e) = state
-        .store
-        .commit_document(&row, &req.wraps, &req.grants, req.upload_id, row.created_at)
-        .await
-    {
-        let _ = state.blobs.delete(row.id.0).await;
-        return Err(e.into());
-    }
-    // The entries commit while the care relationship and notifications are written; all are
-    // durable before the upload is acknowledged.
-    let mut receipts = vec![
-        audit::submit(
+    // The upload's entries (and its shares') are written in the metadata's own transaction:
+    // one durable commit records both, and neither exists without the other.
+    let mut entries = vec![audit::stamped(
+        state,
+        Entry::new(Action::Upload, true, "uploader")
+            .by(me)
+            .document(row.id)
+            .patient(row.patient_id),
+    )];
+    for _ in &req.grants {
+        entries.push(audit::stamped(
             state,
-            Entry::new(Action::Upload, true, "uploader")
+            Entry::new(Action::Share, true, "uploader")
                 .by(me)
                 .document(row.id)
                 .patient(row.patient_id),
-        )
-        .await,
-    ];
-    for _ in &req.grants {
-        receipts.push(
-            audit::submit(
-                state,
-                Entry::new(Action::Share, true, "uploader")
-                    .by(me)
-                    .document(row.id)
-                    .patient(row.patient_id),
-            )
-            .await,
-        );
+        ));
     }
+    let logged = match state
+        .store
+        .commit_document_logged(
+            &row,
+            &req.wraps,
+            &req.grants,
+            req.upload_id,
+            row.created_at,
+            &entries,
+        )
+        .await
+    {
+        Ok(logged) => logged,
+        Err(e) => {
+            let _ = state.blobs.delete(row.id.0).await;
+            return Err(e.into());
+        }
+    };
+    state.audit.adopt(logged).await;
     state
         .store
         .add_care(row.patient_id, me.id, me.id, state.now())
@@ -412,9 +417,6 @@ pub async fn commit(
                 },
             )
             .await;
-    }
-    for r in receipts {
-        r.durable().await.map_err(audit::log_failed)?;
     }
     let wraps = req
         .wraps
