@@ -22,8 +22,9 @@ use std::sync::mpsc::{Receiver, SyncSender, sync_channel};
 use std::thread;
 use zeroize::Zeroizing;
 
-/// Bytes handed from one stage to the next.
-const CHUNK: usize = 1024 * 1024;
+/// Bytes handed from one stage to the next (small enough to stay in a core's L2 cache between
+/// stages, large enough that hand-offs cost nothing).
+const CHUNK: usize = 256 * 1024;
 /// Chunks in flight between two stages.
 const AHEAD: usize = 4;
 
@@ -39,18 +40,19 @@ pub struct Digests {
 /// Plaintext in flight: wiped when dropped.
 type Plain = Zeroizing<Vec<u8>>;
 
-/// Read until `buf` is full or the input ends; the number of bytes read.
-fn fill(input: &mut impl Read, buf: &mut [u8]) -> io::Result<usize> {
-    let mut n = 0;
-    while n < buf.len() {
-        match input.read(&mut buf[n..]) {
-            Ok(0) => break,
-            Ok(k) => n += k,
+/// Read up to [`CHUNK`] bytes into the spare capacity of an empty `buf` (never zeroed first);
+/// the number read (0 at the end).
+fn fill_vec(input: &mut impl Read, buf: &mut Vec<u8>) -> io::Result<usize> {
+    buf.clear();
+    buf.reserve(CHUNK);
+    let mut limited = input.take(CHUNK as u64);
+    loop {
+        match limited.read_to_end(buf) {
+            Ok(_) => return Ok(buf.len()),
             Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
             Err(e) => return Err(e),
         }
     }
-    Ok(n)
 }
 
 /// A `Read` over chunks arriving on a channel (ends when the sender is dropped).
@@ -140,6 +142,7 @@ where
     W: Write + Send,
 {
     let (plain_tx, plain_rx) = sync_channel::<Plain>(AHEAD);
+    let (back_tx, back_rx) = sync_channel::<Plain>(AHEAD + 2);
     let (sealed_tx, sealed_rx) = sync_channel::<Vec<u8>>(AHEAD);
     // Recipients are checked (and the header written) before any thread starts.
     let mut writer = SealWriter::new(
@@ -156,12 +159,13 @@ where
             let mut hasher = Sha256::new();
             let mut total = 0u64;
             loop {
-                let mut buf = Zeroizing::new(vec![0u8; CHUNK]);
-                let n = fill(&mut input, &mut buf)?;
+                let mut buf = back_rx
+                    .try_recv()
+                    .unwrap_or_else(|_| Zeroizing::new(Vec::with_capacity(CHUNK)));
+                let n = fill_vec(&mut input, &mut buf)?;
                 if n == 0 {
                     return Ok((hasher.finalize().into(), total));
                 }
-                buf.truncate(n);
                 hasher.update(&buf[..]);
                 total += n as u64;
                 progress(n as u64);
@@ -189,6 +193,8 @@ where
         let sealed = (move || -> Result<(), CryptoError> {
             for chunk in plain_rx {
                 writer.write_all(&chunk)?;
+                // Plaintext buffers go back to the reader for reuse (wiped when finally dropped).
+                let _ = back_tx.try_send(chunk);
             }
             writer.finish()?.flush()?;
             Ok(())
@@ -227,6 +233,7 @@ where
 {
     let (cipher_tx, cipher_rx) = sync_channel::<Vec<u8>>(AHEAD);
     let (plain_tx, plain_rx) = sync_channel::<Plain>(AHEAD);
+    let (back_tx, back_rx) = sync_channel::<Plain>(AHEAD + 2);
     // Set when decryption or writing failed: the reader stops instead of draining the input.
     let stop = AtomicBool::new(false);
     let stop = &stop;
@@ -238,12 +245,11 @@ where
             let mut total = 0u64;
             let mut sending = true;
             while !stop.load(Ordering::Relaxed) {
-                let mut buf = vec![0u8; CHUNK];
-                let n = fill(&mut input, &mut buf)?;
+                let mut buf = Vec::new();
+                let n = fill_vec(&mut input, &mut buf)?;
                 if n == 0 {
                     return Ok((hasher.finalize().into(), total));
                 }
-                buf.truncate(n);
                 hasher.update(&buf);
                 total += n as u64;
                 // Once the decryptor has stopped (done or failed), keep hashing to the end:
@@ -264,6 +270,8 @@ where
                 output.write_all(&chunk)?;
                 total += chunk.len() as u64;
                 progress(chunk.len() as u64);
+                // Back to the decryptor for reuse (wiped when finally dropped).
+                let _ = back_tx.try_send(chunk);
             }
             output.flush()?;
             Ok((hasher.finalize().into(), total))
@@ -274,12 +282,13 @@ where
         let opened = (move || -> Result<(), CryptoError> {
             let mut plain = open_reader(identity, ChunkReader::<Vec<u8>>::new(cipher_rx))?;
             loop {
-                let mut buf = Zeroizing::new(vec![0u8; CHUNK]);
-                let n = fill(&mut plain, &mut buf).map_err(crate::seal::read_error)?;
+                let mut buf = back_rx
+                    .try_recv()
+                    .unwrap_or_else(|_| Zeroizing::new(Vec::with_capacity(CHUNK)));
+                let n = fill_vec(&mut plain, &mut buf).map_err(crate::seal::read_error)?;
                 if n == 0 {
                     return Ok(());
                 }
-                buf.truncate(n);
                 if plain_tx.send(buf).is_err() {
                     // The writer failed: its error is reported below.
                     stop.store(true, Ordering::Relaxed);
