@@ -155,96 +155,139 @@ impl Drop for PartialFile {
     }
 }
 
-/// Chunks handed to the blocking reader and writer threads (see [`READ_CHUNK_SIZE`]).
+/// Chunks read from and written to the disk (see [`READ_CHUNK_SIZE`]).
 const IO_CHUNK: usize = READ_CHUNK_SIZE;
-/// Chunks in flight between the async side and a blocking reader or writer: the disk works on
-/// the next chunk while the socket takes the current one (at most ~3 MiB per transfer).
-const IO_AHEAD: usize = 2;
 
-/// Write an upload's body to `file` and `fsync` it. The async side only gathers the body into
-/// 1 MiB chunks; hashing and writing run on one blocking thread per upload (one `write` per
-/// chunk, no blocking-pool hop per body frame), pipelined with receiving the next chunk.
+fn join_error(e: tokio::task::JoinError) -> io::Error {
+    io::Error::other(e)
+}
+
+/// Hash and write one chunk on the blocking pool; the file and the hasher come back.
+fn spawn_write(
+    mut file: std::fs::File,
+    mut hasher: Sha256,
+    chunk: Bytes,
+) -> tokio::task::JoinHandle<io::Result<(std::fs::File, Sha256)>> {
+    tokio::task::spawn_blocking(move || {
+        hasher.update(&chunk);
+        file.write_all(&chunk)?;
+        Ok((file, hasher))
+    })
+}
+
+/// Write an upload's body to `file` and `fsync` it. The body is gathered into 1 MiB chunks;
+/// each is hashed and written by one blocking-pool task (one `write` per chunk) while the next
+/// chunk arrives. At most one chunk is in flight and no thread waits on a slow client.
 async fn write_body(
     file: fs::File,
     mut body: ByteStream,
     max_size: u64,
 ) -> Result<(u64, [u8; 32]), BlobError> {
-    let mut file = file.into_std().await;
-    let (tx, mut rx) = tokio::sync::mpsc::channel::<Bytes>(IO_AHEAD);
-    let writer = tokio::task::spawn_blocking(move || -> io::Result<[u8; 32]> {
-        let mut hasher = Sha256::new();
-        while let Some(chunk) = rx.blocking_recv() {
-            hasher.update(&chunk);
-            file.write_all(&chunk)?;
-        }
-        file.sync_all()?;
-        Ok(hasher.finalize().into())
-    });
+    let mut idle = Some((file.into_std().await, Sha256::new()));
+    let mut inflight: Option<tokio::task::JoinHandle<io::Result<(std::fs::File, Sha256)>>> = None;
     let mut size: u64 = 0;
     let mut pending = BytesMut::new();
     let received: Result<(), BlobError> = async {
-        while let Some(chunk) = body.next().await {
-            let chunk = chunk.map_err(BlobError::Body)?;
-            size = size.saturating_add(chunk.len() as u64);
-            if size > max_size {
-                return Err(BlobError::TooLarge { limit: max_size });
-            }
-            let ready = if pending.is_empty() && chunk.len() >= IO_CHUNK {
-                chunk
-            } else {
-                pending.extend_from_slice(&chunk);
-                if pending.len() < IO_CHUNK {
-                    continue;
+        loop {
+            let next = body.next().await;
+            let ready = match next {
+                Some(chunk) => {
+                    let chunk = chunk.map_err(BlobError::Body)?;
+                    size = size.saturating_add(chunk.len() as u64);
+                    if size > max_size {
+                        return Err(BlobError::TooLarge { limit: max_size });
+                    }
+                    if pending.is_empty() && chunk.len() >= IO_CHUNK {
+                        chunk
+                    } else {
+                        pending.extend_from_slice(&chunk);
+                        if pending.len() < IO_CHUNK {
+                            continue;
+                        }
+                        pending.split().freeze()
+                    }
                 }
-                pending.split().freeze()
+                None if pending.is_empty() => return Ok(()),
+                None => pending.split().freeze(),
             };
-            if tx.send(ready).await.is_err() {
-                // The writer stopped on an error: it is reported below.
-                break;
+            if let Some(h) = inflight.take() {
+                idle = Some(h.await.map_err(join_error)??);
             }
+            let (file, hasher) = idle
+                .take()
+                .ok_or(BlobError::Io(io::ErrorKind::Other.into()))?;
+            inflight = Some(spawn_write(file, hasher, ready));
         }
-        if !pending.is_empty() {
-            let _ = tx.send(pending.split().freeze()).await;
-        }
-        Ok(())
     }
     .await;
-    drop(tx);
-    // Always wait for the writer, so the file is closed before a failed upload removes it.
-    let written = writer
-        .await
-        .map_err(|e| BlobError::Io(io::Error::other(e)))?;
+    // Always finish the write in flight, so the file is closed before a failed upload removes it.
+    let finished = match inflight.take() {
+        Some(h) => Some(h.await.map_err(join_error).and_then(|r| r)),
+        None => None,
+    };
     received?;
-    Ok((size, written?))
+    if let Some(done) = finished {
+        idle = Some(done?);
+    }
+    let (file, hasher) = idle.ok_or(BlobError::Io(io::ErrorKind::Other.into()))?;
+    let sha256 = tokio::task::spawn_blocking(move || -> io::Result<[u8; 32]> {
+        file.sync_all()?;
+        Ok(hasher.finalize().into())
+    })
+    .await
+    .map_err(join_error)??;
+    Ok((size, sha256))
 }
 
-/// Stream `len` bytes of `file` from its current position: one blocking thread per transfer
-/// reads 1 MiB at a time into fresh buffers (never zeroed, handed to the body without a copy)
-/// and keeps [`IO_AHEAD`] chunks ahead of the consumer. Dropping the stream stops the reader.
-async fn read_stream(file: fs::File, len: u64) -> ByteStream {
-    let mut file = file.into_std().await;
-    let (tx, rx) = tokio::sync::mpsc::channel::<io::Result<Bytes>>(IO_AHEAD);
+/// Read `want` bytes of `file` from its position on the blocking pool, into a fresh buffer that
+/// is never zeroed and goes to the body without a copy; the file comes back.
+fn spawn_read(
+    mut file: std::fs::File,
+    want: u64,
+) -> tokio::task::JoinHandle<(std::fs::File, io::Result<Bytes>)> {
     tokio::task::spawn_blocking(move || {
-        let mut remaining = len;
-        while remaining > 0 {
-            let want = remaining.min(IO_CHUNK as u64);
-            let mut buf = Vec::with_capacity(want as usize);
-            let item = match (&mut file).take(want).read_to_end(&mut buf) {
-                Ok(n) if n as u64 == want => Ok(Bytes::from(buf)),
-                // A blob shrinking under us (it never should) ends in UnexpectedEof.
-                Ok(_) => Err(io::ErrorKind::UnexpectedEof.into()),
-                Err(e) => Err(e),
-            };
-            let failed = item.is_err();
-            if tx.blocking_send(item).is_err() || failed {
-                return;
-            }
-            remaining -= want;
-        }
-    });
-    futures::stream::unfold(rx, |mut rx| async move {
-        rx.recv().await.map(|item| (item, rx))
+        let mut buf = Vec::with_capacity(want as usize);
+        let read = (&mut file).take(want).read_to_end(&mut buf);
+        let item = match read {
+            Ok(n) if n as u64 == want => Ok(Bytes::from(buf)),
+            // A blob shrinking under us (it never should) ends in UnexpectedEof.
+            Ok(_) => Err(io::ErrorKind::UnexpectedEof.into()),
+            Err(e) => Err(e),
+        };
+        (file, item)
     })
+}
+
+struct Reader {
+    remaining: u64,
+    next: Option<tokio::task::JoinHandle<(std::fs::File, io::Result<Bytes>)>>,
+}
+
+/// Stream `len` bytes of `file` from its current position, 1 MiB at a time: while the body
+/// sends one chunk, the next is read on the blocking pool (one chunk ahead, so at most ~2 MiB
+/// per transfer; no thread waits on a slow client). Dropping the stream stops it.
+async fn read_stream(file: fs::File, len: u64) -> ByteStream {
+    let file = file.into_std().await;
+    let next = (len > 0).then(|| spawn_read(file, len.min(IO_CHUNK as u64)));
+    futures::stream::unfold(
+        Reader {
+            remaining: len,
+            next,
+        },
+        |mut r| async move {
+            let (file, item) = match r.next.take()?.await {
+                Ok(done) => done,
+                Err(e) => return Some((Err(join_error(e)), r)),
+            };
+            if let Ok(chunk) = &item {
+                r.remaining -= chunk.len() as u64;
+                if r.remaining > 0 {
+                    r.next = Some(spawn_read(file, r.remaining.min(IO_CHUNK as u64)));
+                }
+            }
+            Some((item, r))
+        },
+    )
     .boxed()
 }
 
