@@ -19,6 +19,7 @@ pub mod passphrase;
 pub mod seal;
 #[cfg(not(target_arch = "wasm32"))]
 pub mod stream;
+pub mod symmetric;
 
 pub use error::CryptoError;
 pub use hash::{HashingReader, HashingWriter, sha256_hex};

@@ -31,9 +31,13 @@ const AHEAD: usize = 4;
 /// Sizes and SHA-256 digests of both sides of a sealed or opened stream.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Digests {
+    /// SHA-256 of the plaintext.
     pub plaintext_sha256: [u8; 32],
+    /// Plaintext bytes.
     pub plaintext_size: u64,
+    /// SHA-256 of the ciphertext (the whole age file).
     pub ciphertext_sha256: [u8; 32],
+    /// Ciphertext bytes.
     pub ciphertext_size: u64,
 }
 

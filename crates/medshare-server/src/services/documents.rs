@@ -344,25 +344,6 @@ pub async fn commit(
         binding: req.binding,
         created_at: state.now(),
     };
-    // Claim the id for this upload first: of two commits naming one id, only one may promote
-    // its bytes (the other would overwrite them, then delete them on its own failure).
-    state
-        .store
-        .claim_document(req.upload_id, row.id)
-        .await
-        .map_err(|e| match e {
-            medshare_store::StoreError::NotFound => ApiError::with(
-                ErrorCode::Conflict,
-                "this upload is already being committed as another document",
-            ),
-            e => e.into(),
-        })?;
-    if state.store.document(row.id).await?.is_some() {
-        return Err(ApiError::new(ErrorCode::Conflict));
-    }
-    // Durable bytes first, then metadata: a crash in between leaves an unreferenced blob that
-    // start-up reconciliation removes, never a listed document without its bytes.
-    state.blobs.promote(req.upload_id.0, row.id.0).await?;
     // The upload's entries (and its shares') are written in the metadata's own transaction:
     // one durable commit records both, and neither exists without the other.
     let mut entries = vec![audit::stamped(
@@ -381,25 +362,20 @@ pub async fn commit(
                 .patient(row.patient_id),
         ));
     }
-    let logged = match state
-        .store
-        .commit_document_logged(
-            &row,
-            &req.wraps,
-            &req.grants,
-            req.upload_id,
-            row.created_at,
-            &entries,
-        )
-        .await
-    {
-        Ok(logged) => logged,
-        Err(e) => {
-            let _ = state.blobs.delete(row.id.0).await;
-            return Err(e.into());
-        }
+    // From the claim to the commit, finish what was started even if the client goes away: a
+    // request dropped in between would leave the id claimed by an upload that is never
+    // committed, and every retry under that id (a gateway files each item under an id chosen
+    // beforehand) refused. The steps run in their own task; a failure releases the claim.
+    let task = {
+        let (state, row) = (state.clone(), row.clone());
+        let (wraps, grants, upload) = (req.wraps.clone(), req.grants.clone(), req.upload_id);
+        tokio::spawn(async move {
+            let logged = claim_and_commit(&state, &row, &wraps, &grants, upload, &entries).await?;
+            state.audit.adopt(logged).await;
+            Ok::<_, ApiError>(())
+        })
     };
-    state.audit.adopt(logged).await;
+    task.await.map_err(|_| ApiError::internal())??;
     state
         .store
         .add_care(row.patient_id, me.id, me.id, state.now())
@@ -702,4 +678,63 @@ pub async fn reconcile(state: &AppState, grace: std::time::Duration) -> anyhow::
     }
     tracing::info!(swept, orphans, "storage reconciled");
     Ok(())
+}
+
+/// Claim the document id for the staged upload, promote its bytes and commit the metadata; on
+/// a failure after the claim, release it (and the promoted bytes) so a retry can proceed.
+async fn claim_and_commit(
+    state: &AppState,
+    row: &DocumentRow,
+    wraps: &[KeyWrap],
+    grants: &[NewGrant],
+    upload: UploadId,
+    entries: &[medshare_audit::Entry],
+) -> ApiResult<Vec<medshare_audit::LoggedEntry>> {
+    // Claim the id for this upload first: of two commits naming one id, only one may promote
+    // its bytes (the other would overwrite them, then delete them on its own failure).
+    state
+        .store
+        .claim_document(upload, row.id)
+        .await
+        .map_err(|e| match e {
+            medshare_store::StoreError::NotFound => ApiError::with(
+                ErrorCode::Conflict,
+                "this upload is already being committed as another document",
+            ),
+            e => e.into(),
+        })?;
+    let release = || async {
+        if let Err(e) = state.store.release_claim(upload, row.id).await {
+            tracing::warn!(error = %e, "a document id claim could not be released");
+        }
+    };
+    match state.store.document(row.id).await {
+        Ok(None) => {}
+        Ok(Some(_)) => {
+            release().await;
+            return Err(ApiError::new(ErrorCode::Conflict));
+        }
+        Err(e) => {
+            release().await;
+            return Err(e.into());
+        }
+    }
+    // Durable bytes first, then metadata: a crash in between leaves an unreferenced blob that
+    // start-up reconciliation removes, never a listed document without its bytes.
+    if let Err(e) = state.blobs.promote(upload.0, row.id.0).await {
+        release().await;
+        return Err(e.into());
+    }
+    match state
+        .store
+        .commit_document_logged(row, wraps, grants, upload, row.created_at, entries)
+        .await
+    {
+        Ok(logged) => Ok(logged),
+        Err(e) => {
+            let _ = state.blobs.delete(row.id.0).await;
+            release().await;
+            Err(e.into())
+        }
+    }
 }
