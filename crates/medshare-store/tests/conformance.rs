@@ -81,6 +81,7 @@ both!(
     documents_grants_and_key_wraps,
     events_and_access_log,
     audit_numbering_is_gap_free_under_concurrency,
+    upload_entries_commit_with_the_document,
     access_log_refuses_update_and_delete,
     audit_heads_queries_contacts_and_outbox,
     schema_versions,
@@ -864,6 +865,121 @@ async fn audit_numbering_is_gap_free_under_concurrency(f: Fixture) {
     let all = f.store.audit_entries(0, 1000).await.unwrap();
     assert_eq!(all.len(), 80);
     assert!(all.iter().enumerate().all(|(i, l)| l.seq == i as i64 + 1));
+}
+
+/// An upload's entries are appended in its metadata transaction: numbered after (and between)
+/// the appender's batches without gaps, and absent when the commit fails.
+async fn upload_entries_commit_with_the_document(f: Fixture) {
+    let s = &*f.store;
+    let (inst, admin, _) = staffed(s, "U").await;
+    let p = patient(s, admin, inst, 4).await;
+    let wraps = [KeyWrap {
+        holder: Holder::Practitioner { id: admin },
+        wrap: "dw-admin".into(),
+    }];
+    s.append_audit(&[access(1, "login", Some(admin))])
+        .await
+        .unwrap();
+    let upload = |d: DocumentId| medshare_audit::Entry {
+        document: Some(d),
+        patient: Some(p),
+        ..access(2, "document.upload", Some(admin))
+    };
+    let d1 = DocumentId::new();
+    let u1 = stage(s, admin, 10).await;
+    let logged = s
+        .commit_document_logged(
+            &doc_row(d1, p, admin, inst, 10),
+            &wraps,
+            &[],
+            u1,
+            10,
+            &[upload(d1), access(2, "document.share", Some(admin))],
+        )
+        .await
+        .unwrap();
+    assert_eq!(logged.iter().map(|l| l.seq).collect::<Vec<_>>(), [2, 3]);
+    assert_eq!(logged[0].entry.document, Some(d1));
+    assert!(s.document(d1).await.unwrap().is_some());
+
+    // A commit that fails (no staged upload any more; a refused key wrap) records nothing.
+    let d2 = DocumentId::new();
+    assert!(matches!(
+        s.commit_document_logged(
+            &doc_row(d2, p, admin, inst, 11),
+            &wraps,
+            &[],
+            u1,
+            11,
+            &[upload(d2)]
+        )
+        .await,
+        Err(StoreError::NotFound)
+    ));
+    let u2 = stage(s, admin, 12).await;
+    let bad = [KeyWrap {
+        holder: Holder::Alliance,
+        wrap: "x".into(),
+    }];
+    assert!(
+        s.commit_document_logged(
+            &doc_row(d2, p, admin, inst, 12),
+            &bad,
+            &[],
+            u2,
+            12,
+            &[upload(d2)]
+        )
+        .await
+        .is_err()
+    );
+    assert!(s.document(d2).await.unwrap().is_none());
+
+    // Interleaved with concurrent appends, numbering stays gap-free.
+    let mut tasks = Vec::new();
+    for w in 0..3 {
+        let store = f.store.clone();
+        tasks.push(tokio::spawn(async move {
+            for i in 0..5 {
+                store
+                    .append_audit(&[access(w * 10 + i, "search", None)])
+                    .await
+                    .unwrap();
+            }
+        }));
+    }
+    for i in 0..5 {
+        let d = DocumentId::new();
+        let u = stage(s, admin, 20 + i).await;
+        let logged = s
+            .commit_document_logged(
+                &doc_row(d, p, admin, inst, 20 + i),
+                &wraps,
+                &[],
+                u,
+                20,
+                &[upload(d)],
+            )
+            .await
+            .unwrap();
+        assert_eq!(logged.len(), 1);
+    }
+    for t in tasks {
+        t.await.unwrap();
+    }
+    let all = s.audit_entries(0, 1000).await.unwrap();
+    assert_eq!(all.len(), 3 + 15 + 5);
+    assert!(all.iter().enumerate().all(|(i, l)| l.seq == i as i64 + 1));
+    assert_eq!(
+        all.iter()
+            .filter(|l| l.entry.action == "document.upload")
+            .count(),
+        6
+    );
+    assert!(all.iter().all(|l| l.entry.document != Some(d2)));
+    for l in &all {
+        assert_eq!(l.recorded_leaf(), Some(l.entry.leaf()));
+    }
 }
 
 async fn access_log_refuses_update_and_delete(f: Fixture) {

@@ -160,6 +160,13 @@ pub async fn submit(state: &AppState, e: Entry) -> Receipt {
     state.audit.submit(e.into_entry(state.now())).await
 }
 
+/// An entry stamped now, for a store transaction that appends it itself
+/// ([`medshare_store::DocumentStore::commit_document_logged`]); hand what it returns to
+/// [`AuditLog::adopt`].
+pub fn stamped(state: &AppState, e: Entry) -> medshare_audit::Entry {
+    e.into_entry(state.now())
+}
+
 /// A log failure as the caller sees it (details go to the hub's own log).
 pub fn log_failed(e: LogError) -> ApiError {
     tracing::error!(error = %e, "audit log unavailable");
