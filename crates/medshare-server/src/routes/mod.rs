@@ -8,6 +8,7 @@ mod events;
 mod health;
 mod identity;
 mod patients;
+mod rooms;
 
 use crate::error::problem_response;
 use crate::state::AppState;
@@ -37,6 +38,9 @@ use utoipa::OpenApi;
         events::list, events::stream,
         audit::head, audit::heads, audit::entries, audit::inclusion, audit::log, audit::export,
         audit::break_glass, audit::set_contact, audit::clear_contact,
+        rooms::upload_key_packages, rooms::key_package_count, rooms::claim_key_package,
+        rooms::create, rooms::list, rooms::get, rooms::commit, rooms::post, rooms::entries,
+        rooms::welcome, rooms::mark_read,
     ),
     components(schemas(Problem, ErrorCode)),
     modifiers(&BearerAuth),
@@ -137,6 +141,21 @@ pub fn app(state: AppState) -> Router {
             delete(documents::revoke),
         )
         .route("/v1/events", get(events::list))
+        .route(
+            "/v1/rooms/key-packages",
+            get(rooms::key_package_count).post(rooms::upload_key_packages),
+        )
+        .route(
+            "/v1/practitioners/{id}/key-package",
+            post(rooms::claim_key_package),
+        )
+        .route("/v1/rooms", get(rooms::list).post(rooms::create))
+        .route("/v1/rooms/{id}", get(rooms::get))
+        .route("/v1/rooms/{id}/commits", post(rooms::commit))
+        .route("/v1/rooms/{id}/messages", post(rooms::post))
+        .route("/v1/rooms/{id}/entries", get(rooms::entries))
+        .route("/v1/rooms/{id}/welcome", get(rooms::welcome))
+        .route("/v1/rooms/{id}/read", post(rooms::mark_read))
         .route("/v1/audit/head", get(audit::head))
         .route("/v1/audit/heads", get(audit::heads))
         .route("/v1/audit/entries", get(audit::entries))
