@@ -20,7 +20,7 @@ use medshare_model::api::{
     ClaimedKeyPackage, CommitPost, KeyPackageCount, KeyPackageUpload, MessagePost, NewRoom, Posted,
     ReadMark, RoomEntries, RoomEntry, RoomEntryKind, RoomView, RoomWelcome,
 };
-use medshare_model::{ErrorCode, PatientId, PractitionerId, RoomId};
+use medshare_model::{DocumentId, ErrorCode, PatientId, PractitionerId, RoomId};
 use openmls::prelude::tls_codec::Deserialize as _;
 use openmls::prelude::*;
 use openmls_memory_storage::MemoryStorage;
@@ -91,6 +91,18 @@ pub enum Content {
         /// The message this one answers.
         reply_to: Option<i64>,
     },
+    /// An emoji reaction to a message.
+    Reaction { to: i64, emoji: String },
+    /// A new text for one of the sender's own messages.
+    Edit { of: i64, text: String },
+    /// The sender withdraws one of their own messages.
+    Delete { of: i64 },
+    /// A document shared with every member through the normal key wraps (grants).
+    Document {
+        document_id: DocumentId,
+        /// Its title as the sender's client decrypted it.
+        title: String,
+    },
 }
 
 impl Content {
@@ -98,8 +110,83 @@ impl Content {
         match self {
             Self::Info { .. } => RoomEntryKind::Info,
             Self::Text { .. } => RoomEntryKind::Text,
+            Self::Reaction { .. } => RoomEntryKind::Reaction,
+            Self::Edit { .. } => RoomEntryKind::Edit,
+            Self::Delete { .. } => RoomEntryKind::Delete,
+            Self::Document { .. } => RoomEntryKind::Document,
         }
     }
+}
+
+/// A room's history as people read it: edits applied (marked), deletions shown as such,
+/// reactions gathered under their message, and edits or deletions of someone else's message
+/// ignored.
+pub fn timeline(local: &RoomLocal) -> Vec<TimelineItem> {
+    let mut items: Vec<TimelineItem> = Vec::new();
+    for m in &local.history {
+        match &m.event {
+            RoomEvent::Message {
+                content: Content::Reaction { to, emoji },
+            } => {
+                if let Some(i) = items.iter_mut().find(|i| i.seq == *to) {
+                    i.reactions.push((m.sender, emoji.clone()));
+                }
+            }
+            RoomEvent::Message {
+                content: Content::Edit { of, text },
+            } => {
+                if let Some(i) = items
+                    .iter_mut()
+                    .find(|i| i.seq == *of && i.sender == m.sender)
+                    && let RoomEvent::Message {
+                        content: Content::Text { text: t, .. },
+                    } = &mut i.event
+                {
+                    *t = text.clone();
+                    i.edited = true;
+                }
+            }
+            RoomEvent::Message {
+                content: Content::Delete { of },
+            } => {
+                if let Some(i) = items
+                    .iter_mut()
+                    .find(|i| i.seq == *of && i.sender == m.sender)
+                {
+                    i.deleted = true;
+                    if let RoomEvent::Message {
+                        content: Content::Text { text, .. },
+                    } = &mut i.event
+                    {
+                        text.clear();
+                    }
+                }
+            }
+            _ => items.push(TimelineItem {
+                seq: m.seq,
+                sender: m.sender,
+                at: m.at,
+                event: m.event.clone(),
+                edited: false,
+                deleted: false,
+                reactions: Vec::new(),
+            }),
+        }
+    }
+    items
+}
+
+/// One line of [`timeline`].
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TimelineItem {
+    pub seq: i64,
+    pub sender: PractitionerId,
+    #[serde(with = "time::serde::rfc3339")]
+    pub at: OffsetDateTime,
+    pub event: RoomEvent,
+    pub edited: bool,
+    pub deleted: bool,
+    pub reactions: Vec<(PractitionerId, String)>,
 }
 
 /// One entry of a room as this client understood it.
@@ -548,6 +635,130 @@ impl Client {
             Content::Text {
                 text: text.to_string(),
                 reply_to,
+            },
+        )
+        .await
+    }
+
+    /// React to a message with an emoji.
+    pub async fn react(
+        &self,
+        keys: &mut RoomKeys,
+        room: RoomId,
+        to: i64,
+        emoji: &str,
+    ) -> Result<i64> {
+        if emoji.is_empty() || emoji.chars().count() > 8 || emoji.chars().any(char::is_alphanumeric)
+        {
+            return Err(ClientError::Invalid("a reaction is one emoji".into()));
+        }
+        self.sync_room(keys, room).await?;
+        self.post(
+            keys,
+            room,
+            Content::Reaction {
+                to,
+                emoji: emoji.to_string(),
+            },
+        )
+        .await
+    }
+
+    /// Replace the text of one of this practitioner's own messages (shown as edited).
+    pub async fn edit_message(
+        &self,
+        keys: &mut RoomKeys,
+        room: RoomId,
+        of: i64,
+        text: &str,
+    ) -> Result<i64> {
+        if text.len() > MAX_TEXT {
+            return Err(ClientError::Invalid(format!(
+                "a message holds at most {MAX_TEXT} bytes"
+            )));
+        }
+        self.sync_room(keys, room).await?;
+        self.own_message(keys, room, of)?;
+        self.post(
+            keys,
+            room,
+            Content::Edit {
+                of,
+                text: text.to_string(),
+            },
+        )
+        .await
+    }
+
+    /// Withdraw one of this practitioner's own messages (shown as deleted).
+    pub async fn delete_message(&self, keys: &mut RoomKeys, room: RoomId, of: i64) -> Result<i64> {
+        self.sync_room(keys, room).await?;
+        self.own_message(keys, room, of)?;
+        self.post(keys, room, Content::Delete { of }).await
+    }
+
+    fn own_message(&self, keys: &RoomKeys, room: RoomId, seq: i64) -> Result<()> {
+        let ok = keys.room(room).is_some_and(|l| {
+            l.history.iter().any(|m| {
+                m.seq == seq
+                    && m.sender == self.me
+                    && matches!(
+                        m.event,
+                        RoomEvent::Message {
+                            content: Content::Text { .. }
+                        }
+                    )
+            })
+        });
+        if ok {
+            Ok(())
+        } else {
+            Err(ClientError::Invalid(
+                "you can only change your own messages".into(),
+            ))
+        }
+    }
+
+    /// Post a document into the room: share it with every other current member through the
+    /// normal key wraps (grants, audited like any share), then tell the room.
+    pub async fn post_document(
+        &self,
+        keys: &mut RoomKeys,
+        room: RoomId,
+        id: DocumentId,
+    ) -> Result<i64> {
+        self.sync_room(keys, room).await?;
+        let doc = self.open_document(id).await?;
+        let members: Vec<PractitionerId> = keys
+            .group(room)?
+            .members()
+            .map(|m| identity_of(&m.credential))
+            .collect::<Result<_>>()?;
+        for m in members.into_iter().filter(|m| *m != self.me) {
+            let p = self.trust.fetch_practitioner(&self.hub, m).await?;
+            let grantee = self
+                .share(
+                    id,
+                    &crate::records::Share {
+                        with: p.cert.handle.clone(),
+                        institution: None,
+                        expires_at: None,
+                    },
+                )
+                .await?;
+            if grantee.cert.practitioner_id != m {
+                let _ = self.revoke(id, &p.cert.handle).await;
+                return Err(ClientError::Trust(
+                    "the hub resolved a room member's handle to someone else",
+                ));
+            }
+        }
+        self.post(
+            keys,
+            room,
+            Content::Document {
+                document_id: id,
+                title: doc.manifest.title.clone(),
             },
         )
         .await

@@ -125,13 +125,84 @@ async fn room_story(backend: Backend) -> anyhow::Result<()> {
             "Start an ACE inhibitor; angiogram Monday".to_string()
         )
     );
+    // A posted document: shared with every member through grants, opened by wong.
+    let (_, hkid) = random_hkid();
+    let patient = chan
+        .client
+        .ensure_patient(&hkid, &medshare_model::records::PatientCard::default())
+        .await?;
+    let doc = chan
+        .client
+        .upload(
+            std::io::Cursor::new(b"%PDF-1.4 echocardiogram report".to_vec()),
+            &patient,
+            meta("Echocardiogram", "echo.pdf"),
+            &[],
+            |_| {},
+        )
+        .await?;
+    chan.client
+        .post_document(&mut chan.keys, room, doc.document_id)
+        .await?;
+    wong.client.sync_room(&mut wong.keys, room).await?;
+    let posted = wong
+        .keys
+        .room(room)
+        .unwrap()
+        .history
+        .last()
+        .unwrap()
+        .clone();
+    let RoomEvent::Message {
+        content: Content::Document { document_id, title },
+    } = posted.event
+    else {
+        panic!("expected a posted document, got {posted:?}");
+    };
+    assert_eq!(
+        (document_id, title.as_str()),
+        (doc.document_id, "Echocardiogram")
+    );
+    let opened = wong.client.open_document(document_id).await?;
+    assert_eq!(
+        download_vec(&wong.client, &opened).await?,
+        b"%PDF-1.4 echocardiogram report"
+    );
+    // A reaction, an edit and a deletion read as such.
+    chan.client
+        .react(&mut chan.keys, room, posted.seq, "👍")
+        .await?;
+    wong.client
+        .edit_message(
+            &mut wong.keys,
+            room,
+            asked + 1,
+            "Start an ACE inhibitor; angiogram Tuesday",
+        )
+        .await?;
+    assert!(
+        chan.client
+            .edit_message(&mut chan.keys, room, asked + 1, "forged")
+            .await
+            .is_err()
+    );
+    chan.client.sync_room(&mut chan.keys, room).await?;
+    let lines = medshare_client::rooms::timeline(chan.keys.room(room).unwrap());
+    let reply = lines.iter().find(|i| i.seq == asked + 1).unwrap();
+    assert!(reply.edited);
+    assert!(
+        matches!(&reply.event, RoomEvent::Message { content: Content::Text { text, .. } } if text.ends_with("Tuesday"))
+    );
+    let post = lines.iter().find(|i| i.seq == posted.seq).unwrap();
+    assert_eq!(post.reactions, vec![(chan_id, "👍".to_string())]);
+
     let view = chan.client.room_view(room).await?;
     let w = view
         .members
         .iter()
         .find(|m| m.practitioner_id == wong_id)
         .unwrap();
-    assert_eq!(w.read_seq, view.last_seq, "wong's read position is visible");
+    assert!(w.read_seq > 0, "wong's read position is visible");
 
     // The room state survives being sealed and reopened (what the CLI keeps on disk).
     let sealed = chan.client.seal_rooms(&chan.keys)?;

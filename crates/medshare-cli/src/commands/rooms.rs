@@ -7,10 +7,10 @@ use crate::{say, warn_user};
 use anyhow::{Context, anyhow};
 use clap::{Args, Subcommand};
 use futures::StreamExt;
-use medshare_client::rooms::{Content, RoomEvent, RoomMessage};
+use medshare_client::rooms::{Content, RoomEvent, RoomMessage, TimelineItem, timeline};
 use medshare_client::{Client, RoomKeys};
 use medshare_model::api::EventKind;
-use medshare_model::{Handle, PatientId, PractitionerId, RoomId};
+use medshare_model::{DocumentId, Handle, PatientId, PractitionerId, RoomId};
 use std::path::PathBuf;
 
 /// Key packages kept waiting at the hub, topped up by every room command.
@@ -34,6 +34,14 @@ pub enum RoomCmd {
     History(HistoryArgs),
     /// Show new messages as they arrive.
     Follow(RoomArg),
+    /// React to a message with an emoji.
+    React(ReactArgs),
+    /// Change the text of one of your messages (shown as edited).
+    Edit(EditArgs),
+    /// Withdraw one of your messages (shown as deleted).
+    Delete(SeqArgs),
+    /// Post a document into the room: it is shared with every member (audited like any share).
+    PostDoc(PostDocArgs),
     /// Renew your keys in a room (heals a compromised device from this commit on).
     UpdateKeys(RoomArg),
 }
@@ -71,6 +79,33 @@ pub struct SendArgs {
     /// The message (sequence number) this one answers.
     #[arg(long)]
     pub reply_to: Option<i64>,
+}
+
+#[derive(Args, Debug)]
+pub struct ReactArgs {
+    pub room: RoomId,
+    /// The message's sequence number.
+    pub seq: i64,
+    pub emoji: String,
+}
+
+#[derive(Args, Debug)]
+pub struct EditArgs {
+    pub room: RoomId,
+    pub seq: i64,
+    pub text: String,
+}
+
+#[derive(Args, Debug)]
+pub struct SeqArgs {
+    pub room: RoomId,
+    pub seq: i64,
+}
+
+#[derive(Args, Debug)]
+pub struct PostDocArgs {
+    pub room: RoomId,
+    pub document: DocumentId,
 }
 
 #[derive(Args, Debug)]
@@ -207,14 +242,15 @@ async fn run_with(c: &Client, keys: &mut RoomKeys, cmd: RoomCmd) -> anyhow::Resu
             let local = keys
                 .room(a.room)
                 .ok_or_else(|| anyhow!("this device is not in that room"))?;
+            let items = timeline(local);
             if a.json {
-                say!("{}", serde_json::to_string_pretty(&local.history)?);
+                say!("{}", serde_json::to_string_pretty(&items)?);
             } else {
                 if let Some(t) = &local.title {
                     say!("{t}");
                 }
-                for m in &local.history {
-                    print_message(c, m).await;
+                for i in &items {
+                    print_item(c, i).await;
                 }
             }
         }
@@ -241,12 +277,48 @@ async fn run_with(c: &Client, keys: &mut RoomKeys, cmd: RoomCmd) -> anyhow::Resu
                 tokio::time::sleep(std::time::Duration::from_secs(2)).await;
             }
         }
+        RoomCmd::React(a) => {
+            say!("#{}", c.react(keys, a.room, a.seq, &a.emoji).await?);
+        }
+        RoomCmd::Edit(a) => {
+            say!("#{}", c.edit_message(keys, a.room, a.seq, &a.text).await?);
+        }
+        RoomCmd::Delete(a) => {
+            say!("#{}", c.delete_message(keys, a.room, a.seq).await?);
+        }
+        RoomCmd::PostDoc(a) => {
+            say!("#{}", c.post_document(keys, a.room, a.document).await?);
+        }
         RoomCmd::UpdateKeys(a) => {
             c.update_keys(keys, a.room).await?;
             say!("keys renewed in {}", a.room);
         }
     }
     Ok(())
+}
+
+async fn print_item(c: &Client, i: &TimelineItem) {
+    let m = RoomMessage {
+        seq: i.seq,
+        sender: i.sender,
+        at: i.at,
+        event: i.event.clone(),
+    };
+    if i.deleted {
+        say!(
+            "#{:<5} {}: (message deleted)",
+            i.seq,
+            super::records::who(c, i.sender).await
+        );
+        return;
+    }
+    print_message(c, &m).await;
+    if i.edited {
+        say!("       (edited)");
+    }
+    for (who, emoji) in &i.reactions {
+        say!("       {emoji} {}", super::records::who(c, *who).await);
+    }
 }
 
 async fn print_message(c: &Client, m: &RoomMessage) {
@@ -261,6 +333,12 @@ async fn print_message(c: &Client, m: &RoomMessage) {
                 None => text.clone(),
             },
             Content::Info { title, .. } => format!("set the title: {title}"),
+            Content::Reaction { to, emoji } => format!("reacted {emoji} to #{to}"),
+            Content::Edit { of, text } => format!("edited #{of}: {text}"),
+            Content::Delete { of } => format!("deleted #{of}"),
+            Content::Document { document_id, title } => {
+                format!("posted a document: {title} (`medshare get {document_id}`)")
+            }
         },
         RoomEvent::Joined { members } => format!("you joined ({} members)", members.len()),
         RoomEvent::Added { members } => format!("added {} member(s)", members.len()),
