@@ -14,10 +14,13 @@ pub type Leaf = [u8; 32];
 pub struct Entry {
     /// Unix seconds.
     pub at: i64,
+    /// Who acted (none for the hub's own acts).
     pub actor: Option<PractitionerId>,
+    /// The actor's institution.
     pub institution: Option<InstitutionId>,
     /// Fixed code, e.g. `document.fetch-content`.
     pub action: String,
+    /// The document concerned, if any.
     pub document: Option<DocumentId>,
     /// The patient's pseudonymous hub id (never an identifier such as an HKID).
     pub patient: Option<PatientId>,
@@ -46,6 +49,7 @@ impl Entry {
         Sha256::digest(self.canonical_bytes()).into()
     }
 
+    /// Whether the decision allowed the act.
     pub fn allowed(&self) -> bool {
         self.outcome == "allowed"
     }
@@ -57,6 +61,7 @@ pub struct LoggedEntry {
     /// 1-based sequence number: the entry's tree index is `seq - 1`.
     pub seq: i64,
     #[serde(flatten)]
+    /// The entry as appended.
     pub entry: Entry,
     /// The leaf digest recorded when the entry was appended (hex), if any. Lets a verifier
     /// point at the exact entry that was edited afterwards.
@@ -79,10 +84,16 @@ pub enum VisibleEntry {
     /// An entry within the auditor's scope.
     Full(LoggedEntry),
     /// An entry outside it: its position and the leaf recorded when it was appended (hex).
-    Hidden { seq: i64, leaf: String },
+    Hidden {
+        /// 1-based sequence number.
+        seq: i64,
+        /// Leaf digest, hex.
+        leaf: String,
+    },
 }
 
 impl VisibleEntry {
+    /// The entry's 1-based sequence number.
     pub fn seq(&self) -> i64 {
         match self {
             Self::Full(e) => e.seq,

@@ -21,6 +21,7 @@ pub struct TreeHead {
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 pub struct SignedTreeHead {
     #[serde(flatten)]
+    /// The head that was signed.
     pub head: TreeHead,
     /// The log's Ed25519 public key, hex.
     pub log_key: String,
@@ -32,16 +33,20 @@ pub struct SignedTreeHead {
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
 pub enum HeadError {
     #[error("the tree head is malformed")]
+    /// Not hex, or a key or signature of the wrong length.
     Malformed,
     #[error("the tree head is signed by another log key than the one pinned for this hub")]
+    /// Signed by a key other than the pinned one.
     WrongKey,
     #[error("the tree head's signature does not verify")]
+    /// The signature does not verify.
     BadSignature,
 }
 
 const CONTEXT: &[u8] = b"medshare.audit.tree-head.v1\n";
 
 impl TreeHead {
+    /// The head of `root`, signed at `at` (Unix seconds).
     pub fn new(root: Root, at: i64) -> Self {
         Self {
             size: root.size,
@@ -56,10 +61,12 @@ impl TreeHead {
         out
     }
 
+    /// The root this head names, if its hash is well formed.
     pub fn root(&self) -> Option<Root> {
         Root::from_hex(self.size, &self.root)
     }
 
+    /// Sign the head with the log key.
     pub fn sign(self, key: &SigningKey) -> SignedTreeHead {
         let signature = key.sign(&self.signing_bytes());
         SignedTreeHead {

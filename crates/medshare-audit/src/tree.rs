@@ -12,27 +12,35 @@ use utoipa::ToSchema;
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
 pub enum ProofError {
     #[error("a proof hash is not 32 bytes of hex")]
+    /// A proof hash is malformed.
     Malformed,
     #[error("the inclusion proof does not lead to the signed root")]
+    /// The inclusion proof fails.
     Inclusion,
     #[error("the newer tree does not extend the older one")]
+    /// The consistency proof fails.
     Consistency,
     #[error("the log shrank: the newer tree is smaller than the one seen before")]
+    /// The newer tree is smaller.
     Shrank,
 }
 
 /// The root of a tree of `size` leaves.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Root {
+    /// Number of leaves.
     pub size: u64,
+    /// Root hash (RFC 6962).
     pub hash: [u8; 32],
 }
 
 impl Root {
+    /// The root hash as lowercase hex.
     pub fn hash_hex(&self) -> String {
         hex::encode(self.hash)
     }
 
+    /// A root from its size and hex hash; `None` if the hash is not 32 bytes of hex.
     pub fn from_hex(size: u64, hash: &str) -> Option<Self> {
         let bytes: [u8; 32] = hex::decode(hash).ok()?.try_into().ok()?;
         Some(Self { size, hash: bytes })
@@ -80,18 +88,22 @@ impl<T: HashableLeaf> Default for MerkleTree<T> {
 }
 
 impl<T: HashableLeaf> MerkleTree<T> {
+    /// An empty tree.
     pub fn new() -> Self {
         Self::default()
     }
 
+    /// Append a leaf.
     pub fn push(&mut self, leaf: T) {
         self.tree.push(leaf);
     }
 
+    /// Number of leaves.
     pub fn len(&self) -> u64 {
         self.tree.len()
     }
 
+    /// Whether the tree has no leaves.
     pub fn is_empty(&self) -> bool {
         self.tree.is_empty()
     }

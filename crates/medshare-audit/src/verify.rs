@@ -12,41 +12,73 @@ use std::collections::BTreeMap;
 pub struct Finding {
     /// 0-based tree index of the entry concerned, when known.
     pub position: Option<u64>,
+    /// 1-based sequence number of the entry concerned, when known.
     pub seq: Option<i64>,
+    /// What is wrong there.
     pub problem: Problem,
 }
 
+/// What is wrong with the log at a position.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 #[serde(tag = "kind", rename_all = "kebab-case")]
 pub enum Problem {
     /// Entries are missing here: the sequence jumps from `expected` to `found`.
-    Missing { expected: i64, found: i64 },
+    Missing {
+        /// The sequence number expected.
+        expected: i64,
+        /// The one found instead.
+        found: i64,
+    },
     /// The sequence repeats or runs backwards here: an entry was inserted or moved.
-    OutOfOrder { previous: i64 },
+    OutOfOrder {
+        /// The sequence number before it.
+        previous: i64,
+    },
     /// The entry no longer matches the leaf recorded when it was appended: it was edited.
     Altered,
     /// The tree rebuilt from the entries differs from a signed head: something among positions
     /// `from..size` (0-based, `from` = size of the last head that still matched) changed.
-    DivergesFromHead { from: u64, size: u64 },
+    DivergesFromHead {
+        /// Size of the last head that still matched.
+        from: u64,
+        /// Size of the head that no longer matches.
+        size: u64,
+    },
     /// A signed head covers more entries than the log now holds: entries were removed.
-    HeadBeyondLog { size: u64, entries: u64 },
+    HeadBeyondLog {
+        /// Size of the head.
+        size: u64,
+        /// Entries the log holds now.
+        entries: u64,
+    },
     /// A head that does not verify with the log key.
-    BadHead { size: u64, reason: String },
+    BadHead {
+        /// Size of the head.
+        size: u64,
+        /// Why it does not verify.
+        reason: String,
+    },
     /// The tree differs from the head this client saw earlier: the hub rewrote or forked history.
-    DivergesFromRemembered { size: u64 },
+    DivergesFromRemembered {
+        /// Size of the remembered head.
+        size: u64,
+    },
 }
 
 /// The outcome of rebuilding the log.
 #[derive(Clone, Debug, Serialize)]
 pub struct Report {
+    /// Entries rebuilt.
     pub entries: u64,
     /// Entries outside the auditor's scope, checked by their leaf only: an edit to one of them
     /// shows as a divergence from the signed heads, not at its exact position.
     pub hidden: u64,
+    /// Signed heads checked against the rebuilt tree.
     pub heads_checked: usize,
     /// Root of the tree rebuilt from the entries as served.
     #[serde(serialize_with = "ser_root")]
     pub root: Root,
+    /// Everything found wrong, in log order.
     pub findings: Vec<Finding>,
 }
 
@@ -55,6 +87,7 @@ fn ser_root<S: serde::Serializer>(r: &Root, s: S) -> Result<S::Ok, S::Error> {
 }
 
 impl Report {
+    /// Whether nothing was found wrong.
     pub fn is_intact(&self) -> bool {
         self.findings.is_empty()
     }

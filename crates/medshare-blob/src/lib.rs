@@ -55,6 +55,7 @@ pub const READ_CHUNK_SIZE: usize = 64 * 1024;
 /// A blob written to staging: not visible to readers until promoted.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Staged {
+    /// The staging slot, named in `promote` or `discard`.
     pub staging_id: Uuid,
     /// Number of bytes written.
     pub size: u64,
@@ -72,9 +73,13 @@ impl Staged {
 /// The result of [`BlobStore::get`]: the selected bytes `start..start + len`
 /// of a blob of `total_size` bytes, as a stream.
 pub struct BlobRead {
+    /// Size of the whole blob.
     pub total_size: u64,
+    /// Offset of the first selected byte.
     pub start: u64,
+    /// Number of selected bytes.
     pub len: u64,
+    /// The selected bytes.
     pub body: ByteStream,
 }
 
@@ -93,7 +98,9 @@ impl fmt::Debug for BlobRead {
 pub enum ByteRange {
     /// `bytes=start-` (`end_inclusive: None`) or `bytes=start-end`.
     From {
+        /// First byte selected.
         start: u64,
+        /// Last byte selected, or to the end.
         end_inclusive: Option<u64>,
     },
     /// `bytes=-n`: the last `n` bytes.
@@ -144,10 +151,16 @@ pub enum BlobError {
     NotFound,
     /// The upload body exceeded the size limit; nothing was kept.
     #[error("blob exceeds the size limit of {limit} bytes")]
-    TooLarge { limit: u64 },
+    TooLarge {
+        /// The limit, in bytes.
+        limit: u64,
+    },
     /// The requested range lies outside a blob of `size` bytes (HTTP 416).
     #[error("range not satisfiable for a blob of {size} bytes")]
-    RangeNotSatisfiable { size: u64 },
+    RangeNotSatisfiable {
+        /// The blob's size, in bytes.
+        size: u64,
+    },
     /// The requested range's end lies before its start.
     #[error("invalid byte range")]
     InvalidRange,

@@ -42,11 +42,15 @@ pub const MAX_BLOB_BYTES: u64 = 5 * 1024 * 1024 * 1024;
 pub struct S3Settings {
     /// `https://s3.example.org` or, for MinIO-like servers, `http://minio:9000`.
     pub endpoint: String,
+    /// The bucket holding the ciphertexts (created by the operator).
     pub bucket: String,
+    /// The region the request signatures name (any value for most self-hosted servers).
     pub region: String,
     /// Key prefix inside the bucket (e.g. `medshare/`); may be empty.
     pub prefix: String,
+    /// Access key; empty to take it from the environment.
     pub access_key_id: String,
+    /// Secret key; empty to take it from the environment.
     pub secret_access_key: String,
     /// Allow a plain `http://` endpoint (a server on the same private network only).
     pub allow_http: bool,

@@ -21,6 +21,7 @@ use serde::{Deserialize, Serialize};
 pub struct Witnessed {
     /// The hub's log key (hex), pinned on first contact.
     pub log_key: String,
+    /// Number of entries the head covers.
     pub size: u64,
     /// Root hash (hex).
     pub root: String,
@@ -34,6 +35,7 @@ impl Witnessed {
             .ok_or_else(|| ClientError::Invalid("the remembered audit head is corrupt".into()))
     }
 
+    /// The remembered root.
     pub fn root(&self) -> Result<Root> {
         Root::from_hex(self.size, &self.root)
             .ok_or_else(|| ClientError::Invalid("the remembered audit head is corrupt".into()))
@@ -86,7 +88,9 @@ pub async fn witness(hub: &Hub, seen: Option<&Witnessed>) -> Result<(Witnessed, 
 /// What a privacy officer asks of the log.
 #[derive(Clone, Debug, Default)]
 pub struct LogFilter {
+    /// Only entries about this patient.
     pub patient: Option<PatientId>,
+    /// Only entries by this practitioner.
     pub practitioner: Option<PractitionerId>,
     /// Unix seconds.
     pub since: Option<i64>,
@@ -221,6 +225,7 @@ impl Client {
         Ok(())
     }
 
+    /// Remove the contact this patient's access notices go to.
     pub async fn clear_patient_contact(&self, patient: PatientId) -> Result<()> {
         self.hub()
             .delete(&format!("/v1/patients/{patient}/contact"))

@@ -21,7 +21,9 @@ use std::collections::BTreeMap;
 /// What enrolment produced; fingerprints are read to the administrator out of band.
 #[derive(Debug)]
 pub struct Enrolment {
+    /// The new practitioner's id.
     pub practitioner_id: PractitionerId,
+    /// Their institution.
     pub institution_id: InstitutionId,
     /// `otpauth://` URI to add to an authenticator app (absent in a sandbox without TOTP).
     pub totp_uri: Option<String>,
@@ -29,6 +31,7 @@ pub struct Enrolment {
     pub key_fingerprint: String,
     /// For a first administrator: the institution key's fingerprint, for the alliance root.
     pub institution_fingerprint: Option<String>,
+    /// The alliance root key this enrolment pinned.
     pub root_public: [u8; 32],
 }
 

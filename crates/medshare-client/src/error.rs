@@ -12,13 +12,16 @@ pub enum ClientError {
     #[error("cannot talk to the hub: {0}")]
     Http(#[from] reqwest::Error),
     #[error(transparent)]
+    /// A key, seal or statement operation failed.
     Crypto(#[from] medshare_crypto::CryptoError),
     /// A signature, certificate or pinned key did not check out: the hub may be misbehaving.
     #[error("refused: {0}")]
     Trust(&'static str),
     #[error("{0}")]
+    /// Bad input or a state the operation cannot proceed from (the message says which).
     Invalid(String),
     #[error(transparent)]
+    /// Reading or writing a local file failed.
     Io(#[from] std::io::Error),
     /// The document cannot be filed as asked (see [`crate::intake`]).
     #[error(transparent)]

@@ -15,6 +15,7 @@ use std::sync::{Arc, Mutex};
 /// A patient key epoch this client verified.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct SeenEpoch {
+    /// The epoch number.
     pub epoch: u32,
     /// `Signed::digest` of that epoch's statement.
     pub digest: String,
@@ -24,10 +25,13 @@ pub struct SeenEpoch {
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Memory {
     #[serde(default)]
+    /// The newest key epoch verified per patient (never goes back).
     pub patients: BTreeMap<PatientId, SeenEpoch>,
     #[serde(default)]
+    /// Which patient each reference verified as naming (never changes).
     pub refs: BTreeMap<PatientRef, PatientId>,
     #[serde(default)]
+    /// The newest key epoch seen per institution (never goes back).
     pub institution_epochs: BTreeMap<InstitutionId, u32>,
     /// Practitioners whose institution revoked them, and since when (from a verified,
     /// institution-signed revocation): never trusted again, even if a hub hides it later.
@@ -37,6 +41,7 @@ pub struct Memory {
 
 /// Where remembered facts are kept between runs. `save` is called after every change.
 pub trait MemoryStore: Send + Sync {
+    /// Persist `memory`.
     fn save(&self, memory: &Memory) -> Result<()>;
 }
 

@@ -17,6 +17,7 @@ use std::collections::{BTreeMap, HashMap};
 
 /// A patient whose key chain verified (see [`verify_patient_chain`]).
 pub struct Patient {
+    /// What the hub says about the patient (checked against the chain).
     pub view: PatientView,
     /// Verified epoch statements, by epoch.
     pub epochs: BTreeMap<u32, PatientKeyEpoch>,
@@ -27,6 +28,7 @@ pub struct Patient {
 }
 
 impl Patient {
+    /// The patient's hub id.
     pub fn id(&self) -> PatientId {
         self.view.patient_id
     }
@@ -62,7 +64,9 @@ fn now() -> i64 {
 /// Who a consent goes to.
 #[derive(Clone, Debug)]
 pub enum ConsentTarget {
+    /// Every member of one institution.
     Institution(InstitutionId),
+    /// Every institution of the alliance.
     Alliance,
 }
 
@@ -277,6 +281,15 @@ impl Client {
     /// The patient card, if this practitioner holds the patient key.
     pub async fn patient_card(&self, p: &Patient) -> Result<Option<PatientCard>> {
         let keys = self.patient_keys(p).await?;
+        self.open_patient_card(p, &keys)
+    }
+
+    /// [`Client::patient_card`] with the patient's keys already unwrapped.
+    pub(crate) fn open_patient_card(
+        &self,
+        p: &Patient,
+        keys: &BTreeMap<u32, EncryptionKey>,
+    ) -> Result<Option<PatientCard>> {
         let card = B64
             .decode(&p.view.card)
             .map_err(|_| ClientError::Trust("the patient card is malformed"))?;

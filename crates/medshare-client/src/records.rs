@@ -16,7 +16,10 @@ use futures::StreamExt;
 use medshare_crypto::chain::{VerifiedPractitioner, verify_binding};
 #[cfg(not(target_arch = "wasm32"))]
 use medshare_crypto::seal::{SealWriter, open_reader};
-use medshare_crypto::seal::{open_bytes, seal_bytes, unwrap_key, wrap_key};
+use medshare_crypto::seal::{unwrap_key, wrap_key};
+use medshare_crypto::symmetric::{
+    open_manifest, patient_wrap_aad, seal_manifest, unwrap_key_any, wrap_key_symmetric,
+};
 use medshare_crypto::{EncryptionKey, sha256_hex};
 #[cfg(not(target_arch = "wasm32"))]
 use medshare_crypto::{HashingReader, HashingWriter};
@@ -36,11 +39,17 @@ use tokio::sync::mpsc;
 /// from a document's classification by [`crate::intake::Intake`].
 #[derive(Clone, Debug, Default)]
 pub struct DocumentMeta {
+    /// Title shown on the timeline.
     pub title: String,
+    /// Original file name.
     pub file_name: String,
+    /// Media type, e.g. `application/pdf`.
     pub media_type: String,
+    /// Document class (one of the known categories).
     pub category: String,
+    /// Date of service, `YYYY-MM-DD`.
     pub date_of_service: Option<String>,
+    /// The classification result, sealed with the manifest.
     pub classification: Option<serde_json::Value>,
     /// Flag the document urgent in its sealed manifest.
     pub urgent: bool,
@@ -49,10 +58,12 @@ pub struct DocumentMeta {
 /// A share to give: who, and until when.
 #[derive(Clone, Debug)]
 pub struct Share {
+    /// The colleague's handle.
     pub with: Handle,
     /// The code of the institution the colleague must belong to (`dr.wong@PPH`), checked
     /// against their certificate chain: a handle alone is only as unique as the hub says.
     pub institution: Option<String>,
+    /// When the share ends (none: until revoked).
     pub expires_at: Option<OffsetDateTime>,
 }
 
@@ -74,29 +85,45 @@ impl Share {
     }
 }
 
+static EMPTY_KEYS: std::collections::BTreeMap<u32, EncryptionKey> =
+    std::collections::BTreeMap::new();
+
 /// One readable entry of a patient's timeline.
 #[derive(Clone, Debug)]
 pub struct TimelineEntry {
+    /// The document.
     pub document_id: DocumentId,
+    /// Its decrypted manifest.
     pub manifest: Manifest,
+    /// Who filed it (chain verified).
     pub uploader: VerifiedPractitioner,
+    /// The institution that filed it.
     pub institution_id: InstitutionId,
+    /// When it was filed.
     pub created_at: OffsetDateTime,
+    /// Ciphertext size in bytes.
     pub size: u64,
 }
 
 /// A patient's record as this practitioner may see it.
 pub struct Timeline {
+    /// The patient, if found and their key chain verified.
     pub patient: Option<Patient>,
+    /// The patient's card, if this practitioner may read it.
     pub card: Option<PatientCard>,
+    /// The documents this practitioner may read.
     pub entries: Vec<TimelineEntry>,
 }
 
 /// A document whose binding verified and whose key is unwrapped, ready to download.
 pub struct OpenedDocument {
+    /// What the hub serves about the document.
     pub view: DocumentView,
+    /// Its decrypted manifest.
     pub manifest: Manifest,
+    /// The uploader's signed binding (checked).
     pub binding: DocumentBinding,
+    /// Who filed it (chain verified).
     pub uploader: VerifiedPractitioner,
     key: EncryptionKey,
 }
@@ -112,9 +139,13 @@ impl std::fmt::Debug for OpenedDocument {
 /// What sealing a file produced: the hashes and sizes the binding and manifest commit to.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Sealed {
+    /// SHA-256 of the ciphertext, hex.
     pub ciphertext_sha256: String,
+    /// Ciphertext size in bytes.
     pub ciphertext_size: u64,
+    /// SHA-256 of the plaintext, hex.
     pub plaintext_sha256: String,
+    /// Plaintext size in bytes.
     pub plaintext_size: u64,
 }
 
@@ -127,6 +158,9 @@ pub(crate) struct PreparedUpload {
     patient_ref: medshare_model::PatientRef,
     patient_epoch: u32,
     patient_recipient: String,
+    /// The patient key of `patient_epoch`, when this uploader holds it: the document key is
+    /// then wrapped for the record symmetrically (see `medshare_crypto::symmetric`).
+    patient_key: Option<EncryptionKey>,
     pub(crate) upload_id: UploadId,
 }
 
@@ -343,6 +377,13 @@ impl Client {
             grants.push(self.grant_for(&key, s).await?.0);
         }
         let (patient_epoch, patient_recipient) = patient.current()?;
+        // One X25519 agreement here saves every later reader with patient-wide access one per
+        // document. Not holding the key (no consent at our institution) is not an error.
+        let patient_key = self
+            .patient_keys(patient)
+            .await
+            .ok()
+            .and_then(|mut keys| keys.remove(&patient_epoch));
         Ok(PreparedUpload {
             document_id,
             key,
@@ -351,6 +392,7 @@ impl Client {
             patient_ref: patient.patient_ref.clone(),
             patient_epoch,
             patient_recipient: patient_recipient.to_string(),
+            patient_key,
             upload_id: UploadId::new(),
         })
     }
@@ -372,6 +414,7 @@ impl Client {
             patient_ref,
             patient_epoch,
             patient_recipient,
+            patient_key,
             upload_id,
         } = prepared;
         if uploaded.upload_id != upload_id
@@ -395,7 +438,7 @@ impl Client {
         };
         let manifest_json =
             serde_json::to_vec(&manifest).map_err(|_| ClientError::Invalid("manifest".into()))?;
-        let manifest_ct = seal_bytes(&[key.recipient()], &manifest_json)?;
+        let manifest_ct = seal_manifest(&key, &document_id.to_string(), &manifest_json);
         let binding = self.keys.signing.sign_statement(&DocumentBinding {
             document_id,
             patient_id,
@@ -417,7 +460,18 @@ impl Client {
                 holder: Holder::Patient {
                     epoch: patient_epoch,
                 },
-                wrap: wrap_key(&patient_recipient, &key)?,
+                wrap: match &patient_key {
+                    Some(pk) => wrap_key_symmetric(
+                        pk,
+                        &patient_wrap_aad(
+                            &patient_id.to_string(),
+                            patient_epoch,
+                            &document_id.to_string(),
+                        ),
+                        &key,
+                    ),
+                    None => wrap_key(&patient_recipient, &key)?,
+                },
             },
         ];
         self.hub
@@ -436,13 +490,36 @@ impl Client {
             .await
     }
 
-    /// Unwrap a document key from the wraps this practitioner was given.
+    /// Unwrap a document key from the wraps this practitioner was given. With the patient's
+    /// keys at hand (patient-wide access), a symmetric patient wrap opens without an X25519
+    /// agreement, so it is tried first; then our own wrap, then age patient wraps.
     async fn document_key(
         &self,
+        document: DocumentId,
         wraps: &[KeyWrap],
         patient: Option<&Patient>,
         patient_keys: &mut Option<std::collections::BTreeMap<u32, EncryptionKey>>,
     ) -> Result<EncryptionKey> {
+        let mut refused = None;
+        if let Some(p) = patient {
+            if patient_keys.is_none() {
+                match self.patient_keys(p).await {
+                    Ok(keys) => *patient_keys = Some(keys),
+                    // Reported only if our own wrap does not open the document either.
+                    Err(e) => refused = Some(e),
+                }
+            }
+            let keys = patient_keys.as_ref().map_or(&EMPTY_KEYS, |k| k);
+            let (pid, doc) = (p.id().to_string(), document.to_string());
+            for w in wraps {
+                if let Holder::Patient { epoch } = w.holder
+                    && let Some(pk) = keys.get(&epoch)
+                    && let Ok(k) = unwrap_key_any(pk, &patient_wrap_aad(&pid, epoch, &doc), &w.wrap)
+                {
+                    return Ok(k);
+                }
+            }
+        }
         for w in wraps {
             if let Holder::Practitioner { id } = w.holder
                 && id == self.me
@@ -451,21 +528,7 @@ impl Client {
                 return Ok(k);
             }
         }
-        if let Some(p) = patient {
-            if patient_keys.is_none() {
-                *patient_keys = Some(self.patient_keys(p).await?);
-            }
-            let keys = patient_keys.as_ref().expect("just set");
-            for w in wraps {
-                if let Holder::Patient { epoch } = w.holder
-                    && let Some(pk) = keys.get(&epoch)
-                    && let Ok(k) = unwrap_key(pk, &w.wrap)
-                {
-                    return Ok(k);
-                }
-            }
-        }
-        Err(ClientError::Trust("no key you hold opens this document"))
+        Err(refused.unwrap_or(ClientError::Trust("no key you hold opens this document")))
     }
 
     /// Everything this practitioner may read about a patient, decrypted and verified, from one
@@ -517,10 +580,19 @@ impl Client {
                 ));
             }
             let key = self
-                .document_key(&doc.wraps, patient.as_ref(), &mut patient_keys)
+                .document_key(
+                    doc.document_id,
+                    &doc.wraps,
+                    patient.as_ref(),
+                    &mut patient_keys,
+                )
                 .await?;
-            let manifest: Manifest = serde_json::from_slice(&open_bytes(&key, &manifest_ct)?)
-                .map_err(|_| ClientError::Trust("a manifest is malformed"))?;
+            let manifest: Manifest = serde_json::from_slice(&open_manifest(
+                &key,
+                &doc.document_id.to_string(),
+                &manifest_ct,
+            )?)
+            .map_err(|_| ClientError::Trust("a manifest is malformed"))?;
             entries.push(TimelineEntry {
                 document_id: doc.document_id,
                 manifest,
@@ -530,9 +602,10 @@ impl Client {
                 size: doc.size,
             });
         }
-        let card = match &patient {
-            Some(p) => self.patient_card(p).await.ok().flatten(),
-            None => None,
+        let card = match (&patient, &patient_keys) {
+            (Some(p), Some(keys)) => self.open_patient_card(p, keys).ok().flatten(),
+            (Some(p), None) => self.patient_card(p).await.ok().flatten(),
+            (None, _) => None,
         };
         Ok(Timeline {
             patient,
@@ -574,10 +647,11 @@ impl Client {
             Some(self.verify_patient(v, binding.patient_ref.clone()).await?)
         };
         let key = self
-            .document_key(&d.document.wraps, patient.as_ref(), &mut None)
+            .document_key(id, &d.document.wraps, patient.as_ref(), &mut None)
             .await?;
-        let manifest: Manifest = serde_json::from_slice(&open_bytes(&key, &manifest_ct)?)
-            .map_err(|_| ClientError::Trust("a manifest is malformed"))?;
+        let manifest: Manifest =
+            serde_json::from_slice(&open_manifest(&key, &id.to_string(), &manifest_ct)?)
+                .map_err(|_| ClientError::Trust("a manifest is malformed"))?;
         Ok(OpenedDocument {
             view: d.document,
             manifest,

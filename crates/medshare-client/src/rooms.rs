@@ -83,22 +83,40 @@ impl Signer for CertifiedSigner<'_> {
 pub enum Content {
     /// The room's title and the patient it is about (sealed from the hub).
     Info {
+        /// The room's title.
         title: String,
+        /// The patient the room is about, if any.
         patient: Option<PatientId>,
     },
+    /// A text message.
     Text {
+        /// The text.
         text: String,
         /// The message this one answers.
         reply_to: Option<i64>,
     },
     /// An emoji reaction to a message.
-    Reaction { to: i64, emoji: String },
+    Reaction {
+        /// The sequence number of the message reacted to.
+        to: i64,
+        /// One emoji.
+        emoji: String,
+    },
     /// A new text for one of the sender's own messages.
-    Edit { of: i64, text: String },
+    Edit {
+        /// The sequence number of the message edited.
+        of: i64,
+        /// Its new text.
+        text: String,
+    },
     /// The sender withdraws one of their own messages.
-    Delete { of: i64 },
+    Delete {
+        /// The sequence number of the message withdrawn.
+        of: i64,
+    },
     /// A document shared with every member through the normal key wraps (grants).
     Document {
+        /// The document (open it with [`Client::open_document`]).
         document_id: DocumentId,
         /// Its title as the sender's client decrypted it.
         title: String,
@@ -179,23 +197,34 @@ pub fn timeline(local: &RoomLocal) -> Vec<TimelineItem> {
 /// One line of [`timeline`].
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct TimelineItem {
+    /// Its place in the room's log.
     pub seq: i64,
+    /// Who sent it (the MLS signer, checked against the alliance root).
     pub sender: PractitionerId,
+    /// When the hub received it.
     #[serde(with = "time::serde::rfc3339")]
     pub at: OffsetDateTime,
+    /// What it is, with its latest text if edited.
     pub event: RoomEvent,
+    /// Its sender edited it.
     pub edited: bool,
+    /// Its sender withdrew it (its text is gone).
     pub deleted: bool,
+    /// Who reacted with what.
     pub reactions: Vec<(PractitionerId, String)>,
 }
 
 /// One entry of a room as this client understood it.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct RoomMessage {
+    /// Its place in the room's log.
     pub seq: i64,
+    /// Who sent it (the MLS signer, checked against the alliance root).
     pub sender: PractitionerId,
+    /// When the hub received it.
     #[serde(with = "time::serde::rfc3339")]
     pub at: OffsetDateTime,
+    /// What it is.
     pub event: RoomEvent,
 }
 
@@ -203,16 +232,24 @@ pub struct RoomMessage {
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "type", rename_all = "kebab-case")]
 pub enum RoomEvent {
+    /// A message.
     Message {
+        /// What it says.
         content: Content,
     },
+    /// This device joined (from a welcome).
     Joined {
+        /// Everyone in the room then, each checked against the alliance root.
         members: Vec<PractitionerId>,
     },
+    /// The owner added members.
     Added {
+        /// Who, each checked against the alliance root.
         members: Vec<PractitionerId>,
     },
+    /// The owner removed members.
     Removed {
+        /// Who.
         members: Vec<PractitionerId>,
     },
     /// A member renewed their keys (post-compromise security).
@@ -226,10 +263,13 @@ pub enum RoomEvent {
 pub struct RoomLocal {
     /// The last log entry processed.
     pub cursor: i64,
+    /// The room's title, once an `info` message was read.
     pub title: Option<String>,
+    /// The patient the room is about, if any.
     pub patient: Option<PatientId>,
     /// This device was removed from the room.
     pub removed: bool,
+    /// Everything this device read in the room, in order.
     pub history: Vec<RoomMessage>,
 }
 
@@ -248,6 +288,7 @@ struct SavedRooms {
 }
 
 impl RoomKeys {
+    /// Empty state (a device that has never been in a room).
     pub fn new() -> Self {
         Self::default()
     }

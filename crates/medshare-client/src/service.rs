@@ -27,12 +27,17 @@ pub const KEY_FILE_VERSION: u32 = 1;
 #[derive(Serialize, Deserialize, Zeroize, ZeroizeOnDrop)]
 pub struct ServiceKeyFile {
     #[zeroize(skip)]
+    /// Key file format version.
     pub version: u32,
+    /// The hub's base URL.
     pub hub: String,
     #[zeroize(skip)]
+    /// The service identity's id.
     pub practitioner_id: PractitionerId,
     #[zeroize(skip)]
+    /// Its institution.
     pub institution_id: InstitutionId,
+    /// Its handle.
     pub handle: String,
     /// Pinned alliance root key, base64.
     pub root_public: String,
@@ -73,6 +78,7 @@ impl ServiceKeyFile {
         ))
     }
 
+    /// The service identity's handle, parsed.
     pub fn handle(&self) -> Result<Handle> {
         self.handle
             .parse()

@@ -27,6 +27,7 @@ use zeroize::{Zeroize, ZeroizeOnDrop};
 /// administrators the institution signing key.
 #[derive(Serialize, Deserialize)]
 pub struct KeyringJson {
+    /// The institution the keyring belongs to.
     pub institution_id: InstitutionId,
     /// Epoch number -> `AGE-SECRET-KEY-1...`.
     pub epochs: BTreeMap<u32, String>,
@@ -47,10 +48,14 @@ impl Drop for KeyringJson {
 /// unlocked keys. The CLI writes it with mode 0600 and deletes it on logout.
 #[derive(Serialize, Deserialize, Zeroize, ZeroizeOnDrop)]
 pub struct SavedSession {
+    /// The hub's base URL.
     pub hub: String,
+    /// Session token.
     pub token: String,
     #[zeroize(skip)]
+    /// The practitioner logged in.
     pub practitioner_id: PractitionerId,
+    /// Their handle.
     pub handle: String,
     /// Pinned alliance root key, base64.
     pub root_public: String,
@@ -58,6 +63,7 @@ pub struct SavedSession {
     pub encryption: String,
     /// Ed25519 seed, base64.
     pub signing: String,
+    /// When the session ends (Unix seconds).
     pub expires_at: i64,
 }
 
@@ -72,11 +78,17 @@ impl std::fmt::Debug for SavedSession {
 
 /// Keys unlocked from the keyring and alliance wrap.
 pub struct Context {
+    /// Our own certificate (verified).
     pub me: VerifiedPractitioner,
+    /// Our institution's certificate (verified).
     pub institution: VerifiedInstitution,
+    /// The institution's encryption keys, by epoch.
     pub epochs: BTreeMap<u32, EncryptionKey>,
+    /// The institution signing key (administrators only).
     pub institution_signing: Option<SigningKey>,
+    /// The alliance's patient-number search key.
     pub search_key: SearchKey,
+    /// The alliance key (alliance-wide consent).
     pub alliance: EncryptionKey,
 }
 
@@ -237,18 +249,22 @@ impl Client {
         }
     }
 
+    /// The practitioner logged in.
     pub fn id(&self) -> PractitionerId {
         self.me
     }
 
+    /// Their handle.
     pub fn handle(&self) -> &Handle {
         &self.handle
     }
 
+    /// The hub this session talks to.
     pub fn hub(&self) -> &Hub {
         &self.hub
     }
 
+    /// The verified certificates and remembered facts.
     pub fn trust(&self) -> &Trust {
         &self.trust
     }

@@ -45,6 +45,7 @@ pub struct Trust {
 }
 
 impl Trust {
+    /// Trust anchored at the alliance root key `root`.
     pub fn new(root: [u8; 32]) -> Self {
         Self {
             root,
@@ -54,6 +55,7 @@ impl Trust {
         }
     }
 
+    /// The pinned alliance root key.
     pub fn root(&self) -> &[u8; 32] {
         &self.root
     }

@@ -23,6 +23,7 @@ fn decode_sign_public(text: &str) -> Result<[u8; 32], CryptoError> {
 /// An institution certificate that verified against the alliance root.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct VerifiedInstitution {
+    /// The certificate as signed by the alliance root.
     pub cert: InstitutionCert,
     /// The institution's Ed25519 public key, decoded from the certificate.
     pub sign_public: [u8; 32],
@@ -57,6 +58,7 @@ pub fn verify_epoch_key(
 /// A practitioner certificate that verified against a verified institution.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct VerifiedPractitioner {
+    /// The certificate as signed by the institution.
     pub cert: PractitionerCert,
     /// The practitioner's Ed25519 public key, decoded from the certificate.
     pub sign_public: [u8; 32],

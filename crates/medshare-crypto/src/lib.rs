@@ -17,6 +17,7 @@ pub mod hash;
 pub mod keys;
 pub mod passphrase;
 pub mod seal;
+pub mod symmetric;
 
 pub use error::CryptoError;
 pub use hash::{HashingReader, HashingWriter, sha256_hex};

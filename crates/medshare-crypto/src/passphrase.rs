@@ -134,7 +134,9 @@ pub fn derive(passphrase: &str, params: &KdfParams) -> Result<DerivedSecrets, Cr
 /// A practitioner's secret keys, as sealed under the passphrase.
 #[derive(Clone, Debug)]
 pub struct KeyBundle {
+    /// The X25519 identity documents and key wraps are sealed to.
     pub encryption: EncryptionKey,
+    /// The Ed25519 key the practitioner signs statements with.
     pub signing: SigningKey,
 }
 

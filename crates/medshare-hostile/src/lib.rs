@@ -34,14 +34,21 @@ const CAPTURE_LIMIT: usize = 64 * 1024 * 1024;
 /// One request and the answer the client got.
 #[derive(Clone, Debug)]
 pub struct Exchange {
+    /// Request method.
     pub method: Method,
     /// Path without the query.
     pub path: String,
+    /// Query string, if any.
     pub query: Option<String>,
+    /// Request headers as the client sent them.
     pub request_headers: HeaderMap,
+    /// Request body (up to the capture limit).
     pub request: Bytes,
+    /// Status the client received (after any rewriting).
     pub status: StatusCode,
+    /// Response headers the client received.
     pub headers: HeaderMap,
+    /// Response body the client received (after any rewriting).
     pub body: Bytes,
 }
 

@@ -36,18 +36,24 @@ const RETRY_BELOW: f32 = 0.60;
 /// At most this many pages of a PDF are read.
 pub const MAX_PAGES: usize = 20;
 
+/// Why a page could not be read.
 #[derive(Debug, thiserror::Error)]
 pub enum OcrError {
+    /// The engine or a language's data is missing on this machine.
     #[error(
         "Tesseract or its language data ({0}) is not installed: apt-get install libtesseract5 tesseract-ocr-eng tesseract-ocr-chi-tra tesseract-ocr-chi-sim"
     )]
     Engine(String),
+    /// The image could not be decoded.
     #[error(transparent)]
     Image(#[from] prepare::DecodeError),
+    /// The PDF could not be parsed.
     #[error("PDF could not be read")]
     Pdf,
+    /// The PDF holds no scanned page images.
     #[error("PDF has no page images to read")]
     NoPageImages,
+    /// Tesseract failed on the page.
     #[error("the OCR engine failed on this page")]
     Recognition,
 }

@@ -21,6 +21,7 @@ const MAX_SKEW: f32 = 20.0;
 
 /// A page ready for recognition and what was done to it.
 pub struct Prepared {
+    /// The page, upright and straightened, ready for recognition.
     pub image: GrayImage,
     /// Clockwise quarter turns applied (0, 90, 180, 270), EXIF orientation aside.
     pub rotation: u16,
@@ -28,12 +29,16 @@ pub struct Prepared {
     pub skew_degrees: f32,
 }
 
+/// Why an image could not be prepared.
 #[derive(Debug, thiserror::Error)]
 pub enum DecodeError {
+    /// Not an image format the OCR reads.
     #[error("image format not supported for OCR")]
     Unsupported,
+    /// The bytes do not decode as the format they claim.
     #[error("image could not be decoded")]
     Corrupt,
+    /// More pixels than the OCR accepts (width, height).
     #[error("image too large ({0} x {1} pixels)")]
     TooLarge(u32, u32),
 }

@@ -19,7 +19,9 @@ pub enum Backend {
 /// The services behind [`Backend::PostgresS3`], shared by every hub of this process and
 /// stopped when it exits (see `medshare-testsvc`).
 pub struct Services {
+    /// The throwaway PostgreSQL cluster.
     pub pg: medshare_testsvc::PgCluster,
+    /// The s3s-fs server.
     pub s3: medshare_testsvc::S3Server,
 }
 

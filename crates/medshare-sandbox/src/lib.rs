@@ -54,8 +54,11 @@ pub use backends::{Backend, Services, services};
 
 /// A hub running in this process on a loopback port.
 pub struct TestHub {
+    /// The loopback address it listens on.
     pub addr: SocketAddr,
+    /// `http://` base URL of that address.
     pub url: String,
+    /// Its data folder (database, blobs, keys).
     pub data_dir: PathBuf,
     /// The hub's clock: tests advance it instead of sleeping.
     pub clock: medshare_server::clock::Clock,
@@ -136,11 +139,17 @@ impl Drop for TestHub {
 /// One person of the cast.
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct Person {
+    /// Login handle.
     pub handle: String,
+    /// Display name (fictional).
     pub name: String,
+    /// Profession, as registered.
     pub profession: Profession,
+    /// Registration number with the professional council (fictional, well-formed).
     pub registration: String,
+    /// Specialty, if any.
     pub specialty: Option<String>,
+    /// Roles at the institution.
     pub roles: Vec<Role>,
     /// Institution code.
     pub institution: String,
@@ -149,13 +158,16 @@ pub struct Person {
 /// One institution of the cast; its first person listed is its administrator.
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct InstitutionSpec {
+    /// Short code, e.g. `QMH`.
     pub code: String,
+    /// Full name (fictional).
     pub name: String,
 }
 
 /// Who the sandbox contains.
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct Cast {
+    /// The institutions, in order of enrolment.
     pub institutions: Vec<InstitutionSpec>,
     /// Each institution's administrator must come first among its people.
     pub people: Vec<Person>,
@@ -290,22 +302,32 @@ pub fn story_cast() -> Cast {
 /// Credentials of one enrolled person (sandbox only: kept in a 0600 file by `medshare demo`).
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct Credentials {
+    /// The practitioner's id.
     pub practitioner_id: PractitionerId,
+    /// Their institution's id.
     pub institution_id: InstitutionId,
+    /// Login handle.
     pub handle: String,
+    /// Passphrase (sandbox only).
     pub passphrase: String,
     /// Base32 TOTP secret from the enrolment's otpauth URI.
     pub totp_secret: Option<String>,
+    /// Fingerprint of their signing key.
     pub key_fingerprint: String,
 }
 
 /// A seeded alliance.
 #[derive(Serialize, Deserialize)]
 pub struct World {
+    /// The hub it was seeded on.
     pub hub_url: String,
+    /// The alliance root key (sandbox only).
     pub root: RootKeyFile,
+    /// The alliance root's public key clients pin.
     pub root_public: [u8; 32],
+    /// Institution ids by code.
     pub institutions: BTreeMap<String, InstitutionId>,
+    /// Credentials by handle.
     pub people: BTreeMap<String, Credentials>,
 }
 

@@ -52,8 +52,11 @@ pub const CATEGORIES: [&str; 6] = [
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum Sex {
+    /// Female.
     Female,
+    /// Male.
     Male,
+    /// Other or not stated.
     Other,
 }
 
@@ -64,8 +67,11 @@ pub struct SyntheticPatient {
     pub hkid: String,
     /// Cantonese-style romanised name, surname first in capitals, e.g. `CHAN Tai Man`.
     pub name: String,
+    /// Date of birth.
     pub birth_date: Date,
+    /// Administrative sex.
     pub sex: Sex,
+    /// Their documents.
     pub documents: Vec<SyntheticDocument>,
 }
 
@@ -80,7 +86,9 @@ pub struct SyntheticDocument {
     pub title: String,
     /// One of [`CATEGORIES`].
     pub category: String,
+    /// When the care it records took place.
     pub date_of_service: Date,
+    /// The file's bytes.
     pub bytes: Vec<u8>,
 }
 

@@ -322,10 +322,12 @@ impl S3Server {
         &self.endpoint
     }
 
+    /// The access key requests are signed with.
     pub fn access_key(&self) -> &str {
         &self.access_key
     }
 
+    /// The secret key requests are signed with.
     pub fn secret_key(&self) -> &str {
         &self.secret_key
     }
