@@ -370,7 +370,33 @@ async fn room_story(backend: Backend) -> anyhow::Result<()> {
         texts(&wong.keys, room).last().unwrap().1,
         "after wong's update"
     );
-    hub.stop().await
+    hub.stop().await?;
+    // No title, message or document title in clear in anything the hub wrote (database, WAL,
+    // blobs, logs).
+    let markers = [
+        "troponin",
+        "EF 35%",
+        "amyloid",
+        "ACE inhibitor",
+        "Echocardiogram",
+    ];
+    let mut stack = vec![dir.path().to_path_buf()];
+    while let Some(d) = stack.pop() {
+        for f in std::fs::read_dir(&d)? {
+            let f = f?.path();
+            if f.is_dir() {
+                stack.push(f);
+            } else {
+                // A file may go as the stopped hub's connections close (SQLite's -shm).
+                let Ok(raw) = std::fs::read(&f) else { continue };
+                let bytes = String::from_utf8_lossy(&raw).into_owned();
+                for m in markers {
+                    assert!(!bytes.contains(m), "{m} in {}", f.display());
+                }
+            }
+        }
+    }
+    Ok(())
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
