@@ -842,8 +842,22 @@ impl Client {
     /// every entry after the last one processed (in pages). Returns what is new.
     pub async fn sync_room(&self, keys: &mut RoomKeys, room: RoomId) -> Result<Vec<RoomMessage>> {
         let mut new = Vec::new();
-        if !keys.rooms.contains_key(&room) {
-            new.extend(self.join(keys, room).await?);
+        match keys.rooms.get(&room) {
+            None => new.extend(self.join(keys, room).await?),
+            // Removed once: added again if the hub holds a welcome newer than the removal.
+            Some(local) if local.removed => {
+                let cursor = local.cursor;
+                let w: RoomWelcome = match self.hub.get(&format!("/v1/rooms/{room}/welcome")).await
+                {
+                    Ok(w) => w,
+                    Err(e) if e.code() == Some(ErrorCode::Forbidden) => return Ok(new),
+                    Err(e) => return Err(e),
+                };
+                if w.seq > cursor {
+                    new.extend(self.join(keys, room).await?);
+                }
+            }
+            Some(_) => {}
         }
         while let Some(local) = keys.rooms.get(&room) {
             if local.removed {
@@ -877,6 +891,11 @@ impl Client {
                 "the hub served something other than a welcome",
             ));
         };
+        if keys.rooms.get(&room).is_some_and(|l| l.removed)
+            && let Ok(mut old) = keys.group(room)
+        {
+            let _ = old.delete(keys.provider.storage());
+        }
         let config = MlsGroupJoinConfig::builder()
             .use_ratchet_tree_extension(true)
             .max_past_epochs(PAST_EPOCHS)
@@ -916,11 +935,18 @@ impl Client {
             at: OffsetDateTime::now_utc(),
             event: RoomEvent::Joined { members: ids },
         };
+        // A member added again keeps what they read before their removal.
+        let mut history = keys
+            .rooms
+            .remove(&room)
+            .map(|l| l.history)
+            .unwrap_or_default();
+        history.push(msg.clone());
         keys.rooms.insert(
             room,
             RoomLocal {
                 cursor: w.seq,
-                history: vec![msg.clone()],
+                history,
                 ..RoomLocal::default()
             },
         );

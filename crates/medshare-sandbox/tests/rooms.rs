@@ -271,6 +271,25 @@ async fn room_story(backend: Backend) -> anyhow::Result<()> {
         assert!(!String::from_utf8_lossy(&body).contains("amyloid"));
     }
 
+    // Added again, Dr Ho sees the room from his new welcome on, never what was sent while he
+    // was out, and keeps what he read before.
+    chan.client
+        .invite_to_room(&mut chan.keys, room, &[ho_id])
+        .await?;
+    chan.client
+        .send_text(&mut chan.keys, room, "welcome back", None)
+        .await?;
+    let new = ho.client.sync_room(&mut ho.keys, room).await?;
+    assert!(matches!(new[0].event, RoomEvent::Joined { .. }), "{new:?}");
+    let seen = texts(&ho.keys, room);
+    assert_eq!(seen.last().unwrap().1, "welcome back");
+    assert!(seen.iter().any(|(_, t)| t == "Echo shows EF 35%, views?"));
+    assert!(!seen.iter().any(|(_, t)| t == secret));
+    chan.client
+        .remove_from_room(&mut chan.keys, room, &[ho_id])
+        .await?;
+    ho.client.sync_room(&mut ho.keys, room).await?;
+
     // --- Bad input: a clear 4xx, nothing changes --------------------------------------------
     let before = chan.client.room_view(room).await?;
     let base = &world.hub_url;
