@@ -805,7 +805,19 @@ impl Client {
         .await
     }
 
+    /// Send a message; if a commit landed first (the hub refuses the old epoch), catch up and
+    /// send it again once, in the new epoch.
     async fn post(&self, keys: &mut RoomKeys, room: RoomId, content: Content) -> Result<i64> {
+        match self.post_once(keys, room, content.clone()).await {
+            Err(e) if is_stale(&e) => {
+                self.sync_room(keys, room).await?;
+                self.post_once(keys, room, content).await
+            }
+            r => r,
+        }
+    }
+
+    async fn post_once(&self, keys: &mut RoomKeys, room: RoomId, content: Content) -> Result<i64> {
         let mut group = keys.group(room)?;
         let plain = serde_json::to_vec(&content).expect("content serialises");
         let msg = group

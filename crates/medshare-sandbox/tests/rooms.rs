@@ -544,6 +544,45 @@ async fn a_lying_delivery_service_is_refused() -> anyhow::Result<()> {
     );
     trust_refusal(chan.client.sync_room(&mut chan.keys, room).await);
     evil.remove(rule);
+    // A commit lands between a member's catch-up and their message (here: the hub is handed a
+    // stale epoch once): the hub refuses it (409), the client catches up and sends it again.
+    let once = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(true));
+    let flag = once.clone();
+    let rule = evil.rewrite_request(
+        Method::POST,
+        &format!("/v1/rooms/{room}/messages"),
+        move |x| {
+            if flag.swap(false, std::sync::atomic::Ordering::SeqCst) {
+                let mut v = x.request_json();
+                v["epoch"] = json!(0);
+                x.request = serde_json::to_vec(&v).unwrap().into();
+            }
+        },
+    );
+    let seq = chan
+        .client
+        .send_text(&mut chan.keys, room, "sent twice, stored once", None)
+        .await?;
+    evil.remove(rule);
+    assert!(
+        !once.load(std::sync::atomic::Ordering::SeqCst),
+        "the rule fired"
+    );
+    let statuses: Vec<u16> = evil
+        .captured(&format!("/v1/rooms/{room}/messages"))
+        .iter()
+        .map(|x| x.status.as_u16())
+        .collect();
+    assert_eq!(&statuses[statuses.len() - 2..], &[409, 200], "{statuses:?}");
+    let log = chan.client.room_entries(room, 0).await?;
+    assert_eq!(log.last().map(|e| e.seq), Some(seq), "stored once, last");
+    assert_eq!(log.iter().filter(|e| e.epoch == 0 && e.seq > 2).count(), 0);
+    wong.client.sync_room(&mut wong.keys, room).await?;
+    assert_eq!(
+        texts(&wong.keys, room).last().unwrap().1,
+        "sent twice, stored once"
+    );
+
     // The honest log still works after the lies.
     wong.client
         .send_text(&mut wong.keys, room, "still fine", None)
