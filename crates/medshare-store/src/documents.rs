@@ -22,6 +22,9 @@ pub trait DocumentStore: Send + Sync {
     /// Claim `document` for a staged upload before its bytes are promoted: `Conflict` if another
     /// staged upload claimed it, `NotFound` if the upload is gone or claimed another document.
     async fn claim_document(&self, upload: UploadId, document: DocumentId) -> Result<()>;
+    /// Give up a claim made by [`DocumentStore::claim_document`] whose commit failed, so the
+    /// id can be committed by a later upload. No effect if the upload does not hold it.
+    async fn release_claim(&self, upload: UploadId, document: DocumentId) -> Result<()>;
     /// Insert the document, its key wraps and grants, and consume the staged upload, in one
     /// transaction.
     async fn commit_document(
@@ -237,6 +240,14 @@ impl<D: Dialect> DocumentStore for Store<D> {
         if claimed != 1 {
             return Err(StoreError::NotFound);
         }
+        Ok(())
+    }
+
+    async fn release_claim(&self, upload: UploadId, document: DocumentId) -> Result<()> {
+        sql("UPDATE staged_uploads SET document_id = NULL WHERE id = $1 AND document_id = $2")
+            .bind((upload, document))
+            .execute(&self.pool)
+            .await?;
         Ok(())
     }
 

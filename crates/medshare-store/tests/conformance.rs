@@ -1236,6 +1236,19 @@ async fn login_failures_and_document_claims(f: Fixture) {
         s.claim_document(UploadId::new(), DocumentId::new()).await,
         Err(StoreError::NotFound)
     ));
+    // A failed commit gives its claim up: another upload may then take the id. Releasing a
+    // claim one does not hold changes nothing.
+    s.release_claim(b, d).await.unwrap();
+    assert!(matches!(
+        s.claim_document(b, d).await,
+        Err(StoreError::Conflict)
+    ));
+    s.release_claim(a, d).await.unwrap();
+    s.claim_document(b, d).await.unwrap();
+    assert!(matches!(
+        s.claim_document(a, d).await,
+        Err(StoreError::Conflict)
+    ));
 }
 
 /// Upserts behave alike on both backends (`ON CONFLICT (key) DO UPDATE`, not SQLite's `INSERT OR

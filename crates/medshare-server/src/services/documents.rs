@@ -344,33 +344,16 @@ pub async fn commit(
         binding: req.binding,
         created_at: state.now(),
     };
-    // Claim the id for this upload first: of two commits naming one id, only one may promote
-    // its bytes (the other would overwrite them, then delete them on its own failure).
-    state
-        .store
-        .claim_document(req.upload_id, row.id)
-        .await
-        .map_err(|e| match e {
-            medshare_store::StoreError::NotFound => ApiError::with(
-                ErrorCode::Conflict,
-                "this upload is already being committed as another document",
-            ),
-            e => e.into(),
-        })?;
-    if state.store.document(row.id).await?.is_some() {
-        return Err(ApiError::new(ErrorCode::Conflict));
-    }
-    // Durable bytes first, then metadata: a crash in between leaves an unreferenced blob that
-    // start-up reconciliation removes, never a listed document without its bytes.
-    state.blobs.promote(req.upload_id.0, row.id.0).await?;
-    if let Err(e) = state
-        .store
-        .commit_document(&row, &req.wraps, &req.grants, req.upload_id, row.created_at)
-        .await
-    {
-        let _ = state.blobs.delete(row.id.0).await;
-        return Err(e.into());
-    }
+    // From the claim to the commit, finish what was started even if the client goes away: a
+    // request dropped in between would leave the id claimed by an upload that is never
+    // committed, and every retry under that id (a gateway files each item under an id chosen
+    // beforehand) refused. The steps run in their own task; a failure releases the claim.
+    let task = {
+        let (state, row) = (state.clone(), row.clone());
+        let (wraps, grants, upload) = (req.wraps.clone(), req.grants.clone(), req.upload_id);
+        tokio::spawn(async move { claim_and_commit(&state, &row, &wraps, &grants, upload).await })
+    };
+    task.await.map_err(|_| ApiError::internal())??;
     // The entries commit while the care relationship and notifications are written; all are
     // durable before the upload is acknowledged.
     let mut receipts = vec![
@@ -699,5 +682,61 @@ pub async fn reconcile(state: &AppState, grace: std::time::Duration) -> anyhow::
         }
     }
     tracing::info!(swept, orphans, "storage reconciled");
+    Ok(())
+}
+
+/// Claim the document id for the staged upload, promote its bytes and commit the metadata; on
+/// a failure after the claim, release it (and the promoted bytes) so a retry can proceed.
+async fn claim_and_commit(
+    state: &AppState,
+    row: &DocumentRow,
+    wraps: &[KeyWrap],
+    grants: &[NewGrant],
+    upload: UploadId,
+) -> ApiResult<()> {
+    // Claim the id for this upload first: of two commits naming one id, only one may promote
+    // its bytes (the other would overwrite them, then delete them on its own failure).
+    state
+        .store
+        .claim_document(upload, row.id)
+        .await
+        .map_err(|e| match e {
+            medshare_store::StoreError::NotFound => ApiError::with(
+                ErrorCode::Conflict,
+                "this upload is already being committed as another document",
+            ),
+            e => e.into(),
+        })?;
+    let release = || async {
+        if let Err(e) = state.store.release_claim(upload, row.id).await {
+            tracing::warn!(error = %e, "a document id claim could not be released");
+        }
+    };
+    match state.store.document(row.id).await {
+        Ok(None) => {}
+        Ok(Some(_)) => {
+            release().await;
+            return Err(ApiError::new(ErrorCode::Conflict));
+        }
+        Err(e) => {
+            release().await;
+            return Err(e.into());
+        }
+    }
+    // Durable bytes first, then metadata: a crash in between leaves an unreferenced blob that
+    // start-up reconciliation removes, never a listed document without its bytes.
+    if let Err(e) = state.blobs.promote(upload.0, row.id.0).await {
+        release().await;
+        return Err(e.into());
+    }
+    if let Err(e) = state
+        .store
+        .commit_document(row, wraps, grants, upload, row.created_at)
+        .await
+    {
+        let _ = state.blobs.delete(row.id.0).await;
+        release().await;
+        return Err(e.into());
+    }
     Ok(())
 }
