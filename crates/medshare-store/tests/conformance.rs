@@ -8,7 +8,7 @@ use medshare_model::api::{ConsentHolder, Holder, KeyWrap, NewEnrolment, NewGrant
 use medshare_model::registration::{Profession, Role};
 use medshare_model::statements::{Signed, StatementKind};
 use medshare_model::{
-    DocumentId, Handle, InstitutionId, PatientId, PatientRef, PractitionerId, UploadId,
+    DocumentId, Handle, InstitutionId, PatientId, PatientRef, PractitionerId, RoomId, UploadId,
 };
 use medshare_store::*;
 use std::sync::{Arc, OnceLock};
@@ -89,6 +89,7 @@ both!(
     login_failures_and_document_claims,
     conflicts_update_in_place_and_never_replace_other_rows,
     undecodable_rows_are_corrupt,
+    rooms_order_commits_by_epoch,
 );
 
 fn signed(kind: StatementKind, payload: &str) -> Signed {
@@ -1567,4 +1568,152 @@ async fn undecodable_rows_are_corrupt(f: Fixture) {
             Err(StoreError::Corrupt)
         ));
     }
+}
+
+fn entry<'a>(
+    room: RoomId,
+    epoch: i64,
+    kind: &'a str,
+    sender: PractitionerId,
+    body: &'a str,
+) -> NewEntry<'a> {
+    NewEntry {
+        room,
+        epoch,
+        kind,
+        sender,
+        at: 1_800_000_000,
+        body,
+    }
+}
+
+/// Rooms: key packages handed out once each; a commit only for the current epoch (of many
+/// racing for one epoch exactly one wins); membership windows; welcomes; read positions.
+async fn rooms_order_commits_by_epoch(f: Fixture) {
+    let s = &*f.store;
+    let (_, _, a) = staffed(s, "RMA").await;
+    let (_, _, b) = staffed(s, "RMB").await;
+    let (_, _, c) = staffed(s, "RMC").await;
+
+    let kps: Vec<String> = (0..3).map(|i| format!("kp{i}")).collect();
+    assert_eq!(s.add_key_packages(b, &kps, 1, 4).await.unwrap(), 3);
+    assert!(matches!(
+        s.add_key_packages(b, &kps, 1, 4).await,
+        Err(StoreError::Conflict)
+    ));
+    assert_eq!(s.key_package_count(b).await.unwrap(), 3);
+    let mut claimed = Vec::new();
+    for _ in 0..3 {
+        claimed.push(s.claim_key_package(b).await.unwrap().unwrap());
+    }
+    assert_eq!(claimed, kps, "oldest first, each once");
+    assert_eq!(s.claim_key_package(b).await.unwrap(), None);
+
+    let room = RoomId::new();
+    s.create_room(room, a, 10).await.unwrap();
+    assert!(matches!(
+        s.create_room(room, b, 10).await,
+        Err(StoreError::Conflict)
+    ));
+    assert_eq!(
+        s.append_message(entry(room, 0, "info", a, "m1"))
+            .await
+            .unwrap(),
+        Some(1)
+    );
+    // Add b and c at epoch 0: eight racing commits for the same epoch, one wins.
+    let mut racing = Vec::new();
+    for i in 0..8 {
+        let store = f.store.clone();
+        racing.push(tokio::spawn(async move {
+            let body = format!("commit{i}");
+            store
+                .append_commit(
+                    entry(room, 0, "commit", a, &body),
+                    &[b, c],
+                    Some("welcome"),
+                    &[],
+                )
+                .await
+                .unwrap()
+        }));
+    }
+    let mut won = Vec::new();
+    for r in racing {
+        won.extend(r.await.unwrap());
+    }
+    assert_eq!(won, vec![2], "exactly one commit for epoch 0");
+    // Stale epoch: refused, nothing changes.
+    assert_eq!(
+        s.append_commit(entry(room, 0, "commit", a, "replay"), &[], None, &[c])
+            .await
+            .unwrap(),
+        None
+    );
+    assert_eq!(
+        s.append_message(entry(room, 0, "text", a, "old"))
+            .await
+            .unwrap(),
+        None
+    );
+    let r = s.room(room).await.unwrap().unwrap();
+    assert_eq!((r.epoch, r.last_seq), (1, 2));
+    assert!(r.is_current_member(b) && r.is_current_member(c));
+    assert_eq!(
+        s.room_welcome(room, b).await.unwrap(),
+        Some((2, "welcome".into()))
+    );
+    assert_eq!(s.room_welcome(room, a).await.unwrap(), None);
+    assert_eq!(
+        s.append_message(entry(room, 1, "text", b, "m3"))
+            .await
+            .unwrap(),
+        Some(3)
+    );
+    // Remove c at epoch 1; c's window ends at the removal.
+    assert_eq!(
+        s.append_commit(entry(room, 1, "commit", a, "rm"), &[], None, &[c])
+            .await
+            .unwrap(),
+        Some(4)
+    );
+    assert_eq!(
+        s.append_message(entry(room, 2, "text", a, "m5"))
+            .await
+            .unwrap(),
+        Some(5)
+    );
+    let r = s.room(room).await.unwrap().unwrap();
+    let cm = r.member(c).unwrap();
+    assert_eq!((cm.from_seq, cm.until_seq), (2, Some(4)));
+    assert!(!r.is_current_member(c));
+    let seen: Vec<i64> = s
+        .room_entries(room, cm.from_seq, cm.until_seq.unwrap(), 100)
+        .await
+        .unwrap()
+        .iter()
+        .map(|e| e.seq)
+        .collect();
+    assert_eq!(seen, vec![3, 4]);
+    let all = s.room_entries(room, 0, 5, 2).await.unwrap();
+    assert_eq!(all.len(), 2, "limit");
+    assert_eq!(
+        (all[0].kind.as_str(), all[0].body.as_str(), all[0].sender),
+        ("info", "m1", a)
+    );
+    assert_eq!(s.rooms_of(c).await.unwrap().len(), 0);
+    assert_eq!(s.rooms_of(b).await.unwrap()[0].id, room);
+    // Read positions only move forward.
+    s.mark_read(room, b, 5).await.unwrap();
+    s.mark_read(room, b, 3).await.unwrap();
+    assert_eq!(
+        s.room(room)
+            .await
+            .unwrap()
+            .unwrap()
+            .member(b)
+            .unwrap()
+            .read_seq,
+        5
+    );
 }

@@ -43,6 +43,10 @@ pub enum Action {
     AuditRead,
     AuditExport,
     BreakGlassReview,
+    RoomCreate,
+    RoomAdd,
+    RoomRemove,
+    RoomRefused,
 }
 
 impl Action {
@@ -73,6 +77,10 @@ impl Action {
             Self::AuditRead => "audit.read",
             Self::AuditExport => "audit.export",
             Self::BreakGlassReview => "break-glass.review",
+            Self::RoomCreate => "room.create",
+            Self::RoomAdd => "room.add-member",
+            Self::RoomRemove => "room.remove-member",
+            Self::RoomRefused => "room.refused",
         }
     }
 }
