@@ -8,12 +8,19 @@
 //! one `write`, as in rage); the CLIs get `-o FILE` or `-o /dev/null`. Nothing is fsynced (the CLIs do not fsync either), but dirty pages are flushed
 //! (`sync`, untimed) before each measurement; decrypted files are checked against the input's
 //! SHA-256 outside the timed region. Medians over `--runs`.
+//!
+//! A second in-process tool, `medshare client path`, is what `Client::upload`/`download` run:
+//! `medshare_crypto::stream::seal_hashed`/`open_hashed`, which also compute SHA-256 of the
+//! plaintext and of the ciphertext (on their own threads) — more work than the CLIs do.
+//!
+//! `--quick` (CI): 8 MiB, one run, no targets; Go `age` stands in when `rage` is missing.
 
 use crate::report::{CpuMeter, CpuShare, Machine, Out, Target, median};
 use crate::util::{self, MIB, find_tool, run_timed, settle, sha256_file, write_random_file};
 use anyhow::{anyhow, bail, ensure};
 use medshare_crypto::EncryptionKey;
 use medshare_crypto::seal::{open_stream, seal_stream};
+use medshare_crypto::stream::{open_hashed, seal_hashed};
 use serde::Serialize;
 use std::collections::BTreeMap;
 use std::io::{BufReader, BufWriter, Write};
@@ -39,6 +46,9 @@ pub struct Args {
     /// Print the summary on stderr and a JSON record on stdout.
     #[arg(long)]
     json: bool,
+    /// Small and fast (CI): 8 MiB, one run, no targets judged.
+    #[arg(long)]
+    quick: bool,
 }
 
 /// Buffer size of the file reader and writer around `seal_stream`/`open_stream`. One age chunk:
@@ -47,6 +57,7 @@ pub struct Args {
 const FILE_BUF: usize = 64 * 1024;
 
 const MEDSHARE: &str = "medshare";
+const MEDSHARE_CLIENT: &str = "medshare client path";
 
 /// The four measurements made of every tool.
 const OPS: [(Op, Sink); 4] = [
@@ -108,9 +119,14 @@ struct Record {
     targets: Vec<Target>,
 }
 
-pub async fn run(args: Args) -> anyhow::Result<()> {
+pub async fn run(mut args: Args) -> anyhow::Result<()> {
+    if args.quick {
+        args.size_mib = args.size_mib.min(8);
+        args.runs = 1;
+    }
     ensure!(args.size_mib > 0 && args.runs > 0, "nothing to measure");
-    let Some(rage) = find_tool("rage") else {
+    let reference = find_tool("rage").or_else(|| args.quick.then(|| find_tool("age")).flatten());
+    let Some(rage) = reference else {
         eprintln!("rage is not installed; the seal benchmark compares against it.");
         eprintln!("install it with:  cargo install rage --locked");
         bail!("rage not found on PATH or in ~/.cargo/bin: cannot measure the reference");
@@ -121,11 +137,13 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
         .map_err(|_| anyhow!("seal benchmark took longer than {} s", limit.as_secs()))?
 }
 
-/// A tool under test: medshare in process, or a CLI with age's flags.
+/// A tool under test: medshare in process (plain, or the client's hashing pipeline), or a CLI
+/// with age's flags.
 struct Tool {
     name: &'static str,
     version: String,
     cli: Option<PathBuf>,
+    hashed: bool,
 }
 
 /// What every measurement needs to know.
@@ -153,18 +171,32 @@ async fn measure(args: Args, rage: PathBuf) -> anyhow::Result<()> {
             name: MEDSHARE,
             version: "medshare_crypto::seal, age crate 0.12 (workspace build)".into(),
             cli: None,
+            hashed: false,
         },
         Tool {
+            name: MEDSHARE_CLIENT,
+            version: "medshare_crypto::stream (+ SHA-256 of both sides, 3 threads)".into(),
+            cli: None,
+            hashed: true,
+        },
+    ];
+    let rage_is_go_age = rage.file_name().is_some_and(|n| n == "age");
+    if rage_is_go_age {
+        out.say("note: quick mode without rage: Go `age` is the reference");
+    } else {
+        tools.push(Tool {
             name: "rage",
             version: util::tool_version(&rage, "--version").await,
             cli: Some(rage),
-        },
-    ];
+            hashed: false,
+        });
+    }
     match find_tool("age") {
         Some(age) => tools.push(Tool {
             name: "age (Go)",
             version: format!("age {}", util::tool_version(&age, "--version").await),
             cli: Some(age),
+            hashed: false,
         }),
         None => out.say("note: no `age` binary on PATH; measuring rage only"),
     }
@@ -257,34 +289,53 @@ async fn measure(args: Args, rage: PathBuf) -> anyhow::Result<()> {
             runs_mib_per_s: runs,
         });
     }
-    let ours = &results[0].median_mib_per_s;
+    // Ratios of each in-process tool to each CLI, keyed by the CLI ("rage", "age (Go)") for
+    // plain medshare and "client path / CLI" for the hashing pipeline.
     let mut ratios = BTreeMap::new();
-    for r in &results[1..] {
-        let rs: BTreeMap<String, f64> = ours
-            .iter()
-            .map(|(k, v)| (k.clone(), v / r.median_mib_per_s[k]))
-            .collect();
-        out.say(format!(
-            "medshare / {:<9} seal->file {:.2}  seal->null {:.2}  open->file {:.2}  open->null {:.2}",
-            r.tool, rs["seal_file"], rs["seal_null"], rs["open_file"], rs["open_null"]
-        ));
-        ratios.insert(r.tool.clone(), rs);
+    for (ours, prefix) in [(&results[0], ""), (&results[1], "client path / ")] {
+        for r in &results[2..] {
+            let rs: BTreeMap<String, f64> = ours
+                .median_mib_per_s
+                .iter()
+                .map(|(k, v)| (k.clone(), v / r.median_mib_per_s[k]))
+                .collect();
+            out.say(format!(
+                "{:<20} / {:<9} seal->file {:.2}  seal->null {:.2}  open->file {:.2}  \
+                 open->null {:.2}",
+                ours.tool,
+                r.tool,
+                rs["seal_file"],
+                rs["seal_null"],
+                rs["open_file"],
+                rs["open_null"]
+            ));
+            ratios.insert(format!("{prefix}{}", r.tool), rs);
+        }
     }
-    let vs_rage = &ratios["rage"];
-    let targets = vec![
-        Target::new(
-            "seal_vs_rage",
-            "medshare seal >= 0.90 x rage -e (file to file)",
-            vs_rage["seal_file"],
-            vs_rage["seal_file"] >= 0.90,
-        ),
-        Target::new(
-            "open_vs_rage",
-            "medshare open >= 0.90 x rage -d (file to file)",
-            vs_rage["open_file"],
-            vs_rage["open_file"] >= 0.90,
-        ),
-    ];
+    let mut targets = Vec::new();
+    if !args.quick {
+        for (key, who) in [("rage", "medshare"), ("client path / rage", "client path")] {
+            let vs = &ratios[key];
+            targets.push(Target::new(
+                &format!(
+                    "{}seal_vs_rage",
+                    if who == "medshare" { "" } else { "client_" }
+                ),
+                &format!("{who} seal >= 0.90 x rage -e (file to file)"),
+                vs["seal_file"],
+                vs["seal_file"] >= 0.90,
+            ));
+            targets.push(Target::new(
+                &format!(
+                    "{}open_vs_rage",
+                    if who == "medshare" { "" } else { "client_" }
+                ),
+                &format!("{who} open >= 0.90 x rage -d (file to file)"),
+                vs["open_file"],
+                vs["open_file"] >= 0.90,
+            ));
+        }
+    }
     for t in &targets {
         out.say(t.line());
     }
@@ -321,9 +372,12 @@ async fn one(tool: &Tool, op: Op, sink: Sink, f: &Files) -> anyhow::Result<Durat
                 Op::Seal => f.input.clone(),
                 Op::Open => f.sealed.clone(),
             };
-            util::blocking(&what, f.limit, move || match op {
-                Op::Seal => seal_file(&key.recipient(), &input, out.as_deref()),
-                Op::Open => open_file(&key, &input, out.as_deref()),
+            let hashed = tool.hashed;
+            util::blocking(&what, f.limit, move || match (op, hashed) {
+                (Op::Seal, false) => seal_file(&key.recipient(), &input, out.as_deref()),
+                (Op::Open, false) => open_file(&key, &input, out.as_deref()),
+                (Op::Seal, true) => seal_file_hashed(&key.recipient(), &input, out.as_deref()),
+                (Op::Open, true) => open_file_hashed(&key, &input, out.as_deref()),
             })
             .await?
         }
@@ -381,5 +435,39 @@ fn open_file(key: &EncryptionKey, input: &Path, output: Option<&Path>) -> anyhow
     let mut w = writer(output)?;
     open_stream(&[key], r, &mut w)?;
     w.flush()?;
+    Ok(t.elapsed())
+}
+
+/// The client's path: `seal_hashed` (plaintext and ciphertext hashed on their own threads)
+/// straight from and to files (it reads and writes 1 MiB at a time itself), timed up to the
+/// final flush.
+fn seal_file_hashed(
+    recipient: &str,
+    input: &Path,
+    output: Option<&Path>,
+) -> anyhow::Result<Duration> {
+    let t = Instant::now();
+    let r = std::fs::File::open(input)?;
+    let w: Box<dyn Write + Send> = match output {
+        Some(p) => Box::new(std::fs::File::create(p)?),
+        None => Box::new(std::io::sink()),
+    };
+    seal_hashed(&[recipient.to_string()], r, w, |_| {})?;
+    Ok(t.elapsed())
+}
+
+/// The client's path: `open_hashed`, as [`seal_file_hashed`].
+fn open_file_hashed(
+    key: &EncryptionKey,
+    input: &Path,
+    output: Option<&Path>,
+) -> anyhow::Result<Duration> {
+    let t = Instant::now();
+    let r = std::fs::File::open(input)?;
+    let w: Box<dyn Write + Send> = match output {
+        Some(p) => Box::new(std::fs::File::create(p)?),
+        None => Box::new(std::io::sink()),
+    };
+    open_hashed(key, r, w, |_| {})?;
     Ok(t.elapsed())
 }

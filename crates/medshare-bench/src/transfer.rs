@@ -10,7 +10,11 @@
 //! - raw download: `GET /v1/documents/{id}/content` read to nowhere (hub and HTTP only);
 //! - nginx: `GET` of the static file, to a file and to nowhere.
 //!
-//! Dirty pages are flushed (`sync`, untimed) before each measurement.
+//! - `dd` reference for the upload: `dd if=FILE of=COPY bs=1M conv=fsync` of the same file on
+//!   the same disk, in the same run (the upload ends with the hub's fsync of the blob, too).
+//!
+//! Dirty pages are flushed (`sync`, untimed) before each measurement. `--quick` (CI): 8 MiB,
+//! one run, no targets judged.
 
 use crate::report::{CpuMeter, CpuShare, Machine, Out, Target, median, mib_per_s};
 use crate::util::{
@@ -47,6 +51,9 @@ pub struct Args {
     /// Print the summary on stderr and a JSON record on stdout.
     #[arg(long)]
     json: bool,
+    /// Small and fast (CI): 8 MiB, one run, no targets judged.
+    #[arg(long)]
+    quick: bool,
 }
 
 #[derive(Serialize)]
@@ -112,6 +119,8 @@ struct Record {
     runs: usize,
     nginx_version: String,
     upload: Measure,
+    dd_fsync: Measure,
+    ratio_upload_vs_dd: f64,
     download_decrypt_to_file: Measure,
     download_raw_to_null: Measure,
     nginx_get_to_file: Measure,
@@ -122,7 +131,11 @@ struct Record {
     targets: Vec<Target>,
 }
 
-pub async fn run(args: Args) -> anyhow::Result<()> {
+pub async fn run(mut args: Args) -> anyhow::Result<()> {
+    if args.quick {
+        args.size_mib = args.size_mib.min(8);
+        args.runs = 1;
+    }
     ensure!(args.size_mib > 0 && args.runs > 0, "nothing to measure");
     // Fail before any long work when the reference is missing.
     let Some(nginx) = find_tool("nginx") else {
@@ -203,6 +216,24 @@ async fn measure(args: Args, nginx: PathBuf) -> anyhow::Result<()> {
     let doc = chan.upload(file, &patient, meta, &[], |_| {}).await?;
     let upload = Measure::new("hub upload (seal + store + commit)", size, &[t.elapsed()]);
     out.say(upload.line());
+    // The reference: the same bytes copied and fsynced by dd, same disk, same run.
+    let copy = work.path().join("dd-copy.bin");
+    settle();
+    let dd_time = run_timed(
+        "dd conv=fsync",
+        Command::new("dd")
+            .arg(format!("if={}", input.display()))
+            .arg(format!("of={}", copy.display()))
+            .arg("bs=1M")
+            .arg("conv=fsync")
+            .arg("status=none"),
+        step,
+    )
+    .await?;
+    std::fs::remove_file(&copy)?;
+    let dd = Measure::new("dd bs=1M conv=fsync (file -> file)", size, &[dd_time]);
+    out.say(dd.line());
+    let ratio_upload = upload.mib_per_s / dd.mib_per_s;
 
     // Downloads through the hub.
     let downloaded = work.path().join("download.bin");
@@ -273,7 +304,7 @@ async fn measure(args: Args, nginx: PathBuf) -> anyhow::Result<()> {
     let ratio_raw = raw.mib_per_s / nginx_null.mib_per_s;
     out.say(format!(
         "ratios: download+decrypt / nginx-to-file {ratio_download:.2}, \
-         raw / nginx-to-null {ratio_raw:.2}"
+         raw / nginx-to-null {ratio_raw:.2}, upload / dd-fsync {ratio_upload:.2}"
     ));
     let bench_peak = proc_status_kib(std::process::id(), "VmHWM").unwrap_or(0);
     let mib = |kib: u64| kib as f64 / 1024.0;
@@ -293,7 +324,13 @@ async fn measure(args: Args, nginx: PathBuf) -> anyhow::Result<()> {
         mib(hub_peak),
         mib(bench_peak)
     ));
-    let targets = vec![
+    let mut targets = vec![
+        Target::new(
+            "upload_vs_dd",
+            "hub upload (seal + store + fsync + commit) >= 0.50 x dd conv=fsync",
+            ratio_upload,
+            ratio_upload >= 0.50,
+        ),
         Target::new(
             "download_vs_nginx",
             "hub download + decrypt >= 0.70 x nginx GET (both to a file)",
@@ -313,6 +350,10 @@ async fn measure(args: Args, nginx: PathBuf) -> anyhow::Result<()> {
             hub_peak > 0 && hub_peak < 100 * 1024,
         ),
     ];
+    if args.quick {
+        // Sizes too small for the goals to mean anything: figures only.
+        targets.clear();
+    }
     for t in &targets {
         out.say(t.line());
     }
@@ -326,6 +367,8 @@ async fn measure(args: Args, nginx: PathBuf) -> anyhow::Result<()> {
         runs: args.runs,
         nginx_version,
         upload,
+        dd_fsync: dd,
+        ratio_upload_vs_dd: ratio_upload,
         download_decrypt_to_file: download,
         download_raw_to_null: raw,
         nginx_get_to_file: nginx_file,

@@ -49,8 +49,11 @@ pub use s3::{
 /// A stream of body chunks, as produced by an HTTP body or consumed by a response.
 pub type ByteStream = futures::stream::BoxStream<'static, std::io::Result<bytes::Bytes>>;
 
-/// Size of the chunks that [`BlobStore::get`] streams.
-pub const READ_CHUNK_SIZE: usize = 64 * 1024;
+/// Size of the chunks that [`BlobStore::get`] streams (the local store reads and writes the disk
+/// in chunks of this size too): large enough that per-chunk costs (a thread hand-off, a system
+/// call, an HTTP frame) vanish next to moving the bytes, small enough to keep a hub's memory
+/// flat with many transfers at once.
+pub const READ_CHUNK_SIZE: usize = 1024 * 1024;
 
 /// A blob written to staging: not visible to readers until promoted.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -8,15 +8,15 @@
 //! `blobs/` (an atomic step) and the target directory is `fsync`ed, so after a
 //! crash `blobs/` holds either the whole blob or nothing under its id.
 
-use std::io::{self, SeekFrom};
+use std::io::{self, Read, SeekFrom, Write};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime};
 
-use bytes::BytesMut;
+use bytes::{Bytes, BytesMut};
 use futures::StreamExt;
 use sha2::{Digest, Sha256};
 use tokio::fs;
-use tokio::io::{AsyncReadExt, AsyncSeekExt, AsyncWriteExt};
+use tokio::io::AsyncSeekExt;
 use uuid::Uuid;
 
 use crate::{BlobError, BlobRead, BlobStore, ByteRange, ByteStream, READ_CHUNK_SIZE, Staged};
@@ -155,50 +155,137 @@ impl Drop for PartialFile {
     }
 }
 
+/// Chunks read from and written to the disk (see [`READ_CHUNK_SIZE`]).
+const IO_CHUNK: usize = READ_CHUNK_SIZE;
+
+fn join_error(e: tokio::task::JoinError) -> io::Error {
+    io::Error::other(e)
+}
+
+/// Hash and write one chunk on the blocking pool; the file and the hasher come back.
+fn spawn_write(
+    mut file: std::fs::File,
+    mut hasher: Sha256,
+    chunk: Bytes,
+) -> tokio::task::JoinHandle<io::Result<(std::fs::File, Sha256)>> {
+    tokio::task::spawn_blocking(move || {
+        hasher.update(&chunk);
+        file.write_all(&chunk)?;
+        Ok((file, hasher))
+    })
+}
+
+/// Write an upload's body to `file` and `fsync` it. The body is gathered into 1 MiB chunks;
+/// each is hashed and written by one blocking-pool task (one `write` per chunk) while the next
+/// chunk arrives. At most one chunk is in flight and no thread waits on a slow client.
 async fn write_body(
-    file: &mut fs::File,
+    file: fs::File,
     mut body: ByteStream,
     max_size: u64,
 ) -> Result<(u64, [u8; 32]), BlobError> {
-    let mut hasher = Sha256::new();
+    let mut idle = Some((file.into_std().await, Sha256::new()));
+    let mut inflight: Option<tokio::task::JoinHandle<io::Result<(std::fs::File, Sha256)>>> = None;
     let mut size: u64 = 0;
-    while let Some(chunk) = body.next().await {
-        let chunk = chunk.map_err(BlobError::Body)?;
-        size = size.saturating_add(chunk.len() as u64);
-        if size > max_size {
-            return Err(BlobError::TooLarge { limit: max_size });
+    let mut pending = BytesMut::new();
+    let received: Result<(), BlobError> = async {
+        loop {
+            let next = body.next().await;
+            let ready = match next {
+                Some(chunk) => {
+                    let chunk = chunk.map_err(BlobError::Body)?;
+                    size = size.saturating_add(chunk.len() as u64);
+                    if size > max_size {
+                        return Err(BlobError::TooLarge { limit: max_size });
+                    }
+                    if pending.is_empty() && chunk.len() >= IO_CHUNK {
+                        chunk
+                    } else {
+                        pending.extend_from_slice(&chunk);
+                        if pending.len() < IO_CHUNK {
+                            continue;
+                        }
+                        pending.split().freeze()
+                    }
+                }
+                None if pending.is_empty() => return Ok(()),
+                None => pending.split().freeze(),
+            };
+            if let Some(h) = inflight.take() {
+                idle = Some(h.await.map_err(join_error)??);
+            }
+            let (file, hasher) = idle
+                .take()
+                .ok_or(BlobError::Io(io::ErrorKind::Other.into()))?;
+            inflight = Some(spawn_write(file, hasher, ready));
         }
-        hasher.update(&chunk);
-        file.write_all(&chunk).await?;
     }
-    file.flush().await?;
-    file.sync_all().await?;
-    Ok((size, hasher.finalize().into()))
+    .await;
+    // Always finish the write in flight, so the file is closed before a failed upload removes it.
+    let finished = match inflight.take() {
+        Some(h) => Some(h.await.map_err(join_error).and_then(|r| r)),
+        None => None,
+    };
+    received?;
+    if let Some(done) = finished {
+        idle = Some(done?);
+    }
+    let (file, hasher) = idle.ok_or(BlobError::Io(io::ErrorKind::Other.into()))?;
+    let sha256 = tokio::task::spawn_blocking(move || -> io::Result<[u8; 32]> {
+        file.sync_all()?;
+        Ok(hasher.finalize().into())
+    })
+    .await
+    .map_err(join_error)??;
+    Ok((size, sha256))
+}
+
+/// Read `want` bytes of `file` from its position on the blocking pool, into a fresh buffer that
+/// is never zeroed and goes to the body without a copy; the file comes back.
+fn spawn_read(
+    mut file: std::fs::File,
+    want: u64,
+) -> tokio::task::JoinHandle<(std::fs::File, io::Result<Bytes>)> {
+    tokio::task::spawn_blocking(move || {
+        let mut buf = Vec::with_capacity(want as usize);
+        let read = (&mut file).take(want).read_to_end(&mut buf);
+        let item = match read {
+            Ok(n) if n as u64 == want => Ok(Bytes::from(buf)),
+            // A blob shrinking under us (it never should) ends in UnexpectedEof.
+            Ok(_) => Err(io::ErrorKind::UnexpectedEof.into()),
+            Err(e) => Err(e),
+        };
+        (file, item)
+    })
 }
 
 struct Reader {
-    file: fs::File,
     remaining: u64,
+    next: Option<tokio::task::JoinHandle<(std::fs::File, io::Result<Bytes>)>>,
 }
 
-fn read_stream(file: fs::File, len: u64) -> ByteStream {
-    futures::stream::try_unfold(
+/// Stream `len` bytes of `file` from its current position, 1 MiB at a time: while the body
+/// sends one chunk, the next is read on the blocking pool (one chunk ahead, so at most ~2 MiB
+/// per transfer; no thread waits on a slow client). Dropping the stream stops it.
+async fn read_stream(file: fs::File, len: u64) -> ByteStream {
+    let file = file.into_std().await;
+    let next = (len > 0).then(|| spawn_read(file, len.min(IO_CHUNK as u64)));
+    futures::stream::unfold(
         Reader {
-            file,
             remaining: len,
+            next,
         },
-        |mut reader| async move {
-            if reader.remaining == 0 {
-                return Ok(None);
+        |mut r| async move {
+            let (file, item) = match r.next.take()?.await {
+                Ok(done) => done,
+                Err(e) => return Some((Err(join_error(e)), r)),
+            };
+            if let Ok(chunk) = &item {
+                r.remaining -= chunk.len() as u64;
+                if r.remaining > 0 {
+                    r.next = Some(spawn_read(file, r.remaining.min(IO_CHUNK as u64)));
+                }
             }
-            let want = usize::try_from(reader.remaining)
-                .unwrap_or(usize::MAX)
-                .min(READ_CHUNK_SIZE);
-            let mut buf = BytesMut::zeroed(want);
-            // A blob shrinking under us (it never should) ends in UnexpectedEof.
-            reader.file.read_exact(&mut buf).await?;
-            reader.remaining -= want as u64;
-            Ok(Some((buf.freeze(), reader)))
+            Some((item, r))
         },
     )
     .boxed()
@@ -217,7 +304,7 @@ impl BlobStore for LocalBlobStore {
         options.write(true).create_new(true);
         #[cfg(unix)]
         options.mode(FILE_MODE);
-        let mut file = options.open(&path).await.map_err(|err| {
+        let file = options.open(&path).await.map_err(|err| {
             if err.kind() == io::ErrorKind::AlreadyExists {
                 BlobError::AlreadyStaged
             } else {
@@ -225,8 +312,7 @@ impl BlobStore for LocalBlobStore {
             }
         })?;
         let partial = PartialFile { path: Some(path) };
-        let result = write_body(&mut file, body, max_size).await;
-        drop(file);
+        let result = write_body(file, body, max_size).await;
         match result {
             Ok((size, sha256)) => {
                 partial.disarm();
@@ -273,7 +359,7 @@ impl BlobStore for LocalBlobStore {
             .await
             .map_err(not_found_as_blob_error)?;
         let len = file.metadata().await?.len();
-        Ok(read_stream(file, len))
+        Ok(read_stream(file, len).await)
     }
 
     async fn get(&self, blob_id: Uuid, range: Option<ByteRange>) -> Result<BlobRead, BlobError> {
@@ -292,7 +378,7 @@ impl BlobStore for LocalBlobStore {
             total_size,
             start,
             len,
-            body: read_stream(file, len),
+            body: read_stream(file, len).await,
         })
     }
 
@@ -517,6 +603,33 @@ mod tests {
             store.get(id, Some(ByteRange::Suffix(1))).await,
             Err(BlobError::RangeNotSatisfiable { size: 0 })
         ));
+    }
+
+    /// Ranges that start and end inside different 1 MiB read chunks come back exact, and a
+    /// reader dropped half-way leaves the store usable.
+    #[tokio::test]
+    async fn ranges_across_read_chunks() {
+        let (_dir, store) = store();
+        let bytes = data(3 * READ_CHUNK_SIZE + 777);
+        let id = put(&store, &bytes).await;
+        for (start, end) in [
+            (READ_CHUNK_SIZE - 1, 2 * READ_CHUNK_SIZE + 1),
+            (1, bytes.len()),
+            (2 * READ_CHUNK_SIZE, 3 * READ_CHUNK_SIZE),
+        ] {
+            let range = ByteRange::From {
+                start: start as u64,
+                end_inclusive: Some(end as u64 - 1),
+            };
+            let read = store.get(id, Some(range)).await.unwrap();
+            assert_eq!((read.start, read.len), (start as u64, (end - start) as u64));
+            assert!(collect(read).await == bytes[start..end], "{start}..{end}");
+        }
+        let mut partial = store.get(id, None).await.unwrap();
+        let first = partial.body.next().await.unwrap().unwrap();
+        assert_eq!(first.len(), READ_CHUNK_SIZE);
+        drop(partial);
+        assert!(collect(store.get(id, None).await.unwrap()).await == bytes);
     }
 
     #[tokio::test]

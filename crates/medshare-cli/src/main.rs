@@ -70,6 +70,11 @@ enum Command {
     BreakGlass(commands::records::BreakGlassArgs),
     /// Show notifications: shares, revocations, break-glass events.
     Inbox(commands::records::InboxArgs),
+    /// Case rooms: end-to-end encrypted group discussion with colleagues (MLS).
+    Room {
+        #[command(subcommand)]
+        command: commands::rooms::RoomCmd,
+    },
     /// The tamper-evident audit trail: verify it, review it, export a patient's history.
     Audit {
         #[command(subcommand)]

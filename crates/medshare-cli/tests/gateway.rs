@@ -17,12 +17,36 @@ use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
+/// A child process killed when the test ends, also when it fails half-way (a hub or gateway
+/// left running would hold its ports and queue for the next run).
+struct Running(Child);
+
+impl std::ops::Deref for Running {
+    type Target = Child;
+    fn deref(&self) -> &Child {
+        &self.0
+    }
+}
+
+impl std::ops::DerefMut for Running {
+    fn deref_mut(&mut self) -> &mut Child {
+        &mut self.0
+    }
+}
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
 fn medshare() -> Command {
     Command::new(env!("CARGO_BIN_EXE_medshare"))
 }
 
 /// `medshare gateway run`; returns the process and its HL7 address (printed on stderr).
-fn start_gateway(config: &Path) -> (Child, SocketAddr) {
+fn start_gateway(config: &Path) -> (Running, SocketAddr) {
     let mut child = medshare()
         .args(["gateway", "run", "--config"])
         .arg(config)
@@ -42,7 +66,7 @@ fn start_gateway(config: &Path) -> (Child, SocketAddr) {
         }
     };
     std::thread::spawn(move || for _ in lines {});
-    (child, addr)
+    (Running(child), addr)
 }
 
 fn status(config: &Path) -> serde_json::Value {
@@ -103,7 +127,8 @@ async fn wait_for(config: &Path, what: &str, done: i64) -> serde_json::Value {
 async fn kill_9_and_a_hub_outage_lose_nothing_and_file_nothing_twice() -> anyhow::Result<()> {
     let dir = tempfile::tempdir()?;
     let hub_dir = dir.path().join("hub");
-    let (mut hub, url) = start_hub(&hub_dir);
+    let (hub, url) = start_hub(&hub_dir);
+    let mut hub = Running(hub);
     let token = std::fs::read_to_string(hub_dir.join("bootstrap-token"))?;
     let world = World::build_at(&url, &token, &story_cast()).await?;
 
@@ -200,15 +225,17 @@ async fn kill_9_and_a_hub_outage_lose_nothing_and_file_nothing_twice() -> anyhow
 
     // The hub returns on its address; a new gateway process files the backlog.
     let listen = url.trim_start_matches("http://").to_string();
-    let mut hub = Command::new(env!("CARGO_BIN_EXE_medshare"))
-        .args(["serve", "--listen", &listen, "--data-dir"])
-        .arg(&hub_dir)
-        .env("MEDSHARE_AUTH__MIN_KDF_M_COST", "8")
-        .env("MEDSHARE_AUTH__AUTH_REQUESTS_PER_MINUTE", "6000")
-        .env("MEDSHARE_LOG", "warn")
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()?;
+    let mut hub = Running(
+        Command::new(env!("CARGO_BIN_EXE_medshare"))
+            .args(["serve", "--listen", &listen, "--data-dir"])
+            .arg(&hub_dir)
+            .env("MEDSHARE_AUTH__MIN_KDF_M_COST", "8")
+            .env("MEDSHARE_AUTH__AUTH_REQUESTS_PER_MINUTE", "6000")
+            .env("MEDSHARE_LOG", "warn")
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()?,
+    );
     let (mut gw, addr) = start_gateway(&config);
     let codes = send(addr, &messages[20..]).await?;
     assert!(codes.iter().all(|c| c == "AA"), "{codes:?}");

@@ -7,22 +7,20 @@ use crate::error::{ClientError, Result};
 use crate::hub::Hub;
 use crate::patients::Patient;
 #[cfg(not(target_arch = "wasm32"))]
-use crate::pipe::{CHUNK, ChannelReader, ChannelWriter};
+use crate::pipe::{ChannelReader, ChannelWriter};
 use crate::session::Client;
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD as B64;
 #[cfg(not(target_arch = "wasm32"))]
 use futures::StreamExt;
 use medshare_crypto::chain::{VerifiedPractitioner, verify_binding};
-#[cfg(not(target_arch = "wasm32"))]
-use medshare_crypto::seal::{SealWriter, open_reader};
 use medshare_crypto::seal::{unwrap_key, wrap_key};
+#[cfg(not(target_arch = "wasm32"))]
+use medshare_crypto::stream::{open_hashed, seal_hashed};
 use medshare_crypto::symmetric::{
     open_manifest, patient_wrap_aad, seal_manifest, unwrap_key_any, wrap_key_symmetric,
 };
 use medshare_crypto::{EncryptionKey, sha256_hex};
-#[cfg(not(target_arch = "wasm32"))]
-use medshare_crypto::{HashingReader, HashingWriter};
 use medshare_model::api::*;
 use medshare_model::identifiers::PatientIdentifier;
 use medshare_model::records::{Manifest, PatientCard};
@@ -147,6 +145,15 @@ pub struct Sealed {
     pub plaintext_sha256: String,
     /// Plaintext size in bytes.
     pub plaintext_size: u64,
+}
+
+/// A failed read or write of the caller's files stays an I/O error.
+#[cfg(not(target_arch = "wasm32"))]
+fn io_as_client(e: medshare_crypto::CryptoError) -> ClientError {
+    match e {
+        medshare_crypto::CryptoError::Io(e) => ClientError::Io(e),
+        e => ClientError::Crypto(e),
+    }
 }
 
 /// An upload between its first step (key made, grantees verified) and its commit.
@@ -322,26 +329,16 @@ impl Client {
         let prepared = self.prepare_upload(document_id, patient, shares).await?;
         let recipients = vec![prepared.key.recipient()];
         let (tx, rx) = mpsc::channel(8);
+        // Reading and hashing the plaintext, sealing, and hashing the ciphertext run on three
+        // threads, pipelined (see `medshare_crypto::stream`).
         let sealer = tokio::task::spawn_blocking(move || -> Result<Sealed> {
-            let mut reader = HashingReader::new(source);
-            let mut sealed =
-                SealWriter::new(&recipients, HashingWriter::new(ChannelWriter::new(tx)))?;
-            let mut buf = vec![0u8; CHUNK];
-            loop {
-                let n = reader.read(&mut buf)?;
-                if n == 0 {
-                    break;
-                }
-                sealed.write_all(&buf[..n])?;
-                progress(n as u64);
-            }
-            let mut hashed = sealed.finish()?;
-            hashed.flush()?;
+            let d = seal_hashed(&recipients, source, ChannelWriter::new(tx), progress)
+                .map_err(io_as_client)?;
             Ok(Sealed {
-                ciphertext_sha256: hashed.finalize_hex(),
-                ciphertext_size: hashed.byte_count(),
-                plaintext_sha256: reader.finalize_hex(),
-                plaintext_size: reader.byte_count(),
+                ciphertext_sha256: hex::encode(d.ciphertext_sha256),
+                ciphertext_size: d.ciphertext_size,
+                plaintext_sha256: hex::encode(d.plaintext_sha256),
+                plaintext_size: d.plaintext_size,
             })
         });
         let body = reqwest::Body::wrap_stream(tokio_stream::wrappers::ReceiverStream::new(rx));
@@ -683,39 +680,26 @@ impl Client {
         let key = doc.key.clone();
         let expected_ct = doc.binding.ciphertext_sha256.clone();
         let expected_pt = doc.manifest.sha256.clone();
+        // Hashing the ciphertext, decrypting, and hashing and writing the plaintext run on
+        // three threads, pipelined (see `medshare_crypto::stream`).
         let opener = tokio::task::spawn_blocking(move || -> Result<u64> {
-            let mut out = out;
-            let mut hashed = HashingReader::new(ChannelReader::new(rx));
-            let mut plain = HashingWriter::new(&mut out);
-            {
-                let mut reader = open_reader(&key, &mut hashed)
-                    .map_err(|_| ClientError::Trust("the ciphertext is corrupt or was altered"))?;
-                let mut buf = vec![0u8; CHUNK];
-                loop {
-                    let n = reader.read(&mut buf).map_err(|_| {
-                        ClientError::Trust("the ciphertext is corrupt or truncated")
-                    })?;
-                    if n == 0 {
-                        break;
-                    }
-                    plain.write_all(&buf[..n])?;
-                    progress(n as u64);
-                }
-            }
-            // Drain anything after the age payload so the hash covers every byte served.
-            std::io::copy(&mut hashed, &mut std::io::sink())?;
-            plain.flush()?;
-            if hashed.finalize_hex() != expected_ct {
+            let d =
+                open_hashed(&key, ChannelReader::new(rx), out, progress).map_err(|e| match e {
+                    medshare_crypto::CryptoError::Io(e) => ClientError::Io(e),
+                    _ => ClientError::Trust("the ciphertext is corrupt, truncated or was altered"),
+                })?;
+            // Every byte served is hashed, including anything after the age payload.
+            if hex::encode(d.ciphertext_sha256) != expected_ct {
                 return Err(ClientError::Trust(
                     "the downloaded bytes do not match the signed document",
                 ));
             }
-            if plain.finalize_hex() != expected_pt {
+            if hex::encode(d.plaintext_sha256) != expected_pt {
                 return Err(ClientError::Trust(
                     "the decrypted content does not match its manifest",
                 ));
             }
-            Ok(plain.byte_count())
+            Ok(d.plaintext_size)
         });
         let mut body = res.bytes_stream();
         while let Some(chunk) = body.next().await {

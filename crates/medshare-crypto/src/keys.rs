@@ -95,6 +95,24 @@ impl SigningKey {
         Self(ed25519_dalek::SigningKey::from_bytes(seed))
     }
 
+    /// Sign an MLS (RFC 9420) `SignContent`: the practitioner's certified key is also their MLS
+    /// signature key, so a room member's identity is checked against the alliance root. Only
+    /// input framed as MLS signs (`label<V>` starting `MLS 1.0 `, RFC 9420 5.1.2): it can never
+    /// be a statement (those start `medshare/v1/statement`), so neither signature can pass for
+    /// the other.
+    pub fn sign_mls(&self, sign_content: &[u8]) -> Result<[u8; 64], CryptoError> {
+        // A label is shorter than 64 bytes, so its variable-length prefix is one byte (top two
+        // bits 00) giving the label's length.
+        let label = sign_content.first().map_or(0, |b| usize::from(*b));
+        let framed = (8..64).contains(&label)
+            && sign_content.len() > label
+            && sign_content[1..].starts_with(b"MLS 1.0 ");
+        if !framed {
+            return Err(CryptoError::BadSignature);
+        }
+        Ok(self.0.sign(sign_content).to_bytes())
+    }
+
     /// Sign `payload` as a statement of kind `T::KIND`.
     pub fn sign_statement<T: Statement>(&self, payload: &T) -> Signed {
         // Statement payloads are plain structs with string keys: serialising cannot fail.
@@ -153,6 +171,24 @@ pub(crate) fn check_sign_public(public: &[u8; 32]) -> Result<(), CryptoError> {
 mod tests {
     use super::*;
     use medshare_model::statements::{AllianceKey, StatementKind};
+
+    /// The certified key signs MLS content only in MLS framing: never a statement's input.
+    #[test]
+    fn mls_signing_only_in_mls_framing() {
+        let k = SigningKey::generate();
+        let mut content = vec![16u8];
+        content.extend_from_slice(b"MLS 1.0 LeafNodeTBS");
+        content.extend_from_slice(&[3, 1, 2, 3]);
+        let sig = k.sign_mls(&content).unwrap();
+        let vk = VerifyingKey::from_bytes(&k.public()).unwrap();
+        vk.verify_strict(&content, &Signature::from_bytes(&sig))
+            .unwrap();
+        let statement = Signed::signing_input(StatementKind::AllianceKey, "{}");
+        assert!(k.sign_mls(&statement).is_err());
+        assert!(k.sign_mls(b"").is_err());
+        assert!(k.sign_mls(b"\x08MLS 1.0").is_err());
+        assert!(k.sign_mls(b"xMLS 1.0 anything").is_err());
+    }
 
     fn statement() -> AllianceKey {
         AllianceKey {

@@ -17,6 +17,8 @@ pub mod hash;
 pub mod keys;
 pub mod passphrase;
 pub mod seal;
+#[cfg(not(target_arch = "wasm32"))]
+pub mod stream;
 pub mod symmetric;
 
 pub use error::CryptoError;

@@ -39,7 +39,7 @@ fn decrypt_error(e: DecryptError) -> CryptoError {
 }
 
 /// age reports bad or missing ciphertext as `InvalidData` / `UnexpectedEof`.
-fn read_error(e: io::Error) -> CryptoError {
+pub(crate) fn read_error(e: io::Error) -> CryptoError {
     match e.kind() {
         io::ErrorKind::InvalidData | io::ErrorKind::UnexpectedEof => CryptoError::Decrypt,
         _ => CryptoError::Io(e),

@@ -3,7 +3,9 @@
 
 use crate::registration::{Profession, Role};
 use crate::statements::Signed;
-use crate::{DocumentId, Handle, InstitutionId, PatientId, PatientRef, PractitionerId, UploadId};
+use crate::{
+    DocumentId, Handle, InstitutionId, PatientId, PatientRef, PractitionerId, RoomId, UploadId,
+};
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 use utoipa::ToSchema;
@@ -470,6 +472,17 @@ pub enum EventKind {
     Certified {
         practitioner_id: PractitionerId,
     },
+    /// Something new in a room the recipient belongs to (a message or a membership change).
+    RoomActivity {
+        room_id: RoomId,
+        seq: i64,
+        by: PractitionerId,
+    },
+    /// The recipient was added to a room: their welcome is waiting.
+    RoomInvited {
+        room_id: RoomId,
+        by: PractitionerId,
+    },
     /// For privacy officers: an access pattern worth a look.
     AccessAlert {
         rule: AlertRule,
@@ -547,4 +560,173 @@ pub struct Health {
 pub struct DocumentDetail {
     pub document: DocumentView,
     pub uploader: PractitionerPublic,
+}
+
+// ---- Case rooms: the hub as the MLS (RFC 9420) delivery service -------------------------------
+// Every `body`, `key_package`, `commit` and `welcome` below is an MLS message, TLS-encoded and
+// base64: the hub stores and orders them and cannot read them.
+
+/// `POST /v1/rooms/key-packages`: the caller's MLS key packages, each consumed by one invitation.
+#[derive(Clone, Debug, Serialize, Deserialize, ToSchema)]
+pub struct KeyPackageUpload {
+    pub key_packages: Vec<String>,
+}
+
+/// How many of the caller's key packages the hub still holds.
+#[derive(Clone, Copy, Debug, Serialize, Deserialize, ToSchema)]
+pub struct KeyPackageCount {
+    pub available: i64,
+}
+
+/// `POST /v1/practitioners/{id}/key-package`: one key package of that practitioner, consumed.
+#[derive(Clone, Debug, Serialize, Deserialize, ToSchema)]
+pub struct ClaimedKeyPackage {
+    pub practitioner_id: PractitionerId,
+    pub key_package: String,
+}
+
+/// `POST /v1/rooms`: open a room; the caller is its owner and only member (MLS epoch 0).
+#[derive(Clone, Debug, Serialize, Deserialize, ToSchema)]
+pub struct NewRoom {
+    /// Chosen by the client: it is also the MLS group id.
+    pub room_id: RoomId,
+}
+
+/// A member of a room as the hub records it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct RoomMemberView {
+    pub practitioner_id: PractitionerId,
+    /// The entry that added them (0 for the owner): they see what follows it.
+    pub from_seq: i64,
+    /// The last entry they may read: their removal, if removed.
+    pub until_seq: Option<i64>,
+    /// The last entry they reported as read.
+    pub read_seq: i64,
+}
+
+/// A room: ids, order and membership only (its title and topic travel inside the group).
+#[derive(Clone, Debug, Serialize, Deserialize, ToSchema)]
+pub struct RoomView {
+    pub room_id: RoomId,
+    pub owner: PractitionerId,
+    /// The MLS epoch the hub accepts the next commit for.
+    pub epoch: i64,
+    /// The sequence number of the room's latest entry.
+    pub last_seq: i64,
+    #[serde(with = "time::serde::rfc3339")]
+    pub created_at: OffsetDateTime,
+    pub members: Vec<RoomMemberView>,
+}
+
+/// `POST /v1/rooms/{id}/commits`: an MLS commit for the room's current epoch, with the welcome
+/// for members it adds. `added`/`removed` name who the commit adds and removes, so the hub can
+/// route welcomes and stop serving a removed member; every member's client checks them against
+/// the commit itself.
+#[derive(Clone, Debug, Serialize, Deserialize, ToSchema)]
+pub struct CommitPost {
+    pub epoch: i64,
+    pub commit: String,
+    pub welcome: Option<String>,
+    #[serde(default)]
+    pub added: Vec<PractitionerId>,
+    #[serde(default)]
+    pub removed: Vec<PractitionerId>,
+}
+
+/// What a post was, as the hub sees it (content never).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "kebab-case")]
+pub enum RoomEntryKind {
+    /// An MLS commit (membership or key change).
+    Commit,
+    Text,
+    Voice,
+    Reaction,
+    Edit,
+    Delete,
+    Receipt,
+    Document,
+    /// The room's sealed title and topic.
+    Info,
+}
+
+impl RoomEntryKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Commit => "commit",
+            Self::Text => "text",
+            Self::Voice => "voice",
+            Self::Reaction => "reaction",
+            Self::Edit => "edit",
+            Self::Delete => "delete",
+            Self::Receipt => "receipt",
+            Self::Document => "document",
+            Self::Info => "info",
+        }
+    }
+    pub fn parse(s: &str) -> Option<Self> {
+        Some(match s {
+            "commit" => Self::Commit,
+            "text" => Self::Text,
+            "voice" => Self::Voice,
+            "reaction" => Self::Reaction,
+            "edit" => Self::Edit,
+            "delete" => Self::Delete,
+            "receipt" => Self::Receipt,
+            "document" => Self::Document,
+            "info" => Self::Info,
+            _ => return None,
+        })
+    }
+}
+
+/// `POST /v1/rooms/{id}/messages`: an MLS application message for the current epoch.
+#[derive(Clone, Debug, Serialize, Deserialize, ToSchema)]
+pub struct MessagePost {
+    pub epoch: i64,
+    pub kind: RoomEntryKind,
+    pub body: String,
+}
+
+/// Where a post landed in the room's order.
+#[derive(Clone, Copy, Debug, Serialize, Deserialize, ToSchema)]
+pub struct Posted {
+    pub seq: i64,
+}
+
+/// One entry of a room's ordered log.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct RoomEntry {
+    pub room_id: RoomId,
+    pub seq: i64,
+    pub kind: RoomEntryKind,
+    pub sender: PractitionerId,
+    /// The epoch the entry was sent in.
+    pub epoch: i64,
+    #[serde(with = "time::serde::rfc3339")]
+    pub at: OffsetDateTime,
+    pub body: String,
+}
+
+/// `GET /v1/rooms/{id}/entries?after=SEQ&limit=N`: a page of the log, oldest first.
+#[derive(Clone, Debug, Serialize, Deserialize, ToSchema)]
+pub struct RoomEntries {
+    pub entries: Vec<RoomEntry>,
+    /// More entries follow the last one returned.
+    pub more: bool,
+}
+
+/// `GET /v1/rooms/{id}/welcome`: the MLS welcome that added the caller, and the entry (the
+/// commit) it follows.
+#[derive(Clone, Debug, Serialize, Deserialize, ToSchema)]
+pub struct RoomWelcome {
+    pub room_id: RoomId,
+    pub seq: i64,
+    pub welcome: String,
+}
+
+/// `POST /v1/rooms/{id}/read`: everything up to `seq` has been read.
+#[derive(Clone, Copy, Debug, Serialize, Deserialize, ToSchema)]
+pub struct ReadMark {
+    pub seq: i64,
 }

@@ -65,6 +65,10 @@ uuid_id!(
     /// A pending enrolment.
     EnrolmentId
 );
+uuid_id!(
+    /// A case room (an MLS group whose delivery service is the hub).
+    RoomId
+);
 
 /// Keyed hash (HMAC-SHA-256, lowercase hex) of a normalised patient identifier: the only form in
 /// which the hub ever sees a patient number.

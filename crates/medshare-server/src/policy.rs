@@ -347,6 +347,65 @@ pub fn break_glass_review(who: &Who, by: &Who) -> Result<&'static str, Refusal> 
     }
 }
 
+// --- Case rooms ----------------------------------------------------------------------------
+
+/// What holds between the caller and one room.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct RoomFacts {
+    /// The caller opened the room (only the owner invites and removes).
+    pub owner: bool,
+    /// The caller is a member now.
+    pub member: bool,
+    /// The caller was a member and was removed (may still read up to the removal).
+    pub former: bool,
+}
+
+/// Taking part in rooms at all (opening one, publishing key packages, being invited): a
+/// certified clinician who is a person, not a service identity.
+pub fn room_participant(who: &Who) -> Result<(), Refusal> {
+    if who.service {
+        Err("service-identity")
+    } else {
+        clinical(who)
+    }
+}
+
+/// Reading a room's log: its members, and former members up to their removal.
+pub fn room_read(who: &Who, r: &RoomFacts) -> Result<(), Refusal> {
+    if !who.certified {
+        Err("not-certified")
+    } else if r.member || r.former {
+        Ok(())
+    } else {
+        Err("not-a-room-member")
+    }
+}
+
+/// Posting a message: a current member who is still a certified clinician.
+pub fn room_post(who: &Who, r: &RoomFacts) -> Result<(), Refusal> {
+    room_participant(who)?;
+    if r.member {
+        Ok(())
+    } else {
+        Err("not-a-room-member")
+    }
+}
+
+/// Committing: any current member may renew their own keys; only the owner changes who is in.
+pub fn room_commit(who: &Who, r: &RoomFacts, changes_members: bool) -> Result<(), Refusal> {
+    room_post(who, r)?;
+    if changes_members && !r.owner {
+        Err("not-the-room-owner")
+    } else {
+        Ok(())
+    }
+}
+
+/// Being added to a room: a certified clinician, any institution of the alliance.
+pub fn room_invitee(target: &Who) -> Result<(), Refusal> {
+    room_participant(target).map_err(|_| "invitee-not-a-certified-clinician")
+}
+
 // --- Facts (the only part that reads the store) --------------------------------------------
 
 /// The facts between `who` and a patient.
@@ -391,6 +450,130 @@ mod tests {
             roles: roles.to_vec(),
             service: false,
         }
+    }
+
+    /// Rooms: who may read, post, commit and be invited, cell by cell.
+    #[test]
+    fn room_matrix() {
+        let a = InstitutionId::new();
+        let clinician = who(a, true, &[Clinician]);
+        let uncertified = who(a, false, &[Clinician]);
+        let admin = who(a, true, &[InstitutionAdmin]);
+        let gateway = Who {
+            service: true,
+            ..who(a, true, &[Clinician])
+        };
+        let owner = RoomFacts {
+            owner: true,
+            member: true,
+            former: false,
+        };
+        let member = RoomFacts {
+            owner: false,
+            member: true,
+            former: false,
+        };
+        let former = RoomFacts {
+            owner: false,
+            member: false,
+            former: true,
+        };
+        let outsider = RoomFacts {
+            owner: false,
+            member: false,
+            former: false,
+        };
+        let mut failures = Vec::new();
+        let mut cell = |name: &str, got: Result<(), Refusal>, want: Result<(), Refusal>| {
+            if got != want {
+                failures.push(format!("{name}: got {got:?}, want {want:?}"));
+            }
+        };
+        cell(
+            "participant clinician",
+            room_participant(&clinician),
+            Ok(()),
+        );
+        cell(
+            "participant uncertified",
+            room_participant(&uncertified),
+            Err("not-certified"),
+        );
+        cell(
+            "participant admin",
+            room_participant(&admin),
+            Err("not-a-certified-clinician"),
+        );
+        cell(
+            "participant gateway",
+            room_participant(&gateway),
+            Err("service-identity"),
+        );
+        cell(
+            "invitee admin",
+            room_invitee(&admin),
+            Err("invitee-not-a-certified-clinician"),
+        );
+        cell(
+            "invitee gateway",
+            room_invitee(&gateway),
+            Err("invitee-not-a-certified-clinician"),
+        );
+        cell("invitee clinician", room_invitee(&clinician), Ok(()));
+        cell("read member", room_read(&clinician, &member), Ok(()));
+        cell("read former", room_read(&clinician, &former), Ok(()));
+        cell(
+            "read outsider",
+            room_read(&clinician, &outsider),
+            Err("not-a-room-member"),
+        );
+        cell(
+            "read uncertified member",
+            room_read(&uncertified, &member),
+            Err("not-certified"),
+        );
+        cell("post member", room_post(&clinician, &member), Ok(()));
+        cell(
+            "post former",
+            room_post(&clinician, &former),
+            Err("not-a-room-member"),
+        );
+        cell(
+            "post outsider",
+            room_post(&clinician, &outsider),
+            Err("not-a-room-member"),
+        );
+        cell(
+            "post uncertified",
+            room_post(&uncertified, &member),
+            Err("not-certified"),
+        );
+        cell(
+            "commit owner adds",
+            room_commit(&clinician, &owner, true),
+            Ok(()),
+        );
+        cell(
+            "commit member adds",
+            room_commit(&clinician, &member, true),
+            Err("not-the-room-owner"),
+        );
+        cell(
+            "commit member renews keys",
+            room_commit(&clinician, &member, false),
+            Ok(()),
+        );
+        cell(
+            "commit former renews",
+            room_commit(&clinician, &former, false),
+            Err("not-a-room-member"),
+        );
+        cell(
+            "commit outsider",
+            room_commit(&clinician, &outsider, true),
+            Err("not-a-room-member"),
+        );
+        assert!(failures.is_empty(), "{}", failures.join("\n"));
     }
 
     /// A service identity (an institution gateway) files and reads; it never takes a

@@ -7,6 +7,7 @@ use crate::{Result, Store};
 use async_trait::async_trait;
 use medshare_audit::{Entry, LoggedEntry, SignedTreeHead, TreeHead};
 use medshare_model::{InstitutionId, PatientId, PractitionerId};
+use sqlx::Transaction;
 
 /// What a privacy officer asks of the log. `scope` limits entries to those made by members of
 /// an institution or touching patients that institution has filed records for.
@@ -186,44 +187,59 @@ impl FromRow for BreakGlassRow {
     }
 }
 
+/// Append entries to the log inside `tx`, numbered after its current end. The log is locked
+/// for the rest of the transaction (PostgreSQL; SQLite's writers take turns anyway), so
+/// numbering stays gap-free whichever transaction commits first: call this last in a
+/// transaction, to hold the lock briefly.
+pub(crate) async fn insert_audit<D: Dialect>(
+    tx: &mut Transaction<'static, D>,
+    entries: &[Entry],
+) -> Result<Vec<LoggedEntry>> {
+    if entries.is_empty() {
+        return Ok(Vec::new());
+    }
+    if let Some(lock) = D::LOCK_AUDIT_LOG {
+        sql(lock).execute(&mut *tx).await?;
+    }
+    let mut out = Vec::with_capacity(entries.len());
+    for e in entries {
+        let leaf = hex::encode(e.leaf());
+        // With appenders taking turns the end of the log cannot move under this insert:
+        // numbering is gap-free.
+        let seq = sql(
+            "INSERT INTO access_log (seq, at, actor, institution_id, action, document_id, \
+             patient_id, outcome, basis, detail, leaf) \
+             VALUES ((SELECT COALESCE(MAX(seq), 0) + 1 FROM access_log), \
+             $1, $2, $3, $4, $5, $6, $7, $8, $9, $10) RETURNING seq",
+        )
+        .bind((
+            e.at,
+            e.actor,
+            e.institution,
+            &e.action,
+            e.document,
+            e.patient,
+            &e.outcome,
+            &e.purpose,
+            &e.detail,
+            &leaf,
+        ))
+        .fetch_one(&mut *tx)
+        .await?;
+        out.push(LoggedEntry {
+            seq,
+            entry: e.clone(),
+            leaf: Some(leaf),
+        });
+    }
+    Ok(out)
+}
+
 #[async_trait]
 impl<D: Dialect> AuditStore for Store<D> {
     async fn append_audit(&self, entries: &[Entry]) -> Result<Vec<LoggedEntry>> {
         let mut tx = self.begin().await?;
-        if let Some(lock) = D::LOCK_AUDIT_LOG {
-            sql(lock).execute(&mut tx).await?;
-        }
-        let mut out = Vec::with_capacity(entries.len());
-        for e in entries {
-            let leaf = hex::encode(e.leaf());
-            // With appenders taking turns the end of the log cannot move under this insert:
-            // numbering is gap-free.
-            let seq = sql(
-                "INSERT INTO access_log (seq, at, actor, institution_id, action, document_id, \
-                 patient_id, outcome, basis, detail, leaf) \
-                 VALUES ((SELECT COALESCE(MAX(seq), 0) + 1 FROM access_log), \
-                 $1, $2, $3, $4, $5, $6, $7, $8, $9, $10) RETURNING seq",
-            )
-            .bind((
-                e.at,
-                e.actor,
-                e.institution,
-                &e.action,
-                e.document,
-                e.patient,
-                &e.outcome,
-                &e.purpose,
-                &e.detail,
-                &leaf,
-            ))
-            .fetch_one(&mut tx)
-            .await?;
-            out.push(LoggedEntry {
-                seq,
-                entry: e.clone(),
-                leaf: Some(leaf),
-            });
-        }
+        let out = insert_audit(&mut tx, entries).await?;
         tx.commit().await?;
         Ok(out)
     }

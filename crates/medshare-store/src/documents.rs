@@ -5,6 +5,7 @@ use crate::dialect::Dialect;
 use crate::sql::{Columns, FromRow, int, sql};
 use crate::{DocumentRow, GrantRow, Result, StagedUploadRow, Store, StoreError};
 use async_trait::async_trait;
+use medshare_audit::{Entry, LoggedEntry};
 use medshare_model::api::{Holder, KeyWrap, NewGrant};
 use medshare_model::{DocumentId, PatientId, PractitionerId, UploadId};
 use sqlx::Transaction;
@@ -34,7 +35,23 @@ pub trait DocumentStore: Send + Sync {
         grants: &[NewGrant],
         upload: UploadId,
         now: i64,
-    ) -> Result<()>;
+    ) -> Result<()> {
+        self.commit_document_logged(d, wraps, grants, upload, now, &[])
+            .await
+            .map(drop)
+    }
+    /// [`commit_document`](Self::commit_document), with `audit` appended to the access log in
+    /// the same transaction (one durable commit for the upload and its record); returns the
+    /// entries as numbered.
+    async fn commit_document_logged(
+        &self,
+        d: &DocumentRow,
+        wraps: &[KeyWrap],
+        grants: &[NewGrant],
+        upload: UploadId,
+        now: i64,
+        audit: &[Entry],
+    ) -> Result<Vec<LoggedEntry>>;
     async fn document(&self, id: DocumentId) -> Result<Option<DocumentRow>>;
     async fn documents_of_patient(&self, patient: PatientId) -> Result<Vec<DocumentRow>>;
     /// Every document id (start-up reconciliation with the blob store).
@@ -251,14 +268,15 @@ impl<D: Dialect> DocumentStore for Store<D> {
         Ok(())
     }
 
-    async fn commit_document(
+    async fn commit_document_logged(
         &self,
         d: &DocumentRow,
         wraps: &[KeyWrap],
         grants: &[NewGrant],
         upload: UploadId,
         now: i64,
-    ) -> Result<()> {
+        audit: &[Entry],
+    ) -> Result<Vec<LoggedEntry>> {
         let mut tx = self.begin().await?;
         let staged = sql("DELETE FROM staged_uploads WHERE id = $1")
             .bind(upload)
@@ -302,8 +320,9 @@ impl<D: Dialect> DocumentStore for Store<D> {
         for g in grants {
             put_grant(&mut tx, d.id, g, d.uploader, now).await?;
         }
+        let logged = crate::audit::insert_audit(&mut tx, audit).await?;
         tx.commit().await?;
-        Ok(())
+        Ok(logged)
     }
 
     async fn document(&self, id: DocumentId) -> Result<Option<DocumentRow>> {

@@ -1,6 +1,6 @@
 //! Metadata store: the [`MetadataStore`] trait the hub's services call (one sub-trait per
 //! aggregate: [`IdentityStore`], [`PatientStore`], [`DocumentStore`], [`EventStore`],
-//! [`AuditStore`]) and its one implementation, [`Store`], generic over the SQL backend: SQLite
+//! [`AuditStore`], [`RoomStore`]) and its one implementation, [`Store`], generic over the SQL backend: SQLite
 //! ([`SqliteStore`]: WAL, foreign keys, busy timeout; the embedded default) and PostgreSQL
 //! ([`PgStore`]: several hub replicas). Both are compiled in and chosen at run time from the
 //! database URL; every statement is written once, the few real differences sit behind
@@ -20,6 +20,7 @@ mod documents;
 mod events;
 mod identity;
 mod patients;
+mod rooms;
 mod rows;
 mod schema;
 mod sql;
@@ -31,6 +32,7 @@ pub use documents::DocumentStore;
 pub use events::{EventNotices, EventStore};
 pub use identity::IdentityStore;
 pub use patients::PatientStore;
+pub use rooms::{NewEntry, RoomEntryRow, RoomMemberRow, RoomRow, RoomStore};
 pub use rows::*;
 pub use schema::{OpenMode, SchemaStatus};
 pub use store::{Cutoffs, PgStore, Purged, QueueDepths, SqliteStore, Store};
@@ -163,7 +165,15 @@ pub async fn schema_status(url: &str) -> Result<SchemaStatus> {
 /// Everything the hub keeps besides ciphertext blobs.
 #[async_trait]
 pub trait MetadataStore:
-    IdentityStore + PatientStore + DocumentStore + EventStore + AuditStore + Send + Sync + 'static
+    IdentityStore
+    + PatientStore
+    + DocumentStore
+    + EventStore
+    + AuditStore
+    + RoomStore
+    + Send
+    + Sync
+    + 'static
 {
     /// Cheap liveness query for readiness checks.
     async fn ping(&self) -> Result<()>;

@@ -15,7 +15,7 @@ use crate::dialect::Dialect;
 use crate::{Result, StoreError};
 use medshare_model::statements::Signed;
 use medshare_model::{
-    DocumentId, Handle, InstitutionId, PatientId, PatientRef, PractitionerId, UploadId,
+    DocumentId, Handle, InstitutionId, PatientId, PatientRef, PractitionerId, RoomId, UploadId,
 };
 use sqlx::error::BoxDynError;
 use sqlx::postgres::{PgRow, Postgres};
@@ -80,6 +80,7 @@ ids!(
     InstitutionId,
     PatientId,
     PractitionerId,
+    RoomId,
     UploadId
 );
 

@@ -8,7 +8,7 @@ use medshare_model::api::{ConsentHolder, Holder, KeyWrap, NewEnrolment, NewGrant
 use medshare_model::registration::{Profession, Role};
 use medshare_model::statements::{Signed, StatementKind};
 use medshare_model::{
-    DocumentId, Handle, InstitutionId, PatientId, PatientRef, PractitionerId, UploadId,
+    DocumentId, Handle, InstitutionId, PatientId, PatientRef, PractitionerId, RoomId, UploadId,
 };
 use medshare_store::*;
 use std::sync::{Arc, OnceLock};
@@ -81,6 +81,7 @@ both!(
     documents_grants_and_key_wraps,
     events_and_access_log,
     audit_numbering_is_gap_free_under_concurrency,
+    upload_entries_commit_with_the_document,
     access_log_refuses_update_and_delete,
     audit_heads_queries_contacts_and_outbox,
     schema_versions,
@@ -89,6 +90,7 @@ both!(
     conflicts_update_in_place_and_never_replace_other_rows,
     undecodable_rows_are_corrupt,
     retention_purges_only_what_expired,
+    rooms_order_commits_by_epoch,
 );
 
 fn signed(kind: StatementKind, payload: &str) -> Signed {
@@ -867,6 +869,121 @@ async fn audit_numbering_is_gap_free_under_concurrency(f: Fixture) {
     assert!(all.iter().enumerate().all(|(i, l)| l.seq == i as i64 + 1));
 }
 
+/// An upload's entries are appended in its metadata transaction: numbered after (and between)
+/// the appender's batches without gaps, and absent when the commit fails.
+async fn upload_entries_commit_with_the_document(f: Fixture) {
+    let s = &*f.store;
+    let (inst, admin, _) = staffed(s, "U").await;
+    let p = patient(s, admin, inst, 4).await;
+    let wraps = [KeyWrap {
+        holder: Holder::Practitioner { id: admin },
+        wrap: "dw-admin".into(),
+    }];
+    s.append_audit(&[access(1, "login", Some(admin))])
+        .await
+        .unwrap();
+    let upload = |d: DocumentId| medshare_audit::Entry {
+        document: Some(d),
+        patient: Some(p),
+        ..access(2, "document.upload", Some(admin))
+    };
+    let d1 = DocumentId::new();
+    let u1 = stage(s, admin, 10).await;
+    let logged = s
+        .commit_document_logged(
+            &doc_row(d1, p, admin, inst, 10),
+            &wraps,
+            &[],
+            u1,
+            10,
+            &[upload(d1), access(2, "document.share", Some(admin))],
+        )
+        .await
+        .unwrap();
+    assert_eq!(logged.iter().map(|l| l.seq).collect::<Vec<_>>(), [2, 3]);
+    assert_eq!(logged[0].entry.document, Some(d1));
+    assert!(s.document(d1).await.unwrap().is_some());
+
+    // A commit that fails (no staged upload any more; a refused key wrap) records nothing.
+    let d2 = DocumentId::new();
+    assert!(matches!(
+        s.commit_document_logged(
+            &doc_row(d2, p, admin, inst, 11),
+            &wraps,
+            &[],
+            u1,
+            11,
+            &[upload(d2)]
+        )
+        .await,
+        Err(StoreError::NotFound)
+    ));
+    let u2 = stage(s, admin, 12).await;
+    let bad = [KeyWrap {
+        holder: Holder::Alliance,
+        wrap: "x".into(),
+    }];
+    assert!(
+        s.commit_document_logged(
+            &doc_row(d2, p, admin, inst, 12),
+            &bad,
+            &[],
+            u2,
+            12,
+            &[upload(d2)]
+        )
+        .await
+        .is_err()
+    );
+    assert!(s.document(d2).await.unwrap().is_none());
+
+    // Interleaved with concurrent appends, numbering stays gap-free.
+    let mut tasks = Vec::new();
+    for w in 0..3 {
+        let store = f.store.clone();
+        tasks.push(tokio::spawn(async move {
+            for i in 0..5 {
+                store
+                    .append_audit(&[access(w * 10 + i, "search", None)])
+                    .await
+                    .unwrap();
+            }
+        }));
+    }
+    for i in 0..5 {
+        let d = DocumentId::new();
+        let u = stage(s, admin, 20 + i).await;
+        let logged = s
+            .commit_document_logged(
+                &doc_row(d, p, admin, inst, 20 + i),
+                &wraps,
+                &[],
+                u,
+                20,
+                &[upload(d)],
+            )
+            .await
+            .unwrap();
+        assert_eq!(logged.len(), 1);
+    }
+    for t in tasks {
+        t.await.unwrap();
+    }
+    let all = s.audit_entries(0, 1000).await.unwrap();
+    assert_eq!(all.len(), 3 + 15 + 5);
+    assert!(all.iter().enumerate().all(|(i, l)| l.seq == i as i64 + 1));
+    assert_eq!(
+        all.iter()
+            .filter(|l| l.entry.action == "document.upload")
+            .count(),
+        6
+    );
+    assert!(all.iter().all(|l| l.entry.document != Some(d2)));
+    for l in &all {
+        assert_eq!(l.recorded_leaf(), Some(l.entry.leaf()));
+    }
+}
+
 async fn access_log_refuses_update_and_delete(f: Fixture) {
     f.store
         .append_audit(&[access(1, "login", None), access(2, "search", None)])
@@ -1502,5 +1619,153 @@ async fn retention_purges_only_what_expired(f: Fixture) {
         s.purge_expired(&cutoffs).await.unwrap(),
         Purged::default(),
         "a second run finds nothing"
+    );
+}
+
+fn entry<'a>(
+    room: RoomId,
+    epoch: i64,
+    kind: &'a str,
+    sender: PractitionerId,
+    body: &'a str,
+) -> NewEntry<'a> {
+    NewEntry {
+        room,
+        epoch,
+        kind,
+        sender,
+        at: 1_800_000_000,
+        body,
+    }
+}
+
+/// Rooms: key packages handed out once each; a commit only for the current epoch (of many
+/// racing for one epoch exactly one wins); membership windows; welcomes; read positions.
+async fn rooms_order_commits_by_epoch(f: Fixture) {
+    let s = &*f.store;
+    let (_, _, a) = staffed(s, "RMA").await;
+    let (_, _, b) = staffed(s, "RMB").await;
+    let (_, _, c) = staffed(s, "RMC").await;
+
+    let kps: Vec<String> = (0..3).map(|i| format!("kp{i}")).collect();
+    assert_eq!(s.add_key_packages(b, &kps, 1, 4).await.unwrap(), 3);
+    assert!(matches!(
+        s.add_key_packages(b, &kps, 1, 4).await,
+        Err(StoreError::Conflict)
+    ));
+    assert_eq!(s.key_package_count(b).await.unwrap(), 3);
+    let mut claimed = Vec::new();
+    for _ in 0..3 {
+        claimed.push(s.claim_key_package(b).await.unwrap().unwrap());
+    }
+    assert_eq!(claimed, kps, "oldest first, each once");
+    assert_eq!(s.claim_key_package(b).await.unwrap(), None);
+
+    let room = RoomId::new();
+    s.create_room(room, a, 10).await.unwrap();
+    assert!(matches!(
+        s.create_room(room, b, 10).await,
+        Err(StoreError::Conflict)
+    ));
+    assert_eq!(
+        s.append_message(entry(room, 0, "info", a, "m1"))
+            .await
+            .unwrap(),
+        Some(1)
+    );
+    // Add b and c at epoch 0: eight racing commits for the same epoch, one wins.
+    let mut racing = Vec::new();
+    for i in 0..8 {
+        let store = f.store.clone();
+        racing.push(tokio::spawn(async move {
+            let body = format!("commit{i}");
+            store
+                .append_commit(
+                    entry(room, 0, "commit", a, &body),
+                    &[b, c],
+                    Some("welcome"),
+                    &[],
+                )
+                .await
+                .unwrap()
+        }));
+    }
+    let mut won = Vec::new();
+    for r in racing {
+        won.extend(r.await.unwrap());
+    }
+    assert_eq!(won, vec![2], "exactly one commit for epoch 0");
+    // Stale epoch: refused, nothing changes.
+    assert_eq!(
+        s.append_commit(entry(room, 0, "commit", a, "replay"), &[], None, &[c])
+            .await
+            .unwrap(),
+        None
+    );
+    assert_eq!(
+        s.append_message(entry(room, 0, "text", a, "old"))
+            .await
+            .unwrap(),
+        None
+    );
+    let r = s.room(room).await.unwrap().unwrap();
+    assert_eq!((r.epoch, r.last_seq), (1, 2));
+    assert!(r.is_current_member(b) && r.is_current_member(c));
+    assert_eq!(
+        s.room_welcome(room, b).await.unwrap(),
+        Some((2, "welcome".into()))
+    );
+    assert_eq!(s.room_welcome(room, a).await.unwrap(), None);
+    assert_eq!(
+        s.append_message(entry(room, 1, "text", b, "m3"))
+            .await
+            .unwrap(),
+        Some(3)
+    );
+    // Remove c at epoch 1; c's window ends at the removal.
+    assert_eq!(
+        s.append_commit(entry(room, 1, "commit", a, "rm"), &[], None, &[c])
+            .await
+            .unwrap(),
+        Some(4)
+    );
+    assert_eq!(
+        s.append_message(entry(room, 2, "text", a, "m5"))
+            .await
+            .unwrap(),
+        Some(5)
+    );
+    let r = s.room(room).await.unwrap().unwrap();
+    let cm = r.member(c).unwrap();
+    assert_eq!((cm.from_seq, cm.until_seq), (2, Some(4)));
+    assert!(!r.is_current_member(c));
+    let seen: Vec<i64> = s
+        .room_entries(room, cm.from_seq, cm.until_seq.unwrap(), 100)
+        .await
+        .unwrap()
+        .iter()
+        .map(|e| e.seq)
+        .collect();
+    assert_eq!(seen, vec![3, 4]);
+    let all = s.room_entries(room, 0, 5, 2).await.unwrap();
+    assert_eq!(all.len(), 2, "limit");
+    assert_eq!(
+        (all[0].kind.as_str(), all[0].body.as_str(), all[0].sender),
+        ("info", "m1", a)
+    );
+    assert_eq!(s.rooms_of(c).await.unwrap().len(), 0);
+    assert_eq!(s.rooms_of(b).await.unwrap()[0].id, room);
+    // Read positions only move forward.
+    s.mark_read(room, b, 5).await.unwrap();
+    s.mark_read(room, b, 3).await.unwrap();
+    assert_eq!(
+        s.room(room)
+            .await
+            .unwrap()
+            .unwrap()
+            .member(b)
+            .unwrap()
+            .read_seq,
+        5
     );
 }

@@ -263,8 +263,11 @@ impl TimelineView {
 pub struct EventView {
     pub seq: f64,
     pub at: String,
-    /// `shared`, `revoked`, `break-glass`, `uploaded`, `certified`, `access-alert`.
+    /// `shared`, `revoked`, `break-glass`, `uploaded`, `certified`, `access-alert`,
+    /// `room-activity`, `room-invited`.
     pub kind: String,
+    #[tsify(optional)]
+    pub room_id: Option<String>,
     #[tsify(optional)]
     pub document_id: Option<String>,
     #[tsify(optional)]
@@ -311,6 +314,10 @@ impl From<&Event> for EventView {
             EventKind::Certified { practitioner_id } => {
                 ("certified", None, None, Some(practitioner_id.to_string()))
             }
+            EventKind::RoomActivity { by, .. } => {
+                ("room-activity", None, None, Some(by.to_string()))
+            }
+            EventKind::RoomInvited { by, .. } => ("room-invited", None, None, Some(by.to_string())),
             EventKind::AccessAlert {
                 practitioner_id, ..
             } => (
@@ -320,10 +327,17 @@ impl From<&Event> for EventView {
                 Some(practitioner_id.to_string()),
             ),
         };
+        let room_id = match &e.event {
+            EventKind::RoomActivity { room_id, .. } | EventKind::RoomInvited { room_id, .. } => {
+                Some(room_id.to_string())
+            }
+            _ => None,
+        };
         Self {
             seq: e.seq as f64,
             at: rfc3339(e.at),
             kind: kind.into(),
+            room_id,
             document_id,
             patient_id,
             by,

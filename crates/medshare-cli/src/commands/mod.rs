@@ -8,6 +8,7 @@ pub mod demo;
 pub mod gateway;
 pub mod maintenance;
 pub mod records;
+pub mod rooms;
 pub mod serve;
 
 use crate::Command;
@@ -29,6 +30,7 @@ pub async fn dispatch(c: Command) -> anyhow::Result<()> {
         Command::Care(a) => records::care(a).await,
         Command::BreakGlass(a) => records::break_glass(a).await,
         Command::Inbox(a) => records::inbox(a).await,
+        Command::Room { command } => rooms::run(command).await,
         Command::Audit { command } => audit::run(command).await,
         Command::Contact { command } => audit::contact(command).await,
         Command::Serve(_)

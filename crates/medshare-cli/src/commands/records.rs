@@ -512,6 +512,14 @@ async fn print_event(c: &Client, e: &medshare_model::api::Event) {
             rule.as_str(),
             who(c, *practitioner_id).await
         ),
+        RoomActivity { room_id, seq, by } => format!(
+            "{} posted in room {room_id} (#{seq}); see `medshare room history {room_id}`",
+            who(c, *by).await
+        ),
+        RoomInvited { room_id, by } => format!(
+            "{} added you to room {room_id}; see `medshare room history {room_id}`",
+            who(c, *by).await
+        ),
     };
     crate::say!("#{:<6} {at}  {what}", e.seq);
 }

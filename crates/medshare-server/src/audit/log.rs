@@ -57,6 +57,9 @@ struct Inner {
     clock: crate::clock::Clock,
     head_interval: Duration,
     state: Mutex<TreeState>,
+    /// Where committed entries go (alerts, notices): the appender's batches and entries
+    /// written inside other transactions ([`AuditLog::adopt`]).
+    committed: mpsc::UnboundedSender<Vec<LoggedEntry>>,
 }
 
 /// Handle to the log; cheap to clone.
@@ -122,9 +125,10 @@ impl AuditLog {
             clock,
             head_interval,
             state: Mutex::new(state),
+            committed,
         });
         let (tx, rx) = mpsc::channel(4096);
-        tokio::spawn(appender(inner.clone(), rx, batch_max.max(1), committed));
+        tokio::spawn(appender(inner.clone(), rx, batch_max.max(1)));
         tokio::spawn(ticker(Arc::downgrade(&inner)));
         Ok(Self { tx, inner })
     }
@@ -140,6 +144,19 @@ impl AuditLog {
         // If the appender is gone the receipt reports it.
         let _ = self.tx.send(Pending { entry, done }).await;
         Receipt(rx)
+    }
+
+    /// Entries the store appended inside another transaction (an upload's entries commit with
+    /// its metadata: one durable write for both) and that are durable now: the tree follows
+    /// them and they go to alerts and notices like the appender's batches.
+    pub async fn adopt(&self, logged: Vec<LoggedEntry>) {
+        if logged.is_empty() {
+            return;
+        }
+        if let Err(e) = self.inner.advance(&logged).await {
+            tracing::error!(error = %e, "audit tree could not follow the log");
+        }
+        let _ = self.inner.committed.send(logged);
     }
 
     /// Append and wait until durable.
@@ -250,12 +267,7 @@ async fn sync(
     }
 }
 
-async fn appender(
-    inner: Arc<Inner>,
-    mut rx: mpsc::Receiver<Pending>,
-    batch_max: usize,
-    committed: mpsc::UnboundedSender<Vec<LoggedEntry>>,
-) {
+async fn appender(inner: Arc<Inner>, mut rx: mpsc::Receiver<Pending>, batch_max: usize) {
     while let Some(first) = rx.recv().await {
         let mut batch = vec![first];
         while batch.len() < batch_max {
@@ -276,7 +288,7 @@ async fn appender(
                 if let Err(e) = inner.advance(&logged).await {
                     tracing::error!(error = %e, "audit tree could not follow the log");
                 }
-                let _ = committed.send(logged);
+                let _ = inner.committed.send(logged);
             }
             Err(e) => {
                 tracing::error!(error = %e, "audit entries could not be written");

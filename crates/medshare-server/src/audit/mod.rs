@@ -43,6 +43,10 @@ pub enum Action {
     AuditRead,
     AuditExport,
     BreakGlassReview,
+    RoomCreate,
+    RoomAdd,
+    RoomRemove,
+    RoomRefused,
 }
 
 impl Action {
@@ -73,6 +77,10 @@ impl Action {
             Self::AuditRead => "audit.read",
             Self::AuditExport => "audit.export",
             Self::BreakGlassReview => "break-glass.review",
+            Self::RoomCreate => "room.create",
+            Self::RoomAdd => "room.add-member",
+            Self::RoomRemove => "room.remove-member",
+            Self::RoomRefused => "room.refused",
         }
     }
 }
@@ -158,6 +166,13 @@ pub async fn record(state: &AppState, e: Entry) -> Result<(), ApiError> {
 /// overlaps the log's commit.
 pub async fn submit(state: &AppState, e: Entry) -> Receipt {
     state.audit.submit(e.into_entry(state.now())).await
+}
+
+/// An entry stamped now, for a store transaction that appends it itself
+/// ([`medshare_store::DocumentStore::commit_document_logged`]); hand what it returns to
+/// [`AuditLog::adopt`].
+pub fn stamped(state: &AppState, e: Entry) -> medshare_audit::Entry {
+    e.into_entry(state.now())
 }
 
 /// A log failure as the caller sees it (details go to the hub's own log).

@@ -8,6 +8,7 @@ mod events;
 mod health;
 mod identity;
 mod patients;
+mod rooms;
 
 use crate::error::problem_response;
 use crate::state::AppState;
@@ -114,7 +115,19 @@ fn api_routes(state: &AppState) -> OpenApiRouter<AppState> {
         .routes(routes!(audit::log))
         .routes(routes!(audit::export))
         .routes(routes!(audit::break_glass))
-        .routes(routes!(audit::set_contact, audit::clear_contact));
+        .routes(routes!(audit::set_contact, audit::clear_contact))
+        .routes(routes!(
+            rooms::key_package_count,
+            rooms::upload_key_packages
+        ))
+        .routes(routes!(rooms::claim_key_package))
+        .routes(routes!(rooms::list, rooms::create))
+        .routes(routes!(rooms::get))
+        .routes(routes!(rooms::commit))
+        .routes(routes!(rooms::post))
+        .routes(routes!(rooms::entries))
+        .routes(routes!(rooms::welcome))
+        .routes(routes!(rooms::mark_read));
     // The unauthenticated door: limited per client address.
     let door = OpenApiRouter::new()
         .routes(routes!(identity::lookup_enrolment))

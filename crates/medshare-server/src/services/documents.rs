@@ -344,6 +344,24 @@ pub async fn commit(
         binding: req.binding,
         created_at: state.now(),
     };
+    // The upload's entries (and its shares') are written in the metadata's own transaction:
+    // one durable commit records both, and neither exists without the other.
+    let mut entries = vec![audit::stamped(
+        state,
+        Entry::new(Action::Upload, true, "uploader")
+            .by(me)
+            .document(row.id)
+            .patient(row.patient_id),
+    )];
+    for _ in &req.grants {
+        entries.push(audit::stamped(
+            state,
+            Entry::new(Action::Share, true, "uploader")
+                .by(me)
+                .document(row.id)
+                .patient(row.patient_id),
+        ));
+    }
     // From the claim to the commit, finish what was started even if the client goes away: a
     // request dropped in between would leave the id claimed by an upload that is never
     // committed, and every retry under that id (a gateway files each item under an id chosen
@@ -351,33 +369,13 @@ pub async fn commit(
     let task = {
         let (state, row) = (state.clone(), row.clone());
         let (wraps, grants, upload) = (req.wraps.clone(), req.grants.clone(), req.upload_id);
-        tokio::spawn(async move { claim_and_commit(&state, &row, &wraps, &grants, upload).await })
+        tokio::spawn(async move {
+            let logged = claim_and_commit(&state, &row, &wraps, &grants, upload, &entries).await?;
+            state.audit.adopt(logged).await;
+            Ok::<_, ApiError>(())
+        })
     };
     task.await.map_err(|_| ApiError::internal())??;
-    // The entries commit while the care relationship and notifications are written; all are
-    // durable before the upload is acknowledged.
-    let mut receipts = vec![
-        audit::submit(
-            state,
-            Entry::new(Action::Upload, true, "uploader")
-                .by(me)
-                .document(row.id)
-                .patient(row.patient_id),
-        )
-        .await,
-    ];
-    for _ in &req.grants {
-        receipts.push(
-            audit::submit(
-                state,
-                Entry::new(Action::Share, true, "uploader")
-                    .by(me)
-                    .document(row.id)
-                    .patient(row.patient_id),
-            )
-            .await,
-        );
-    }
     state
         .store
         .add_care(row.patient_id, me.id, me.id, state.now())
@@ -395,9 +393,6 @@ pub async fn commit(
                 },
             )
             .await;
-    }
-    for r in receipts {
-        r.durable().await.map_err(audit::log_failed)?;
     }
     let wraps = req
         .wraps
@@ -693,7 +688,8 @@ async fn claim_and_commit(
     wraps: &[KeyWrap],
     grants: &[NewGrant],
     upload: UploadId,
-) -> ApiResult<()> {
+    entries: &[medshare_audit::Entry],
+) -> ApiResult<Vec<medshare_audit::LoggedEntry>> {
     // Claim the id for this upload first: of two commits naming one id, only one may promote
     // its bytes (the other would overwrite them, then delete them on its own failure).
     state
@@ -729,14 +725,16 @@ async fn claim_and_commit(
         release().await;
         return Err(e.into());
     }
-    if let Err(e) = state
+    match state
         .store
-        .commit_document(row, wraps, grants, upload, row.created_at)
+        .commit_document_logged(row, wraps, grants, upload, row.created_at, entries)
         .await
     {
-        let _ = state.blobs.delete(row.id.0).await;
-        release().await;
-        return Err(e.into());
+        Ok(logged) => Ok(logged),
+        Err(e) => {
+            let _ = state.blobs.delete(row.id.0).await;
+            release().await;
+            Err(e.into())
+        }
     }
-    Ok(())
 }

@@ -7,6 +7,7 @@ pub mod audit;
 pub mod documents;
 pub mod identity;
 pub mod patients;
+pub mod rooms;
 
 use crate::error::{ApiError, ApiResult};
 use base64::Engine;

@@ -1,0 +1,231 @@
+//! `cargo bench -p medshare-crypto --bench stream [-- SIZE_MIB RUNS]`: the client's per-byte work
+//! on a download and an upload, file to file, in one run: the previous client path (SHA-256 of
+//! the ciphertext, age decryption, SHA-256 of the plaintext and the write, in sequence on one
+//! thread), the pipelined path (`stream::open_hashed`/`seal_hashed`), plain `open_stream`/
+//! `seal_stream` (no hashing) and Go `age` when installed. Input and output files live in the
+//! system temp folder; dirty pages are flushed (`sync`, untimed) before each measurement; the
+//! median of RUNS is printed in MiB/s. No HTTP and no hub: see `medshare-bench transfer` for
+//! those.
+
+use medshare_crypto::seal::{SealWriter, open_reader, open_stream, seal_stream};
+use medshare_crypto::stream::{open_hashed, seal_hashed};
+use medshare_crypto::{EncryptionKey, HashingReader, HashingWriter};
+use std::io::{BufReader, Read, Write};
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+const MIB: usize = 1024 * 1024;
+/// The previous client's buffer (64 KiB, age's chunk).
+const CHUNK: usize = 64 * 1024;
+
+fn settle() {
+    let _ = std::process::Command::new("sync").status();
+}
+
+fn median(mut v: Vec<f64>) -> f64 {
+    v.sort_by(f64::total_cmp);
+    v[v.len() / 2]
+}
+
+/// What `Client::download` did before: one thread, hash the ciphertext, decrypt, hash the
+/// plaintext, write.
+fn open_sequential(key: &EncryptionKey, input: &Path, output: &Path) {
+    let mut hashed = HashingReader::new(std::fs::File::open(input).unwrap());
+    let mut plain = HashingWriter::new(std::fs::File::create(output).unwrap());
+    {
+        let mut reader = open_reader(key, &mut hashed).unwrap();
+        let mut buf = vec![0u8; CHUNK];
+        loop {
+            let n = reader.read(&mut buf).unwrap();
+            if n == 0 {
+                break;
+            }
+            plain.write_all(&buf[..n]).unwrap();
+        }
+    }
+    std::io::copy(&mut hashed, &mut std::io::sink()).unwrap();
+    plain.flush().unwrap();
+    std::hint::black_box((hashed.finalize(), plain.finalize()));
+}
+
+/// What `Client::upload` did before: one thread, hash the plaintext, seal, hash the ciphertext.
+fn seal_sequential(recipient: &str, input: &Path, output: &Path) {
+    let mut reader = HashingReader::new(std::fs::File::open(input).unwrap());
+    let mut sealed = SealWriter::new(
+        &[recipient.to_string()],
+        HashingWriter::new(std::fs::File::create(output).unwrap()),
+    )
+    .unwrap();
+    let mut buf = vec![0u8; CHUNK];
+    loop {
+        let n = reader.read(&mut buf).unwrap();
+        if n == 0 {
+            break;
+        }
+        sealed.write_all(&buf[..n]).unwrap();
+    }
+    let mut hashed = sealed.finish().unwrap();
+    hashed.flush().unwrap();
+    std::hint::black_box((reader.finalize(), hashed.finalize()));
+}
+
+/// CPU seconds used so far by this process (all threads) and its waited-for children, from
+/// `/proc/self/stat` (clock ticks of 10 ms).
+fn cpu_secs() -> f64 {
+    let stat = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
+    let after = stat.rsplit_once(')').map_or("", |(_, r)| r);
+    let f: Vec<f64> = after
+        .split_whitespace()
+        .map(|x| x.parse().unwrap_or(0.0))
+        .collect();
+    // Fields 14-17 of the file (utime, stime, cutime, cstime) are 11-14 after the name.
+    f.get(11..15).map_or(0.0, |v| v.iter().sum::<f64>() / 100.0)
+}
+
+/// Wall time and CPU time of one call.
+fn timed(f: impl FnOnce()) -> (Duration, f64) {
+    settle();
+    let c = cpu_secs();
+    let t = Instant::now();
+    f();
+    (t.elapsed(), cpu_secs() - c)
+}
+
+fn main() {
+    // `cargo bench` passes `--bench`; numbers are ours.
+    let nums: Vec<usize> = std::env::args().filter_map(|a| a.parse().ok()).collect();
+    let size_mib = nums.first().copied().unwrap_or(256);
+    let runs = nums.get(1).copied().unwrap_or(5).max(1);
+    let dir = tempfile::tempdir().unwrap();
+    let plain = dir.path().join("plain.bin");
+    let sealed = dir.path().join("sealed.age");
+    let out = dir.path().join("out.bin");
+    {
+        let mut f = std::fs::File::create(&plain).unwrap();
+        let mut x = 0x2545_f491_4f6c_dd1d_u64;
+        let mut block = vec![0u8; MIB];
+        for _ in 0..size_mib {
+            for b in block.chunks_mut(8) {
+                x ^= x << 13;
+                x ^= x >> 7;
+                x ^= x << 17;
+                b.copy_from_slice(&x.to_le_bytes());
+            }
+            f.write_all(&block).unwrap();
+        }
+    }
+    let key = EncryptionKey::generate();
+    let recipient = key.recipient();
+    seal_stream(
+        std::slice::from_ref(&recipient),
+        BufReader::new(std::fs::File::open(&plain).unwrap()),
+        std::fs::File::create(&sealed).unwrap(),
+    )
+    .unwrap();
+    let key_file = dir.path().join("key.txt");
+    std::fs::write(&key_file, format!("{}\n", key.to_secret_string().as_str())).unwrap();
+    let go_age = std::process::Command::new("age")
+        .arg("--version")
+        .output()
+        .is_ok_and(|o| o.status.success());
+
+    type Case<'a> = (&'a str, Box<dyn Fn() + 'a>);
+    let cases: Vec<Case> = vec![
+        (
+            "open: previous client path (sequential, hashing)",
+            Box::new(|| open_sequential(&key, &sealed, &out)),
+        ),
+        (
+            "open: pipelined client path (open_hashed)",
+            Box::new(|| {
+                let r = std::fs::File::open(&sealed).unwrap();
+                let w = std::fs::File::create(&out).unwrap();
+                std::hint::black_box(open_hashed(&key, r, w, |_| {}).unwrap());
+            }),
+        ),
+        (
+            "open: open_stream (no hashing)",
+            Box::new(|| {
+                let r = BufReader::with_capacity(CHUNK, std::fs::File::open(&sealed).unwrap());
+                let w = std::fs::File::create(&out).unwrap();
+                open_stream(&[&key], r, w).unwrap();
+            }),
+        ),
+        (
+            "seal: previous client path (sequential, hashing)",
+            Box::new(|| seal_sequential(&recipient, &plain, &out)),
+        ),
+        (
+            "seal: pipelined client path (seal_hashed)",
+            Box::new(|| {
+                let r = std::fs::File::open(&plain).unwrap();
+                let w = std::fs::File::create(&out).unwrap();
+                std::hint::black_box(
+                    seal_hashed(std::slice::from_ref(&recipient), r, w, |_| {}).unwrap(),
+                );
+            }),
+        ),
+        (
+            "seal: seal_stream (no hashing)",
+            Box::new(|| {
+                let r = BufReader::with_capacity(CHUNK, std::fs::File::open(&plain).unwrap());
+                let w = std::fs::File::create(&out).unwrap();
+                seal_stream(std::slice::from_ref(&recipient), r, w).unwrap();
+            }),
+        ),
+    ];
+    let mut cases = cases;
+    if go_age {
+        let age = |args: Vec<std::ffi::OsString>| {
+            move || {
+                let ok = std::process::Command::new("age")
+                    .args(&args)
+                    .status()
+                    .unwrap();
+                assert!(ok.success());
+            }
+        };
+        cases.push((
+            "open: Go age -d (reference, no hashing)",
+            Box::new(age(vec![
+                "-d".into(),
+                "-i".into(),
+                key_file.clone().into(),
+                "-o".into(),
+                out.clone().into(),
+                sealed.clone().into(),
+            ])),
+        ));
+        cases.push((
+            "seal: Go age -e (reference, no hashing)",
+            Box::new(age(vec![
+                "-e".into(),
+                "-r".into(),
+                recipient.clone().into(),
+                "-o".into(),
+                out.clone().into(),
+                plain.clone().into(),
+            ])),
+        ));
+    }
+    println!(
+        "{size_mib} MiB, median of {runs} runs, file to file: MiB/s, and CPU seconds per GiB \
+         (all threads)"
+    );
+    for (name, f) in &cases {
+        let (mut rates, mut cpu) = (Vec::new(), Vec::new());
+        for _ in 0..runs {
+            let _ = std::fs::remove_file(&out);
+            let (wall, c) = timed(f);
+            rates.push(size_mib as f64 / wall.as_secs_f64());
+            cpu.push(c * 1024.0 / size_mib as f64);
+        }
+        let all: Vec<String> = rates.iter().map(|r| format!("{r:.0}")).collect();
+        println!(
+            "{name:<52} {:>8.1} MiB/s  {:>5.2} CPU s/GiB  (runs: {})",
+            median(rates),
+            median(cpu),
+            all.join(", ")
+        );
+    }
+}

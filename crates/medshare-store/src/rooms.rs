@@ -1,0 +1,397 @@
+//! Case rooms: the hub's side of the MLS delivery service. Key packages (each handed out
+//! once), rooms with their membership, one ordered log per room (commits accepted only for the
+//! room's current epoch, by a compare-and-set on the room row, so two replicas or two members
+//! racing cannot both advance it) and the welcomes for added members. Every body is opaque.
+
+use crate::dialect::Dialect;
+use crate::sql::{Columns, FromRow, sql};
+use crate::{Result, Store, StoreError};
+use async_trait::async_trait;
+use medshare_model::{PractitionerId, RoomId};
+
+/// A room and its membership (removed members included, with their `until_seq`).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RoomRow {
+    pub id: RoomId,
+    pub owner: PractitionerId,
+    pub epoch: i64,
+    pub last_seq: i64,
+    pub created_at: i64,
+    pub members: Vec<RoomMemberRow>,
+}
+
+impl RoomRow {
+    /// The member record of `p`, current or removed.
+    pub fn member(&self, p: PractitionerId) -> Option<&RoomMemberRow> {
+        self.members.iter().find(|m| m.practitioner_id == p)
+    }
+
+    /// `p` is a member now (not removed).
+    pub fn is_current_member(&self, p: PractitionerId) -> bool {
+        self.member(p).is_some_and(|m| m.until_seq.is_none())
+    }
+}
+
+/// One member's window on the room's log.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RoomMemberRow {
+    pub practitioner_id: PractitionerId,
+    pub from_seq: i64,
+    pub until_seq: Option<i64>,
+    pub read_seq: i64,
+}
+
+/// One entry of a room's log.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RoomEntryRow {
+    pub room_id: RoomId,
+    pub seq: i64,
+    pub kind: String,
+    pub sender: PractitionerId,
+    pub epoch: i64,
+    pub at: i64,
+    pub body: String,
+}
+
+/// An entry to append.
+#[derive(Clone, Copy, Debug)]
+pub struct NewEntry<'a> {
+    pub room: RoomId,
+    /// The epoch it was sent in: must be the room's current epoch.
+    pub epoch: i64,
+    pub kind: &'a str,
+    pub sender: PractitionerId,
+    pub at: i64,
+    pub body: &'a str,
+}
+
+/// The room side of the store.
+#[async_trait]
+pub trait RoomStore: Send + Sync {
+    /// Keep key packages of `owner`; refuses (`Conflict`) if they would hold more than `max`.
+    async fn add_key_packages(
+        &self,
+        owner: PractitionerId,
+        bodies: &[String],
+        now: i64,
+        max: i64,
+    ) -> Result<i64>;
+    async fn key_package_count(&self, owner: PractitionerId) -> Result<i64>;
+    /// Hand out (and delete) the oldest key package of `owner`.
+    async fn claim_key_package(&self, owner: PractitionerId) -> Result<Option<String>>;
+    /// Open a room at epoch 0 with its owner as only member; `Conflict` if the id is taken.
+    async fn create_room(&self, id: RoomId, owner: PractitionerId, now: i64) -> Result<()>;
+    async fn room(&self, id: RoomId) -> Result<Option<RoomRow>>;
+    /// Rooms `p` is a current member of.
+    async fn rooms_of(&self, p: PractitionerId) -> Result<Vec<RoomRow>>;
+    /// Append a commit for the room's current epoch, moving it to the next; record who it adds
+    /// (with the welcome each fetches) and removes. `None` if the epoch is not current (stale or
+    /// replayed commit): nothing changes.
+    async fn append_commit(
+        &self,
+        e: NewEntry<'_>,
+        added: &[PractitionerId],
+        welcome: Option<&str>,
+        removed: &[PractitionerId],
+    ) -> Result<Option<i64>>;
+    /// Append an application message sent in the room's current epoch; `None` if the epoch is
+    /// not current.
+    async fn append_message(&self, e: NewEntry<'_>) -> Result<Option<i64>>;
+    /// Entries with `after < seq <= until`, oldest first, at most `limit`.
+    async fn room_entries(
+        &self,
+        room: RoomId,
+        after: i64,
+        until: i64,
+        limit: i64,
+    ) -> Result<Vec<RoomEntryRow>>;
+    /// The latest welcome for `p` in `room`: (the seq of the commit it follows, body).
+    async fn room_welcome(&self, room: RoomId, p: PractitionerId) -> Result<Option<(i64, String)>>;
+    /// Record that `p` has read up to `seq` (never moves back).
+    async fn mark_read(&self, room: RoomId, p: PractitionerId, seq: i64) -> Result<()>;
+}
+
+impl FromRow for RoomMemberRow {
+    fn from_row(r: &impl Columns) -> Result<Self> {
+        Ok(Self {
+            practitioner_id: r.id("practitioner_id")?,
+            from_seq: r.get("from_seq")?,
+            until_seq: r.get("until_seq")?,
+            read_seq: r.get("read_seq")?,
+        })
+    }
+}
+
+impl FromRow for RoomEntryRow {
+    fn from_row(r: &impl Columns) -> Result<Self> {
+        Ok(Self {
+            room_id: r.id("room_id")?,
+            seq: r.get("seq")?,
+            kind: r.get("kind")?,
+            sender: r.id("sender")?,
+            epoch: r.get("epoch")?,
+            at: r.get("at")?,
+            body: r.get("body")?,
+        })
+    }
+}
+
+/// A room row without its members.
+struct Bare(RoomRow);
+
+impl FromRow for Bare {
+    fn from_row(r: &impl Columns) -> Result<Self> {
+        Ok(Self(RoomRow {
+            id: r.id("id")?,
+            owner: r.id("owner")?,
+            epoch: r.get("epoch")?,
+            last_seq: r.get("last_seq")?,
+            created_at: r.get("created_at")?,
+            members: Vec::new(),
+        }))
+    }
+}
+
+impl<D: Dialect> Store<D> {
+    async fn with_members(&self, bare: Bare) -> Result<RoomRow> {
+        let mut room = bare.0;
+        room.members = sql(
+            "SELECT practitioner_id, from_seq, until_seq, read_seq FROM room_members \
+             WHERE room_id = $1 ORDER BY from_seq, practitioner_id",
+        )
+        .bind(room.id)
+        .fetch_all(&self.pool)
+        .await?;
+        Ok(room)
+    }
+}
+
+async fn insert_entry<D: Dialect>(
+    tx: &mut sqlx::Transaction<'static, D>,
+    e: &NewEntry<'_>,
+    seq: i64,
+) -> Result<()> {
+    sql(
+        "INSERT INTO room_entries (room_id, seq, kind, sender, epoch, at, body) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7)",
+    )
+    .bind((e.room, seq, e.kind, e.sender, e.epoch, e.at, e.body))
+    .execute(&mut *tx)
+    .await?;
+    Ok(())
+}
+
+#[async_trait]
+impl<D: Dialect> RoomStore for Store<D> {
+    async fn add_key_packages(
+        &self,
+        owner: PractitionerId,
+        bodies: &[String],
+        now: i64,
+        max: i64,
+    ) -> Result<i64> {
+        let mut tx = self.begin().await?;
+        let held: i64 = sql("SELECT COUNT(*) FROM key_packages WHERE practitioner_id = $1")
+            .bind(owner)
+            .fetch_one(&mut tx)
+            .await?;
+        let total = held + i64::try_from(bodies.len()).map_err(|_| StoreError::Conflict)?;
+        if total > max {
+            return Err(StoreError::Conflict);
+        }
+        for b in bodies {
+            sql("INSERT INTO key_packages (practitioner_id, body, created_at) VALUES ($1, $2, $3)")
+                .bind((owner, b, now))
+                .execute(&mut tx)
+                .await?;
+        }
+        tx.commit().await?;
+        Ok(total)
+    }
+
+    async fn key_package_count(&self, owner: PractitionerId) -> Result<i64> {
+        sql("SELECT COUNT(*) FROM key_packages WHERE practitioner_id = $1")
+            .bind(owner)
+            .fetch_one(&self.pool)
+            .await
+    }
+
+    async fn claim_key_package(&self, owner: PractitionerId) -> Result<Option<String>> {
+        // Two claims racing for the same row: the loser deletes nothing and tries the next.
+        for _ in 0..4 {
+            let Some(id) = sql::<D>(
+                "SELECT id FROM key_packages WHERE practitioner_id = $1 ORDER BY id LIMIT 1",
+            )
+            .bind(owner)
+            .fetch_optional::<i64>(&self.pool)
+            .await?
+            else {
+                return Ok(None);
+            };
+            let body: Option<String> = sql("DELETE FROM key_packages WHERE id = $1 RETURNING body")
+                .bind(id)
+                .fetch_optional(&self.pool)
+                .await?;
+            if body.is_some() {
+                return Ok(body);
+            }
+        }
+        Ok(None)
+    }
+
+    async fn create_room(&self, id: RoomId, owner: PractitionerId, now: i64) -> Result<()> {
+        let mut tx = self.begin().await?;
+        sql("INSERT INTO rooms (id, owner, epoch, last_seq, created_at) VALUES ($1, $2, 0, 0, $3)")
+            .bind((id, owner, now))
+            .execute(&mut tx)
+            .await?;
+        sql(
+            "INSERT INTO room_members (room_id, practitioner_id, from_seq, until_seq, read_seq) \
+             VALUES ($1, $2, 0, NULL, 0)",
+        )
+        .bind((id, owner))
+        .execute(&mut tx)
+        .await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    async fn room(&self, id: RoomId) -> Result<Option<RoomRow>> {
+        let bare: Option<Bare> =
+            sql("SELECT id, owner, epoch, last_seq, created_at FROM rooms WHERE id = $1")
+                .bind(id)
+                .fetch_optional(&self.pool)
+                .await?;
+        match bare {
+            Some(b) => Ok(Some(self.with_members(b).await?)),
+            None => Ok(None),
+        }
+    }
+
+    async fn rooms_of(&self, p: PractitionerId) -> Result<Vec<RoomRow>> {
+        let bare: Vec<Bare> = sql(
+            "SELECT r.id, r.owner, r.epoch, r.last_seq, r.created_at FROM rooms r \
+             JOIN room_members m ON m.room_id = r.id \
+             WHERE m.practitioner_id = $1 AND m.until_seq IS NULL ORDER BY r.created_at, r.id",
+        )
+        .bind(p)
+        .fetch_all(&self.pool)
+        .await?;
+        let mut out = Vec::with_capacity(bare.len());
+        for b in bare {
+            out.push(self.with_members(b).await?);
+        }
+        Ok(out)
+    }
+
+    async fn append_commit(
+        &self,
+        e: NewEntry<'_>,
+        added: &[PractitionerId],
+        welcome: Option<&str>,
+        removed: &[PractitionerId],
+    ) -> Result<Option<i64>> {
+        let mut tx = self.begin().await?;
+        // Compare-and-set: only the commit for the current epoch moves the room on.
+        let seq: Option<i64> = sql(
+            "UPDATE rooms SET epoch = epoch + 1, last_seq = last_seq + 1 \
+             WHERE id = $1 AND epoch = $2 RETURNING last_seq",
+        )
+        .bind((e.room, e.epoch))
+        .fetch_optional(&mut tx)
+        .await?;
+        let Some(seq) = seq else {
+            return Ok(None);
+        };
+        insert_entry(&mut tx, &e, seq).await?;
+        for p in added {
+            sql("INSERT INTO room_members (room_id, practitioner_id, from_seq, until_seq, read_seq) \
+                 VALUES ($1, $2, $3, NULL, $3) \
+                 ON CONFLICT (room_id, practitioner_id) \
+                 DO UPDATE SET from_seq = excluded.from_seq, until_seq = NULL, \
+                 read_seq = excluded.read_seq")
+            .bind((e.room, *p, seq))
+            .execute(&mut tx)
+            .await?;
+            if let Some(w) = welcome {
+                sql(
+                    "INSERT INTO room_welcomes (room_id, practitioner_id, seq, body) \
+                     VALUES ($1, $2, $3, $4)",
+                )
+                .bind((e.room, *p, seq, w))
+                .execute(&mut tx)
+                .await?;
+            }
+        }
+        for p in removed {
+            sql("UPDATE room_members SET until_seq = $3 \
+                 WHERE room_id = $1 AND practitioner_id = $2 AND until_seq IS NULL")
+            .bind((e.room, *p, seq))
+            .execute(&mut tx)
+            .await?;
+        }
+        tx.commit().await?;
+        Ok(Some(seq))
+    }
+
+    async fn append_message(&self, e: NewEntry<'_>) -> Result<Option<i64>> {
+        let mut tx = self.begin().await?;
+        let seq: Option<i64> = sql(
+            "UPDATE rooms SET last_seq = last_seq + 1 WHERE id = $1 AND epoch = $2 \
+             RETURNING last_seq",
+        )
+        .bind((e.room, e.epoch))
+        .fetch_optional(&mut tx)
+        .await?;
+        let Some(seq) = seq else {
+            return Ok(None);
+        };
+        insert_entry(&mut tx, &e, seq).await?;
+        tx.commit().await?;
+        Ok(Some(seq))
+    }
+
+    async fn room_entries(
+        &self,
+        room: RoomId,
+        after: i64,
+        until: i64,
+        limit: i64,
+    ) -> Result<Vec<RoomEntryRow>> {
+        sql(
+            "SELECT room_id, seq, kind, sender, epoch, at, body FROM room_entries \
+             WHERE room_id = $1 AND seq > $2 AND seq <= $3 ORDER BY seq LIMIT $4",
+        )
+        .bind((room, after, until, limit))
+        .fetch_all(&self.pool)
+        .await
+    }
+
+    async fn room_welcome(&self, room: RoomId, p: PractitionerId) -> Result<Option<(i64, String)>> {
+        let row: Option<Welcome> = sql(
+            "SELECT seq, body FROM room_welcomes WHERE room_id = $1 AND practitioner_id = $2 \
+             ORDER BY seq DESC LIMIT 1",
+        )
+        .bind((room, p))
+        .fetch_optional(&self.pool)
+        .await?;
+        Ok(row.map(|w| (w.0, w.1)))
+    }
+
+    async fn mark_read(&self, room: RoomId, p: PractitionerId, seq: i64) -> Result<()> {
+        sql("UPDATE room_members SET read_seq = $3 \
+             WHERE room_id = $1 AND practitioner_id = $2 AND read_seq < $3")
+        .bind((room, p, seq))
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+}
+
+struct Welcome(i64, String);
+
+impl FromRow for Welcome {
+    fn from_row(r: &impl Columns) -> Result<Self> {
+        Ok(Self(r.get("seq")?, r.get("body")?))
+    }
+}

@@ -1,0 +1,18 @@
+#!/usr/bin/env bash
+# The transfer, seal and audit benchmarks in quick mode (a few MiB, one run, no targets judged),
+# end to end against their references (nginx, dd, age/rage), so they cannot rot. Debug build,
+# bounded: about half a minute once built. Figures from here mean nothing; see
+# docs/benchmarks.md for real runs (release build, quiet machine).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+bash scripts/system-deps.sh   # Go age (the seal reference when rage is absent)
+bash scripts/bench-deps.sh    # nginx
+cargo build -p medshare-bench --locked --quiet
+bench="${CARGO_TARGET_DIR:-target}/debug/medshare-bench"
+# nginx may live in /usr/sbin, which a non-root PATH lacks.
+export PATH="$PATH:/usr/sbin"
+for args in "transfer --quick --size-mib 4" "seal --quick --size-mib 4" "audit --quick"; do
+  echo "== medshare-bench $args" >&2
+  # shellcheck disable=SC2086
+  timeout 180 "$bench" $args --timeout-secs 150 >/dev/null
+done
