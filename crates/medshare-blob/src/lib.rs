@@ -111,6 +111,33 @@ pub enum ByteRange {
 }
 
 impl ByteRange {
+    /// Parse the value of an HTTP `Range` header. `Ok(None)` when it asks for several ranges
+    /// (RFC 9110 lets a server ignore those and serve the whole representation);
+    /// [`BlobError::InvalidRange`] when it is malformed. `bytes=-0` is well formed but selects
+    /// nothing: it parses to `Suffix(0)`, which [`ByteRange::resolve`] answers as unsatisfiable.
+    pub fn parse_header(text: &str) -> Result<Option<ByteRange>, BlobError> {
+        use http_range_header::{EndPosition, RangeUnsatisfiableError, StartPosition};
+        let parsed = match http_range_header::parse_range_header(text) {
+            Ok(p) => p,
+            Err(RangeUnsatisfiableError::ZeroSuffix) => return Ok(Some(ByteRange::Suffix(0))),
+            Err(_) => return Err(BlobError::InvalidRange),
+        };
+        let [only] = parsed.ranges.as_slice() else {
+            return Ok(None);
+        };
+        Ok(Some(match (only.start, only.end) {
+            (StartPosition::FromLast(n), _) => ByteRange::Suffix(n),
+            (StartPosition::Index(start), EndPosition::LastByte) => ByteRange::From {
+                start,
+                end_inclusive: None,
+            },
+            (StartPosition::Index(start), EndPosition::Index(end)) => ByteRange::From {
+                start,
+                end_inclusive: Some(end),
+            },
+        }))
+    }
+
     /// Resolve against a representation of `size` bytes, returning `(start, len)`
     /// with `len >= 1`.
     ///

@@ -33,45 +33,123 @@ fn header_only(b: &[u8]) -> &[u8] {
     &b[..end]
 }
 
-const LONG_VRS: [&[u8]; 11] = [
-    b"OB", b"OW", b"OF", b"SQ", b"UT", b"UN", b"UC", b"UR", b"OD", b"OL", b"OV",
+/// Explicit VRs with a 2-byte length. Every other VR, including bytes that name no VR (which
+/// the parser reads as UN), has 2 reserved bytes and a 4-byte length.
+const SHORT_VRS: [&[u8]; 21] = [
+    b"AE", b"AS", b"AT", b"CS", b"DA", b"DS", b"DT", b"FL", b"FD", b"IS", b"LO", b"LT", b"PN",
+    b"SH", b"SL", b"SS", b"ST", b"TM", b"UI", b"UL", b"US",
 ];
 
 /// Cut the data set before the first top-level element that would make the parser allocate
-/// more than the input holds: a declared length past the end, or a private/UN element of
-/// undefined length (private data this crate never needs). Walks little-endian data sets
-/// (explicit or implicit VR) from `at`; stops checking at a standard sequence of undefined
-/// length.
-fn sane_prefix(b: &[u8], mut at: usize, explicit: bool) -> usize {
-    while at + 8 <= b.len() {
-        let group = u16::from_le_bytes([b[at], b[at + 1]]);
-        let vr = &b[at + 4..at + 6];
-        let (len, head) = if explicit && LONG_VRS.contains(&vr) {
-            let Some(l) = b.get(at + 8..at + 12) else {
-                return at;
-            };
-            (u32::from_le_bytes([l[0], l[1], l[2], l[3]]), 12)
-        } else if explicit {
-            (u32::from(u16::from_le_bytes([b[at + 6], b[at + 7]])), 8)
+/// more than the input holds: a declared length past the end (of the input, or of the item or
+/// sequence it sits in), or a private/UN element of undefined length (private data this crate
+/// never needs). Walks the data set from `at` in its byte order (explicit or implicit VR),
+/// *into* sequences and items, defined or undefined length, so an element nested anywhere is
+/// checked too: a single document can never make the parser allocate more than its own size.
+fn sane_prefix(b: &[u8], at: usize, explicit: bool, big: bool) -> usize {
+    let u16_at = |i: usize| {
+        let v = [b[i], b[i + 1]];
+        if big {
+            u16::from_be_bytes(v)
         } else {
-            (
-                u32::from_le_bytes([b[at + 4], b[at + 5], b[at + 6], b[at + 7]]),
-                8,
-            )
+            u16::from_le_bytes(v)
+        }
+    };
+    let u32_at = |i: usize| {
+        let v = [b[i], b[i + 1], b[i + 2], b[i + 3]];
+        if big {
+            u32::from_be_bytes(v)
+        } else {
+            u32::from_le_bytes(v)
+        }
+    };
+    let mut at = at;
+    // Start of the current top-level element: where to cut when something inside it is bad.
+    let mut top = at;
+    // Containers open: undefined-length ones end at a delimiter, defined-length ones at an
+    // offset.
+    let mut open_undefined = 0usize;
+    let mut ends: Vec<usize> = Vec::new();
+    while at + 8 <= b.len() {
+        while ends.last().is_some_and(|&e| at >= e) {
+            ends.pop();
+        }
+        if open_undefined == 0 && ends.is_empty() {
+            top = at;
+        }
+        let (group, element) = (u16_at(at), u16_at(at + 2));
+        let limit = ends.last().copied().unwrap_or(b.len());
+        if group == 0xFFFE {
+            let len = u32_at(at + 4);
+            at += 8;
+            match element {
+                0xE000 if len == u32::MAX => open_undefined += 1,
+                0xE000 => {
+                    let end = at + len as usize;
+                    if end > limit {
+                        return top;
+                    }
+                    ends.push(end);
+                }
+                0xE00D | 0xE0DD => open_undefined = open_undefined.saturating_sub(1),
+                _ => return top,
+            }
+            continue;
+        }
+        let vr = &b[at + 4..at + 6];
+        let (len, head) = if explicit && !SHORT_VRS.contains(&vr) {
+            if at + 12 > b.len() {
+                return top;
+            }
+            (u32_at(at + 8), 12)
+        } else if explicit {
+            (u32::from(u16_at(at + 6)), 8)
+        } else {
+            (u32_at(at + 4), 8)
+        };
+        let sequence = if explicit {
+            vr == b"SQ"
+        } else {
+            dicom_dictionary_std::StandardDataDictionary
+                .by_tag(Tag(group, element))
+                .is_some_and(|d| d.vr.relaxed() == dicom_core::VR::SQ)
         };
         if len == u32::MAX {
-            if group % 2 == 1 || (explicit && vr == b"UN") {
-                return at;
+            if group % 2 == 1 || (explicit && vr == b"UN") || (explicit && !sequence) {
+                return top;
             }
-            return b.len();
+            // A sequence (or, implicitly encoded, what can only be one): walk its items.
+            open_undefined += 1;
+            at += head;
+            continue;
         }
         let next = at + head + len as usize;
-        if next > b.len() {
-            return at;
+        if next > limit {
+            return top;
         }
-        at = next;
+        if sequence {
+            ends.push(next);
+            at += head;
+        } else {
+            at = next;
+        }
     }
     b.len()
+}
+
+/// Most bytes a deflated data set is inflated to: far more than any header needs, far less than
+/// a compression bomb would make.
+const MAX_INFLATED: u64 = 16 * 1024 * 1024;
+
+/// The inflated data set, cut at [`MAX_INFLATED`]; a damaged stream gives what inflated before
+/// the damage.
+fn inflate_bounded(deflated: &[u8]) -> Vec<u8> {
+    use std::io::Read;
+    let mut out = Vec::new();
+    let _ = flate2::read::DeflateDecoder::new(deflated)
+        .take(MAX_INFLATED)
+        .read_to_end(&mut out);
+    out
 }
 
 /// The header, and whether it was read only in part.
@@ -92,10 +170,13 @@ fn open(bytes: &[u8], format: Format) -> Option<(DefaultDicomObject, bool)> {
                 if little && !explicit && ts != "1.2.840.10008.1.2" && !ts.ends_with(".99") {
                     return raw(&bytes[after..]).map(|(o, _)| (o, true));
                 }
-                if little && !ts.ends_with(".99") {
-                    &bytes[..sane_prefix(bytes, after, explicit)]
+                if ts.ends_with(".99") {
+                    // Deflated: inflated here, at most MAX_INFLATED bytes, so its lengths are
+                    // checked like any other data set's before the parser sees them.
+                    let inflated = inflate_bounded(&bytes[after..]);
+                    return raw(header_only(&inflated)).map(|(o, _)| (o, true));
                 } else {
-                    bytes
+                    &bytes[..sane_prefix(bytes, after, explicit, !little)]
                 }
             }
             _ => bytes,
@@ -130,7 +211,7 @@ fn skip_meta(b: &[u8], mut at: usize) -> Option<(usize, String)> {
             }
         }
         let vr = &b[at + 4..at + 6];
-        let long = LONG_VRS.contains(&vr);
+        let long = !SHORT_VRS.contains(&vr);
         let (len, head) = if long {
             let l = b.get(at + 8..at + 12)?;
             (u32::from_le_bytes([l[0], l[1], l[2], l[3]]) as usize, 12)
@@ -148,11 +229,7 @@ fn raw(bytes: &[u8]) -> Option<(DefaultDicomObject, bool)> {
     let big_endian = bytes.len() > 2 && bytes[0] == 0 && bytes[1] != 0;
     let explicit =
         bytes.len() > 6 && bytes[4].is_ascii_uppercase() && bytes[5].is_ascii_uppercase();
-    let bytes = if big_endian {
-        bytes
-    } else {
-        &bytes[..sane_prefix(bytes, 0, explicit)]
-    };
+    let bytes = &bytes[..sane_prefix(bytes, 0, explicit, big_endian)];
     let ts = match (big_endian, explicit) {
         (true, _) => "1.2.840.10008.1.2.2",
         (false, true) => "1.2.840.10008.1.2.1",
@@ -276,8 +353,8 @@ fn sr_text(obj: &InMemDicomObject, out: &mut String, depth: usize) {
 }
 
 pub(crate) fn read(bytes: &[u8], format: Format, c: &mut Classification) {
-    // A deflated data set is compressed: its bytes cannot be cut at a tag; the parser inflates
-    // it as a stream and still stops before pixel data.
+    // A deflated data set is compressed: its bytes cannot be cut at a tag before `open`
+    // inflates it.
     let start = if bytes.starts_with(b"DICM") { 4 } else { 132 };
     let deflated = format == Format::Dicom
         && skip_meta(bytes, start).is_some_and(|(_, ts)| ts.ends_with(".99"));

@@ -107,12 +107,21 @@ pub struct HubArg {
 }
 
 fn init_logging(default: &str) {
+    init_logging_as(default, medshare_server::config::LogFormat::Text);
+}
+
+/// Logs to stderr, filtered by `MEDSHARE_LOG` (else `default`), as text or one JSON object
+/// per line.
+pub(crate) fn init_logging_as(default: &str, format: medshare_server::config::LogFormat) {
     let filter = tracing_subscriber::EnvFilter::try_from_env("MEDSHARE_LOG")
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
-    let _ = tracing_subscriber::fmt()
+    let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .try_init();
+        .with_writer(std::io::stderr);
+    let _ = match format {
+        medshare_server::config::LogFormat::Text => builder.try_init(),
+        medshare_server::config::LogFormat::Json => builder.json().try_init(),
+    };
 }
 
 fn main() -> std::process::ExitCode {
@@ -126,10 +135,7 @@ fn main() -> std::process::ExitCode {
     };
     let result = rt.block_on(async move {
         match cli.command {
-            Command::Serve(a) => {
-                init_logging("info,tower_http=info");
-                commands::serve::run(a).await
-            }
+            Command::Serve(a) => commands::serve::run(a).await,
             Command::Config {
                 what: ConfigCmd::Default,
             } => {

@@ -32,6 +32,118 @@ pub struct Config {
     pub audit: AuditConfig,
     /// Requests the hub itself makes (patients' notice webhooks, notification channels).
     pub outbound: OutboundConfig,
+    /// Connection pool sizes and time-outs of the metadata database.
+    pub database: DatabaseConfig,
+    /// How long expired sessions, events, nonces and settled notices are kept.
+    pub retention: RetentionConfig,
+    /// `text` (default) or `json`: one JSON object per log line, for a log collector.
+    pub log_format: LogFormat,
+    /// Prometheus metrics at `/metrics`.
+    pub metrics: MetricsConfig,
+}
+
+/// Prometheus metrics.
+#[derive(Clone, Serialize, Deserialize, PartialEq, Default)]
+#[serde(default, deny_unknown_fields)]
+pub struct MetricsConfig {
+    /// Bearer token a scraper must send to `/metrics`; empty (default) turns the endpoint off.
+    pub token: String,
+}
+
+impl std::fmt::Debug for MetricsConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("MetricsConfig")
+            .field(
+                "token",
+                &if self.token.is_empty() {
+                    "<off>"
+                } else {
+                    "<redacted>"
+                },
+            )
+            .finish()
+    }
+}
+
+/// How log lines are written.
+#[derive(Clone, Copy, Serialize, Deserialize, PartialEq, Eq, Debug, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    #[default]
+    Text,
+    Json,
+}
+
+/// The metadata database's connection pool.
+#[derive(Clone, Serialize, Deserialize, PartialEq, Debug)]
+#[serde(default, deny_unknown_fields)]
+pub struct DatabaseConfig {
+    /// Most open connections per hub process; 0 is the backend's default (SQLite 8,
+    /// PostgreSQL 16). Replicas of one PostgreSQL database add up: keep their sum under the
+    /// server's `max_connections`.
+    pub max_connections: u32,
+    /// A request waits at most this long for a connection; during a database outage it is
+    /// answered 503 after this time instead of hanging.
+    pub acquire_timeout_secs: u64,
+    /// SQLite: how long a write waits for another writer's lock.
+    pub sqlite_busy_timeout_secs: u64,
+    /// PostgreSQL: statements running longer are cancelled by the server (0: no limit).
+    pub statement_timeout_secs: u64,
+}
+
+impl Default for DatabaseConfig {
+    fn default() -> Self {
+        Self {
+            max_connections: 0,
+            acquire_timeout_secs: 5,
+            sqlite_busy_timeout_secs: 10,
+            statement_timeout_secs: 30,
+        }
+    }
+}
+
+impl DatabaseConfig {
+    /// The store's pool settings.
+    pub fn pool(&self) -> medshare_store::PoolSettings {
+        use std::time::Duration;
+        medshare_store::PoolSettings {
+            max_connections: (self.max_connections > 0).then_some(self.max_connections),
+            acquire_timeout: Duration::from_secs(self.acquire_timeout_secs.max(1)),
+            busy_timeout: Duration::from_secs(self.sqlite_busy_timeout_secs),
+            statement_timeout: Duration::from_secs(self.statement_timeout_secs),
+        }
+    }
+}
+
+/// Retention: what the hub deletes on a schedule. Abandoned staged uploads follow
+/// `limits.staging_ttl_secs`; the audit log is never pruned.
+#[derive(Clone, Serialize, Deserialize, PartialEq, Debug)]
+#[serde(default, deny_unknown_fields)]
+pub struct RetentionConfig {
+    /// How often the retention job runs, in seconds (0 disables it).
+    pub every_secs: u64,
+    /// Sessions are deleted this long after they expired (revoked ones too).
+    pub sessions_after_expiry_secs: i64,
+    /// Live-update events older than this are deleted; a client away longer catches up from
+    /// its records instead of its event stream.
+    pub events_secs: i64,
+    /// Used single-use nonces (root commands, service logins) are forgotten after this; at
+    /// least 600 s, twice the window those statements are accepted in.
+    pub nonces_secs: i64,
+    /// Patient notices delivered or given up on are deleted after this.
+    pub notices_secs: i64,
+}
+
+impl Default for RetentionConfig {
+    fn default() -> Self {
+        Self {
+            every_secs: 600,
+            sessions_after_expiry_secs: 24 * 3600,
+            events_secs: 30 * 24 * 3600,
+            nonces_secs: 24 * 3600,
+            notices_secs: 90 * 24 * 3600,
+        }
+    }
 }
 
 /// Outbound HTTP: where the hub may connect on a user's say-so. By default only public
@@ -198,6 +310,11 @@ pub struct LimitsConfig {
     pub staging_ttl_secs: i64,
     /// JSON API requests taking longer are answered 503 (ciphertext and event streams excepted).
     pub request_timeout_secs: u64,
+    /// An upload body that sends nothing for this many seconds is cut off (408) and its
+    /// staged part removed: a stalled client cannot hold a connection and a staging slot.
+    pub body_stall_secs: u64,
+    /// On shutdown, in-flight requests get this long to finish before connections close.
+    pub shutdown_grace_secs: u64,
 }
 
 /// Access policy knobs.
@@ -266,6 +383,10 @@ impl Default for Config {
             policy: PolicyConfig::default(),
             audit: AuditConfig::default(),
             outbound: OutboundConfig::default(),
+            database: DatabaseConfig::default(),
+            retention: RetentionConfig::default(),
+            log_format: LogFormat::default(),
+            metrics: MetricsConfig::default(),
         }
     }
 }
@@ -308,6 +429,8 @@ impl Default for LimitsConfig {
             max_staged_bytes: 16 * 1024 * 1024 * 1024,
             staging_ttl_secs: 6 * 3600,
             request_timeout_secs: 60,
+            body_stall_secs: 60,
+            shutdown_grace_secs: 30,
         }
     }
 }
@@ -340,6 +463,10 @@ impl std::fmt::Debug for Config {
             .field("policy", &self.policy)
             .field("audit", &self.audit)
             .field("outbound", &self.outbound)
+            .field("database", &self.database)
+            .field("retention", &self.retention)
+            .field("log_format", &self.log_format)
+            .field("metrics", &self.metrics)
             .finish()
     }
 }
@@ -373,7 +500,7 @@ impl Config {
             fig = fig.merge(Toml::file_exact(f));
         }
         // Only the hub's own keys: clients share the MEDSHARE_ prefix (MEDSHARE_HUB, ...).
-        const KEYS: [&str; 9] = [
+        const KEYS: [&str; 13] = [
             "listen",
             "data_dir",
             "database_url",
@@ -383,6 +510,10 @@ impl Config {
             "auth",
             "limits",
             "policy",
+            "database",
+            "retention",
+            "log_format",
+            "metrics",
         ];
         fig.merge(Env::prefixed("MEDSHARE_").split("__").filter(|k| {
             let k = k.as_str().to_ascii_lowercase();
@@ -391,6 +522,47 @@ impl Config {
         }))
         .extract()
         .map_err(Box::new)
+    }
+
+    /// Everything that can be checked without starting (`medshare serve --check-config`):
+    /// the database URL, TLS files, S3 settings, outbound networks and limits that contradict
+    /// each other. Opens nothing and writes nothing.
+    pub fn check(&self) -> anyhow::Result<()> {
+        use anyhow::{Context, ensure};
+        medshare_store::Backend::of_url(&self.database_url())
+            .context("database_url must start with sqlite:// or postgres://")?;
+        if let Some(tls) = &self.tls {
+            for f in [&tls.cert, &tls.key] {
+                std::fs::metadata(f).with_context(|| format!("cannot read {}", f.display()))?;
+            }
+        }
+        if self.blobs.backend == BlobBackend::S3 {
+            self.s3_settings()?;
+        }
+        crate::outbound::Destinations::new(&self.outbound, self.audit.webhook_allow_http)
+            .context("invalid [outbound] configuration")?;
+        ensure!(
+            self.retention.nonces_secs >= 600,
+            "retention.nonces_secs must be at least 600 (twice the 300 s window in which signed \
+             commands and service logins are accepted), or a replay could pass"
+        );
+        ensure!(
+            self.retention.events_secs > 0 && self.retention.notices_secs > 0,
+            "retention.events_secs and retention.notices_secs must be positive"
+        );
+        ensure!(
+            self.retention.notices_secs >= self.audit.notice_coalesce_secs,
+            "retention.notices_secs must be at least audit.notice_coalesce_secs"
+        );
+        ensure!(
+            self.limits.request_timeout_secs > 0 && self.limits.body_stall_secs > 0,
+            "limits: request_timeout_secs and body_stall_secs must be positive"
+        );
+        ensure!(
+            self.limits.max_json_bytes > 0 && self.limits.max_upload_bytes > 0,
+            "limits: max_json_bytes and max_upload_bytes must be positive"
+        );
+        Ok(())
     }
 
     /// The default configuration as TOML, for `medshare config default`.
@@ -459,6 +631,48 @@ impl Config {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn check_accepts_the_defaults_and_refuses_unsafe_settings() {
+        Config::default().check().unwrap();
+        let mut c = Config::default();
+        c.retention.nonces_secs = 60;
+        assert!(c.check().unwrap_err().to_string().contains("nonces_secs"));
+        let c = Config {
+            database_url: "mysql://db/medshare".into(),
+            ..Config::default()
+        };
+        assert!(c.check().is_err());
+        let c = Config {
+            tls: Some(TlsConfig {
+                cert: "/nonexistent/cert.pem".into(),
+                key: "/nonexistent/key.pem".into(),
+            }),
+            ..Config::default()
+        };
+        assert!(c.check().unwrap_err().to_string().contains("cert.pem"));
+        let mut c = Config::default();
+        c.limits.body_stall_secs = 0;
+        assert!(c.check().is_err());
+    }
+
+    #[test]
+    fn pool_settings_follow_the_database_section() {
+        let mut c = Config::default();
+        assert_eq!(c.database.pool().max_connections, None);
+        c.database.max_connections = 4;
+        c.database.acquire_timeout_secs = 2;
+        let p = c.database.pool();
+        assert_eq!(p.max_connections, Some(4));
+        assert_eq!(p.acquire_timeout, std::time::Duration::from_secs(2));
+    }
+
+    #[test]
+    fn the_metrics_token_is_never_printed() {
+        let mut c = Config::default();
+        c.metrics.token = "very-secret-token".into();
+        assert!(!format!("{c:?}").contains("very-secret-token"));
+    }
 
     #[test]
     fn default_toml_round_trips() {

@@ -74,6 +74,9 @@ impl From<medshare_blob::BlobError> for ApiError {
             E::RangeNotSatisfiable { .. } => Self::new(ErrorCode::RangeNotSatisfiable),
             E::InvalidRange => Self::bad_request("invalid Range header"),
             E::AlreadyStaged => Self::new(ErrorCode::Conflict),
+            E::Body(e) if e.kind() == std::io::ErrorKind::TimedOut => {
+                Self::bad_request("the request body stalled: nothing arrived within the time limit")
+            }
             E::Body(_) => Self::bad_request("the request body ended abnormally"),
             other => {
                 tracing::error!(error = %other, "blob store failure");

@@ -17,9 +17,11 @@ pub mod clock;
 pub mod config;
 pub mod error;
 pub mod maintenance;
+pub mod metrics;
 pub mod notify;
 pub mod outbound;
 pub mod policy;
+pub mod retention;
 pub mod routes;
 pub mod services;
 pub mod state;
@@ -94,7 +96,7 @@ pub async fn build_state_with(mut config: Config, clock: clock::Clock) -> anyhow
     } else {
         medshare_store::OpenMode::RequireCurrent
     };
-    let store = medshare_store::open_with(&url, mode)
+    let store = medshare_store::open_pooled(&url, mode, &config.database.pool())
         .await
         .context("cannot open the metadata database")?;
     let blobs: Arc<dyn medshare_blob::BlobStore> = match config.blobs.backend {
@@ -214,6 +216,7 @@ pub async fn build_state_with(mut config: Config, clock: clock::Clock) -> anyhow
             }
         });
     }
+    retention::spawn(state.clone());
     Ok(state)
 }
 
@@ -231,16 +234,39 @@ pub async fn serve(
         // Ends live event streams so graceful shutdown is not held open by them.
         cancel.cancel();
     };
+    let grace = std::time::Duration::from_secs(state.config.limits.shutdown_grace_secs);
     let router = app(state);
     match tls {
         None => {
             let listener = tokio::net::TcpListener::from_std(listener)?;
-            axum::serve(
+            // Draining waits for in-flight requests, but not for ever: after the grace period
+            // the remaining connections (a stalled client) are dropped.
+            let (signalled, on_signal) = tokio::sync::oneshot::channel::<()>();
+            let shutdown = async move {
+                shutdown.await;
+                let _ = signalled.send(());
+            };
+            let serving = axum::serve(
                 listener,
                 router.into_make_service_with_connect_info::<std::net::SocketAddr>(),
             )
-            .with_graceful_shutdown(shutdown)
-            .await?;
+            .with_graceful_shutdown(shutdown);
+            let deadline = async move {
+                if on_signal.await.is_ok() {
+                    tokio::time::sleep(grace).await;
+                } else {
+                    std::future::pending::<()>().await;
+                }
+            };
+            tokio::select! {
+                r = serving => r?,
+                _ = deadline => {
+                    tracing::warn!(
+                        grace_secs = grace.as_secs(),
+                        "shutdown grace period over: closing the connections still open"
+                    );
+                }
+            }
         }
         Some(tls) => {
             let _ = rustls::crypto::ring::default_provider().install_default();
@@ -251,7 +277,7 @@ pub async fn serve(
             let h = handle.clone();
             tokio::spawn(async move {
                 shutdown.await;
-                h.graceful_shutdown(Some(std::time::Duration::from_secs(10)));
+                h.graceful_shutdown(Some(grace));
             });
             axum_server::from_tcp_rustls(listener, rustls)?
                 .handle(handle)

@@ -24,6 +24,32 @@ use std::time::Duration;
 /// The channel the `events_notify` trigger (migrations/postgres) announces new events on.
 pub const EVENTS_CHANNEL: &str = "medshare_events";
 
+/// Connection pool sizes and time-outs (the hub's `[database]` configuration).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PoolSettings {
+    /// Most open connections; `None` is the backend's default (SQLite 8, PostgreSQL 16).
+    pub max_connections: Option<u32>,
+    /// How long a query waits for a free connection (or for the database to accept a new
+    /// one) before it fails (the hub answers 503): a request during a database
+    /// outage gets a clear answer instead of hanging.
+    pub acquire_timeout: Duration,
+    /// SQLite: how long a write waits for another writer's lock.
+    pub busy_timeout: Duration,
+    /// PostgreSQL: the server cancels a statement running longer (zero means no limit).
+    pub statement_timeout: Duration,
+}
+
+impl Default for PoolSettings {
+    fn default() -> Self {
+        Self {
+            max_connections: None,
+            acquire_timeout: Duration::from_secs(5),
+            busy_timeout: Duration::from_secs(10),
+            statement_timeout: Duration::from_secs(30),
+        }
+    }
+}
+
 /// A SQL backend the store runs on: a sqlx [`Database`] plus what differs between backends.
 pub trait Dialect:
     Database<Connection: Migrate, Row: Columns, Arguments: IntoArguments<Self>>
@@ -31,8 +57,8 @@ pub trait Dialect:
     /// This backend's migrations, embedded in the binary.
     fn migrator() -> &'static Migrator;
 
-    /// A pool for `url`, schema untouched.
-    fn connect(url: &str) -> impl Future<Output = Result<Pool<Self>>> + Send;
+    /// A pool for `url` sized and timed by `pool`, schema untouched.
+    fn connect(url: &str, pool: &PoolSettings) -> impl Future<Output = Result<Pool<Self>>> + Send;
 
     /// The pool as a statement executor (sqlx implements it for every backend; the generic
     /// bound that says so cannot be implied, so each backend states it here).
@@ -95,16 +121,17 @@ impl Dialect for Sqlite {
         &SQLITE_MIGRATOR
     }
 
-    async fn connect(url: &str) -> Result<Pool<Self>> {
+    async fn connect(url: &str, pool: &PoolSettings) -> Result<Pool<Self>> {
         let opts = SqliteConnectOptions::from_str(url)
             .map_err(|_| StoreError::UnsupportedUrl)?
             .create_if_missing(true)
             .journal_mode(SqliteJournalMode::Wal)
             .synchronous(SqliteSynchronous::Full)
             .foreign_keys(true)
-            .busy_timeout(Duration::from_secs(10));
+            .busy_timeout(pool.busy_timeout);
         Ok(SqlitePoolOptions::new()
-            .max_connections(8)
+            .max_connections(pool.max_connections.unwrap_or(8))
+            .acquire_timeout(pool.acquire_timeout)
             .connect_with(opts)
             .await?)
     }
@@ -141,11 +168,17 @@ impl Dialect for Postgres {
         &POSTGRES_MIGRATOR
     }
 
-    async fn connect(url: &str) -> Result<Pool<Self>> {
-        let opts = PgConnectOptions::from_str(url).map_err(|_| StoreError::UnsupportedUrl)?;
+    async fn connect(url: &str, pool: &PoolSettings) -> Result<Pool<Self>> {
+        let opts = PgConnectOptions::from_str(url)
+            .map_err(|_| StoreError::UnsupportedUrl)?
+            // A statement running longer than this is cancelled by the server (0 = no limit).
+            .options([(
+                "statement_timeout",
+                pool.statement_timeout.as_millis().to_string(),
+            )]);
         Ok(PgPoolOptions::new()
-            .max_connections(16)
-            .acquire_timeout(Duration::from_secs(10))
+            .max_connections(pool.max_connections.unwrap_or(16))
+            .acquire_timeout(pool.acquire_timeout)
             .connect_with(opts)
             .await?)
     }

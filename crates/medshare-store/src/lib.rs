@@ -27,7 +27,7 @@ mod sql;
 mod store;
 
 pub use audit::*;
-pub use dialect::{Dialect, EVENTS_CHANNEL};
+pub use dialect::{Dialect, EVENTS_CHANNEL, PoolSettings};
 pub use documents::DocumentStore;
 pub use events::{EventNotices, EventStore};
 pub use identity::IdentityStore;
@@ -35,7 +35,7 @@ pub use patients::PatientStore;
 pub use rooms::{NewEntry, RoomEntryRow, RoomMemberRow, RoomRow, RoomStore};
 pub use rows::*;
 pub use schema::{OpenMode, SchemaStatus};
-pub use store::{PgStore, SqliteStore, Store};
+pub use store::{Cutoffs, PgStore, Purged, QueueDepths, SqliteStore, Store};
 
 use async_trait::async_trait;
 use std::sync::Arc;
@@ -116,14 +116,27 @@ pub async fn open(url: &str) -> Result<Arc<dyn MetadataStore>> {
 /// knows (or altered outside it) is refused; [`OpenMode::RequireCurrent`] also refuses a schema
 /// with pending migrations instead of applying them.
 pub async fn open_with(url: &str, mode: OpenMode) -> Result<Arc<dyn MetadataStore>> {
-    async fn on<D: Dialect>(url: &str, mode: OpenMode) -> Result<Arc<dyn MetadataStore>> {
-        let s = Store::<D>::connect(url).await?;
+    open_pooled(url, mode, &PoolSettings::default()).await
+}
+
+/// [`open_with`] with the connection pool sized and timed by `pool`.
+pub async fn open_pooled(
+    url: &str,
+    mode: OpenMode,
+    pool: &PoolSettings,
+) -> Result<Arc<dyn MetadataStore>> {
+    async fn on<D: Dialect>(
+        url: &str,
+        mode: OpenMode,
+        pool: &PoolSettings,
+    ) -> Result<Arc<dyn MetadataStore>> {
+        let s = Store::<D>::connect_with(url, pool).await?;
         s.prepare_schema(mode).await?;
         Ok(Arc::new(s))
     }
     match Backend::of_url(url)? {
-        Backend::Sqlite => on::<sqlx::Sqlite>(url, mode).await,
-        Backend::Postgres => on::<sqlx::Postgres>(url, mode).await,
+        Backend::Sqlite => on::<sqlx::Sqlite>(url, mode, pool).await,
+        Backend::Postgres => on::<sqlx::Postgres>(url, mode, pool).await,
     }
 }
 
@@ -164,4 +177,10 @@ pub trait MetadataStore:
 {
     /// Cheap liveness query for readiness checks.
     async fn ping(&self) -> Result<()>;
+
+    /// How much work is waiting (metrics).
+    async fn queue_depths(&self) -> Result<QueueDepths>;
+
+    /// Retention: delete expired sessions, old events, used nonces and settled notices.
+    async fn purge_expired(&self, cutoffs: &Cutoffs) -> Result<Purged>;
 }

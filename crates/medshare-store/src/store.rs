@@ -3,7 +3,7 @@
 //! documents.rs, events.rs, audit.rs); this file opens the pool, checks the schema and holds
 //! what is not one aggregate's.
 
-use crate::dialect::Dialect;
+use crate::dialect::{Dialect, PoolSettings};
 use crate::schema::{self, OpenMode, SchemaStatus};
 use crate::sql::sql;
 use crate::{MetadataStore, Result, StoreError};
@@ -33,8 +33,13 @@ impl<D: Dialect> Store<D> {
     /// Connect to `url` (`sqlite://PATH`, created if missing, or
     /// `postgres://USER:PASSWORD@HOST:PORT/DB`) without touching the schema.
     pub async fn connect(url: &str) -> Result<Self> {
+        Self::connect_with(url, &PoolSettings::default()).await
+    }
+
+    /// [`Store::connect`] with the pool sized and timed by `pool`.
+    pub async fn connect_with(url: &str, pool: &PoolSettings) -> Result<Self> {
         Ok(Self {
-            pool: D::connect(url).await?,
+            pool: D::connect(url, pool).await?,
         })
     }
 
@@ -91,6 +96,107 @@ impl<D: Dialect> MetadataStore for Store<D> {
         sql("SELECT 1").execute(&self.pool).await?;
         Ok(())
     }
+
+    async fn queue_depths(&self) -> Result<QueueDepths> {
+        let staged: i64 = sql("SELECT COUNT(*) FROM staged_uploads")
+            .fetch_one(&self.pool)
+            .await?;
+        let notices: i64 = sql(
+            "SELECT COUNT(*) FROM contact_outbox WHERE delivered_at IS NULL AND failed_at IS NULL",
+        )
+        .fetch_one(&self.pool)
+        .await?;
+        Ok(QueueDepths {
+            staged_uploads: staged,
+            notices_pending: notices,
+        })
+    }
+
+    async fn purge_expired(&self, cutoffs: &Cutoffs) -> Result<Purged> {
+        // In batches, so a first run over years of rows never holds a long write lock.
+        Ok(Purged {
+            sessions: self
+                .purge(
+                    "DELETE FROM sessions WHERE token_hash IN \
+                     (SELECT token_hash FROM sessions WHERE expires_at < $1 LIMIT $2)",
+                    cutoffs.sessions_expired_before,
+                )
+                .await?,
+            events: self
+                .purge(
+                    "DELETE FROM events WHERE seq IN \
+                     (SELECT seq FROM events WHERE at < $1 LIMIT $2)",
+                    cutoffs.events_before,
+                )
+                .await?,
+            nonces: self
+                .purge(
+                    "DELETE FROM root_nonces WHERE nonce IN \
+                     (SELECT nonce FROM root_nonces WHERE used_at < $1 LIMIT $2)",
+                    cutoffs.nonces_before,
+                )
+                .await?,
+            notices: self
+                .purge(
+                    "DELETE FROM contact_outbox WHERE id IN (SELECT id FROM contact_outbox \
+                     WHERE (delivered_at IS NOT NULL OR failed_at IS NOT NULL) AND at < $1 \
+                     LIMIT $2)",
+                    cutoffs.notices_before,
+                )
+                .await?,
+        })
+    }
+}
+
+/// Rows deleted per statement by [`MetadataStore::purge_expired`].
+const PURGE_BATCH: i64 = 5_000;
+
+impl<D: Dialect> Store<D> {
+    async fn purge(&self, statement: &'static str, before: i64) -> Result<u64> {
+        let mut total = 0;
+        loop {
+            let n = sql(statement)
+                .bind((before, PURGE_BATCH))
+                .execute(&self.pool)
+                .await?;
+            total += n;
+            if n < PURGE_BATCH as u64 {
+                return Ok(total);
+            }
+        }
+    }
+}
+
+/// What [`MetadataStore::purge_expired`] deletes: rows older than each cutoff (Unix seconds).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Cutoffs {
+    /// Sessions that expired before this (revoked or not).
+    pub sessions_expired_before: i64,
+    /// Live-update events (clients catch up with `Last-Event-ID` within the retention).
+    pub events_before: i64,
+    /// Single-use nonces of root commands and service logins; must lie further back than the
+    /// time window those statements are accepted in, or a replay could pass.
+    pub nonces_before: i64,
+    /// Patient notices delivered or given up on.
+    pub notices_before: i64,
+}
+
+/// Work waiting, for the hub's metrics.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct QueueDepths {
+    /// Uploads staged and not yet committed.
+    pub staged_uploads: i64,
+    /// Patient notices not yet delivered (nor given up on).
+    pub notices_pending: i64,
+}
+
+/// How many rows [`MetadataStore::purge_expired`] deleted.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Purged {
+    pub sessions: u64,
+    pub events: u64,
+    pub nonces: u64,
+    pub notices: u64,
 }
 
 #[cfg(test)]

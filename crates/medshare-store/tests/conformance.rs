@@ -89,6 +89,7 @@ both!(
     login_failures_and_document_claims,
     conflicts_update_in_place_and_never_replace_other_rows,
     undecodable_rows_are_corrupt,
+    retention_purges_only_what_expired,
     rooms_order_commits_by_epoch,
 );
 
@@ -1568,6 +1569,57 @@ async fn undecodable_rows_are_corrupt(f: Fixture) {
             Err(StoreError::Corrupt)
         ));
     }
+}
+
+async fn retention_purges_only_what_expired(f: Fixture) {
+    let s = &*f.store;
+    let (_, admin, _) = staffed(s, "R").await;
+    for (hash, expires_at) in [("old", 100), ("live", 10_000)] {
+        s.create_session(&SessionRow {
+            token_hash: hash.into(),
+            practitioner_id: admin,
+            created_at: 1,
+            expires_at,
+            revoked: false,
+        })
+        .await
+        .unwrap();
+    }
+    let mut seqs = Vec::new();
+    for at in [50, 150, 5_000] {
+        seqs.push(s.push_event(admin, at, "{}").await.unwrap());
+    }
+    assert!(s.use_root_nonce("used-long-ago", 10).await.unwrap());
+    assert!(s.use_root_nonce("used-recently", 900).await.unwrap());
+    let cutoffs = Cutoffs {
+        sessions_expired_before: 1_000,
+        events_before: 1_000,
+        nonces_before: 500,
+        notices_before: 1_000,
+    };
+    let purged = s.purge_expired(&cutoffs).await.unwrap();
+    assert_eq!(
+        (purged.sessions, purged.events, purged.nonces),
+        (1, 2, 1),
+        "{purged:?}"
+    );
+    assert!(s.session("old").await.unwrap().is_none());
+    assert!(s.session("live").await.unwrap().is_some());
+    let left = s.events_since(admin, 0, 100).await.unwrap();
+    assert_eq!(
+        left.iter().map(|e| e.seq).collect::<Vec<_>>(),
+        vec![seqs[2]]
+    );
+    assert!(
+        s.use_root_nonce("used-long-ago", 1_000).await.unwrap(),
+        "a purged nonce is forgotten"
+    );
+    assert!(!s.use_root_nonce("used-recently", 1_000).await.unwrap());
+    assert_eq!(
+        s.purge_expired(&cutoffs).await.unwrap(),
+        Purged::default(),
+        "a second run finds nothing"
+    );
 }
 
 fn entry<'a>(

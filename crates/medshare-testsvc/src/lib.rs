@@ -112,6 +112,8 @@ pub struct PgCluster {
     dir: Option<tempfile::TempDir>,
     data: PathBuf,
     port: u16,
+    /// The server options `pg_ctl start` was given (to restart it the same way).
+    opts: String,
     as_postgres: bool,
     next_db: AtomicU32,
 }
@@ -174,6 +176,7 @@ impl PgCluster {
             dir: Some(dir),
             data,
             port,
+            opts,
             as_postgres,
             next_db: AtomicU32::new(0),
         }
@@ -205,6 +208,34 @@ impl PgCluster {
     pub fn fresh_database(&self, prefix: &str) -> String {
         let n = self.next_db.fetch_add(1, Ordering::SeqCst);
         self.create_database(&format!("{prefix}_{}_{n}", std::process::id()))
+    }
+
+    /// Stop the server at once (`pg_ctl stop -m immediate`: no shutdown checkpoint, as after a
+    /// crash); every open connection is dropped. For fault tests.
+    pub fn stop_server(&self) {
+        let mut stop = user_cmd(self.as_postgres, &pg_bin("pg_ctl"));
+        stop.arg("-D")
+            .arg(&self.data)
+            .args(["-m", "immediate", "-w", "stop"]);
+        run(&mut stop, "pg_ctl stop");
+    }
+
+    /// Start the server again after [`PgCluster::stop_server`] (crash recovery replays the WAL).
+    pub fn start_server(&self) {
+        let dir = self.dir.as_ref().expect("cluster folder").path();
+        let mut start = user_cmd(self.as_postgres, &pg_bin("pg_ctl"));
+        start
+            .arg("-D")
+            .arg(&self.data)
+            .arg("-l")
+            .arg(dir.join("postgres.log"))
+            .args(["-o", &self.opts, "-w", "start"]);
+        run(&mut start, "pg_ctl start");
+        wait_listening(
+            SocketAddr::from(([127, 0, 0, 1], self.port)),
+            Duration::from_secs(30),
+            "PostgreSQL",
+        );
     }
 
     /// Run a PostgreSQL client tool (pg_dump, psql, ...) against this cluster.

@@ -16,6 +16,10 @@ pub struct ServeArgs {
     /// Listen address, e.g. 127.0.0.1:8443 (overrides the configuration).
     #[arg(long)]
     pub listen: Option<std::net::SocketAddr>,
+    /// Check the configuration (file, environment, TLS files, S3 settings, limits) and exit:
+    /// 0 when it is usable. Opens no database and binds no port.
+    #[arg(long)]
+    pub check_config: bool,
 }
 
 /// Resolves on SIGINT or SIGTERM.
@@ -45,6 +49,14 @@ pub async fn run(a: ServeArgs) -> anyhow::Result<()> {
     if let Some(l) = a.listen {
         config.listen = l;
     }
+    if a.check_config {
+        config
+            .check()
+            .context("the configuration cannot be used as it is")?;
+        println!("configuration ok: {config:#?}");
+        return Ok(());
+    }
+    crate::init_logging_as("info,tower_http=info", config.log_format);
     let listener = std::net::TcpListener::bind(config.listen)
         .with_context(|| format!("cannot listen on {}", config.listen))?;
     let addr = listener.local_addr()?;

@@ -277,7 +277,10 @@ async fn appender(inner: Arc<Inner>, mut rx: mpsc::Receiver<Pending>, batch_max:
             }
         }
         let entries: Vec<Entry> = batch.iter().map(|p| p.entry.clone()).collect();
-        match inner.store.append_audit(&entries).await {
+        let started = Instant::now();
+        let appended = inner.store.append_audit(&entries).await;
+        crate::metrics::audit_appended(entries.len(), started.elapsed().as_secs_f64());
+        match appended {
             Ok(logged) => {
                 for (p, l) in batch.into_iter().zip(&logged) {
                     let _ = p.done.send(Ok(l.seq));

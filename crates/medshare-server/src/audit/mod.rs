@@ -178,5 +178,10 @@ pub fn stamped(state: &AppState, e: Entry) -> medshare_audit::Entry {
 /// A log failure as the caller sees it (details go to the hub's own log).
 pub fn log_failed(e: LogError) -> ApiError {
     tracing::error!(error = %e, "audit log unavailable");
-    ApiError::internal()
+    match e {
+        // The database is away (an outage, a restart): temporary, answered 503 like every
+        // other store failure, so clients retry instead of reporting a bug.
+        LogError::Store(_) => ApiError::new(medshare_model::ErrorCode::Unavailable),
+        _ => ApiError::internal(),
+    }
 }

@@ -9,10 +9,28 @@ use axum::body::Body;
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use futures::TryStreamExt;
 use medshare_blob::ByteRange;
 use medshare_model::api::*;
 use medshare_model::{DocumentId, PractitionerId, UploadId};
+
+/// The request body as a stream that fails once the client has sent nothing for
+/// `limits.body_stall_secs`: a stalled upload ends, its staged data is removed and its
+/// connection and staging slot are freed.
+fn body_stream(
+    s: &AppState,
+    body: Body,
+) -> impl futures::Stream<Item = std::io::Result<bytes::Bytes>> + Send + 'static {
+    use futures::StreamExt;
+    let stall = std::time::Duration::from_secs(s.config.limits.body_stall_secs.max(1));
+    tokio_stream::StreamExt::timeout(body.into_data_stream(), stall).map(|r| match r {
+        Ok(Ok(b)) => Ok(b),
+        Ok(Err(e)) => Err(std::io::Error::other(e)),
+        Err(_) => Err(std::io::Error::new(
+            std::io::ErrorKind::TimedOut,
+            "the request body stalled",
+        )),
+    })
+}
 
 /// Stream ciphertext (an age file) into staging.
 #[utoipa::path(put, path = "/v1/uploads/{id}", tag = "documents", security(("bearer" = [])), params(("id" = String, Path)), request_body(content = Vec<u8>, content_type = "application/octet-stream"), responses((status = 201, body = Uploaded), (status = 413, body = medshare_model::Problem)))]
@@ -22,7 +40,7 @@ pub async fn stage(
     Path(id): Path<UploadId>,
     body: Body,
 ) -> ApiResult<(StatusCode, Json<Uploaded>)> {
-    let stream = body.into_data_stream().map_err(std::io::Error::other);
+    let stream = body_stream(&s, body);
     Ok((
         StatusCode::CREATED,
         Json(svc::stage(&s, &caller, id, Box::pin(stream)).await?),
@@ -38,7 +56,7 @@ pub async fn stage_part(
     Path((id, offset)): Path<(UploadId, u64)>,
     body: Body,
 ) -> ApiResult<Json<UploadProgress>> {
-    let stream = body.into_data_stream().map_err(std::io::Error::other);
+    let stream = body_stream(&s, body);
     Ok(Json(
         svc::stage_part(&s, &caller, id, offset, Box::pin(stream)).await?,
     ))
@@ -91,37 +109,16 @@ pub async fn view(
     Ok(Json(DocumentDetail { document, uploader }))
 }
 
-/// A single `bytes=` range (parsed by `http-range-header`); several ranges are ignored, as
-/// RFC 9110 allows a server to (the whole ciphertext is served instead).
+/// A single `bytes=` range (parsed by `http-range-header` in [`ByteRange::parse_header`]);
+/// several ranges are ignored, as RFC 9110 allows a server to (the whole ciphertext is served
+/// instead).
 fn parse_range(headers: &HeaderMap) -> ApiResult<Option<ByteRange>> {
-    use http_range_header::{EndPosition, StartPosition};
     let Some(v) = headers.get(header::RANGE) else {
         return Ok(None);
     };
     let bad = || ApiError::bad_request("invalid Range header");
     let text = v.to_str().map_err(|_| bad())?;
-    let parsed = match http_range_header::parse_range_header(text) {
-        Ok(p) => p,
-        // `bytes=-0` is well formed but selects nothing: the blob store answers 416.
-        Err(http_range_header::RangeUnsatisfiableError::ZeroSuffix) => {
-            return Ok(Some(ByteRange::Suffix(0)));
-        }
-        Err(_) => return Err(bad()),
-    };
-    let [only] = parsed.ranges.as_slice() else {
-        return Ok(None);
-    };
-    Ok(Some(match (only.start, only.end) {
-        (StartPosition::FromLast(n), _) => ByteRange::Suffix(n),
-        (StartPosition::Index(start), EndPosition::LastByte) => ByteRange::From {
-            start,
-            end_inclusive: None,
-        },
-        (StartPosition::Index(start), EndPosition::Index(end)) => ByteRange::From {
-            start,
-            end_inclusive: Some(end),
-        },
-    }))
+    ByteRange::parse_header(text).map_err(|_| bad())
 }
 
 /// The ciphertext, streamed; supports a single HTTP byte range.

@@ -180,10 +180,12 @@ pub fn app(state: AppState) -> Router {
                 async move { axum::Json(doc.as_ref().clone()) }
             }),
         )
+        .route("/metrics", get(crate::metrics::scrape))
         .route("/", get(app::index))
         .route("/assets/{file}", get(app::asset))
         .route("/{file}", get(app::root_file))
         .layer(axum::middleware::map_response(problemize))
+        .layer(axum::middleware::from_fn(crate::metrics::track))
         .layer(tower_http::trace::TraceLayer::new_for_http())
         .with_state(state)
 }
