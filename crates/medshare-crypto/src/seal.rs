@@ -192,7 +192,7 @@ pub fn open_bytes_any(
     Ok(out)
 }
 
-fn decode_wrap(wrap_b64: &str) -> Result<Vec<u8>, CryptoError> {
+pub(crate) fn decode_wrap(wrap_b64: &str) -> Result<Vec<u8>, CryptoError> {
     B64.decode(wrap_b64.trim())
         .map_err(|_| CryptoError::Malformed("key wrap (not base64)"))
 }

@@ -43,17 +43,7 @@ pub async fn stage(
         .blobs
         .stage(id.0, body, limits.max_upload_bytes.min(room))
         .await?;
-    let row = StagedUploadRow {
-        id,
-        practitioner_id: caller.id(),
-        size: staged.size,
-        sha256: staged.sha256_hex(),
-        created_at: state.now(),
-    };
-    if let Err(e) = state.store.stage_upload(&row).await {
-        let _ = state.blobs.discard(id.0).await;
-        return Err(e.into());
-    }
+    let row = record_staged(state, caller, id, &staged).await?;
     Ok(Uploaded {
         upload_id: id,
         size: row.size,
@@ -156,17 +146,7 @@ pub async fn stage_part(
         let _ = state.blobs.discard(part.0).await;
         return Err(ApiError::bad_request("an upload part cannot be empty"));
     }
-    let row = StagedUploadRow {
-        id: part,
-        practitioner_id: caller.id(),
-        size: staged.size,
-        sha256: staged.sha256_hex(),
-        created_at: state.now(),
-    };
-    if let Err(e) = state.store.stage_upload(&row).await {
-        let _ = state.blobs.discard(part.0).await;
-        return Err(e.into());
-    }
+    record_staged(state, caller, part, &staged).await?;
     Ok(UploadProgress {
         upload_id: id,
         received: received + staged.size,
@@ -207,17 +187,7 @@ pub async fn complete_parts(
         .blobs
         .stage(id.0, joined, state.config.limits.max_upload_bytes)
         .await?;
-    let row = StagedUploadRow {
-        id,
-        practitioner_id: caller.id(),
-        size: staged.size,
-        sha256: staged.sha256_hex(),
-        created_at: state.now(),
-    };
-    if let Err(e) = state.store.stage_upload(&row).await {
-        let _ = state.blobs.discard(id.0).await;
-        return Err(e.into());
-    }
+    let row = record_staged(state, caller, id, &staged).await?;
     for p in &parts {
         state.blobs.discard(p.id.0).await?;
         state.store.delete_staged_upload(p.id).await?;
@@ -737,4 +707,26 @@ async fn claim_and_commit(
             Err(e.into())
         }
     }
+}
+
+/// Record bytes just staged as the caller's upload `id`; if that fails, discard the bytes so
+/// nothing unaccounted stays in staging.
+async fn record_staged(
+    state: &AppState,
+    caller: &Caller,
+    id: UploadId,
+    staged: &medshare_blob::Staged,
+) -> ApiResult<StagedUploadRow> {
+    let row = StagedUploadRow {
+        id,
+        practitioner_id: caller.id(),
+        size: staged.size,
+        sha256: staged.sha256_hex(),
+        created_at: state.now(),
+    };
+    if let Err(e) = state.store.stage_upload(&row).await {
+        let _ = state.blobs.discard(id.0).await;
+        return Err(e.into());
+    }
+    Ok(row)
 }
