@@ -519,7 +519,10 @@ async fn medshare_gateway_orthanc(
         return Ok(None);
     };
     let version = String::from_utf8_lossy(
-        &std::process::Command::new(&bin).arg("--version").output()?.stdout,
+        &std::process::Command::new(&bin)
+            .arg("--version")
+            .output()?
+            .stdout,
     )
     .lines()
     .next()

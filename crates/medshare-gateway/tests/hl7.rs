@@ -6,6 +6,7 @@ mod common;
 
 use common::{Harness, RULES, ack_code, exchange, mllp, read_answers};
 use medshare_model::identifiers::PatientIdentifier;
+use medshare_sandbox::Backend;
 use tokio::io::AsyncWriteExt;
 
 fn oru(seed: u64) -> (medshare_synth::SyntheticPatient, Vec<u8>) {
@@ -16,7 +17,16 @@ fn oru(seed: u64) -> (medshare_synth::SyntheticPatient, Vec<u8>) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn results_are_acknowledged_durable_then_filed_once_and_shared() -> anyhow::Result<()> {
-    let h = Harness::start(RULES, |_| {}).await?;
+    acknowledged_durable_then_filed_once_and_shared(Backend::SqliteFolder).await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn results_are_filed_once_and_shared_on_postgres_s3() -> anyhow::Result<()> {
+    acknowledged_durable_then_filed_once_and_shared(Backend::PostgresS3).await
+}
+
+async fn acknowledged_durable_then_filed_once_and_shared(backend: Backend) -> anyhow::Result<()> {
+    let h = Harness::start_on(backend, RULES, |_| {}).await?;
     let (p, message) = oru(101);
     // Sent in small pieces, with a stray newline between frames.
     let mut s = tokio::net::TcpStream::connect(h.hl7()).await?;
@@ -202,7 +212,8 @@ async fn mllp_over_mutual_tls() -> anyhow::Result<()> {
     ca_params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
     let ca = CertifiedIssuer::self_signed(ca_params, KeyPair::generate()?)?;
     let server_key = KeyPair::generate()?;
-    let server = CertificateParams::new(vec!["127.0.0.1".to_string()])?.signed_by(&server_key, &ca)?;
+    let server =
+        CertificateParams::new(vec!["127.0.0.1".to_string()])?.signed_by(&server_key, &ca)?;
     let client_key = KeyPair::generate()?;
     let client = CertificateParams::new(vec!["lis.hospital.local".to_string()])?
         .signed_by(&client_key, &ca)?;
