@@ -125,6 +125,10 @@ const PHRASES: &[(DocumentClass, &[Rule])] = &[
             ("progress note", 4),
             ("office visit", 3),
             ("reason for consultation", 4),
+            // A consultant's reply to the referring doctor is the consultation's report.
+            ("thank you for referring", 5),
+            ("thank you for this consult", 4),
+            ("kind referral", 2),
             ("history of present illness", 2),
             ("chief complaint", 2),
             ("presenting complaint", 2),
@@ -218,6 +222,9 @@ const PHRASES: &[(DocumentClass, &[Rule])] = &[
             ("vascular congestion", 2),
             ("pulmonary edema", 1),
             ("lung volumes", 2),
+            ("myocardial perfusion", 4),
+            ("perfusion imaging", 3),
+            ("spect", 3),
             ("impression", 1),
             ("findings", 1),
             ("contrast", 1),
@@ -417,6 +424,29 @@ const PHRASES: &[(DocumentClass, &[Rule])] = &[
         ],
     ),
     (
+        // Neurophysiology studies (EEG, EMG and nerve conduction, evoked potentials, sleep
+        // studies) have an IMPRESSION and name imaging in passing, but are not imaging reports
+        // and no class of ours fits them: their own words make them `other`.
+        DocumentClass::Other,
+        &[
+            ("electroencephalogram", 5),
+            ("eeg", 4),
+            ("electromyography", 5),
+            ("electrodiagnostic", 5),
+            ("nerve conduction", 5),
+            ("needle emg", 5),
+            ("emg", 3),
+            ("conduction velocity", 3),
+            ("distal latency", 3),
+            ("evoked potential", 4),
+            ("evoked potentials", 4),
+            ("evoked response", 3),
+            ("polysomnography", 5),
+            ("polysomnogram", 5),
+            ("background activity", 2),
+        ],
+    ),
+    (
         DocumentClass::ClinicalPhoto,
         &[
             ("clinical photograph", 5),
@@ -444,6 +474,7 @@ const HEADERS: &[(DocumentClass, &[Rule])] = &[
             ("findings", 2),
             ("impression", 3),
             ("reason for exam", 4),
+            ("myocardial perfusion imaging", 4),
             ("reason for examination", 4),
             ("wet read", 4),
             ("final report", 1),
@@ -568,6 +599,12 @@ const HEADERS: &[(DocumentClass, &[Rule])] = &[
             ("objective", 3),
             ("allergies", 2),
             ("current medications", 1),
+            // Therapists' assessments (physical, speech, occupational therapy).
+            ("short-term goals", 2),
+            ("long-term goals", 2),
+            ("short term goals", 2),
+            ("long term goals", 2),
+            ("treatment plan", 2),
             ("vital signs", 2),
             ("heent", 3),
             ("extremities", 2),
@@ -636,6 +673,18 @@ const HEADERS: &[(DocumentClass, &[Rule])] = &[
             ("axis", 3),
             ("qrs", 2),
             ("rate", 1),
+        ],
+    ),
+    (
+        DocumentClass::Other,
+        &[
+            ("nerve conduction studies", 4),
+            ("nerve conduction study", 4),
+            ("needle emg", 4),
+            ("emg", 3),
+            ("eeg", 3),
+            ("background activity", 3),
+            ("activation procedures", 3),
         ],
     ),
     (
@@ -931,6 +980,16 @@ mod tests {
             Comparison is made with prior study. Bibasilar atelectasis is unchanged.";
         let (c, _, why) = rules(report).unwrap();
         assert_eq!(c, DocumentClass::ImagingReport, "{why:?}");
+    }
+
+    #[test]
+    fn neurophysiology_studies_are_not_imaging_reports() {
+        let study = "HISTORY: , Arm numbness.,NERVE CONDUCTION STUDIES: , The left median motor \
+            distal latency is prolonged.,NEEDLE EMG: , Normal.,IMPRESSION: , Carpal tunnel \
+            syndrome. An MRI of the spine is recommended.";
+        let (c, _, why) = rules(study).unwrap();
+        assert_eq!(c, DocumentClass::Other, "{why:?}");
+        assert!(why.iter().any(|e| e.found == "nerve conduction studies"));
     }
 
     #[test]

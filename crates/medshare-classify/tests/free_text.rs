@@ -90,7 +90,6 @@ fn outside_free_text_accuracy() {
     let mut dev_misses = Vec::new();
     let mut held_out_misses = 0;
     let mut unmarked = Vec::new();
-    let mut held_out_unmarked = Vec::new();
     for l in &labels {
         let p = dir.join(l.path);
         let bytes = std::fs::read(&p).unwrap_or_else(|e| panic!("{}: {e}", p.display()));
@@ -110,11 +109,6 @@ fn outside_free_text_accuracy() {
             if !ok {
                 // Every wrong answer must say it is unsure, so the app asks the doctor.
                 if !c.low_confidence {
-                    let unmarked = if l.held_out {
-                        &mut held_out_unmarked
-                    } else {
-                        &mut unmarked
-                    };
                     unmarked.push(format!(
                         "{} ({route}): wrong ({}) at confidence {} without the low-confidence mark",
                         l.path,
@@ -144,13 +138,6 @@ fn outside_free_text_accuracy() {
     }
     eprintln!("  held-out misses: {held_out_misses}");
     assert!(unmarked.is_empty(), "{unmarked:#?}");
-    // On the held-out half one document is wrong with confidence: an EMG / nerve conduction
-    // study filed under Radiology (IMPRESSION, MRI mentioned), for which no class exists; it was
-    // not tuned away (docs/classification.md). Any other confident miss fails.
-    assert!(
-        held_out_unmarked.len() <= HELD_OUT_UNMARKED,
-        "{held_out_unmarked:#?}"
-    );
 
     // Floors just under what was measured on the held-out half (docs/classification.md), so a
     // regression fails; classes with fewer than 10 held-out documents are reported, not floored.
@@ -164,18 +151,15 @@ fn outside_free_text_accuracy() {
     }
 }
 
-/// Confident wrong answers allowed on the held-out half: the EMG study, as text and as PDF.
-const HELD_OUT_UNMARKED: usize = 2;
-
-/// Measured 2026-11-29 on the held-out half: text 523/526, PDF 521/526; imaging-report 483/483
-/// both; consultation-note 37/39 text, 35/39 PDF.
+/// Measured 2026-11-29 on the held-out half: text 575/578, PDF 573/578; imaging-report 485/486
+/// both; consultation-note 83/85 text, 81/85 PDF.
 const HELD_OUT_FLOORS: &[(&str, &str, f64)] = &[
     ("text", "all", 0.99),
     ("pdf", "all", 0.985),
     ("text", "imaging-report (en)", 0.99),
     ("pdf", "imaging-report (en)", 0.99),
-    ("text", "consultation-note (en)", 0.92),
-    ("pdf", "consultation-note (en)", 0.87),
+    ("text", "consultation-note (en)", 0.95),
+    ("pdf", "consultation-note (en)", 0.93),
 ];
 
 fn miss(l: &Labelled, route: &str, c: &Classification) -> String {
