@@ -17,8 +17,11 @@ use base64::Engine;
 use base64::engine::general_purpose::STANDARD as B64;
 use medshare_client::audit::{Witnessed, witness};
 use medshare_client::intake::Intake;
-use medshare_client::{Client, ClientError, Hub, LoginOptions, Share, UploadSession};
+use medshare_client::{
+    Client, ClientError, ConsentTarget, Hub, LoginOptions, Patient, Share, UploadSession,
+};
 use medshare_model::DocumentId;
+use medshare_model::api::ConsentHolder;
 use medshare_model::identifiers::PatientIdentifier;
 use std::cell::RefCell;
 use std::collections::HashMap;
@@ -492,6 +495,126 @@ impl Core {
             })?;
         client.declare_care(&patient, None).await.map_err(js_error)
     }
+}
+
+#[wasm_bindgen]
+impl Core {
+    /// A patient's lab trends: every numeric result with the same analyte across the readable
+    /// documents of every laboratory, in one unit, oldest first (`medshare_client::trends`).
+    pub async fn lab_trends(&self, identifier: String) -> Result<Vec<Ts<TrendView>>, JsValue> {
+        let client = self.client()?;
+        let id = parse_identifier(&identifier)?;
+        let t = client.timeline(&id).await.map_err(js_error)?;
+        medshare_client::trends::lab_trends(&t)
+            .iter()
+            .map(|tr| ts(&TrendView::of(&client, &t, tr)))
+            .collect()
+    }
+
+    /// Who holds the patient's consent (from the signed key chain) and the certified
+    /// institutions it could be given to.
+    pub async fn consent(&self, identifier: String) -> Result<Ts<ConsentView>, JsValue> {
+        let client = self.client()?;
+        let patient = find_patient(&client, &identifier).await?;
+        let institution = |id| {
+            let client = client.clone();
+            async move {
+                client
+                    .trust()
+                    .institution(client.hub(), id)
+                    .await
+                    .map(|(v, _)| InstitutionView::of(&v))
+                    .map_err(js_error)
+            }
+        };
+        let first = patient
+            .epochs
+            .get(&1)
+            .ok_or_else(|| js_error(ClientError::Trust("the patient has no key")))?;
+        let registered_by = institution(first.institution_id).await?;
+        let mut alliance = false;
+        let mut institutions = Vec::new();
+        for h in patient.holders().map_err(js_error)? {
+            match h {
+                ConsentHolder::Alliance => alliance = true,
+                ConsentHolder::Institution { id } => institutions.push(institution(*id).await?),
+            }
+        }
+        let mut choices = Vec::new();
+        for i in client.institutions().await.map_err(js_error)? {
+            // Only institutions whose certificate verifies against the pinned root.
+            if let Ok(v) = institution(i.summary.institution_id).await {
+                choices.push(v);
+            }
+        }
+        ts(&ConsentView {
+            registered_by,
+            alliance,
+            institutions,
+            choices,
+        })
+    }
+
+    /// Record the patient's consent to share with `to` (`alliance` or an institution's code),
+    /// as `medshare consent grant` does.
+    pub async fn grant_consent(&self, identifier: String, to: String) -> Result<(), JsValue> {
+        let client = self.client()?;
+        let patient = find_patient(&client, &identifier).await?;
+        let target = consent_target(&client, &to).await?;
+        client
+            .grant_consent(&patient, &target)
+            .await
+            .map_err(js_error)
+    }
+
+    /// Withdraw the patient's consent from `to`, as `medshare consent revoke` does.
+    pub async fn revoke_consent(&self, identifier: String, to: String) -> Result<(), JsValue> {
+        let client = self.client()?;
+        let patient = find_patient(&client, &identifier).await?;
+        let target = consent_target(&client, &to).await?;
+        client
+            .revoke_consent(&patient, &target)
+            .await
+            .map_err(js_error)
+    }
+}
+
+async fn find_patient(client: &Client, identifier: &str) -> Result<Patient, JsValue> {
+    let id = parse_identifier(identifier)?;
+    client
+        .find_patient(&id)
+        .await
+        .map_err(js_error)?
+        .ok_or_else(|| {
+            js_error(ClientError::Api(medshare_model::Problem::new(
+                medshare_model::ErrorCode::NotFound,
+                None,
+            )))
+        })
+}
+
+/// `alliance`, or the institution whose root-signed certificate carries the code `to` (the
+/// hub's list only says where to look; the certificate must name the code asked for).
+async fn consent_target(client: &Client, to: &str) -> Result<ConsentTarget, JsValue> {
+    if to.eq_ignore_ascii_case("alliance") {
+        return Ok(ConsentTarget::Alliance);
+    }
+    let list = client.institutions().await.map_err(js_error)?;
+    let listed = list
+        .iter()
+        .find(|i| i.summary.code.eq_ignore_ascii_case(to))
+        .ok_or_else(|| invalid("no institution with that code"))?;
+    let (v, _) = client
+        .trust()
+        .institution(client.hub(), listed.summary.institution_id)
+        .await
+        .map_err(js_error)?;
+    if !v.cert.code.eq_ignore_ascii_case(to) {
+        return Err(js_error(ClientError::Trust(
+            "the hub answered with another institution than the one asked for",
+        )));
+    }
+    Ok(ConsentTarget::Institution(v.cert.institution_id))
 }
 
 fn parse_identifier(text: &str) -> Result<PatientIdentifier, JsValue> {

@@ -583,3 +583,99 @@ impl GrantView {
         }
     }
 }
+
+/// One analyte over time, across laboratories, in one unit (`medshare_client::trends`).
+#[derive(Clone, Debug, Serialize, Deserialize, Tsify)]
+pub struct TrendView {
+    /// The LOINC code joining the points.
+    pub loinc: String,
+    /// The analyte (`glucose`, `hba1c`...) or the test name as the first laboratory wrote it.
+    pub name: String,
+    /// The unit of every value and bound.
+    pub unit: String,
+    /// Oldest first.
+    pub points: Vec<TrendPointView>,
+}
+
+/// One result of a trend, with the laboratory's verified institution.
+#[derive(Clone, Debug, Serialize, Deserialize, Tsify)]
+pub struct TrendPointView {
+    pub document_id: String,
+    /// When the specimen was taken (ISO 8601), else the document's date of service.
+    pub taken: String,
+    /// In the trend's unit.
+    pub value: f64,
+    /// As the laboratory wrote it (value and unit).
+    pub reported: String,
+    #[tsify(optional)]
+    pub low: Option<f64>,
+    #[tsify(optional)]
+    pub high: Option<f64>,
+    #[tsify(optional)]
+    pub flag: Option<String>,
+    /// Why the value is critical, when it is.
+    #[tsify(optional)]
+    pub critical: Option<String>,
+    /// Who filed the report (verified certificate chain).
+    pub uploader: Person,
+}
+
+impl TrendView {
+    pub fn of(client: &Client, t: &Timeline, trend: &medshare_client::trends::Trend) -> Self {
+        Self {
+            loinc: trend.loinc.clone(),
+            name: trend.name.clone(),
+            unit: trend.unit.clone(),
+            points: trend
+                .points
+                .iter()
+                .filter_map(|p| {
+                    let e = t.entries.get(p.entry)?;
+                    Some(TrendPointView {
+                        document_id: p.document_id.to_string(),
+                        taken: p.taken.clone(),
+                        value: p.value,
+                        reported: p.reported.clone(),
+                        low: p.low,
+                        high: p.high,
+                        flag: p.flag.clone(),
+                        critical: p.critical.clone(),
+                        uploader: Person::of(client, &e.uploader),
+                    })
+                })
+                .collect(),
+        }
+    }
+}
+
+/// An institution as its root-signed certificate names it.
+#[derive(Clone, Debug, Serialize, Deserialize, Tsify)]
+pub struct InstitutionView {
+    pub institution_id: String,
+    pub name: String,
+    pub code: String,
+}
+
+impl InstitutionView {
+    pub fn of(v: &VerifiedInstitution) -> Self {
+        Self {
+            institution_id: v.cert.institution_id.to_string(),
+            name: v.cert.name.clone(),
+            code: v.cert.code.clone(),
+        }
+    }
+}
+
+/// Who may read a patient's records by the patient's consent, as the newest signed patient key
+/// epoch says (never the hub's word), and the institutions consent could be given to.
+#[derive(Clone, Debug, Serialize, Deserialize, Tsify)]
+pub struct ConsentView {
+    /// The institution that registered the patient.
+    pub registered_by: InstitutionView,
+    /// The patient consents to share with every institution of the alliance.
+    pub alliance: bool,
+    /// Institutions holding the patient's consent.
+    pub institutions: Vec<InstitutionView>,
+    /// Every certified institution of the alliance (to choose from).
+    pub choices: Vec<InstitutionView>,
+}

@@ -3,6 +3,7 @@
 import type {
   Account,
   AuditHead,
+  ConsentView,
   DocumentInfo,
   EventView,
   GrantView,
@@ -10,12 +11,14 @@ import type {
   IntakeView,
   Person,
   TimelineView,
+  TrendView,
   UploadChoices,
 } from "./pkg/medshare_wasm";
 
 export type {
   Account,
   AuditHead,
+  ConsentView,
   DocumentInfo,
   EventView,
   GrantView,
@@ -23,6 +26,7 @@ export type {
   IntakeView,
   Person,
   TimelineView,
+  TrendView,
   UploadChoices,
 };
 
@@ -49,6 +53,11 @@ export interface Ops {
   grants: [args: { documentId: string }, result: GrantView[]];
   breakGlass: [args: { identifier: string; reason: string }, result: string];
   declareCare: [args: { identifier: string }, result: void];
+  labTrends: [args: { identifier: string }, result: TrendView[]];
+  consent: [args: { identifier: string }, result: ConsentView];
+  /** `to`: `alliance` or an institution's code. */
+  grantConsent: [args: { identifier: string; to: string }, result: void];
+  revokeConsent: [args: { identifier: string; to: string }, result: void];
 }
 
 export type OpName = keyof Ops;

@@ -154,6 +154,25 @@ const handlers: { [K in OpName]: Handler<K> } = {
   async declareCare({ identifier }) {
     return (await getCore()).declare_care(identifier);
   },
+  async labTrends({ identifier }) {
+    const c = await getCore();
+    const t = await c.lab_trends(identifier);
+    await persist(c);
+    return t;
+  },
+  async consent({ identifier }) {
+    return (await getCore()).consent(identifier);
+  },
+  async grantConsent({ identifier, to }) {
+    const c = await getCore();
+    await c.grant_consent(identifier, to);
+    await persist(c);
+  },
+  async revokeConsent({ identifier, to }) {
+    const c = await getCore();
+    await c.revoke_consent(identifier, to);
+    await persist(c);
+  },
   async checkIdentifier({ text }) {
     await ready;
     return check_identifier(text);

@@ -1,25 +1,12 @@
 // The app as a whole: a hub with another alliance root is refused, every language renders the
 // timeline, the phone layout fits 360 px, and axe-core finds no serious or critical violation.
-import AxeBuilder from "@axe-core/playwright";
-import { expect, test, type Page } from "@playwright/test";
+import { expect, test } from "@playwright/test";
 import { readFileSync } from "node:fs";
 import path from "node:path";
-import { hub, login, screenshots, search, seedHkid } from "./helpers";
+import { axe, fits360, hub, login, screenshots, search, seedHkid } from "./helpers";
 
 const dict = (lang: string) =>
   JSON.parse(readFileSync(path.resolve(import.meta.dirname, `../../src/i18n/${lang}.json`), "utf8")) as Record<string, string>;
-
-async function axe(page: Page, what: string) {
-  const r = await new AxeBuilder({ page }).withTags(["wcag2a", "wcag2aa", "wcag21a", "wcag21aa"]).analyze();
-  const bad = r.violations.filter((v) => v.impact === "serious" || v.impact === "critical");
-  expect(bad.map((v) => `${v.id}: ${v.help} (${v.nodes.map((n) => n.target.join(" ")).join(", ")})`), what).toEqual([]);
-}
-
-async function fits360(page: Page, what: string) {
-  await page.setViewportSize({ width: 360, height: 780 });
-  const width = await page.evaluate(() => document.documentElement.scrollWidth);
-  expect(width, `${what} scrolls sideways at 360 px`).toBeLessThanOrEqual(360);
-}
 
 test("a hub serving another alliance root than the one pinned is refused", async ({ page }) => {
   await page.goto(hub() + "/#sandbox");
