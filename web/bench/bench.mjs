@@ -107,22 +107,30 @@ async function logout(page) {
   await page.getByRole("button", { name: "Log in" }).waitFor();
 }
 
-// 1. Cold load: a fresh browser profile each time (nothing cached), until the worker has fetched
-// the core.
+// 1. Cold load: a fresh browser profile each time (nothing cached), until the login form is
+// shown and the worker has fetched the core (the worker's request, seen by Playwright).
 const loads = [];
 for (let i = 0; i < 5; i++) {
   const ctx = await browser.newContext();
   const page = await ctx.newPage();
   const t0 = performance.now();
+  const wasmDone = new Promise((res) =>
+    ctx.on("requestfinished", async (r) => {
+      if (!r.url().endsWith(".wasm")) return;
+      const resp = await r.response();
+      const bytes = Number((await resp?.headerValue("content-length")) ?? NaN);
+      const encoding = (await resp?.headerValue("content-encoding")) ?? "identity";
+      res({ at: performance.now(), bytes, encoding, timing: r.timing() });
+    }),
+  );
   await page.goto(url + "/#sandbox");
   await page.getByRole("button", { name: "Log in" }).waitFor();
-  await page.waitForFunction(() => performance.getEntriesByType("resource").some((r) => r.name.endsWith(".wasm") && r.responseEnd > 0));
-  const load = performance.now() - t0;
-  const wasm = await page.evaluate(() => performance.getEntriesByType("resource").find((r) => r.name.endsWith(".wasm")).toJSON());
-  loads.push({ load, wasmMs: wasm.responseEnd - wasm.startTime, wasmBytes: wasm.encodedBodySize });
+  const shown = performance.now() - t0;
+  const w = await wasmDone;
+  loads.push({ shown, load: Math.max(shown, w.at - t0), wasmMs: w.timing.responseEnd - w.timing.requestStart, wasmBytes: `${w.bytes} (${w.encoding})` });
   await ctx.close();
 }
-console.log(`cold load (shell + worker + core fetched), median of 5: ${median(loads.map((l) => l.load)).toFixed(0)} ms (runs ${loads.map((l) => l.load.toFixed(0)).join(", ")}); wasm transfer ${median(loads.map((l) => l.wasmMs)).toFixed(0)} ms for ${loads[0].wasmBytes} bytes on the wire`);
+console.log(`cold load, median of 5: login form shown ${median(loads.map((l) => l.shown)).toFixed(0)} ms; core fetched by the worker ${median(loads.map((l) => l.load)).toFixed(0)} ms (runs ${loads.map((l) => l.load.toFixed(0)).join(", ")}); wasm request ${median(loads.map((l) => l.wasmMs)).toFixed(0)} ms for ${loads[0].wasmBytes} bytes on the wire`);
 
 // 2. Login with the production key derivation: a practitioner enrolled by the CLI without
 // --weak-kdf (Argon2id 64 MiB), certified by the clinic's administrator.
@@ -202,6 +210,11 @@ await page.getByRole("button", { name: "Upload" }).click();
 await page.locator("#upload-patient").fill(benchHkid);
 await page.getByTestId("file-input").setInputFiles(big);
 await page.getByTestId("classified").waitFor({ timeout: 120_000 });
+// Random bytes can look like another patient's number to the classifier: confirm as a user would.
+if (await page.getByTestId("mismatch").count()) {
+  console.log("(the classifier saw another patient number in the random file; confirmed)");
+  await page.getByTestId("mismatch").getByRole("checkbox").check();
+}
 t0 = performance.now();
 const before = chromiumRss();
 peak = before;

@@ -679,3 +679,156 @@ pub struct ConsentView {
     /// Every certified institution of the alliance (to choose from).
     pub choices: Vec<InstitutionView>,
 }
+
+/// What rebuilding the whole audit log in the browser found (`Client::verify_log`).
+#[derive(Clone, Debug, Serialize, Deserialize, Tsify)]
+pub struct LogReport {
+    /// Entries rebuilt.
+    pub entries: f64,
+    /// Entries outside this officer's scope, checked by their leaf only.
+    pub hidden: f64,
+    /// Signed heads checked against the rebuilt tree.
+    pub heads_checked: f64,
+    /// `size:hash` of the rebuilt tree.
+    pub root: String,
+    /// Everything found wrong, in log order (the core's wording).
+    pub findings: Vec<String>,
+    pub intact: bool,
+}
+
+impl LogReport {
+    pub fn of(r: &medshare_audit::Report) -> Self {
+        Self {
+            entries: r.entries as f64,
+            hidden: r.hidden as f64,
+            heads_checked: r.heads_checked as f64,
+            root: format!("{}:{}", r.root.size, r.root.hash_hex()),
+            findings: r.findings.iter().map(ToString::to_string).collect(),
+            intact: r.is_intact(),
+        }
+    }
+}
+
+/// One audit log entry as a privacy officer sees it: the actor named by their verified
+/// certificate, fixed codes for the action, outcome and basis, pseudonymous ids only.
+#[derive(Clone, Debug, Serialize, Deserialize, Tsify)]
+pub struct AuditEntryView {
+    pub seq: f64,
+    /// RFC 3339.
+    pub at: String,
+    /// Who acted; absent for the hub's own acts or a certificate that did not verify.
+    #[tsify(optional)]
+    pub actor: Option<Person>,
+    /// Fixed code, e.g. `document.fetch-content`.
+    pub action: String,
+    /// `allowed` or `denied`.
+    pub outcome: String,
+    /// The policy basis or the reason for a denial (fixed code).
+    pub purpose: String,
+    #[tsify(optional)]
+    pub document_id: Option<String>,
+    #[tsify(optional)]
+    pub patient_id: Option<String>,
+    /// The break-glass record to review, when the entry is one.
+    #[tsify(optional)]
+    pub break_glass: Option<f64>,
+}
+
+impl AuditEntryView {
+    pub fn of(l: &medshare_audit::LoggedEntry, actor: Option<Person>) -> Self {
+        let e = &l.entry;
+        Self {
+            seq: l.seq as f64,
+            at: time::OffsetDateTime::from_unix_timestamp(e.at)
+                .map(rfc3339)
+                .unwrap_or_default(),
+            actor,
+            action: e.action.clone(),
+            outcome: e.outcome.clone(),
+            purpose: e.purpose.clone(),
+            document_id: e.document.map(|d| d.to_string()),
+            patient_id: e.patient.map(|p| p.to_string()),
+            break_glass: e
+                .detail
+                .as_deref()
+                .and_then(|d| d.strip_prefix("break-glass:"))
+                .and_then(|n| n.parse::<i64>().ok())
+                .map(|n| n as f64),
+        }
+    }
+}
+
+/// A break-glass record with its reason opened on this device with the institution's keys.
+#[derive(Clone, Debug, Serialize, Deserialize, Tsify)]
+pub struct BreakGlassReview {
+    pub id: f64,
+    pub practitioner: Person,
+    pub patient_id: String,
+    /// RFC 3339.
+    pub opened_at: String,
+    pub expires_at: String,
+    /// The reason as the practitioner gave it (decrypted here; the hub only held it sealed).
+    pub reason: String,
+}
+
+/// A practitioner waiting for certification, with the key fingerprint to compare.
+#[derive(Clone, Debug, Serialize, Deserialize, Tsify)]
+pub struct PendingView {
+    pub practitioner_id: String,
+    pub handle: String,
+    pub name: String,
+    pub profession: String,
+    pub registration: String,
+    #[tsify(optional)]
+    pub specialty: Option<String>,
+    pub roles: Vec<String>,
+    /// The fingerprint of the key the hub holds for them: the person reads theirs out.
+    pub fingerprint: String,
+}
+
+impl PendingView {
+    pub fn of(p: &medshare_model::api::PendingPractitioner) -> Self {
+        Self {
+            practitioner_id: p.practitioner_id.to_string(),
+            handle: p.details.handle.to_string(),
+            name: p.details.name.clone(),
+            profession: text_of(&p.details.profession),
+            registration: p.details.registration.clone(),
+            specialty: p.details.specialty.clone(),
+            roles: p.details.roles.iter().map(text_of).collect(),
+            fingerprint: medshare_model::statements::decode_key(&p.sign_public)
+                .map(|k| medshare_model::statements::fingerprint(&k))
+                .unwrap_or_default(),
+        }
+    }
+}
+
+fn text_of<T: Serialize>(v: &T) -> String {
+    serde_json::to_value(v)
+        .ok()
+        .and_then(|v| v.as_str().map(str::to_string))
+        .unwrap_or_default()
+}
+
+/// A one-time enrolment code for a new member (shown once, handed over out of band).
+#[derive(Clone, Debug, Serialize, Deserialize, Tsify)]
+pub struct EnrolmentCodeView {
+    pub practitioner_id: String,
+    pub code: String,
+    /// RFC 3339.
+    pub expires_at: String,
+}
+
+/// A new member as the administrator types them in.
+#[derive(Clone, Debug, Serialize, Deserialize, Tsify)]
+pub struct NewMember {
+    pub handle: String,
+    pub name: String,
+    /// `doctor`, `nurse`, `dietitian`...
+    pub profession: String,
+    pub registration: String,
+    #[tsify(optional)]
+    pub specialty: Option<String>,
+    /// `clinician`, `institution-admin`, `privacy-officer`.
+    pub roles: Vec<String>,
+}

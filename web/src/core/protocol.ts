@@ -2,8 +2,14 @@
 // every key; the page only ever receives views (names, titles, decrypted bytes to show).
 import type {
   Account,
+  AuditEntryView,
   AuditHead,
+  BreakGlassReview,
   ConsentView,
+  EnrolmentCodeView,
+  LogReport,
+  NewMember,
+  PendingView,
   DocumentInfo,
   EventView,
   GrantView,
@@ -17,8 +23,14 @@ import type {
 
 export type {
   Account,
+  AuditEntryView,
   AuditHead,
+  BreakGlassReview,
   ConsentView,
+  EnrolmentCodeView,
+  LogReport,
+  NewMember,
+  PendingView,
   DocumentInfo,
   EventView,
   GrantView,
@@ -58,6 +70,16 @@ export interface Ops {
   /** `to`: `alliance` or an institution's code. */
   grantConsent: [args: { identifier: string; to: string }, result: void];
   revokeConsent: [args: { identifier: string; to: string }, result: void];
+  verifyLog: [args: Record<string, never>, result: LogReport];
+  /** `since`: Unix seconds. */
+  auditLog: [args: { patient?: string; practitioner?: string; since?: number }, result: AuditEntryView[]];
+  breakGlassReview: [args: { id: number }, result: BreakGlassReview];
+  accessExport: [args: { identifier: string }, result: Blob];
+  invite: [args: { member: NewMember }, result: EnrolmentCodeView];
+  pending: [args: Record<string, never>, result: PendingView[]];
+  certify: [args: { practitionerId: string; fingerprint?: string }, result: string];
+  members: [args: Record<string, never>, result: Person[]];
+  removeMember: [args: { practitionerId: string }, result: void];
 }
 
 export type OpName = keyof Ops;
