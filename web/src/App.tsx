@@ -60,7 +60,11 @@ export function App() {
       setEvents((prev) => [e, ...prev]);
       setUnread((n) => n + 1);
       if (document.hidden && "Notification" in window && Notification.permission === "granted") {
-        new Notification(i18n.t("notify.title"), { body: i18n.t("notify.shared"), tag: `medshare-${e.seq}` });
+        // No health information: what kind of event, never a title or a patient.
+        new Notification(i18n.t("notify.title"), {
+          body: i18n.t(e.kind === "shared" ? "notify.shared" : "notify.other"),
+          tag: `medshare-${e.seq}`,
+        });
       }
     };
     core.onStreamEnded = () => {
@@ -75,9 +79,6 @@ export function App() {
       setUnread(sorted.filter((e) => e.kind === "shared").length);
       follow();
     });
-    if ("Notification" in window && Notification.permission === "default") {
-      Notification.requestPermission().catch(() => {});
-    }
     return () => {
       stopped = true;
     };
