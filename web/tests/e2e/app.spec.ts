@@ -82,3 +82,32 @@ test("the idle lock wipes the keys and asks to log in again", async ({ page }) =
   await expect(page.getByLabel("User name")).toHaveValue("dr.wong");
   await page.evaluate(() => localStorage.removeItem("medshare.idleMinutes"));
 });
+
+test("installable: manifest and icons served, the service worker caches the app shell only", async ({ page }) => {
+  await page.goto(hub() + "/#sandbox");
+  const manifest = await (await page.request.get(hub() + "/manifest.webmanifest")).json();
+  expect(manifest.display).toBe("standalone");
+  for (const icon of manifest.icons as { src: string; type: string }[]) {
+    const r = await page.request.get(hub() + icon.src);
+    expect(r.ok(), icon.src).toBe(true);
+    expect(r.headers()["content-type"]).toContain(icon.type.split("+")[0]);
+  }
+  await page.evaluate(() => navigator.serviceWorker.ready.then(() => undefined));
+  // Use the app: log in, open a patient's records and a document.
+  await login(page, "dr.wong");
+  await search(page, seedHkid());
+  await page.getByTestId("timeline-entry").first().click();
+  await expect(page.getByTestId("verified")).toBeVisible();
+  const cached = await page.evaluate(async () => {
+    const out: string[] = [];
+    for (const name of await caches.keys()) {
+      for (const req of await (await caches.open(name)).keys()) out.push(new URL(req.url).pathname);
+    }
+    return out;
+  });
+  expect(cached).toContain("/");
+  expect(cached.some((p) => p.endsWith(".wasm"))).toBe(true);
+  // Nothing from the API (records, manifests, keys, events) and nothing but the app's files.
+  expect(cached.filter((p) => p.startsWith("/v1"))).toEqual([]);
+  expect(cached.filter((p) => p !== "/" && !p.startsWith("/assets/") && !/^\/[\w.-]+\.(png|svg|webmanifest)$/.test(p))).toEqual([]);
+});
