@@ -81,6 +81,14 @@ test("lab trends across two laboratories; consent recorded and withdrawn in the 
   await fits360(page, "lab trends");
   await screenshots(page, "lab-trends");
 
+  // Upload opens with the searched patient's number filled in and already checked.
+  await page.getByRole("button", { name: "Upload", exact: true }).click();
+  await expect(page.locator("#upload-patient")).toHaveValue(hkid);
+  await page.getByTestId("file-input").setInputFiles({ name: "note.txt", mimeType: "text/plain", buffer: Buffer.from("Review in clinic in 3 months.\n") });
+  await expect(page.getByTestId("classified")).toHaveCount(1);
+  await expect(page.getByRole("button", { name: "Encrypt and upload" })).toBeEnabled();
+  await page.getByRole("button", { name: "Patients", exact: true }).click();
+
   // Withdraw the public hospital's consent.
   await page.getByRole("button", { name: "Consent", exact: true }).click();
   await page.getByTestId("consent-holder").getByRole("button", { name: "Withdraw" }).click();
