@@ -17,9 +17,7 @@ use base64::Engine;
 use base64::engine::general_purpose::STANDARD as B64;
 use medshare_client::audit::{Witnessed, witness};
 use medshare_client::intake::Intake;
-use medshare_client::{
-    Client, ClientError, ConsentTarget, Hub, LoginOptions, Patient, Share, UploadSession,
-};
+use medshare_client::{Client, ClientError, Hub, LoginOptions, Patient, Share, UploadSession};
 use medshare_model::DocumentId;
 use medshare_model::api::ConsentHolder;
 use medshare_model::identifiers::PatientIdentifier;
@@ -560,7 +558,7 @@ impl Core {
     pub async fn grant_consent(&self, identifier: String, to: String) -> Result<(), JsValue> {
         let client = self.client()?;
         let patient = find_patient(&client, &identifier).await?;
-        let target = consent_target(&client, &to).await?;
+        let target = client.consent_target(&to).await.map_err(js_error)?;
         client
             .grant_consent(&patient, &target)
             .await
@@ -571,7 +569,7 @@ impl Core {
     pub async fn revoke_consent(&self, identifier: String, to: String) -> Result<(), JsValue> {
         let client = self.client()?;
         let patient = find_patient(&client, &identifier).await?;
-        let target = consent_target(&client, &to).await?;
+        let target = client.consent_target(&to).await.map_err(js_error)?;
         client
             .revoke_consent(&patient, &target)
             .await
@@ -757,30 +755,6 @@ async fn find_patient(client: &Client, identifier: &str) -> Result<Patient, JsVa
                 None,
             )))
         })
-}
-
-/// `alliance`, or the institution whose root-signed certificate carries the code `to` (the
-/// hub's list only says where to look; the certificate must name the code asked for).
-async fn consent_target(client: &Client, to: &str) -> Result<ConsentTarget, JsValue> {
-    if to.eq_ignore_ascii_case("alliance") {
-        return Ok(ConsentTarget::Alliance);
-    }
-    let list = client.institutions().await.map_err(js_error)?;
-    let listed = list
-        .iter()
-        .find(|i| i.summary.code.eq_ignore_ascii_case(to))
-        .ok_or_else(|| invalid("no institution with that code"))?;
-    let (v, _) = client
-        .trust()
-        .institution(client.hub(), listed.summary.institution_id)
-        .await
-        .map_err(js_error)?;
-    if !v.cert.code.eq_ignore_ascii_case(to) {
-        return Err(js_error(ClientError::Trust(
-            "the hub answered with another institution than the one asked for",
-        )));
-    }
-    Ok(ConsentTarget::Institution(v.cert.institution_id))
 }
 
 fn parse_identifier(text: &str) -> Result<PatientIdentifier, JsValue> {
