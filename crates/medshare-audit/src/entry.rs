@@ -84,12 +84,19 @@ pub enum VisibleEntry {
     /// An entry within the auditor's scope.
     Full(LoggedEntry),
     /// An entry outside it: its position and the leaf recorded when it was appended (hex).
-    Hidden {
-        /// 1-based sequence number.
-        seq: i64,
-        /// Leaf digest, hex.
-        leaf: String,
-    },
+    Hidden(HiddenEntry),
+}
+
+/// A position of the log outside the auditor's scope. It admits no other field, so a whole
+/// entry matches exactly one of [`VisibleEntry`]'s schemas (an OpenAPI `oneOf` must not match
+/// both).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct HiddenEntry {
+    /// 1-based sequence number.
+    pub seq: i64,
+    /// Leaf digest, hex.
+    pub leaf: String,
 }
 
 impl VisibleEntry {
@@ -97,7 +104,7 @@ impl VisibleEntry {
     pub fn seq(&self) -> i64 {
         match self {
             Self::Full(e) => e.seq,
-            Self::Hidden { seq, .. } => *seq,
+            Self::Hidden(h) => h.seq,
         }
     }
 
@@ -105,10 +112,10 @@ impl VisibleEntry {
     /// the leaf recorded at append time): an entry edited since no longer matches the signed
     /// heads, so an auditor who may not see it still finds that it changed.
     pub fn hide(e: &LoggedEntry) -> Self {
-        Self::Hidden {
+        Self::Hidden(HiddenEntry {
             seq: e.seq,
             leaf: hex::encode(e.entry.leaf()),
-        }
+        })
     }
 }
 
@@ -121,6 +128,25 @@ impl From<LoggedEntry> for VisibleEntry {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Schemathesis found a whole entry valid under both alternatives of the `oneOf`: the
+    /// hidden form must refuse other fields.
+    #[test]
+    fn a_whole_entry_matches_one_schema_only() {
+        let schema =
+            serde_json::to_value(<VisibleEntry as utoipa::PartialSchema>::schema()).unwrap();
+        assert!(
+            schema["oneOf"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .any(|s| s["$ref"] == "#/components/schemas/HiddenEntry"),
+            "{schema}"
+        );
+        let hidden =
+            serde_json::to_value(<HiddenEntry as utoipa::PartialSchema>::schema()).unwrap();
+        assert_eq!(hidden["additionalProperties"], false, "{hidden}");
+    }
 
     fn sample() -> Entry {
         Entry {

@@ -22,7 +22,7 @@ pub mod head;
 pub mod tree;
 pub mod verify;
 
-pub use entry::{Entry, Leaf, LoggedEntry, VisibleEntry};
+pub use entry::{Entry, HiddenEntry, Leaf, LoggedEntry, VisibleEntry};
 pub use head::{HeadError, SignedTreeHead, TreeHead, log_key_fingerprint};
 pub use tree::{MerkleTree, Proof, ProofError, Root, verify_consistency, verify_inclusion};
 pub use verify::{Finding, Problem, Report, audit_log};

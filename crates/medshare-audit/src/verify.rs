@@ -1,7 +1,7 @@
 //! Rebuild the whole tree from the entries and hold it against every signed head: an edited,
 //! deleted, inserted or reordered entry is reported with its position.
 
-use crate::entry::VisibleEntry;
+use crate::entry::{HiddenEntry, VisibleEntry};
 use crate::head::SignedTreeHead;
 use crate::tree::{MerkleTree, Root};
 use serde::Serialize;
@@ -175,7 +175,7 @@ pub fn audit_log(
                 }
                 leaf
             }
-            VisibleEntry::Hidden { leaf, .. } => {
+            VisibleEntry::Hidden(HiddenEntry { leaf, .. }) => {
                 hidden += 1;
                 match hex::decode(leaf).ok().and_then(|b| b.try_into().ok()) {
                     Some(l) => l,

@@ -2,7 +2,8 @@
 
 use ed25519_dalek::SigningKey;
 use medshare_audit::{
-    Entry, LoggedEntry, MerkleTree, Problem, SignedTreeHead, TreeHead, VisibleEntry, audit_log,
+    Entry, HiddenEntry, LoggedEntry, MerkleTree, Problem, SignedTreeHead, TreeHead, VisibleEntry,
+    audit_log,
 };
 use medshare_model::{DocumentId, PatientId, PractitionerId};
 
@@ -197,10 +198,10 @@ fn entries_outside_the_auditors_scope_verify_by_their_leaf() {
     assert_eq!((report.entries, report.hidden), (12, 6));
     // The hub swaps a hidden entry's leaf: caught against the signed heads from there on.
     let mut forged = visible;
-    forged[5] = VisibleEntry::Hidden {
+    forged[5] = VisibleEntry::Hidden(HiddenEntry {
         seq: 6,
         leaf: hex::encode([7u8; 32]),
-    };
+    });
     let report = audit_log(forged, &heads, &key, None);
     assert!(
         report

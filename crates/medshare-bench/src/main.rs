@@ -19,7 +19,9 @@
 //!   500 MB DICOM study classified from its header alone.
 //! - `gateway`: the institution gateway: DICOM C-STORE to durable encrypted upload
 //!   (instances/s, C-STORE round trips, Nagle stalls), HL7 ORU throughput and ACK latency.
-//! - `hub` (hidden): the hub process that `transfer` spawns.
+//! - `soak`: a mixed workload (logins, timelines, downloads, uploads, shares, inbox, live
+//!   streams) for minutes against one hub or two replicas: errors, memory over time, p99 drift.
+//! - `hub` (hidden): the hub process that `transfer` and `soak` spawn.
 //!
 //! Every subcommand prints a human summary; with `--json` the summary goes to stderr and one
 //! JSON record to stdout. Every subcommand is bounded in time (`--timeout-secs`) and only ever
@@ -34,6 +36,7 @@ mod report;
 mod scale;
 mod seal;
 mod search;
+mod soak;
 mod transfer;
 mod util;
 
@@ -71,6 +74,8 @@ enum Command {
     Classify(classify::Args),
     /// The institution gateway: DICOM ingest to filed studies, HL7 ACK latency and throughput.
     Gateway(gateway::Args),
+    /// A mixed workload for minutes against one hub or two replicas: errors, memory, p99.
+    Soak(soak::Args),
     /// Run a sandbox hub on 127.0.0.1:0 until stdin closes or SIGTERM (used by `transfer`).
     #[command(hide = true)]
     Hub {
@@ -80,6 +85,9 @@ enum Command {
         /// Where to write the chosen port once the hub is ready to serve.
         #[arg(long)]
         port_file: PathBuf,
+        /// A JSON hub configuration to use instead of the sandbox's.
+        #[arg(long)]
+        config: Option<PathBuf>,
     },
 }
 
@@ -104,10 +112,12 @@ fn main() -> std::process::ExitCode {
             Command::Scale { command } => scale::run(command).await,
             Command::Classify(a) => classify::run(a).await,
             Command::Gateway(a) => gateway::run(a).await,
+            Command::Soak(a) => soak::run(a).await,
             Command::Hub {
                 data_dir,
                 port_file,
-            } => hub::run(&data_dir, &port_file).await,
+                config,
+            } => hub::run(&data_dir, &port_file, config.as_deref()).await,
         }
     });
     // Do not wait for blocking tasks abandoned by a timeout.

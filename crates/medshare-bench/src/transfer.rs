@@ -16,6 +16,7 @@
 //! Dirty pages are flushed (`sync`, untimed) before each measurement. `--quick` (CI): 8 MiB,
 //! one run, no targets judged.
 
+use crate::hub::HubProcess;
 use crate::report::{CpuMeter, CpuShare, Machine, Out, Target, median, mib_per_s};
 use crate::util::{
     self, MIB, find_tool, free_port, proc_status_kib, run_timed, running_as_root, settle,
@@ -422,67 +423,6 @@ async fn http_get(
     }
     sink.flush()?;
     Ok((n, t.elapsed()))
-}
-
-/// The hub as a child process of this binary.
-struct HubProcess {
-    child: Child,
-    pid: u32,
-    url: String,
-    data_dir: PathBuf,
-}
-
-impl HubProcess {
-    async fn start(data_dir: &Path) -> anyhow::Result<Self> {
-        let port_file = data_dir.with_extension("port");
-        let exe = std::env::current_exe().context("cannot find this executable")?;
-        let child = Command::new(exe)
-            .arg("hub")
-            .arg("--data-dir")
-            .arg(data_dir)
-            .arg("--port-file")
-            .arg(&port_file)
-            .stdin(Stdio::piped())
-            .stdout(Stdio::null())
-            .kill_on_drop(true)
-            .spawn()
-            .context("cannot start the hub process")?;
-        let pid = child.id().ok_or(anyhow!("the hub process has no id"))?;
-        let deadline = Instant::now() + Duration::from_secs(30);
-        let port: u16 = loop {
-            if let Ok(text) = std::fs::read_to_string(&port_file) {
-                break text.trim().parse().context("bad port file")?;
-            }
-            ensure!(
-                Instant::now() < deadline,
-                "the hub process did not start in 30 s"
-            );
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        };
-        wait_for_port(port, Duration::from_secs(10)).await?;
-        Ok(Self {
-            child,
-            pid,
-            url: format!("http://127.0.0.1:{port}"),
-            data_dir: data_dir.to_path_buf(),
-        })
-    }
-
-    /// Close its stdin (it then stops gracefully); kill it if it has not exited in 10 s.
-    async fn stop(&mut self) -> anyhow::Result<()> {
-        drop(self.child.stdin.take());
-        match tokio::time::timeout(Duration::from_secs(10), self.child.wait()).await {
-            Ok(status) => {
-                let status = status?;
-                ensure!(status.success(), "the hub process exited with {status}");
-            }
-            Err(_) => {
-                self.child.kill().await?;
-                bail!("the hub process did not stop in 10 s (killed)");
-            }
-        }
-        Ok(())
-    }
 }
 
 /// nginx serving one static file, as a child process with everything under a temp prefix.

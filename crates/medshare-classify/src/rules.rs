@@ -23,6 +23,9 @@ type Rule = (&'static str, u32);
 /// [`SURE_SCORE`]) or a close second class: such results are flagged for confirmation.
 pub(crate) const SURE_SCORE: u32 = 8;
 
+/// The title region is at most this many characters.
+const TITLE_CHARS: usize = 300;
+
 /// Phrase rules per class (lower case).
 const PHRASES: &[(DocumentClass, &[Rule])] = &[
     (
@@ -122,6 +125,10 @@ const PHRASES: &[(DocumentClass, &[Rule])] = &[
             ("progress note", 4),
             ("office visit", 3),
             ("reason for consultation", 4),
+            // A consultant's reply to the referring doctor is the consultation's report.
+            ("thank you for referring", 5),
+            ("thank you for this consult", 4),
+            ("kind referral", 2),
             ("history of present illness", 2),
             ("chief complaint", 2),
             ("presenting complaint", 2),
@@ -186,6 +193,38 @@ const PHRASES: &[(DocumentClass, &[Rule])] = &[
             ("pneumothorax", 1),
             ("pleural effusion", 1),
             ("no acute", 1),
+            // The words of a chest radiograph report (MIMIC-CXR style): views, lines and tubes,
+            // and findings each count a little; together they decide a report without headers.
+            ("wet read", 5),
+            ("chest film", 3),
+            ("ap chest", 3),
+            ("frontal view", 3),
+            ("lateral view", 2),
+            ("frontal", 1),
+            ("portable", 1),
+            ("comparison is made", 3),
+            ("prior study", 2),
+            ("prior studies", 2),
+            ("interval change", 2),
+            ("standard position", 2),
+            ("cardiomegaly", 1),
+            ("atelectasis", 1),
+            ("opacity", 1),
+            ("opacities", 1),
+            ("opacification", 1),
+            ("consolidation", 1),
+            ("hemidiaphragm", 2),
+            ("costophrenic", 2),
+            ("mediastinum", 1),
+            ("mediastinal", 1),
+            ("hilar", 1),
+            ("carina", 2),
+            ("vascular congestion", 2),
+            ("pulmonary edema", 1),
+            ("lung volumes", 2),
+            ("myocardial perfusion", 4),
+            ("perfusion imaging", 3),
+            ("spect", 3),
             ("impression", 1),
             ("findings", 1),
             ("contrast", 1),
@@ -385,6 +424,29 @@ const PHRASES: &[(DocumentClass, &[Rule])] = &[
         ],
     ),
     (
+        // Neurophysiology studies (EEG, EMG and nerve conduction, evoked potentials, sleep
+        // studies) have an IMPRESSION and name imaging in passing, but are not imaging reports
+        // and no class of ours fits them: their own words make them `other`.
+        DocumentClass::Other,
+        &[
+            ("electroencephalogram", 5),
+            ("eeg", 4),
+            ("electromyography", 5),
+            ("electrodiagnostic", 5),
+            ("nerve conduction", 5),
+            ("needle emg", 5),
+            ("emg", 3),
+            ("conduction velocity", 3),
+            ("distal latency", 3),
+            ("evoked potential", 4),
+            ("evoked potentials", 4),
+            ("evoked response", 3),
+            ("polysomnography", 5),
+            ("polysomnogram", 5),
+            ("background activity", 2),
+        ],
+    ),
+    (
         DocumentClass::ClinicalPhoto,
         &[
             ("clinical photograph", 5),
@@ -411,6 +473,11 @@ const HEADERS: &[(DocumentClass, &[Rule])] = &[
             ("comparison", 4),
             ("findings", 2),
             ("impression", 3),
+            ("reason for exam", 4),
+            ("myocardial perfusion imaging", 4),
+            ("reason for examination", 4),
+            ("wet read", 4),
+            ("final report", 1),
             ("檢查所見", 3),
             ("检查所见", 3),
             ("影像所見", 3),
@@ -530,6 +597,17 @@ const HEADERS: &[(DocumentClass, &[Rule])] = &[
             ("impression and plan", 3),
             ("subjective", 3),
             ("objective", 3),
+            ("allergies", 2),
+            ("current medications", 1),
+            // Therapists' assessments (physical, speech, occupational therapy).
+            ("short-term goals", 2),
+            ("long-term goals", 2),
+            ("short term goals", 2),
+            ("long term goals", 2),
+            ("treatment plan", 2),
+            ("vital signs", 2),
+            ("heent", 3),
+            ("extremities", 2),
             ("主訴", 3),
             ("主诉", 3),
             ("現病史", 3),
@@ -598,6 +676,18 @@ const HEADERS: &[(DocumentClass, &[Rule])] = &[
         ],
     ),
     (
+        DocumentClass::Other,
+        &[
+            ("nerve conduction studies", 4),
+            ("nerve conduction study", 4),
+            ("needle emg", 4),
+            ("emg", 3),
+            ("eeg", 3),
+            ("background activity", 3),
+            ("activation procedures", 3),
+        ],
+    ),
+    (
         DocumentClass::ImmunisationRecord,
         &[
             ("vaccine", 3),
@@ -639,10 +729,30 @@ pub(crate) fn fold_width(text: &str) -> Cow<'_, str> {
 }
 
 /// The section headers of `text`, lower case: a line's leading label before a colon (at most
-/// five words, no digits), or a short line of its own in capitals (`FINDINGS`).
+/// five words, no digits), a short line of its own in capitals (`FINDINGS`), or a label in
+/// capitals before a colon inside a line, after a `,`, `.` or `;` (`...,HISTORY: , ...`: text
+/// whose line breaks were lost in transcription or copying).
 pub(crate) fn headers(text: &str) -> Vec<String> {
     let mut out: Vec<String> = Vec::new();
+    let mut add = |label: &str| {
+        let label = label.trim().trim_end_matches(['.', ':']).trim();
+        let words = label.split_whitespace().count();
+        if label.is_empty()
+            || words > 5
+            || label.chars().any(|c| c.is_ascii_digit())
+            || label.chars().count() > 40
+        {
+            return;
+        }
+        let l = label.to_lowercase().replace(" / ", "/");
+        if !out.contains(&l) {
+            out.push(l);
+        }
+    };
     for line in text.lines() {
+        for label in inline_headers(line) {
+            add(label);
+        }
         let t = line.trim().trim_start_matches(['#', '*', '-', '•']).trim();
         if t.is_empty() {
             continue;
@@ -659,19 +769,30 @@ pub(crate) fn headers(text: &str) -> Vec<String> {
                 (short && caps).then_some(t)
             }
         };
-        let Some(label) = label else { continue };
-        let label = label.trim().trim_end_matches(['.', ':']).trim();
-        let words = label.split_whitespace().count();
-        if label.is_empty()
-            || words > 5
-            || label.chars().any(|c| c.is_ascii_digit())
-            || label.chars().count() > 40
-        {
-            continue;
+        if let Some(label) = label {
+            add(label);
         }
-        let l = label.to_lowercase().replace(" / ", "/");
-        if !out.contains(&l) {
-            out.push(l);
+    }
+    out
+}
+
+/// Labels in capitals followed by a colon inside a line, each after a `,`, `.` or `;` (the
+/// line's own leading label is found by [`headers`]): `...unchanged.,IMPRESSION: , ...`.
+fn inline_headers(line: &str) -> Vec<&str> {
+    let mut out = Vec::new();
+    for (i, _) in line.match_indices(':').filter(|(i, _)| *i > 0) {
+        let before = &line[..i];
+        let Some(start) = before.rfind([',', '.', ';']).map(|j| j + 1) else {
+            continue;
+        };
+        let label = before[start..].trim();
+        let letters = label.chars().filter(|c| c.is_alphabetic()).count();
+        let caps = label
+            .chars()
+            .filter(|c| c.is_alphabetic())
+            .all(|c| c.is_uppercase());
+        if letters >= 3 && caps {
+            out.push(label);
         }
     }
     out
@@ -690,13 +811,17 @@ pub(crate) fn rules_with(
 ) -> Option<(DocumentClass, f32, Vec<Evidence>)> {
     let folded = fold_width(text);
     let lower = folded.to_lowercase();
-    // The title region: the first six non-empty lines.
+    // The title region: the first six non-empty lines, at most TITLE_CHARS characters (text
+    // whose line breaks were lost is one long line: its title region is its beginning).
     let head: String = lower
         .lines()
         .filter(|l| !l.trim().is_empty())
         .take(6)
         .collect::<Vec<_>>()
-        .join("\n");
+        .join("\n")
+        .chars()
+        .take(TITLE_CHARS)
+        .collect();
     let found_headers = headers(&folded);
     let mut scores: Vec<(DocumentClass, u32, Vec<Evidence>)> = PHRASES
         .iter()
@@ -824,6 +949,47 @@ mod tests {
             why.iter()
                 .any(|e| e.source == "section" && e.found == "technique")
         );
+    }
+
+    #[test]
+    fn headers_inside_a_line_whose_breaks_were_lost() {
+        let note = "CHIEF COMPLAINT:,  Leg pain.,HISTORY OF PRESENT ILLNESS: , A 56-year-old \
+            with pain.  She states: it hurts.,PHYSICAL EXAMINATION:,  Normal.,\
+            ASSESSMENT AND PLAN: , Rest.";
+        let mut h = headers(note);
+        h.sort();
+        assert_eq!(
+            h,
+            [
+                "assessment and plan",
+                "chief complaint",
+                "history of present illness",
+                "physical examination",
+            ],
+            "a label in lower case inside a sentence is not a header"
+        );
+        let (c, conf, why) = rules(note).unwrap();
+        assert_eq!(c, DocumentClass::ConsultationNote, "{why:?}");
+        assert!(conf > crate::LOW_CONFIDENCE, "{conf}");
+    }
+
+    #[test]
+    fn chest_film_wording_without_headers() {
+        let report = "FINAL REPORT\nSINGLE FRONTAL VIEW OF THE CHEST\n\n\
+            Mild cardiomegaly and widened mediastinum are stable. There is no pneumothorax. \
+            Comparison is made with prior study. Bibasilar atelectasis is unchanged.";
+        let (c, _, why) = rules(report).unwrap();
+        assert_eq!(c, DocumentClass::ImagingReport, "{why:?}");
+    }
+
+    #[test]
+    fn neurophysiology_studies_are_not_imaging_reports() {
+        let study = "HISTORY: , Arm numbness.,NERVE CONDUCTION STUDIES: , The left median motor \
+            distal latency is prolonged.,NEEDLE EMG: , Normal.,IMPRESSION: , Carpal tunnel \
+            syndrome. An MRI of the spine is recommended.";
+        let (c, _, why) = rules(study).unwrap();
+        assert_eq!(c, DocumentClass::Other, "{why:?}");
+        assert!(why.iter().any(|e| e.found == "nerve conduction studies"));
     }
 
     #[test]

@@ -119,7 +119,7 @@ pub fn audit_seed(n: u64) -> Vec<u8> {
         if let Some(proof) = tree.prove_inclusion(index) {
             let leaf = match &input.entries[index as usize] {
                 VisibleEntry::Full(e) => e.leaf.clone().unwrap_or_default(),
-                VisibleEntry::Hidden { leaf, .. } => leaf.clone(),
+                VisibleEntry::Hidden(h) => h.leaf.clone(),
             };
             input.inclusion.push((head.clone(), index, leaf, proof));
         }

@@ -52,10 +52,12 @@ impl From<ClientError> for Failure {
             },
             ClientError::Io(_) => retry("io"),
             ClientError::Api(p) => match p.code {
-                ErrorCode::Unavailable | ErrorCode::Internal => Failure::Retry {
-                    code: format!("hub-{}", p.code.as_str()),
-                    counts: false,
-                },
+                ErrorCode::Unavailable | ErrorCode::Internal | ErrorCode::InsufficientStorage => {
+                    Failure::Retry {
+                        code: format!("hub-{}", p.code.as_str()),
+                        counts: false,
+                    }
+                }
                 ErrorCode::TooManyRequests
                 | ErrorCode::Unauthenticated
                 | ErrorCode::SessionExpired => retry(&format!("hub-{}", p.code.as_str())),

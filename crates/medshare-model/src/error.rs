@@ -24,6 +24,9 @@ pub enum ErrorCode {
     AlreadyBootstrapped,
     Internal,
     Unavailable,
+    /// The hub's disk (blob folder or database) is full: nothing was kept; try again once an
+    /// administrator has made room.
+    InsufficientStorage,
 }
 
 impl ErrorCode {
@@ -43,6 +46,7 @@ impl ErrorCode {
             Self::AccountLocked | Self::TooManyRequests => 429,
             Self::Internal => 500,
             Self::Unavailable => 503,
+            Self::InsufficientStorage => 507,
         }
     }
 
@@ -66,6 +70,7 @@ impl ErrorCode {
             Self::AlreadyBootstrapped => "The alliance is already initialised",
             Self::Internal => "Internal error",
             Self::Unavailable => "Temporarily unavailable",
+            Self::InsufficientStorage => "The hub's storage is full; nothing was kept",
         }
     }
 
@@ -89,6 +94,7 @@ impl ErrorCode {
             Self::AlreadyBootstrapped => "already_bootstrapped",
             Self::Internal => "internal",
             Self::Unavailable => "unavailable",
+            Self::InsufficientStorage => "insufficient_storage",
         }
     }
 }

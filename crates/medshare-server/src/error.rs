@@ -57,6 +57,10 @@ impl From<medshare_store::StoreError> for ApiError {
         match e {
             E::NotFound => Self::not_found(),
             E::Conflict => Self::new(ErrorCode::Conflict),
+            ref other if other.is_disk_full() => {
+                tracing::error!(error = %other, "metadata store: the disk is full");
+                Self::new(ErrorCode::InsufficientStorage)
+            }
             other => {
                 tracing::error!(error = %other, "metadata store failure");
                 Self::new(ErrorCode::Unavailable)
@@ -78,6 +82,10 @@ impl From<medshare_blob::BlobError> for ApiError {
                 Self::bad_request("the request body stalled: nothing arrived within the time limit")
             }
             E::Body(_) => Self::bad_request("the request body ended abnormally"),
+            E::Io(ref io) if io.kind() == std::io::ErrorKind::StorageFull => {
+                tracing::error!("blob store: the disk is full");
+                Self::new(ErrorCode::InsufficientStorage)
+            }
             other => {
                 tracing::error!(error = %other, "blob store failure");
                 Self::new(ErrorCode::Unavailable)

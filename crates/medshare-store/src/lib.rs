@@ -73,6 +73,24 @@ pub enum StoreError {
     SchemaBehind { pending: usize },
 }
 
+impl StoreError {
+    /// The database could not write because its disk is full (SQLite `SQLITE_FULL`,
+    /// PostgreSQL `53100 disk_full`), as opposed to being unreachable.
+    pub fn is_disk_full(&self) -> bool {
+        let Self::Database(e) = self else {
+            return false;
+        };
+        match e {
+            sqlx::Error::Database(d) => {
+                matches!(d.code().as_deref(), Some("13") | Some("53100"))
+                    || d.message().contains("database or disk is full")
+            }
+            sqlx::Error::Io(io) => io.kind() == std::io::ErrorKind::StorageFull,
+            _ => false,
+        }
+    }
+}
+
 impl From<sqlx::Error> for StoreError {
     fn from(e: sqlx::Error) -> Self {
         match &e {

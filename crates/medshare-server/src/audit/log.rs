@@ -34,8 +34,11 @@ pub enum LogError {
          share audit.signing_key_file, and a restored hub needs the audit-log.key of its backup"
     )]
     KeyMismatch,
-    #[error("the audit log could not be written")]
-    Write,
+    #[error("the audit log could not be written{}", if *disk_full { ": the disk is full" } else { "" })]
+    Write {
+        /// The database's disk is full (answered 507, not 503).
+        disk_full: bool,
+    },
     #[error("the audit appender has stopped")]
     Stopped,
 }
@@ -292,8 +295,9 @@ async fn appender(inner: Arc<Inner>, mut rx: mpsc::Receiver<Pending>, batch_max:
             }
             Err(e) => {
                 tracing::error!(error = %e, "audit entries could not be written");
+                let disk_full = e.is_disk_full();
                 for p in batch {
-                    let _ = p.done.send(Err(LogError::Write));
+                    let _ = p.done.send(Err(LogError::Write { disk_full }));
                 }
             }
         }

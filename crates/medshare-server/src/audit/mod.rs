@@ -181,7 +181,15 @@ pub fn log_failed(e: LogError) -> ApiError {
     match e {
         // The database is away (an outage, a restart): temporary, answered 503 like every
         // other store failure, so clients retry instead of reporting a bug.
-        LogError::Store(_) => ApiError::new(medshare_model::ErrorCode::Unavailable),
+        LogError::Store(ref s) if s.is_disk_full() => {
+            ApiError::new(medshare_model::ErrorCode::InsufficientStorage)
+        }
+        LogError::Write { disk_full: true } => {
+            ApiError::new(medshare_model::ErrorCode::InsufficientStorage)
+        }
+        LogError::Store(_) | LogError::Write { disk_full: false } => {
+            ApiError::new(medshare_model::ErrorCode::Unavailable)
+        }
         _ => ApiError::internal(),
     }
 }

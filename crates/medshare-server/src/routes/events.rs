@@ -51,8 +51,21 @@ fn sse(e: &Event) -> Result<SseEvent, Infallible> {
         .data(serde_json::to_string(e).unwrap_or_default()))
 }
 
+/// One message of the event stream as Server-Sent Events carry it.
+#[derive(utoipa::ToSchema)]
+#[schema(as = StreamMessage)]
+#[allow(dead_code)] // documents the wire format; the stream is written by axum's `Sse`
+pub struct StreamMessage {
+    /// The event's sequence number (send it back as `Last-Event-ID` to resume).
+    id: String,
+    /// Always `medshare`.
+    event: String,
+    /// The event, as the JSON of an `Event`.
+    data: String,
+}
+
 /// Live notifications (Server-Sent Events); resumes after `Last-Event-ID` or `since`.
-#[utoipa::path(get, path = "/v1/events/stream", tag = "events", security(("bearer" = [])), params(Since), responses((status = 200, content_type = "text/event-stream", body = String)))]
+#[utoipa::path(get, path = "/v1/events/stream", tag = "events", security(("bearer" = [])), params(Since), responses((status = 200, content_type = "text/event-stream", body = StreamMessage, description = "A stream of messages, each one `Event`")))]
 pub async fn stream(
     State(s): State<AppState>,
     caller: Caller,

@@ -69,6 +69,7 @@ async fn problemize(res: Response) -> Response {
         416 => ErrorCode::RangeNotSatisfiable,
         400..=499 => ErrorCode::BadRequest,
         503 => ErrorCode::Unavailable,
+        507 => ErrorCode::InsufficientStorage,
         _ => ErrorCode::Internal,
     };
     let mut p = Problem::new(code, None);
