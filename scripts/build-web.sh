@@ -7,10 +7,10 @@ cd "$(dirname "$0")/.."
 bash scripts/web-tools.sh
 
 echo "build-web.sh: client core -> wasm32" >&2
-cargo build --locked -q --release -p medshare-wasm --target wasm32-unknown-unknown
+cargo build --locked -q --profile wasm -p medshare-wasm --target wasm32-unknown-unknown
 pkg=web/src/core/pkg
 rm -rf "$pkg"
-wasm-bindgen --target web --out-dir "$pkg" target/wasm32-unknown-unknown/release/medshare_wasm.wasm
+wasm-bindgen --target web --out-dir "$pkg" target/wasm32-unknown-unknown/wasm/medshare_wasm.wasm
 # binaryen from npm (pinned in web/package-lock.json): Debian's version 108 rewrites the
 # externref table into a form Chromium rejects. The features are those rustc's target emits.
 web/node_modules/.bin/wasm-opt -Oz --enable-bulk-memory --enable-nontrapping-float-to-int --enable-sign-ext \

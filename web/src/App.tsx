@@ -7,8 +7,24 @@ import { Patients } from "./screens/Patients";
 import { DocumentView } from "./screens/DocumentView";
 import { Inbox } from "./screens/Inbox";
 import { Upload } from "./screens/Upload";
+import { Audit } from "./screens/Audit";
+import { Admin } from "./screens/Admin";
 
-type View = { kind: "patients" } | { kind: "inbox" } | { kind: "upload" } | { kind: "document"; id: string; back: View };
+type View =
+  | { kind: "patients" }
+  | { kind: "inbox" }
+  | { kind: "upload" }
+  | { kind: "audit" }
+  | { kind: "admin" }
+  | { kind: "document"; id: string; back: View };
+
+/** The screen a role starts on: clinicians their patients, officers the log, admins members. */
+function home(a: Account): View {
+  if (a.roles.includes("clinician")) return { kind: "patients" };
+  if (a.roles.includes("privacy-officer")) return { kind: "audit" };
+  if (a.roles.includes("institution-admin")) return { kind: "admin" };
+  return { kind: "inbox" };
+}
 
 export function App() {
   const [lang, setLang] = useState<Lang>(() =>
@@ -44,7 +60,11 @@ export function App() {
       setEvents((prev) => [e, ...prev]);
       setUnread((n) => n + 1);
       if (document.hidden && "Notification" in window && Notification.permission === "granted") {
-        new Notification(i18n.t("notify.title"), { body: i18n.t("notify.shared"), tag: `medshare-${e.seq}` });
+        // No health information: what kind of event, never a title or a patient.
+        new Notification(i18n.t("notify.title"), {
+          body: i18n.t(e.kind === "shared" ? "notify.shared" : "notify.other"),
+          tag: `medshare-${e.seq}`,
+        });
       }
     };
     core.onStreamEnded = () => {
@@ -59,9 +79,6 @@ export function App() {
       setUnread(sorted.filter((e) => e.kind === "shared").length);
       follow();
     });
-    if ("Notification" in window && Notification.permission === "default") {
-      Notification.requestPermission().catch(() => {});
-    }
     return () => {
       stopped = true;
     };
@@ -93,8 +110,9 @@ export function App() {
   const onLogin = (a: Account) => {
     setAccount(a);
     setLocked(null);
-    setView({ kind: "patients" });
+    setView(home(a));
   };
+  const clinician = account?.roles.includes("clinician") ?? false;
   const logout = async () => {
     await core.call("logout", {}).catch(() => {});
     setAccount(null);
@@ -140,12 +158,26 @@ export function App() {
             <span className="who">
               {account.me.name} · {account.me.institution_name}
             </span>
-            <button type="button" onClick={() => setView({ kind: "patients" })} aria-current={view.kind === "patients"}>
-              {i18n.t("nav.patients")}
-            </button>
-            <button type="button" onClick={() => setView({ kind: "upload" })} aria-current={view.kind === "upload"}>
-              {i18n.t("nav.upload")}
-            </button>
+            {clinician && (
+              <>
+                <button type="button" onClick={() => setView({ kind: "patients" })} aria-current={view.kind === "patients"}>
+                  {i18n.t("nav.patients")}
+                </button>
+                <button type="button" onClick={() => setView({ kind: "upload" })} aria-current={view.kind === "upload"}>
+                  {i18n.t("nav.upload")}
+                </button>
+              </>
+            )}
+            {account.roles.includes("privacy-officer") && (
+              <button type="button" onClick={() => setView({ kind: "audit" })} aria-current={view.kind === "audit"}>
+                {i18n.t("nav.audit")}
+              </button>
+            )}
+            {account.roles.includes("institution-admin") && (
+              <button type="button" onClick={() => setView({ kind: "admin" })} aria-current={view.kind === "admin"}>
+                {i18n.t("nav.admin")}
+              </button>
+            )}
             <button
               type="button"
               onClick={() => {
@@ -175,7 +207,7 @@ export function App() {
         {!account && <Login onLogin={onLogin} lockedHandle={locked} sandbox={sandbox} />}
         {/* Kept mounted (hidden) so the timeline survives opening a document: nothing that
             names a patient is written to storage. */}
-        {account && (
+        {account && clinician && (
           <div hidden={view.kind !== "patients"}>
             <Patients onOpen={(id) => setView({ kind: "document", id, back: { kind: "patients" } })} onSearched={setPatient} />
           </div>
@@ -186,6 +218,8 @@ export function App() {
         {account && view.kind === "inbox" && (
           <Inbox events={events} live={live} onOpen={(id) => setView({ kind: "document", id, back: view })} />
         )}
+        {account && view.kind === "audit" && <Audit />}
+        {account && view.kind === "admin" && <Admin account={account} />}
         {account && view.kind === "document" && <DocumentView id={view.id} onBack={() => setView(view.back)} />}
       </main>
     </I18nContext.Provider>

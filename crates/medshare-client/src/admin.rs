@@ -282,6 +282,32 @@ impl Client {
         Ok(fp)
     }
 
+    /// The certified members of this administrator's institution besides themselves, each
+    /// verified to the pinned root and certified by this institution (the hub's list is only
+    /// where to look).
+    pub async fn members(&self) -> Result<Vec<chain::VerifiedPractitioner>> {
+        let ctx = self.context().await?;
+        let inst = ctx.institution.cert.institution_id;
+        let list: Vec<PractitionerPublic> = self
+            .hub
+            .get(&format!("/v1/institutions/{inst}/members"))
+            .await?;
+        let mut out = Vec::new();
+        for p in &list {
+            let v = self.trust().practitioner(p)?;
+            if v.cert.institution_id != inst {
+                return Err(ClientError::Trust(
+                    "the hub listed a member of another institution",
+                ));
+            }
+            if v.cert.practitioner_id != ctx.me.cert.practitioner_id {
+                out.push(v);
+            }
+        }
+        out.sort_by(|a, b| a.cert.name.cmp(&b.cert.name));
+        Ok(out)
+    }
+
     /// Remove a member and rotate the institution key: a new epoch sealed to everyone who stays.
     pub async fn remove_member(&self, id: PractitionerId) -> Result<()> {
         let ctx = self.context().await?;

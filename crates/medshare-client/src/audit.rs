@@ -188,9 +188,16 @@ impl Client {
 
     /// A data access request export for one patient.
     pub async fn access_export(&self, patient: PatientId) -> Result<DataAccessExport> {
-        self.hub()
+        let export: DataAccessExport = self
+            .hub()
             .get(&format!("/v1/audit/patients/{patient}/export"))
-            .await
+            .await?;
+        if export.patient_id != patient {
+            return Err(ClientError::Trust(
+                "the hub exported another patient than the one asked for",
+            ));
+        }
+        Ok(export)
     }
 
     /// A break-glass record with its reason opened with this privacy officer's institution

@@ -33,6 +33,7 @@ pub mod rooms;
 pub mod service;
 pub mod session;
 pub mod transfer;
+pub mod trends;
 pub mod trust;
 
 pub use error::{ClientError, Result};

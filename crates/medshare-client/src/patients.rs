@@ -368,6 +368,29 @@ impl Client {
         Ok((statement, wraps))
     }
 
+    /// `alliance`, or the institution whose root-signed certificate carries the code `code`:
+    /// the hub's list only says where to look, so a hub cannot swap one institution for another.
+    pub async fn consent_target(&self, code: &str) -> Result<ConsentTarget> {
+        if code.trim().eq_ignore_ascii_case("alliance") {
+            return Ok(ConsentTarget::Alliance);
+        }
+        let list = self.institutions().await?;
+        let listed = list
+            .iter()
+            .find(|i| i.summary.code.eq_ignore_ascii_case(code.trim()))
+            .ok_or_else(|| ClientError::Invalid("no institution with that code".into()))?;
+        let (v, _) = self
+            .trust()
+            .institution(&self.hub, listed.summary.institution_id)
+            .await?;
+        if !v.cert.code.eq_ignore_ascii_case(code.trim()) {
+            return Err(ClientError::Trust(
+                "the hub answered with another institution than the one asked for",
+            ));
+        }
+        Ok(ConsentTarget::Institution(v.cert.institution_id))
+    }
+
     /// Record consent to share with an institution or the whole alliance: a new patient key
     /// epoch naming the new holder, and every earlier epoch sealed to it so it can read the past.
     pub async fn grant_consent(&self, p: &Patient, to: &ConsentTarget) -> Result<()> {

@@ -17,8 +17,9 @@ use base64::Engine;
 use base64::engine::general_purpose::STANDARD as B64;
 use medshare_client::audit::{Witnessed, witness};
 use medshare_client::intake::Intake;
-use medshare_client::{Client, ClientError, Hub, LoginOptions, Share, UploadSession};
+use medshare_client::{Client, ClientError, Hub, LoginOptions, Patient, Share, UploadSession};
 use medshare_model::DocumentId;
+use medshare_model::api::ConsentHolder;
 use medshare_model::identifiers::PatientIdentifier;
 use std::cell::RefCell;
 use std::collections::HashMap;
@@ -492,6 +493,268 @@ impl Core {
             })?;
         client.declare_care(&patient, None).await.map_err(js_error)
     }
+}
+
+#[wasm_bindgen]
+impl Core {
+    /// A patient's lab trends: every numeric result with the same analyte across the readable
+    /// documents of every laboratory, in one unit, oldest first (`medshare_client::trends`).
+    pub async fn lab_trends(&self, identifier: String) -> Result<Vec<Ts<TrendView>>, JsValue> {
+        let client = self.client()?;
+        let id = parse_identifier(&identifier)?;
+        let t = client.timeline(&id).await.map_err(js_error)?;
+        medshare_client::trends::lab_trends(&t)
+            .iter()
+            .map(|tr| ts(&TrendView::of(&client, &t, tr)))
+            .collect()
+    }
+
+    /// Who holds the patient's consent (from the signed key chain) and the certified
+    /// institutions it could be given to.
+    pub async fn consent(&self, identifier: String) -> Result<Ts<ConsentView>, JsValue> {
+        let client = self.client()?;
+        let patient = find_patient(&client, &identifier).await?;
+        let institution = |id| {
+            let client = client.clone();
+            async move {
+                client
+                    .trust()
+                    .institution(client.hub(), id)
+                    .await
+                    .map(|(v, _)| InstitutionView::of(&v))
+                    .map_err(js_error)
+            }
+        };
+        let first = patient
+            .epochs
+            .get(&1)
+            .ok_or_else(|| js_error(ClientError::Trust("the patient has no key")))?;
+        let registered_by = institution(first.institution_id).await?;
+        let mut alliance = false;
+        let mut institutions = Vec::new();
+        for h in patient.holders().map_err(js_error)? {
+            match h {
+                ConsentHolder::Alliance => alliance = true,
+                ConsentHolder::Institution { id } => institutions.push(institution(*id).await?),
+            }
+        }
+        let mut choices = Vec::new();
+        for i in client.institutions().await.map_err(js_error)? {
+            // Only institutions whose certificate verifies against the pinned root.
+            if let Ok(v) = institution(i.summary.institution_id).await {
+                choices.push(v);
+            }
+        }
+        ts(&ConsentView {
+            registered_by,
+            alliance,
+            institutions,
+            choices,
+        })
+    }
+
+    /// Record the patient's consent to share with `to` (`alliance` or an institution's code),
+    /// as `medshare consent grant` does.
+    pub async fn grant_consent(&self, identifier: String, to: String) -> Result<(), JsValue> {
+        let client = self.client()?;
+        let patient = find_patient(&client, &identifier).await?;
+        let target = client.consent_target(&to).await.map_err(js_error)?;
+        client
+            .grant_consent(&patient, &target)
+            .await
+            .map_err(js_error)
+    }
+
+    /// Withdraw the patient's consent from `to`, as `medshare consent revoke` does.
+    pub async fn revoke_consent(&self, identifier: String, to: String) -> Result<(), JsValue> {
+        let client = self.client()?;
+        let patient = find_patient(&client, &identifier).await?;
+        let target = client.consent_target(&to).await.map_err(js_error)?;
+        client
+            .revoke_consent(&patient, &target)
+            .await
+            .map_err(js_error)
+    }
+}
+
+/// The privacy officer's screens: the audit log in their institution's scope, a patient's access
+/// history, break-glass review and the data access export; the whole log verified here.
+#[wasm_bindgen]
+impl Core {
+    /// Rebuild the whole audit log in the browser and check it against every signed head and
+    /// the head this device witnessed before (as `medshare audit verify`).
+    pub async fn verify_log(&self) -> Result<Ts<LogReport>, JsValue> {
+        let client = self.client()?;
+        let seen = self.state.borrow().audit.clone();
+        let (report, now) = client.verify_log(seen.as_ref()).await.map_err(js_error)?;
+        self.state.borrow_mut().audit = Some(now);
+        ts(&LogReport::of(&report))
+    }
+
+    /// Entries of the log this officer may see, newest first, filtered by patient number,
+    /// practitioner handle and time (Unix seconds), as `medshare audit log` does.
+    pub async fn audit_log(
+        &self,
+        patient: Option<String>,
+        practitioner: Option<String>,
+        since: Option<f64>,
+    ) -> Result<Vec<Ts<AuditEntryView>>, JsValue> {
+        let client = self.client()?;
+        let mut f = medshare_client::audit::LogFilter::default();
+        if let Some(p) = patient.filter(|p| !p.trim().is_empty()) {
+            f.patient = Some(find_patient(&client, &p).await?.id());
+        }
+        if let Some(h) = practitioner.filter(|h| !h.trim().is_empty()) {
+            let h = h.trim().parse().map_err(|e: &str| invalid(e))?;
+            let p = client.practitioner_by_handle(&h).await.map_err(js_error)?;
+            f.practitioner = Some(p.cert.practitioner_id);
+        }
+        f.since = since.map(|s| s as i64);
+        let entries = client.audit_log(&f).await.map_err(js_error)?;
+        // Each actor once, named by their verified certificate chain.
+        let mut people: HashMap<medshare_model::PractitionerId, Option<Person>> = HashMap::new();
+        let mut out = Vec::with_capacity(entries.len());
+        for l in entries.iter().rev() {
+            let actor = match l.entry.actor {
+                Some(id) => match people.get(&id) {
+                    Some(p) => p.clone(),
+                    None => {
+                        let p = client
+                            .trust()
+                            .fetch_practitioner(client.hub(), id)
+                            .await
+                            .ok()
+                            .map(|v| Person::of(&client, &v));
+                        people.insert(id, p.clone());
+                        p
+                    }
+                },
+                None => None,
+            };
+            out.push(ts(&AuditEntryView::of(l, actor))?);
+        }
+        Ok(out)
+    }
+
+    /// A break-glass record with its reason opened on this device (as `medshare audit
+    /// break-glass`).
+    pub async fn break_glass_review(&self, id: f64) -> Result<Ts<BreakGlassReview>, JsValue> {
+        let client = self.client()?;
+        let (rec, reason) = client
+            .break_glass_reason(id as i64)
+            .await
+            .map_err(js_error)?;
+        let who = client
+            .trust()
+            .fetch_practitioner(client.hub(), rec.practitioner_id)
+            .await
+            .map_err(js_error)?;
+        ts(&BreakGlassReview {
+            id: rec.id as f64,
+            practitioner: Person::of(&client, &who),
+            patient_id: rec.patient_id.to_string(),
+            opened_at: views::rfc3339(rec.opened_at),
+            expires_at: views::rfc3339(rec.expires_at),
+            reason,
+        })
+    }
+
+    /// The data access request export for a patient (PDPO s.18-19) as JSON bytes to save, as
+    /// `medshare audit export` writes it.
+    pub async fn access_export(&self, identifier: String) -> Result<Vec<u8>, JsValue> {
+        let client = self.client()?;
+        let patient = find_patient(&client, &identifier).await?;
+        let export = client.access_export(patient.id()).await.map_err(js_error)?;
+        serde_json::to_vec_pretty(&export).map_err(|_| invalid("the export could not be written"))
+    }
+}
+
+/// The institution administrator's screens: enrolment codes, certification, removal, as
+/// `medshare admin` does.
+#[wasm_bindgen]
+impl Core {
+    /// Invite a new member: a one-time enrolment code to hand over out of band.
+    pub async fn invite(&self, member: Ts<NewMember>) -> Result<Ts<EnrolmentCodeView>, JsValue> {
+        let client = self.client()?;
+        let m = member
+            .to_rust()
+            .map_err(|_| invalid("the new member's details are malformed"))?;
+        let roles = m
+            .roles
+            .iter()
+            .map(|r| r.parse())
+            .collect::<Result<Vec<medshare_model::registration::Role>, String>>()
+            .map_err(|e| invalid(&e))?;
+        let details = medshare_model::api::NewEnrolment {
+            handle: m.handle.trim().parse().map_err(|e: &str| invalid(e))?,
+            name: m.name.trim().to_string(),
+            profession: m.profession.parse().map_err(|e: String| invalid(&e))?,
+            registration: m.registration.trim().to_string(),
+            specialty: m.specialty.filter(|s| !s.trim().is_empty()),
+            roles,
+        };
+        let code = client.invite(details).await.map_err(js_error)?;
+        ts(&EnrolmentCodeView {
+            practitioner_id: code.practitioner_id.to_string(),
+            code: code.code,
+            expires_at: views::rfc3339(code.expires_at),
+        })
+    }
+
+    /// Practitioners of this institution waiting for certification.
+    pub async fn pending(&self) -> Result<Vec<Ts<PendingView>>, JsValue> {
+        let client = self.client()?;
+        let list = client.pending().await.map_err(js_error)?;
+        list.iter().map(|p| ts(&PendingView::of(p))).collect()
+    }
+
+    /// Certify a member's key after checking their identity; `fingerprint` is what they read
+    /// out (refused if it differs from the key the hub holds). Resolves to the key's
+    /// fingerprint.
+    pub async fn certify(
+        &self,
+        practitioner_id: String,
+        fingerprint: Option<String>,
+    ) -> Result<String, JsValue> {
+        let client = self.client()?;
+        let id = practitioner_id
+            .parse()
+            .map_err(|_| invalid("not a practitioner id"))?;
+        client
+            .certify(id, fingerprint.as_deref().filter(|f| !f.trim().is_empty()))
+            .await
+            .map_err(js_error)
+    }
+
+    /// The certified members of this institution besides oneself (verified certificates).
+    pub async fn members(&self) -> Result<Vec<Ts<Person>>, JsValue> {
+        let client = self.client()?;
+        let list = client.members().await.map_err(js_error)?;
+        list.iter().map(|p| ts(&Person::of(&client, p))).collect()
+    }
+
+    /// Remove a member of this institution; the institution key is rotated.
+    pub async fn remove_member(&self, practitioner_id: String) -> Result<(), JsValue> {
+        let client = self.client()?;
+        let id = practitioner_id
+            .parse()
+            .map_err(|_| invalid("not a practitioner id"))?;
+        client.remove_member(id).await.map_err(js_error)
+    }
+}
+
+async fn find_patient(client: &Client, identifier: &str) -> Result<Patient, JsValue> {
+    let id = parse_identifier(identifier)?;
+    client
+        .find_patient(&id)
+        .await
+        .map_err(js_error)?
+        .ok_or_else(|| {
+            js_error(ClientError::Api(medshare_model::Problem::new(
+                medshare_model::ErrorCode::NotFound,
+                None,
+            )))
+        })
 }
 
 fn parse_identifier(text: &str) -> Result<PatientIdentifier, JsValue> {

@@ -583,3 +583,252 @@ impl GrantView {
         }
     }
 }
+
+/// One analyte over time, across laboratories, in one unit (`medshare_client::trends`).
+#[derive(Clone, Debug, Serialize, Deserialize, Tsify)]
+pub struct TrendView {
+    /// The LOINC code joining the points.
+    pub loinc: String,
+    /// The analyte (`glucose`, `hba1c`...) or the test name as the first laboratory wrote it.
+    pub name: String,
+    /// The unit of every value and bound.
+    pub unit: String,
+    /// Oldest first.
+    pub points: Vec<TrendPointView>,
+}
+
+/// One result of a trend, with the laboratory's verified institution.
+#[derive(Clone, Debug, Serialize, Deserialize, Tsify)]
+pub struct TrendPointView {
+    pub document_id: String,
+    /// When the specimen was taken (ISO 8601), else the document's date of service.
+    pub taken: String,
+    /// In the trend's unit.
+    pub value: f64,
+    /// As the laboratory wrote it (value and unit).
+    pub reported: String,
+    #[tsify(optional)]
+    pub low: Option<f64>,
+    #[tsify(optional)]
+    pub high: Option<f64>,
+    #[tsify(optional)]
+    pub flag: Option<String>,
+    /// Why the value is critical, when it is.
+    #[tsify(optional)]
+    pub critical: Option<String>,
+    /// Who filed the report (verified certificate chain).
+    pub uploader: Person,
+}
+
+impl TrendView {
+    pub fn of(client: &Client, t: &Timeline, trend: &medshare_client::trends::Trend) -> Self {
+        Self {
+            loinc: trend.loinc.clone(),
+            name: trend.name.clone(),
+            unit: trend.unit.clone(),
+            points: trend
+                .points
+                .iter()
+                .filter_map(|p| {
+                    let e = t.entries.get(p.entry)?;
+                    Some(TrendPointView {
+                        document_id: p.document_id.to_string(),
+                        taken: p.taken.clone(),
+                        value: p.value,
+                        reported: p.reported.clone(),
+                        low: p.low,
+                        high: p.high,
+                        flag: p.flag.clone(),
+                        critical: p.critical.clone(),
+                        uploader: Person::of(client, &e.uploader),
+                    })
+                })
+                .collect(),
+        }
+    }
+}
+
+/// An institution as its root-signed certificate names it.
+#[derive(Clone, Debug, Serialize, Deserialize, Tsify)]
+pub struct InstitutionView {
+    pub institution_id: String,
+    pub name: String,
+    pub code: String,
+}
+
+impl InstitutionView {
+    pub fn of(v: &VerifiedInstitution) -> Self {
+        Self {
+            institution_id: v.cert.institution_id.to_string(),
+            name: v.cert.name.clone(),
+            code: v.cert.code.clone(),
+        }
+    }
+}
+
+/// Who may read a patient's records by the patient's consent, as the newest signed patient key
+/// epoch says (never the hub's word), and the institutions consent could be given to.
+#[derive(Clone, Debug, Serialize, Deserialize, Tsify)]
+pub struct ConsentView {
+    /// The institution that registered the patient.
+    pub registered_by: InstitutionView,
+    /// The patient consents to share with every institution of the alliance.
+    pub alliance: bool,
+    /// Institutions holding the patient's consent.
+    pub institutions: Vec<InstitutionView>,
+    /// Every certified institution of the alliance (to choose from).
+    pub choices: Vec<InstitutionView>,
+}
+
+/// What rebuilding the whole audit log in the browser found (`Client::verify_log`).
+#[derive(Clone, Debug, Serialize, Deserialize, Tsify)]
+pub struct LogReport {
+    /// Entries rebuilt.
+    pub entries: f64,
+    /// Entries outside this officer's scope, checked by their leaf only.
+    pub hidden: f64,
+    /// Signed heads checked against the rebuilt tree.
+    pub heads_checked: f64,
+    /// `size:hash` of the rebuilt tree.
+    pub root: String,
+    /// Everything found wrong, in log order (the core's wording).
+    pub findings: Vec<String>,
+    pub intact: bool,
+}
+
+impl LogReport {
+    pub fn of(r: &medshare_audit::Report) -> Self {
+        Self {
+            entries: r.entries as f64,
+            hidden: r.hidden as f64,
+            heads_checked: r.heads_checked as f64,
+            root: format!("{}:{}", r.root.size, r.root.hash_hex()),
+            findings: r.findings.iter().map(ToString::to_string).collect(),
+            intact: r.is_intact(),
+        }
+    }
+}
+
+/// One audit log entry as a privacy officer sees it: the actor named by their verified
+/// certificate, fixed codes for the action, outcome and basis, pseudonymous ids only.
+#[derive(Clone, Debug, Serialize, Deserialize, Tsify)]
+pub struct AuditEntryView {
+    pub seq: f64,
+    /// RFC 3339.
+    pub at: String,
+    /// Who acted; absent for the hub's own acts or a certificate that did not verify.
+    #[tsify(optional)]
+    pub actor: Option<Person>,
+    /// Fixed code, e.g. `document.fetch-content`.
+    pub action: String,
+    /// `allowed` or `denied`.
+    pub outcome: String,
+    /// The policy basis or the reason for a denial (fixed code).
+    pub purpose: String,
+    #[tsify(optional)]
+    pub document_id: Option<String>,
+    #[tsify(optional)]
+    pub patient_id: Option<String>,
+    /// The break-glass record to review, when the entry is one.
+    #[tsify(optional)]
+    pub break_glass: Option<f64>,
+}
+
+impl AuditEntryView {
+    pub fn of(l: &medshare_audit::LoggedEntry, actor: Option<Person>) -> Self {
+        let e = &l.entry;
+        Self {
+            seq: l.seq as f64,
+            at: time::OffsetDateTime::from_unix_timestamp(e.at)
+                .map(rfc3339)
+                .unwrap_or_default(),
+            actor,
+            action: e.action.clone(),
+            outcome: e.outcome.clone(),
+            purpose: e.purpose.clone(),
+            document_id: e.document.map(|d| d.to_string()),
+            patient_id: e.patient.map(|p| p.to_string()),
+            break_glass: e
+                .detail
+                .as_deref()
+                .and_then(|d| d.strip_prefix("break-glass:"))
+                .and_then(|n| n.parse::<i64>().ok())
+                .map(|n| n as f64),
+        }
+    }
+}
+
+/// A break-glass record with its reason opened on this device with the institution's keys.
+#[derive(Clone, Debug, Serialize, Deserialize, Tsify)]
+pub struct BreakGlassReview {
+    pub id: f64,
+    pub practitioner: Person,
+    pub patient_id: String,
+    /// RFC 3339.
+    pub opened_at: String,
+    pub expires_at: String,
+    /// The reason as the practitioner gave it (decrypted here; the hub only held it sealed).
+    pub reason: String,
+}
+
+/// A practitioner waiting for certification, with the key fingerprint to compare.
+#[derive(Clone, Debug, Serialize, Deserialize, Tsify)]
+pub struct PendingView {
+    pub practitioner_id: String,
+    pub handle: String,
+    pub name: String,
+    pub profession: String,
+    pub registration: String,
+    #[tsify(optional)]
+    pub specialty: Option<String>,
+    pub roles: Vec<String>,
+    /// The fingerprint of the key the hub holds for them: the person reads theirs out.
+    pub fingerprint: String,
+}
+
+impl PendingView {
+    pub fn of(p: &medshare_model::api::PendingPractitioner) -> Self {
+        Self {
+            practitioner_id: p.practitioner_id.to_string(),
+            handle: p.details.handle.to_string(),
+            name: p.details.name.clone(),
+            profession: text_of(&p.details.profession),
+            registration: p.details.registration.clone(),
+            specialty: p.details.specialty.clone(),
+            roles: p.details.roles.iter().map(text_of).collect(),
+            fingerprint: medshare_model::statements::decode_key(&p.sign_public)
+                .map(|k| medshare_model::statements::fingerprint(&k))
+                .unwrap_or_default(),
+        }
+    }
+}
+
+fn text_of<T: Serialize>(v: &T) -> String {
+    serde_json::to_value(v)
+        .ok()
+        .and_then(|v| v.as_str().map(str::to_string))
+        .unwrap_or_default()
+}
+
+/// A one-time enrolment code for a new member (shown once, handed over out of band).
+#[derive(Clone, Debug, Serialize, Deserialize, Tsify)]
+pub struct EnrolmentCodeView {
+    pub practitioner_id: String,
+    pub code: String,
+    /// RFC 3339.
+    pub expires_at: String,
+}
+
+/// A new member as the administrator types them in.
+#[derive(Clone, Debug, Serialize, Deserialize, Tsify)]
+pub struct NewMember {
+    pub handle: String,
+    pub name: String,
+    /// `doctor`, `nurse`, `dietitian`...
+    pub profession: String,
+    pub registration: String,
+    #[tsify(optional)]
+    pub specialty: Option<String>,
+    /// `clinician`, `institution-admin`, `privacy-officer`.
+    pub roles: Vec<String>,
+}

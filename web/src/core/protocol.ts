@@ -2,7 +2,14 @@
 // every key; the page only ever receives views (names, titles, decrypted bytes to show).
 import type {
   Account,
+  AuditEntryView,
   AuditHead,
+  BreakGlassReview,
+  ConsentView,
+  EnrolmentCodeView,
+  LogReport,
+  NewMember,
+  PendingView,
   DocumentInfo,
   EventView,
   GrantView,
@@ -10,12 +17,20 @@ import type {
   IntakeView,
   Person,
   TimelineView,
+  TrendView,
   UploadChoices,
 } from "./pkg/medshare_wasm";
 
 export type {
   Account,
+  AuditEntryView,
   AuditHead,
+  BreakGlassReview,
+  ConsentView,
+  EnrolmentCodeView,
+  LogReport,
+  NewMember,
+  PendingView,
   DocumentInfo,
   EventView,
   GrantView,
@@ -23,6 +38,7 @@ export type {
   IntakeView,
   Person,
   TimelineView,
+  TrendView,
   UploadChoices,
 };
 
@@ -49,6 +65,21 @@ export interface Ops {
   grants: [args: { documentId: string }, result: GrantView[]];
   breakGlass: [args: { identifier: string; reason: string }, result: string];
   declareCare: [args: { identifier: string }, result: void];
+  labTrends: [args: { identifier: string }, result: TrendView[]];
+  consent: [args: { identifier: string }, result: ConsentView];
+  /** `to`: `alliance` or an institution's code. */
+  grantConsent: [args: { identifier: string; to: string }, result: void];
+  revokeConsent: [args: { identifier: string; to: string }, result: void];
+  verifyLog: [args: Record<string, never>, result: LogReport];
+  /** `since`: Unix seconds. */
+  auditLog: [args: { patient?: string; practitioner?: string; since?: number }, result: AuditEntryView[]];
+  breakGlassReview: [args: { id: number }, result: BreakGlassReview];
+  accessExport: [args: { identifier: string }, result: Blob];
+  invite: [args: { member: NewMember }, result: EnrolmentCodeView];
+  pending: [args: Record<string, never>, result: PendingView[]];
+  certify: [args: { practitionerId: string; fingerprint?: string }, result: string];
+  members: [args: Record<string, never>, result: Person[]];
+  removeMember: [args: { practitionerId: string }, result: void];
 }
 
 export type OpName = keyof Ops;

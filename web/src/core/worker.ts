@@ -154,6 +154,56 @@ const handlers: { [K in OpName]: Handler<K> } = {
   async declareCare({ identifier }) {
     return (await getCore()).declare_care(identifier);
   },
+  async labTrends({ identifier }) {
+    const c = await getCore();
+    const t = await c.lab_trends(identifier);
+    await persist(c);
+    return t;
+  },
+  async consent({ identifier }) {
+    return (await getCore()).consent(identifier);
+  },
+  async grantConsent({ identifier, to }) {
+    const c = await getCore();
+    await c.grant_consent(identifier, to);
+    await persist(c);
+  },
+  async revokeConsent({ identifier, to }) {
+    const c = await getCore();
+    await c.revoke_consent(identifier, to);
+    await persist(c);
+  },
+  async verifyLog() {
+    const c = await getCore();
+    const r = await c.verify_log();
+    await persist(c);
+    return r;
+  },
+  async auditLog({ patient, practitioner, since }) {
+    return (await getCore()).audit_log(patient || undefined, practitioner || undefined, since);
+  },
+  async breakGlassReview({ id }) {
+    return (await getCore()).break_glass_review(id);
+  },
+  async accessExport({ identifier }) {
+    const bytes = await (await getCore()).access_export(identifier);
+    return new Blob([bytes as BlobPart], { type: "application/json" });
+  },
+  async invite({ member }) {
+    return (await getCore()).invite(member);
+  },
+  async pending() {
+    return (await getCore()).pending();
+  },
+  async certify({ practitionerId, fingerprint }) {
+    return (await getCore()).certify(practitionerId, fingerprint || undefined);
+  },
+  async members() {
+    return (await getCore()).members();
+  },
+  async removeMember({ practitionerId }) {
+    return (await getCore()).remove_member(practitionerId);
+  },
   async checkIdentifier({ text }) {
     await ready;
     return check_identifier(text);

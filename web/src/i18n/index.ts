@@ -34,6 +34,8 @@ export function pickLanguage(saved: string | null, preferred: readonly string[])
 export interface I18n {
   lang: Lang;
   t: (key: Key, params?: Record<string, string | number>) => string;
+  /** Whether a key computed at run time (e.g. `analyte.<name>`) exists. */
+  has: (key: string) => key is Key;
   date: (iso: string) => string;
   dateTime: (iso: string) => string;
   size: (bytes: number) => string;
@@ -54,6 +56,9 @@ export function makeI18n(lang: Lang): I18n {
       let s = messages[key] ?? key;
       if (params) for (const [k, v] of Object.entries(params)) s = s.replaceAll(`{${k}}`, String(v));
       return s;
+    },
+    has(key): key is Key {
+      return key in messages;
     },
     date(iso) {
       // A bare date (YYYY-MM-DD) is a calendar day, not an instant: format it in UTC.

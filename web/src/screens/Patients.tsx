@@ -3,6 +3,8 @@ import { useI18n } from "../i18n";
 import { core, describeError } from "../core/session";
 import type { DocumentInfo, IdentifierCheck, TimelineView } from "../core/protocol";
 import { classIcon, classKey } from "./classes";
+import { Trends } from "./Trends";
+import { Consent } from "./Consent";
 
 /** Documents grouped by date of service (newest first), then by class. */
 function group(docs: DocumentInfo[]): [string, [string, DocumentInfo[]][]][] {
@@ -72,6 +74,7 @@ export function Patients(props: { onOpen: (id: string) => void; onSearched: (ide
   const [error, setError] = useState<string | null>(null);
   const [glassUntil, setGlassUntil] = useState<string | null>(null);
   const [searched, setSearched] = useState("");
+  const [panel, setPanel] = useState<"trends" | "consent" | null>(null);
 
   useEffect(() => {
     if (!text.trim()) {
@@ -92,6 +95,7 @@ export function Patients(props: { onOpen: (id: string) => void; onSearched: (ide
     setError(null);
     try {
       setTimeline(await core.call("timeline", { identifier: text }));
+      if (text !== searched) setPanel(null);
       setSearched(text);
       props.onSearched(text);
     } catch (err) {
@@ -163,6 +167,22 @@ export function Patients(props: { onOpen: (id: string) => void; onSearched: (ide
           <div className="row wrap">
             <button
               type="button"
+              aria-expanded={panel === "trends"}
+              aria-controls="trends-panel"
+              onClick={() => setPanel(panel === "trends" ? null : "trends")}
+            >
+              {i18n.t("trends.open")}
+            </button>
+            <button
+              type="button"
+              aria-expanded={panel === "consent"}
+              aria-controls="consent-panel"
+              onClick={() => setPanel(panel === "consent" ? null : "consent")}
+            >
+              {i18n.t("consent.open")}
+            </button>
+            <button
+              type="button"
               onClick={() => void core.call("declareCare", { identifier: searched }).then(() => search(), (e) => setError(describeError(e, i18n)))}
             >
               {i18n.t("care.declare")}
@@ -214,6 +234,16 @@ export function Patients(props: { onOpen: (id: string) => void; onSearched: (ide
             ))}
           </ol>
         </section>
+      )}
+      {timeline && panel === "trends" && (
+        <div id="trends-panel">
+          <Trends identifier={searched} onOpen={props.onOpen} />
+        </div>
+      )}
+      {timeline && panel === "consent" && (
+        <div id="consent-panel">
+          <Consent identifier={searched} />
+        </div>
       )}
     </>
   );

@@ -1,4 +1,4 @@
-import { useRef, useState, type DragEvent } from "react";
+import { useEffect, useRef, useState, type DragEvent } from "react";
 import { useI18n, type Key } from "../i18n";
 import { core, describeError } from "../core/session";
 import type { DocumentInfo, IdentifierCheck, IntakeView } from "../core/protocol";
@@ -64,6 +64,13 @@ export function Upload(props: { identifier: string; onIdentifier: (v: string) =>
       }
     }
   };
+
+  // The number of the patient just searched comes filled in: check it as if typed.
+  useEffect(() => {
+    if (props.identifier.trim()) void checkIdentifier(props.identifier);
+    // Once, on opening the screen; later edits go through the input's onChange.
+    // eslint-disable-next-line react-hooks/exhaustive-deps
+  }, []);
 
   const add = async (files: FileList | File[]) => {
     for (const file of Array.from(files)) {

@@ -1,25 +1,12 @@
 // The app as a whole: a hub with another alliance root is refused, every language renders the
 // timeline, the phone layout fits 360 px, and axe-core finds no serious or critical violation.
-import AxeBuilder from "@axe-core/playwright";
-import { expect, test, type Page } from "@playwright/test";
+import { expect, test } from "@playwright/test";
 import { readFileSync } from "node:fs";
 import path from "node:path";
-import { hub, login, screenshots, search, seedHkid } from "./helpers";
+import { axe, fits360, hub, login, screenshots, search, seedHkid } from "./helpers";
 
 const dict = (lang: string) =>
   JSON.parse(readFileSync(path.resolve(import.meta.dirname, `../../src/i18n/${lang}.json`), "utf8")) as Record<string, string>;
-
-async function axe(page: Page, what: string) {
-  const r = await new AxeBuilder({ page }).withTags(["wcag2a", "wcag2aa", "wcag21a", "wcag21aa"]).analyze();
-  const bad = r.violations.filter((v) => v.impact === "serious" || v.impact === "critical");
-  expect(bad.map((v) => `${v.id}: ${v.help} (${v.nodes.map((n) => n.target.join(" ")).join(", ")})`), what).toEqual([]);
-}
-
-async function fits360(page: Page, what: string) {
-  await page.setViewportSize({ width: 360, height: 780 });
-  const width = await page.evaluate(() => document.documentElement.scrollWidth);
-  expect(width, `${what} scrolls sideways at 360 px`).toBeLessThanOrEqual(360);
-}
 
 test("a hub serving another alliance root than the one pinned is refused", async ({ page }) => {
   await page.goto(hub() + "/#sandbox");
@@ -94,4 +81,33 @@ test("the idle lock wipes the keys and asks to log in again", async ({ page }) =
   await expect(page.getByRole("heading", { name: "Locked" })).toBeVisible({ timeout: 10_000 });
   await expect(page.getByLabel("User name")).toHaveValue("dr.wong");
   await page.evaluate(() => localStorage.removeItem("medshare.idleMinutes"));
+});
+
+test("installable: manifest and icons served, the service worker caches the app shell only", async ({ page }) => {
+  await page.goto(hub() + "/#sandbox");
+  const manifest = await (await page.request.get(hub() + "/manifest.webmanifest")).json();
+  expect(manifest.display).toBe("standalone");
+  for (const icon of manifest.icons as { src: string; type: string }[]) {
+    const r = await page.request.get(hub() + icon.src);
+    expect(r.ok(), icon.src).toBe(true);
+    expect(r.headers()["content-type"]).toContain(icon.type.split("+")[0]);
+  }
+  await page.evaluate(() => navigator.serviceWorker.ready.then(() => undefined));
+  // Use the app: log in, open a patient's records and a document.
+  await login(page, "dr.wong");
+  await search(page, seedHkid());
+  await page.getByTestId("timeline-entry").first().click();
+  await expect(page.getByTestId("verified")).toBeVisible();
+  const cached = await page.evaluate(async () => {
+    const out: string[] = [];
+    for (const name of await caches.keys()) {
+      for (const req of await (await caches.open(name)).keys()) out.push(new URL(req.url).pathname);
+    }
+    return out;
+  });
+  expect(cached).toContain("/");
+  expect(cached.some((p) => p.endsWith(".wasm"))).toBe(true);
+  // Nothing from the API (records, manifests, keys, events) and nothing but the app's files.
+  expect(cached.filter((p) => p.startsWith("/v1"))).toEqual([]);
+  expect(cached.filter((p) => p !== "/" && !p.startsWith("/assets/") && !/^\/[\w.-]+\.(png|svg|webmanifest)$/.test(p))).toEqual([]);
 });

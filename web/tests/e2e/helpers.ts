@@ -1,5 +1,6 @@
 // What the browser tests share: the sandbox's people, logging in through the real form,
 // screenshots under target/, and the CLI as an independent second client.
+import AxeBuilder from "@axe-core/playwright";
 import { expect, type Page } from "@playwright/test";
 import { execFileSync } from "node:child_process";
 import { mkdirSync, mkdtempSync, readFileSync } from "node:fs";
@@ -75,4 +76,18 @@ export async function search(page: Page, hkid: string) {
   await input.fill(hkid);
   await page.locator("form.search button[type=submit]").click();
   await expect(page.getByTestId("timeline")).toBeVisible();
+}
+
+/** axe-core (WCAG 2.1 A/AA) finds no serious or critical violation on the page as it is. */
+export async function axe(page: Page, what: string) {
+  const r = await new AxeBuilder({ page }).withTags(["wcag2a", "wcag2aa", "wcag21a", "wcag21aa"]).analyze();
+  const bad = r.violations.filter((v) => v.impact === "serious" || v.impact === "critical");
+  expect(bad.map((v) => `${v.id}: ${v.help} (${v.nodes.map((n) => n.target.join(" ")).join(", ")})`), what).toEqual([]);
+}
+
+/** The page does not scroll sideways at 360 px. */
+export async function fits360(page: Page, what: string) {
+  await page.setViewportSize({ width: 360, height: 780 });
+  const width = await page.evaluate(() => document.documentElement.scrollWidth);
+  expect(width, `${what} scrolls sideways at 360 px`).toBeLessThanOrEqual(360);
 }

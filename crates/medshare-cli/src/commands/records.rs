@@ -410,14 +410,7 @@ pub async fn revoke(a: RevokeArgs) -> anyhow::Result<()> {
 }
 
 async fn target(c: &Client, to: &str) -> anyhow::Result<ConsentTarget> {
-    if to.eq_ignore_ascii_case("alliance") {
-        return Ok(ConsentTarget::Alliance);
-    }
-    let list: Vec<medshare_model::api::InstitutionKeys> = c.institutions().await?;
-    list.iter()
-        .find(|i| i.summary.code.eq_ignore_ascii_case(to))
-        .map(|i| ConsentTarget::Institution(i.summary.institution_id))
-        .ok_or(anyhow!("no institution with code {to}"))
+    Ok(c.consent_target(to).await?)
 }
 
 pub async fn consent(cmd: ConsentCmd) -> anyhow::Result<()> {

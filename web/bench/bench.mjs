@@ -1,0 +1,249 @@
+// Web app benchmark (docs/benchmarks.md): starts `medshare demo` (the hub binary given by
+// MEDSHARE_BIN, default target/release/medshare, else target/debug/medshare), drives Debian's
+// Chromium with Playwright and prints figures: the wasm module's size, app shell cold load, login
+// with the production Argon2id parameters (64 MiB) and with the sandbox's, a 200-document
+// timeline cold and warm, and a large file sealed and uploaded in the browser and downloaded and
+// opened in the browser, against the CLI doing the same natively. Not a test: nothing here passes
+// or fails.
+//   node bench/bench.mjs [--mib 100] [--docs 200]
+import { chromium } from "playwright-core";
+import { execFileSync, spawn } from "node:child_process";
+import { createHmac, randomBytes } from "node:crypto";
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
+import { createServer } from "node:net";
+import { tmpdir } from "node:os";
+import path from "node:path";
+import { gzipSync } from "node:zlib";
+
+const root = path.resolve(import.meta.dirname, "../..");
+const BIN =
+  process.env.MEDSHARE_BIN ??
+  [path.join(root, "target/release/medshare"), path.join(root, "target/debug/medshare")].find((p) => existsSync(p));
+const arg = (name, dflt) => Number(process.argv[process.argv.indexOf(name) + 1] || dflt) || dflt;
+const MIB = arg("--mib", 100);
+const DOCS = arg("--docs", 200);
+const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
+const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+console.log(`hub and CLI: ${BIN}`);
+
+// 0. The wasm module as served (web/dist), raw and gzip -9.
+const assets = path.join(root, "web/dist/assets");
+const wasmFile = readdirSync(assets).find((f) => f.endsWith(".wasm"));
+const wasmBytes = readFileSync(path.join(assets, wasmFile));
+const mib = (n) => (n / 1048576).toFixed(2);
+console.log(`wasm module: ${wasmBytes.length} bytes raw (${mib(wasmBytes.length)} MiB), ${gzipSync(wasmBytes, { level: 9 }).length} bytes gzip -9 (${mib(gzipSync(wasmBytes, { level: 9 }).length)} MiB)`);
+
+const port = await new Promise((res) => {
+  const s = createServer().listen(0, "127.0.0.1", () => {
+    const p = s.address().port;
+    s.close(() => res(p));
+  });
+});
+const dir = mkdtempSync(path.join(tmpdir(), "medshare-bench-web-"));
+const hub = spawn(BIN, ["demo", "--data-dir", dir, "--port", String(port)], { stdio: ["ignore", "pipe", "inherit"] });
+let out = "";
+const url = await new Promise((res) =>
+  hub.stdout.on("data", (b) => {
+    out += b;
+    const m = /^medshare sandbox hub: (\S+)/m.exec(out);
+    if (m && /--patient '[^']+'/.test(out)) res(m[1]);
+  }),
+);
+hub.stdout.resume();
+const world = JSON.parse(readFileSync(path.join(dir, "sandbox.json"), "utf8"));
+
+// One-time codes: the hub refuses a code twice, so wait for the next period when needed.
+const usedCodes = new Set();
+async function fresh(make) {
+  for (;;) {
+    const c = make();
+    if (!usedCodes.has(c)) {
+      usedCodes.add(c);
+      return c;
+    }
+    await sleep(1000);
+  }
+}
+const demoTotp = (h) => fresh(() => execFileSync(BIN, ["demo", "totp", h, "--data-dir", dir]).toString().trim());
+function rfc6238(secretB32) {
+  const alphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZ234567";
+  let bits = "";
+  for (const ch of secretB32.replace(/=+$/, "").toUpperCase()) bits += alphabet.indexOf(ch).toString(2).padStart(5, "0");
+  const key = Buffer.from(bits.match(/.{8}/g).map((b) => parseInt(b, 2)));
+  const counter = Buffer.alloc(8);
+  counter.writeBigUInt64BE(BigInt(Math.floor(Date.now() / 1000 / 30)));
+  const h = createHmac("sha1", key).update(counter).digest();
+  const o = h[h.length - 1] & 0xf;
+  return String((h.readUInt32BE(o) & 0x7fffffff) % 1_000_000).padStart(6, "0");
+}
+
+function cli(handle, passphrase) {
+  const config = mkdtempSync(path.join(tmpdir(), `medshare-bench-cli-${handle}-`));
+  const env = { ...process.env, MEDSHARE_CONFIG_DIR: config, MEDSHARE_PASSPHRASE: passphrase };
+  return { config, env, run: (args) => execFileSync(BIN, args, { env, maxBuffer: 64 << 20 }).toString() };
+}
+async function cliLogin(handle) {
+  const c = cli(handle, world.people[handle].passphrase);
+  c.run(["login", "--hub", url, "--handle", handle, "--weak-kdf", "--totp", await demoTotp(handle)]);
+  return c;
+}
+
+const browser = await chromium.launch({
+  executablePath: process.env.MEDSHARE_CHROMIUM ?? "/usr/bin/chromium",
+  args: ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update", "--disable-sync", "--no-first-run"],
+});
+
+async function login(page, handle, passphrase, code) {
+  await page.getByLabel("User name").fill(handle);
+  await page.getByLabel("Passphrase", { exact: true }).fill(passphrase);
+  await page.getByLabel("One-time code").fill(code);
+  const t0 = performance.now();
+  await page.getByRole("button", { name: "Log in" }).click();
+  await page.getByRole("button", { name: "Lock" }).waitFor({ timeout: 180_000 });
+  return performance.now() - t0;
+}
+async function logout(page) {
+  await page.getByRole("button", { name: "Log out" }).click();
+  await page.getByRole("button", { name: "Log in" }).waitFor();
+}
+
+// 1. Cold load: a fresh browser profile each time (nothing cached), until the login form is
+// shown and the worker has fetched the core (the worker's request, seen by Playwright).
+const loads = [];
+for (let i = 0; i < 5; i++) {
+  const ctx = await browser.newContext();
+  const page = await ctx.newPage();
+  const t0 = performance.now();
+  const wasmDone = new Promise((res) =>
+    ctx.on("requestfinished", async (r) => {
+      if (!r.url().endsWith(".wasm")) return;
+      const resp = await r.response();
+      const bytes = Number((await resp?.headerValue("content-length")) ?? NaN);
+      const encoding = (await resp?.headerValue("content-encoding")) ?? "identity";
+      res({ at: performance.now(), bytes, encoding, timing: r.timing() });
+    }),
+  );
+  await page.goto(url + "/#sandbox");
+  await page.getByRole("button", { name: "Log in" }).waitFor();
+  const shown = performance.now() - t0;
+  const w = await wasmDone;
+  loads.push({ shown, load: Math.max(shown, w.at - t0), wasmMs: w.timing.responseEnd - w.timing.requestStart, wasmBytes: `${w.bytes} (${w.encoding})` });
+  await ctx.close();
+}
+console.log(`cold load, median of 5: login form shown ${median(loads.map((l) => l.shown)).toFixed(0)} ms; core fetched by the worker ${median(loads.map((l) => l.load)).toFixed(0)} ms (runs ${loads.map((l) => l.load.toFixed(0)).join(", ")}); wasm request ${median(loads.map((l) => l.wasmMs)).toFixed(0)} ms for ${loads[0].wasmBytes} bytes on the wire`);
+
+// 2. Login with the production key derivation: a practitioner enrolled by the CLI without
+// --weak-kdf (Argon2id 64 MiB), certified by the clinic's administrator.
+const admin = await cliLogin("admin.hvc");
+const invited = admin.run(["admin", "invite", "--handle", "bench.kdf", "--name", "BENCH Argon", "--profession", "doctor", "--registration", "M99001"]);
+const code = /Enrolment code[^:]*: (\S+)/.exec(invited)[1];
+const practitioner = /as practitioner (\S+)/.exec(invited)[1];
+const benchPass = "bench passphrase " + randomBytes(6).toString("hex");
+const enrolled = cli("bench.kdf", benchPass).run(["enroll", "--hub", url, "--code", code]);
+const secret = /secret=([A-Z2-7]+)/i.exec(enrolled)?.[1];
+admin.run(["admin", "certify", practitioner]);
+const ctx = await browser.newContext({ acceptDownloads: true });
+const page = await ctx.newPage();
+await page.goto(url + "/#sandbox");
+const prod = [];
+for (let i = 0; i < 3; i++) {
+  prod.push(await login(page, "bench.kdf", benchPass, secret ? await fresh(() => rfc6238(secret)) : ""));
+  await logout(page);
+}
+console.log(`login, production Argon2id (64 MiB), median of 3: ${median(prod).toFixed(0)} ms (runs ${prod.map((x) => x.toFixed(0)).join(", ")})`);
+const weak = [];
+for (let i = 0; i < 3; i++) {
+  weak.push(await login(page, "dr.chan", world.people["dr.chan"].passphrase, await demoTotp("dr.chan")));
+  if (i < 2) await logout(page);
+}
+console.log(`login, sandbox KDF parameters, median of 3: ${median(weak).toFixed(0)} ms`);
+
+// 3. A patient with DOCS documents (filed natively by the CLI), the timeline in the browser:
+// cold (first search after login) and warm (the same search again in the session).
+const chan = await cliLogin("dr.chan");
+const docsDir = path.join(dir, "docs");
+mkdirSync(docsDir);
+const files = [];
+for (let i = 0; i < DOCS; i++) {
+  const f = path.join(docsDir, `note-${String(i).padStart(3, "0")}.txt`);
+  writeFileSync(f, `Progress note ${i}\nDate: 2026-${String((i % 12) + 1).padStart(2, "0")}-${String((i % 28) + 1).padStart(2, "0")}\nStable.\n`);
+  files.push(f);
+}
+const hkid = "K" + String(100000 + Math.floor(Math.random() * 800000));
+const letterValue = 20; // K
+let sum = 36 * 9 + letterValue * 8;
+[...hkid.slice(1)].forEach((d, i) => (sum += Number(d) * (7 - i)));
+const check = (11 - (sum % 11)) % 11;
+const benchHkid = `${hkid}(${check === 10 ? "A" : check})`;
+let t0 = performance.now();
+chan.run(["upload", ...files, "--patient", benchHkid, "--name", "BENCH Patient"]);
+console.log(`(filed ${DOCS} documents with the CLI in ${((performance.now() - t0) / 1000).toFixed(1)} s)`);
+await logout(page);
+await login(page, "dr.chan", world.people["dr.chan"].passphrase, await demoTotp("dr.chan"));
+async function timeline() {
+  await page.locator("#patient-number").fill(benchHkid);
+  const t = performance.now();
+  await page.locator("form.search button[type=submit]").click();
+  await page.getByTestId("timeline-entry").nth(DOCS - 1).waitFor({ timeout: 120_000 });
+  return performance.now() - t;
+}
+const cold = await timeline();
+const warm = [];
+for (let i = 0; i < 5; i++) warm.push(await timeline());
+console.log(`timeline of ${await page.getByTestId("timeline-entry").count()} documents (search, verify, decrypt manifests, render): cold ${cold.toFixed(0)} ms; warm, median of 5: ${median(warm).toFixed(0)} ms (runs ${warm.map((x) => x.toFixed(0)).join(", ")})`);
+
+// 4. A large file: sealed in the browser and sent in parts, then downloaded and opened. Memory:
+// the resident size of all Chromium processes, sampled every 250 ms (the file must not be held
+// whole: peak minus the figure before the upload should stay far below the file's size).
+const chromiumRss = () => {
+  try {
+    return execFileSync("ps", ["-C", "chromium", "-o", "rss="]).toString().split(/\s+/).filter(Boolean).reduce((a, b) => a + Number(b), 0) * 1024;
+  } catch {
+    return 0;
+  }
+};
+let peak = 0;
+const sampler = setInterval(() => (peak = Math.max(peak, chromiumRss())), 250);
+const big = path.join(dir, "big.bin");
+writeFileSync(big, randomBytes(MIB * 1024 * 1024));
+await page.getByRole("button", { name: "Upload" }).click();
+await page.locator("#upload-patient").fill(benchHkid);
+await page.getByTestId("file-input").setInputFiles(big);
+await page.getByTestId("classified").waitFor({ timeout: 120_000 });
+// Random bytes can look like another patient's number to the classifier: confirm as a user would.
+if (await page.getByTestId("mismatch").count()) {
+  console.log("(the classifier saw another patient number in the random file; confirmed)");
+  await page.getByTestId("mismatch").getByRole("checkbox").check();
+}
+t0 = performance.now();
+const before = chromiumRss();
+peak = before;
+await page.getByRole("button", { name: "Encrypt and upload" }).click();
+await page.getByTestId("uploaded").waitFor({ timeout: 600_000 });
+const up = (performance.now() - t0) / 1000;
+const upPeak = peak;
+await page.getByRole("button", { name: "Patients" }).click();
+await page.locator("form.search button[type=submit]").click();
+await page.getByTestId("timeline-entry").filter({ hasText: "big.bin" }).first().waitFor();
+t0 = performance.now();
+await page.getByTestId("timeline-entry").filter({ hasText: "big.bin" }).first().click();
+await page.getByTestId("verified").waitFor({ timeout: 600_000 });
+const down = (performance.now() - t0) / 1000;
+clearInterval(sampler);
+console.log(`browser: ${MIB} MiB sealed + uploaded in parts ${up.toFixed(1)} s (${(MIB / up).toFixed(1)} MiB/s); downloaded + opened + verified ${down.toFixed(1)} s (${(MIB / down).toFixed(1)} MiB/s)`);
+console.log(`browser memory (all Chromium processes, RSS): ${mib(before)} MiB before the upload; peak ${mib(upPeak)} MiB while uploading, ${mib(peak)} MiB while downloading (the opened download is kept as a Blob to show)`);
+await browser.close();
+
+// The CLI, natively, on the same hub and the same file.
+t0 = performance.now();
+const res = chan.run(["upload", big, "--patient", benchHkid, "--title", "native big"]);
+const nup = (performance.now() - t0) / 1000;
+const id = /([0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12})/.exec(res)?.[1];
+t0 = performance.now();
+chan.run(["get", id, "--output", path.join(chan.config, "copy.bin")]);
+const ndown = (performance.now() - t0) / 1000;
+console.log(`native CLI (${BIN}): ${MIB} MiB upload ${nup.toFixed(1)} s (${(MIB / nup).toFixed(1)} MiB/s, includes classification); get ${ndown.toFixed(1)} s (${(MIB / ndown).toFixed(1)} MiB/s); copy ${statSync(path.join(chan.config, "copy.bin")).size} bytes`);
+
+hub.kill("SIGINT");
+await new Promise((r) => hub.once("exit", r));
+rmSync(dir, { recursive: true, force: true });
