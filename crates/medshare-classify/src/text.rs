@@ -1,4 +1,4 @@
-//! Text documents: PDF (text layer via `pdf-extract`), DOCX (`word/document.xml` via `zip` and
+//! Text documents: PDF (text layer via `lopdf`), DOCX (`word/document.xml` via `zip` and
 //! `roxmltree`) and plain text. The class is decided by weighted phrase rules (a title match
 //! counts double); dates, HKIDs (check digit validated), names and lab result lines with units
 //! are pulled out of the text.
@@ -26,24 +26,16 @@ pub(crate) fn read_pdf(bytes: &[u8], c: &mut Classification) {
     }
 }
 
-/// The PDF's text layer. `pdf-extract` can panic on malformed input; natively that is caught
-/// and reported like any other failure.
+/// The PDF's text layer, page by page (`lopdf`: fonts' encodings and ToUnicode maps applied).
+/// A page whose text cannot be read is left out; no text at all is `None`.
 fn pdf_text(bytes: &[u8]) -> Option<String> {
-    #[cfg(not(target_arch = "wasm32"))]
-    {
-        let owned = bytes.to_vec();
-        let r = std::panic::catch_unwind(move || pdf_extract::extract_text_from_mem(&owned));
-        match r {
-            Ok(Ok(t)) if !t.trim().is_empty() => Some(t),
-            _ => None,
-        }
+    let doc = lopdf::Document::load_mem(bytes).ok()?;
+    let pages: Vec<u32> = doc.get_pages().keys().copied().collect();
+    let mut out = String::new();
+    for chunk in doc.extract_text_chunks(&pages).into_iter().flatten() {
+        out.push_str(&chunk);
     }
-    #[cfg(target_arch = "wasm32")]
-    {
-        pdf_extract::extract_text_from_mem(bytes)
-            .ok()
-            .filter(|t| !t.trim().is_empty())
-    }
+    (!out.trim().is_empty()).then_some(out)
 }
 
 pub(crate) fn read_docx(bytes: &[u8], c: &mut Classification) {
