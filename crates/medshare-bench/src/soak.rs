@@ -92,6 +92,7 @@ struct Record {
     per_operation: BTreeMap<String, Latency>,
     errors: BTreeMap<String, usize>,
     events_received: u64,
+    login_retries: u64,
     targets: Vec<Target>,
 }
 
@@ -194,6 +195,7 @@ pub async fn run(mut a: Args) -> anyhow::Result<()> {
     let windows = (total.as_secs_f64() / window.as_secs_f64()).ceil() as usize;
     let samples: Arc<Mutex<Vec<Sample>>> = Arc::default();
     let events = Arc::new(AtomicU64::new(0));
+    let login_retries = Arc::new(AtomicU64::new(0));
     let (patients, docs) = (Arc::new(patients), Arc::new(docs));
     let intake = Arc::new(intake_patients);
 
@@ -224,12 +226,13 @@ pub async fn run(mut a: Args) -> anyhow::Result<()> {
         let handle = if i % 2 == 0 { "dr.chan" } else { "dr.wong" };
         let url = urls[i % urls.len()].clone();
         let (world, samples, events) = (world.clone(), samples.clone(), events.clone());
+        let retries = login_retries.clone();
         let (patients, docs, wong) = (patients.clone(), docs.clone(), wong.clone());
         let intake = intake.clone();
         let clients = a.clients;
         tasks.push(tokio::spawn(async move {
             let mut rng = rand::rngs::StdRng::seed_from_u64(i as u64);
-            let client = world.login_at(&url, handle).await?;
+            let client = login(&world, &url, handle, &retries).await?;
             // A live event stream for the whole run.
             let stream = client.follow(0).await?;
             let counter = events.clone();
@@ -302,7 +305,7 @@ pub async fn run(mut a: Args) -> anyhow::Result<()> {
                             }
                         }
                         Op::LoginLogout => {
-                            let other = world.login_at(&url, handle).await?;
+                            let other = login(&world, &url, handle, &retries).await?;
                             other.logout().await?;
                         }
                     }
@@ -389,9 +392,12 @@ pub async fn run(mut a: Args) -> anyhow::Result<()> {
         out.say(format!("error x{n}: {e}"));
     }
     let events_received = events.load(Ordering::Relaxed);
+    let login_retries = login_retries.load(Ordering::Relaxed);
     out.say(format!(
-        "{} operations in {seconds:.0} s, {events_received} live events received",
-        samples.len()
+        "{} operations in {seconds:.0} s, {events_received} live events received, \
+         {login_retries} logins retried after a 429 (at most {} of one handle at once)",
+        samples.len(),
+        base.auth.concurrent_logins_per_handle
     ));
     out.say(cpu.line());
 
@@ -445,8 +451,37 @@ pub async fn run(mut a: Args) -> anyhow::Result<()> {
         per_operation,
         errors,
         events_received,
+        login_retries,
         targets,
     })
+}
+
+/// Log in as an app would: a 429 (the hub verifies at most a few logins of one handle at
+/// once, and every simulated client of a handle is the same person) is waited out and retried,
+/// counted apart from errors.
+async fn login(
+    world: &World,
+    url: &str,
+    handle: &str,
+    retries: &AtomicU64,
+) -> anyhow::Result<medshare_client::Client> {
+    let mut wait = Duration::from_millis(50);
+    loop {
+        match world.login_at(url, handle).await {
+            Ok(c) => return Ok(c),
+            Err(e)
+                if e.downcast_ref::<medshare_client::ClientError>()
+                    .and_then(|c| c.code())
+                    == Some(medshare_model::ErrorCode::TooManyRequests)
+                    && wait < Duration::from_secs(10) =>
+            {
+                retries.fetch_add(1, Ordering::Relaxed);
+                tokio::time::sleep(wait).await;
+                wait *= 2;
+            }
+            Err(e) => return Err(e),
+        }
+    }
 }
 
 fn body(n: usize, len: usize) -> Vec<u8> {
