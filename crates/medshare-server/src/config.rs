@@ -40,6 +40,28 @@ pub struct Config {
     pub log_format: LogFormat,
     /// Prometheus metrics at `/metrics`.
     pub metrics: MetricsConfig,
+    /// Urgent consults: how often each replica looks for windows that passed.
+    pub consults: ConsultsConfig,
+}
+
+/// Urgent consults' escalation timer.
+#[derive(Clone, Serialize, Deserialize, PartialEq, Debug)]
+#[serde(default, deny_unknown_fields)]
+pub struct ConsultsConfig {
+    /// How often each replica polls the database for consults due to escalate, in ms.
+    pub poll_ms: u64,
+    /// A replica's claim on a due consult is taken over by another after this many seconds
+    /// (the claimer died before escalating it).
+    pub claim_ttl_secs: i64,
+}
+
+impl Default for ConsultsConfig {
+    fn default() -> Self {
+        Self {
+            poll_ms: 5_000,
+            claim_ttl_secs: 60,
+        }
+    }
 }
 
 /// Prometheus metrics.
@@ -387,6 +409,7 @@ impl Default for Config {
             retention: RetentionConfig::default(),
             log_format: LogFormat::default(),
             metrics: MetricsConfig::default(),
+            consults: ConsultsConfig::default(),
         }
     }
 }

@@ -217,6 +217,7 @@ pub async fn build_state_with(mut config: Config, clock: clock::Clock) -> anyhow
         });
     }
     retention::spawn(state.clone());
+    services::consults::spawn(state.clone());
     Ok(state)
 }
 
