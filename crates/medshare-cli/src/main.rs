@@ -85,6 +85,11 @@ enum Command {
         #[command(subcommand)]
         command: commands::consults::OncallCmd,
     },
+    /// Where urgent consults reach you: signed webhooks, DingTalk robots.
+    Notify {
+        #[command(subcommand)]
+        command: commands::consults::NotifyCmd,
+    },
     /// The tamper-evident audit trail: verify it, review it, export a patient's history.
     Audit {
         #[command(subcommand)]

@@ -17,7 +17,8 @@ use medshare_crypto::chain::VerifiedPractitioner;
 use medshare_crypto::keys::verify_statement;
 use medshare_crypto::seal::{open_bytes, seal_bytes};
 use medshare_model::consults::{
-    ConsultAnswer, ConsultTo, ConsultView, NewConsult, OncallList, OncallListSet,
+    ChannelCreated, ChannelKind, ChannelView, ConsultAnswer, ConsultTo, ConsultView, NewChannel,
+    NewConsult, OncallList, OncallListSet,
 };
 use medshare_model::statements::ConsultBinding;
 use medshare_model::{
@@ -364,6 +365,53 @@ impl Client {
             ));
         }
         Ok(room)
+    }
+}
+
+impl Client {
+    /// The caller's notification channels, with their delivery record.
+    pub async fn notify_channels(&self) -> Result<Vec<ChannelView>> {
+        self.hub().get("/v1/notify/channels").await
+    }
+
+    /// Add a notification channel. For a webhook without `secret` the hub makes one and
+    /// returns it once (the receiver checks signatures with it).
+    pub async fn add_notify_channel(
+        &self,
+        kind: ChannelKind,
+        address: &str,
+        secret: Option<String>,
+    ) -> Result<ChannelCreated> {
+        self.hub()
+            .post(
+                "/v1/notify/channels",
+                &NewChannel {
+                    kind,
+                    address: address.to_string(),
+                    secret,
+                },
+            )
+            .await
+    }
+
+    /// Remove one of the caller's channels.
+    pub async fn remove_notify_channel(
+        &self,
+        id: medshare_model::consults::ChannelId,
+    ) -> Result<()> {
+        self.hub()
+            .delete(&format!("/v1/notify/channels/{id}"))
+            .await
+    }
+
+    /// Queue a test notification on one of the caller's channels.
+    pub async fn test_notify_channel(&self, id: medshare_model::consults::ChannelId) -> Result<()> {
+        self.hub()
+            .post_unit(
+                &format!("/v1/notify/channels/{id}/test"),
+                &serde_json::json!({}),
+            )
+            .await
     }
 }
 

@@ -166,3 +166,75 @@ impl ConsultView {
 pub struct ConsultAnswer {
     pub room_id: RoomId,
 }
+
+/// A notification channel's kind. None carries health information: every notification is the
+/// fixed text [`NOTIFICATION_TEXT`] and a link to the hub.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "kebab-case")]
+pub enum ChannelKind {
+    /// A generic webhook: JSON POST signed with HMAC-SHA-256 (`X-Medshare-Signature`).
+    Webhook,
+    /// A DingTalk custom robot (signed-timestamp scheme).
+    Dingtalk,
+}
+
+impl ChannelKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Webhook => "webhook",
+            Self::Dingtalk => "dingtalk",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        [Self::Webhook, Self::Dingtalk]
+            .into_iter()
+            .find(|k| k.as_str() == s)
+    }
+}
+
+/// A notification channel's id.
+pub type ChannelId = uuid::Uuid;
+
+/// The one text a notification carries.
+pub const NOTIFICATION_TEXT: &str = "You have an urgent consult in medshare";
+
+/// `POST /v1/notify/channels`: add a channel.
+#[derive(Clone, Debug, Serialize, Deserialize, ToSchema)]
+pub struct NewChannel {
+    pub kind: ChannelKind,
+    /// The receiver's `https://` URL (DingTalk: the robot's webhook URL with its access token).
+    pub address: String,
+    /// The signing secret: DingTalk's robot secret (required); for a webhook, absent to have
+    /// the hub make one (returned once).
+    pub secret: Option<String>,
+}
+
+/// A channel as its owner sees it (never its secret), with its delivery record.
+#[derive(Clone, Debug, Serialize, Deserialize, ToSchema)]
+pub struct ChannelView {
+    #[schema(value_type = String, format = Uuid)]
+    pub channel_id: ChannelId,
+    pub kind: ChannelKind,
+    pub address: String,
+    #[serde(with = "time::serde::rfc3339")]
+    pub created_at: OffsetDateTime,
+    #[serde(with = "time::serde::rfc3339::option")]
+    pub last_delivered_at: Option<OffsetDateTime>,
+    #[serde(with = "time::serde::rfc3339::option")]
+    pub last_failed_at: Option<OffsetDateTime>,
+    /// Why the last attempt failed (a fixed phrase or an HTTP status; never a response body).
+    pub last_error: Option<String>,
+    /// Notifications given up on after every retry.
+    pub failed: i64,
+    /// Notifications waiting (retries, or held back by the rate limit).
+    pub pending: i64,
+}
+
+/// `POST /v1/notify/channels` answer: the channel and, for a webhook whose secret the hub
+/// made, that secret (shown once).
+#[derive(Clone, Debug, Serialize, Deserialize, ToSchema)]
+pub struct ChannelCreated {
+    pub channel: ChannelView,
+    pub secret: Option<String>,
+}

@@ -42,6 +42,34 @@ pub struct Config {
     pub metrics: MetricsConfig,
     /// Urgent consults: how often each replica looks for windows that passed.
     pub consults: ConsultsConfig,
+    /// Notification channels (webhooks, DingTalk robots): delivery, retries, rate limit.
+    pub notify: NotifyConfig,
+}
+
+/// Notification channels' outbox.
+#[derive(Clone, Serialize, Deserialize, PartialEq, Debug)]
+#[serde(default, deny_unknown_fields)]
+pub struct NotifyConfig {
+    /// How often each replica looks for notifications to deliver, in ms.
+    pub poll_ms: u64,
+    /// Attempts before a notification is given up on (and shown as failed).
+    pub max_attempts: i64,
+    /// Notifications delivered to one practitioner per minute, all channels together; more
+    /// wait for the next minute.
+    pub per_minute: i64,
+    /// The link every notification carries (empty: `https://<listen address>/`).
+    pub link: String,
+}
+
+impl Default for NotifyConfig {
+    fn default() -> Self {
+        Self {
+            poll_ms: 2_000,
+            max_attempts: 6,
+            per_minute: 10,
+            link: String::new(),
+        }
+    }
 }
 
 /// Urgent consults' escalation timer.
@@ -410,6 +438,7 @@ impl Default for Config {
             log_format: LogFormat::default(),
             metrics: MetricsConfig::default(),
             consults: ConsultsConfig::default(),
+            notify: NotifyConfig::default(),
         }
     }
 }

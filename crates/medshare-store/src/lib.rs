@@ -20,6 +20,7 @@ mod dialect;
 mod documents;
 mod events;
 mod identity;
+mod notify;
 mod patients;
 mod rooms;
 mod rows;
@@ -33,6 +34,7 @@ pub use dialect::{Dialect, EVENTS_CHANNEL, PoolSettings};
 pub use documents::DocumentStore;
 pub use events::{EventNotices, EventStore};
 pub use identity::IdentityStore;
+pub use notify::{Attempt, ChannelRow, NotifyStore, OutboxRow};
 pub use patients::PatientStore;
 pub use rooms::{NewEntry, RoomEntryRow, RoomMemberRow, RoomRow, RoomStore};
 pub use rows::*;
@@ -174,6 +176,7 @@ pub trait MetadataStore:
     + AuditStore
     + RoomStore
     + ConsultStore
+    + NotifyStore
     + Send
     + Sync
     + 'static

@@ -38,6 +38,36 @@ pub enum OncallCmd {
     List(OncallListArgs),
 }
 
+#[derive(Subcommand, Debug)]
+pub enum NotifyCmd {
+    /// Your notification channels, with deliveries and failures.
+    Channels(JsonFlag),
+    /// Add a channel: `--kind webhook --url https://...` (a signing secret is made and shown
+    /// once) or `--kind dingtalk --url ROBOT_WEBHOOK --secret SEC...`.
+    Add(AddChannelArgs),
+    /// Remove a channel.
+    Remove(ChannelArg),
+    /// Send a test notification ("You have an urgent consult in medshare" and a link).
+    Test(ChannelArg),
+}
+
+#[derive(Args, Debug)]
+pub struct AddChannelArgs {
+    /// `webhook` or `dingtalk`.
+    #[arg(long)]
+    pub kind: String,
+    #[arg(long)]
+    pub url: String,
+    /// DingTalk: the robot's signing secret; webhook: your own (default: made by the hub).
+    #[arg(long)]
+    pub secret: Option<String>,
+}
+
+#[derive(Args, Debug)]
+pub struct ChannelArg {
+    pub channel: medshare_model::consults::ChannelId,
+}
+
 #[derive(Args, Debug)]
 pub struct JsonFlag {
     /// Machine-readable output.
@@ -299,6 +329,59 @@ pub async fn oncall(cmd: OncallCmd) -> anyhow::Result<()> {
                     who(&c, l.owner).await
                 );
             }
+        }
+    }
+    Ok(())
+}
+
+pub async fn notify(cmd: NotifyCmd) -> anyhow::Result<()> {
+    let c = profile::session().await?;
+    match cmd {
+        NotifyCmd::Channels(a) => {
+            let all = c.notify_channels().await?;
+            if a.json {
+                crate::say!("{}", serde_json::to_string_pretty(&all)?);
+                return Ok(());
+            }
+            if all.is_empty() {
+                crate::say!("No notification channels: add one with `medshare notify add`.");
+            }
+            for ch in &all {
+                crate::say!(
+                    "{}  {:<9}  {}  delivered {}  pending {}  failed {}{}",
+                    ch.channel_id,
+                    ch.kind.as_str(),
+                    clean(&ch.address),
+                    ch.last_delivered_at
+                        .map(rfc3339)
+                        .unwrap_or_else(|| "never".into()),
+                    ch.pending,
+                    ch.failed,
+                    ch.last_error
+                        .as_deref()
+                        .map(|e| format!("  last error: {}", clean(e)))
+                        .unwrap_or_default()
+                );
+            }
+        }
+        NotifyCmd::Add(a) => {
+            let kind = medshare_model::consults::ChannelKind::parse(&a.kind)
+                .ok_or_else(|| anyhow!("--kind is webhook or dingtalk"))?;
+            let made = c.add_notify_channel(kind, &a.url, a.secret).await?;
+            crate::say!("Channel {} added", made.channel.channel_id);
+            if let Some(s) = made.secret {
+                crate::say!(
+                    "Signing secret (shown once; the receiver checks X-Medshare-Signature with it): {s}"
+                );
+            }
+        }
+        NotifyCmd::Remove(a) => {
+            c.remove_notify_channel(a.channel).await?;
+            crate::say!("Channel {} removed", a.channel);
+        }
+        NotifyCmd::Test(a) => {
+            c.test_notify_channel(a.channel).await?;
+            crate::say!("Test notification queued: see `medshare notify channels` for the result");
         }
     }
     Ok(())

@@ -34,6 +34,7 @@ pub async fn dispatch(c: Command) -> anyhow::Result<()> {
         Command::Room { command } => rooms::run(command).await,
         Command::Consult { command } => consults::run(command).await,
         Command::Oncall { command } => consults::oncall(command).await,
+        Command::Notify { command } => consults::notify(command).await,
         Command::Audit { command } => audit::run(command).await,
         Command::Contact { command } => audit::contact(command).await,
         Command::Serve(_)

@@ -1,13 +1,18 @@
-//! Urgent consult and on-call list routes: thin handlers over [`crate::services::consults`].
+//! Urgent consult, on-call list and notification channel routes: thin handlers over
+//! [`crate::services::consults`] and [`crate::services::channels`].
 
 use crate::auth::Caller;
 use crate::error::ApiResult;
+use crate::services::channels as channels_svc;
 use crate::services::consults as svc;
 use crate::state::AppState;
 use axum::Json;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
-use medshare_model::consults::{ConsultAnswer, ConsultView, NewConsult, OncallList, OncallListSet};
+use medshare_model::consults::{
+    ChannelCreated, ChannelView, ConsultAnswer, ConsultView, NewChannel, NewConsult, OncallList,
+    OncallListSet,
+};
 use medshare_model::{ConsultId, InstitutionId};
 
 /// An institution's on-call lists.
@@ -89,4 +94,48 @@ pub async fn answer(
     Json(req): Json<ConsultAnswer>,
 ) -> ApiResult<Json<ConsultView>> {
     Ok(Json(svc::answer(&s, &caller, id, req).await?))
+}
+
+/// The caller's notification channels, with their delivery record (failures included).
+#[utoipa::path(get, path = "/v1/notify/channels", tag = "consults", security(("bearer" = [])), responses((status = 200, body = Vec<ChannelView>)))]
+pub async fn channels(
+    State(s): State<AppState>,
+    caller: Caller,
+) -> ApiResult<Json<Vec<ChannelView>>> {
+    Ok(Json(channels_svc::list(&s, &caller).await?))
+}
+
+/// Add a notification channel (a signed webhook or a DingTalk robot).
+#[utoipa::path(post, path = "/v1/notify/channels", tag = "consults", security(("bearer" = [])), request_body = NewChannel, responses((status = 201, body = ChannelCreated), (status = 400, body = medshare_model::Problem), (status = 409, body = medshare_model::Problem)))]
+pub async fn add_channel(
+    State(s): State<AppState>,
+    caller: Caller,
+    Json(req): Json<NewChannel>,
+) -> ApiResult<(StatusCode, Json<ChannelCreated>)> {
+    Ok((
+        StatusCode::CREATED,
+        Json(channels_svc::add(&s, &caller, req).await?),
+    ))
+}
+
+/// Remove one of the caller's channels.
+#[utoipa::path(delete, path = "/v1/notify/channels/{id}", tag = "consults", security(("bearer" = [])), params(("id" = String, Path)), responses((status = 204), (status = 404, body = medshare_model::Problem)))]
+pub async fn remove_channel(
+    State(s): State<AppState>,
+    caller: Caller,
+    Path(id): Path<uuid::Uuid>,
+) -> ApiResult<StatusCode> {
+    channels_svc::remove(&s, &caller, id).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// Send a test notification on one of the caller's channels (queued like any other).
+#[utoipa::path(post, path = "/v1/notify/channels/{id}/test", tag = "consults", security(("bearer" = [])), params(("id" = String, Path)), responses((status = 202), (status = 404, body = medshare_model::Problem)))]
+pub async fn test_channel(
+    State(s): State<AppState>,
+    caller: Caller,
+    Path(id): Path<uuid::Uuid>,
+) -> ApiResult<StatusCode> {
+    channels_svc::test(&s, &caller, id).await?;
+    Ok(StatusCode::ACCEPTED)
 }

@@ -134,7 +134,10 @@ fn api_routes(state: &AppState) -> OpenApiRouter<AppState> {
         .routes(routes!(consults::list, consults::request))
         .routes(routes!(consults::get))
         .routes(routes!(consults::ack))
-        .routes(routes!(consults::answer));
+        .routes(routes!(consults::answer))
+        .routes(routes!(consults::channels, consults::add_channel))
+        .routes(routes!(consults::remove_channel))
+        .routes(routes!(consults::test_channel));
     // The unauthenticated door: limited per client address.
     let door = OpenApiRouter::new()
         .routes(routes!(identity::lookup_enrolment))

@@ -79,6 +79,34 @@ fn detail(id: ConsultId) -> String {
     format!("consult:{id}")
 }
 
+/// Tell `to` of a step: a live event (ids only) and their notification channels (fixed text).
+async fn tell(
+    state: &AppState,
+    to: PractitionerId,
+    consult_id: ConsultId,
+    step: ConsultStepKind,
+    by: PractitionerId,
+) {
+    state
+        .notifier
+        .publish(
+            &state.store,
+            to,
+            EventKind::Consult {
+                consult_id,
+                step,
+                by,
+            },
+        )
+        .await;
+    super::channels::notify(
+        state,
+        to,
+        &format!("consult:{consult_id}:{}:{to}", step.as_str()),
+    )
+    .await;
+}
+
 /// Record a refusal and turn it into the API's error.
 async fn refuse(
     state: &AppState,
@@ -312,18 +340,14 @@ pub async fn request(state: &AppState, caller: &Caller, req: NewConsult) -> ApiR
             .detail(detail(row.id)),
     )
     .await?;
-    state
-        .notifier
-        .publish(
-            &state.store,
-            row.chain[0],
-            EventKind::Consult {
-                consult_id: row.id,
-                step: ConsultStepKind::Requested,
-                by: me.id,
-            },
-        )
-        .await;
+    tell(
+        state,
+        row.chain[0],
+        row.id,
+        ConsultStepKind::Requested,
+        me.id,
+    )
+    .await;
     Ok(view(&consult(state, row.id).await?))
 }
 
@@ -374,18 +398,7 @@ pub async fn ack(state: &AppState, caller: &Caller, id: ConsultId) -> ApiResult<
             .detail(detail(id)),
     )
     .await?;
-    state
-        .notifier
-        .publish(
-            &state.store,
-            c.requester,
-            EventKind::Consult {
-                consult_id: id,
-                step: ConsultStepKind::Acknowledged,
-                by: me,
-            },
-        )
-        .await;
+    tell(state, c.requester, id, ConsultStepKind::Acknowledged, me).await;
     Ok(view(&consult(state, id).await?))
 }
 
@@ -436,18 +449,7 @@ pub async fn answer(
             .detail(format!("consult:{id};room:{}", req.room_id)),
     )
     .await?;
-    state
-        .notifier
-        .publish(
-            &state.store,
-            c.requester,
-            EventKind::Consult {
-                consult_id: id,
-                step: ConsultStepKind::Answered,
-                by: me,
-            },
-        )
-        .await;
+    tell(state, c.requester, id, ConsultStepKind::Answered, me).await;
     Ok(view(&consult(state, id).await?))
 }
 
@@ -492,18 +494,7 @@ pub async fn escalate_due(state: &AppState, replica: &str) -> ApiResult<usize> {
         )
         .await?;
         for (to, by) in told {
-            state
-                .notifier
-                .publish(
-                    &state.store,
-                    to,
-                    EventKind::Consult {
-                        consult_id: c.id,
-                        step,
-                        by,
-                    },
-                )
-                .await;
+            tell(state, to, c.id, step, by).await;
         }
     }
     Ok(moved)

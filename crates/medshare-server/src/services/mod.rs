@@ -4,6 +4,7 @@
 
 pub mod alliance;
 pub mod audit;
+pub mod channels;
 pub mod consults;
 pub mod documents;
 pub mod identity;
