@@ -176,6 +176,8 @@ pub enum ChannelKind {
     Webhook,
     /// A DingTalk custom robot (signed-timestamp scheme).
     Dingtalk,
+    /// E-mail through the hub's SMTP relay (`[notify.smtp]`).
+    Email,
 }
 
 impl ChannelKind {
@@ -183,11 +185,12 @@ impl ChannelKind {
         match self {
             Self::Webhook => "webhook",
             Self::Dingtalk => "dingtalk",
+            Self::Email => "email",
         }
     }
 
     pub fn parse(s: &str) -> Option<Self> {
-        [Self::Webhook, Self::Dingtalk]
+        [Self::Webhook, Self::Dingtalk, Self::Email]
             .into_iter()
             .find(|k| k.as_str() == s)
     }
@@ -203,7 +206,8 @@ pub const NOTIFICATION_TEXT: &str = "You have an urgent consult in medshare";
 #[derive(Clone, Debug, Serialize, Deserialize, ToSchema)]
 pub struct NewChannel {
     pub kind: ChannelKind,
-    /// The receiver's `https://` URL (DingTalk: the robot's webhook URL with its access token).
+    /// The receiver's `https://` URL (DingTalk: the robot's webhook URL with its access token;
+    /// e-mail: the address).
     pub address: String,
     /// The signing secret: DingTalk's robot secret (required); for a webhook, absent to have
     /// the hub make one (returned once).

@@ -341,3 +341,132 @@ async fn wait_for_failed(
     }
     anyhow::bail!("the failing channel was not given up on")
 }
+
+/// aiosmtpd (PyPI, `scripts/smtp-peer.sh`) on a free loopback port, delivering into a
+/// Maildir; stopped when dropped.
+struct Smtpd {
+    child: std::process::Child,
+    port: u16,
+    maildir: tempfile::TempDir,
+}
+
+impl Smtpd {
+    fn start() -> anyhow::Result<Self> {
+        let python = std::env::var("MEDSHARE_SMTPD").expect(
+            "MEDSHARE_SMTPD is not set: run `export MEDSHARE_SMTPD=\"$(bash scripts/smtp-peer.sh)\"` \
+             (scripts/test.sh does)",
+        );
+        let port = std::net::TcpListener::bind("127.0.0.1:0")?
+            .local_addr()?
+            .port();
+        let maildir = tempfile::tempdir()?;
+        let child = std::process::Command::new(python)
+            .args(["-m", "aiosmtpd", "-n", "-l"])
+            .arg(format!("127.0.0.1:{port}"))
+            .args(["-c", "aiosmtpd.handlers.Mailbox"])
+            // A folder that does not exist yet: the handler creates the Maildir only then.
+            .arg(maildir.path().join("mail"))
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()?;
+        Ok(Self {
+            child,
+            port,
+            maildir,
+        })
+    }
+
+    /// The messages delivered so far.
+    fn messages(&self) -> Vec<String> {
+        let Ok(dir) = std::fs::read_dir(self.maildir.path().join("mail").join("new")) else {
+            return Vec::new();
+        };
+        dir.filter_map(|e| std::fs::read_to_string(e.ok()?.path()).ok())
+            .collect()
+    }
+}
+
+impl Drop for Smtpd {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn email_reaches_a_real_smtp_server_without_health_information() -> anyhow::Result<()> {
+    let smtpd = Smtpd::start()?;
+    wait_until("aiosmtpd to listen", || {
+        std::net::TcpStream::connect(("127.0.0.1", smtpd.port)).is_ok()
+    })
+    .await?;
+    let dir = tempfile::tempdir()?;
+    let mut config = Backend::SqliteFolder.config(dir.path());
+    config.notify.poll_ms = 100;
+    config.notify.link = "https://hub.example/".into();
+    config.notify.smtp = Some(medshare_server::config::SmtpConfig {
+        host: "127.0.0.1".into(),
+        port: smtpd.port,
+        from: "medshare <no-reply@hub.example>".into(),
+        starttls: false,
+        username: None,
+        password: None,
+    });
+    let hub = TestHub::start(config).await?;
+    let world = World::build(&hub, &story_cast()).await?;
+    let chan = world.login("dr.chan").await?;
+    let wong = world.login("dr.wong").await?;
+    assert_api(
+        wong.add_notify_channel(ChannelKind::Email, "not an address", None)
+            .await,
+        ErrorCode::BadRequest,
+        "a malformed address",
+    );
+    wong.add_notify_channel(ChannelKind::Email, "wong@pph.example", None)
+        .await?;
+
+    let (written, hkid) = random_hkid();
+    let marker = random_hex(12);
+    let patient = chan
+        .ensure_patient(
+            &hkid,
+            &PatientCard {
+                name: Some(format!("PATIENTNAME{marker}")),
+                birth_date: None,
+                sex: None,
+            },
+        )
+        .await?;
+    let consult = chan
+        .request_consult(
+            &patient,
+            &ConsultRequest {
+                to: "dr.wong".parse::<Recipient>()?,
+                question: format!("QUESTION{marker}: troponin"),
+                documents: Vec::new(),
+                ack_within_secs: 600,
+                urgent: true,
+            },
+        )
+        .await?;
+    if let Err(e) = wait_until("the e-mail", || smtpd.messages().len() == 1).await {
+        anyhow::bail!("{e}: {:?}", wong.notify_channels().await?);
+    }
+    let mail = &smtpd.messages()[0];
+    assert!(mail.contains("wong@pph.example"), "{mail}");
+    assert!(mail.contains(NOTIFICATION_TEXT), "{mail}");
+    assert!(mail.contains("https://hub.example/"), "{mail}");
+    for m in [
+        marker.as_str(),
+        &written[..7],
+        &patient.id().to_string(),
+        &consult.consult_id.to_string(),
+        "troponin",
+    ] {
+        assert!(!mail.contains(m), "{m} is in the e-mail");
+    }
+    let ch = wong.notify_channels().await?;
+    assert!(ch[0].last_delivered_at.is_some());
+    assert_eq!((ch[0].pending, ch[0].failed), (0, 0));
+    Ok(())
+}

@@ -59,6 +59,48 @@ pub struct NotifyConfig {
     pub per_minute: i64,
     /// The link every notification carries (empty: `https://<listen address>/`).
     pub link: String,
+    /// The SMTP relay e-mail notifications go through (none: no e-mail channels).
+    pub smtp: Option<SmtpConfig>,
+}
+
+/// An SMTP relay chosen by the operator (so not subject to `[outbound]`: users choose only
+/// the recipient address).
+#[derive(Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct SmtpConfig {
+    pub host: String,
+    #[serde(default = "default_smtp_port")]
+    pub port: u16,
+    /// The sender address, e.g. `medshare <no-reply@hub.example>`.
+    pub from: String,
+    /// Require STARTTLS (default). Only a relay on loopback may be spoken to in plain text.
+    #[serde(default = "default_true")]
+    pub starttls: bool,
+    #[serde(default)]
+    pub username: Option<String>,
+    #[serde(default)]
+    pub password: Option<String>,
+}
+
+fn default_smtp_port() -> u16 {
+    587
+}
+
+fn default_true() -> bool {
+    true
+}
+
+impl std::fmt::Debug for SmtpConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SmtpConfig")
+            .field("host", &self.host)
+            .field("port", &self.port)
+            .field("from", &self.from)
+            .field("starttls", &self.starttls)
+            .field("username", &self.username)
+            .field("password", &self.password.as_ref().map(|_| "<redacted>"))
+            .finish()
+    }
 }
 
 impl Default for NotifyConfig {
@@ -68,6 +110,7 @@ impl Default for NotifyConfig {
             max_attempts: 6,
             per_minute: 10,
             link: String::new(),
+            smtp: None,
         }
     }
 }

@@ -1,6 +1,6 @@
 //! Notification channels: each practitioner chooses where an urgent consult reaches them (a
 //! generic webhook signed with HMAC-SHA-256, a DingTalk custom robot with its signed-timestamp
-//! scheme). Every notification is the fixed [`NOTIFICATION_TEXT`] and a link to the hub: no
+//! scheme, e-mail through the operator's SMTP relay with `lettre`). Every notification is the fixed [`NOTIFICATION_TEXT`] and a link to the hub: no
 //! patient, document, question or consult detail. Delivery goes through an outbox in the
 //! database (one row per notification and channel, deduplicated), claimed by one replica at a
 //! time, through the SSRF-checked [`Guarded`] client, retried with back-off, held back by a
@@ -9,6 +9,7 @@
 
 use super::allow;
 use crate::auth::Caller;
+use crate::config::SmtpConfig;
 use crate::error::{ApiError, ApiResult};
 use crate::outbound::Guarded;
 use crate::policy::{self, Who};
@@ -54,7 +55,18 @@ pub async fn add(state: &AppState, caller: &Caller, req: NewChannel) -> ApiResul
     if req.address.len() > MAX_ADDRESS {
         return Err(ApiError::bad_request("the address is too long"));
     }
-    if state.outbound.check_url(&req.address).is_err() {
+    if req.kind == ChannelKind::Email {
+        if state.config.notify.smtp.is_none() {
+            return Err(ApiError::bad_request(
+                "this hub has no SMTP relay configured ([notify.smtp])",
+            ));
+        }
+        if req.address.parse::<lettre::Address>().is_err() || req.secret.is_some() {
+            return Err(ApiError::bad_request(
+                "an e-mail channel is one address, without a secret",
+            ));
+        }
+    } else if state.outbound.check_url(&req.address).is_err() {
         return Err(ApiError::bad_request(
             "that address is not allowed: an https:// URL of a public host (see [outbound])",
         ));
@@ -76,6 +88,7 @@ pub async fn add(state: &AppState, caller: &Caller, req: NewChannel) -> ApiResul
                 "a DingTalk robot needs its signing secret (SEC...)",
             ));
         }
+        (ChannelKind::Email, None) => (String::new(), false),
     };
     let row = ChannelRow {
         id: uuid::Uuid::new_v4().to_string(),
@@ -175,8 +188,54 @@ fn hmac_sha256(key: &[u8], msg: &[u8]) -> Vec<u8> {
     m.finalize().into_bytes().to_vec()
 }
 
+/// Send one e-mail through the operator's relay.
+async fn send_mail(smtp: &SmtpConfig, to: &str, link: &str) -> Result<(), String> {
+    use lettre::{AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
+    let from = smtp
+        .from
+        .parse()
+        .map_err(|_| "the hub's sender address is invalid".to_string())?;
+    let to = to
+        .parse()
+        .map_err(|_| "the address is invalid".to_string())?;
+    let mail = Message::builder()
+        .from(from)
+        .to(to)
+        .subject("medshare")
+        .body(format!("{NOTIFICATION_TEXT}.\n\n{link}\n"))
+        .map_err(|_| "could not build the message".to_string())?;
+    let loopback = matches!(smtp.host.as_str(), "127.0.0.1" | "::1" | "localhost");
+    if !smtp.starttls && !loopback {
+        return Err("plain-text SMTP is allowed to a loopback relay only".to_string());
+    }
+    let mut builder = if smtp.starttls {
+        AsyncSmtpTransport::<Tokio1Executor>::starttls_relay(&smtp.host)
+            .map_err(|_| "the SMTP relay name is invalid".to_string())?
+    } else {
+        AsyncSmtpTransport::<Tokio1Executor>::builder_dangerous(&smtp.host)
+    }
+    .port(smtp.port)
+    .timeout(Some(std::time::Duration::from_secs(20)));
+    if let (Some(u), Some(p)) = (&smtp.username, &smtp.password) {
+        builder = builder.credentials(lettre::transport::smtp::authentication::Credentials::new(
+            u.clone(),
+            p.clone(),
+        ));
+    }
+    builder
+        .build()
+        .send(mail)
+        .await
+        .map(|_| ())
+        .map_err(|e| match e.status() {
+            Some(code) => format!("SMTP {code}"),
+            None => "the SMTP relay could not be reached".to_string(),
+        })
+}
+
 /// One delivery attempt; `Err` is the phrase recorded as the channel's last error.
 async fn send(
+    smtp: Option<&SmtpConfig>,
     http: &Guarded,
     c: &ChannelRow,
     n: &OutboxRow,
@@ -246,6 +305,10 @@ async fn send(
                 None => Err("the robot's answer has no errcode".to_string()),
             }
         }
+        Some(ChannelKind::Email) => match smtp {
+            Some(smtp) => send_mail(smtp, &c.address, link).await,
+            None => Err("this hub has no SMTP relay configured".to_string()),
+        },
         None => Err("unknown channel kind".to_string()),
     }
 }
@@ -273,7 +336,7 @@ pub async fn deliver_due(state: &AppState, http: &Guarded, replica: &str) -> Api
             Attempt::Postponed { next_at: now + 60 }
         } else {
             tried += 1;
-            match send(http, &c, &n, &link, now).await {
+            match send(cfg.smtp.as_ref(), http, &c, &n, &link, now).await {
                 Ok(()) => Attempt::Delivered,
                 Err(error) if n.attempts + 1 >= cfg.max_attempts => {
                     tracing::warn!(kind = %c.kind, "a notification was given up on");
