@@ -75,6 +75,21 @@ enum Command {
         #[command(subcommand)]
         command: commands::rooms::RoomCmd,
     },
+    /// Urgent consults: ask a colleague or an on-call list, acknowledge, answer in a room.
+    Consult {
+        #[command(subcommand)]
+        command: commands::consults::ConsultCmd,
+    },
+    /// On-call lists (specialty rotas) consults escalate along.
+    Oncall {
+        #[command(subcommand)]
+        command: commands::consults::OncallCmd,
+    },
+    /// Where urgent consults reach you: signed webhooks, DingTalk robots.
+    Notify {
+        #[command(subcommand)]
+        command: commands::consults::NotifyCmd,
+    },
     /// The tamper-evident audit trail: verify it, review it, export a patient's history.
     Audit {
         #[command(subcommand)]

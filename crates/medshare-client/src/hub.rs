@@ -118,6 +118,15 @@ impl Hub {
             .await
     }
 
+    pub(crate) async fn put<B: Serialize + ?Sized, T: DeserializeOwned>(
+        &self,
+        path: &str,
+        body: &B,
+    ) -> Result<T> {
+        self.send_json(self.request(Method::PUT, path).json(body))
+            .await
+    }
+
     pub(crate) async fn post_unit<B: Serialize + ?Sized>(
         &self,
         path: &str,

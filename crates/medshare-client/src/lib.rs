@@ -17,6 +17,7 @@
 
 pub mod admin;
 pub mod audit;
+pub mod consults;
 pub mod enrol;
 pub mod error;
 mod events;

@@ -483,6 +483,13 @@ pub enum EventKind {
         room_id: RoomId,
         by: PractitionerId,
     },
+    /// A step of an urgent consult the recipient asked or is asked (no health information:
+    /// the question stays sealed).
+    Consult {
+        consult_id: crate::ConsultId,
+        step: crate::consults::ConsultStepKind,
+        by: PractitionerId,
+    },
     /// For privacy officers: an access pattern worth a look.
     AccessAlert {
         rule: AlertRule,

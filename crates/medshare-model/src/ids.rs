@@ -69,6 +69,10 @@ uuid_id!(
     /// A case room (an MLS group whose delivery service is the hub).
     RoomId
 );
+uuid_id!(
+    /// An urgent consult (a sealed question with an acknowledgement deadline).
+    ConsultId
+);
 
 /// Keyed hash (HMAC-SHA-256, lowercase hex) of a normalised patient identifier: the only form in
 /// which the hub ever sees a patient number.

@@ -9,6 +9,7 @@
 #![forbid(unsafe_code)]
 
 pub mod api;
+pub mod consults;
 pub mod error;
 pub mod identifiers;
 pub mod ids;

@@ -5,7 +5,7 @@
 //! its kind, the signer's key id and an Ed25519 signature over [`Signed::signing_input`].
 
 use crate::registration::{Profession, Role};
-use crate::{DocumentId, Handle, InstitutionId, PatientId, PatientRef, PractitionerId};
+use crate::{ConsultId, DocumentId, Handle, InstitutionId, PatientId, PatientRef, PractitionerId};
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD as B64;
 use serde::{Deserialize, Serialize, de::DeserializeOwned};
@@ -32,6 +32,8 @@ pub enum StatementKind {
     PractitionerRevocation,
     /// [`ServiceLogin`], signed by a service identity (an institution gateway).
     ServiceLogin,
+    /// [`ConsultBinding`], signed by the practitioner asking the consult.
+    ConsultBinding,
 }
 
 impl StatementKind {
@@ -46,6 +48,7 @@ impl StatementKind {
             Self::RootCommand => "root-command",
             Self::PractitionerRevocation => "practitioner-revocation",
             Self::ServiceLogin => "service-login",
+            Self::ConsultBinding => "consult-binding",
         }
     }
 }
@@ -335,4 +338,24 @@ pub enum RootAction {
         /// age ciphertext of [`crate::api::AllianceSecrets`] JSON to the institution's epoch key.
         alliance_wrap: String,
     },
+}
+
+/// The practitioner asking an urgent consult binds its sealed question to the consult, the
+/// patient and the people it may reach (in escalation order): a hub cannot swap the patient,
+/// redirect the question or hand a recipient someone else's question unnoticed.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ConsultBinding {
+    pub consult_id: ConsultId,
+    pub patient_id: PatientId,
+    pub requester: PractitionerId,
+    /// Who the consult goes to, in escalation order (the on-call list's owner last).
+    pub chain: Vec<PractitionerId>,
+    /// SHA-256 of the sealed question, hex.
+    pub question_sha256: String,
+    /// Seconds each recipient has to acknowledge.
+    pub ack_within_secs: i64,
+    pub signed_at: i64,
+}
+impl Statement for ConsultBinding {
+    const KIND: StatementKind = StatementKind::ConsultBinding;
 }

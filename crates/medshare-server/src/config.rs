@@ -40,6 +40,99 @@ pub struct Config {
     pub log_format: LogFormat,
     /// Prometheus metrics at `/metrics`.
     pub metrics: MetricsConfig,
+    /// Urgent consults: how often each replica looks for windows that passed.
+    pub consults: ConsultsConfig,
+    /// Notification channels (webhooks, DingTalk robots): delivery, retries, rate limit.
+    pub notify: NotifyConfig,
+}
+
+/// Notification channels' outbox.
+#[derive(Clone, Serialize, Deserialize, PartialEq, Debug)]
+#[serde(default, deny_unknown_fields)]
+pub struct NotifyConfig {
+    /// How often each replica looks for notifications to deliver, in ms.
+    pub poll_ms: u64,
+    /// Attempts before a notification is given up on (and shown as failed).
+    pub max_attempts: i64,
+    /// Notifications delivered to one practitioner per minute, all channels together; more
+    /// wait for the next minute.
+    pub per_minute: i64,
+    /// The link every notification carries (empty: `https://<listen address>/`).
+    pub link: String,
+    /// The SMTP relay e-mail notifications go through (none: no e-mail channels).
+    pub smtp: Option<SmtpConfig>,
+}
+
+/// An SMTP relay chosen by the operator (so not subject to `[outbound]`: users choose only
+/// the recipient address).
+#[derive(Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct SmtpConfig {
+    pub host: String,
+    #[serde(default = "default_smtp_port")]
+    pub port: u16,
+    /// The sender address, e.g. `medshare <no-reply@hub.example>`.
+    pub from: String,
+    /// Require STARTTLS (default). Only a relay on loopback may be spoken to in plain text.
+    #[serde(default = "default_true")]
+    pub starttls: bool,
+    #[serde(default)]
+    pub username: Option<String>,
+    #[serde(default)]
+    pub password: Option<String>,
+}
+
+fn default_smtp_port() -> u16 {
+    587
+}
+
+fn default_true() -> bool {
+    true
+}
+
+impl std::fmt::Debug for SmtpConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SmtpConfig")
+            .field("host", &self.host)
+            .field("port", &self.port)
+            .field("from", &self.from)
+            .field("starttls", &self.starttls)
+            .field("username", &self.username)
+            .field("password", &self.password.as_ref().map(|_| "<redacted>"))
+            .finish()
+    }
+}
+
+impl Default for NotifyConfig {
+    fn default() -> Self {
+        Self {
+            poll_ms: 2_000,
+            max_attempts: 6,
+            per_minute: 10,
+            link: String::new(),
+            smtp: None,
+        }
+    }
+}
+
+/// Urgent consults' escalation timer.
+#[derive(Clone, Serialize, Deserialize, PartialEq, Debug)]
+#[serde(default, deny_unknown_fields)]
+pub struct ConsultsConfig {
+    /// How often each replica polls the database for consults due to escalate, in ms.
+    pub poll_ms: u64,
+    /// A replica's claim on a due consult is taken over by another after this many seconds
+    /// (the claimer died before escalating it).
+    pub claim_ttl_secs: i64,
+}
+
+impl Default for ConsultsConfig {
+    fn default() -> Self {
+        Self {
+            poll_ms: 5_000,
+            claim_ttl_secs: 60,
+        }
+    }
 }
 
 /// Prometheus metrics.
@@ -395,6 +488,8 @@ impl Default for Config {
             retention: RetentionConfig::default(),
             log_format: LogFormat::default(),
             metrics: MetricsConfig::default(),
+            consults: ConsultsConfig::default(),
+            notify: NotifyConfig::default(),
         }
     }
 }

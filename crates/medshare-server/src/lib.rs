@@ -217,6 +217,8 @@ pub async fn build_state_with(mut config: Config, clock: clock::Clock) -> anyhow
         });
     }
     retention::spawn(state.clone());
+    services::consults::spawn(state.clone());
+    services::channels::spawn(state.clone()).context("cannot build the notification client")?;
     Ok(state)
 }
 

@@ -114,6 +114,25 @@ impl Guarded {
         }
         rb.send().await.map_err(OutboundError::Http)
     }
+
+    /// POST exact JSON bytes (what a signature covers) to `url`, checked like [`Self::post_json`].
+    pub async fn post_bytes(
+        &self,
+        url: &str,
+        body: Vec<u8>,
+        headers: &[(&str, String)],
+    ) -> Result<reqwest::Response, OutboundError> {
+        let u = self.rules.check_url(url).map_err(OutboundError::Refused)?;
+        let mut rb = self
+            .http
+            .post(u)
+            .header(reqwest::header::CONTENT_TYPE, "application/json")
+            .body(body);
+        for (k, v) in headers {
+            rb = rb.header(*k, v);
+        }
+        rb.send().await.map_err(OutboundError::Http)
+    }
 }
 
 /// Why an outbound request did not happen.

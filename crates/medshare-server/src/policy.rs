@@ -406,6 +406,41 @@ pub fn room_invitee(target: &Who) -> Result<(), Refusal> {
     room_participant(target).map_err(|_| "invitee-not-a-certified-clinician")
 }
 
+// --- Urgent consults ------------------------------------------------------------------------
+
+/// Asking a consult, or being on its chain (a named colleague, an on-call list's members and
+/// owner): a certified clinician who is a person.
+pub fn consult_participant(who: &Who) -> Result<(), Refusal> {
+    room_participant(who)
+}
+
+/// Seeing a consult: its requester, and the recipients it has reached.
+pub fn consult_read(who: &Who, requester: bool, reached: bool) -> Result<(), Refusal> {
+    if !who.certified {
+        Err("not-certified")
+    } else if requester || reached {
+        Ok(())
+    } else {
+        Err("not-a-consult-party")
+    }
+}
+
+/// Acknowledging a consult: a recipient it has reached (not the requester, unless they are
+/// on the chain themselves).
+pub fn consult_ack(who: &Who, reached: bool) -> Result<(), Refusal> {
+    consult_participant(who)?;
+    if reached {
+        Ok(())
+    } else {
+        Err("not-a-consult-recipient")
+    }
+}
+
+/// Setting an institution's on-call lists: its own certified administrators.
+pub fn oncall_admin(who: &Who, institution: InstitutionId) -> Result<(), Refusal> {
+    administer(who, institution)
+}
+
 // --- Facts (the only part that reads the store) --------------------------------------------
 
 /// The facts between `who` and a patient.
@@ -891,5 +926,24 @@ mod tests {
             .map(|(what, got, want)| format!("{what}: {got}, expected {want}"))
             .collect();
         assert!(failures.is_empty(), "{}", failures.join("\n"));
+    }
+
+    #[test]
+    fn consults_reach_only_their_parties() {
+        let a = InstitutionId::new();
+        let doc = who(a, true, &[Clinician]);
+        assert_eq!(consult_read(&doc, false, false), Err("not-a-consult-party"));
+        assert_eq!(consult_read(&doc, true, false), Ok(()));
+        assert_eq!(consult_read(&doc, false, true), Ok(()));
+        assert_eq!(consult_ack(&doc, false), Err("not-a-consult-recipient"));
+        assert_eq!(consult_ack(&doc, true), Ok(()));
+        let uncertified = who(a, false, &[Clinician]);
+        assert!(consult_ack(&uncertified, true).is_err());
+        assert!(consult_read(&uncertified, true, true).is_err());
+        let admin = who(a, true, &[InstitutionAdmin]);
+        assert_eq!(oncall_admin(&admin, a), Ok(()));
+        assert!(oncall_admin(&admin, InstitutionId::new()).is_err());
+        assert!(oncall_admin(&doc, a).is_err());
+        assert!(consult_participant(&admin).is_err());
     }
 }

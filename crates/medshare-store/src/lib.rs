@@ -1,6 +1,6 @@
 //! Metadata store: the [`MetadataStore`] trait the hub's services call (one sub-trait per
 //! aggregate: [`IdentityStore`], [`PatientStore`], [`DocumentStore`], [`EventStore`],
-//! [`AuditStore`], [`RoomStore`]) and its one implementation, [`Store`], generic over the SQL backend: SQLite
+//! [`AuditStore`], [`RoomStore`], [`ConsultStore`]) and its one implementation, [`Store`], generic over the SQL backend: SQLite
 //! ([`SqliteStore`]: WAL, foreign keys, busy timeout; the embedded default) and PostgreSQL
 //! ([`PgStore`]: several hub replicas). Both are compiled in and chosen at run time from the
 //! database URL; every statement is written once, the few real differences sit behind
@@ -15,10 +15,12 @@
 #![forbid(unsafe_code)]
 
 mod audit;
+mod consults;
 mod dialect;
 mod documents;
 mod events;
 mod identity;
+mod notify;
 mod patients;
 mod rooms;
 mod rows;
@@ -27,10 +29,12 @@ mod sql;
 mod store;
 
 pub use audit::*;
+pub use consults::{ConsultRow, ConsultStepRow, ConsultStore, Escalated, OncallRow};
 pub use dialect::{Dialect, EVENTS_CHANNEL, PoolSettings};
 pub use documents::DocumentStore;
 pub use events::{EventNotices, EventStore};
 pub use identity::IdentityStore;
+pub use notify::{Attempt, ChannelRow, NotifyStore, OutboxRow};
 pub use patients::PatientStore;
 pub use rooms::{NewEntry, RoomEntryRow, RoomMemberRow, RoomRow, RoomStore};
 pub use rows::*;
@@ -189,6 +193,8 @@ pub trait MetadataStore:
     + EventStore
     + AuditStore
     + RoomStore
+    + ConsultStore
+    + NotifyStore
     + Send
     + Sync
     + 'static

@@ -15,7 +15,8 @@ use crate::dialect::Dialect;
 use crate::{Result, StoreError};
 use medshare_model::statements::Signed;
 use medshare_model::{
-    DocumentId, Handle, InstitutionId, PatientId, PatientRef, PractitionerId, RoomId, UploadId,
+    ConsultId, DocumentId, Handle, InstitutionId, PatientId, PatientRef, PractitionerId, RoomId,
+    UploadId,
 };
 use sqlx::error::BoxDynError;
 use sqlx::postgres::{PgRow, Postgres};
@@ -76,6 +77,7 @@ macro_rules! ids {
     )*};
 }
 ids!(
+    ConsultId,
     DocumentId,
     InstitutionId,
     PatientId,

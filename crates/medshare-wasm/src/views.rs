@@ -318,6 +318,7 @@ impl From<&Event> for EventView {
                 ("room-activity", None, None, Some(by.to_string()))
             }
             EventKind::RoomInvited { by, .. } => ("room-invited", None, None, Some(by.to_string())),
+            EventKind::Consult { by, .. } => ("consult", None, None, Some(by.to_string())),
             EventKind::AccessAlert {
                 practitioner_id, ..
             } => (

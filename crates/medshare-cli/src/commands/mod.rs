@@ -4,6 +4,7 @@ pub mod account;
 pub mod admin;
 pub mod audit;
 pub mod classify;
+pub mod consults;
 pub mod demo;
 pub mod gateway;
 pub mod maintenance;
@@ -31,6 +32,9 @@ pub async fn dispatch(c: Command) -> anyhow::Result<()> {
         Command::BreakGlass(a) => records::break_glass(a).await,
         Command::Inbox(a) => records::inbox(a).await,
         Command::Room { command } => rooms::run(command).await,
+        Command::Consult { command } => consults::run(command).await,
+        Command::Oncall { command } => consults::oncall(command).await,
+        Command::Notify { command } => consults::notify(command).await,
         Command::Audit { command } => audit::run(command).await,
         Command::Contact { command } => audit::contact(command).await,
         Command::Serve(_)

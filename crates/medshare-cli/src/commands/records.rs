@@ -53,6 +53,13 @@ pub struct UploadArgs {
     pub birth_date: Option<String>,
     #[arg(long)]
     pub sex: Option<String>,
+    /// If a file holds critical results, ask an urgent consult about it of this colleague
+    /// (`HANDLE`) or on-call list (`oncall:NAME`, `oncall:CODE/NAME`), with the document.
+    #[arg(long)]
+    pub urgent_to: Option<String>,
+    /// Acknowledgement window of that consult (e.g. 10m, 1h).
+    #[arg(long, default_value = crate::commands::consults::DEFAULT_WITHIN)]
+    pub urgent_within: String,
 }
 
 #[derive(Args)]
@@ -207,6 +214,9 @@ pub async fn upload(a: UploadArgs) -> anyhow::Result<()> {
             .with_context(|| format!("{}", path.display()))?;
         intakes.push((intake, meta));
     }
+    let urgent_to: Option<medshare_client::consults::Recipient> =
+        a.urgent_to.as_deref().map(str::parse).transpose()?;
+    let urgent_within = crate::commands::consults::parse_within(&a.urgent_within)?;
     let c = profile::session().await?;
     let expires = a.expires.as_deref().map(parse_expiry).transpose()?;
     let shares = a
@@ -225,6 +235,7 @@ pub async fn upload(a: UploadArgs) -> anyhow::Result<()> {
         "Filing for a patient registered by {registered}; their care teams at {} can read it",
         holders.join(", ")
     );
+    let mut critical = Vec::new();
     for (path, (intake, meta)) in a.files.iter().zip(intakes) {
         let file =
             std::fs::File::open(path).with_context(|| format!("cannot open {}", path.display()))?;
@@ -236,6 +247,7 @@ pub async fn upload(a: UploadArgs) -> anyhow::Result<()> {
                 meta.category
             );
         }
+        let critical_title = intake.is_critical().then(|| meta.title.clone());
         let pb = bar(len, "sealing");
         let pb2 = pb.clone();
         let doc = c
@@ -250,6 +262,36 @@ pub async fn upload(a: UploadArgs) -> anyhow::Result<()> {
             .with_context(|| format!("uploading {} failed", path.display()))?;
         pb.finish_and_clear();
         crate::say!("{}  {}", doc.document_id, path.display());
+        if let Some(title) = critical_title {
+            critical.push((doc.document_id, title));
+        }
+    }
+    if let Some(to) = urgent_to
+        && !critical.is_empty()
+    {
+        let titles: Vec<&str> = critical.iter().map(|(_, t)| t.as_str()).collect();
+        let view = c
+            .request_consult(
+                &patient,
+                &medshare_client::consults::ConsultRequest {
+                    to,
+                    question: format!(
+                        "Critical result filed: {}. Please review and acknowledge.",
+                        titles.join("; ")
+                    ),
+                    documents: critical.iter().map(|(d, _)| *d).collect(),
+                    ack_within_secs: urgent_within,
+                    urgent: true,
+                },
+            )
+            .await
+            .context("the documents are filed, but the urgent consult could not be asked")?;
+        crate::say!(
+            "URGENT consult {} asked of {}; acknowledge within {} s",
+            view.consult_id,
+            who(&c, view.chain[0]).await,
+            view.ack_within_secs
+        );
     }
     for s in &shares {
         // Only what the verified certificate says, never what was typed or what the hub said.
@@ -511,6 +553,15 @@ async fn print_event(c: &Client, e: &medshare_model::api::Event) {
         ),
         RoomInvited { room_id, by } => format!(
             "{} added you to room {room_id}; see `medshare room history {room_id}`",
+            who(c, *by).await
+        ),
+        Consult {
+            consult_id,
+            step,
+            by,
+        } => format!(
+            "URGENT CONSULT {consult_id}: {} ({}); see `medshare consult list`",
+            step.as_str(),
             who(c, *by).await
         ),
     };

@@ -125,7 +125,7 @@ fn state_path(c: &Client) -> anyhow::Result<PathBuf> {
 }
 
 /// This device's room state (empty the first time).
-fn load(c: &Client) -> anyhow::Result<RoomKeys> {
+pub(crate) fn load(c: &Client) -> anyhow::Result<RoomKeys> {
     let path = state_path(c)?;
     match std::fs::read(&path) {
         Ok(sealed) => c
@@ -136,14 +136,14 @@ fn load(c: &Client) -> anyhow::Result<RoomKeys> {
     }
 }
 
-fn save(c: &Client, keys: &RoomKeys) -> anyhow::Result<()> {
+pub(crate) fn save(c: &Client, keys: &RoomKeys) -> anyhow::Result<()> {
     let path = state_path(c)?;
     medshare_server::write_secret_file(&path, &c.seal_rooms(keys)?)
         .with_context(|| format!("cannot write {}", path.display()))
 }
 
 /// Keep enough key packages at the hub for colleagues to add us.
-async fn top_up(c: &Client, keys: &mut RoomKeys) -> anyhow::Result<()> {
+pub(crate) async fn top_up(c: &Client, keys: &mut RoomKeys) -> anyhow::Result<()> {
     let have = c.key_packages_waiting().await?;
     if have < KEY_PACKAGES / 2 {
         c.publish_key_packages(keys, usize::try_from(KEY_PACKAGES - have)?)

@@ -47,6 +47,13 @@ pub enum Action {
     RoomAdd,
     RoomRemove,
     RoomRefused,
+    OncallSet,
+    ConsultRequest,
+    ConsultEscalate,
+    ConsultUnanswered,
+    ConsultAck,
+    ConsultAnswer,
+    ConsultRefused,
 }
 
 impl Action {
@@ -81,6 +88,13 @@ impl Action {
             Self::RoomAdd => "room.add-member",
             Self::RoomRemove => "room.remove-member",
             Self::RoomRefused => "room.refused",
+            Self::OncallSet => "oncall.set",
+            Self::ConsultRequest => "consult.request",
+            Self::ConsultEscalate => "consult.escalate",
+            Self::ConsultUnanswered => "consult.unanswered",
+            Self::ConsultAck => "consult.acknowledge",
+            Self::ConsultAnswer => "consult.answer",
+            Self::ConsultRefused => "consult.refused",
         }
     }
 }

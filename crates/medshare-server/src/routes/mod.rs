@@ -3,6 +3,7 @@
 mod alliance;
 pub mod app;
 mod audit;
+mod consults;
 mod documents;
 mod events;
 mod health;
@@ -128,7 +129,16 @@ fn api_routes(state: &AppState) -> OpenApiRouter<AppState> {
         .routes(routes!(rooms::post))
         .routes(routes!(rooms::entries))
         .routes(routes!(rooms::welcome))
-        .routes(routes!(rooms::mark_read));
+        .routes(routes!(rooms::mark_read))
+        .routes(routes!(consults::oncalls))
+        .routes(routes!(consults::oncall, consults::set_oncall))
+        .routes(routes!(consults::list, consults::request))
+        .routes(routes!(consults::get))
+        .routes(routes!(consults::ack))
+        .routes(routes!(consults::answer))
+        .routes(routes!(consults::channels, consults::add_channel))
+        .routes(routes!(consults::remove_channel))
+        .routes(routes!(consults::test_channel));
     // The unauthenticated door: limited per client address.
     let door = OpenApiRouter::new()
         .routes(routes!(identity::lookup_enrolment))

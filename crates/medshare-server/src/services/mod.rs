@@ -4,6 +4,8 @@
 
 pub mod alliance;
 pub mod audit;
+pub mod channels;
+pub mod consults;
 pub mod documents;
 pub mod identity;
 pub mod patients;

@@ -1,0 +1,454 @@
+//! Urgent consults. The requester resolves everyone the consult may reach (a named colleague,
+//! or an on-call list's members then its owner), verifies each against the alliance root,
+//! seals the question (and the patient it is about, and the documents it attaches) to all of
+//! them and binds it with a signed [`ConsultBinding`]; attached documents are shared with each
+//! through the normal grants. A recipient opens a consult only if the binding verifies
+//! against the requester's certificate and names the consult, patient and chain the hub
+//! shows: a hub that swaps the patient, redirects the question or substitutes a certificate is
+//! refused.
+
+use crate::error::{ClientError, Result};
+use crate::rooms::RoomKeys;
+use crate::session::Client;
+use crate::{Patient, Share};
+use base64::Engine;
+use base64::engine::general_purpose::STANDARD as B64;
+use medshare_crypto::chain::VerifiedPractitioner;
+use medshare_crypto::keys::verify_statement;
+use medshare_crypto::seal::{open_bytes, seal_bytes};
+use medshare_model::consults::{
+    ChannelCreated, ChannelKind, ChannelView, ConsultAnswer, ConsultTo, ConsultView, NewChannel,
+    NewConsult, OncallList, OncallListSet,
+};
+use medshare_model::statements::ConsultBinding;
+use medshare_model::{
+    ConsultId, DocumentId, Handle, InstitutionId, PatientId, PractitionerId, RoomId,
+};
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+use zeroize::Zeroizing;
+
+/// Largest question text accepted before sealing (the hub has its own limit on the sealed
+/// form).
+pub const MAX_QUESTION_TEXT: usize = 8 * 1024;
+
+/// Whom to ask.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Recipient {
+    /// A named colleague.
+    Colleague(Handle),
+    /// An on-call list: of the given institution (by code), or of one's own.
+    Oncall {
+        /// The institution's code; `None` for one's own.
+        institution: Option<String>,
+        /// The list's name (e.g. `cardiology`).
+        name: String,
+    },
+}
+
+impl std::str::FromStr for Recipient {
+    type Err = ClientError;
+
+    /// `HANDLE`, `oncall:NAME` or `oncall:CODE/NAME`.
+    fn from_str(s: &str) -> Result<Self> {
+        match s.strip_prefix("oncall:") {
+            Some(rest) => {
+                let (institution, name) = match rest.split_once('/') {
+                    Some((code, name)) => (Some(code.to_string()), name),
+                    None => (None, rest),
+                };
+                if name.is_empty() {
+                    return Err(ClientError::Invalid(
+                        "name the on-call list: oncall:NAME or oncall:CODE/NAME".into(),
+                    ));
+                }
+                Ok(Self::Oncall {
+                    institution,
+                    name: name.to_string(),
+                })
+            }
+            None => s
+                .parse()
+                .map(Self::Colleague)
+                .map_err(|_| ClientError::Invalid(format!("not a handle or oncall:NAME: {s}"))),
+        }
+    }
+}
+
+/// A consult to ask.
+#[derive(Clone, Debug)]
+pub struct ConsultRequest {
+    /// A colleague or an on-call list.
+    pub to: Recipient,
+    /// The question, sealed to everyone the consult may reach.
+    pub question: String,
+    /// Documents to share with everyone the consult may reach.
+    pub documents: Vec<DocumentId>,
+    /// Seconds each recipient has to acknowledge before it escalates.
+    pub ack_within_secs: i64,
+    /// Shown and notified as urgent (the only thing the hub learns about the question).
+    pub urgent: bool,
+}
+
+/// What is sealed: only the chain (and the requester) can read it.
+#[derive(Serialize, Deserialize)]
+struct Sealed {
+    consult_id: ConsultId,
+    patient_id: PatientId,
+    question: String,
+    documents: Vec<DocumentId>,
+}
+
+/// A consult opened and checked.
+#[derive(Clone, Debug)]
+pub struct OpenedConsult {
+    /// The hub's account of it, checked against the requester's binding.
+    pub view: ConsultView,
+    /// The requester, verified against the alliance root.
+    pub requester: VerifiedPractitioner,
+    /// The question, decrypted.
+    pub question: Zeroizing<String>,
+    /// The documents it attaches (shared with the chain through grants).
+    pub documents: Vec<DocumentId>,
+}
+
+fn now() -> i64 {
+    time::OffsetDateTime::now_utc().unix_timestamp()
+}
+
+impl Client {
+    async fn institution_by_code(&self, code: Option<&str>) -> Result<InstitutionId> {
+        let Some(code) = code else {
+            return Ok(self.context().await?.institution.cert.institution_id);
+        };
+        let found = self
+            .institutions()
+            .await?
+            .into_iter()
+            .find(|i| i.summary.code.eq_ignore_ascii_case(code))
+            .ok_or_else(|| ClientError::Invalid(format!("no institution with code {code}")))?;
+        // The listing is not signed: check the code against the root-signed certificate.
+        let (v, _) = self
+            .trust()
+            .institution(self.hub(), found.summary.institution_id)
+            .await?;
+        if !v.cert.code.eq_ignore_ascii_case(code) {
+            return Err(ClientError::Trust(
+                "the hub answered with another institution than the one asked for",
+            ));
+        }
+        Ok(found.summary.institution_id)
+    }
+
+    /// An institution's on-call lists.
+    pub async fn oncall_lists(&self, institution: Option<&str>) -> Result<Vec<OncallList>> {
+        let id = self.institution_by_code(institution).await?;
+        self.hub()
+            .get(&format!("/v1/institutions/{id}/oncall"))
+            .await
+    }
+
+    /// One on-call list, checked to be the one asked for.
+    pub async fn oncall_list(&self, institution: Option<&str>, name: &str) -> Result<OncallList> {
+        let id = self.institution_by_code(institution).await?;
+        self.oncall_list_of(id, name).await
+    }
+
+    async fn oncall_list_of(&self, id: InstitutionId, name: &str) -> Result<OncallList> {
+        if !name
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+        {
+            return Err(ClientError::Invalid(
+                "an on-call list name is a-z, 0-9 and -".into(),
+            ));
+        }
+        let l: OncallList = self
+            .hub()
+            .get(&format!("/v1/institutions/{id}/oncall/{name}"))
+            .await?;
+        if l.institution_id != id || l.name != name {
+            return Err(ClientError::Trust(
+                "the hub answered with another on-call list than the one asked for",
+            ));
+        }
+        Ok(l)
+    }
+
+    /// Set (or replace) an on-call list of the caller's institution (administrators).
+    pub async fn set_oncall_list(
+        &self,
+        name: &str,
+        owner: &Handle,
+        members: &[Handle],
+    ) -> Result<OncallList> {
+        let inst = self.context().await?.institution.cert.institution_id;
+        let owner = self.practitioner_by_handle(owner).await?;
+        let mut ids = Vec::with_capacity(members.len());
+        for h in members {
+            ids.push(self.practitioner_by_handle(h).await?.cert.practitioner_id);
+        }
+        self.hub()
+            .put(
+                &format!("/v1/institutions/{inst}/oncall/{name}"),
+                &OncallListSet {
+                    owner: owner.cert.practitioner_id,
+                    members: ids,
+                },
+            )
+            .await
+    }
+
+    /// Ask a consult about `patient`: resolve and verify everyone it may reach, share the
+    /// attached documents with them, seal and bind the question, and file it.
+    pub async fn request_consult(
+        &self,
+        patient: &Patient,
+        req: &ConsultRequest,
+    ) -> Result<ConsultView> {
+        if req.question.trim().is_empty() || req.question.len() > MAX_QUESTION_TEXT {
+            return Err(ClientError::Invalid(
+                "a consult question is between 1 and 8192 bytes".into(),
+            ));
+        }
+        let (to, chain_ids) = match &req.to {
+            Recipient::Colleague(h) => {
+                let p = self.practitioner_by_handle(h).await?;
+                (
+                    ConsultTo::Practitioner {
+                        practitioner_id: p.cert.practitioner_id,
+                    },
+                    vec![p.cert.practitioner_id],
+                )
+            }
+            Recipient::Oncall { institution, name } => {
+                let id = self.institution_by_code(institution.as_deref()).await?;
+                let l = self.oncall_list_of(id, name).await?;
+                let mut chain = l.members.clone();
+                if !chain.contains(&l.owner) {
+                    chain.push(l.owner);
+                }
+                (
+                    ConsultTo::Oncall {
+                        institution_id: id,
+                        name: name.clone(),
+                    },
+                    chain,
+                )
+            }
+        };
+        // Everyone on the chain, verified against the alliance root and not revoked.
+        let mut chain = Vec::with_capacity(chain_ids.len());
+        for id in &chain_ids {
+            let v = self.trust().fetch_practitioner(self.hub(), *id).await?;
+            self.trust().require_current(&v)?;
+            chain.push(v);
+        }
+        let consult_id = ConsultId::new();
+        let mut recipients: Vec<String> = chain.iter().map(|v| v.cert.recipient.clone()).collect();
+        recipients.push(self.recipient());
+        let plain = Zeroizing::new(
+            serde_json::to_vec(&Sealed {
+                consult_id,
+                patient_id: patient.id(),
+                question: req.question.clone(),
+                documents: req.documents.clone(),
+            })
+            .map_err(|_| ClientError::Invalid("the question does not serialise".into()))?,
+        );
+        let sealed = seal_bytes(&recipients, &plain)?;
+        for d in &req.documents {
+            for v in &chain {
+                self.share(
+                    *d,
+                    &Share {
+                        with: v.cert.handle.clone(),
+                        institution: None,
+                        expires_at: None,
+                    },
+                )
+                .await?;
+            }
+        }
+        let binding = self.keys.signing.sign_statement(&ConsultBinding {
+            consult_id,
+            patient_id: patient.id(),
+            requester: self.id(),
+            chain: chain_ids.clone(),
+            question_sha256: hex::encode(Sha256::digest(&sealed)),
+            ack_within_secs: req.ack_within_secs,
+            signed_at: now(),
+        });
+        let view: ConsultView = self
+            .hub()
+            .post(
+                "/v1/consults",
+                &NewConsult {
+                    consult_id,
+                    to,
+                    binding,
+                    question: B64.encode(&sealed),
+                    urgent: req.urgent,
+                },
+            )
+            .await?;
+        if view.consult_id != consult_id
+            || view.patient_id != patient.id()
+            || view.chain != chain_ids
+        {
+            return Err(ClientError::Trust(
+                "the hub filed the consult differently from how it was asked",
+            ));
+        }
+        Ok(view)
+    }
+
+    /// Consults the caller asked or was reached by, newest first.
+    pub async fn consults(&self) -> Result<Vec<ConsultView>> {
+        self.hub().get("/v1/consults").await
+    }
+
+    /// One consult as the hub shows it (unchecked; see [`Client::open_consult`]).
+    pub async fn consult(&self, id: ConsultId) -> Result<ConsultView> {
+        let v: ConsultView = self.hub().get(&format!("/v1/consults/{id}")).await?;
+        if v.consult_id != id {
+            return Err(ClientError::Trust(
+                "the hub answered with another consult than the one asked for",
+            ));
+        }
+        Ok(v)
+    }
+
+    /// Open a consult: check the requester's binding against their certificate and the hub's
+    /// account of it (consult, patient, chain, question), then decrypt the question.
+    pub async fn open_consult(&self, id: ConsultId) -> Result<OpenedConsult> {
+        let view = self.consult(id).await?;
+        check_view(self, view).await
+    }
+
+    /// Acknowledge a consult that reached the caller (checked first: one cannot acknowledge
+    /// what one cannot verify).
+    pub async fn ack_consult(&self, id: ConsultId) -> Result<OpenedConsult> {
+        self.open_consult(id).await?;
+        let view: ConsultView = self
+            .hub()
+            .post(&format!("/v1/consults/{id}/ack"), &serde_json::json!({}))
+            .await?;
+        check_view(self, view).await
+    }
+
+    /// Answer a consult the caller acknowledged, in a new room with the requester: the answer
+    /// is an end-to-end encrypted room message; the hub records only which room.
+    pub async fn answer_consult(
+        &self,
+        keys: &mut RoomKeys,
+        id: ConsultId,
+        text: &str,
+    ) -> Result<RoomId> {
+        let opened = self.open_consult(id).await?;
+        let room = self
+            .create_room(keys, "Urgent consult", Some(opened.view.patient_id))
+            .await?;
+        self.invite_to_room(keys, room, &[opened.view.requester])
+            .await?;
+        self.send_text(keys, room, text, None).await?;
+        let view: ConsultView = self
+            .hub()
+            .post(
+                &format!("/v1/consults/{id}/answer"),
+                &ConsultAnswer { room_id: room },
+            )
+            .await?;
+        if view.room_id != Some(room) {
+            return Err(ClientError::Trust(
+                "the hub recorded another room than the one answered in",
+            ));
+        }
+        Ok(room)
+    }
+}
+
+impl Client {
+    /// The caller's notification channels, with their delivery record.
+    pub async fn notify_channels(&self) -> Result<Vec<ChannelView>> {
+        self.hub().get("/v1/notify/channels").await
+    }
+
+    /// Add a notification channel. For a webhook without `secret` the hub makes one and
+    /// returns it once (the receiver checks signatures with it).
+    pub async fn add_notify_channel(
+        &self,
+        kind: ChannelKind,
+        address: &str,
+        secret: Option<String>,
+    ) -> Result<ChannelCreated> {
+        self.hub()
+            .post(
+                "/v1/notify/channels",
+                &NewChannel {
+                    kind,
+                    address: address.to_string(),
+                    secret,
+                },
+            )
+            .await
+    }
+
+    /// Remove one of the caller's channels.
+    pub async fn remove_notify_channel(
+        &self,
+        id: medshare_model::consults::ChannelId,
+    ) -> Result<()> {
+        self.hub()
+            .delete(&format!("/v1/notify/channels/{id}"))
+            .await
+    }
+
+    /// Queue a test notification on one of the caller's channels.
+    pub async fn test_notify_channel(&self, id: medshare_model::consults::ChannelId) -> Result<()> {
+        self.hub()
+            .post_unit(
+                &format!("/v1/notify/channels/{id}/test"),
+                &serde_json::json!({}),
+            )
+            .await
+    }
+}
+
+async fn check_view(c: &Client, view: ConsultView) -> Result<OpenedConsult> {
+    let bad = |why: &'static str| Err(ClientError::Trust(why));
+    let requester = c
+        .trust()
+        .fetch_practitioner(c.hub(), view.requester)
+        .await?;
+    let b: ConsultBinding = verify_statement(&view.binding, &requester.sign_public)
+        .map_err(|_| ClientError::Trust("a consult's binding does not verify"))?;
+    let sealed = B64
+        .decode(&view.question)
+        .map_err(|_| ClientError::Trust("a consult's question is not base64"))?;
+    if b.consult_id != view.consult_id
+        || b.requester != view.requester
+        || b.patient_id != view.patient_id
+        || b.chain != view.chain
+        || b.ack_within_secs != view.ack_within_secs
+        || b.question_sha256 != hex::encode(Sha256::digest(&sealed))
+    {
+        return bad("the hub shows a consult other than the one its requester signed");
+    }
+    let me: PractitionerId = c.id();
+    if me != view.requester && !view.chain.contains(&me) {
+        return bad("the hub shows a consult that is not for this practitioner");
+    }
+    let plain = open_bytes(&c.keys.encryption, &sealed)?;
+    let s: Sealed = serde_json::from_slice(&plain)
+        .map_err(|_| ClientError::Trust("a consult's sealed question is malformed"))?;
+    if s.consult_id != view.consult_id || s.patient_id != view.patient_id {
+        return bad("a consult's sealed question names another consult or patient");
+    }
+    Ok(OpenedConsult {
+        view,
+        requester,
+        question: Zeroizing::new(s.question),
+        documents: s.documents,
+    })
+}
