@@ -229,7 +229,7 @@ async fn measure(args: Args) -> anyhow::Result<()> {
 
     let patient_ref = clients[0].context().await?.patient_ref(&hkid);
     let search_url = format!("{}/v1/search", hub.url);
-    let body = serde_json::to_vec(&SearchRequest { patient_ref })?;
+    let body = serde_json::to_vec(&SearchRequest::first(patient_ref))?;
     let tokens: Vec<String> = clients.iter().map(|c| c.save().token.clone()).collect();
     let (samples, wall, response_bytes) =
         raw_search_phase(&search_url, &body, &tokens, args.iterations).await?;

@@ -17,6 +17,7 @@
 
 pub mod admin;
 pub mod audit;
+pub mod cache;
 pub mod enrol;
 pub mod error;
 mod events;
@@ -32,9 +33,13 @@ pub mod records;
 pub mod rooms;
 pub mod service;
 pub mod session;
+pub mod timeline;
 pub mod transfer;
 pub mod trust;
 
+pub use cache::CacheStore;
+#[cfg(not(target_arch = "wasm32"))]
+pub use cache::FolderCache;
 pub use error::{ClientError, Result};
 pub use hub::Hub;
 pub use intake::{Intake, IntakeError};
@@ -43,4 +48,5 @@ pub use patients::{ConsentTarget, Patient};
 pub use records::{DocumentMeta, OpenedDocument, Share, Timeline, TimelineEntry};
 pub use rooms::{RoomKeys, RoomMessage};
 pub use session::{Client, LoginOptions, SavedSession, login};
+pub use timeline::TimelineChanges;
 pub use transfer::UploadSession;
