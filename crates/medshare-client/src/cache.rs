@@ -197,8 +197,8 @@ impl CacheStore for FolderCache {
         #[cfg(unix)]
         std::os::unix::fs::OpenOptionsExt::mode(&mut opts, 0o600);
         let mut f = opts.open(&tmp)?;
+        // No fsync: a record lost or torn in a crash does not open and is searched afresh.
         f.write_all(sealed)?;
-        f.sync_all()?;
         drop(f);
         std::fs::rename(&tmp, &path)?;
         Ok(())

@@ -93,6 +93,7 @@ impl Client {
         };
         let r = self.context().await?.patient_ref(id);
         let mut known: BTreeMap<DocumentId, CachedEntry> = BTreeMap::new();
+        let mut cached_as_of = None;
         let mut searched = None;
         if let Some(c) = cache.load(&r)? {
             let s = self.search_pages(id, Some(&c.as_of)).await?;
@@ -100,6 +101,7 @@ impl Client {
                 "the hub did not list the documents still readable",
             ))?;
             known = c.entries.into_iter().map(|e| (e.document_id, e)).collect();
+            cached_as_of = Some((c.as_of, known.len()));
             // Whatever is no longer listed was revoked, expired or removed.
             let listed: HashSet<_> = current.iter().copied().collect();
             known.retain(|id, _| listed.contains(id));
@@ -118,21 +120,28 @@ impl Client {
                 searched = Some(s);
             }
         }
+        let full = searched.is_none();
         let s = match searched {
             Some(s) => s,
             None => self.search_pages(id, None).await?,
         };
+        let mut added = false;
         for (e, served) in &s.entries {
-            if let Some(before) = known.get(&e.document_id)
-                && before.served != *served
-            {
-                return Err(ClientError::Trust(
-                    "the hub changed a document it served before",
-                ));
+            match known.get(&e.document_id) {
+                Some(c) if c.served != *served => {
+                    return Err(ClientError::Trust(
+                        "the hub changed a document it served before",
+                    ));
+                }
+                // Filed in the second of the last view: sent again, unchanged.
+                Some(_) => {}
+                None => {
+                    added = true;
+                    known.insert(e.document_id, CachedEntry::of(e, served.clone()));
+                }
             }
-            known.insert(e.document_id, CachedEntry::of(e, served.clone()));
         }
-        if s.current.is_none() {
+        if full {
             // A full search lists everything readable itself.
             let all: HashSet<_> = s.entries.iter().map(|(e, _)| e.document_id).collect();
             known.retain(|id, _| all.contains(id));
@@ -148,17 +157,30 @@ impl Client {
             .iter()
             .map(CachedEntry::entry)
             .collect::<Result<Vec<_>>>()?;
-        cache.save(&CachedTimeline {
-            practitioner: self.me,
-            patient_ref: r,
-            as_of: s.as_of.clone(),
-            entries: cached,
-        })?;
+        // Nothing added or dropped: the record and its `since` stay as they are (the next view
+        // asks for the same changes, none), and nothing is written.
+        let unchanged = !full
+            && !added
+            && cached_as_of
+                .as_ref()
+                .is_some_and(|(_, n)| *n == cached.len());
+        let as_of = match (unchanged, cached_as_of) {
+            (true, Some((a, _))) => a,
+            _ => {
+                cache.save(&CachedTimeline {
+                    practitioner: self.me,
+                    patient_ref: r,
+                    as_of: s.as_of.clone(),
+                    entries: cached,
+                })?;
+                s.as_of
+            }
+        };
         Ok(Timeline {
             patient: s.patient,
             card: s.card,
             entries,
-            as_of: s.as_of,
+            as_of,
         })
     }
 
