@@ -277,12 +277,28 @@ impl Client {
             .iter()
             .map(|p| self.trust.practitioner(p))
             .collect::<Result<Vec<_>>>()?;
-        for e in &page.documents {
+        // Every signature and manifest hash of the page, checked off the async executor (a
+        // blocking thread natively; inline in the browser's worker).
+        let checked = {
+            let (docs, ups) = (page.documents.clone(), uploaders.clone());
+            crate::platform::blocking(move || {
+                docs.iter()
+                    .map(|e| {
+                        let uploader = usize::try_from(e.uploader)
+                            .ok()
+                            .and_then(|i| ups.get(i))
+                            .ok_or(ClientError::Trust("a document's uploader is unknown"))?;
+                        checked_entry(e, uploader)
+                    })
+                    .collect::<Result<Vec<_>>>()
+            })
+            .await??
+        };
+        for (e, (binding, manifest_ct)) in page.documents.iter().zip(checked) {
             let uploader = usize::try_from(e.uploader)
                 .ok()
                 .and_then(|i| uploaders.get(i))
                 .ok_or(ClientError::Trust("a document's uploader is unknown"))?;
-            let (binding, manifest_ct) = checked_entry(e, uploader)?;
             if !seen.insert(binding.document_id) {
                 return Err(ClientError::Trust("the hub sent a document twice"));
             }
