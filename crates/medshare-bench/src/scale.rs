@@ -461,6 +461,7 @@ async fn blobs(a: BlobsArgs) -> anyhow::Result<()> {
             secret_access_key: s3.secret_key().into(),
             allow_http: true,
             path_style: true,
+            ..Default::default()
         },
     )?);
     let chunk = bytes::Bytes::from(vec![0x5au8; 1 << 20]);

@@ -21,7 +21,8 @@ use futures::{StreamExt, TryStreamExt};
 use object_store::aws::{AmazonS3Builder, Checksum};
 use object_store::path::Path;
 use object_store::{
-    ClientOptions, GetOptions, MultipartUpload, ObjectStore, ObjectStoreExt, PutPayload,
+    BackoffConfig, ClientOptions, GetOptions, MultipartUpload, ObjectStore, ObjectStoreExt,
+    PutPayload, RetryConfig,
 };
 use sha2::{Digest, Sha256};
 use uuid::Uuid;
@@ -57,7 +58,21 @@ pub struct S3Settings {
     /// Address the bucket as `endpoint/bucket/key` (MinIO, s3s) instead of
     /// `bucket.endpoint/key`.
     pub path_style: bool,
+    /// Retries of a request that failed with a server error or a broken connection (reads cut
+    /// off mid-body resume from where they stopped, pinned to the same version); `None`:
+    /// [`DEFAULT_MAX_RETRIES`].
+    pub max_retries: Option<usize>,
+    /// Stop retrying a request this long after it was first sent; `None`:
+    /// [`DEFAULT_RETRY_TIMEOUT`]. Keep it under the hub's request time-out, so a dead bucket
+    /// gives a prompt 503 rather than a hanging request.
+    pub retry_timeout: Option<Duration>,
 }
+
+/// Retries of a failed request by default (object_store's own default is 10).
+pub const DEFAULT_MAX_RETRIES: usize = 4;
+/// How long a request is retried by default (object_store's own default is 3 minutes, longer
+/// than any client waits for an answer).
+pub const DEFAULT_RETRY_TIMEOUT: Duration = Duration::from_secs(15);
 
 impl std::fmt::Debug for S3Settings {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -77,6 +92,8 @@ impl std::fmt::Debug for S3Settings {
             )
             .field("allow_http", &self.allow_http)
             .field("path_style", &self.path_style)
+            .field("max_retries", &self.max_retries)
+            .field("retry_timeout", &self.retry_timeout)
             .finish()
     }
 }
@@ -118,6 +135,15 @@ impl S3BlobStore {
             .with_virtual_hosted_style_request(!s.path_style)
             .with_allow_http(s.allow_http)
             .with_checksum_algorithm(Checksum::SHA256)
+            .with_retry(RetryConfig {
+                backoff: BackoffConfig {
+                    init_backoff: Duration::from_millis(100),
+                    max_backoff: Duration::from_secs(2),
+                    base: 2.0,
+                },
+                max_retries: s.max_retries.unwrap_or(DEFAULT_MAX_RETRIES),
+                retry_timeout: s.retry_timeout.unwrap_or(DEFAULT_RETRY_TIMEOUT),
+            })
             .with_client_options(
                 ClientOptions::new()
                     .with_allow_http(s.allow_http)

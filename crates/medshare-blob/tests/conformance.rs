@@ -58,6 +58,7 @@ fn settings(bucket: &str, prefix: &str) -> S3Settings {
         secret_access_key: s.secret_key().into(),
         allow_http: true,
         path_style: true,
+        ..S3Settings::default()
     }
 }
 

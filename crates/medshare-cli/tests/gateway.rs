@@ -5,7 +5,7 @@
 
 mod common;
 
-use common::start_hub;
+use common::{Running, start_hub};
 use medshare_model::api::NewEnrolment;
 use medshare_model::identifiers::PatientIdentifier;
 use medshare_model::registration::{Profession, Role};
@@ -13,33 +13,9 @@ use medshare_sandbox::{World, story_cast};
 use std::io::{BufRead, BufReader};
 use std::net::SocketAddr;
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::time::Duration;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
-
-/// A child process killed when the test ends, also when it fails half-way (a hub or gateway
-/// left running would hold its ports and queue for the next run).
-struct Running(Child);
-
-impl std::ops::Deref for Running {
-    type Target = Child;
-    fn deref(&self) -> &Child {
-        &self.0
-    }
-}
-
-impl std::ops::DerefMut for Running {
-    fn deref_mut(&mut self) -> &mut Child {
-        &mut self.0
-    }
-}
-
-impl Drop for Running {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
 
 fn medshare() -> Command {
     Command::new(env!("CARGO_BIN_EXE_medshare"))

@@ -6,6 +6,7 @@ mod common;
 
 use common::{Harness, RULES, ack_code, exchange, mllp, read_answers};
 use medshare_model::identifiers::PatientIdentifier;
+use medshare_sandbox::Backend;
 use tokio::io::AsyncWriteExt;
 
 fn oru(seed: u64) -> (medshare_synth::SyntheticPatient, Vec<u8>) {
@@ -16,7 +17,16 @@ fn oru(seed: u64) -> (medshare_synth::SyntheticPatient, Vec<u8>) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn results_are_acknowledged_durable_then_filed_once_and_shared() -> anyhow::Result<()> {
-    let h = Harness::start(RULES, |_| {}).await?;
+    acknowledged_durable_then_filed_once_and_shared(Backend::SqliteFolder).await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn results_are_filed_once_and_shared_on_postgres_s3() -> anyhow::Result<()> {
+    acknowledged_durable_then_filed_once_and_shared(Backend::PostgresS3).await
+}
+
+async fn acknowledged_durable_then_filed_once_and_shared(backend: Backend) -> anyhow::Result<()> {
+    let h = Harness::start_on(backend, RULES, |_| {}).await?;
     let (p, message) = oru(101);
     // Sent in small pieces, with a stray newline between frames.
     let mut s = tokio::net::TcpStream::connect(h.hl7()).await?;
@@ -191,5 +201,84 @@ async fn a_full_queue_refuses_with_a_negative_acknowledgement() -> anyhow::Resul
     assert_eq!((s.dead, s.done), (0, 0));
     assert_eq!(s.ready + s.uploading, 3);
     assert!(h.metrics().await?.contains("reason=\"hub-unreachable\""));
+    h.stop().await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn mllp_over_mutual_tls() -> anyhow::Result<()> {
+    use rcgen::{BasicConstraints, CertificateParams, CertifiedIssuer, IsCa, KeyPair};
+    use std::sync::Arc;
+    let mut ca_params = CertificateParams::new(Vec::<String>::new())?;
+    ca_params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+    let ca = CertifiedIssuer::self_signed(ca_params, KeyPair::generate()?)?;
+    let server_key = KeyPair::generate()?;
+    let server =
+        CertificateParams::new(vec!["127.0.0.1".to_string()])?.signed_by(&server_key, &ca)?;
+    let client_key = KeyPair::generate()?;
+    let client = CertificateParams::new(vec!["lis.hospital.local".to_string()])?
+        .signed_by(&client_key, &ca)?;
+    let tls_dir = tempfile::tempdir()?;
+    let (cert, key, ca_pem) = (
+        tls_dir.path().join("gw.pem"),
+        tls_dir.path().join("gw.key"),
+        tls_dir.path().join("ca.pem"),
+    );
+    std::fs::write(&cert, server.pem())?;
+    std::fs::write(&key, server_key.serialize_pem())?;
+    std::fs::write(&ca_pem, ca.pem())?;
+    let h = Harness::start(RULES, |c| {
+        c.hl7.as_mut().unwrap().tls = Some(medshare_gateway::config::TlsConfig {
+            cert: cert.clone(),
+            key: key.clone(),
+            client_ca: Some(ca_pem.clone()),
+        });
+    })
+    .await?;
+
+    let mut roots = rustls::RootCertStore::empty();
+    roots.add(ca.der().clone())?;
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let with_cert = rustls::ClientConfig::builder_with_provider(provider.clone())
+        .with_safe_default_protocol_versions()?
+        .with_root_certificates(roots.clone())
+        .with_client_auth_cert(
+            vec![client.der().clone()],
+            rustls::pki_types::PrivateKeyDer::try_from(client_key.serialize_der())
+                .map_err(anyhow::Error::msg)?,
+        )?;
+    let name = rustls::pki_types::ServerName::try_from("127.0.0.1")?;
+    let tcp = tokio::net::TcpStream::connect(h.hl7()).await?;
+    let mut tls = tokio_rustls::TlsConnector::from(Arc::new(with_cert))
+        .connect(name.clone(), tcp)
+        .await?;
+    let (_, m) = oru(120);
+    tls.write_all(&mllp(&m)).await?;
+    let mut buf = Vec::new();
+    while !buf.ends_with(&[0x1c, 0x0d]) {
+        let mut chunk = [0u8; 1024];
+        let n = tokio::io::AsyncReadExt::read(&mut tls, &mut chunk).await?;
+        anyhow::ensure!(n > 0, "closed");
+        buf.extend_from_slice(&chunk[..n]);
+    }
+    assert_eq!(ack_code(&String::from_utf8_lossy(&buf[1..])), "AA");
+
+    // Without a client certificate the gateway does not talk.
+    let without = rustls::ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()?
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+    let tcp = tokio::net::TcpStream::connect(h.hl7()).await?;
+    let refused = async {
+        let mut tls = tokio_rustls::TlsConnector::from(Arc::new(without))
+            .connect(name, tcp)
+            .await?;
+        tls.write_all(&mllp(&m)).await?;
+        let mut chunk = [0u8; 1024];
+        let n = tokio::io::AsyncReadExt::read(&mut tls, &mut chunk).await?;
+        anyhow::ensure!(n > 0, "closed");
+        Ok::<_, anyhow::Error>(())
+    };
+    assert!(refused.await.is_err());
+    h.wait_done(1).await?;
     h.stop().await
 }

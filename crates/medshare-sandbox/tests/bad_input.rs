@@ -728,3 +728,26 @@ async fn malformed_range_headers_are_refused() -> anyhow::Result<()> {
     drop(chan);
     hub.stop().await
 }
+
+/// Found by Schemathesis: an auditor asking for the inclusion proof of position
+/// -9223372036854775808 made the hub compute `seq - 1` and panic (the connection closed with no
+/// answer). Positions below 1 name no entry: 404, and the hub keeps serving.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn out_of_range_audit_positions_are_not_found() -> anyhow::Result<()> {
+    let dir = tempfile::tempdir()?;
+    let hub = TestHub::start(sandbox_config(dir.path())).await?;
+    let world = World::build(&hub, &story_cast()).await?;
+    let privacy = world.login("privacy.kph").await?;
+    for seq in [i64::MIN, -1, 0] {
+        let r = http()
+            .get(format!("{}/v1/audit/inclusion/{seq}", hub.url))
+            .bearer_auth(token(&privacy))
+            .send()
+            .await?;
+        assert_eq!(r.status().as_u16(), 404, "position {seq}");
+        problem(&r.bytes().await?);
+    }
+    let r = http().get(format!("{}/health", hub.url)).send().await?;
+    assert_eq!(r.status().as_u16(), 200, "the hub still serves");
+    hub.stop().await
+}

@@ -214,6 +214,12 @@ pub struct S3Config {
     pub allow_http: bool,
     /// Path-style addressing (`endpoint/bucket/key`), as MinIO-like servers need.
     pub path_style: bool,
+    /// Retries of a request that failed with a server error or a broken connection (default
+    /// 4; reads cut off mid-body resume where they stopped).
+    pub max_retries: Option<usize>,
+    /// Stop retrying a request this many seconds after it was first sent (default 15: keep it
+    /// under `limits.request_timeout_secs` so a dead bucket gives a prompt 503).
+    pub retry_timeout_secs: Option<u64>,
 }
 
 impl std::fmt::Debug for BlobsConfig {
@@ -248,6 +254,8 @@ impl std::fmt::Debug for S3Config {
             .field("secret_access_key_file", &self.secret_access_key_file)
             .field("allow_http", &self.allow_http)
             .field("path_style", &self.path_style)
+            .field("max_retries", &self.max_retries)
+            .field("retry_timeout_secs", &self.retry_timeout_secs)
             .finish()
     }
 }
@@ -607,6 +615,8 @@ impl Config {
             secret_access_key: secret,
             allow_http: c.allow_http,
             path_style: c.path_style,
+            max_retries: c.max_retries,
+            retry_timeout: c.retry_timeout_secs.map(std::time::Duration::from_secs),
         })
     }
 

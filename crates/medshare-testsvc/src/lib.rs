@@ -1,6 +1,7 @@
 //! Real services for tests and benchmarks, started on 127.0.0.1 and torn down afterwards: a
 //! throwaway PostgreSQL cluster ([`PgCluster`]) and an S3-compatible server that checks request
-//! signatures ([`S3Server`], s3s-fs). A missing binary is a loud panic naming the fix
+//! signatures ([`S3Server`], s3s-fs), with a fault-injecting proxy to put in front of it
+//! ([`FaultProxy`]: server errors, cut responses, latency). A missing binary is a loud panic naming the fix
 //! (`scripts/services.sh`), never a silently skipped test.
 //!
 //! ```no_run
@@ -15,6 +16,9 @@
 //! service kept in a `static` (one per test binary) or a test killed midway leaves nothing
 //! running and nothing on disk.
 #![forbid(unsafe_code)]
+
+mod faults;
+pub use faults::{Fault, FaultProxy};
 
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::path::{Path, PathBuf};

@@ -5,7 +5,7 @@
 
 use medshare_gateway::config::{Config, Hl7Config, MetricsConfig, QueueConfig};
 use medshare_gateway::{Running, start};
-use medshare_sandbox::{TestHub, World, story_cast};
+use medshare_sandbox::{Backend, TestHub, World, story_cast};
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
@@ -62,10 +62,20 @@ pub fn config(dir: &std::path::Path, key: PathBuf, rules: Option<PathBuf>) -> Co
 }
 
 impl Harness {
-    /// Hub, alliance, enrolled gateway; `tweak` adjusts the configuration before start.
+    /// Hub (SQLite and a folder), alliance, enrolled gateway; `tweak` adjusts the
+    /// configuration before start.
     pub async fn start(rules: &str, tweak: impl FnOnce(&mut Config)) -> anyhow::Result<Self> {
+        Self::start_on(Backend::SqliteFolder, rules, tweak).await
+    }
+
+    /// As [`Harness::start`], with the hub on the given stores.
+    pub async fn start_on(
+        backend: Backend,
+        rules: &str,
+        tweak: impl FnOnce(&mut Config),
+    ) -> anyhow::Result<Self> {
         let dir = tempfile::tempdir()?;
-        let hub = TestHub::start(medshare_sandbox::sandbox_config(&dir.path().join("hub"))).await?;
+        let hub = TestHub::start(backend.config(&dir.path().join("hub"))).await?;
         let world = World::build(&hub, &story_cast()).await?;
         let key = world
             .enrol_gateway("admin.kph", "kph-gateway", "KPH integration gateway")

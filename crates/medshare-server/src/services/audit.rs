@@ -119,6 +119,10 @@ pub async fn inclusion(
     if let Err(e) = require_auditor(caller) {
         return refuse(state, caller, Action::AuditRead, "not-an-auditor", e).await;
     }
+    // Positions start at 1; anything below names no entry (and `seq - 1` must not overflow).
+    if seq < 1 {
+        return Err(ApiError::not_found());
+    }
     let entry = state
         .store
         .audit_search(&AuditQuery {
