@@ -215,8 +215,10 @@ impl Client {
 
     async fn search_pages(&self, id: &PatientIdentifier, since: Option<&str>) -> Result<Searched> {
         let r = self.context().await?.patient_ref(id);
+        // The whole timeline is wanted: the largest pages, so the fewest audited round trips.
         let mut req = SearchRequest {
             since: since.map(str::to_owned),
+            limit: Some(SearchRequest::MAX_LIMIT),
             ..SearchRequest::first(r.clone())
         };
         let first: SearchResult = self.hub.post("/v1/search", &req).await?;
