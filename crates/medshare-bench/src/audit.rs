@@ -278,9 +278,9 @@ async fn measure(args: &Args, out: Out) -> anyhow::Result<()> {
     for _ in 0..args.clients {
         tokens.push(world.login("dr.chan").await?.save().token.clone());
     }
-    let body = serde_json::to_vec(&SearchRequest {
-        patient_ref: chan.context().await?.patient_ref(&hkid),
-    })?;
+    let body = serde_json::to_vec(&SearchRequest::first(
+        chan.context().await?.patient_ref(&hkid),
+    ))?;
     let (samples, _, _) = raw_search_phase(
         &format!("{}/v1/search", hub.url),
         &body,

@@ -341,7 +341,7 @@ async fn replicas(a: ReplicasArgs) -> anyhow::Result<()> {
         .await?;
     }
     let patient_ref = patient.patient_ref.clone();
-    let body = serde_json::to_vec(&SearchRequest { patient_ref })?;
+    let body = serde_json::to_vec(&SearchRequest::first(patient_ref))?;
     let hub_b = TestHub::start(config_b).await?;
     let mut tokens = Vec::new();
     for i in 0..a.clients {

@@ -7,11 +7,14 @@
 //! `POST /v1/search`, every binding and uploader certificate verified, every document key
 //! unwrapped and every manifest decrypted. Two extra phases locate the cost: the same load as
 //! raw `POST /v1/search` requests (hub and HTTP only, no client crypto), and one client calling
-//! `timeline` alone (service time without queueing).
+//! `timeline` alone (service time without queueing). `timeline` walks every page of the search
+//! (50 entries each); the raw requests fetch the first page, what a screen shows. Then the same
+//! sessions with a timeline cache (`medshare_client::FolderCache`), warmed with one view: each
+//! measured call re-opens the timeline (`since`: nothing changed).
 
 use crate::report::{CpuMeter, CpuShare, Latency, Machine, Out, Target};
 use anyhow::{Context, anyhow, ensure};
-use medshare_client::{Client, DocumentMeta};
+use medshare_client::{Client, DocumentMeta, FolderCache};
 use medshare_model::api::SearchRequest;
 use medshare_model::identifiers::PatientIdentifier;
 use medshare_model::records::PatientCard;
@@ -114,6 +117,10 @@ struct Record {
     timeline_concurrent: Phase,
     raw_search_concurrent: Phase,
     timeline_sequential: Option<Phase>,
+    /// The same load by clients with a timeline cache, each warmed with one view: every
+    /// measured call is a re-opening (`since`).
+    cached_concurrent: Phase,
+    cached_sequential: Option<Phase>,
     targets: Vec<Target>,
 }
 
@@ -229,13 +236,23 @@ async fn measure(args: Args) -> anyhow::Result<()> {
 
     let patient_ref = clients[0].context().await?.patient_ref(&hkid);
     let search_url = format!("{}/v1/search", hub.url);
-    let body = serde_json::to_vec(&SearchRequest { patient_ref })?;
+    let body = serde_json::to_vec(&SearchRequest::first(patient_ref))?;
     let tokens: Vec<String> = clients.iter().map(|c| c.save().token.clone()).collect();
     let (samples, wall, response_bytes) =
         raw_search_phase(&search_url, &body, &tokens, args.iterations).await?;
     let raw_search_concurrent = Phase::new("raw POST /v1/search", args.clients, &samples, wall);
     raw_search_concurrent.say(out);
 
+    // Re-opening with a cache of verified entries: the same clients' sessions, each with its
+    // own cache folder, warmed with one (full) view.
+    let cached: Vec<Client> = clients
+        .iter()
+        .enumerate()
+        .map(|(i, c)| {
+            let store = FolderCache::new(dir.path().join(format!("timeline-cache-{i}")));
+            Ok(Client::resume(c.hub(), &c.save())?.cache_timelines_in(Arc::new(store)))
+        })
+        .collect::<anyhow::Result<_>>()?;
     let timeline_sequential = if args.sequential_calls > 0 {
         let one = clients.into_iter().take(1).collect();
         let (_, samples, wall) =
@@ -247,8 +264,31 @@ async fn measure(args: Args) -> anyhow::Result<()> {
         None
     };
     out.say(format!(
-        "search response: {response_bytes} bytes of JSON for {documents} documents"
+        "search response: {response_bytes} bytes of JSON for the first page (of {documents} \
+         documents, {} per page)",
+        SearchRequest::DEFAULT_LIMIT
     ));
+
+    let (cached, _, _) = timeline_phase(cached, hkid.clone(), 1, documents).await?;
+    let (cached, samples, wall) =
+        timeline_phase(cached, hkid.clone(), args.iterations, documents).await?;
+    let cached_concurrent = Phase::new("timeline, cached (since)", args.clients, &samples, wall);
+    cached_concurrent.say(out);
+    let cached_sequential = if args.sequential_calls > 0 {
+        let one = cached.into_iter().take(1).collect();
+        let (_, samples, wall) =
+            timeline_phase(one, hkid.clone(), args.sequential_calls, documents).await?;
+        let p = Phase::new(
+            "timeline, cached (since), one client alone",
+            1,
+            &samples,
+            wall,
+        );
+        p.say(out);
+        Some(p)
+    } else {
+        None
+    };
 
     let p99 = timeline_concurrent.latency.p99_ms;
     let targets = vec![Target::new(
@@ -289,6 +329,8 @@ async fn measure(args: Args) -> anyhow::Result<()> {
         timeline_concurrent,
         raw_search_concurrent,
         timeline_sequential,
+        cached_concurrent,
+        cached_sequential,
         targets,
     })
 }

@@ -199,7 +199,12 @@ pub fn resume() -> anyhow::Result<Client> {
         ));
     }
     let hub = Hub::new(&saved.hub, ca_pem()?.as_deref())?;
-    Ok(Client::resume(&hub, &saved)?.remember_with(remembered(&saved.hub)?))
+    // Verified timeline entries, sealed under the practitioner's own key (see
+    // `medshare_client::cache`): re-opening a patient fetches only what changed.
+    let cache = medshare_client::FolderCache::new(ensure_dir()?.join("timeline-cache"));
+    Ok(Client::resume(&hub, &saved)?
+        .remember_with(remembered(&saved.hub)?)
+        .cache_timelines_in(std::sync::Arc::new(cache)))
 }
 
 /// Extra CA certificate for self-signed hubs (`MEDSHARE_CA_CERT=path.pem`).

@@ -17,6 +17,7 @@
 
 pub mod admin;
 pub mod audit;
+pub mod cache;
 pub mod consults;
 pub mod enrol;
 pub mod error;
@@ -33,10 +34,14 @@ pub mod records;
 pub mod rooms;
 pub mod service;
 pub mod session;
+pub mod timeline;
 pub mod transfer;
 pub mod trends;
 pub mod trust;
 
+pub use cache::CacheStore;
+#[cfg(not(target_arch = "wasm32"))]
+pub use cache::FolderCache;
 pub use error::{ClientError, Result};
 pub use hub::Hub;
 pub use intake::{Intake, IntakeError};
@@ -45,4 +50,5 @@ pub use patients::{ConsentTarget, Patient};
 pub use records::{DocumentMeta, OpenedDocument, Share, Timeline, TimelineEntry};
 pub use rooms::{RoomKeys, RoomMessage};
 pub use session::{Client, LoginOptions, SavedSession, login};
+pub use timeline::TimelineChanges;
 pub use transfer::UploadSession;

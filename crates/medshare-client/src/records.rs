@@ -1,5 +1,5 @@
 //! The record pipelines: upload (seal while streaming, sign the binding, commit), the patient
-//! timeline (one round trip, every binding verified), download (stream, decrypt, verify), share
+//! timeline's types (the search itself is [`crate::timeline`]), download (stream, decrypt, verify), share
 //! and revoke.
 
 use crate::error::{ClientError, Result};
@@ -22,11 +22,9 @@ use medshare_crypto::symmetric::{
 };
 use medshare_crypto::{EncryptionKey, sha256_hex};
 use medshare_model::api::*;
-use medshare_model::identifiers::PatientIdentifier;
 use medshare_model::records::{Manifest, PatientCard};
 use medshare_model::statements::{DocumentBinding, key_id};
 use medshare_model::{DocumentId, Handle, InstitutionId, UploadId};
-use std::collections::HashMap;
 #[cfg(not(target_arch = "wasm32"))]
 use std::io::{Read, Write};
 use time::OffsetDateTime;
@@ -109,8 +107,10 @@ pub struct Timeline {
     pub patient: Option<Patient>,
     /// The patient's card, if this practitioner may read it.
     pub card: Option<PatientCard>,
-    /// The documents this practitioner may read.
+    /// The documents this practitioner may read, newest first.
     pub entries: Vec<TimelineEntry>,
+    /// The hub's time of this view: the `since` of [`Client::timeline_changes`].
+    pub as_of: String,
 }
 
 /// A document whose binding verified and whose key is unwrapped, ready to download.
@@ -490,7 +490,7 @@ impl Client {
     /// Unwrap a document key from the wraps this practitioner was given. With the patient's
     /// keys at hand (patient-wide access), a symmetric patient wrap opens without an X25519
     /// agreement, so it is tried first; then our own wrap, then age patient wraps.
-    async fn document_key(
+    pub(crate) async fn document_key(
         &self,
         document: DocumentId,
         wraps: &[KeyWrap],
@@ -526,89 +526,6 @@ impl Client {
             }
         }
         Err(refused.unwrap_or(ClientError::Trust("no key you hold opens this document")))
-    }
-
-    /// Everything this practitioner may read about a patient, decrypted and verified, from one
-    /// search request.
-    pub async fn timeline(&self, id: &PatientIdentifier) -> Result<Timeline> {
-        let r = self.context().await?.patient_ref(id);
-        let res: SearchResult = self
-            .hub
-            .post(
-                "/v1/search",
-                &SearchRequest {
-                    patient_ref: r.clone(),
-                },
-            )
-            .await?;
-        let patient = match res.patient {
-            Some(v) => Some(self.verify_patient(v, r.clone()).await?),
-            None => None,
-        };
-        let mut uploaders = HashMap::new();
-        for p in &res.practitioners {
-            uploaders.insert(p.practitioner_id, self.trust.practitioner(p)?);
-        }
-        let mut patient_keys = None;
-        let mut entries = Vec::with_capacity(res.documents.len());
-        for doc in res.documents {
-            let uploader = uploaders
-                .get(&doc.uploader)
-                .ok_or(ClientError::Trust("a document's uploader is unknown"))?
-                .clone();
-            let (binding, manifest_ct) = checked_binding(&doc, &uploader)?;
-            // The document must be filed under the patient whose number was searched for: by
-            // the patient's signed references, or (without patient-wide access) by the number
-            // itself and the patient it resolved to before.
-            let filed_here = match &patient {
-                Some(p) => p.id() == doc.patient_id && p.has_ref(&binding.patient_ref),
-                None => {
-                    binding.patient_ref == r
-                        && self
-                            .trust
-                            .memory()
-                            .patient_of(&r)
-                            .is_none_or(|known| known == doc.patient_id)
-                }
-            };
-            if !filed_here {
-                return Err(ClientError::Trust(
-                    "the hub returned another patient's document",
-                ));
-            }
-            let key = self
-                .document_key(
-                    doc.document_id,
-                    &doc.wraps,
-                    patient.as_ref(),
-                    &mut patient_keys,
-                )
-                .await?;
-            let manifest: Manifest = serde_json::from_slice(&open_manifest(
-                &key,
-                &doc.document_id.to_string(),
-                &manifest_ct,
-            )?)
-            .map_err(|_| ClientError::Trust("a manifest is malformed"))?;
-            entries.push(TimelineEntry {
-                document_id: doc.document_id,
-                manifest,
-                uploader,
-                institution_id: doc.institution_id,
-                created_at: doc.created_at,
-                size: doc.size,
-            });
-        }
-        let card = match (&patient, &patient_keys) {
-            (Some(p), Some(keys)) => self.open_patient_card(p, keys).ok().flatten(),
-            (Some(p), None) => self.patient_card(p).await.ok().flatten(),
-            (None, _) => None,
-        };
-        Ok(Timeline {
-            patient,
-            card,
-            entries,
-        })
     }
 
     /// Fetch a document's metadata, verify its binding and unwrap its key.

@@ -112,6 +112,8 @@ pub struct Client {
     /// A service identity (institution gateway), logged in with its key: marked in everything
     /// it signs, and its certificate must say so.
     pub(crate) service: bool,
+    /// Where verified timeline entries are cached (see [`crate::cache`]); none: no cache.
+    pub(crate) cache: Option<std::sync::Arc<dyn crate::cache::CacheStore>>,
 }
 
 /// Login options.
@@ -175,6 +177,7 @@ pub async fn login(
         expires_at: res.expires_at.unix_timestamp(),
         ctx: OnceCell::new(),
         service: false,
+        cache: None,
     })
 }
 
@@ -204,6 +207,7 @@ impl Client {
             expires_at: s.expires_at,
             ctx: OnceCell::new(),
             service: false,
+            cache: None,
         })
     }
 
@@ -227,6 +231,7 @@ impl Client {
             expires_at,
             ctx: OnceCell::new(),
             service: true,
+            cache: None,
         }
     }
 
@@ -273,6 +278,16 @@ impl Client {
     /// epochs), saving every new fact to `memory`'s store.
     pub fn remember_with(mut self, memory: crate::memory::Remembered) -> Self {
         self.trust.set_memory(memory);
+        self
+    }
+
+    /// Cache verified timeline entries in `store`: [`Client::timeline`] then fetches only what
+    /// changed since the last view of a patient.
+    pub fn cache_timelines_in(
+        mut self,
+        store: std::sync::Arc<dyn crate::cache::CacheStore>,
+    ) -> Self {
+        self.cache = Some(store);
         self
     }
 

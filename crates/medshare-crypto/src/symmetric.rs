@@ -40,6 +40,8 @@ pub enum Purpose {
     PatientWrap,
     /// A document's manifest sealed under its document key.
     Manifest,
+    /// A client's cache of verified timeline entries, under the practitioner's own key.
+    TimelineCache,
 }
 
 impl Purpose {
@@ -47,6 +49,7 @@ impl Purpose {
         match self {
             Self::PatientWrap => b"medshare.sym.v2/patient-wrap",
             Self::Manifest => b"medshare.sym.v2/manifest",
+            Self::TimelineCache => b"medshare.sym.v2/timeline-cache",
         }
     }
 }
@@ -58,6 +61,20 @@ fn cipher(key: &EncryptionKey, purpose: Purpose) -> XChaCha20Poly1305 {
         .expand(purpose.label(), &mut *k)
         .expect("32 bytes is a valid HKDF-SHA-256 length");
     XChaCha20Poly1305::new((&*k).into())
+}
+
+/// A name for `what` that only the holder of `key` can compute or link to it (HKDF-SHA-256
+/// expand, a PRF, under the purpose's label and `/name`): 32 hex digits.
+pub fn derived_name(key: &EncryptionKey, purpose: Purpose, what: &[u8]) -> String {
+    let secret = key.to_secret_string();
+    let mut info = purpose.label().to_vec();
+    info.extend_from_slice(b"/name\0");
+    info.extend_from_slice(what);
+    let mut out = [0u8; 16];
+    Hkdf::<Sha256>::new(None, secret.as_bytes())
+        .expand(&info, &mut out)
+        .expect("16 bytes is a valid HKDF-SHA-256 length");
+    hex::encode(out)
 }
 
 /// Whether `sealed` is a symmetric seal (rather than an age file).

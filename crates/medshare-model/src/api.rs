@@ -419,19 +419,75 @@ pub struct DocumentView {
     pub wraps: Vec<KeyWrap>,
 }
 
-/// `POST /v1/search`.
+/// `POST /v1/search`: one page of what the caller may read about a patient, newest first.
 #[derive(Clone, Debug, Serialize, Deserialize, ToSchema)]
 pub struct SearchRequest {
     pub patient_ref: PatientRef,
+    /// Entries per page: default [`SearchRequest::DEFAULT_LIMIT`], at most
+    /// [`SearchRequest::MAX_LIMIT`].
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub limit: Option<u32>,
+    /// The [`SearchResult::next`] of the previous page (send the same `since` with it).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cursor: Option<String>,
+    /// The [`SearchResult::as_of`] of an earlier search: only entries that became readable
+    /// since then, and (on the first page) the ids of every entry still readable.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub since: Option<String>,
 }
 
-/// One round trip: the patient, every document the caller may read, and the certificates
-/// needed to verify them.
+impl SearchRequest {
+    /// About what one screen shows.
+    pub const DEFAULT_LIMIT: u32 = 50;
+    pub const MAX_LIMIT: u32 = 500;
+
+    /// The first page of everything readable.
+    pub fn first(patient_ref: PatientRef) -> Self {
+        Self {
+            patient_ref,
+            limit: None,
+            cursor: None,
+            since: None,
+        }
+    }
+}
+
+/// One page: the patient (on the first page), the page's documents, and each uploader's
+/// certificates once (entries refer to them by index).
 #[derive(Clone, Debug, Serialize, Deserialize, ToSchema)]
 pub struct SearchResult {
     pub patient: Option<PatientView>,
-    pub documents: Vec<DocumentView>,
+    pub documents: Vec<SearchEntry>,
     pub practitioners: Vec<PractitionerPublic>,
+    /// Opaque cursor of the next page; absent on the last.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub next: Option<String>,
+    /// Opaque hub time of this answer: the `since` of the next view.
+    pub as_of: String,
+    /// With `since`, on the first page: every document the caller may read now. A cached entry
+    /// not listed is gone (revoked, expired, removed); a listed one neither cached nor sent
+    /// calls for a full search.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub current: Option<Vec<DocumentId>>,
+}
+
+/// A document on a search page, compact: what the signed binding already says (document,
+/// patient, uploader, size) is not repeated.
+#[derive(Clone, Debug, Serialize, Deserialize, ToSchema)]
+pub struct SearchEntry {
+    /// Index of the uploader in [`SearchResult::practitioners`].
+    pub uploader: u32,
+    pub institution_id: InstitutionId,
+    /// When the hub filed it, Unix seconds.
+    pub created_at: i64,
+    /// The exact JSON text of the uploader's
+    /// [`crate::statements::DocumentBinding`] (the payload of a `document-binding` statement).
+    pub binding: String,
+    /// Ed25519 signature of the binding, base64.
+    pub signature: String,
+    /// Manifest sealed to the document key, base64.
+    pub manifest: String,
+    pub wraps: Vec<KeyWrap>,
 }
 
 /// One grant as the uploader sees it.

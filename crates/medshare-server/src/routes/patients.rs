@@ -33,14 +33,17 @@ pub async fn lookup(
     Ok(Json(svc::lookup(&s, &caller, req).await?))
 }
 
-/// Every document of a patient the caller may read, in one round trip.
-#[utoipa::path(post, path = "/v1/search", tag = "patients", security(("bearer" = [])), request_body = SearchRequest, responses((status = 200, body = SearchResult)))]
+/// One page of the documents of a patient the caller may read, newest first (`cursor` for the
+/// next page, `since` for what changed after an earlier view).
+#[utoipa::path(post, path = "/v1/search", tag = "patients", security(("bearer" = [])), request_body = SearchRequest, responses((status = 200, body = SearchResult), (status = 400, body = medshare_model::Problem)))]
 pub async fn search(
     State(s): State<AppState>,
     caller: Caller,
     Json(req): Json<SearchRequest>,
 ) -> ApiResult<Json<SearchResult>> {
-    Ok(Json(svc::search(&s, &caller, req).await?))
+    Ok(Json(
+        crate::services::search::search(&s, &caller, req).await?,
+    ))
 }
 
 /// Record the patient's consent to share with an institution or the alliance.

@@ -10,6 +10,7 @@ pub mod documents;
 pub mod identity;
 pub mod patients;
 pub mod rooms;
+pub mod search;
 
 use crate::error::{ApiError, ApiResult};
 use base64::Engine;

@@ -1,7 +1,6 @@
 //! Patients: creation under a keyed-hash reference, lookup, the one-round-trip search, consent,
 //! care relationships and break-glass.
 
-use super::identity::public_of;
 use super::{MAX_MANIFEST, MAX_WRAP, check_recipient, decode_b64, verify};
 use crate::audit::{self, Action, Entry};
 use crate::auth::Caller;
@@ -13,7 +12,7 @@ use medshare_model::registration::Role;
 use medshare_model::statements::PatientKeyEpoch;
 use medshare_model::{ErrorCode, InstitutionId, PatientId, PatientRef, PractitionerId};
 use medshare_store::{PatientKeyWrapRow, PractitionerStatus};
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeSet;
 
 /// Clinical actions need a certified clinician (the policy's [`policy::clinical`]).
 pub fn require_clinician(caller: &Caller) -> ApiResult<()> {
@@ -226,122 +225,6 @@ pub async fn lookup(
     )
     .await?;
     view(state, caller, id, basis).await
-}
-
-pub async fn search(
-    state: &AppState,
-    caller: &Caller,
-    req: SearchRequest,
-) -> ApiResult<SearchResult> {
-    if let Err(e) = require_clinician(caller) {
-        audit::record(
-            state,
-            Entry::new(Action::Search, false, "not-a-certified-clinician").by(&caller.practitioner),
-        )
-        .await?;
-        return Err(e);
-    }
-    let empty = SearchResult {
-        patient: None,
-        documents: Vec::new(),
-        practitioners: Vec::new(),
-    };
-    let Some(pid) = state
-        .store
-        .patient_by_refs(std::slice::from_ref(&req.patient_ref))
-        .await?
-    else {
-        audit::record(
-            state,
-            Entry::new(Action::Search, true, "not-found").by(&caller.practitioner),
-        )
-        .await?;
-        return Ok(empty);
-    };
-    let n = state.now();
-    let who = Who::from(caller);
-    let patient_basis = policy::patient_basis(state, caller, pid).await?;
-    // With patient-wide access the outcome is known now: the entry commits while the response
-    // is assembled. Otherwise it depends on the grants found below.
-    let entry = |basis: &'static str| {
-        Entry::new(Action::Search, true, basis)
-            .by(&caller.practitioner)
-            .patient(pid)
-    };
-    let early = if patient_basis.allowed() {
-        Some(audit::submit(state, entry(patient_basis.as_str())).await)
-    } else {
-        None
-    };
-    let grants: BTreeMap<_, _> = state
-        .store
-        .grants_on_patient(pid, caller.id())
-        .await?
-        .into_iter()
-        .map(|g| (g.document_id, g))
-        .collect();
-    let docs: Vec<_> = state
-        .store
-        .documents_of_patient(pid)
-        .await?
-        .into_iter()
-        .filter(|d| {
-            let facts = policy::DocumentFacts::of(d, grants.get(&d.id), n);
-            policy::document_access(&who, &facts, patient_basis).allowed()
-        })
-        .collect();
-    if docs.is_empty() && !patient_basis.allowed() {
-        audit::record(
-            state,
-            Entry::new(Action::Search, false, patient_basis.as_str())
-                .by(&caller.practitioner)
-                .patient(pid),
-        )
-        .await?;
-        return Ok(empty);
-    }
-    let receipt = match early {
-        Some(r) => r,
-        None => audit::submit(state, entry("grant")).await,
-    };
-    let ids: Vec<_> = docs.iter().map(|d| d.id).collect();
-    let mut wraps: BTreeMap<_, Vec<KeyWrap>> = BTreeMap::new();
-    for (doc, w) in state.store.document_key_wraps(&ids, caller.id()).await? {
-        if matches!(w.holder, Holder::Patient { .. }) && !patient_basis.allowed() {
-            continue;
-        }
-        wraps.entry(doc).or_default().push(w);
-    }
-    let mut uploaders = BTreeMap::new();
-    for d in &docs {
-        if !uploaders.contains_key(&d.uploader)
-            && let Some(p) = state.store.practitioner(d.uploader).await?
-        {
-            uploaders.insert(d.uploader, public_of(state, &p).await?);
-        }
-    }
-    let documents = docs
-        .into_iter()
-        .map(|d| DocumentView {
-            wraps: wraps.remove(&d.id).unwrap_or_default(),
-            document_id: d.id,
-            patient_id: d.patient_id,
-            uploader: d.uploader,
-            institution_id: d.institution_id,
-            size: d.size,
-            created_at: at(d.created_at),
-            manifest: d.manifest,
-            binding: d.binding,
-        })
-        .collect();
-    let patient = Some(view(state, caller, pid, patient_basis).await?);
-    // Durable before the records leave.
-    receipt.durable().await.map_err(audit::log_failed)?;
-    Ok(SearchResult {
-        patient,
-        documents,
-        practitioners: uploaders.into_values().collect(),
-    })
 }
 
 /// Consent changes: only a clinician of an institution that itself holds the patient's consent,

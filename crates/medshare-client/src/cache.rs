@@ -1,0 +1,206 @@
+//! A cache of verified timeline entries, so that re-opening a patient fetches only what changed
+//! (`POST /v1/search` with `since`).
+//!
+//! What is cached is what this client verified and decrypted: each entry's manifest, uploader
+//! certificate, filing time and a digest of exactly what the hub served. Each patient's entries
+//! are one record, sealed (XChaCha20-Poly1305) under a key derived from this practitioner's own
+//! X25519 identity and stored under a name derived from the same key: nothing in a store names a
+//! patient or holds anything readable. Where records live is the caller's choice through
+//! [`CacheStore`]: [`FolderCache`] (native: 0600 files in a 0700 folder; the CLI's config
+//! folder); a browser can back the same trait with IndexedDB.
+//!
+//! A hub that later serves an entry this client cached with different content (another binding,
+//! signature, filing time or institution) is refused; an entry the hub no longer lists as readable
+//! (revoked, expired, removed) is dropped on the next view.
+
+use crate::error::{ClientError, Result};
+use crate::records::TimelineEntry;
+use medshare_crypto::EncryptionKey;
+use medshare_crypto::chain::VerifiedPractitioner;
+use medshare_crypto::symmetric::{Purpose, derived_name, open, seal};
+use medshare_model::records::Manifest;
+use medshare_model::statements::PractitionerCert;
+use medshare_model::{DocumentId, InstitutionId, PatientRef, PractitionerId};
+use serde::{Deserialize, Serialize};
+use time::OffsetDateTime;
+
+/// Where sealed cache records are kept, by opaque name (32 hex digits).
+pub trait CacheStore: Send + Sync {
+    /// The record saved under `name`, if any.
+    fn load(&self, name: &str) -> Result<Option<Vec<u8>>>;
+    /// Replace the record under `name`.
+    fn save(&self, name: &str, sealed: &[u8]) -> Result<()>;
+}
+
+/// One cached entry.
+#[derive(Clone, Serialize, Deserialize)]
+pub(crate) struct CachedEntry {
+    pub document_id: DocumentId,
+    pub manifest: Manifest,
+    pub uploader_cert: PractitionerCert,
+    pub uploader_key: [u8; 32],
+    pub institution_id: InstitutionId,
+    pub created_at: i64,
+    pub size: u64,
+    /// [`served_digest`] of the entry as the hub first served it.
+    pub served: String,
+}
+
+impl CachedEntry {
+    pub(crate) fn of(e: &TimelineEntry, served: String) -> Self {
+        Self {
+            document_id: e.document_id,
+            manifest: e.manifest.clone(),
+            uploader_cert: e.uploader.cert.clone(),
+            uploader_key: e.uploader.sign_public,
+            institution_id: e.institution_id,
+            created_at: e.created_at.unix_timestamp(),
+            size: e.size,
+            served,
+        }
+    }
+
+    pub(crate) fn entry(&self) -> Result<TimelineEntry> {
+        Ok(TimelineEntry {
+            document_id: self.document_id,
+            manifest: self.manifest.clone(),
+            uploader: VerifiedPractitioner {
+                cert: self.uploader_cert.clone(),
+                sign_public: self.uploader_key,
+            },
+            institution_id: self.institution_id,
+            created_at: OffsetDateTime::from_unix_timestamp(self.created_at)
+                .map_err(|_| ClientError::Invalid("the timeline cache is corrupt".into()))?,
+            size: self.size,
+        })
+    }
+}
+
+/// A patient's cached timeline as this practitioner saw it.
+#[derive(Clone, Serialize, Deserialize)]
+pub(crate) struct CachedTimeline {
+    pub practitioner: PractitionerId,
+    pub patient_ref: PatientRef,
+    /// The `as_of` of the view these entries come from: the next view's `since`.
+    pub as_of: String,
+    pub entries: Vec<CachedEntry>,
+}
+
+/// Digest of what the hub served for an entry (the signed binding's exact text, its signature,
+/// and the unsigned filing time and institution): it never changes for a document.
+pub(crate) fn served_digest(
+    binding: &str,
+    signature: &str,
+    created_at: i64,
+    institution: InstitutionId,
+) -> String {
+    let mut v = Vec::with_capacity(binding.len() + signature.len() + 64);
+    for part in [
+        binding.as_bytes(),
+        signature.as_bytes(),
+        created_at.to_string().as_bytes(),
+        institution.to_string().as_bytes(),
+    ] {
+        v.extend_from_slice(&(part.len() as u64).to_be_bytes());
+        v.extend_from_slice(part);
+    }
+    medshare_crypto::sha256_hex(&v)
+}
+
+/// A practitioner's view of a [`CacheStore`]: names and seals under their own key.
+pub(crate) struct TimelineCache<'a> {
+    pub store: &'a dyn CacheStore,
+    pub key: &'a EncryptionKey,
+    pub practitioner: PractitionerId,
+}
+
+impl TimelineCache<'_> {
+    fn name(&self, r: &PatientRef) -> String {
+        let what = format!("{}\0{}", self.practitioner, r);
+        derived_name(self.key, Purpose::TimelineCache, what.as_bytes())
+    }
+
+    fn aad(&self, name: &str) -> Vec<u8> {
+        format!("medshare/v1/timeline-cache\0{}\0{name}", self.practitioner).into_bytes()
+    }
+
+    /// The cached timeline of `r`. A record that does not open or parse (tampered with, written
+    /// under another key) is treated as absent: the next view searches in full and replaces it.
+    pub fn load(&self, r: &PatientRef) -> Result<Option<CachedTimeline>> {
+        let name = self.name(r);
+        let Some(sealed) = self.store.load(&name)? else {
+            return Ok(None);
+        };
+        let Ok(plain) = open(self.key, Purpose::TimelineCache, &self.aad(&name), &sealed) else {
+            return Ok(None);
+        };
+        Ok(serde_json::from_slice::<CachedTimeline>(&plain)
+            .ok()
+            .filter(|c| c.practitioner == self.practitioner && c.patient_ref == *r))
+    }
+
+    pub fn save(&self, c: &CachedTimeline) -> Result<()> {
+        let name = self.name(&c.patient_ref);
+        let plain =
+            zeroize::Zeroizing::new(serde_json::to_vec(c).map_err(|_| {
+                ClientError::Invalid("the timeline cache cannot be written".into())
+            })?);
+        let sealed = seal(self.key, Purpose::TimelineCache, &self.aad(&name), &plain);
+        self.store.save(&name, &sealed)
+    }
+}
+
+/// Native store: one file per record in a folder (created 0700), each written 0600 through a
+/// temporary file renamed into place.
+#[cfg(not(target_arch = "wasm32"))]
+#[derive(Clone, Debug)]
+pub struct FolderCache {
+    dir: std::path::PathBuf,
+}
+
+#[cfg(not(target_arch = "wasm32"))]
+impl FolderCache {
+    /// Records under `dir` (created on first save).
+    pub fn new(dir: impl Into<std::path::PathBuf>) -> Self {
+        Self { dir: dir.into() }
+    }
+
+    fn path(&self, name: &str) -> Result<std::path::PathBuf> {
+        if name.len() != 32 || !name.bytes().all(|b| b.is_ascii_hexdigit()) {
+            return Err(ClientError::Invalid("bad timeline cache name".into()));
+        }
+        Ok(self.dir.join(format!("{name}.sealed")))
+    }
+}
+
+#[cfg(not(target_arch = "wasm32"))]
+impl CacheStore for FolderCache {
+    fn load(&self, name: &str) -> Result<Option<Vec<u8>>> {
+        match std::fs::read(self.path(name)?) {
+            Ok(b) => Ok(Some(b)),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+            Err(e) => Err(ClientError::Io(e)),
+        }
+    }
+
+    fn save(&self, name: &str, sealed: &[u8]) -> Result<()> {
+        use std::io::Write;
+        let path = self.path(name)?;
+        let mut dir = std::fs::DirBuilder::new();
+        dir.recursive(true);
+        #[cfg(unix)]
+        std::os::unix::fs::DirBuilderExt::mode(&mut dir, 0o700);
+        dir.create(&self.dir)?;
+        let tmp = self.dir.join(format!("{name}.tmp{}", std::process::id()));
+        let mut opts = std::fs::OpenOptions::new();
+        opts.write(true).create(true).truncate(true);
+        #[cfg(unix)]
+        std::os::unix::fs::OpenOptionsExt::mode(&mut opts, 0o600);
+        let mut f = opts.open(&tmp)?;
+        // No fsync: a record lost or torn in a crash does not open and is searched afresh.
+        f.write_all(sealed)?;
+        drop(f);
+        std::fs::rename(&tmp, &path)?;
+        Ok(())
+    }
+}

@@ -1,0 +1,227 @@
+//! `POST /v1/search`: one page of a patient's record as the caller may read it, newest first,
+//! with an opaque cursor, and `since` (what became readable after the caller's last view, plus
+//! the ids still readable so a cache can drop what was revoked, expired or removed).
+
+use super::identity::public_of;
+use super::patients::{require_clinician, view};
+use crate::audit::{self, Action, Entry};
+use crate::auth::Caller;
+use crate::error::{ApiError, ApiResult};
+use crate::policy::{self, Who};
+use crate::state::AppState;
+use medshare_model::DocumentId;
+use medshare_model::api::*;
+use std::collections::BTreeMap;
+
+/// Where a page starts: after the entry filed at `created_at` with id `id` (newest first).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+struct Cursor {
+    created_at: i64,
+    id: DocumentId,
+}
+
+impl Cursor {
+    fn encode(&self) -> String {
+        format!("c1.{}.{}", self.created_at, self.id)
+    }
+
+    fn decode(text: &str) -> ApiResult<Self> {
+        let bad = || ApiError::bad_request("the search cursor is malformed");
+        let rest = text.strip_prefix("c1.").ok_or_else(bad)?;
+        let (at, id) = rest.split_once('.').ok_or_else(bad)?;
+        Ok(Self {
+            created_at: at.parse().map_err(|_| bad())?,
+            id: id.parse().map_err(|_| bad())?,
+        })
+    }
+
+    /// Newest first: `(created_at, id)` descending.
+    fn key(
+        created_at: i64,
+        id: DocumentId,
+    ) -> (std::cmp::Reverse<i64>, std::cmp::Reverse<DocumentId>) {
+        (std::cmp::Reverse(created_at), std::cmp::Reverse(id))
+    }
+}
+
+/// The hub time a `since` names, in Unix seconds.
+fn as_of(t: i64) -> String {
+    format!("t1.{t}")
+}
+
+fn since(text: &str) -> ApiResult<i64> {
+    text.strip_prefix("t1.")
+        .and_then(|t| t.parse().ok())
+        .ok_or_else(|| ApiError::bad_request("the search `since` is malformed"))
+}
+
+pub async fn search(
+    state: &AppState,
+    caller: &Caller,
+    req: SearchRequest,
+) -> ApiResult<SearchResult> {
+    let limit = req.limit.unwrap_or(SearchRequest::DEFAULT_LIMIT);
+    if limit == 0 || limit > SearchRequest::MAX_LIMIT {
+        return Err(ApiError::bad_request(
+            "a search page holds between 1 and 500 entries",
+        ));
+    }
+    let cursor = req.cursor.as_deref().map(Cursor::decode).transpose()?;
+    let since = req.since.as_deref().map(since).transpose()?;
+    if let Err(e) = require_clinician(caller) {
+        audit::record(
+            state,
+            Entry::new(Action::Search, false, "not-a-certified-clinician").by(&caller.practitioner),
+        )
+        .await?;
+        return Err(e);
+    }
+    let n = state.now();
+    let empty = |current: Option<Vec<DocumentId>>| SearchResult {
+        patient: None,
+        documents: Vec::new(),
+        practitioners: Vec::new(),
+        next: None,
+        as_of: as_of(n),
+        current,
+    };
+    // With `since`, an empty answer still lists what is readable: nothing.
+    let none_current = || since.map(|_| Vec::new());
+    let Some(pid) = state
+        .store
+        .patient_by_refs(std::slice::from_ref(&req.patient_ref))
+        .await?
+    else {
+        audit::record(
+            state,
+            Entry::new(Action::Search, true, "not-found").by(&caller.practitioner),
+        )
+        .await?;
+        return Ok(empty(none_current()));
+    };
+    let who = Who::from(caller);
+    let patient_basis = policy::patient_basis(state, caller, pid).await?;
+    // With patient-wide access the outcome is known now: the entry commits while the response
+    // is assembled. Otherwise it depends on the grants found below.
+    let entry = |basis: &'static str| {
+        Entry::new(Action::Search, true, basis)
+            .by(&caller.practitioner)
+            .patient(pid)
+    };
+    let early = if patient_basis.allowed() {
+        Some(audit::submit(state, entry(patient_basis.as_str())).await)
+    } else {
+        None
+    };
+    let grants: BTreeMap<_, _> = state
+        .store
+        .grants_on_patient(pid, caller.id())
+        .await?
+        .into_iter()
+        .map(|g| (g.document_id, g))
+        .collect();
+    // Every check runs on every document, whatever page is asked for.
+    let mut docs: Vec<_> = state
+        .store
+        .documents_of_patient(pid)
+        .await?
+        .into_iter()
+        .filter(|d| {
+            let facts = policy::DocumentFacts::of(d, grants.get(&d.id), n);
+            policy::document_access(&who, &facts, patient_basis).allowed()
+        })
+        .collect();
+    if docs.is_empty() && !patient_basis.allowed() {
+        audit::record(
+            state,
+            Entry::new(Action::Search, false, patient_basis.as_str())
+                .by(&caller.practitioner)
+                .patient(pid),
+        )
+        .await?;
+        return Ok(empty(none_current()));
+    }
+    let receipt = match early {
+        Some(r) => r,
+        None => audit::submit(state, entry("grant")).await,
+    };
+    docs.sort_by_key(|d| Cursor::key(d.created_at, d.id));
+    // The first page of a `since` view lists everything readable now, so a cache drops the rest.
+    let current = match (since, cursor) {
+        (Some(_), None) => Some(docs.iter().map(|d| d.id).collect()),
+        _ => None,
+    };
+    // Became readable at or after `since`: filed then, or shared with the caller then. (A
+    // document readable for another reason that started then, such as a new care
+    // relationship, is in `current` but not sent: the client then searches in full.)
+    if let Some(t) = since {
+        docs.retain(|d| d.created_at >= t || grants.get(&d.id).is_some_and(|g| g.granted_at >= t));
+    }
+    if let Some(c) = cursor {
+        let after = Cursor::key(c.created_at, c.id);
+        docs.retain(|d| Cursor::key(d.created_at, d.id) > after);
+    }
+    let next = (docs.len() > limit as usize).then(|| {
+        let last = &docs[limit as usize - 1];
+        Cursor {
+            created_at: last.created_at,
+            id: last.id,
+        }
+        .encode()
+    });
+    docs.truncate(limit as usize);
+
+    let ids: Vec<_> = docs.iter().map(|d| d.id).collect();
+    let mut wraps: BTreeMap<_, Vec<KeyWrap>> = BTreeMap::new();
+    if !ids.is_empty() {
+        for (doc, w) in state.store.document_key_wraps(&ids, caller.id()).await? {
+            if matches!(w.holder, Holder::Patient { .. }) && !patient_basis.allowed() {
+                continue;
+            }
+            wraps.entry(doc).or_default().push(w);
+        }
+    }
+    // Each uploader's certificates once; entries refer to them by index.
+    let mut index = BTreeMap::new();
+    let mut practitioners = Vec::new();
+    let mut documents = Vec::with_capacity(docs.len());
+    for d in docs {
+        let uploader = match index.get(&d.uploader) {
+            Some(&i) => i,
+            None => {
+                let p = state
+                    .store
+                    .practitioner(d.uploader)
+                    .await?
+                    .ok_or_else(ApiError::internal)?;
+                practitioners.push(public_of(state, &p).await?);
+                let i = u32::try_from(practitioners.len() - 1).map_err(|_| ApiError::internal())?;
+                index.insert(d.uploader, i);
+                i
+            }
+        };
+        documents.push(SearchEntry {
+            uploader,
+            institution_id: d.institution_id,
+            created_at: d.created_at,
+            wraps: wraps.remove(&d.id).unwrap_or_default(),
+            binding: d.binding.payload,
+            signature: d.binding.signature,
+            manifest: d.manifest,
+        });
+    }
+    let patient = match cursor {
+        None => Some(view(state, caller, pid, patient_basis).await?),
+        Some(_) => None,
+    };
+    // Durable before the records leave.
+    receipt.durable().await.map_err(audit::log_failed)?;
+    Ok(SearchResult {
+        patient,
+        documents,
+        practitioners,
+        next,
+        as_of: as_of(n),
+        current,
+    })
+}
