@@ -103,18 +103,8 @@ async fn kill_9_during_uploads_loses_nothing_acknowledged() -> anyhow::Result<()
             "the upload of {id} was acknowledged but not logged"
         );
     }
-    let verify = Command::new(env!("CARGO_BIN_EXE_medshare"))
-        .args(["audit", "verify", "--offline", "--data-dir"])
-        .arg(dir.path())
-        .env("MEDSHARE_CONFIG_DIR", dir.path().join("cli"))
-        .output()?;
-    assert!(
-        verify.status.success(),
-        "audit verify failed after the crash: {}{}",
-        String::from_utf8_lossy(&verify.stdout),
-        String::from_utf8_lossy(&verify.stderr)
-    );
-    assert!(String::from_utf8_lossy(&verify.stdout).contains("The log is intact"));
+    let report = verify_log_offline(dir.path())?;
+    assert!(report.contains("The log is intact"));
 
     let doctor = world.login("dr.chan").await?;
     let timeline = doctor.timeline(&patient_id()).await?;
@@ -150,6 +140,23 @@ async fn kill_9_during_uploads_loses_nothing_acknowledged() -> anyhow::Result<()
     hub.kill()?;
     hub.wait()?;
     Ok(())
+}
+
+/// The operator's offline check of the whole audit log after the crash: must succeed; returns
+/// its report.
+fn verify_log_offline(data_dir: &std::path::Path) -> anyhow::Result<String> {
+    let verify = Command::new(env!("CARGO_BIN_EXE_medshare"))
+        .args(["audit", "verify", "--offline", "--data-dir"])
+        .arg(data_dir)
+        .env("MEDSHARE_CONFIG_DIR", data_dir.join("cli"))
+        .output()?;
+    let report = String::from_utf8_lossy(&verify.stdout).into_owned();
+    assert!(
+        verify.status.success(),
+        "audit verify failed after the crash: {report}{}",
+        String::from_utf8_lossy(&verify.stderr)
+    );
+    Ok(report)
 }
 
 struct SharedVec(Arc<Mutex<Vec<u8>>>);
@@ -516,17 +523,7 @@ async fn kill_9_during_every_write_path_keeps_what_was_acknowledged() -> anyhow:
     assert!(allowed("break-glass").count() >= glass);
     let removed = journal.acked.iter().filter(|(w, _)| *w == "remove").count();
     assert!(allowed("practitioner.remove").count() >= removed);
-    let verify = Command::new(env!("CARGO_BIN_EXE_medshare"))
-        .args(["audit", "verify", "--offline", "--data-dir"])
-        .arg(dir.path())
-        .env("MEDSHARE_CONFIG_DIR", dir.path().join("cli"))
-        .output()?;
-    assert!(
-        verify.status.success(),
-        "audit verify failed after the crash: {}{}",
-        String::from_utf8_lossy(&verify.stdout),
-        String::from_utf8_lossy(&verify.stderr)
-    );
+    verify_log_offline(dir.path())?;
     hub.kill()?;
     hub.wait()?;
     Ok(())
