@@ -28,6 +28,13 @@ pub async fn run(data_dir: &Path, port_file: &Path, config: Option<&Path>) -> an
         }
         None => sandbox_config(data_dir),
     };
+    // The hub's own log on stderr when asked (`MEDSHARE_LOG=warn`), silent otherwise.
+    if let Ok(filter) = std::env::var("MEDSHARE_LOG") {
+        let _ = tracing_subscriber::fmt()
+            .with_env_filter(tracing_subscriber::EnvFilter::new(filter))
+            .with_writer(std::io::stderr)
+            .try_init();
+    }
     let listener =
         std::net::TcpListener::bind(config.listen).context("cannot bind the hub's port")?;
     let port = listener.local_addr()?.port();

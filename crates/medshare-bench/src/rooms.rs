@@ -8,6 +8,7 @@
 
 use crate::hub::HubProcess;
 use crate::report::{Latency, Machine, Out};
+use anyhow::Context;
 use futures::StreamExt;
 use medshare_client::rooms::{Content, RoomEvent};
 use medshare_client::{Client, RoomKeys};
@@ -98,24 +99,31 @@ pub async fn run(mut a: Args) -> anyhow::Result<()> {
     let token = std::fs::read_to_string(dir.join("bootstrap-token"))?;
     let (cast, handles) = cast(a.members);
     let set_up = Instant::now();
-    let world = World::build_at(&hub.url, token.trim(), &cast).await?;
+    let world = World::build_at(&hub.url, token.trim(), &cast)
+        .await
+        .context("enrol the cast")?;
     let mut members: Vec<(Client, RoomKeys)> = Vec::new();
     for h in &handles {
-        let client = world.login_at(&hub.url, h).await?;
+        let client = world.login_at(&hub.url, h).await.context("log in")?;
         let mut keys = RoomKeys::new();
-        client.publish_key_packages(&mut keys, 2).await?;
+        client
+            .publish_key_packages(&mut keys, 2)
+            .await
+            .context("publish key packages")?;
         members.push((client, keys));
     }
     let ids: Vec<_> = handles.iter().map(|h| world.id(h)).collect();
     let (sender, mut sender_keys) = members.remove(0);
     let room = sender
         .create_room(&mut sender_keys, "bench room", None)
-        .await?;
+        .await
+        .context("create the room")?;
     sender
         .invite_to_room(&mut sender_keys, room, &ids[1..])
-        .await?;
+        .await
+        .context("invite the members")?;
     for (client, keys) in members.iter_mut() {
-        client.sync_room(keys, room).await?;
+        client.sync_room(keys, room).await.context("join")?;
     }
     out.say(format!(
         "{} members in one room across {} institutions, set up in {:.0} s",
