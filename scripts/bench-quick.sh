@@ -28,3 +28,6 @@ sys.exit("soak: errors in the quick run: %s" % r["errors"] if bad else 0)'
 # Idle event streams' quick mode: 200 streams, 3 notifications; fails if one is lost.
 echo "== medshare-bench streams --quick" >&2
 timeout 120 "$bench" streams --quick >/dev/null
+# A case room's fan-out in quick mode: 5 members, 3 messages; fails if one is lost.
+echo "== medshare-bench rooms --quick" >&2
+timeout 180 "$bench" rooms --quick >/dev/null
