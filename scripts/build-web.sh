@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Builds the web app into web/dist, which the hub embeds when it is built next: the client core
-# to WebAssembly (cargo, wasm-bindgen, wasm-opt -Oz), then the TypeScript app (tsc, Vite).
+# to WebAssembly (cargo, wasm-bindgen, wasm-opt -Oz), then the TypeScript app (tsc, Vite), then
+# brotli and gzip copies of the text and wasm files (web/precompress.mjs) for the hub to serve.
 # Prints the SHA-256 of every asset (web/dist/asset-hashes.txt) for publishing with a release.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -20,5 +21,8 @@ node -e 'WebAssembly.compile(require("fs").readFileSync(process.argv[1])).catch(
 
 echo "build-web.sh: app -> web/dist" >&2
 (cd web && npm run -s build >&2)
-(cd web/dist && find . -type f ! -name asset-hashes.txt -print0 | sort -z | xargs -0 sha256sum >asset-hashes.txt)
+# Brotli and gzip copies beside each text/wasm file, served by the hub on Accept-Encoding.
+(cd web && node precompress.mjs dist >&2)
+# The published hashes are of the files as the browser runs them (decoded), like SRI.
+(cd web/dist && find . -type f ! -name asset-hashes.txt ! -name '*.br' ! -name '*.gz' -print0 | sort -z | xargs -0 sha256sum >asset-hashes.txt)
 echo "build-web.sh: built web/dist ($(du -sh web/dist | cut -f1)); hashes in web/dist/asset-hashes.txt" >&2

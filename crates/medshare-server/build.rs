@@ -1,6 +1,8 @@
 //! Embeds the built web app (`web/dist`, or `MEDSHARE_WEB_DIST`) into the hub binary. Without a
 //! build (no Node.js on this machine) the hub still builds and serves a page that says how to
-//! build the app. Nothing here runs Node: `scripts/build-web.sh` builds the app first.
+//! build the app. Nothing here runs Node: `scripts/build-web.sh` builds the app first, with a
+//! brotli (`NAME.br`) and a gzip (`NAME.gz`) copy beside each text and wasm file, embedded with
+//! the file they encode.
 
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
@@ -31,6 +33,9 @@ fn walk(dir: &Path, base: &Path, out: &mut Vec<(String, PathBuf)>) {
     for p in entries {
         if p.is_dir() {
             walk(&p, base, out);
+        } else if p.extension().is_some_and(|e| e == "br" || e == "gz") {
+            // Precompressed copies (web/precompress.mjs) are served in place of their file.
+            continue;
         } else if let Ok(rel) = p.strip_prefix(base) {
             let url = format!("/{}", rel.to_string_lossy().replace('\\', "/"));
             out.push((url, p.clone()));
@@ -56,15 +61,30 @@ fn main() {
     let mut code = String::from(
         "/// The built web app's files, embedded at build time.\npub static ASSETS: &[Asset] = &[\n",
     );
+    let include = |p: &Path| {
+        format!(
+            "include_bytes!({:?})",
+            p.canonicalize().expect("listed file").display().to_string()
+        )
+    };
+    let variant = |path: &Path, ext: &str| {
+        let mut p = path.as_os_str().to_owned();
+        p.push(ext);
+        let p = PathBuf::from(p);
+        if p.is_file() {
+            format!("Some({})", include(&p))
+        } else {
+            "None".into()
+        }
+    };
     for (url, path) in &files {
         writeln!(
             code,
-            "    Asset {{ path: {url:?}, bytes: include_bytes!({:?}), content_type: {:?} }},",
-            path.canonicalize()
-                .expect("listed file")
-                .display()
-                .to_string(),
-            content_type(url)
+            "    Asset {{ path: {url:?}, bytes: {}, content_type: {:?}, br: {}, gzip: {} }},",
+            include(path),
+            content_type(url),
+            variant(path, ".br"),
+            variant(path, ".gz"),
         )
         .expect("string");
     }

@@ -150,6 +150,27 @@ impl TimelineCache<'_> {
     }
 }
 
+impl crate::Client {
+    /// The opaque name under which [`crate::Client::timeline`] keeps `id`'s cached timeline (none
+    /// without a cache), so that a store that cannot answer synchronously (the browser's
+    /// IndexedDB) can bring that one record into memory before the view.
+    pub async fn timeline_cache_name(
+        &self,
+        id: &medshare_model::identifiers::PatientIdentifier,
+    ) -> Result<Option<String>> {
+        let Some(store) = self.cache.as_deref() else {
+            return Ok(None);
+        };
+        let r = self.context().await?.patient_ref(id);
+        let cache = TimelineCache {
+            store,
+            key: &self.keys.encryption,
+            practitioner: self.me,
+        };
+        Ok(Some(cache.name(&r)))
+    }
+}
+
 /// Native store: one file per record in a folder (created 0700), each written 0600 through a
 /// temporary file renamed into place.
 #[cfg(not(target_arch = "wasm32"))]

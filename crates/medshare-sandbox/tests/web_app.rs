@@ -1,6 +1,6 @@
 //! The hub serves the web app at `/` with a strict Content-Security-Policy, Subresource
-//! Integrity that matches the bytes it serves, long-cache hashed assets, and the API unchanged
-//! under `/v1`. Without a built app (no Node.js) it serves a page that says how to build it.
+//! Integrity that matches the bytes it serves, long-cache hashed assets (brotli or gzip as the
+//! browser accepts, decoding to the same bytes), and the API unchanged under `/v1`. Without a built app (no Node.js) it serves a page that says how to build it.
 
 use base64::Engine;
 use medshare_sandbox::{TestHub, sandbox_config};
@@ -58,6 +58,70 @@ async fn app_shell_assets_and_api_are_served_with_their_policies() -> anyhow::Re
             checked += 1;
         }
         assert!(checked >= 2, "the shell's script and stylesheet");
+        // The script and the client core, precompressed at build time, are sent brotli or gzip
+        // as the browser accepts, decoding to exactly the bytes SRI and the hashes name.
+        let wasm = medshare_server::routes::app::ASSETS
+            .iter()
+            .find(|a| a.path.ends_with(".wasm"))
+            .expect("the built core")
+            .path
+            .to_string();
+        let script = html
+            .split("src=\"")
+            .nth(1)
+            .and_then(|r| r.split('"').next())
+            .expect("the shell's script")
+            .to_string();
+        for url in [wasm, script] {
+            let get = |accept: Option<&'static str>| {
+                let mut req = http.get(format!("{}{url}", hub.url));
+                if let Some(a) = accept {
+                    req = req.header("accept-encoding", a);
+                }
+                req.send()
+            };
+            let plain = get(None).await?;
+            assert!(plain.headers().get("content-encoding").is_none(), "{url}");
+            assert_eq!(plain.headers()["vary"], "accept-encoding", "{url}");
+            let plain = plain.bytes().await?;
+            for (accept, coding) in [
+                ("gzip, deflate, br, zstd", Some("br")),
+                ("br;q=0, gzip", Some("gzip")),
+                ("identity", None),
+            ] {
+                let res = get(Some(accept)).await?;
+                assert_eq!(res.status(), 200);
+                let got = res
+                    .headers()
+                    .get("content-encoding")
+                    .map(|v| v.to_str().unwrap().to_string());
+                assert_eq!(got.as_deref(), coding, "{url} for {accept}");
+                assert_eq!(res.headers()["vary"], "accept-encoding");
+                assert_eq!(
+                    res.headers()["cache-control"],
+                    "public, max-age=31536000, immutable"
+                );
+                let body = res.bytes().await?;
+                let mut decoded = Vec::new();
+                match coding {
+                    Some("br") => {
+                        assert!(body.len() < plain.len() / 2, "{url}: brotli halves it");
+                        std::io::Read::read_to_end(
+                            &mut brotli_decompressor::Decompressor::new(&body[..], 4096),
+                            &mut decoded,
+                        )?;
+                    }
+                    Some("gzip") => {
+                        std::io::Read::read_to_end(
+                            &mut flate2::read::GzDecoder::new(&body[..]),
+                            &mut decoded,
+                        )?;
+                    }
+                    _ => decoded = body.to_vec(),
+                }
+                assert!(decoded == plain, "{url} for {accept}: decodes to the file");
+            }
+        }
         for (path, ty) in [
             ("/manifest.webmanifest", "application/manifest+json"),
             ("/sw.js", "text/javascript; charset=utf-8"),

@@ -11,6 +11,7 @@
 //! ```
 #![forbid(unsafe_code)]
 
+mod cache;
 mod views;
 
 use base64::Engine;
@@ -77,6 +78,8 @@ struct State {
     intakes: HashMap<String, Intake>,
     /// Uploads in progress, by the same key.
     uploads: HashMap<String, (UploadSession, medshare_client::DocumentMeta)>,
+    /// The timeline cache's records of this session (sealed), paged from and to IndexedDB.
+    cache: std::sync::Arc<cache::PagedCache>,
 }
 
 /// The client core for one hub, living in a Web Worker. Unlocked keys exist only inside it and
@@ -156,6 +159,8 @@ impl Core {
         if let Some(sealed) = sealed_memory.filter(|s| !s.is_empty()) {
             client = client.resume_memory(&sealed).map_err(js_error)?;
         }
+        let cache = std::sync::Arc::new(cache::PagedCache::default());
+        client = client.cache_timelines_in(cache.clone());
         let seen = self.state.borrow().audit.clone();
         let (witnessed, _) = witness(client.hub(), seen.as_ref())
             .await
@@ -166,6 +171,7 @@ impl Core {
         s.root = Some(*client.trust().root());
         s.audit = Some(witnessed);
         s.client = Some(Rc::new(client));
+        s.cache = cache;
         ts(&account)
     }
 
@@ -176,6 +182,7 @@ impl Core {
         s.client = None;
         s.intakes.clear();
         s.uploads.clear();
+        s.cache = Default::default();
     }
 
     /// Whether keys are unlocked.
@@ -211,6 +218,30 @@ impl Core {
             .open_local(&sealed)
             .map_err(js_error)?
             .to_vec())
+    }
+
+    /// The name of the sealed record in which the timeline of `identifier` is cached (derived
+    /// from this practitioner's key: it names no patient), for the app to bring that record
+    /// from IndexedDB with [`Core::prime_cache`] before [`Core::timeline`].
+    pub async fn timeline_cache_name(&self, identifier: String) -> Result<Option<String>, JsValue> {
+        let client = self.client()?;
+        let id = parse_identifier(&identifier)?;
+        client.timeline_cache_name(&id).await.map_err(js_error)
+    }
+
+    /// A sealed timeline record kept on this device (IndexedDB), for the next view to use.
+    pub fn prime_cache(&self, name: String, sealed: Vec<u8>) {
+        self.state.borrow().cache.prime(name, sealed);
+    }
+
+    /// Names of the timeline records the core wrote since the last call: to keep on the device.
+    pub fn cache_writes(&self) -> Vec<String> {
+        self.state.borrow().cache.take_written()
+    }
+
+    /// A sealed timeline record by name (opaque bytes, for IndexedDB).
+    pub fn cache_record(&self, name: String) -> Option<Vec<u8>> {
+        self.state.borrow().cache.record(&name)
     }
 
     /// A patient's timeline: every readable document, binding verified, manifest decrypted,

@@ -1,7 +1,9 @@
 // What this device keeps between visits, in IndexedDB (used by the worker only):
 // - the hub's trust anchors (pinned alliance root, witnessed audit head): public, kept plain;
 // - what the core remembers about patients (key chains, references): sealed by the core to
-//   the practitioner's own key, so it opens only after that practitioner logs in.
+//   the practitioner's own key, so it opens only after that practitioner logs in;
+// - the timeline cache (verified entries per patient): records sealed by the core under a key
+//   derived from the practitioner's key, named by a keyed derivation (no patient in the name).
 // Nothing secret is ever stored: no passphrase, no key, no session token.
 
 const DB = "medshare";

@@ -26,12 +26,29 @@ async function getCore(): Promise<Core> {
   return core;
 }
 
-/** Keep the trust anchors and the sealed memory after every operation that may move them. */
+/** Where a sealed timeline record is kept: its name is derived from the practitioner's key. */
+const cacheKey = (name: string) => `cache:${origin}:${name}`;
+
+/** Keep the trust anchors, the sealed memory and the timeline records the core wrote after
+ * every operation that may move them. */
 async function persist(c: Core): Promise<void> {
   await store.put(trustKey, c.trusted());
   if (handle && c.unlocked()) {
     await store.put(`memory:${origin}:${handle}`, c.sealed_memory());
+    for (const name of c.cache_writes()) {
+      const sealed = c.cache_record(name);
+      if (sealed) await store.put(cacheKey(name), sealed);
+    }
   }
+}
+
+/** Bring the patient's cached timeline (sealed) from IndexedDB into the core before a view, so
+ * that the core asks the hub only for what changed since. */
+async function primeTimeline(c: Core, identifier: string): Promise<void> {
+  const name = await c.timeline_cache_name(identifier);
+  if (!name) return;
+  const sealed = await store.get<Uint8Array>(cacheKey(name));
+  if (sealed) c.prime_cache(name, sealed);
 }
 
 function post(reply: Reply): void {
@@ -70,6 +87,7 @@ const handlers: { [K in OpName]: Handler<K> } = {
   },
   async timeline({ identifier }) {
     const c = await getCore();
+    await primeTimeline(c, identifier);
     const t = await c.timeline(identifier);
     await persist(c);
     return t;
@@ -156,6 +174,7 @@ const handlers: { [K in OpName]: Handler<K> } = {
   },
   async labTrends({ identifier }) {
     const c = await getCore();
+    await primeTimeline(c, identifier);
     const t = await c.lab_trends(identifier);
     await persist(c);
     return t;
