@@ -836,7 +836,7 @@ async fn document_pages_in_search_order(f: Fixture) {
     assert!(s.revoke_grant(share(8), doc, 600).await.unwrap());
 
     let mut order = all.clone();
-    order.sort_by(|a, b| (b.0, b.1).cmp(&(a.0, a.1)));
+    order.sort_by_key(|d| std::cmp::Reverse((d.0, d.1)));
     let ids = |v: &[(i64, DocumentId, PractitionerId)]| v.iter().map(|d| d.1).collect::<Vec<_>>();
     let heads: Vec<_> = s
         .document_heads(p)
