@@ -45,6 +45,10 @@ pub struct Args {
     /// Timeline calls by one client alone, for the service time without queueing (0: skip).
     #[arg(long, default_value_t = 50)]
     sequential_calls: usize,
+    /// The hub's session cache (`auth.session_cache_ms`; 0: every request reads its session
+    /// from the database, as before the cache).
+    #[arg(long, default_value_t = medshare_server::config::AuthConfig::default().session_cache_ms)]
+    session_cache_ms: u64,
     /// Give up after this many seconds.
     #[arg(long, default_value_t = 600)]
     timeout_secs: u64,
@@ -61,6 +65,7 @@ struct Params {
     clients: usize,
     iterations: usize,
     sequential_calls: usize,
+    session_cache_ms: u64,
 }
 
 #[derive(Serialize)]
@@ -159,7 +164,9 @@ async fn measure(args: Args) -> anyhow::Result<()> {
     let meter = CpuMeter::start();
 
     let dir = tempfile::tempdir()?;
-    let hub = TestHub::start(sandbox_config(dir.path())).await?;
+    let mut config = sandbox_config(dir.path());
+    config.auth.session_cache_ms = args.session_cache_ms;
+    let hub = TestHub::start(config).await?;
     let world = World::build(&hub, &story_cast()).await?;
     let chan = world.login("dr.chan").await?;
 
@@ -315,6 +322,7 @@ async fn measure(args: Args) -> anyhow::Result<()> {
             clients: args.clients,
             iterations: args.iterations,
             sequential_calls: args.sequential_calls,
+            session_cache_ms: args.session_cache_ms,
         },
         seeding: Seeding {
             documents: args.documents,

@@ -15,6 +15,18 @@ pub(crate) async fn blocking<T: Send + 'static>(
         .map_err(|_| ClientError::Invalid("the work was interrupted".into()))
 }
 
+/// How many threads CPU-heavy work can usefully be split across.
+#[cfg(not(target_arch = "wasm32"))]
+pub(crate) fn cores() -> usize {
+    std::thread::available_parallelism().map_or(1, |n| n.get())
+}
+
+/// One: the browser's worker runs the core on a single thread.
+#[cfg(target_arch = "wasm32")]
+pub(crate) fn cores() -> usize {
+    1
+}
+
 /// Run CPU-heavy work inline (browser: the caller is a Web Worker).
 #[cfg(target_arch = "wasm32")]
 pub(crate) async fn blocking<T>(f: impl FnOnce() -> T) -> Result<T> {

@@ -41,8 +41,18 @@ async fn upload(c: &Client, p: &medshare_client::Patient, n: usize) -> anyhow::R
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn pages_since_and_removals() -> anyhow::Result<()> {
+    pages_since_and_removals_on(Backend::SqliteFolder).await
+}
+
+/// The same walk on PostgreSQL: the store pages in SQL, so both dialects must agree.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pages_since_and_removals_postgres_s3() -> anyhow::Result<()> {
+    pages_since_and_removals_on(Backend::PostgresS3).await
+}
+
+async fn pages_since_and_removals_on(backend: Backend) -> anyhow::Result<()> {
     let dir = tempfile::tempdir()?;
-    let hub = TestHub::start(Backend::SqliteFolder.config(dir.path())).await?;
+    let hub = TestHub::start(backend.config(dir.path())).await?;
     let world = World::build(&hub, &story_cast()).await?;
     let chan = world.login("dr.chan").await?;
     let wong = world.login("dr.wong").await?;

@@ -119,22 +119,34 @@ pub fn check_totp(secret_b32: &str, handle: &str, code: &str) -> bool {
     }
 }
 
-/// Why a session no longer admits its holder (`None`: it does).
+/// The practitioner a session admits (`None`: it does not), through the session cache
+/// ([`crate::sessions`]).
 pub async fn session_holder(
     state: &AppState,
     token_hash: &str,
 ) -> ApiResult<Option<PractitionerRow>> {
+    let now = state.now();
+    if let Some(p) = state.sessions.get(token_hash, now) {
+        return Ok(Some(p));
+    }
+    let ticket = state.sessions.ticket();
     let Some(session) = state.store.session(token_hash).await? else {
         return Ok(None);
     };
-    if session.revoked || session.expires_at <= state.now() {
+    if session.revoked || session.expires_at <= now {
         return Ok(None);
     }
-    Ok(state
+    let holder = state
         .store
         .practitioner(session.practitioner_id)
         .await?
-        .filter(|p| p.status != PractitionerStatus::Removed))
+        .filter(|p| p.status != PractitionerStatus::Removed);
+    if let Some(p) = &holder {
+        state
+            .sessions
+            .put(ticket, token_hash, p.clone(), session.expires_at);
+    }
+    Ok(holder)
 }
 
 impl FromRequestParts<AppState> for Caller {

@@ -390,6 +390,11 @@ pub struct AuthConfig {
     /// A live event stream re-checks its session this often (seconds), so a session revoked
     /// on another replica ends its streams there too.
     pub stream_recheck_secs: u64,
+    /// How long a checked session is reused without reading the database (milliseconds; 0:
+    /// never). Changes made through this hub take effect at once; a session revoked or a
+    /// member removed through another replica of a shared database is refused here at most
+    /// this long after.
+    pub session_cache_ms: u64,
     /// Header carrying the client address when the hub is behind a trusted reverse proxy
     /// (e.g. `x-forwarded-for`; its first address is used). Empty: the connection's address.
     pub client_ip_header: String,
@@ -518,6 +523,7 @@ impl Default for AuthConfig {
             auth_requests_per_minute: 30,
             concurrent_logins_per_handle: 2,
             stream_recheck_secs: 30,
+            session_cache_ms: 1_000,
             client_ip_header: String::new(),
         }
     }

@@ -24,6 +24,7 @@ pub mod policy;
 pub mod retention;
 pub mod routes;
 pub mod services;
+pub mod sessions;
 pub mod state;
 pub mod streams;
 pub mod throttle;
@@ -178,6 +179,9 @@ pub async fn build_state_with(mut config: Config, clock: clock::Clock) -> anyhow
         clock.clone(),
     ));
     let throttle = Arc::new(throttle::Throttle::new(&config.auth));
+    let sessions = Arc::new(sessions::SessionCache::new(
+        std::time::Duration::from_millis(config.auth.session_cache_ms),
+    ));
     let state = AppState {
         store,
         blobs,
@@ -191,6 +195,7 @@ pub async fn build_state_with(mut config: Config, clock: clock::Clock) -> anyhow
         streams: Arc::new(streams::Streams::default()),
         throttle,
         clock,
+        sessions,
     };
     let grace = if shared {
         std::time::Duration::from_secs(state.config.blobs.replica_grace_secs)

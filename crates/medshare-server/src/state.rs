@@ -30,6 +30,8 @@ pub struct AppState {
     pub throttle: Arc<crate::throttle::Throttle>,
     /// The one clock the hub reads.
     pub clock: crate::clock::Clock,
+    /// Recently checked sessions (invalidate after changing a session or a practitioner).
+    pub sessions: Arc<crate::sessions::SessionCache>,
 }
 
 impl AppState {

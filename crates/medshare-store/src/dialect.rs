@@ -1,8 +1,8 @@
 //! The real differences between the backends, and nothing else: how a pool is opened (SQLite:
 //! WAL, full sync, foreign keys, busy timeout; PostgreSQL: a bigger pool for several replicas),
 //! which migrations tree applies, how an id list is matched (`json_each` vs `= ANY`), the audit
-//! append lock, the column that orders documents, how user tables are counted, and the
-//! cross-replica event feed (`LISTEN`/`NOTIFY`). Every statement the store runs is written
+//! append lock, the column that orders documents, how text compares byte by byte, how user
+//! tables are counted, and the cross-replica event feed (`LISTEN`/`NOTIFY`). Every statement the store runs is written
 //! once, in the aggregate files, over [`Dialect`].
 //!
 //! The trait is implemented for [`sqlx::Sqlite`] and [`sqlx::Postgres`] only: its methods name
@@ -83,6 +83,10 @@ pub trait Dialect:
     /// The column that orders documents committed in the same second.
     const DOCUMENT_ORDER: &'static str;
 
+    /// Appended to a text column so that it compares byte by byte (as Rust orders ids),
+    /// whatever the database's collation.
+    const BYTE_ORDER: &'static str;
+
     /// One row, one column: how many tables the database has outside the backend's own.
     const COUNT_USER_TABLES: &'static str;
 
@@ -155,6 +159,9 @@ impl Dialect for Sqlite {
 
     const DOCUMENT_ORDER: &'static str = "rowid";
 
+    /// SQLite's default collation (BINARY) already compares bytes.
+    const BYTE_ORDER: &'static str = "";
+
     const COUNT_USER_TABLES: &'static str =
         "SELECT COUNT(*) FROM sqlite_schema WHERE type = 'table' AND name NOT LIKE 'sqlite_%'";
 
@@ -201,6 +208,8 @@ impl Dialect for Postgres {
         Some("LOCK TABLE access_log IN SHARE ROW EXCLUSIVE MODE");
 
     const DOCUMENT_ORDER: &'static str = "seq";
+
+    const BYTE_ORDER: &'static str = r#" COLLATE "C""#;
 
     const COUNT_USER_TABLES: &'static str = "SELECT COUNT(*) FROM pg_catalog.pg_tables \
          WHERE schemaname NOT IN ('pg_catalog', 'information_schema')";

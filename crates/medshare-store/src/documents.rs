@@ -3,7 +3,9 @@
 
 use crate::dialect::Dialect;
 use crate::sql::{Columns, FromRow, int, sql};
-use crate::{DocumentRow, GrantRow, Result, StagedUploadRow, Store, StoreError};
+use crate::{
+    DocumentHead, DocumentPage, DocumentRow, GrantRow, Result, StagedUploadRow, Store, StoreError,
+};
 use async_trait::async_trait;
 use medshare_audit::{Entry, LoggedEntry};
 use medshare_model::api::{Holder, KeyWrap, NewGrant};
@@ -54,6 +56,12 @@ pub trait DocumentStore: Send + Sync {
     ) -> Result<Vec<LoggedEntry>>;
     async fn document(&self, id: DocumentId) -> Result<Option<DocumentRow>>;
     async fn documents_of_patient(&self, patient: PatientId) -> Result<Vec<DocumentRow>>;
+    /// One page of a patient's documents in search order (see [`DocumentPage`]): an index range
+    /// scan that reads about a page of rows, however large the record.
+    async fn documents_page(&self, page: &DocumentPage) -> Result<Vec<DocumentRow>>;
+    /// Every document of a patient as id, uploader and filing time only (no manifests or
+    /// bindings), newest first by `(created_at, id)`.
+    async fn document_heads(&self, patient: PatientId) -> Result<Vec<DocumentHead>>;
     /// Every document id (start-up reconciliation with the blob store).
     async fn document_ids(&self) -> Result<Vec<DocumentId>>;
     /// Key wraps of documents addressed to the practitioner or to the patient key.
@@ -111,6 +119,16 @@ impl FromRow for DocumentRow {
             ciphertext_sha256: r.get("ciphertext_sha256")?,
             manifest: r.get("manifest")?,
             binding: r.json("binding")?,
+            created_at: r.get("created_at")?,
+        })
+    }
+}
+
+impl FromRow for DocumentHead {
+    fn from_row(r: &impl Columns) -> Result<Self> {
+        Ok(Self {
+            id: r.id("id")?,
+            uploader: r.id("uploader")?,
             created_at: r.get("created_at")?,
         })
     }
@@ -336,6 +354,61 @@ impl<D: Dialect> DocumentStore for Store<D> {
         let q = format!(
             "SELECT * FROM documents WHERE patient_id = $1 ORDER BY created_at DESC, {} DESC",
             D::DOCUMENT_ORDER
+        );
+        sql(sqlx::AssertSqlSafe(q))
+            .bind(patient)
+            .fetch_all(&self.pool)
+            .await
+    }
+
+    async fn documents_page(&self, page: &DocumentPage) -> Result<Vec<DocumentRow>> {
+        // Built from constants only; each value is a bound argument, numbered in order.
+        let id = format!("d.id{}", D::BYTE_ORDER);
+        let mut q = String::from("SELECT d.* FROM documents d WHERE d.patient_id = $1");
+        let mut n = 1;
+        let mut next = || {
+            n += 1;
+            n
+        };
+        let after = page.after.map(|a| (a, next(), next()));
+        if let Some((_, at, doc)) = after {
+            q +=
+                &format!(" AND (d.created_at < ${at} OR (d.created_at = ${at} AND {id} < ${doc}))");
+        }
+        let since = page.since.map(|t| (t, next(), next()));
+        if let Some((_, t, viewer)) = since {
+            q += &format!(
+                " AND (d.created_at >= ${t} OR EXISTS (SELECT 1 FROM grants g \
+                 WHERE g.document_id = d.id AND g.grantee = ${viewer} AND g.granted_at >= ${t}))"
+            );
+        }
+        let own = page.own_or_shared.map(|p| (p, next()));
+        if let Some((_, viewer)) = own {
+            q += &format!(
+                " AND (d.uploader = ${viewer} OR EXISTS (SELECT 1 FROM grants g \
+                 WHERE g.document_id = d.id AND g.grantee = ${viewer}))"
+            );
+        }
+        let limit = next();
+        q += &format!(" ORDER BY d.created_at DESC, {id} DESC LIMIT ${limit}");
+        let mut s = sql(sqlx::AssertSqlSafe(q)).bind(page.patient);
+        if let Some(((at, doc), _, _)) = after {
+            s = s.bind((at, doc));
+        }
+        if let Some(((t, viewer), _, _)) = since {
+            s = s.bind((t, viewer));
+        }
+        if let Some((viewer, _)) = own {
+            s = s.bind(viewer);
+        }
+        s.bind(page.limit).fetch_all(&self.pool).await
+    }
+
+    async fn document_heads(&self, patient: PatientId) -> Result<Vec<DocumentHead>> {
+        let q = format!(
+            "SELECT id, uploader, created_at FROM documents WHERE patient_id = $1 \
+             ORDER BY created_at DESC, id{} DESC",
+            D::BYTE_ORDER
         );
         sql(sqlx::AssertSqlSafe(q))
             .bind(patient)

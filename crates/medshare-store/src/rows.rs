@@ -189,6 +189,33 @@ pub struct DocumentRow {
     pub created_at: i64,
 }
 
+/// A document as search orders and filters it, without its manifest and binding.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct DocumentHead {
+    pub id: DocumentId,
+    pub uploader: PractitionerId,
+    pub created_at: i64,
+}
+
+/// Which of a patient's documents one search page reads. Search order is newest first by
+/// `(created_at, id)`, ids compared as their text (the byte order of the UUID, as
+/// `DocumentId`'s `Ord`), so a page boundary is a position no later commit can move.
+///
+/// The filters only narrow what is read; the caller still decides access on every row.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct DocumentPage {
+    pub patient: PatientId,
+    /// Strictly after this `(created_at, id)` in search order.
+    pub after: Option<(i64, DocumentId)>,
+    /// `(t, viewer)`: only documents filed at or after `t`, or shared with `viewer` at or
+    /// after `t` (a grant's `granted_at`, renewed or not).
+    pub since: Option<(i64, PractitionerId)>,
+    /// Only documents this practitioner uploaded or holds a grant on (live or not).
+    pub own_or_shared: Option<PractitionerId>,
+    /// At most this many rows.
+    pub limit: u32,
+}
+
 /// A share of one document with one practitioner.
 #[derive(Clone, Debug)]
 pub struct GrantRow {

@@ -79,6 +79,7 @@ both!(
     sessions,
     patients_consent_care_and_break_glass,
     documents_grants_and_key_wraps,
+    document_pages_in_search_order,
     events_and_access_log,
     audit_numbering_is_gap_free_under_concurrency,
     upload_entries_commit_with_the_document,
@@ -789,6 +790,127 @@ async fn documents_grants_and_key_wraps(f: Fixture) {
             .unwrap()
             .iter()
             .any(|(_, w)| w.wrap == "dw-doc-2")
+    );
+}
+
+/// Search pages: newest first by `(created_at, id)` with ids in byte order, a cursor resumes
+/// strictly after its position, and the `since` / own-or-shared filters narrow as documented.
+async fn document_pages_in_search_order(f: Fixture) {
+    let s = &*f.store;
+    let (inst, admin, doc) = staffed(s, "P").await;
+    let p = patient(s, admin, inst, 3).await;
+    let other = patient(s, admin, inst, 4).await;
+    // Nine documents, five of them in one second (ties broken by id); one of `doc`'s own;
+    // one of another patient, never listed.
+    let times = [100, 300, 300, 300, 300, 300, 200, 400, 50];
+    let mut all = Vec::new();
+    for (n, at) in times.into_iter().enumerate() {
+        let by = if n == 6 { doc } else { admin };
+        let id = DocumentId::new();
+        let u = stage(s, by, at).await;
+        s.commit_document(&doc_row(id, p, by, inst, at), &[], &[], u, at)
+            .await
+            .unwrap();
+        all.push((at, id, by));
+    }
+    let u = stage(s, admin, 300).await;
+    s.commit_document(
+        &doc_row(DocumentId::new(), other, admin, inst, 300),
+        &[],
+        &[],
+        u,
+        300,
+    )
+    .await
+    .unwrap();
+    // Grants to `doc`: one at 150, one at 500 (then revoked: still "ever shared").
+    let share = |i: usize| all[i].1;
+    for (i, at) in [(0, 150), (8, 500)] {
+        let g = NewGrant {
+            grantee: doc,
+            wrap: "w".into(),
+            expires_at: None,
+        };
+        s.put_grant(share(i), &g, admin, at).await.unwrap();
+    }
+    assert!(s.revoke_grant(share(8), doc, 600).await.unwrap());
+
+    let mut order = all.clone();
+    order.sort_by_key(|d| std::cmp::Reverse((d.0, d.1)));
+    let ids = |v: &[(i64, DocumentId, PractitionerId)]| v.iter().map(|d| d.1).collect::<Vec<_>>();
+    let heads: Vec<_> = s
+        .document_heads(p)
+        .await
+        .unwrap()
+        .iter()
+        .map(|h| (h.created_at, h.id, h.uploader))
+        .collect();
+    assert_eq!(heads, order);
+
+    let walk = |since: Option<(i64, PractitionerId)>, own: Option<PractitionerId>, size: u32| async move {
+        let mut q = DocumentPage {
+            patient: p,
+            after: None,
+            since,
+            own_or_shared: own,
+            limit: size,
+        };
+        let mut got = Vec::new();
+        loop {
+            let rows = s.documents_page(&q).await.unwrap();
+            assert!(rows.len() <= size as usize);
+            let done = rows.len() < size as usize;
+            q.after = rows.last().map(|d| (d.created_at, d.id));
+            got.extend(rows.iter().map(|d| d.id));
+            if done {
+                return got;
+            }
+        }
+    };
+    for size in [1, 2, 3, 4, 9, 10] {
+        assert_eq!(walk(None, None, size).await, ids(&order), "pages of {size}");
+    }
+    // Resuming inside the run of equal times.
+    let q = DocumentPage {
+        patient: p,
+        after: Some((order[2].0, order[2].1)),
+        since: None,
+        own_or_shared: None,
+        limit: 2,
+    };
+    let rows: Vec<_> = s
+        .documents_page(&q)
+        .await
+        .unwrap()
+        .iter()
+        .map(|d| d.id)
+        .collect();
+    assert_eq!(rows, ids(&order[3..5]));
+    // Filed at or after 300, or shared with `doc` at or after 300 (the revoked share at 500).
+    let since: Vec<_> = order
+        .iter()
+        .filter(|d| d.0 >= 300 || d.1 == share(8))
+        .copied()
+        .collect();
+    assert_eq!(walk(Some((300, doc)), None, 2).await, ids(&since));
+    // Another viewer: only what was filed since.
+    let filed: Vec<_> = order.iter().filter(|d| d.0 >= 300).copied().collect();
+    assert_eq!(walk(Some((300, admin)), None, 3).await, ids(&filed));
+    // Uploaded by or ever shared with `doc`.
+    let own: Vec<_> = order
+        .iter()
+        .filter(|d| d.2 == doc || d.1 == share(0) || d.1 == share(8))
+        .copied()
+        .collect();
+    assert_eq!(own.len(), 3);
+    assert_eq!(walk(None, Some(doc), 1).await, ids(&own));
+    assert_eq!(
+        walk(Some((160, doc)), Some(doc), 5).await,
+        ids(&own
+            .iter()
+            .filter(|d| d.0 >= 160 || d.1 == share(8))
+            .copied()
+            .collect::<Vec<_>>())
     );
 }
 

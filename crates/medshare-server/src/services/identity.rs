@@ -242,7 +242,9 @@ pub async fn redeem(state: &AppState, req: RedeemEnrolment) -> ApiResult<Enrolle
         institution_setup: setup,
         now: state.now(),
     };
-    state.store.redeem_enrolment(&redemption).await?;
+    let redeemed = state.store.redeem_enrolment(&redemption).await;
+    state.sessions.invalidate();
+    redeemed?;
     audit::record(
         state,
         Entry::new(Action::Enrol, true, "enrolment-code").by(&p),
@@ -477,7 +479,9 @@ pub async fn service_login(
 }
 
 pub async fn logout(state: &AppState, caller: &Caller) -> ApiResult<()> {
-    state.store.revoke_session(&caller.token_hash).await?;
+    let revoked = state.store.revoke_session(&caller.token_hash).await;
+    state.sessions.invalidate();
+    revoked?;
     state.streams.end_session(caller.id(), &caller.token_hash);
     audit::record(
         state,
@@ -615,10 +619,12 @@ pub async fn certify(
         MAX_WRAP,
         "keyring wrap is not base64 or too large",
     )?;
-    state
+    let certified = state
         .store
         .certify_practitioner(id, &req.cert, &req.keyring_wrap)
-        .await?;
+        .await;
+    state.sessions.invalidate();
+    certified?;
     audit::record(
         state,
         Entry::new(Action::Certify, true, "institution-admin").by(&caller.practitioner),
@@ -697,7 +703,7 @@ pub async fn remove(
         MAX_WRAP,
         "alliance wrap is not base64 or too large",
     )?;
-    state
+    let removed = state
         .store
         .remove_practitioner(&Removal {
             practitioner: id,
@@ -713,7 +719,9 @@ pub async fn remove(
             alliance_wrap: req.alliance_wrap,
             now: state.now(),
         })
-        .await?;
+        .await;
+    state.sessions.invalidate();
+    removed?;
     state.streams.end_practitioner(id);
     audit::record(
         state,

@@ -11,9 +11,11 @@ use crate::policy::{self, Who};
 use crate::state::AppState;
 use medshare_model::DocumentId;
 use medshare_model::api::*;
+use medshare_store::DocumentPage;
 use std::collections::BTreeMap;
 
-/// Where a page starts: after the entry filed at `created_at` with id `id` (newest first).
+/// Where a page starts: after the entry filed at `created_at` with id `id` in search order
+/// (newest first by `(created_at, id)`, [`DocumentPage`]).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 struct Cursor {
     created_at: i64,
@@ -33,14 +35,6 @@ impl Cursor {
             created_at: at.parse().map_err(|_| bad())?,
             id: id.parse().map_err(|_| bad())?,
         })
-    }
-
-    /// Newest first: `(created_at, id)` descending.
-    fn key(
-        created_at: i64,
-        id: DocumentId,
-    ) -> (std::cmp::Reverse<i64>, std::cmp::Reverse<DocumentId>) {
-        (std::cmp::Reverse(created_at), std::cmp::Reverse(id))
     }
 }
 
@@ -120,18 +114,60 @@ pub async fn search(
         .into_iter()
         .map(|g| (g.document_id, g))
         .collect();
-    // Every check runs on every document, whatever page is asked for.
-    let mut docs: Vec<_> = state
-        .store
-        .documents_of_patient(pid)
-        .await?
-        .into_iter()
-        .filter(|d| {
-            let facts = policy::DocumentFacts::of(d, grants.get(&d.id), n);
-            policy::document_access(&who, &facts, patient_basis).allowed()
-        })
-        .collect();
-    if docs.is_empty() && !patient_basis.allowed() {
+    // Every check runs on every document sent. The store reads the page in search order and
+    // only narrows what it reads (after the cursor; changed since; without patient-wide access,
+    // what the caller uploaded or was ever granted): access is decided here, row by row, so a
+    // row the policy refuses costs a further read, never a skipped check.
+    let readable = |uploader, id: DocumentId| {
+        let facts = policy::DocumentFacts {
+            uploader,
+            grant_live: grants.get(&id).is_some_and(|g| g.is_live(n)),
+        };
+        policy::document_access(&who, &facts, patient_basis).allowed()
+    };
+    let want = limit as usize + 1;
+    let mut query = DocumentPage {
+        patient: pid,
+        after: cursor.map(|c| (c.created_at, c.id)),
+        since: since.map(|t| (t, caller.id())),
+        own_or_shared: (!patient_basis.allowed()).then(|| caller.id()),
+        limit: 0,
+    };
+    let mut docs = Vec::with_capacity(want);
+    loop {
+        let missing = want - docs.len();
+        query.limit = u32::try_from(missing).map_err(|_| ApiError::internal())?;
+        let rows = state.store.documents_page(&query).await?;
+        let exhausted = rows.len() < missing;
+        query.after = rows.last().map(|d| (d.created_at, d.id));
+        docs.extend(rows.into_iter().filter(|d| readable(d.uploader, d.id)));
+        if exhausted || docs.len() >= want {
+            break;
+        }
+    }
+    // What is readable at all, when this page cannot tell: `current` (the first page of a
+    // `since` view), or an empty page behind a cursor or `since` without patient-wide access.
+    let need_all = matches!((since, cursor), (Some(_), None))
+        || (docs.is_empty() && !patient_basis.allowed() && (since.is_some() || cursor.is_some()));
+    let all: Option<Vec<DocumentId>> = if need_all {
+        Some(
+            state
+                .store
+                .document_heads(pid)
+                .await?
+                .into_iter()
+                .filter(|h| readable(h.uploader, h.id))
+                .map(|h| h.id)
+                .collect(),
+        )
+    } else {
+        None
+    };
+    let none_readable = match &all {
+        Some(all) => all.is_empty(),
+        None => docs.is_empty(),
+    };
+    if none_readable && !patient_basis.allowed() {
         audit::record(
             state,
             Entry::new(Action::Search, false, patient_basis.as_str())
@@ -145,22 +181,13 @@ pub async fn search(
         Some(r) => r,
         None => audit::submit(state, entry("grant")).await,
     };
-    docs.sort_by_key(|d| Cursor::key(d.created_at, d.id));
     // The first page of a `since` view lists everything readable now, so a cache drops the rest.
+    // (A document readable for another reason that started at or after `since`, such as a new
+    // care relationship, is in `current` but not sent: the client then searches in full.)
     let current = match (since, cursor) {
-        (Some(_), None) => Some(docs.iter().map(|d| d.id).collect()),
+        (Some(_), None) => all,
         _ => None,
     };
-    // Became readable at or after `since`: filed then, or shared with the caller then. (A
-    // document readable for another reason that started then, such as a new care
-    // relationship, is in `current` but not sent: the client then searches in full.)
-    if let Some(t) = since {
-        docs.retain(|d| d.created_at >= t || grants.get(&d.id).is_some_and(|g| g.granted_at >= t));
-    }
-    if let Some(c) = cursor {
-        let after = Cursor::key(c.created_at, c.id);
-        docs.retain(|d| Cursor::key(d.created_at, d.id) > after);
-    }
     let next = (docs.len() > limit as usize).then(|| {
         let last = &docs[limit as usize - 1];
         Cursor {
