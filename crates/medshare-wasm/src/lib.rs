@@ -11,6 +11,7 @@
 //! ```
 #![forbid(unsafe_code)]
 
+mod rooms;
 mod views;
 
 use base64::Engine;
@@ -27,6 +28,7 @@ use std::rc::Rc;
 use tsify::Ts;
 use wasm_bindgen::prelude::*;
 
+pub use rooms::*;
 pub use views::*;
 
 /// A client error as a JavaScript `Error` whose `name` is a stable kind the app translates
@@ -77,6 +79,8 @@ struct State {
     intakes: HashMap<String, Intake>,
     /// Uploads in progress, by the same key.
     uploads: HashMap<String, (UploadSession, medshare_client::DocumentMeta)>,
+    /// This device's MLS groups and room histories (see `rooms.rs`).
+    rooms: Option<Rc<futures::lock::Mutex<medshare_client::RoomKeys>>>,
 }
 
 /// The client core for one hub, living in a Web Worker. Unlocked keys exist only inside it and
@@ -176,6 +180,7 @@ impl Core {
         s.client = None;
         s.intakes.clear();
         s.uploads.clear();
+        s.rooms = None;
     }
 
     /// Whether keys are unlocked.
