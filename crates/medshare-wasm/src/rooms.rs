@@ -231,7 +231,8 @@ impl Core {
         client.seal_rooms(&keys).map_err(js_error)
     }
 
-    /// The rooms this practitioner is in, with unread counts; keeps key packages waiting.
+    /// The rooms this practitioner is in, with unread counts (joining new ones on this device);
+    /// keeps key packages waiting.
     pub async fn rooms(&self) -> Result<Vec<Ts<RoomSummary>>, JsValue> {
         let client = self.client()?;
         let keys = self.room_keys()?;
@@ -244,6 +245,13 @@ impl Core {
                 .map_err(js_error)?;
         }
         let rooms = client.list_rooms().await.map_err(js_error)?;
+        // A room this device has not joined yet is joined now (from its welcome), so its sealed
+        // title can be shown; one that does not open stays in the list untitled.
+        for r in &rooms {
+            if keys.room(r.room_id).is_none() {
+                let _ = client.sync_room(&mut keys, r.room_id).await;
+            }
+        }
         rooms
             .iter()
             .map(|r| {

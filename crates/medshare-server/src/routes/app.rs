@@ -52,7 +52,7 @@ fn secure(headers: &mut HeaderMap) {
     );
     headers.insert(
         "permissions-policy",
-        HeaderValue::from_static("camera=(self), microphone=(), geolocation=()"),
+        HeaderValue::from_static("camera=(self), microphone=(self), geolocation=()"),
     );
 }
 
