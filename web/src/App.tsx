@@ -9,6 +9,7 @@ import { Inbox } from "./screens/Inbox";
 import { Upload } from "./screens/Upload";
 import { Audit } from "./screens/Audit";
 import { Admin } from "./screens/Admin";
+import { Rooms } from "./screens/Rooms";
 
 type View =
   | { kind: "patients" }
@@ -16,6 +17,7 @@ type View =
   | { kind: "upload" }
   | { kind: "audit" }
   | { kind: "admin" }
+  | { kind: "rooms" }
   | { kind: "document"; id: string; back: View };
 
 /** The screen a role starts on: clinicians their patients, officers the log, admins members. */
@@ -57,6 +59,8 @@ export function App() {
     core.onNotification = (e) => {
       if (e.seq <= lastSeq.current) return;
       lastSeq.current = e.seq;
+      // Open screens that follow something live (case rooms) listen for this.
+      window.dispatchEvent(new CustomEvent("medshare:event", { detail: e }));
       setEvents((prev) => [e, ...prev]);
       setUnread((n) => n + 1);
       if (document.hidden && "Notification" in window && Notification.permission === "granted") {
@@ -166,6 +170,9 @@ export function App() {
                 <button type="button" onClick={() => setView({ kind: "upload" })} aria-current={view.kind === "upload"}>
                   {i18n.t("nav.upload")}
                 </button>
+                <button type="button" onClick={() => setView({ kind: "rooms" })} aria-current={view.kind === "rooms"}>
+                  {i18n.t("nav.rooms")}
+                </button>
               </>
             )}
             {account.roles.includes("privacy-officer") && (
@@ -218,6 +225,7 @@ export function App() {
         {account && view.kind === "inbox" && (
           <Inbox events={events} live={live} onOpen={(id) => setView({ kind: "document", id, back: view })} />
         )}
+        {account && view.kind === "rooms" && <Rooms />}
         {account && view.kind === "audit" && <Audit />}
         {account && view.kind === "admin" && <Admin account={account} />}
         {account && view.kind === "document" && <DocumentView id={view.id} onBack={() => setView(view.back)} />}

@@ -38,6 +38,7 @@ pub mod timeline;
 pub mod transfer;
 pub mod trends;
 pub mod trust;
+pub mod voice;
 
 pub use cache::CacheStore;
 #[cfg(not(target_arch = "wasm32"))]

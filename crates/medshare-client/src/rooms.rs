@@ -20,7 +20,7 @@ use medshare_model::api::{
     ClaimedKeyPackage, CommitPost, KeyPackageCount, KeyPackageUpload, MessagePost, NewRoom, Posted,
     ReadMark, RoomEntries, RoomEntry, RoomEntryKind, RoomView, RoomWelcome,
 };
-use medshare_model::{DocumentId, ErrorCode, PatientId, PractitionerId, RoomId};
+use medshare_model::{DocumentId, ErrorCode, PatientId, PractitionerId, RoomBlobId, RoomId};
 use openmls::prelude::tls_codec::Deserialize as _;
 use openmls::prelude::*;
 use openmls_memory_storage::MemoryStorage;
@@ -114,6 +114,24 @@ pub enum Content {
         /// The sequence number of the message withdrawn.
         of: i64,
     },
+    /// A voice note: its sealed audio is a room attachment on the hub; the key that opens it
+    /// and the hashes that check it are here, inside the MLS ciphertext (see [`crate::voice`]).
+    Voice {
+        /// The attachment holding the sealed audio.
+        blob_id: RoomBlobId,
+        /// The age identity the audio is sealed to (secret: only room members read it).
+        key: String,
+        /// SHA-256 of the sealed audio, hex.
+        ciphertext_sha256: String,
+        /// SHA-256 of the audio, hex.
+        sha256: String,
+        /// Audio size in bytes.
+        size: u64,
+        /// Media type, recognised from the content (`audio/webm`, `audio/ogg`, ...).
+        media_type: String,
+        /// Duration in milliseconds, when known.
+        duration_ms: Option<u64>,
+    },
     /// A document shared with every member through the normal key wraps (grants).
     Document {
         /// The document (open it with [`Client::open_document`]).
@@ -131,6 +149,7 @@ impl Content {
             Self::Reaction { .. } => RoomEntryKind::Reaction,
             Self::Edit { .. } => RoomEntryKind::Edit,
             Self::Delete { .. } => RoomEntryKind::Delete,
+            Self::Voice { .. } => RoomEntryKind::Voice,
             Self::Document { .. } => RoomEntryKind::Document,
         }
     }
@@ -172,11 +191,15 @@ pub fn timeline(local: &RoomLocal) -> Vec<TimelineItem> {
                     .find(|i| i.seq == *of && i.sender == m.sender)
                 {
                     i.deleted = true;
-                    if let RoomEvent::Message {
-                        content: Content::Text { text, .. },
-                    } = &mut i.event
-                    {
-                        text.clear();
+                    match &mut i.event {
+                        RoomEvent::Message {
+                            content: Content::Text { text, .. },
+                        } => text.clear(),
+                        // A withdrawn voice note no longer opens from the timeline.
+                        RoomEvent::Message {
+                            content: Content::Voice { key, .. },
+                        } => key.clear(),
+                        _ => {}
                     }
                 }
             }
@@ -333,6 +356,16 @@ impl RoomKeys {
         };
         *keys.provider.storage.values.write().expect("poisoned") = map;
         Ok(keys)
+    }
+
+    /// Fails unless this device is (still) in `room`.
+    pub(crate) fn group_exists(&self, room: RoomId) -> Result<()> {
+        if self.rooms.get(&room).is_some_and(|l| l.removed) {
+            return Err(ClientError::Invalid(
+                "this device was removed from the room".into(),
+            ));
+        }
+        self.group(room).map(|_| ())
     }
 
     fn group(&self, room: RoomId) -> Result<MlsGroup> {
@@ -719,7 +752,7 @@ impl Client {
             )));
         }
         self.sync_room(keys, room).await?;
-        self.own_message(keys, room, of)?;
+        self.own_message(keys, room, of, false)?;
         self.post(
             keys,
             room,
@@ -734,21 +767,25 @@ impl Client {
     /// Withdraw one of this practitioner's own messages (shown as deleted).
     pub async fn delete_message(&self, keys: &mut RoomKeys, room: RoomId, of: i64) -> Result<i64> {
         self.sync_room(keys, room).await?;
-        self.own_message(keys, room, of)?;
+        self.own_message(keys, room, of, true)?;
         self.post(keys, room, Content::Delete { of }).await
     }
 
-    fn own_message(&self, keys: &RoomKeys, room: RoomId, seq: i64) -> Result<()> {
+    /// `seq` is one of this practitioner's text messages (or, with `voice`, voice notes).
+    fn own_message(&self, keys: &RoomKeys, room: RoomId, seq: i64, voice: bool) -> Result<()> {
         let ok = keys.room(room).is_some_and(|l| {
             l.history.iter().any(|m| {
                 m.seq == seq
                     && m.sender == self.me
-                    && matches!(
-                        m.event,
+                    && match &m.event {
                         RoomEvent::Message {
-                            content: Content::Text { .. }
-                        }
-                    )
+                            content: Content::Text { .. },
+                        } => true,
+                        RoomEvent::Message {
+                            content: Content::Voice { .. },
+                        } => voice,
+                        _ => false,
+                    }
             })
         });
         if ok {
@@ -803,6 +840,16 @@ impl Client {
             },
         )
         .await
+    }
+
+    /// [`Client::post`] for the other modules of the core (voice notes).
+    pub(crate) async fn post_content(
+        &self,
+        keys: &mut RoomKeys,
+        room: RoomId,
+        content: Content,
+    ) -> Result<i64> {
+        self.post(keys, room, content).await
     }
 
     /// Send a message; if a commit landed first (the hub refuses the old epoch), catch up and

@@ -4,7 +4,8 @@
 use crate::registration::{Profession, Role};
 use crate::statements::Signed;
 use crate::{
-    DocumentId, Handle, InstitutionId, PatientId, PatientRef, PractitionerId, RoomId, UploadId,
+    DocumentId, Handle, InstitutionId, PatientId, PatientRef, PractitionerId, RoomBlobId, RoomId,
+    UploadId,
 };
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
@@ -755,6 +756,16 @@ pub struct MessagePost {
 #[derive(Clone, Copy, Debug, Serialize, Deserialize, ToSchema)]
 pub struct Posted {
     pub seq: i64,
+}
+
+/// A room attachment (a voice note's ciphertext) the hub stored for `POST
+/// /v1/rooms/{id}/blobs`: the id it chose, and the size and SHA-256 of what it received.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct RoomBlobStored {
+    pub room_id: RoomId,
+    pub blob_id: RoomBlobId,
+    pub size: u64,
+    pub sha256: String,
 }
 
 /// One entry of a room's ordered log.

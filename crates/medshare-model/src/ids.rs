@@ -70,6 +70,11 @@ uuid_id!(
     RoomId
 );
 uuid_id!(
+    /// A sealed attachment of a case room (a voice note's ciphertext), served to current
+    /// members only; its key travels inside the room's MLS messages.
+    RoomBlobId
+);
+uuid_id!(
     /// An urgent consult (a sealed question with an acknowledgement deadline).
     ConsultId
 );

@@ -33,6 +33,8 @@ async fn openapi_lists_the_api_and_health_answers() -> anyhow::Result<()> {
         "/v1/documents/{id}/grants/{grantee}",
         "/v1/patients/{id}/break-glass",
         "/v1/events/stream",
+        "/v1/rooms/{id}/blobs",
+        "/v1/rooms/{id}/blobs/{blob}",
         "/health",
         "/ready",
     ] {

@@ -428,6 +428,344 @@ async fn room_across_three_institutions_postgres() -> anyhow::Result<()> {
     room_story(Backend::PostgresS3).await
 }
 
+/// A real PCM WAV file: `ms` milliseconds of a tone, 8 kHz mono 16-bit, with an INFO comment
+/// (`marker`) so a scan can tell whether the audio reached anything the hub wrote.
+fn wav(ms: u32, marker: &str) -> Vec<u8> {
+    let rate = 8000u32;
+    let mut data = Vec::new();
+    for i in 0..rate * ms / 1000 {
+        let s = ((i as f32 * 523.0 * std::f32::consts::TAU / rate as f32).sin() * 9000.0) as i16;
+        data.extend_from_slice(&s.to_le_bytes());
+    }
+    let mut info = b"INFOICMT".to_vec();
+    let mut text = marker.as_bytes().to_vec();
+    text.push(0);
+    if text.len() % 2 == 1 {
+        text.push(0);
+    }
+    info.extend_from_slice(&(text.len() as u32).to_le_bytes());
+    info.extend_from_slice(&text);
+    let mut chunks = Vec::new();
+    chunks.extend_from_slice(b"fmt ");
+    chunks.extend_from_slice(&16u32.to_le_bytes());
+    chunks.extend_from_slice(&1u16.to_le_bytes());
+    chunks.extend_from_slice(&1u16.to_le_bytes());
+    chunks.extend_from_slice(&rate.to_le_bytes());
+    chunks.extend_from_slice(&(rate * 2).to_le_bytes());
+    chunks.extend_from_slice(&2u16.to_le_bytes());
+    chunks.extend_from_slice(&16u16.to_le_bytes());
+    chunks.extend_from_slice(b"LIST");
+    chunks.extend_from_slice(&(info.len() as u32).to_le_bytes());
+    chunks.extend_from_slice(&info);
+    chunks.extend_from_slice(b"data");
+    chunks.extend_from_slice(&(data.len() as u32).to_le_bytes());
+    chunks.extend_from_slice(&data);
+    let mut w = b"RIFF".to_vec();
+    w.extend_from_slice(&(4 + chunks.len() as u32).to_le_bytes());
+    w.extend_from_slice(b"WAVE");
+    w.extend_from_slice(&chunks);
+    w
+}
+
+fn voice_notes(keys: &RoomKeys, room: RoomId) -> Vec<(i64, Content)> {
+    keys.room(room)
+        .map(|r| {
+            r.history
+                .iter()
+                .filter_map(|m| match &m.event {
+                    RoomEvent::Message {
+                        content: c @ Content::Voice { .. },
+                    } => Some((m.seq, c.clone())),
+                    _ => None,
+                })
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// Voice notes: sealed audio stored as a room attachment, its key inside the MLS message. A
+/// member opens it byte-identical; a non-member and a removed member get nothing from the hub,
+/// and a removed member handed every ciphertext (log and attachments) still opens nothing sent
+/// after the removal.
+async fn voice_story(backend: Backend) -> anyhow::Result<()> {
+    let dir = tempfile::tempdir()?;
+    let hub = TestHub::start(backend.config(dir.path())).await?;
+    let world = World::build(&hub, &story_cast()).await?;
+    let mut chan = member(&world, "dr.chan").await?;
+    let mut wong = member(&world, "dr.wong").await?;
+    let mut ho = member(&world, "dr.ho").await?;
+    let leung = member(&world, "dr.leung").await?;
+    let (wong_id, ho_id) = (world.id("dr.wong"), world.id("dr.ho"));
+    let room = chan
+        .client
+        .create_room(&mut chan.keys, "Ward round", None)
+        .await?;
+    chan.client
+        .invite_to_room(&mut chan.keys, room, &[wong_id, ho_id])
+        .await?;
+
+    let first = wav(1200, "VOICEMARK-before-removal");
+    let seq = chan
+        .client
+        .post_voice(&mut chan.keys, room, &first, None)
+        .await?;
+    wong.client.sync_room(&mut wong.keys, room).await?;
+    ho.client.sync_room(&mut ho.keys, room).await?;
+    let notes = voice_notes(&wong.keys, room);
+    assert_eq!(notes.len(), 1);
+    let (
+        got_seq,
+        Content::Voice {
+            media_type,
+            duration_ms,
+            blob_id: first_blob,
+            ..
+        },
+    ) = &notes[0]
+    else {
+        unreachable!()
+    };
+    assert_eq!(*got_seq, seq);
+    assert_eq!(
+        (media_type.as_str(), *duration_ms),
+        ("audio/wav", Some(1200))
+    );
+    let opened = wong.client.open_voice(&wong.keys, room, seq).await?;
+    assert_eq!(
+        *opened.audio, first,
+        "a member opens the note byte-identical"
+    );
+    assert_eq!(opened.media_type, "audio/wav");
+    // Its sender can play it back too, and after sealing and reopening the room state.
+    let sealed = chan.client.seal_rooms(&chan.keys)?;
+    chan.keys = chan.client.open_rooms(&sealed)?;
+    assert_eq!(
+        *chan.client.open_voice(&chan.keys, room, seq).await?.audio,
+        first
+    );
+
+    // Bad input: not audio, too large, unknown room, non-member.
+    let not_audio = chan
+        .client
+        .post_voice(&mut chan.keys, room, b"%PDF-1.4 not a voice note", None)
+        .await;
+    assert!(
+        matches!(not_audio, Err(ClientError::Invalid(_))),
+        "{not_audio:?}"
+    );
+    let mut huge = wav(10, "x");
+    huge.resize(medshare_client::voice::MAX_VOICE_BYTES + 1, 0);
+    let too_big = chan
+        .client
+        .post_voice(&mut chan.keys, room, &huge, None)
+        .await;
+    assert!(
+        matches!(too_big, Err(ClientError::Invalid(_))),
+        "{too_big:?}"
+    );
+    let base = &world.hub_url;
+    let put = |c: &Client, url: String, body: Vec<u8>| {
+        let token = c.save().token.clone();
+        async move {
+            anyhow::Ok(
+                http()
+                    .post(url)
+                    .bearer_auth(token)
+                    .body(body)
+                    .send()
+                    .await?
+                    .status()
+                    .as_u16(),
+            )
+        }
+    };
+    assert_eq!(
+        put(
+            &chan.client,
+            format!("{base}/v1/rooms/{room}/blobs"),
+            vec![0u8; 18 << 20]
+        )
+        .await?,
+        413,
+        "the hub bounds an attachment"
+    );
+    let unknown = RoomId::new();
+    assert_eq!(
+        put(
+            &chan.client,
+            format!("{base}/v1/rooms/{unknown}/blobs"),
+            vec![1, 2, 3]
+        )
+        .await?,
+        404
+    );
+    assert_eq!(
+        put(
+            &leung.client,
+            format!("{base}/v1/rooms/{room}/blobs"),
+            vec![1, 2, 3]
+        )
+        .await?,
+        403
+    );
+    let blob_url = format!("{base}/v1/rooms/{room}/blobs/{first_blob}");
+    assert_eq!(raw_get(&leung.client, &blob_url).await?, 403);
+    assert_eq!(
+        raw_get(
+            &chan.client,
+            &format!("{base}/v1/rooms/{room}/blobs/{}", RoomId::new())
+        )
+        .await?,
+        404
+    );
+    // An attachment is served only under its own room.
+    let other = chan
+        .client
+        .create_room(&mut chan.keys, "Other", None)
+        .await?;
+    assert_eq!(
+        raw_get(
+            &chan.client,
+            &format!("{base}/v1/rooms/{other}/blobs/{first_blob}")
+        )
+        .await?,
+        404
+    );
+
+    // --- Removal: Dr Ho keeps his state from before it ---------------------------------------
+    let ho_before = ho.client.seal_rooms(&ho.keys)?;
+    chan.client
+        .remove_from_room(&mut chan.keys, room, &[ho_id])
+        .await?;
+    let second = wav(800, "VOICEMARK-after-removal");
+    let after_seq = chan
+        .client
+        .post_voice(&mut chan.keys, room, &second, Some(800))
+        .await?;
+    wong.client.sync_room(&mut wong.keys, room).await?;
+    assert_eq!(
+        *wong
+            .client
+            .open_voice(&wong.keys, room, after_seq)
+            .await?
+            .audio,
+        second
+    );
+    ho.client.sync_room(&mut ho.keys, room).await?;
+    assert!(
+        voice_notes(&ho.keys, room)
+            .iter()
+            .all(|(s, _)| *s != after_seq)
+    );
+    assert!(
+        ho.client
+            .open_voice(&ho.keys, room, after_seq)
+            .await
+            .is_err()
+    );
+    let Some((
+        _,
+        Content::Voice {
+            blob_id: second_blob,
+            ..
+        },
+    )) = voice_notes(&wong.keys, room)
+        .into_iter()
+        .find(|(s, _)| *s == after_seq)
+    else {
+        panic!("wong has the second note")
+    };
+    // The hub serves the removed member no attachment any more, old or new.
+    assert_eq!(raw_get(&ho.client, &blob_url).await?, 403);
+    assert_eq!(
+        raw_get(
+            &ho.client,
+            &format!("{base}/v1/rooms/{room}/blobs/{second_blob}")
+        )
+        .await?,
+        403
+    );
+    // Hand him everything anyway (the hub's full cooperation): every log entry after the
+    // removal and the note's ciphertext. Nothing opens: the message does not decrypt, and no
+    // key he ever held opens the audio.
+    let all: Vec<RoomEntry> = wong.client.room_entries(room, 0).await?;
+    let stolen_cipher = wong.client.fetch_voice(room, second_blob).await?;
+    let removal = all
+        .iter()
+        .rfind(|e| e.kind == RoomEntryKind::Commit && e.seq < after_seq)
+        .expect("the removal commit")
+        .clone();
+    for e in all.iter().filter(|e| e.seq > removal.seq) {
+        for with_commit in [false, true] {
+            let mut stolen = ho.client.open_rooms(&ho_before)?;
+            let mut feed = Vec::new();
+            if with_commit {
+                feed.push(removal.clone());
+            }
+            feed.push(e.clone());
+            assert!(
+                ho.client
+                    .apply_entries(&mut stolen, room, feed)
+                    .await
+                    .is_err()
+            );
+            assert!(
+                voice_notes(&stolen, room)
+                    .iter()
+                    .all(|(s, _)| *s != after_seq)
+            );
+        }
+    }
+    let ho_keys = ho.client.open_rooms(&ho_before)?;
+    for (_, c) in voice_notes(&ho_keys, room) {
+        let Content::Voice { key, .. } = &c else {
+            unreachable!()
+        };
+        assert!(medshare_client::voice::open_voice_bytes(&c, &stolen_cipher, key).is_err());
+        assert!(
+            medshare_crypto::EncryptionKey::from_secret_str(key)
+                .ok()
+                .and_then(|k| medshare_crypto::seal::open_bytes(&k, &stolen_cipher).ok())
+                .is_none()
+        );
+    }
+    // The hub saw neither the audio nor its key.
+    for e in &all {
+        let body = String::from_utf8_lossy(&B64.decode(&e.body)?).into_owned();
+        assert!(!body.contains("AGE-SECRET-KEY") && !body.contains("VOICEMARK"));
+    }
+    hub.stop().await?;
+    let mut stack = vec![dir.path().to_path_buf()];
+    while let Some(d) = stack.pop() {
+        for f in std::fs::read_dir(&d)? {
+            let f = f?.path();
+            if f.is_dir() {
+                stack.push(f);
+            } else {
+                let Ok(raw) = std::fs::read(&f) else { continue };
+                let bytes = String::from_utf8_lossy(&raw).into_owned();
+                assert!(!bytes.contains("VOICEMARK"), "audio in {}", f.display());
+                assert!(
+                    !bytes.contains("AGE-SECRET-KEY"),
+                    "a key in {}",
+                    f.display()
+                );
+            }
+        }
+    }
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn voice_notes_sqlite() -> anyhow::Result<()> {
+    voice_story(Backend::SqliteFolder).await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn voice_notes_postgres() -> anyhow::Result<()> {
+    voice_story(Backend::PostgresS3).await
+}
+
 fn trust_refusal(r: Result<impl std::fmt::Debug, ClientError>) {
     match r {
         Err(ClientError::Trust(_)) => {}

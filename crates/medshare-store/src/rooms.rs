@@ -7,7 +7,7 @@ use crate::dialect::Dialect;
 use crate::sql::{Columns, FromRow, sql};
 use crate::{Result, Store, StoreError};
 use async_trait::async_trait;
-use medshare_model::{PractitionerId, RoomId};
+use medshare_model::{PractitionerId, RoomBlobId, RoomId};
 
 /// A room and its membership (removed members included, with their `until_seq`).
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -65,6 +65,30 @@ pub struct NewEntry<'a> {
     pub body: &'a str,
 }
 
+/// A room attachment (a voice note's ciphertext) the hub holds.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RoomBlobRow {
+    pub id: RoomBlobId,
+    pub room_id: RoomId,
+    pub sender: PractitionerId,
+    pub size: i64,
+    pub sha256: String,
+    pub created_at: i64,
+}
+
+impl FromRow for RoomBlobRow {
+    fn from_row(r: &impl Columns) -> Result<Self> {
+        Ok(Self {
+            id: r.id("id")?,
+            room_id: r.id("room_id")?,
+            sender: r.id("sender")?,
+            size: r.get("size")?,
+            sha256: r.get("sha256")?,
+            created_at: r.get("created_at")?,
+        })
+    }
+}
+
 /// The room side of the store.
 #[async_trait]
 pub trait RoomStore: Send + Sync {
@@ -109,6 +133,11 @@ pub trait RoomStore: Send + Sync {
     async fn room_welcome(&self, room: RoomId, p: PractitionerId) -> Result<Option<(i64, String)>>;
     /// Record that `p` has read up to `seq` (never moves back).
     async fn mark_read(&self, room: RoomId, p: PractitionerId, seq: i64) -> Result<()>;
+    /// Record an attachment whose bytes are already in the blob store.
+    async fn add_room_blob(&self, b: &RoomBlobRow) -> Result<()>;
+    async fn room_blob(&self, id: RoomBlobId) -> Result<Option<RoomBlobRow>>;
+    /// Every attachment id (start-up reconciliation keeps their bytes).
+    async fn room_blob_ids(&self) -> Result<Vec<RoomBlobId>>;
 }
 
 impl FromRow for RoomMemberRow {
@@ -385,6 +414,35 @@ impl<D: Dialect> RoomStore for Store<D> {
         .execute(&self.pool)
         .await?;
         Ok(())
+    }
+
+    async fn add_room_blob(&self, b: &RoomBlobRow) -> Result<()> {
+        sql(
+            "INSERT INTO room_blobs (id, room_id, sender, size, sha256, created_at) \
+             VALUES ($1, $2, $3, $4, $5, $6)",
+        )
+        .bind((
+            b.id,
+            b.room_id,
+            b.sender,
+            b.size,
+            b.sha256.as_str(),
+            b.created_at,
+        ))
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    async fn room_blob(&self, id: RoomBlobId) -> Result<Option<RoomBlobRow>> {
+        sql("SELECT id, room_id, sender, size, sha256, created_at FROM room_blobs WHERE id = $1")
+            .bind(id)
+            .fetch_optional(&self.pool)
+            .await
+    }
+
+    async fn room_blob_ids(&self) -> Result<Vec<RoomBlobId>> {
+        sql("SELECT id FROM room_blobs").fetch_all(&self.pool).await
     }
 }
 

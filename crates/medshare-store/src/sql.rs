@@ -15,8 +15,8 @@ use crate::dialect::Dialect;
 use crate::{Result, StoreError};
 use medshare_model::statements::Signed;
 use medshare_model::{
-    ConsultId, DocumentId, Handle, InstitutionId, PatientId, PatientRef, PractitionerId, RoomId,
-    UploadId,
+    ConsultId, DocumentId, Handle, InstitutionId, PatientId, PatientRef, PractitionerId,
+    RoomBlobId, RoomId, UploadId,
 };
 use sqlx::error::BoxDynError;
 use sqlx::postgres::{PgRow, Postgres};
@@ -82,6 +82,7 @@ ids!(
     InstitutionId,
     PatientId,
     PractitionerId,
+    RoomBlobId,
     RoomId,
     UploadId
 );

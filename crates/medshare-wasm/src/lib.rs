@@ -11,7 +11,11 @@
 //! ```
 #![forbid(unsafe_code)]
 
+<<<<<<< HEAD
 mod cache;
+=======
+mod rooms;
+>>>>>>> s3-13-web
 mod views;
 
 use base64::Engine;
@@ -28,6 +32,7 @@ use std::rc::Rc;
 use tsify::Ts;
 use wasm_bindgen::prelude::*;
 
+pub use rooms::*;
 pub use views::*;
 
 /// A client error as a JavaScript `Error` whose `name` is a stable kind the app translates
@@ -78,8 +83,13 @@ struct State {
     intakes: HashMap<String, Intake>,
     /// Uploads in progress, by the same key.
     uploads: HashMap<String, (UploadSession, medshare_client::DocumentMeta)>,
+<<<<<<< HEAD
     /// The timeline cache's records of this session (sealed), paged from and to IndexedDB.
     cache: std::sync::Arc<cache::PagedCache>,
+=======
+    /// This device's MLS groups and room histories (see `rooms.rs`).
+    rooms: Option<Rc<futures::lock::Mutex<medshare_client::RoomKeys>>>,
+>>>>>>> s3-13-web
 }
 
 /// The client core for one hub, living in a Web Worker. Unlocked keys exist only inside it and
@@ -182,7 +192,11 @@ impl Core {
         s.client = None;
         s.intakes.clear();
         s.uploads.clear();
+<<<<<<< HEAD
         s.cache = Default::default();
+=======
+        s.rooms = None;
+>>>>>>> s3-13-web
     }
 
     /// Whether keys are unlocked.

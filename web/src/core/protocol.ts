@@ -16,6 +16,9 @@ import type {
   IdentifierCheck,
   IntakeView,
   Person,
+  RoomDetail,
+  RoomLine,
+  RoomSummary,
   TimelineView,
   TrendView,
   UploadChoices,
@@ -37,6 +40,9 @@ export type {
   IdentifierCheck,
   IntakeView,
   Person,
+  RoomDetail,
+  RoomLine,
+  RoomSummary,
   TimelineView,
   TrendView,
   UploadChoices,
@@ -80,6 +86,22 @@ export interface Ops {
   certify: [args: { practitionerId: string; fingerprint?: string }, result: string];
   members: [args: Record<string, never>, result: Person[]];
   removeMember: [args: { practitionerId: string }, result: void];
+  // Case rooms (MLS in the worker; state sealed in IndexedDB).
+  rooms: [args: Record<string, never>, result: RoomSummary[]];
+  room: [args: { roomId: string }, result: RoomDetail];
+  createRoom: [args: { title: string; with: string[] }, result: string];
+  sendText: [args: { roomId: string; text: string; replyTo?: number }, result: number];
+  react: [args: { roomId: string; seq: number; emoji: string }, result: number];
+  editMessage: [args: { roomId: string; seq: number; text: string }, result: number];
+  deleteMessage: [args: { roomId: string; seq: number }, result: number];
+  markRoomRead: [args: { roomId: string; seq: number }, result: void];
+  postDocument: [args: { roomId: string; documentId: string }, result: number];
+  inviteToRoom: [args: { roomId: string; who: string[] }, result: void];
+  removeFromRoom: [args: { roomId: string; who: string[] }, result: void];
+  /** A recorded or picked voice note; its type is recognised from its bytes in the core. */
+  postVoice: [args: { roomId: string; audio: Blob; durationMs?: number }, result: number];
+  /** The voice note opened in the worker, as a Blob of its checked media type. */
+  openVoice: [args: { roomId: string; seq: number; mediaType: string }, result: Blob];
 }
 
 export type OpName = keyof Ops;

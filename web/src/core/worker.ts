@@ -26,11 +26,20 @@ async function getCore(): Promise<Core> {
   return core;
 }
 
+<<<<<<< HEAD
 /** Where a sealed timeline record is kept: its name is derived from the practitioner's key. */
 const cacheKey = (name: string) => `cache:${origin}:${name}`;
 
 /** Keep the trust anchors, the sealed memory and the timeline records the core wrote after
  * every operation that may move them. */
+=======
+/** Keep this device's room state (MLS groups, histories), sealed to the practitioner's key. */
+async function persistRooms(c: Core): Promise<void> {
+  if (handle && c.unlocked()) await store.put(`rooms:${origin}:${handle}`, await c.sealed_rooms());
+}
+
+/** Keep the trust anchors and the sealed memory after every operation that may move them. */
+>>>>>>> s3-13-web
 async function persist(c: Core): Promise<void> {
   await store.put(trustKey, c.trusted());
   if (handle && c.unlocked()) {
@@ -68,6 +77,7 @@ const handlers: { [K in OpName]: Handler<K> } = {
     const sealed = await store.get<Uint8Array>(`memory:${origin}:${h.trim()}`);
     const account = await c.login(h, passphrase, totp || undefined, sealed ?? undefined, sandbox);
     handle = h.trim();
+    c.load_rooms((await store.get<Uint8Array>(`rooms:${origin}:${handle}`)) ?? new Uint8Array());
     await persist(c);
     return account;
   },
@@ -222,6 +232,99 @@ const handlers: { [K in OpName]: Handler<K> } = {
   },
   async removeMember({ practitionerId }) {
     return (await getCore()).remove_member(practitionerId);
+  },
+  async rooms() {
+    const c = await getCore();
+    const r = await c.rooms();
+    await persistRooms(c);
+    return r;
+  },
+  async room({ roomId }) {
+    const c = await getCore();
+    const r = await c.room(roomId);
+    await persistRooms(c);
+    return r;
+  },
+  async createRoom({ title, with: w }) {
+    const c = await getCore();
+    try {
+      return await c.create_room(title, w);
+    } finally {
+      await persistRooms(c);
+    }
+  },
+  async sendText({ roomId, text, replyTo }) {
+    const c = await getCore();
+    try {
+      return await c.send_text(roomId, text, replyTo);
+    } finally {
+      await persistRooms(c);
+    }
+  },
+  async react({ roomId, seq, emoji }) {
+    const c = await getCore();
+    try {
+      return await c.react(roomId, seq, emoji);
+    } finally {
+      await persistRooms(c);
+    }
+  },
+  async editMessage({ roomId, seq, text }) {
+    const c = await getCore();
+    try {
+      return await c.edit_message(roomId, seq, text);
+    } finally {
+      await persistRooms(c);
+    }
+  },
+  async deleteMessage({ roomId, seq }) {
+    const c = await getCore();
+    try {
+      return await c.delete_message(roomId, seq);
+    } finally {
+      await persistRooms(c);
+    }
+  },
+  async markRoomRead({ roomId, seq }) {
+    return (await getCore()).mark_room_read(roomId, seq);
+  },
+  async postDocument({ roomId, documentId }) {
+    const c = await getCore();
+    try {
+      return await c.post_document(roomId, documentId);
+    } finally {
+      await persistRooms(c);
+    }
+  },
+  async inviteToRoom({ roomId, who }) {
+    const c = await getCore();
+    try {
+      return await c.invite_to_room(roomId, who);
+    } finally {
+      await persistRooms(c);
+    }
+  },
+  async removeFromRoom({ roomId, who }) {
+    const c = await getCore();
+    try {
+      return await c.remove_from_room(roomId, who);
+    } finally {
+      await persistRooms(c);
+    }
+  },
+  async postVoice({ roomId, audio, durationMs }) {
+    const c = await getCore();
+    const bytes = new Uint8Array(await audio.arrayBuffer());
+    try {
+      return await c.post_voice(roomId, bytes, durationMs);
+    } finally {
+      bytes.fill(0);
+      await persistRooms(c);
+    }
+  },
+  async openVoice({ roomId, seq, mediaType }) {
+    const bytes = await (await getCore()).open_voice(roomId, seq);
+    return new Blob([bytes as BlobPart], { type: mediaType });
   },
   async checkIdentifier({ text }) {
     await ready;

@@ -42,6 +42,11 @@ pub enum RoomCmd {
     Delete(SeqArgs),
     /// Post a document into the room: it is shared with every member (audited like any share).
     PostDoc(PostDocArgs),
+    /// Send a voice note (WebM/Opus, Ogg, M4A/AAC, MP3, WAV or FLAC; at most 16 MiB): sealed,
+    /// its key sent to the members inside the room's encryption.
+    Voice(VoiceArgs),
+    /// Save a voice note from the room's history (`#SEQ` in `room history`) to a file.
+    VoiceGet(VoiceGetArgs),
     /// Renew your keys in a room (heals a compromised device from this commit on).
     UpdateKeys(RoomArg),
 }
@@ -106,6 +111,26 @@ pub struct SeqArgs {
 pub struct PostDocArgs {
     pub room: RoomId,
     pub document: DocumentId,
+}
+
+#[derive(Args, Debug)]
+pub struct VoiceArgs {
+    pub room: RoomId,
+    /// The audio file (its type is recognised from its content).
+    pub file: PathBuf,
+    /// Its duration in seconds, if the format does not state it (WAV does).
+    #[arg(long)]
+    pub duration: Option<f64>,
+}
+
+#[derive(Args, Debug)]
+pub struct VoiceGetArgs {
+    pub room: RoomId,
+    /// The voice note's sequence number.
+    pub seq: i64,
+    /// Output file (default `voice-ROOM-SEQ.EXT` in the current folder; `-` for stdout).
+    #[arg(long, short)]
+    pub out: Option<PathBuf>,
 }
 
 #[derive(Args, Debug)]
@@ -242,7 +267,16 @@ async fn run_with(c: &Client, keys: &mut RoomKeys, cmd: RoomCmd) -> anyhow::Resu
             let local = keys
                 .room(a.room)
                 .ok_or_else(|| anyhow!("this device is not in that room"))?;
-            let items = timeline(local);
+            let mut items = timeline(local);
+            // A voice note's key opens it: `room voice-get` uses it, a script gets no copy.
+            for i in &mut items {
+                if let RoomEvent::Message {
+                    content: Content::Voice { key, .. },
+                } = &mut i.event
+                {
+                    key.clear();
+                }
+            }
             if a.json {
                 say!("{}", serde_json::to_string_pretty(&items)?);
             } else {
@@ -250,13 +284,13 @@ async fn run_with(c: &Client, keys: &mut RoomKeys, cmd: RoomCmd) -> anyhow::Resu
                     say!("{t}");
                 }
                 for i in &items {
-                    print_item(c, i).await;
+                    print_item(c, a.room, i).await;
                 }
             }
         }
         RoomCmd::Follow(a) => {
             for m in c.sync_room(keys, a.room).await? {
-                print_message(c, &m).await;
+                print_message(c, a.room, &m).await;
             }
             save(c, keys)?;
             let mut last = c.inbox(0).await?.last().map_or(0, |e| e.seq);
@@ -268,7 +302,7 @@ async fn run_with(c: &Client, keys: &mut RoomKeys, cmd: RoomCmd) -> anyhow::Resu
                     if matches!(e.event, EventKind::RoomActivity { room_id, .. } if room_id == a.room)
                     {
                         for m in c.sync_room(keys, a.room).await? {
-                            print_message(c, &m).await;
+                            print_message(c, a.room, &m).await;
                         }
                         save(c, keys)?;
                     }
@@ -289,6 +323,61 @@ async fn run_with(c: &Client, keys: &mut RoomKeys, cmd: RoomCmd) -> anyhow::Resu
         RoomCmd::PostDoc(a) => {
             say!("#{}", c.post_document(keys, a.room, a.document).await?);
         }
+        RoomCmd::Voice(a) => {
+            let limit = medshare_client::voice::MAX_VOICE_BYTES as u64;
+            let size = std::fs::metadata(&a.file)
+                .with_context(|| format!("cannot read {}", a.file.display()))?
+                .len();
+            if size > limit {
+                anyhow::bail!(
+                    "{} is {} MiB: a voice note holds at most {} MiB",
+                    a.file.display(),
+                    size.div_ceil(1 << 20),
+                    limit >> 20
+                );
+            }
+            let audio = zeroize::Zeroizing::new(
+                std::fs::read(&a.file)
+                    .with_context(|| format!("cannot read {}", a.file.display()))?,
+            );
+            let duration_ms = match a.duration {
+                Some(d) if d.is_finite() && d > 0.0 => Some((d * 1000.0).round() as u64),
+                Some(_) => anyhow::bail!("--duration is a positive number of seconds"),
+                None => None,
+            };
+            say!(
+                "#{}",
+                c.post_voice(keys, a.room, &audio, duration_ms).await?
+            );
+        }
+        RoomCmd::VoiceGet(a) => {
+            c.sync_room(keys, a.room).await?;
+            let v = c.open_voice(keys, a.room, a.seq).await?;
+            let out = a.out.unwrap_or_else(|| {
+                PathBuf::from(format!(
+                    "voice-{}-{}.{}",
+                    a.room,
+                    a.seq,
+                    extension(&v.media_type)
+                ))
+            });
+            if out.as_os_str() == "-" {
+                use std::io::Write;
+                std::io::stdout().write_all(&v.audio)?;
+                return Ok(());
+            }
+            if out.exists() {
+                anyhow::bail!("{} already exists", out.display());
+            }
+            medshare_server::write_secret_file(&out, &v.audio)
+                .with_context(|| format!("cannot write {}", out.display()))?;
+            say!(
+                "{} ({}) saved to {}",
+                describe_voice(v.media_type.as_str(), v.duration_ms),
+                v.media_type,
+                out.display()
+            );
+        }
         RoomCmd::UpdateKeys(a) => {
             c.update_keys(keys, a.room).await?;
             say!("keys renewed in {}", a.room);
@@ -297,7 +386,7 @@ async fn run_with(c: &Client, keys: &mut RoomKeys, cmd: RoomCmd) -> anyhow::Resu
     Ok(())
 }
 
-async fn print_item(c: &Client, i: &TimelineItem) {
+async fn print_item(c: &Client, room: RoomId, i: &TimelineItem) {
     let m = RoomMessage {
         seq: i.seq,
         sender: i.sender,
@@ -312,7 +401,7 @@ async fn print_item(c: &Client, i: &TimelineItem) {
         );
         return;
     }
-    print_message(c, &m).await;
+    print_message(c, room, &m).await;
     if i.edited {
         say!("       (edited)");
     }
@@ -321,7 +410,7 @@ async fn print_item(c: &Client, i: &TimelineItem) {
     }
 }
 
-async fn print_message(c: &Client, m: &RoomMessage) {
+async fn print_message(c: &Client, room: RoomId, m: &RoomMessage) {
     let at =
         m.at.format(&time::format_description::well_known::Rfc3339)
             .unwrap_or_default();
@@ -339,6 +428,16 @@ async fn print_message(c: &Client, m: &RoomMessage) {
             Content::Document { document_id, title } => {
                 format!("posted a document: {title} (`medshare get {document_id}`)")
             }
+            Content::Voice {
+                media_type,
+                duration_ms,
+                ..
+            } => format!(
+                "{}, {media_type} (`medshare room voice-get {} {}`)",
+                describe_voice(media_type, *duration_ms),
+                room,
+                m.seq
+            ),
         },
         RoomEvent::Joined { members } => format!("you joined ({} members)", members.len()),
         RoomEvent::Added { members } => format!("added {} member(s)", members.len()),
@@ -347,4 +446,25 @@ async fn print_message(c: &Client, m: &RoomMessage) {
         RoomEvent::YouWereRemoved => "removed you from the room".into(),
     };
     say!("#{:<5} {at}  {who}: {what}", m.seq);
+}
+
+fn describe_voice(_media_type: &str, duration_ms: Option<u64>) -> String {
+    match duration_ms {
+        Some(ms) => format!("voice note {}:{:02}", ms / 60_000, (ms / 1000) % 60),
+        None => "voice note".into(),
+    }
+}
+
+/// A file extension for a voice note's media type.
+fn extension(media_type: &str) -> &'static str {
+    match media_type {
+        "audio/webm" => "webm",
+        "audio/ogg" => "ogg",
+        "audio/mp4" => "m4a",
+        "audio/mpeg" => "mp3",
+        "audio/wav" => "wav",
+        "audio/aac" => "aac",
+        "audio/flac" => "flac",
+        _ => "audio",
+    }
 }

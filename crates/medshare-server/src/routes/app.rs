@@ -77,11 +77,11 @@ pub fn negotiate(accept: Option<&str>, has_br: bool, has_gzip: bool) -> Coding {
 include!(concat!(env!("OUT_DIR"), "/web_assets.rs"));
 
 /// The policy every page of the app is served with. `wasm-unsafe-eval` lets the page compile
-/// the client core's WebAssembly and nothing else; `blob:` frames and images show decrypted
-/// documents the app made itself.
+/// the client core's WebAssembly and nothing else; `blob:` frames, images and audio (voice
+/// notes) show decrypted content the app made itself.
 pub const CSP: &str = "default-src 'none'; script-src 'self' 'wasm-unsafe-eval'; \
      worker-src 'self'; connect-src 'self'; style-src 'self'; img-src 'self' blob: data:; \
-     frame-src blob:; object-src 'none'; manifest-src 'self'; font-src 'self'; \
+     media-src blob:; frame-src blob:; object-src 'none'; manifest-src 'self'; font-src 'self'; \
      base-uri 'none'; form-action 'none'; frame-ancestors 'none'";
 
 /// Shown when the hub was built without the app (no Node.js on the build machine).
@@ -112,7 +112,7 @@ fn secure(headers: &mut HeaderMap) {
     );
     headers.insert(
         "permissions-policy",
-        HeaderValue::from_static("camera=(self), microphone=(), geolocation=()"),
+        HeaderValue::from_static("camera=(self), microphone=(self), geolocation=()"),
     );
 }
 

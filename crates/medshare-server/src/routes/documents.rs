@@ -16,7 +16,7 @@ use medshare_model::{DocumentId, PractitionerId, UploadId};
 /// The request body as a stream that fails once the client has sent nothing for
 /// `limits.body_stall_secs`: a stalled upload ends, its staged data is removed and its
 /// connection and staging slot are freed.
-fn body_stream(
+pub(crate) fn body_stream(
     s: &AppState,
     body: Body,
 ) -> impl futures::Stream<Item = std::io::Result<bytes::Bytes>> + Send + 'static {

@@ -154,6 +154,8 @@ fn api_routes(state: &AppState) -> OpenApiRouter<AppState> {
         .routes(routes!(documents::upload_progress))
         .routes(routes!(documents::complete_parts))
         .routes(routes!(documents::content))
+        .routes(routes!(rooms::put_blob))
+        .routes(routes!(rooms::get_blob))
         .routes(routes!(events::stream));
     let health = OpenApiRouter::new()
         .routes(routes!(health::health))

@@ -5,10 +5,12 @@ use crate::error::ApiResult;
 use crate::services::rooms as svc;
 use crate::state::AppState;
 use axum::Json;
+use axum::body::Body;
 use axum::extract::{Path, Query, State};
-use axum::http::StatusCode;
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
 use medshare_model::api::*;
-use medshare_model::{PractitionerId, RoomId};
+use medshare_model::{PractitionerId, RoomBlobId, RoomId};
 use serde::Deserialize;
 
 /// Publish MLS key packages (each consumed by one invitation).
@@ -135,4 +137,39 @@ pub async fn mark_read(
 ) -> ApiResult<StatusCode> {
     svc::mark_read(&s, &caller, id, req).await?;
     Ok(StatusCode::NO_CONTENT)
+}
+
+/// Store an attachment (a voice note's ciphertext) for the room's members; the hub chooses its
+/// id. The key travels in the MLS message that names it.
+#[utoipa::path(post, path = "/v1/rooms/{id}/blobs", tag = "rooms", security(("bearer" = [])), params(("id" = String, Path)), request_body(content = Vec<u8>, content_type = "application/octet-stream"), responses((status = 201, body = RoomBlobStored), (status = 403, body = medshare_model::Problem), (status = 404, body = medshare_model::Problem), (status = 413, body = medshare_model::Problem)))]
+pub async fn put_blob(
+    State(s): State<AppState>,
+    caller: Caller,
+    Path(id): Path<RoomId>,
+    body: Body,
+) -> ApiResult<(StatusCode, Json<RoomBlobStored>)> {
+    let stream = crate::routes::documents::body_stream(&s, body);
+    Ok((
+        StatusCode::CREATED,
+        Json(svc::put_blob(&s, &caller, id, Box::pin(stream)).await?),
+    ))
+}
+
+/// An attachment's ciphertext, for current members of the room.
+#[utoipa::path(get, path = "/v1/rooms/{id}/blobs/{blob}", tag = "rooms", security(("bearer" = [])), params(("id" = String, Path), ("blob" = String, Path)), responses((status = 200, content_type = "application/octet-stream", body = Vec<u8>), (status = 403, body = medshare_model::Problem), (status = 404, body = medshare_model::Problem)))]
+pub async fn get_blob(
+    State(s): State<AppState>,
+    caller: Caller,
+    Path((id, blob)): Path<(RoomId, RoomBlobId)>,
+) -> ApiResult<Response> {
+    let read = svc::get_blob(&s, &caller, id, blob).await?;
+    let mut res = (StatusCode::OK, Body::from_stream(read.body)).into_response();
+    let h = res.headers_mut();
+    h.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/octet-stream"),
+    );
+    h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    h.insert(header::CONTENT_LENGTH, HeaderValue::from(read.len));
+    Ok(res)
 }

@@ -617,7 +617,8 @@ pub async fn purge_stale_staging(state: &AppState) -> anyhow::Result<usize> {
     Ok(stale.len())
 }
 
-/// Start-up reconciliation: drop staged leftovers and blobs that no committed document names.
+/// Start-up reconciliation: drop staged leftovers and blobs that no committed document or room
+/// attachment names.
 /// With `grace` > 0 (several replicas share the stores) only what is at least that old, so a
 /// replica starting never removes another's upload in flight.
 pub async fn reconcile(state: &AppState, grace: std::time::Duration) -> anyhow::Result<()> {
@@ -632,13 +633,15 @@ pub async fn reconcile(state: &AppState, grace: std::time::Duration) -> anyhow::
     // List blobs before reading the document ids: a blob promoted after the listing is not
     // considered, and one committed in between is in the ids.
     let candidates = state.blobs.list_older_than(grace).await?;
-    let known: std::collections::BTreeSet<_> = state
+    let mut known: std::collections::BTreeSet<_> = state
         .store
         .document_ids()
         .await?
         .into_iter()
         .map(|d| d.0)
         .collect();
+    // Room attachments (voice notes) are blobs too.
+    known.extend(state.store.room_blob_ids().await?.into_iter().map(|b| b.0));
     let mut orphans = 0;
     for blob in candidates {
         if !known.contains(&blob) {

@@ -14,11 +14,11 @@ use crate::policy::{self, RoomFacts, Who};
 use crate::state::{AppState, at};
 use medshare_model::api::{
     ClaimedKeyPackage, CommitPost, EventKind, KeyPackageCount, KeyPackageUpload, MessagePost,
-    NewRoom, Posted, ReadMark, RoomEntries, RoomEntry, RoomEntryKind, RoomMemberView, RoomView,
-    RoomWelcome,
+    NewRoom, Posted, ReadMark, RoomBlobStored, RoomEntries, RoomEntry, RoomEntryKind,
+    RoomMemberView, RoomView, RoomWelcome,
 };
-use medshare_model::{ErrorCode, PractitionerId, RoomId};
-use medshare_store::{NewEntry, RoomRow};
+use medshare_model::{ErrorCode, PractitionerId, RoomBlobId, RoomId};
+use medshare_store::{NewEntry, RoomBlobRow, RoomRow};
 use std::collections::HashSet;
 
 /// Largest key package, commit, welcome and application message (bytes after base64).
@@ -459,4 +459,78 @@ pub async fn mark_read(
     }
     state.store.mark_read(id, caller.id(), req.seq).await?;
     Ok(())
+}
+
+/// Largest room attachment (a voice note's ciphertext; the client core allows 16 MiB of
+/// audio, and sealing adds a little).
+pub const MAX_ROOM_BLOB: u64 = 17 * 1024 * 1024;
+
+/// Store an attachment of a room (a voice note's ciphertext) under an id the hub chooses, for
+/// a current member. The key is in the MLS message that names it: the hub holds ciphertext
+/// only.
+pub async fn put_blob(
+    state: &AppState,
+    caller: &Caller,
+    id: RoomId,
+    body: medshare_blob::ByteStream,
+) -> ApiResult<RoomBlobStored> {
+    let r = room(state, id).await?;
+    if let Err(why) = policy::room_post(&Who::from(caller), &facts(&r, caller.id())) {
+        return Err(refuse(state, caller, id, why).await);
+    }
+    let staging = uuid::Uuid::new_v4();
+    let staged = state
+        .blobs
+        .stage(staging, body, MAX_ROOM_BLOB)
+        .await
+        .map_err(|e| match e {
+            medshare_blob::BlobError::TooLarge { .. } => ApiError::with(
+                ErrorCode::PayloadTooLarge,
+                "a room attachment holds at most 17 MiB",
+            ),
+            e => e.into(),
+        })?;
+    let blob = RoomBlobId::new();
+    if let Err(e) = state.blobs.promote(staging, blob.0).await {
+        let _ = state.blobs.discard(staging).await;
+        return Err(e.into());
+    }
+    let row = RoomBlobRow {
+        id: blob,
+        room_id: id,
+        sender: caller.id(),
+        size: i64::try_from(staged.size).map_err(|_| ApiError::internal())?,
+        sha256: staged.sha256_hex(),
+        created_at: state.now(),
+    };
+    // Bytes first, then the row: a crash in between leaves bytes no row names, which start-up
+    // reconciliation removes.
+    if let Err(e) = state.store.add_room_blob(&row).await {
+        let _ = state.blobs.delete(blob.0).await;
+        return Err(e.into());
+    }
+    Ok(RoomBlobStored {
+        room_id: id,
+        blob_id: blob,
+        size: staged.size,
+        sha256: row.sha256,
+    })
+}
+
+/// An attachment's ciphertext, for a current member of its room (a removed member gets
+/// nothing more from the room, as for its log).
+pub async fn get_blob(
+    state: &AppState,
+    caller: &Caller,
+    id: RoomId,
+    blob: RoomBlobId,
+) -> ApiResult<medshare_blob::BlobRead> {
+    let r = room(state, id).await?;
+    if let Err(why) = policy::room_post(&Who::from(caller), &facts(&r, caller.id())) {
+        return Err(refuse(state, caller, id, why).await);
+    }
+    match state.store.room_blob(blob).await? {
+        Some(row) if row.room_id == id => Ok(state.blobs.get(blob.0, None).await?),
+        _ => Err(ApiError::not_found()),
+    }
 }
