@@ -11,11 +11,8 @@
 //! ```
 #![forbid(unsafe_code)]
 
-<<<<<<< HEAD
 mod cache;
-=======
 mod rooms;
->>>>>>> s3-13-web
 mod views;
 
 use base64::Engine;
@@ -83,13 +80,10 @@ struct State {
     intakes: HashMap<String, Intake>,
     /// Uploads in progress, by the same key.
     uploads: HashMap<String, (UploadSession, medshare_client::DocumentMeta)>,
-<<<<<<< HEAD
     /// The timeline cache's records of this session (sealed), paged from and to IndexedDB.
     cache: std::sync::Arc<cache::PagedCache>,
-=======
     /// This device's MLS groups and room histories (see `rooms.rs`).
     rooms: Option<Rc<futures::lock::Mutex<medshare_client::RoomKeys>>>,
->>>>>>> s3-13-web
 }
 
 /// The client core for one hub, living in a Web Worker. Unlocked keys exist only inside it and
@@ -192,11 +186,8 @@ impl Core {
         s.client = None;
         s.intakes.clear();
         s.uploads.clear();
-<<<<<<< HEAD
         s.cache = Default::default();
-=======
         s.rooms = None;
->>>>>>> s3-13-web
     }
 
     /// Whether keys are unlocked.

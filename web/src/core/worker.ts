@@ -26,20 +26,16 @@ async function getCore(): Promise<Core> {
   return core;
 }
 
-<<<<<<< HEAD
 /** Where a sealed timeline record is kept: its name is derived from the practitioner's key. */
 const cacheKey = (name: string) => `cache:${origin}:${name}`;
 
-/** Keep the trust anchors, the sealed memory and the timeline records the core wrote after
- * every operation that may move them. */
-=======
 /** Keep this device's room state (MLS groups, histories), sealed to the practitioner's key. */
 async function persistRooms(c: Core): Promise<void> {
   if (handle && c.unlocked()) await store.put(`rooms:${origin}:${handle}`, await c.sealed_rooms());
 }
 
-/** Keep the trust anchors and the sealed memory after every operation that may move them. */
->>>>>>> s3-13-web
+/** Keep the trust anchors, the sealed memory and the timeline records the core wrote after
+ * every operation that may move them. */
 async function persist(c: Core): Promise<void> {
   await store.put(trustKey, c.trusted());
   if (handle && c.unlocked()) {
