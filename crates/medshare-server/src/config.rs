@@ -61,6 +61,13 @@ pub struct NotifyConfig {
     pub link: String,
     /// The SMTP relay e-mail notifications go through (none: no e-mail channels).
     pub smtp: Option<SmtpConfig>,
+    /// The VAPID private key Web Push is signed with (0600, made on first start); default
+    /// `<data_dir>/vapid.key`. Replicas of one hub share this file: browser subscriptions are
+    /// bound to its public key.
+    pub vapid_key_file: Option<PathBuf>,
+    /// The contact push services see in the VAPID token (`mailto:` or `https:`); empty: the
+    /// notification link.
+    pub vapid_subject: String,
 }
 
 /// An SMTP relay chosen by the operator (so not subject to `[outbound]`: users choose only
@@ -111,6 +118,8 @@ impl Default for NotifyConfig {
             per_minute: 10,
             link: String::new(),
             smtp: None,
+            vapid_key_file: None,
+            vapid_subject: String::new(),
         }
     }
 }
@@ -722,6 +731,14 @@ impl Config {
         } else {
             self.database_url.clone()
         }
+    }
+
+    /// The file holding the VAPID key Web Push is signed with.
+    pub fn vapid_key_file(&self) -> PathBuf {
+        self.notify
+            .vapid_key_file
+            .clone()
+            .unwrap_or_else(|| self.data_dir.join("vapid.key"))
     }
 
     /// The file holding the audit log's signing seed.

@@ -21,6 +21,7 @@ pub mod metrics;
 pub mod notify;
 pub mod outbound;
 pub mod policy;
+pub mod push;
 pub mod retention;
 pub mod routes;
 pub mod services;
@@ -178,6 +179,7 @@ pub async fn build_state_with(mut config: Config, clock: clock::Clock) -> anyhow
         clock.clone(),
     ));
     let throttle = Arc::new(throttle::Throttle::new(&config.auth));
+    let vapid = Arc::new(push::Vapid::load_or_create(&config.vapid_key_file())?);
     let state = AppState {
         store,
         blobs,
@@ -191,6 +193,7 @@ pub async fn build_state_with(mut config: Config, clock: clock::Clock) -> anyhow
         streams: Arc::new(streams::Streams::default()),
         throttle,
         clock,
+        vapid,
     };
     let grace = if shared {
         std::time::Duration::from_secs(state.config.blobs.replica_grace_secs)

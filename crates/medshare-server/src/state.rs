@@ -30,6 +30,8 @@ pub struct AppState {
     pub throttle: Arc<crate::throttle::Throttle>,
     /// The one clock the hub reads.
     pub clock: crate::clock::Clock,
+    /// The VAPID key Web Push notifications are signed with.
+    pub vapid: Arc<crate::push::Vapid>,
 }
 
 impl AppState {
