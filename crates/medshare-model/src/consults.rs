@@ -181,6 +181,9 @@ pub enum ChannelKind {
     /// Web Push to a browser's push subscription (RFC 8030 delivery, RFC 8291 message
     /// encryption, RFC 8292 VAPID with the hub's key from `GET /v1/notify/vapid`).
     WebPush,
+    /// A Microsoft Teams / Slack-style incoming webhook: JSON `{"text": ...}` POSTed to the
+    /// hook's secret URL (incoming webhooks carry no signature; the URL is the credential).
+    ChatWebhook,
 }
 
 impl ChannelKind {
@@ -190,13 +193,20 @@ impl ChannelKind {
             Self::Dingtalk => "dingtalk",
             Self::Email => "email",
             Self::WebPush => "web-push",
+            Self::ChatWebhook => "chat-webhook",
         }
     }
 
     pub fn parse(s: &str) -> Option<Self> {
-        [Self::Webhook, Self::Dingtalk, Self::Email, Self::WebPush]
-            .into_iter()
-            .find(|k| k.as_str() == s)
+        [
+            Self::Webhook,
+            Self::Dingtalk,
+            Self::Email,
+            Self::WebPush,
+            Self::ChatWebhook,
+        ]
+        .into_iter()
+        .find(|k| k.as_str() == s)
     }
 }
 

@@ -59,7 +59,8 @@ async fn record(State(log): State<Log>, uri: OriginalUri, headers: HeaderMap, bo
     g
 }
 
-/// A local receiver: `/hook` (200), `/robot` (DingTalk's `{"errcode":0}`), `/fail` (500).
+/// A local receiver: `/hook` (200), `/robot` (DingTalk's `{"errcode":0}`), `/fail` (500),
+/// `/chat` (Slack's `ok`), `/chat-deleted` (Slack's 404 `no_service`).
 async fn receiver() -> anyhow::Result<(String, Log)> {
     let log: Log = Arc::default();
     let app = Router::new()
@@ -82,6 +83,21 @@ async fn receiver() -> anyhow::Result<(String, Log)> {
             post(|s, u, h, b| async move {
                 record(s, u, h, b).await;
                 StatusCode::INTERNAL_SERVER_ERROR
+            }),
+        )
+        // Slack's incoming webhook answers "ok"; a deleted hook answers 404 "no_service".
+        .route(
+            "/chat",
+            post(|s, u, h, b| async move {
+                record(s, u, h, b).await;
+                (StatusCode::OK, "ok")
+            }),
+        )
+        .route(
+            "/chat-deleted",
+            post(|s, u, h, b| async move {
+                record(s, u, h, b).await;
+                (StatusCode::NOT_FOUND, "no_service")
             }),
         )
         .with_state(log.clone());
@@ -682,5 +698,77 @@ async fn web_push_is_decrypted_and_its_vapid_checked_by_an_independent_receiver(
     assert_eq!(peer.got("/push/")[1]["ok"], true);
     tokio::time::sleep(Duration::from_millis(300)).await;
     assert_eq!(peer.got("/gone/").len(), 1);
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn chat_incoming_webhooks_get_the_fixed_text_and_deleted_hooks_are_disabled()
+-> anyhow::Result<()> {
+    let (recv, log) = receiver().await?;
+    let dir = tempfile::tempdir()?;
+    let mut config = Backend::SqliteFolder.config(dir.path());
+    config.notify.poll_ms = 100;
+    config.notify.link = "https://hub.example/".into();
+    let hub = TestHub::start(config).await?;
+    let world = World::build(&hub, &story_cast()).await?;
+    let wong = world.login("dr.wong").await?;
+    assert_api(
+        wong.add_notify_channel(
+            ChannelKind::ChatWebhook,
+            &format!("{recv}/chat"),
+            Some("a secret".into()),
+        )
+        .await,
+        ErrorCode::BadRequest,
+        "an incoming webhook with a secret",
+    );
+    let chat = wong
+        .add_notify_channel(ChannelKind::ChatWebhook, &format!("{recv}/chat"), None)
+        .await?;
+    assert_eq!(chat.secret, None);
+    let deleted = wong
+        .add_notify_channel(
+            ChannelKind::ChatWebhook,
+            &format!("{recv}/chat-deleted"),
+            None,
+        )
+        .await?;
+    wong.test_notify_channel(chat.channel.channel_id).await?;
+    wong.test_notify_channel(deleted.channel.channel_id).await?;
+    wait_until("both hooks", || {
+        got(&log, "/chat").len() == 1 && got(&log, "/chat-deleted").len() == 1
+    })
+    .await?;
+    let g = &got(&log, "/chat")[0];
+    assert_eq!(g.headers["content-type"], "application/json");
+    let body: serde_json::Value = serde_json::from_slice(&g.body)?;
+    assert_eq!(
+        body,
+        serde_json::json!({ "text": format!("{NOTIFICATION_TEXT}: https://hub.example/") }),
+        "exactly the fixed text and link"
+    );
+    let id = deleted.channel.channel_id;
+    let mut v = None;
+    for _ in 0..100 {
+        v = wong
+            .notify_channels()
+            .await?
+            .into_iter()
+            .find(|c| c.channel_id == id && c.disabled_at.is_some());
+        if v.is_some() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let v = v.expect("the deleted hook is disabled");
+    assert_eq!((v.pending, v.failed), (0, 1));
+    assert!(v.last_error.as_deref().unwrap_or("").contains("404"));
+    let ok = wong
+        .notify_channels()
+        .await?
+        .into_iter()
+        .find(|c| c.channel_id == chat.channel.channel_id)
+        .unwrap();
+    assert!(ok.disabled_at.is_none() && ok.last_delivered_at.is_some());
     Ok(())
 }

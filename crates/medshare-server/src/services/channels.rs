@@ -95,6 +95,11 @@ pub async fn add(state: &AppState, caller: &Caller, req: NewChannel) -> ApiResul
         ));
     }
     let (secret, made) = match (req.kind, req.secret) {
+        (ChannelKind::ChatWebhook, Some(_)) => {
+            return Err(ApiError::bad_request(
+                "a chat incoming webhook has no secret: its URL is the credential",
+            ));
+        }
         (_, Some(s)) if s.is_empty() || s.len() > MAX_SECRET => {
             return Err(ApiError::bad_request(
                 "a channel secret is 1 to 256 characters",
@@ -112,6 +117,7 @@ pub async fn add(state: &AppState, caller: &Caller, req: NewChannel) -> ApiResul
             ));
         }
         (ChannelKind::Email, None) => (String::new(), false),
+        (ChannelKind::ChatWebhook, None) => (String::new(), false),
         (ChannelKind::WebPush, None) => {
             let k = req.keys.as_ref().ok_or_else(ApiError::internal)?;
             (crate::push::store_keys(&k.p256dh, &k.auth), false)
@@ -343,7 +349,9 @@ async fn send(
             Some(smtp) => send_mail(smtp, &c.address, link).await,
             None => Err("this hub has no SMTP relay configured".to_string()),
         },
-        Some(ChannelKind::WebPush) => Err("web-push goes through send_push".to_string()),
+        Some(ChannelKind::WebPush | ChannelKind::ChatWebhook) => {
+            Err("sent by send_push / send_chat".to_string())
+        }
         None => Err("unknown channel kind".to_string()),
     }
 }
@@ -354,6 +362,37 @@ enum Failure {
     Retry(String),
     /// The destination is gone for good: disable the channel.
     Gone(String),
+}
+
+/// A Teams/Slack-style incoming webhook: `{"text": "<fixed text>: <link>"}`. Slack answers
+/// `200 ok`, Teams workflows `202`; a hook that was deleted or whose channel was archived
+/// answers 404/410 and is disabled.
+async fn send_chat(http: &Guarded, c: &ChannelRow, link: &str) -> Result<(), Failure> {
+    let body = serde_json::to_vec(&serde_json::json!({
+        "text": format!("{NOTIFICATION_TEXT}: {link}"),
+    }))
+    .map_err(|_| Failure::Retry("could not encode".to_string()))?;
+    let r = http
+        .post_bytes(&c.address, body, &[])
+        .await
+        .map_err(outbound_failure)?;
+    match r.status().as_u16() {
+        200..=299 => Ok(()),
+        code @ (404 | 410) => Err(Failure::Gone(format!(
+            "HTTP {code}: the incoming webhook is gone; add it again"
+        ))),
+        code => Err(Failure::Retry(format!("HTTP {code}"))),
+    }
+}
+
+fn outbound_failure(e: crate::outbound::OutboundError) -> Failure {
+    Failure::Retry(
+        match e {
+            crate::outbound::OutboundError::Refused(_) => "destination not allowed",
+            crate::outbound::OutboundError::Http(_) => "connection failed",
+        }
+        .to_string(),
+    )
 }
 
 /// One Web Push (RFC 8030) delivery: the fixed text and link, encrypted to the subscription
@@ -402,15 +441,7 @@ async fn send_push(
             ],
         )
         .await
-        .map_err(|e| {
-            Failure::Retry(
-                match e {
-                    crate::outbound::OutboundError::Refused(_) => "destination not allowed",
-                    crate::outbound::OutboundError::Http(_) => "connection failed",
-                }
-                .to_string(),
-            )
-        })?;
+        .map_err(outbound_failure)?;
     match r.status().as_u16() {
         200..=299 => Ok(()),
         // RFC 8030 §7.3 / push services: the subscription expired or was unsubscribed.
@@ -446,6 +477,8 @@ pub async fn deliver_due(state: &AppState, http: &Guarded, replica: &str) -> Api
             tried += 1;
             let result = if c.kind == ChannelKind::WebPush.as_str() {
                 send_push(state, http, &c, &link, now).await
+            } else if c.kind == ChannelKind::ChatWebhook.as_str() {
+                send_chat(http, &c, &link).await
             } else {
                 send(cfg.smtp.as_ref(), http, &c, &n, &link, now)
                     .await
