@@ -425,6 +425,12 @@ pub struct LimitsConfig {
     pub body_stall_secs: u64,
     /// On shutdown, in-flight requests get this long to finish before connections close.
     pub shutdown_grace_secs: u64,
+    /// MLS key packages one practitioner may claim of one colleague per hour (each invites
+    /// the colleague to one room); more get 429.
+    pub key_package_claims_per_pair_hourly: i64,
+    /// Key packages of one practitioner claimed by anyone per hour; more get 429 (a colleague
+    /// cannot drain another's waiting key packages).
+    pub key_package_claims_per_target_hourly: i64,
 }
 
 /// Access policy knobs.
@@ -543,6 +549,8 @@ impl Default for LimitsConfig {
             request_timeout_secs: 60,
             body_stall_secs: 60,
             shutdown_grace_secs: 30,
+            key_package_claims_per_pair_hourly: 10,
+            key_package_claims_per_target_hourly: 40,
         }
     }
 }
