@@ -17,11 +17,13 @@
 #![forbid(unsafe_code)]
 
 pub mod api;
+pub mod compact;
 pub mod entry;
 pub mod head;
 pub mod tree;
 pub mod verify;
 
+pub use compact::{ChunkLeaves, CompactError, CompactTree};
 pub use entry::{Entry, HiddenEntry, Leaf, LoggedEntry, VisibleEntry};
 pub use head::{HeadError, SignedTreeHead, TreeHead, log_key_fingerprint};
 pub use tree::{MerkleTree, Proof, ProofError, Root, verify_consistency, verify_inclusion};

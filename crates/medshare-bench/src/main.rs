@@ -28,6 +28,12 @@
 //! talks to 127.0.0.1. Build with `--release` before trusting any figure.
 #![forbid(unsafe_code)]
 
+/// jemalloc returns freed memory to the system (a background thread purges pages unused for ten
+/// seconds); glibc's per-thread arenas kept a long-running hub's freed memory: docs/operations.md.
+#[cfg(unix)]
+#[global_allocator]
+static ALLOCATOR: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
+
 mod audit;
 mod classify;
 mod gateway;
@@ -37,6 +43,7 @@ mod scale;
 mod seal;
 mod search;
 mod soak;
+mod streams;
 mod transfer;
 mod util;
 
@@ -76,6 +83,8 @@ enum Command {
     Gateway(gateway::Args),
     /// A mixed workload for minutes against one hub or two replicas: errors, memory, p99.
     Soak(soak::Args),
+    /// Idle live event streams: hub memory per stream, delivery with all open, memory after.
+    Streams(streams::Args),
     /// Run a sandbox hub on 127.0.0.1:0 until stdin closes or SIGTERM (used by `transfer`).
     #[command(hide = true)]
     Hub {
@@ -113,6 +122,7 @@ fn main() -> std::process::ExitCode {
             Command::Classify(a) => classify::run(a).await,
             Command::Gateway(a) => gateway::run(a).await,
             Command::Soak(a) => soak::run(a).await,
+            Command::Streams(a) => streams::run(a).await,
             Command::Hub {
                 data_dir,
                 port_file,

@@ -2,6 +2,12 @@
 //! commands a practitioner types (enroll, login, upload, search, get, share, ...).
 #![forbid(unsafe_code)]
 
+/// jemalloc returns freed memory to the system (a background thread purges pages unused for ten
+/// seconds); glibc's per-thread arenas kept a long-running hub's freed memory: docs/operations.md.
+#[cfg(unix)]
+#[global_allocator]
+static ALLOCATOR: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
+
 mod commands;
 mod display;
 mod profile;

@@ -6,19 +6,69 @@
 //! `LISTEN`/`NOTIFY` channel; every replica, the publishing one included, listens, reads the
 //! stored event back and wakes its own streams. So a share accepted by replica A reaches a
 //! client streaming from replica B, and each event is delivered once per stream.
+//!
+//! Live streams subscribe per recipient ([`Fanout`]): an event wakes only its recipient's
+//! streams, so ten thousand idle streams cost nothing when somebody else is notified.
 
 use medshare_model::PractitionerId;
 use medshare_model::api::{Event, EventKind};
 use medshare_store::MetadataStore;
-use std::sync::Arc;
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tokio::sync::broadcast;
 use tokio_util::sync::CancellationToken;
 
+/// Events a recipient's live streams may fall behind by before one is ended (its client
+/// reconnects with the last sequence number it saw and gets the rest from the store).
+const STREAM_BACKLOG: usize = 64;
+
+/// The live streams of this process, by recipient.
+#[derive(Default)]
+pub struct Fanout {
+    by_recipient: Mutex<HashMap<PractitionerId, broadcast::Sender<Event>>>,
+}
+
+impl Fanout {
+    /// A receiver of `to`'s live events.
+    pub fn subscribe(&self, to: PractitionerId) -> broadcast::Receiver<Event> {
+        let mut m = self.by_recipient.lock().expect("poisoned");
+        if m.len() >= 64 && m.len().is_power_of_two() {
+            // Recipients whose streams all closed and who were not notified since.
+            m.retain(|_, tx| tx.receiver_count() > 0);
+        }
+        m.entry(to)
+            .or_insert_with(|| broadcast::channel(STREAM_BACKLOG).0)
+            .subscribe()
+    }
+
+    /// Whether `to` has a live stream on this process.
+    pub fn listening(&self, to: PractitionerId) -> bool {
+        let m = self.by_recipient.lock().expect("poisoned");
+        m.get(&to).is_some_and(|tx| tx.receiver_count() > 0)
+    }
+
+    /// Wake `to`'s live streams.
+    pub fn deliver(&self, to: PractitionerId, event: Event) {
+        let mut m = self.by_recipient.lock().expect("poisoned");
+        if let Some(tx) = m.get(&to)
+            && tx.send(event).is_err()
+        {
+            // Nobody listens any more.
+            m.remove(&to);
+        }
+    }
+
+    /// Recipients with a channel (for tests).
+    pub fn recipients(&self) -> usize {
+        self.by_recipient.lock().expect("poisoned").len()
+    }
+}
+
 /// Publishes events to the store and to live subscribers.
 #[derive(Clone)]
 pub struct Notifier {
-    tx: broadcast::Sender<(PractitionerId, Event)>,
+    fanout: Arc<Fanout>,
     clock: crate::clock::Clock,
     /// Live delivery comes from the store's announcements, not from `publish`.
     via_store: bool,
@@ -27,9 +77,8 @@ pub struct Notifier {
 impl Notifier {
     /// In-process only (one hub).
     pub fn new(clock: crate::clock::Clock) -> Self {
-        let (tx, _) = broadcast::channel(1024);
         Self {
-            tx,
+            fanout: Arc::default(),
             clock,
             via_store: false,
         }
@@ -45,8 +94,8 @@ impl Notifier {
         let Some(first) = store.event_notices().await? else {
             return Ok(Self::new(clock));
         };
-        let (tx, _) = broadcast::channel(1024);
-        let relay = tx.clone();
+        let fanout: Arc<Fanout> = Arc::default();
+        let relay = fanout.clone();
         let store = store.clone();
         tokio::spawn(async move {
             let mut notices = Some(first);
@@ -71,7 +120,7 @@ impl Notifier {
             }
         });
         Ok(Self {
-            tx,
+            fanout,
             clock,
             via_store: true,
         })
@@ -89,23 +138,23 @@ impl Notifier {
         let body = serde_json::to_string(&kind).expect("event serialises");
         match store.push_event(to, at, &body).await {
             Ok(seq) if !self.via_store => {
-                let _ = self.tx.send((
+                self.fanout.deliver(
                     to,
                     Event {
                         seq,
                         at: crate::state::at(at),
                         event: kind,
                     },
-                ));
+                );
             }
             Ok(_) => {}
             Err(e) => tracing::error!(error = %e, "could not store a notification"),
         }
     }
 
-    /// Subscribe to every live event (callers filter by recipient).
-    pub fn subscribe(&self) -> broadcast::Receiver<(PractitionerId, Event)> {
-        self.tx.subscribe()
+    /// Subscribe to `to`'s live events.
+    pub fn subscribe(&self, to: PractitionerId) -> broadcast::Receiver<Event> {
+        self.fanout.subscribe(to)
     }
 }
 
@@ -114,7 +163,7 @@ impl Notifier {
 async fn relay_notices(
     store: &Arc<dyn MetadataStore>,
     mut notices: medshare_store::EventNotices,
-    tx: &broadcast::Sender<(PractitionerId, Event)>,
+    fanout: &Fanout,
 ) {
     use futures::StreamExt;
     while let Some(n) = notices.next().await {
@@ -125,8 +174,8 @@ async fn relay_notices(
                 continue;
             }
         };
-        // Nobody streaming on this replica: nothing to read back.
-        if tx.receiver_count() == 0 {
+        // The recipient is not streaming from this replica: nothing to read back.
+        if !fanout.listening(to) {
             continue;
         }
         match store.events_since(to, seq - 1, 1).await {
@@ -134,14 +183,14 @@ async fn relay_notices(
                 for r in rows.into_iter().filter(|r| r.seq == seq) {
                     match serde_json::from_str::<EventKind>(&r.body) {
                         Ok(event) => {
-                            let _ = tx.send((
+                            fanout.deliver(
                                 to,
                                 Event {
                                     seq,
                                     at: crate::state::at(r.at),
                                     event,
                                 },
-                            ));
+                            );
                         }
                         Err(_) => tracing::error!(seq, "stored notification is corrupt"),
                     }
@@ -149,5 +198,46 @@ async fn relay_notices(
             }
             Err(e) => tracing::error!(error = %e, "could not read an announced notification"),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn event(seq: i64, by: PractitionerId) -> Event {
+        Event {
+            seq,
+            at: crate::state::at(0),
+            event: EventKind::Revoked {
+                document_id: medshare_model::DocumentId::new(),
+                by,
+            },
+        }
+    }
+
+    /// An event wakes its recipient's streams only; a recipient nobody listens to any more is
+    /// forgotten; a stream more than the backlog behind sees the lag (and is ended by the route).
+    #[test]
+    fn events_reach_only_their_recipient() {
+        let f = Fanout::default();
+        let (a, b) = (PractitionerId::new(), PractitionerId::new());
+        let (mut ra1, mut ra2, mut rb) = (f.subscribe(a), f.subscribe(a), f.subscribe(b));
+        f.deliver(a, event(1, b));
+        assert_eq!(ra1.try_recv().unwrap().seq, 1);
+        assert_eq!(ra2.try_recv().unwrap().seq, 1);
+        assert!(rb.try_recv().is_err());
+        assert!(f.listening(b));
+        drop(rb);
+        assert!(!f.listening(b));
+        f.deliver(b, event(2, a));
+        assert_eq!(f.recipients(), 1);
+        for seq in 0..=STREAM_BACKLOG as i64 {
+            f.deliver(a, event(10 + seq, b));
+        }
+        assert!(matches!(
+            ra1.try_recv(),
+            Err(broadcast::error::TryRecvError::Lagged(_))
+        ));
     }
 }

@@ -1,9 +1,13 @@
 //! The hub's side of the Merkle log: one appender task writes entries in batches (group
 //! commit: a request's entry is durable before its response leaves, and concurrent requests
-//! share one transaction), an in-memory RFC 6962 tree mirrors the stored leaves, and signed tree
-//! heads are written periodically and on demand.
+//! share one transaction), an RFC 6962 tree in bounded memory mirrors the stored leaves (closed
+//! chunks of 1,024 leaves are kept as their root and read back from the store when a proof
+//! reaches inside one), and signed tree heads are written periodically and on demand.
 
-use medshare_audit::{Entry, LoggedEntry, MerkleTree, Proof, Root, SignedTreeHead, TreeHead};
+use medshare_audit::{
+    ChunkLeaves, CompactError, CompactTree, Entry, Leaf, LoggedEntry, Proof, Root, SignedTreeHead,
+    TreeHead,
+};
 use medshare_store::{MetadataStore, StoreError};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -12,6 +16,10 @@ use zeroize::Zeroizing;
 
 /// Entries read back per page when the tree catches up with the store.
 const PAGE: i64 = 10_000;
+
+/// Closed chunks whose leaves are kept after a proof needed them (clients witness recent
+/// heads, so the same few chunks come back): 8 x 32 KiB.
+const CHUNKS_CACHED: usize = 8;
 
 /// Why the log cannot be opened or written.
 #[derive(Debug, thiserror::Error)]
@@ -49,9 +57,11 @@ struct Pending {
 }
 
 struct TreeState {
-    tree: MerkleTree,
+    tree: CompactTree,
     last_head: Option<SignedTreeHead>,
     last_signed: Instant,
+    /// Recently read closed chunks, newest last.
+    chunks: std::collections::VecDeque<(u64, Arc<Vec<Leaf>>)>,
 }
 
 struct Inner {
@@ -104,9 +114,10 @@ impl AuditLog {
         let key = ed25519_dalek::SigningKey::from_bytes(&seed);
         let latest = store.latest_audit_head().await?;
         let mut state = TreeState {
-            tree: MerkleTree::new(),
+            tree: CompactTree::new(),
             last_head: None,
             last_signed: Instant::now(),
+            chunks: Default::default(),
         };
         if let Some(head) = latest {
             if head.key().ok() != Some(key.verifying_key().to_bytes()) {
@@ -176,9 +187,17 @@ impl AuditLog {
         let mut st = self.inner.state.lock().await;
         sync(&*self.inner.store, &mut st.tree, None).await?;
         let head = self.inner.sign(&mut st, true).await?;
-        let proof = from
-            .filter(|&f| f > 0 && f <= st.tree.len())
-            .and_then(|f| st.tree.prove_consistency(f));
+        let proof = match from.filter(|&f| f > 0 && f <= st.tree.len()) {
+            Some(f) => {
+                let need = st.tree.chunk_for_consistency(f);
+                let chunk = chunk_leaves(&*self.inner.store, &mut st, need).await?;
+                let chunk = need
+                    .zip(chunk.as_deref())
+                    .map(|(index, leaves)| ChunkLeaves { index, leaves });
+                proof_or_diverged(&st.tree, st.tree.prove_consistency(f, chunk))?
+            }
+            None => None,
+        };
         Ok((head, proof))
     }
 
@@ -187,10 +206,16 @@ impl AuditLog {
         let mut st = self.inner.state.lock().await;
         sync(&*self.inner.store, &mut st.tree, None).await?;
         let head = self.inner.sign(&mut st, true).await?;
-        let Ok(index) = u64::try_from(seq - 1) else {
+        let Some(index) = seq.checked_sub(1).and_then(|i| u64::try_from(i).ok()) else {
             return Ok(None);
         };
-        Ok(st.tree.prove_inclusion(index).map(|p| (head, p)))
+        let need = st.tree.chunk_for_inclusion(index);
+        let chunk = chunk_leaves(&*self.inner.store, &mut st, need).await?;
+        let chunk = need
+            .zip(chunk.as_deref())
+            .map(|(index, leaves)| ChunkLeaves { index, leaves });
+        let proof = proof_or_diverged(&st.tree, st.tree.prove_inclusion(index, chunk))?;
+        Ok(proof.map(|p| (head, p)))
     }
 }
 
@@ -244,10 +269,56 @@ impl Inner {
     }
 }
 
+/// A proof, `None` for an index or size outside the tree, and `Diverged` when the leaves read
+/// back for a closed chunk no longer hash to the root the tree kept for it.
+fn proof_or_diverged(
+    tree: &CompactTree,
+    made: Result<Proof, CompactError>,
+) -> Result<Option<Proof>, LogError> {
+    match made {
+        Ok(p) => Ok(Some(p)),
+        Err(CompactError::OutOfRange) => Ok(None),
+        Err(CompactError::ChunkMismatch(c) | CompactError::NeedChunk(c)) => {
+            Err(LogError::Diverged {
+                size: ((c + 1) * tree.chunk_len()).min(tree.len()),
+            })
+        }
+    }
+}
+
+/// The leaves of closed chunk `index` (if one is needed), from the cache or read back from the
+/// store; the tree checks them against the chunk's root before using them.
+async fn chunk_leaves(
+    store: &dyn MetadataStore,
+    st: &mut TreeState,
+    index: Option<u64>,
+) -> Result<Option<Arc<Vec<Leaf>>>, LogError> {
+    let Some(index) = index else { return Ok(None) };
+    if let Some((_, leaves)) = st.chunks.iter().find(|(c, _)| *c == index) {
+        return Ok(Some(leaves.clone()));
+    }
+    let n = st.tree.chunk_len();
+    let first = i64::try_from(index * n).map_err(|_| LogError::Gap { seq: i64::MAX })?;
+    let rows = store.audit_entries(first, n as i64).await?;
+    let mut leaves = Vec::with_capacity(rows.len());
+    for (i, r) in rows.iter().enumerate() {
+        if r.seq != first + 1 + i as i64 {
+            return Err(LogError::Gap { seq: r.seq });
+        }
+        leaves.push(r.recorded_leaf().unwrap_or_else(|| r.entry.leaf()));
+    }
+    let leaves = Arc::new(leaves);
+    if st.chunks.len() >= CHUNKS_CACHED {
+        st.chunks.pop_front();
+    }
+    st.chunks.push_back((index, leaves.clone()));
+    Ok(Some(leaves))
+}
+
 /// Read entries past the tree's end (up to `until` entries in all) and push their leaves.
 async fn sync(
     store: &dyn MetadataStore,
-    tree: &mut MerkleTree,
+    tree: &mut CompactTree,
     until: Option<u64>,
 ) -> Result<(), LogError> {
     loop {
@@ -318,5 +389,107 @@ async fn ticker(inner: std::sync::Weak<Inner>) {
         if let Err(e) = i.sign(&mut st, false).await {
             tracing::error!(error = %e, "could not sign an audit tree head");
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use medshare_audit::{MerkleTree, verify_consistency, verify_inclusion};
+    use sqlx::Connection;
+
+    fn entry(i: i64) -> Entry {
+        Entry {
+            at: 1_700_000_000 + i,
+            actor: None,
+            institution: None,
+            action: "test.append".into(),
+            document: None,
+            patient: None,
+            outcome: "allowed".into(),
+            purpose: "test".into(),
+            detail: None,
+        }
+    }
+
+    /// Proofs that reach into closed chunks (read back from a real SQLite store) verify against
+    /// the signed head, the same as a whole in-memory tree's; a reopened hub rebuilds the same
+    /// root; and a chunk changed in the database behind the hub's back is refused, not proved.
+    #[tokio::test(flavor = "multi_thread")]
+    async fn proofs_from_closed_chunks_verify_and_a_changed_chunk_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let url = format!("sqlite://{}?mode=rwc", dir.path().join("hub.db").display());
+        let store = medshare_store::open_with(&url, medshare_store::OpenMode::Migrate)
+            .await
+            .unwrap();
+        let (tx, _rx) = mpsc::unbounded_channel();
+        let seed = Zeroizing::new([7u8; 32]);
+        let clock = crate::clock::Clock::system();
+        let open = || {
+            AuditLog::open(
+                store.clone(),
+                seed.clone(),
+                Duration::from_secs(3600),
+                256,
+                tx.clone(),
+                clock.clone(),
+            )
+        };
+        let log = open().await.unwrap();
+        let receipts: Vec<Receipt> = {
+            let mut r = Vec::new();
+            for i in 0..2_500 {
+                r.push(log.submit(entry(i)).await);
+            }
+            r
+        };
+        for r in receipts {
+            r.durable().await.unwrap();
+        }
+        let mut reference = MerkleTree::new();
+        for r in store.audit_entries(0, 10_000).await.unwrap() {
+            reference.push(r.recorded_leaf().unwrap_or_else(|| r.entry.leaf()));
+        }
+        let key = log.public_key();
+        let (head, proof) = log.head(Some(700)).await.unwrap();
+        let root = head.verify(&key).unwrap();
+        assert_eq!(root, reference.root());
+        assert_eq!(proof, reference.prove_consistency(700));
+        let mut old = MerkleTree::new();
+        for r in store.audit_entries(0, 700).await.unwrap() {
+            old.push(r.entry.leaf());
+        }
+        verify_consistency(&old.root(), &root, &proof.unwrap()).unwrap();
+        for seq in [1i64, 1024, 1025, 2048, 2500] {
+            let (head, proof) = log.inclusion(seq).await.unwrap().unwrap();
+            let leaf = store.audit_entries(seq - 1, 1).await.unwrap()[0]
+                .entry
+                .leaf();
+            verify_inclusion(&head.verify(&key).unwrap(), (seq - 1) as u64, &leaf, &proof).unwrap();
+        }
+        assert!(log.inclusion(2501).await.unwrap().is_none());
+        assert!(log.inclusion(0).await.unwrap().is_none());
+        drop(log);
+
+        // Reopened: the same root, and the rebuilt tree checks against the last signed head.
+        let log = open().await.unwrap();
+        assert_eq!(log.head(None).await.unwrap().0.head.root(), Some(root));
+        drop(log);
+
+        // Entry 1,500 (inside the second closed chunk) rewritten behind the hub's back, after
+        // the hub's tree was built: the proof that needs its chunk is refused.
+        let log = open().await.unwrap();
+        let mut c = sqlx::SqliteConnection::connect(&url).await.unwrap();
+        for stmt in [
+            "DROP TRIGGER access_log_no_update",
+            "UPDATE access_log SET action = 'test.rewritten', leaf = NULL WHERE seq = 1500",
+        ] {
+            sqlx::query(stmt).execute(&mut c).await.unwrap();
+        }
+        assert!(matches!(
+            log.inclusion(1400).await,
+            Err(LogError::Diverged { size: 2048 })
+        ));
+        assert!(log.inclusion(10).await.unwrap().is_some());
     }
 }

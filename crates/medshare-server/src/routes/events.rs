@@ -79,20 +79,24 @@ pub async fn stream(
         .or(q.since)
         .unwrap_or(0);
     // Subscribe before reading the backlog so nothing falls between the two.
-    let live = tokio_stream::wrappers::BroadcastStream::new(s.notifier.subscribe());
+    let me = caller.id();
+    let live = tokio_stream::wrappers::BroadcastStream::new(s.notifier.subscribe(me));
     let old = backlog(&s, &caller, last).await?;
     // Live events already sent as backlog are skipped by sequence number, not by "greater
     // than the last one": with PostgreSQL, concurrent inserts may commit out of sequence order,
     // and an event committed late with a lower number must still reach the stream.
     let sent: std::collections::HashSet<i64> = old.iter().map(|e| e.seq).collect();
-    let me = caller.id();
-    let live = live.filter_map(move |m| {
-        let fresh = match m {
-            Ok((to, e)) if to == me && !sent.contains(&e.seq) => Some(sse(&e)),
-            _ => None,
-        };
-        async move { fresh }
-    });
+    // A stream that fell too far behind ends rather than skip events: its client reconnects
+    // with the last sequence number it saw and the store has the rest.
+    let live = live
+        .take_while(|m| std::future::ready(m.is_ok()))
+        .filter_map(move |m| {
+            let fresh = match m {
+                Ok(e) if !sent.contains(&e.seq) => Some(sse(&e)),
+                _ => None,
+            };
+            async move { fresh }
+        });
     // A comment first, so the response (and its headers) reach the client at once.
     let hello = std::iter::once(Ok(SseEvent::default().comment("medshare events")));
     let stream =
