@@ -234,6 +234,12 @@ pub struct RetentionConfig {
     pub nonces_secs: i64,
     /// Patient notices delivered or given up on are deleted after this.
     pub notices_secs: i64,
+    /// Notification channel deliveries done or given up on are deleted after this (at least
+    /// an hour: the per-recipient rate limit counts the last minute's deliveries).
+    pub notifications_secs: i64,
+    /// Closed consults (acknowledged or unanswered, no step since) are deleted this long
+    /// after they were asked, with their history; the audit log keeps its record of each step.
+    pub consults_secs: i64,
 }
 
 impl Default for RetentionConfig {
@@ -244,6 +250,8 @@ impl Default for RetentionConfig {
             events_secs: 30 * 24 * 3600,
             nonces_secs: 24 * 3600,
             notices_secs: 90 * 24 * 3600,
+            notifications_secs: 30 * 24 * 3600,
+            consults_secs: 365 * 24 * 3600,
         }
     }
 }

@@ -252,11 +252,14 @@ impl<D: Dialect> NotifyStore for Store<D> {
         outcome: &Attempt,
     ) -> Result<()> {
         let mut tx = self.begin().await?;
-        let channel: Option<String> =
-            sql("SELECT channel_id FROM notify_outbox WHERE id = $1 AND claimed_by = $2")
-                .bind((id, replica))
-                .fetch_optional(&mut tx)
-                .await?;
+        // A write first: SQLite then takes its write lock at the start (waiting up to its busy
+        // timeout) instead of failing at once to upgrade a read snapshot another writer has
+        // moved past ("database is locked"), which left the row claimed for CLAIM_TTL.
+        let channel: Option<String> = sql("UPDATE notify_outbox SET claimed_at = claimed_at \
+             WHERE id = $1 AND claimed_by = $2 RETURNING channel_id")
+        .bind((id, replica))
+        .fetch_optional(&mut tx)
+        .await?;
         let Some(channel) = channel else {
             return Ok(());
         };

@@ -504,6 +504,16 @@ pub async fn deliver_due(state: &AppState, http: &Guarded, replica: &str) -> Api
                 }
             }
         };
+        crate::metrics::notification_attempt(
+            ChannelKind::parse(&c.kind).map_or("unknown", ChannelKind::as_str),
+            match &outcome {
+                Attempt::Delivered => "delivered",
+                Attempt::Retry { .. } => "retry",
+                Attempt::Failed { .. } => "failed",
+                Attempt::Gone { .. } => "gone",
+                Attempt::Postponed { .. } => "postponed",
+            },
+        );
         state
             .store
             .finish_notification(n.id, replica, now, &outcome)

@@ -479,6 +479,10 @@ pub async fn escalate_due(state: &AppState, replica: &str) -> ApiResult<usize> {
             continue;
         };
         moved += 1;
+        crate::metrics::consult_escalated(match outcome {
+            Escalated::To(_) => "escalated",
+            Escalated::Unanswered => "unanswered",
+        });
         let (action, basis, told, step) = match outcome {
             Escalated::To(next) => (
                 Action::ConsultEscalate,
