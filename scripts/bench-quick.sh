@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The transfer, seal, audit and soak benchmarks in quick mode (a few MiB, one run, no targets judged),
+# The transfer, seal, audit, soak and streams benchmarks in quick mode (a few MiB, one run, no targets judged),
 # end to end against their references (nginx, dd, age/rage), so they cannot rot. Debug build,
 # bounded: about half a minute once built. Figures from here mean nothing; see
 # docs/benchmarks.md for real runs (release build, quiet machine).
@@ -25,3 +25,9 @@ r = json.load(sys.stdin)
 bad = [t for t in r["targets"] if t["name"] == "soak-errors" and not t["met"]]
 sys.exit("soak: errors in the quick run: %s" % r["errors"] if bad else 0)'
 
+# Idle event streams' quick mode: 200 streams, 3 notifications; fails if one is lost.
+echo "== medshare-bench streams --quick" >&2
+timeout 120 "$bench" streams --quick >/dev/null
+# A case room's fan-out in quick mode: 5 members, 3 messages; fails if one is lost.
+echo "== medshare-bench rooms --quick" >&2
+timeout 180 "$bench" rooms --quick >/dev/null

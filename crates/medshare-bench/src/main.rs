@@ -39,6 +39,7 @@ mod classify;
 mod gateway;
 mod hub;
 mod report;
+mod rooms;
 mod scale;
 mod seal;
 mod search;
@@ -83,6 +84,8 @@ enum Command {
     Gateway(gateway::Args),
     /// A mixed workload for minutes against one hub or two replicas: errors, memory, p99.
     Soak(soak::Args),
+    /// Message fan-out in a case room: from the send to every member holding the plaintext.
+    Rooms(rooms::Args),
     /// Idle live event streams: hub memory per stream, delivery with all open, memory after.
     Streams(streams::Args),
     /// Run a sandbox hub on 127.0.0.1:0 until stdin closes or SIGTERM (used by `transfer`).
@@ -123,6 +126,7 @@ fn main() -> std::process::ExitCode {
             Command::Gateway(a) => gateway::run(a).await,
             Command::Soak(a) => soak::run(a).await,
             Command::Streams(a) => streams::run(a).await,
+            Command::Rooms(a) => rooms::run(a).await,
             Command::Hub {
                 data_dir,
                 port_file,

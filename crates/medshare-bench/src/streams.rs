@@ -2,9 +2,12 @@
 //! delivery of one notification with all of them open (from the share that causes it to the
 //! event at every stream), and whether the hub's memory returns to its baseline once they close.
 //!
-//! The hub runs as its own process (its memory read from `/proc`); every stream is the
-//! cardiologist's (`Client::follow`, one HTTP/1.1 connection each, as the app holds one per open
-//! tab); the family doctor shares a document with them and revokes it, each share one event.
+//! The hub runs as its own process (its memory read from `/proc`); each stream is one HTTP/1.1
+//! connection (`Client::follow`, as the app holds one per open tab). The idle streams are the
+//! emergency physician's; the cardiologist holds `--fanout` streams, and the family doctor
+//! shares a document with the cardiologist and revokes it, each share one event to each of the
+//! cardiologist's streams. `--fanout 1` is the everyday case (one doctor notified while
+//! thousands of others idle); a large fan-out is one person with many tabs, the worst case.
 
 use crate::hub::HubProcess;
 use crate::report::{Latency, Machine, Out};
@@ -21,9 +24,12 @@ use std::time::{Duration, Instant};
 
 #[derive(clap::Args)]
 pub struct Args {
-    /// Streams held open at once.
+    /// Idle streams held open (another practitioner's).
     #[arg(long, default_value_t = 10_000)]
     streams: usize,
+    /// Streams of the practitioner who is notified.
+    #[arg(long, default_value_t = 1)]
+    fanout: usize,
     /// Notifications sent with every stream open (each a share of a document).
     #[arg(long, default_value_t = 20)]
     notifications: usize,
@@ -42,6 +48,7 @@ pub struct Args {
 struct Record {
     machine: Machine,
     streams: usize,
+    fanout: usize,
     notifications: usize,
     /// Hub RSS before the streams, with all open, and after they closed (KiB).
     rss_baseline_kib: u64,
@@ -81,6 +88,7 @@ pub async fn run(mut a: Args) -> anyhow::Result<()> {
     let world = World::build_at(&hub.url, token.trim(), &story_cast()).await?;
     let chan = world.login_at(&hub.url, "dr.chan").await?;
     let wong = Arc::new(world.login_at(&hub.url, "dr.wong").await?);
+    let ho = Arc::new(world.login_at(&hub.url, "dr.ho").await?);
     let wong_handle: medshare_model::Handle = "dr.wong".parse().expect("a valid handle");
     let person = &medshare_synth::patients(7070, 1)[0];
     let hkid: PatientIdentifier = person.hkid.parse()?;
@@ -122,20 +130,22 @@ pub async fn run(mut a: Args) -> anyhow::Result<()> {
     // Open every stream (a few hundred at a time, as tabs reconnecting after a deploy would).
     let arrivals: Arrivals = Arc::default();
     let opened = Instant::now();
-    let mut tasks = Vec::with_capacity(a.streams);
-    let (ready_tx, mut ready_rx) = tokio::sync::mpsc::channel::<anyhow::Result<()>>(a.streams);
+    let total = a.streams + a.fanout;
+    let mut tasks = Vec::with_capacity(total);
+    let (ready_tx, mut ready_rx) = tokio::sync::mpsc::channel::<anyhow::Result<()>>(total);
     let gate = Arc::new(tokio::sync::Semaphore::new(256));
-    for _ in 0..a.streams {
-        let (wong, arrivals, ready, gate) = (
-            wong.clone(),
-            arrivals.clone(),
-            ready_tx.clone(),
-            gate.clone(),
-        );
+    let ho_since = ho.inbox(0).await?.last().map_or(0, |e| e.seq);
+    for i in 0..total {
+        let (who, since) = if i < a.fanout {
+            (wong.clone(), since)
+        } else {
+            (ho.clone(), ho_since)
+        };
+        let (arrivals, ready, gate) = (arrivals.clone(), ready_tx.clone(), gate.clone());
         tasks.push(tokio::spawn(async move {
             let stream = {
                 let _permit = gate.acquire().await;
-                wong.follow(since).await
+                who.follow(since).await
             };
             let mut stream = match stream {
                 Ok(s) => Box::pin(s),
@@ -152,7 +162,7 @@ pub async fn run(mut a: Args) -> anyhow::Result<()> {
         }));
     }
     drop(ready_tx);
-    for _ in 0..a.streams {
+    for _ in 0..total {
         match ready_rx.recv().await {
             Some(Ok(())) => {}
             Some(Err(e)) => return Err(e.context("open a stream")),
@@ -162,10 +172,12 @@ pub async fn run(mut a: Args) -> anyhow::Result<()> {
     let open_secs = opened.elapsed().as_secs_f64();
     tokio::time::sleep(Duration::from_secs(3)).await;
     let open = proc_status_kib(hub.pid, "VmRSS").unwrap_or(0);
-    let per_stream = (open.saturating_sub(base)) as f64 / a.streams as f64;
+    let per_stream = (open.saturating_sub(base)) as f64 / total as f64;
     out.say(format!(
-        "{} streams open in {open_secs:.1} s; hub RSS {} -> {} MiB: {per_stream:.1} KiB per stream",
+        "{total} streams open in {open_secs:.1} s ({} idle, {} of the notified doctor); hub RSS \
+         {} -> {} MiB: {per_stream:.1} KiB per stream",
         a.streams,
+        a.fanout,
         base / 1024,
         open / 1024
     ));
@@ -183,12 +195,12 @@ pub async fn run(mut a: Args) -> anyhow::Result<()> {
         let seq = wong.inbox(since).await?.last().map_or(0, |e| e.seq);
         let got = loop {
             let n = arrivals.lock().unwrap().get(&seq).map_or(0, Vec::len);
-            if n >= a.streams || Instant::now() > deadline {
+            if n >= a.fanout || Instant::now() > deadline {
                 break n;
             }
-            tokio::time::sleep(Duration::from_millis(5)).await;
+            tokio::time::sleep(Duration::from_millis(1)).await;
         };
-        missed += a.streams - got;
+        missed += a.fanout - got;
         if let Some(times) = arrivals.lock().unwrap().remove(&seq) {
             delivery.extend(times.iter().map(|t| t.duration_since(t0)));
             if let Some(max) = times.iter().max() {
@@ -241,6 +253,7 @@ pub async fn run(mut a: Args) -> anyhow::Result<()> {
     out.record(&Record {
         machine,
         streams: a.streams,
+        fanout: a.fanout,
         notifications: a.notifications,
         rss_baseline_kib: base,
         rss_open_kib: open,

@@ -44,13 +44,22 @@ async fn watch(
     now: i64,
 ) -> Result<()> {
     let mut queued = false;
-    let mut actors = BTreeSet::new();
+    // Only an entry that a rule counts can change that rule's count: a read through break-glass
+    // or a care relationship, or a refusal. Reads through grants or one's own uploads (nearly
+    // all of them) cost no query here; re-counting an actor's whole window for each of those
+    // made this task fall behind a busy hub (its queue and the hub's memory grew by the minute).
+    let mut readers = BTreeSet::new();
+    let mut refused = BTreeSet::new();
     for l in batch {
         let e = &l.entry;
-        if let Some(actor) = e.actor
-            && (is_read(&e.action) || !e.allowed())
-        {
-            actors.insert(actor);
+        if let Some(actor) = e.actor {
+            let counted_basis = matches!(e.purpose.as_str(), "break-glass" | "care-relationship");
+            if is_read(&e.action) && (counted_basis || !e.allowed()) {
+                readers.insert(actor);
+            }
+            if !e.allowed() {
+                refused.insert(actor);
+            }
         }
         let Some(patient) = e.patient else { continue };
         if e.allowed() && is_read(&e.action) && store.patient_contact(patient).await?.is_some() {
@@ -68,7 +77,7 @@ async fn watch(
     if queued {
         outbox.notify_one();
     }
-    for actor in actors {
+    for actor in readers {
         let patients = store
             .patients_read_without_standing_care(actor, now - config.alert_patients_window_secs)
             .await?;
@@ -84,6 +93,8 @@ async fn watch(
             )
             .await?;
         }
+    }
+    for actor in refused {
         let denials = store
             .denials_by(actor, now - config.alert_denials_window_secs)
             .await?;
