@@ -12,6 +12,7 @@ export MEDSHARE_TEST_MATERIAL="$(bash scripts/test-material.sh)"  # real DICOM/H
 export MEDSHARE_GATEWAY_PEERS="$(bash scripts/gateway-peers.sh)"  # dcmtk, mllp_send, pynetdicom, simple-hl7, FHIR validator/clients for medshare-gateway
 export MEDSHARE_SCHEMATHESIS="$(bash scripts/schemathesis.sh)"  # the API against its own schema
 export MEDSHARE_SMTPD="$(bash scripts/smtp-peer.sh)"  # aiosmtpd (PyPI) for the e-mail notification test
+export MEDSHARE_PUSH_PEER="$(bash scripts/push-peer.sh)"  # http_ece + py_vapid (PyPI): the independent Web Push receiver
 bash scripts/wasm-check.sh  # browser crates build for wasm32
 bash scripts/build-web.sh   # the web app, before the hub is built so it embeds it
 if [ $# -eq 0 ]; then

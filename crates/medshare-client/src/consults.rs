@@ -389,6 +389,33 @@ impl Client {
                     kind,
                     address: address.to_string(),
                     secret,
+                    keys: None,
+                },
+            )
+            .await
+    }
+
+    /// The hub's VAPID public key (base64url), the `applicationServerKey` a browser subscribes
+    /// with before [`Self::add_push_channel`].
+    pub async fn vapid_key(&self) -> Result<String> {
+        let k: medshare_model::consults::VapidKey = self.hub().get("/v1/notify/vapid").await?;
+        Ok(k.public_key)
+    }
+
+    /// Add a Web Push channel: a browser subscription's endpoint and keys.
+    pub async fn add_push_channel(
+        &self,
+        endpoint: &str,
+        keys: medshare_model::consults::PushKeys,
+    ) -> Result<ChannelCreated> {
+        self.hub()
+            .post(
+                "/v1/notify/channels",
+                &NewChannel {
+                    kind: ChannelKind::WebPush,
+                    address: endpoint.to_string(),
+                    secret: None,
+                    keys: Some(keys),
                 },
             )
             .await

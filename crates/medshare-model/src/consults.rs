@@ -178,6 +178,12 @@ pub enum ChannelKind {
     Dingtalk,
     /// E-mail through the hub's SMTP relay (`[notify.smtp]`).
     Email,
+    /// Web Push to a browser's push subscription (RFC 8030 delivery, RFC 8291 message
+    /// encryption, RFC 8292 VAPID with the hub's key from `GET /v1/notify/vapid`).
+    WebPush,
+    /// A Microsoft Teams / Slack-style incoming webhook: JSON `{"text": ...}` POSTed to the
+    /// hook's secret URL (incoming webhooks carry no signature; the URL is the credential).
+    ChatWebhook,
 }
 
 impl ChannelKind {
@@ -186,13 +192,21 @@ impl ChannelKind {
             Self::Webhook => "webhook",
             Self::Dingtalk => "dingtalk",
             Self::Email => "email",
+            Self::WebPush => "web-push",
+            Self::ChatWebhook => "chat-webhook",
         }
     }
 
     pub fn parse(s: &str) -> Option<Self> {
-        [Self::Webhook, Self::Dingtalk, Self::Email]
-            .into_iter()
-            .find(|k| k.as_str() == s)
+        [
+            Self::Webhook,
+            Self::Dingtalk,
+            Self::Email,
+            Self::WebPush,
+            Self::ChatWebhook,
+        ]
+        .into_iter()
+        .find(|k| k.as_str() == s)
     }
 }
 
@@ -207,11 +221,31 @@ pub const NOTIFICATION_TEXT: &str = "You have an urgent consult in medshare";
 pub struct NewChannel {
     pub kind: ChannelKind,
     /// The receiver's `https://` URL (DingTalk: the robot's webhook URL with its access token;
-    /// e-mail: the address).
+    /// e-mail: the address; Web Push: the subscription's endpoint).
     pub address: String,
     /// The signing secret: DingTalk's robot secret (required); for a webhook, absent to have
     /// the hub make one (returned once).
     pub secret: Option<String>,
+    /// Web Push only: the subscription's keys (`PushSubscription.toJSON().keys`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub keys: Option<PushKeys>,
+}
+
+/// A browser push subscription's keys, base64url as the Push API gives them.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct PushKeys {
+    /// The user agent's P-256 public key (uncompressed point).
+    pub p256dh: String,
+    /// The 16-byte authentication secret.
+    pub auth: String,
+}
+
+/// `GET /v1/notify/vapid`: the hub's VAPID public key, for `pushManager.subscribe`'s
+/// `applicationServerKey`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct VapidKey {
+    /// Base64url (no padding) of the uncompressed P-256 point.
+    pub public_key: String,
 }
 
 /// A channel as its owner sees it (never its secret), with its delivery record.
@@ -233,6 +267,10 @@ pub struct ChannelView {
     pub failed: i64,
     /// Notifications waiting (retries, or held back by the rate limit).
     pub pending: i64,
+    /// When the destination said it is gone for good (a Web Push subscription that expired
+    /// or was revoked): nothing more is sent; remove the channel and subscribe again.
+    #[serde(default, with = "time::serde::rfc3339::option")]
+    pub disabled_at: Option<OffsetDateTime>,
 }
 
 /// `POST /v1/notify/channels` answer: the channel and, for a webhook whose secret the hub

@@ -462,6 +462,15 @@ async fn bad_input_changes_nothing() -> anyhow::Result<()> {
         .send()
         .await?;
     assert_eq!(r.status().as_u16(), 400);
+    // A consult about a patient the requester has no care relationship with (nor consent
+    // reaching their institution): refused like a read of the patient's records, recorded.
+    assert_api(
+        wong.request_consult(&p, &ask("dr.ho", "about someone else's patient"))
+            .await,
+        ErrorCode::Forbidden,
+        "a consult about a patient not in the requester's care",
+    );
+    assert!(wong.consults().await?.is_empty());
     // The client refuses an oversize question before sealing anything.
     assert!(
         chan.request_consult(&p, &ask("dr.wong", &"x".repeat(9000)))

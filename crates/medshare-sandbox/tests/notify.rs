@@ -59,7 +59,8 @@ async fn record(State(log): State<Log>, uri: OriginalUri, headers: HeaderMap, bo
     g
 }
 
-/// A local receiver: `/hook` (200), `/robot` (DingTalk's `{"errcode":0}`), `/fail` (500).
+/// A local receiver: `/hook` (200), `/robot` (DingTalk's `{"errcode":0}`), `/fail` (500),
+/// `/chat` (Slack's `ok`), `/chat-deleted` (Slack's 404 `no_service`).
 async fn receiver() -> anyhow::Result<(String, Log)> {
     let log: Log = Arc::default();
     let app = Router::new()
@@ -82,6 +83,21 @@ async fn receiver() -> anyhow::Result<(String, Log)> {
             post(|s, u, h, b| async move {
                 record(s, u, h, b).await;
                 StatusCode::INTERNAL_SERVER_ERROR
+            }),
+        )
+        // Slack's incoming webhook answers "ok"; a deleted hook answers 404 "no_service".
+        .route(
+            "/chat",
+            post(|s, u, h, b| async move {
+                record(s, u, h, b).await;
+                (StatusCode::OK, "ok")
+            }),
+        )
+        .route(
+            "/chat-deleted",
+            post(|s, u, h, b| async move {
+                record(s, u, h, b).await;
+                (StatusCode::NOT_FOUND, "no_service")
             }),
         )
         .with_state(log.clone());
@@ -465,8 +481,294 @@ async fn email_reaches_a_real_smtp_server_without_health_information() -> anyhow
     ] {
         assert!(!mail.contains(m), "{m} is in the e-mail");
     }
-    let ch = wong.notify_channels().await?;
-    assert!(ch[0].last_delivered_at.is_some());
+    // The relay has the message before the hub records the delivery: wait for the record.
+    let mut ch = wong.notify_channels().await?;
+    for _ in 0..100 {
+        if ch[0].last_delivered_at.is_some() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        ch = wong.notify_channels().await?;
+    }
+    assert!(ch[0].last_delivered_at.is_some(), "{ch:?}");
     assert_eq!((ch[0].pending, ch[0].failed), (0, 0));
+    Ok(())
+}
+
+/// The independent Web Push receiver (`scripts/push-receiver.py` with PyPI's http_ece and
+/// py_vapid from `scripts/push-peer.sh`): its subscription, and each request it checked.
+struct PushPeer {
+    child: std::process::Child,
+    first: serde_json::Value,
+    got: Arc<Mutex<Vec<serde_json::Value>>>,
+}
+
+impl PushPeer {
+    fn start() -> anyhow::Result<Self> {
+        use std::io::BufRead;
+        let python = std::env::var("MEDSHARE_PUSH_PEER").expect(
+            "MEDSHARE_PUSH_PEER is not set: run `export MEDSHARE_PUSH_PEER=\"$(bash scripts/push-peer.sh)\"` \
+             (scripts/test.sh does)",
+        );
+        let script =
+            std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../scripts/push-receiver.py");
+        let mut child = std::process::Command::new(python)
+            .arg(script)
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::inherit())
+            .spawn()?;
+        let mut lines = std::io::BufReader::new(child.stdout.take().expect("piped")).lines();
+        let first: serde_json::Value = serde_json::from_str(
+            &lines
+                .next()
+                .ok_or_else(|| anyhow::anyhow!("the push receiver did not start"))??,
+        )?;
+        let got: Arc<Mutex<Vec<serde_json::Value>>> = Arc::default();
+        let sink = got.clone();
+        std::thread::spawn(move || {
+            for line in lines.map_while(Result::ok) {
+                if let Ok(v) = serde_json::from_str(&line) {
+                    sink.lock().unwrap().push(v);
+                }
+            }
+        });
+        Ok(Self { child, first, got })
+    }
+
+    fn keys(&self) -> medshare_model::consults::PushKeys {
+        medshare_model::consults::PushKeys {
+            p256dh: self.first["p256dh"].as_str().unwrap().to_string(),
+            auth: self.first["auth"].as_str().unwrap().to_string(),
+        }
+    }
+
+    fn got(&self, prefix: &str) -> Vec<serde_json::Value> {
+        self.got
+            .lock()
+            .unwrap()
+            .iter()
+            .filter(|g| g["path"].as_str().unwrap_or("").starts_with(prefix))
+            .cloned()
+            .collect()
+    }
+}
+
+impl Drop for PushPeer {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn web_push_is_decrypted_and_its_vapid_checked_by_an_independent_receiver()
+-> anyhow::Result<()> {
+    let peer = PushPeer::start()?;
+    let endpoint = peer.first["endpoint"].as_str().unwrap().to_string();
+    let gone = peer.first["gone"].as_str().unwrap().to_string();
+    let dir = tempfile::tempdir()?;
+    let mut config = Backend::SqliteFolder.config(dir.path());
+    config.notify.poll_ms = 100;
+    config.notify.link = "https://hub.example/".into();
+    config.notify.vapid_subject = "mailto:ops@hub.example".into();
+    let hub = TestHub::start(config).await?;
+    let world = World::build(&hub, &story_cast()).await?;
+    let chan = world.login("dr.chan").await?;
+    let wong = world.login("dr.wong").await?;
+
+    // The VAPID key: made on first start, private to the hub's user, served for subscribing.
+    let vapid = wong.vapid_key().await?;
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(dir.path().join("vapid.key"))?
+            .permissions()
+            .mode();
+        assert_eq!(mode & 0o777, 0o600);
+    }
+
+    // Bad subscriptions are refused with a clear 400 and nothing is added.
+    let mut bad_keys = peer.keys();
+    bad_keys.p256dh = B64.encode([4u8; 65]);
+    let mut short_auth = peer.keys();
+    short_auth.auth = "AAAA".into();
+    for (what, r) in [
+        (
+            "a point not on the curve",
+            wong.add_push_channel(&endpoint, bad_keys).await,
+        ),
+        (
+            "a short auth secret",
+            wong.add_push_channel(&endpoint, short_auth).await,
+        ),
+        (
+            "a private push endpoint",
+            wong.add_push_channel("https://10.0.0.7/push", peer.keys())
+                .await,
+        ),
+        (
+            "no keys",
+            wong.add_notify_channel(ChannelKind::WebPush, &endpoint, None)
+                .await,
+        ),
+    ] {
+        assert_api(r, ErrorCode::BadRequest, what);
+    }
+    assert!(wong.notify_channels().await?.is_empty());
+    let push = wong.add_push_channel(&endpoint, peer.keys()).await?;
+    assert_eq!(push.secret, None);
+    let revoked = wong.add_push_channel(&gone, peer.keys()).await?;
+
+    // An urgent consult full of markers.
+    let (written, hkid) = random_hkid();
+    let marker = random_hex(12);
+    let patient = chan
+        .ensure_patient(
+            &hkid,
+            &PatientCard {
+                name: Some(format!("PATIENTNAME{marker}")),
+                birth_date: None,
+                sex: None,
+            },
+        )
+        .await?;
+    let consult = chan
+        .request_consult(
+            &patient,
+            &ConsultRequest {
+                to: "dr.wong".parse::<Recipient>()?,
+                question: format!("QUESTION{marker}: potassium 7.1"),
+                documents: Vec::new(),
+                ack_within_secs: 600,
+                urgent: true,
+            },
+        )
+        .await?;
+    wait_until("the push and the revoked subscription", || {
+        peer.got("/push/").len() == 1 && peer.got("/gone/").len() == 1
+    })
+    .await?;
+    let g = &peer.got("/push/")[0];
+    assert_eq!(g["ok"], true, "the receiver refused it: {}", g["why"]);
+    assert_eq!(g["k"], vapid.as_str(), "signed with the served VAPID key");
+    assert_eq!(g["claims"]["sub"], "mailto:ops@hub.example");
+    assert_eq!(g["headers"]["urgency"], "high");
+    let shown: serde_json::Value = serde_json::from_str(g["plaintext"].as_str().unwrap())?;
+    assert_eq!(shown["body"], NOTIFICATION_TEXT);
+    assert_eq!(shown["link"], "https://hub.example/");
+    for g in peer.got("/") {
+        let text = g.to_string();
+        for m in [
+            marker.as_str(),
+            &written[..7],
+            &patient.id().to_string(),
+            &consult.consult_id.to_string(),
+            "potassium",
+        ] {
+            assert!(!text.contains(m), "{m} reached the push receiver");
+        }
+    }
+
+    // 410 Gone: the channel is disabled at once (no retries) and shown so.
+    let revoked_id = revoked.channel.channel_id;
+    let mut view = None;
+    for _ in 0..100 {
+        let v = wong.notify_channels().await?;
+        view = v.into_iter().find(|c| c.channel_id == revoked_id);
+        if view.as_ref().is_some_and(|c| c.disabled_at.is_some()) {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let view = view.unwrap();
+    assert!(view.disabled_at.is_some(), "{view:?}");
+    assert_eq!((view.pending, view.failed), (0, 1));
+    assert!(
+        view.last_error.as_deref().unwrap_or("").contains("410"),
+        "{view:?}"
+    );
+    assert_api(
+        wong.test_notify_channel(revoked_id).await,
+        ErrorCode::Conflict,
+        "testing a disabled channel",
+    );
+    // The live subscription still works; the revoked one is not tried again.
+    wong.test_notify_channel(push.channel.channel_id).await?;
+    wait_until("the test push", || peer.got("/push/").len() == 2).await?;
+    assert_eq!(peer.got("/push/")[1]["ok"], true);
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(peer.got("/gone/").len(), 1);
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn chat_incoming_webhooks_get_the_fixed_text_and_deleted_hooks_are_disabled()
+-> anyhow::Result<()> {
+    let (recv, log) = receiver().await?;
+    let dir = tempfile::tempdir()?;
+    let mut config = Backend::SqliteFolder.config(dir.path());
+    config.notify.poll_ms = 100;
+    config.notify.link = "https://hub.example/".into();
+    let hub = TestHub::start(config).await?;
+    let world = World::build(&hub, &story_cast()).await?;
+    let wong = world.login("dr.wong").await?;
+    assert_api(
+        wong.add_notify_channel(
+            ChannelKind::ChatWebhook,
+            &format!("{recv}/chat"),
+            Some("a secret".into()),
+        )
+        .await,
+        ErrorCode::BadRequest,
+        "an incoming webhook with a secret",
+    );
+    let chat = wong
+        .add_notify_channel(ChannelKind::ChatWebhook, &format!("{recv}/chat"), None)
+        .await?;
+    assert_eq!(chat.secret, None);
+    let deleted = wong
+        .add_notify_channel(
+            ChannelKind::ChatWebhook,
+            &format!("{recv}/chat-deleted"),
+            None,
+        )
+        .await?;
+    wong.test_notify_channel(chat.channel.channel_id).await?;
+    wong.test_notify_channel(deleted.channel.channel_id).await?;
+    wait_until("both hooks", || {
+        got(&log, "/chat").len() == 1 && got(&log, "/chat-deleted").len() == 1
+    })
+    .await?;
+    let g = &got(&log, "/chat")[0];
+    assert_eq!(g.headers["content-type"], "application/json");
+    let body: serde_json::Value = serde_json::from_slice(&g.body)?;
+    assert_eq!(
+        body,
+        serde_json::json!({ "text": format!("{NOTIFICATION_TEXT}: https://hub.example/") }),
+        "exactly the fixed text and link"
+    );
+    let id = deleted.channel.channel_id;
+    let mut v = None;
+    for _ in 0..100 {
+        v = wong
+            .notify_channels()
+            .await?
+            .into_iter()
+            .find(|c| c.channel_id == id && c.disabled_at.is_some());
+        if v.is_some() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let v = v.expect("the deleted hook is disabled");
+    assert_eq!((v.pending, v.failed), (0, 1));
+    assert!(v.last_error.as_deref().unwrap_or("").contains("404"));
+    let ok = wong
+        .notify_channels()
+        .await?
+        .into_iter()
+        .find(|c| c.channel_id == chat.channel.channel_id)
+        .unwrap();
+    assert!(ok.disabled_at.is_none() && ok.last_delivered_at.is_some());
     Ok(())
 }

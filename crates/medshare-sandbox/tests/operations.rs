@@ -191,3 +191,131 @@ async fn retention_deletes_expired_sessions_on_its_schedule() -> anyhow::Result<
     }
     hub.stop().await
 }
+
+/// Closed consults and settled channel notifications are deleted by the retention job once
+/// their retention has passed; open consults and waiting notifications stay; the metrics show
+/// the outbox depth, deliveries by channel kind and result, and the purge, with no ids.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn retention_deletes_closed_consults_and_settled_notifications() -> anyhow::Result<()> {
+    use medshare_client::consults::{ConsultRequest, Recipient};
+    use medshare_model::consults::ChannelKind;
+    let dir = tempfile::tempdir()?;
+    let mut c = sandbox_config(dir.path());
+    c.retention.every_secs = 1;
+    c.retention.consults_secs = 7 * 24 * 3600;
+    c.retention.notifications_secs = 24 * 3600;
+    c.notify.poll_ms = 100;
+    c.metrics.token = "scrape-secret-for-tests".into();
+    let hub = TestHub::start(c).await?;
+    let world = World::build(&hub, &story_cast()).await?;
+    let chan = world.login("dr.chan").await?;
+    let wong = world.login("dr.wong").await?;
+    // A receiver that accepts every notification.
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+    let recv = format!("http://{}/hook", listener.local_addr()?);
+    tokio::spawn(async move {
+        let app = axum::Router::new().route("/hook", axum::routing::post(|| async { "ok" }));
+        axum::serve(listener, app).await
+    });
+    wong.add_notify_channel(ChannelKind::Webhook, &recv, None)
+        .await?;
+    let (_, hkid) = random_hkid();
+    let p = chan
+        .ensure_patient(&hkid, &medshare_model::records::PatientCard::default())
+        .await?;
+    let ask = |q: &str| ConsultRequest {
+        to: "dr.wong".parse::<Recipient>().expect("recipient"),
+        question: q.into(),
+        documents: Vec::new(),
+        ack_within_secs: 6 * 24 * 3600,
+        urgent: true,
+    };
+    let closed = chan.request_consult(&p, &ask("first")).await?;
+    wong.ack_consult(closed.consult_id).await?;
+    let db = sqlx::SqlitePool::connect(&format!(
+        "sqlite://{}",
+        dir.path().join("medshare.db").display()
+    ))
+    .await?;
+    let count = |q: &'static str| {
+        let db = db.clone();
+        async move {
+            sqlx::query_scalar::<_, i64>(q)
+                .fetch_one(&db)
+                .await
+                .unwrap()
+        }
+    };
+    let settled = "SELECT COUNT(*) FROM notify_outbox WHERE delivered_at IS NOT NULL";
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+    while count(settled).await < 1 {
+        if tokio::time::Instant::now() > deadline {
+            anyhow::bail!("not delivered: {:?}", wong.notify_channels().await?);
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let of_closed = || {
+        let db = db.clone();
+        let key = format!("consult:{}:%", closed.consult_id);
+        async move {
+            sqlx::query_scalar::<_, i64>("SELECT COUNT(*) FROM notify_outbox WHERE dedupe LIKE ?")
+                .bind(key)
+                .fetch_one(&db)
+                .await
+                .unwrap()
+        }
+    };
+    assert_eq!(of_closed().await, 1);
+    // Eight days on: the acknowledged consult and the delivered notifications are past their
+    // retention; a consult asked now stays open, and so does its row.
+    hub.clock.advance(8 * 24 * 3600);
+    // (Sessions expired meanwhile: sign in again.)
+    let chan = world.login("dr.chan").await?;
+    let wong = world.login("dr.wong").await?;
+    let open = chan.request_consult(&p, &ask("second")).await?;
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    while count("SELECT COUNT(*) FROM consults").await > 1 || of_closed().await > 0 {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "closed consults and settled notifications were not purged"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    let ids: Vec<String> = sqlx::query_scalar("SELECT id FROM consults")
+        .fetch_all(&db)
+        .await?;
+    assert_eq!(ids, vec![open.consult_id.to_string()]);
+    assert_eq!(
+        count("SELECT COUNT(*) FROM consult_steps").await,
+        1,
+        "only the open consult's request"
+    );
+    let consults = wong.consults().await?;
+    assert_eq!(consults.len(), 1);
+    assert_eq!(consults[0].consult_id, open.consult_id);
+
+    let text = http()
+        .get(format!("{}/metrics", hub.url))
+        .bearer_auth("scrape-secret-for-tests")
+        .send()
+        .await?
+        .text()
+        .await?;
+    for want in [
+        "medshare_queue_depth{kind=\"notifications\"}",
+        "medshare_notify_deliveries_total{kind=\"webhook\",result=\"delivered\"}",
+        "medshare_retention_purged_total{kind=\"consults\"}",
+        "medshare_retention_purged_total{kind=\"notifications\"}",
+    ] {
+        assert!(text.contains(want), "{want} missing from:\n{text}");
+    }
+    for id in [
+        closed.consult_id.to_string(),
+        open.consult_id.to_string(),
+        p.id().to_string(),
+        world.id("dr.wong").to_string(),
+    ] {
+        assert!(!text.contains(&id), "an id in the metrics");
+    }
+    hub.stop().await
+}

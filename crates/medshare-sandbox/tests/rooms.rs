@@ -929,3 +929,63 @@ async fn a_lying_delivery_service_is_refused() -> anyhow::Result<()> {
     assert_eq!(texts(&chan.keys, room).last().unwrap().1, "still fine");
     hub.stop().await
 }
+
+/// A clinician cannot drain a colleague's waiting key packages: claims are limited per
+/// (claimer, colleague) and per colleague, answered 429 with `Retry-After`, counted in the
+/// database (every replica sees the same claims) and forgotten after the hour.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn key_package_claims_are_rate_limited() -> anyhow::Result<()> {
+    let dir = tempfile::tempdir()?;
+    let mut config = Backend::SqliteFolder.config(dir.path());
+    config.limits.key_package_claims_per_pair_hourly = 2;
+    config.limits.key_package_claims_per_target_hourly = 3;
+    let hub = TestHub::start(config).await?;
+    let world = World::build(&hub, &story_cast()).await?;
+    let wong = member(&world, "dr.wong").await?;
+    let mut keys = wong.keys;
+    wong.client.publish_key_packages(&mut keys, 7).await?;
+    assert_eq!(wong.client.key_packages_waiting().await?, 10);
+    let chan = world.login("dr.chan").await?;
+    let ho = world.login("dr.ho").await?;
+    let url = format!(
+        "{}/v1/practitioners/{}/key-package",
+        world.hub_url,
+        world.id("dr.wong")
+    );
+    let claim = |c: &Client| {
+        let token = c.save().token.clone();
+        let url = url.clone();
+        async move {
+            let r = http().post(&url).bearer_auth(token).send().await?;
+            let retry = r
+                .headers()
+                .get("retry-after")
+                .and_then(|v| v.to_str().ok()?.parse::<u64>().ok());
+            anyhow::Ok((r.status().as_u16(), retry))
+        }
+    };
+    assert_eq!(claim(&chan).await?.0, 200);
+    assert_eq!(claim(&chan).await?.0, 200);
+    let (status, retry) = claim(&chan).await?;
+    assert_eq!(
+        status, 429,
+        "a third claim of the same colleague by the same clinician"
+    );
+    assert!(retry.is_some_and(|s| (1..=3600).contains(&s)), "{retry:?}");
+    assert_eq!(
+        claim(&ho).await?.0,
+        200,
+        "another clinician may still invite"
+    );
+    assert_eq!(
+        claim(&ho).await?.0,
+        429,
+        "the colleague's hourly total is reached"
+    );
+    // Refused claims took nothing.
+    assert_eq!(wong.client.key_packages_waiting().await?, 7);
+    hub.clock.advance(3601);
+    assert_eq!(claim(&chan).await?.0, 200, "the window passed");
+    assert_eq!(wong.client.key_packages_waiting().await?, 6);
+    Ok(())
+}

@@ -61,6 +61,13 @@ pub struct NotifyConfig {
     pub link: String,
     /// The SMTP relay e-mail notifications go through (none: no e-mail channels).
     pub smtp: Option<SmtpConfig>,
+    /// The VAPID private key Web Push is signed with (0600, made on first start); default
+    /// `<data_dir>/vapid.key`. Replicas of one hub share this file: browser subscriptions are
+    /// bound to its public key.
+    pub vapid_key_file: Option<PathBuf>,
+    /// The contact push services see in the VAPID token (`mailto:` or `https:`); empty: the
+    /// notification link.
+    pub vapid_subject: String,
 }
 
 /// An SMTP relay chosen by the operator (so not subject to `[outbound]`: users choose only
@@ -111,6 +118,8 @@ impl Default for NotifyConfig {
             per_minute: 10,
             link: String::new(),
             smtp: None,
+            vapid_key_file: None,
+            vapid_subject: String::new(),
         }
     }
 }
@@ -225,6 +234,12 @@ pub struct RetentionConfig {
     pub nonces_secs: i64,
     /// Patient notices delivered or given up on are deleted after this.
     pub notices_secs: i64,
+    /// Notification channel deliveries done or given up on are deleted after this (at least
+    /// an hour: the per-recipient rate limit counts the last minute's deliveries).
+    pub notifications_secs: i64,
+    /// Closed consults (acknowledged or unanswered, no step since) are deleted this long
+    /// after they were asked, with their history; the audit log keeps its record of each step.
+    pub consults_secs: i64,
 }
 
 impl Default for RetentionConfig {
@@ -235,6 +250,8 @@ impl Default for RetentionConfig {
             events_secs: 30 * 24 * 3600,
             nonces_secs: 24 * 3600,
             notices_secs: 90 * 24 * 3600,
+            notifications_secs: 30 * 24 * 3600,
+            consults_secs: 365 * 24 * 3600,
         }
     }
 }
@@ -421,6 +438,12 @@ pub struct LimitsConfig {
     pub body_stall_secs: u64,
     /// On shutdown, in-flight requests get this long to finish before connections close.
     pub shutdown_grace_secs: u64,
+    /// MLS key packages one practitioner may claim of one colleague per hour (each invites
+    /// the colleague to one room); more get 429.
+    pub key_package_claims_per_pair_hourly: i64,
+    /// Key packages of one practitioner claimed by anyone per hour; more get 429 (a colleague
+    /// cannot drain another's waiting key packages).
+    pub key_package_claims_per_target_hourly: i64,
 }
 
 /// Access policy knobs.
@@ -540,6 +563,8 @@ impl Default for LimitsConfig {
             request_timeout_secs: 60,
             body_stall_secs: 60,
             shutdown_grace_secs: 30,
+            key_package_claims_per_pair_hourly: 10,
+            key_package_claims_per_target_hourly: 40,
         }
     }
 }
@@ -728,6 +753,14 @@ impl Config {
         } else {
             self.database_url.clone()
         }
+    }
+
+    /// The file holding the VAPID key Web Push is signed with.
+    pub fn vapid_key_file(&self) -> PathBuf {
+        self.notify
+            .vapid_key_file
+            .clone()
+            .unwrap_or_else(|| self.data_dir.join("vapid.key"))
     }
 
     /// The file holding the audit log's signing seed.

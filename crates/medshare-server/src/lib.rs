@@ -21,6 +21,7 @@ pub mod metrics;
 pub mod notify;
 pub mod outbound;
 pub mod policy;
+pub mod push;
 pub mod retention;
 pub mod routes;
 pub mod services;
@@ -182,6 +183,7 @@ pub async fn build_state_with(mut config: Config, clock: clock::Clock) -> anyhow
     let sessions = Arc::new(sessions::SessionCache::new(
         std::time::Duration::from_millis(config.auth.session_cache_ms),
     ));
+    let vapid = Arc::new(push::Vapid::load_or_create(&config.vapid_key_file())?);
     let state = AppState {
         store,
         blobs,
@@ -196,6 +198,7 @@ pub async fn build_state_with(mut config: Config, clock: clock::Clock) -> anyhow
         throttle,
         clock,
         sessions,
+        vapid,
     };
     let grace = if shared {
         std::time::Duration::from_secs(state.config.blobs.replica_grace_secs)

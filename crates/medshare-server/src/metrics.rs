@@ -1,7 +1,8 @@
 //! Prometheus metrics (`prometheus-client`, OpenMetrics text at `/metrics`): request counts and
 //! latency per route *template* (`/v1/documents/{id}`, never the path a client sent), requests
-//! in flight, audit append latency, queue depths (staged uploads, patient
-//! notices waiting) and retention. Labels are methods, templates, status codes and fixed
+//! in flight, audit append latency, queue depths (staged uploads, patient notices and channel
+//! notifications waiting), notification deliveries by channel kind and result, consult
+//! escalations and retention. Labels are methods, templates, status codes and fixed
 //! kinds: never an identifier, a handle, a token or anything from a record.
 //!
 //! One registry per process, as Prometheus scrapes a process. `/metrics` answers only with
@@ -41,6 +42,14 @@ struct KindLabels {
     kind: &'static str,
 }
 
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct DeliveryLabels {
+    /// The channel kind (`webhook`, `web-push`, ...).
+    kind: &'static str,
+    /// `delivered`, `retry`, `failed`, `gone` or `postponed`.
+    result: &'static str,
+}
+
 struct Metrics {
     registry: Registry,
     requests: Family<StatusLabels, Counter>,
@@ -50,6 +59,8 @@ struct Metrics {
     audit_batch: Histogram,
     queue: Family<KindLabels, Gauge>,
     purged: Family<KindLabels, Counter>,
+    deliveries: Family<DeliveryLabels, Counter>,
+    escalations: Family<KindLabels, Counter>,
 }
 
 static METRICS: LazyLock<Metrics> = LazyLock::new(|| {
@@ -89,7 +100,7 @@ static METRICS: LazyLock<Metrics> = LazyLock::new(|| {
     let queue = Family::<KindLabels, Gauge>::default();
     registry.register(
         "queue_depth",
-        "Work waiting: staged uploads not yet committed, patient notices not yet delivered",
+        "Work waiting: staged uploads not yet committed, patient notices and channel notifications not yet delivered",
         queue.clone(),
     );
     let purged = Family::<KindLabels, Counter>::default();
@@ -98,8 +109,22 @@ static METRICS: LazyLock<Metrics> = LazyLock::new(|| {
         "Rows deleted by the retention job, by kind",
         purged.clone(),
     );
+    let deliveries = Family::<DeliveryLabels, Counter>::default();
+    registry.register(
+        "notify_deliveries",
+        "Notification delivery attempts, by channel kind and result",
+        deliveries.clone(),
+    );
+    let escalations = Family::<KindLabels, Counter>::default();
+    registry.register(
+        "consult_escalations",
+        "Consult windows that passed: escalated to the next person, or unanswered at the end",
+        escalations.clone(),
+    );
     Metrics {
         registry,
+        deliveries,
+        escalations,
         requests,
         latency,
         in_flight,
@@ -152,9 +177,28 @@ pub fn retention_purged(p: &medshare_store::Purged) {
         ("events", p.events),
         ("nonces", p.nonces),
         ("notices", p.notices),
+        ("notifications", p.notifications),
+        ("consults", p.consults),
     ] {
         METRICS.purged.get_or_create(&KindLabels { kind }).inc_by(n);
     }
+}
+
+/// One notification delivery attempt on a channel of `kind` (a fixed kind name) ended in
+/// `result` (a fixed word).
+pub fn notification_attempt(kind: &'static str, result: &'static str) {
+    METRICS
+        .deliveries
+        .get_or_create(&DeliveryLabels { kind, result })
+        .inc();
+}
+
+/// A consult's window passed: `kind` is `escalated` or `unanswered`.
+pub fn consult_escalated(kind: &'static str) {
+    METRICS
+        .escalations
+        .get_or_create(&KindLabels { kind })
+        .inc();
 }
 
 /// `GET /metrics`: the OpenMetrics text, with the configured bearer token only.
@@ -186,6 +230,11 @@ pub async fn scrape(State(state): State<AppState>, headers: HeaderMap) -> Respon
                     kind: "patient_notices",
                 })
                 .set(q.notices_pending);
+            m.queue
+                .get_or_create(&KindLabels {
+                    kind: "notifications",
+                })
+                .set(q.notifications_pending);
         }
         Err(e) => tracing::warn!(error = %e, "metrics: queue depths unavailable"),
     }

@@ -122,11 +122,23 @@ impl Guarded {
         body: Vec<u8>,
         headers: &[(&str, String)],
     ) -> Result<reqwest::Response, OutboundError> {
+        self.post_typed(url, "application/json", body, headers)
+            .await
+    }
+
+    /// POST `body` of `content_type` to `url`, checked like [`Self::post_json`].
+    pub async fn post_typed(
+        &self,
+        url: &str,
+        content_type: &str,
+        body: Vec<u8>,
+        headers: &[(&str, String)],
+    ) -> Result<reqwest::Response, OutboundError> {
         let u = self.rules.check_url(url).map_err(OutboundError::Refused)?;
         let mut rb = self
             .http
             .post(u)
-            .header(reqwest::header::CONTENT_TYPE, "application/json")
+            .header(reqwest::header::CONTENT_TYPE, content_type)
             .body(body);
         for (k, v) in headers {
             rb = rb.header(*k, v);

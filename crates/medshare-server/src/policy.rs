@@ -414,6 +414,20 @@ pub fn consult_participant(who: &Who) -> Result<(), Refusal> {
     room_participant(who)
 }
 
+/// Asking a consult about a patient: a consult participant who may act for the patient by the
+/// rule that governs reading their records ([`patient_access`]: consent reaching the caller's
+/// institution and a care relationship or an open break-glass window). The basis is what the
+/// audit log records.
+pub fn consult_request(who: &Who, p: &PatientFacts) -> Result<Basis, Refusal> {
+    consult_participant(who)?;
+    let basis = patient_access(who, p);
+    if basis.allowed() {
+        Ok(basis)
+    } else {
+        Err("no-basis-for-patient")
+    }
+}
+
 /// Seeing a consult: its requester, and the recipients it has reached.
 pub fn consult_read(who: &Who, requester: bool, reached: bool) -> Result<(), Refusal> {
     if !who.certified {
@@ -675,6 +689,62 @@ mod tests {
                     };
                     let got = patient_access(p, &facts);
                     if got != expected {
+                        failures.push(format!(
+                            "{pname} / consent {cname} / care {care} / break-glass {bg}: {got:?}, expected {expected:?}"
+                        ));
+                    }
+                }
+            }
+        }
+        assert!(failures.is_empty(), "{}", failures.join("\n"));
+    }
+
+    /// Who may ask a consult about a patient, cell by cell: exactly those with patient-wide
+    /// access, and never a service identity.
+    #[test]
+    fn consult_request_matrix() {
+        let (a, b) = (InstitutionId::new(), InstitutionId::new());
+        let people = [
+            ("clinician", who(a, true, &[Clinician])),
+            ("uncertified clinician", who(a, false, &[Clinician])),
+            ("admin", who(a, true, &[InstitutionAdmin])),
+            (
+                "gateway",
+                Who {
+                    service: true,
+                    ..who(a, true, &[Clinician])
+                },
+            ),
+        ];
+        let consents = [
+            ("own", vec![ConsentHolder::Institution { id: a }]),
+            ("alliance", vec![ConsentHolder::Alliance]),
+            ("other", vec![ConsentHolder::Institution { id: b }]),
+            ("none", vec![]),
+        ];
+        let mut failures = Vec::new();
+        for (pname, p) in &people {
+            for (cname, c) in &consents {
+                for (care, bg) in [(false, false), (true, false), (false, true)] {
+                    let facts = PatientFacts {
+                        consents: c.clone(),
+                        care,
+                        break_glass: bg,
+                    };
+                    let expected = match (*pname, *cname) {
+                        ("clinician", "own" | "alliance") if care => Ok(Basis::Care),
+                        ("clinician", "own" | "alliance") if bg => Ok(Basis::BreakGlass),
+                        ("clinician", _) => Err("no-basis-for-patient"),
+                        _ => Err("refused"),
+                    };
+                    let got = consult_request(p, &facts);
+                    let same = match (&got, &expected) {
+                        (Ok(x), Ok(y)) => x == y,
+                        (Err(x), Err("refused")) => *x != "no-basis-for-patient",
+                        (Err(x), Err(y)) => x == y,
+                        _ => false,
+                    };
+                    if !same {
                         failures.push(format!(
                             "{pname} / consent {cname} / care {care} / break-glass {bg}: {got:?}, expected {expected:?}"
                         ));

@@ -1,5 +1,6 @@
 //! Retention: what the hub deletes on a schedule so its tables do not grow for ever. Expired
-//! sessions, old live-update events, used single-use nonces and settled patient notices go on
+//! sessions, old live-update events, used single-use nonces, settled patient notices, settled
+//! channel notifications and closed consults go on
 //! the interval `[retention]` sets; abandoned staged uploads are purged by
 //! `services::documents::purge_stale_staging`. The audit log is never pruned.
 
@@ -14,6 +15,8 @@ pub fn cutoffs(config: &crate::config::RetentionConfig, now: i64) -> Cutoffs {
         // Never inside the window signed commands and service logins are accepted in.
         nonces_before: now - config.nonces_secs.max(600),
         notices_before: now - config.notices_secs.max(1),
+        notifications_before: now - config.notifications_secs.max(3600),
+        consults_before: now - config.consults_secs.max(1),
     }
 }
 
@@ -30,6 +33,8 @@ pub async fn run_once(state: &AppState) -> Result<Purged, medshare_store::StoreE
             events = purged.events,
             nonces = purged.nonces,
             notices = purged.notices,
+            notifications = purged.notifications,
+            consults = purged.consults,
             "retention: expired rows deleted"
         );
     }

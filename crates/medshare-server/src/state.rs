@@ -32,6 +32,8 @@ pub struct AppState {
     pub clock: crate::clock::Clock,
     /// Recently checked sessions (invalidate after changing a session or a practitioner).
     pub sessions: Arc<crate::sessions::SessionCache>,
+    /// The VAPID key Web Push notifications are signed with.
+    pub vapid: Arc<crate::push::Vapid>,
 }
 
 impl AppState {

@@ -36,7 +36,9 @@ pub use events::{EventNotices, EventStore};
 pub use identity::IdentityStore;
 pub use notify::{Attempt, ChannelRow, NotifyStore, OutboxRow};
 pub use patients::PatientStore;
-pub use rooms::{NewEntry, RoomBlobRow, RoomEntryRow, RoomMemberRow, RoomRow, RoomStore};
+pub use rooms::{
+    KeyPackageClaims, NewEntry, RoomBlobRow, RoomEntryRow, RoomMemberRow, RoomRow, RoomStore,
+};
 pub use rows::*;
 pub use schema::{OpenMode, SchemaStatus};
 pub use store::{Cutoffs, PgStore, Purged, QueueDepths, SqliteStore, Store};

@@ -23,6 +23,9 @@ pub struct ChannelRow {
     /// Outbox rows given up on, and waiting.
     pub failed: i64,
     pub pending: i64,
+    /// When the destination said it is gone for good (a Web Push subscription answering 404
+    /// or 410): nothing more is queued for the channel.
+    pub disabled_at: Option<i64>,
 }
 
 /// A claimed notification with its channel.
@@ -51,6 +54,11 @@ pub enum Attempt {
     /// Not tried (rate limit): try at `next_at` (not an attempt).
     Postponed {
         next_at: i64,
+    },
+    /// The destination is gone for good: this notification and everything else waiting on
+    /// the channel fail, and the channel is disabled.
+    Gone {
+        error: String,
     },
 }
 
@@ -107,6 +115,7 @@ impl FromRow for ChannelRow {
             last_error: r.get("last_error")?,
             failed: r.get("failed")?,
             pending: r.get("pending")?,
+            disabled_at: r.get("disabled_at")?,
         })
     }
 }
@@ -124,7 +133,7 @@ impl FromRow for OutboxRow {
 }
 
 const CHANNEL_SELECT: &str = "SELECT c.id, c.practitioner_id, c.kind, c.address, c.secret, \
-     c.created_at, c.last_delivered_at, c.last_failed_at, c.last_error, \
+     c.created_at, c.last_delivered_at, c.last_failed_at, c.last_error, c.disabled_at, \
      (SELECT COUNT(*) FROM notify_outbox o WHERE o.channel_id = c.id \
        AND o.failed_at IS NOT NULL) AS failed, \
      (SELECT COUNT(*) FROM notify_outbox o WHERE o.channel_id = c.id \
@@ -202,7 +211,7 @@ impl<D: Dialect> NotifyStore for Store<D> {
     ) -> Result<u64> {
         sql("INSERT INTO notify_outbox (channel_id, practitioner_id, dedupe, at, attempts, next_at) \
              SELECT id, practitioner_id, $2, $3, 0, $3 FROM notify_channels \
-             WHERE practitioner_id = $1 AND ($4 IS NULL OR id = $4) \
+             WHERE practitioner_id = $1 AND ($4 IS NULL OR id = $4) AND disabled_at IS NULL \
              ON CONFLICT (channel_id, dedupe) DO NOTHING")
         .bind((p, dedupe, now, channel))
         .execute(&self.pool)
@@ -243,11 +252,14 @@ impl<D: Dialect> NotifyStore for Store<D> {
         outcome: &Attempt,
     ) -> Result<()> {
         let mut tx = self.begin().await?;
-        let channel: Option<String> =
-            sql("SELECT channel_id FROM notify_outbox WHERE id = $1 AND claimed_by = $2")
-                .bind((id, replica))
-                .fetch_optional(&mut tx)
-                .await?;
+        // A write first: SQLite then takes its write lock at the start (waiting up to its busy
+        // timeout) instead of failing at once to upgrade a read snapshot another writer has
+        // moved past ("database is locked"), which left the row claimed for CLAIM_TTL.
+        let channel: Option<String> = sql("UPDATE notify_outbox SET claimed_at = claimed_at \
+             WHERE id = $1 AND claimed_by = $2 RETURNING channel_id")
+        .bind((id, replica))
+        .fetch_optional(&mut tx)
+        .await?;
         let Some(channel) = channel else {
             return Ok(());
         };
@@ -285,6 +297,21 @@ impl<D: Dialect> NotifyStore for Store<D> {
                 .execute(&mut tx)
                 .await?;
                 record_failure(&mut tx, &channel, now, error).await?;
+            }
+            Attempt::Gone { error } => {
+                sql(sqlx::AssertSqlSafe(format!(
+                    "UPDATE notify_outbox SET failed_at = $2, \
+                     attempts = attempts + CASE WHEN id = $3 THEN 1 ELSE 0 END, {release} \
+                     WHERE channel_id = $1 AND delivered_at IS NULL AND failed_at IS NULL"
+                )))
+                .bind((channel.as_str(), now, id))
+                .execute(&mut tx)
+                .await?;
+                record_failure(&mut tx, &channel, now, error).await?;
+                sql("UPDATE notify_channels SET disabled_at = $2 WHERE id = $1")
+                    .bind((channel.as_str(), now))
+                    .execute(&mut tx)
+                    .await?;
             }
             Attempt::Postponed { next_at } => {
                 sql(sqlx::AssertSqlSafe(format!(

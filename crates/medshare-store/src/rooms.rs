@@ -54,6 +54,30 @@ pub struct RoomEntryRow {
 }
 
 /// An entry to append.
+/// Recent claims of one practitioner's key packages (see
+/// [`RoomStore::key_package_claims`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct KeyPackageClaims {
+    pub by_claimer: i64,
+    pub oldest_by_claimer: Option<i64>,
+    pub all: i64,
+    pub oldest: Option<i64>,
+}
+
+struct CountOldest {
+    n: i64,
+    oldest: Option<i64>,
+}
+
+impl FromRow for CountOldest {
+    fn from_row(r: &impl Columns) -> Result<Self> {
+        Ok(Self {
+            n: r.get("n")?,
+            oldest: r.get("oldest")?,
+        })
+    }
+}
+
 #[derive(Clone, Copy, Debug)]
 pub struct NewEntry<'a> {
     pub room: RoomId,
@@ -103,6 +127,23 @@ pub trait RoomStore: Send + Sync {
     async fn key_package_count(&self, owner: PractitionerId) -> Result<i64>;
     /// Hand out (and delete) the oldest key package of `owner`.
     async fn claim_key_package(&self, owner: PractitionerId) -> Result<Option<String>>;
+    /// Claims of `target`'s key packages since `since`: (by `claimer`, by anyone, the oldest
+    /// of each or `None`).
+    async fn key_package_claims(
+        &self,
+        claimer: PractitionerId,
+        target: PractitionerId,
+        since: i64,
+    ) -> Result<KeyPackageClaims>;
+    /// Record that `claimer` claimed one of `target`'s key packages at `now`, forgetting
+    /// claims of `target` before `forget_before`.
+    async fn record_key_package_claim(
+        &self,
+        claimer: PractitionerId,
+        target: PractitionerId,
+        now: i64,
+        forget_before: i64,
+    ) -> Result<()>;
     /// Open a room at epoch 0 with its owner as only member; `Conflict` if the id is taken.
     async fn create_room(&self, id: RoomId, owner: PractitionerId, now: i64) -> Result<()>;
     async fn room(&self, id: RoomId) -> Result<Option<RoomRow>>;
@@ -266,6 +307,54 @@ impl<D: Dialect> RoomStore for Store<D> {
             }
         }
         Ok(None)
+    }
+
+    async fn key_package_claims(
+        &self,
+        claimer: PractitionerId,
+        target: PractitionerId,
+        since: i64,
+    ) -> Result<KeyPackageClaims> {
+        let mine: CountOldest = sql(
+            "SELECT COUNT(*) AS n, MIN(at) AS oldest FROM key_package_claims \
+             WHERE target = $1 AND claimer = $2 AND at >= $3",
+        )
+        .bind((target, claimer, since))
+        .fetch_one(&self.pool)
+        .await?;
+        let all: CountOldest = sql(
+            "SELECT COUNT(*) AS n, MIN(at) AS oldest FROM key_package_claims \
+             WHERE target = $1 AND at >= $2",
+        )
+        .bind((target, since))
+        .fetch_one(&self.pool)
+        .await?;
+        Ok(KeyPackageClaims {
+            by_claimer: mine.n,
+            oldest_by_claimer: mine.oldest,
+            all: all.n,
+            oldest: all.oldest,
+        })
+    }
+
+    async fn record_key_package_claim(
+        &self,
+        claimer: PractitionerId,
+        target: PractitionerId,
+        now: i64,
+        forget_before: i64,
+    ) -> Result<()> {
+        let mut tx = self.begin().await?;
+        sql("DELETE FROM key_package_claims WHERE target = $1 AND at < $2")
+            .bind((target, forget_before))
+            .execute(&mut tx)
+            .await?;
+        sql("INSERT INTO key_package_claims (claimer, target, at) VALUES ($1, $2, $3)")
+            .bind((claimer, target, now))
+            .execute(&mut tx)
+            .await?;
+        tx.commit().await?;
+        Ok(())
     }
 
     async fn create_room(&self, id: RoomId, owner: PractitionerId, now: i64) -> Result<()> {

@@ -106,9 +106,15 @@ impl<D: Dialect> MetadataStore for Store<D> {
         )
         .fetch_one(&self.pool)
         .await?;
+        let notifications: i64 = sql(
+            "SELECT COUNT(*) FROM notify_outbox WHERE delivered_at IS NULL AND failed_at IS NULL",
+        )
+        .fetch_one(&self.pool)
+        .await?;
         Ok(QueueDepths {
             staged_uploads: staged,
             notices_pending: notices,
+            notifications_pending: notifications,
         })
     }
 
@@ -144,6 +150,15 @@ impl<D: Dialect> MetadataStore for Store<D> {
                     cutoffs.notices_before,
                 )
                 .await?,
+            notifications: self
+                .purge(
+                    "DELETE FROM notify_outbox WHERE id IN (SELECT id FROM notify_outbox \
+                     WHERE (delivered_at IS NOT NULL OR failed_at IS NOT NULL) AND at < $1 \
+                     LIMIT $2)",
+                    cutoffs.notifications_before,
+                )
+                .await?,
+            consults: self.purge_consults(cutoffs.consults_before).await?,
         })
     }
 }
@@ -151,7 +166,42 @@ impl<D: Dialect> MetadataStore for Store<D> {
 /// Rows deleted per statement by [`MetadataStore::purge_expired`].
 const PURGE_BATCH: i64 = 5_000;
 
+/// Closed consults (acknowledged or unanswered) created before `$1` with no step since: the
+/// same condition before and after their steps go, so an interrupted pass finishes later.
+const CLOSED_CONSULTS: &str = "SELECT id FROM consults c WHERE c.state <> 'open' \
+     AND c.created_at < $1 AND NOT EXISTS \
+     (SELECT 1 FROM consult_steps s WHERE s.consult_id = c.id AND s.at >= $1) \
+     ORDER BY c.id LIMIT $2";
+
 impl<D: Dialect> Store<D> {
+    /// Delete closed consults (with their steps and recipients) in batches, one transaction
+    /// per batch.
+    async fn purge_consults(&self, before: i64) -> Result<u64> {
+        let mut total = 0;
+        loop {
+            let mut tx = self.begin().await?;
+            for table in ["consult_steps", "consult_recipients"] {
+                sql(sqlx::AssertSqlSafe(format!(
+                    "DELETE FROM {table} WHERE consult_id IN ({CLOSED_CONSULTS})"
+                )))
+                .bind((before, PURGE_BATCH))
+                .execute(&mut tx)
+                .await?;
+            }
+            let n = sql(sqlx::AssertSqlSafe(format!(
+                "DELETE FROM consults WHERE id IN ({CLOSED_CONSULTS})"
+            )))
+            .bind((before, PURGE_BATCH))
+            .execute(&mut tx)
+            .await?;
+            tx.commit().await?;
+            total += n;
+            if n < PURGE_BATCH as u64 {
+                return Ok(total);
+            }
+        }
+    }
+
     async fn purge(&self, statement: &'static str, before: i64) -> Result<u64> {
         let mut total = 0;
         loop {
@@ -179,6 +229,11 @@ pub struct Cutoffs {
     pub nonces_before: i64,
     /// Patient notices delivered or given up on.
     pub notices_before: i64,
+    /// Notification channel deliveries done or given up on.
+    pub notifications_before: i64,
+    /// Consults closed (acknowledged or unanswered), created before this and with no step
+    /// since.
+    pub consults_before: i64,
 }
 
 /// Work waiting, for the hub's metrics.
@@ -188,6 +243,8 @@ pub struct QueueDepths {
     pub staged_uploads: i64,
     /// Patient notices not yet delivered (nor given up on).
     pub notices_pending: i64,
+    /// Channel notifications waiting (first attempt, retries, held back by the rate limit).
+    pub notifications_pending: i64,
 }
 
 /// How many rows [`MetadataStore::purge_expired`] deleted.
@@ -197,6 +254,8 @@ pub struct Purged {
     pub events: u64,
     pub nonces: u64,
     pub notices: u64,
+    pub notifications: u64,
+    pub consults: u64,
 }
 
 #[cfg(test)]

@@ -1718,6 +1718,8 @@ async fn retention_purges_only_what_expired(f: Fixture) {
         events_before: 1_000,
         nonces_before: 500,
         notices_before: 1_000,
+        notifications_before: 1_000,
+        consults_before: 1_000,
     };
     let purged = s.purge_expired(&cutoffs).await.unwrap();
     assert_eq!(

@@ -11,7 +11,7 @@ use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use medshare_model::consults::{
     ChannelCreated, ChannelView, ConsultAnswer, ConsultView, NewChannel, NewConsult, OncallList,
-    OncallListSet,
+    OncallListSet, VapidKey,
 };
 use medshare_model::{ConsultId, InstitutionId};
 
@@ -105,7 +105,17 @@ pub async fn channels(
     Ok(Json(channels_svc::list(&s, &caller).await?))
 }
 
-/// Add a notification channel (a signed webhook or a DingTalk robot).
+/// The hub's VAPID public key: the `applicationServerKey` a browser subscribes with before
+/// adding a `web-push` channel.
+#[utoipa::path(get, path = "/v1/notify/vapid", tag = "consults", security(("bearer" = [])), responses((status = 200, body = VapidKey)))]
+pub async fn vapid(State(s): State<AppState>, _caller: Caller) -> Json<VapidKey> {
+    Json(VapidKey {
+        public_key: s.vapid.public_key().to_string(),
+    })
+}
+
+/// Add a notification channel (a signed webhook, a DingTalk robot, a chat incoming webhook,
+/// an e-mail address or a Web Push subscription).
 #[utoipa::path(post, path = "/v1/notify/channels", tag = "consults", security(("bearer" = [])), request_body = NewChannel, responses((status = 201, body = ChannelCreated), (status = 400, body = medshare_model::Problem), (status = 409, body = medshare_model::Problem)))]
 pub async fn add_channel(
     State(s): State<AppState>,

@@ -138,7 +138,8 @@ fn api_routes(state: &AppState) -> OpenApiRouter<AppState> {
         .routes(routes!(consults::answer))
         .routes(routes!(consults::channels, consults::add_channel))
         .routes(routes!(consults::remove_channel))
-        .routes(routes!(consults::test_channel));
+        .routes(routes!(consults::test_channel))
+        .routes(routes!(consults::vapid));
     // The unauthenticated door: limited per client address.
     let door = OpenApiRouter::new()
         .routes(routes!(identity::lookup_enrolment))

@@ -1,6 +1,8 @@
 //! Notification channels: each practitioner chooses where an urgent consult reaches them (a
 //! generic webhook signed with HMAC-SHA-256, a DingTalk custom robot with its signed-timestamp
-//! scheme, e-mail through the operator's SMTP relay with `lettre`). Every notification is the fixed [`NOTIFICATION_TEXT`] and a link to the hub: no
+//! scheme, e-mail through the operator's SMTP relay with `lettre`, Web Push to a browser
+//! subscription with [`crate::push`]). Every notification is the fixed [`NOTIFICATION_TEXT`]
+//! and a link to the hub: no
 //! patient, document, question or consult detail. Delivery goes through an outbox in the
 //! database (one row per notification and channel, deduplicated), claimed by one replica at a
 //! time, through the SSRF-checked [`Guarded`] client, retried with back-off, held back by a
@@ -46,6 +48,7 @@ fn view(c: &ChannelRow) -> ApiResult<ChannelView> {
         last_error: c.last_error.clone(),
         failed: c.failed,
         pending: c.pending,
+        disabled_at: c.disabled_at.map(at),
     })
 }
 
@@ -71,7 +74,32 @@ pub async fn add(state: &AppState, caller: &Caller, req: NewChannel) -> ApiResul
             "that address is not allowed: an https:// URL of a public host (see [outbound])",
         ));
     }
+    if req.kind == ChannelKind::WebPush {
+        let keys = match (&req.keys, &req.secret) {
+            (Some(k), None) => k,
+            _ => {
+                return Err(ApiError::bad_request(
+                    "a web-push channel is a subscription's endpoint and keys (p256dh, auth), \
+                     without a secret",
+                ));
+            }
+        };
+        if keys.p256dh.len() > MAX_SECRET || keys.auth.len() > MAX_SECRET {
+            return Err(ApiError::bad_request("the subscription keys are too long"));
+        }
+        crate::push::Subscription::parse(&keys.p256dh, &keys.auth)
+            .map_err(ApiError::bad_request)?;
+    } else if req.keys.is_some() {
+        return Err(ApiError::bad_request(
+            "only a web-push channel has subscription keys",
+        ));
+    }
     let (secret, made) = match (req.kind, req.secret) {
+        (ChannelKind::ChatWebhook, Some(_)) => {
+            return Err(ApiError::bad_request(
+                "a chat incoming webhook has no secret: its URL is the credential",
+            ));
+        }
         (_, Some(s)) if s.is_empty() || s.len() > MAX_SECRET => {
             return Err(ApiError::bad_request(
                 "a channel secret is 1 to 256 characters",
@@ -89,6 +117,11 @@ pub async fn add(state: &AppState, caller: &Caller, req: NewChannel) -> ApiResul
             ));
         }
         (ChannelKind::Email, None) => (String::new(), false),
+        (ChannelKind::ChatWebhook, None) => (String::new(), false),
+        (ChannelKind::WebPush, None) => {
+            let k = req.keys.as_ref().ok_or_else(ApiError::internal)?;
+            (crate::push::store_keys(&k.p256dh, &k.auth), false)
+        }
     };
     let row = ChannelRow {
         id: uuid::Uuid::new_v4().to_string(),
@@ -102,6 +135,7 @@ pub async fn add(state: &AppState, caller: &Caller, req: NewChannel) -> ApiResul
         last_error: None,
         failed: 0,
         pending: 0,
+        disabled_at: None,
     };
     state
         .store
@@ -150,6 +184,12 @@ pub async fn remove(state: &AppState, caller: &Caller, id: uuid::Uuid) -> ApiRes
 /// Queue a test notification on one of the caller's channels.
 pub async fn test(state: &AppState, caller: &Caller, id: uuid::Uuid) -> ApiResult<()> {
     let c = own(state, caller, id).await?;
+    if c.disabled_at.is_some() {
+        return Err(ApiError::with(
+            ErrorCode::Conflict,
+            "this channel's destination is gone: remove it and add it again",
+        ));
+    }
     state
         .store
         .enqueue_notification(
@@ -309,7 +349,106 @@ async fn send(
             Some(smtp) => send_mail(smtp, &c.address, link).await,
             None => Err("this hub has no SMTP relay configured".to_string()),
         },
+        Some(ChannelKind::WebPush | ChannelKind::ChatWebhook) => {
+            Err("sent by send_push / send_chat".to_string())
+        }
         None => Err("unknown channel kind".to_string()),
+    }
+}
+
+/// Why a delivery attempt failed.
+enum Failure {
+    /// Try again later (the phrase is recorded as the channel's last error).
+    Retry(String),
+    /// The destination is gone for good: disable the channel.
+    Gone(String),
+}
+
+/// A Teams/Slack-style incoming webhook: `{"text": "<fixed text>: <link>"}`. Slack answers
+/// `200 ok`, Teams workflows `202`; a hook that was deleted or whose channel was archived
+/// answers 404/410 and is disabled.
+async fn send_chat(http: &Guarded, c: &ChannelRow, link: &str) -> Result<(), Failure> {
+    let body = serde_json::to_vec(&serde_json::json!({
+        "text": format!("{NOTIFICATION_TEXT}: {link}"),
+    }))
+    .map_err(|_| Failure::Retry("could not encode".to_string()))?;
+    let r = http
+        .post_bytes(&c.address, body, &[])
+        .await
+        .map_err(outbound_failure)?;
+    match r.status().as_u16() {
+        200..=299 => Ok(()),
+        code @ (404 | 410) => Err(Failure::Gone(format!(
+            "HTTP {code}: the incoming webhook is gone; add it again"
+        ))),
+        code => Err(Failure::Retry(format!("HTTP {code}"))),
+    }
+}
+
+fn outbound_failure(e: crate::outbound::OutboundError) -> Failure {
+    Failure::Retry(
+        match e {
+            crate::outbound::OutboundError::Refused(_) => "destination not allowed",
+            crate::outbound::OutboundError::Http(_) => "connection failed",
+        }
+        .to_string(),
+    )
+}
+
+/// One Web Push (RFC 8030) delivery: the fixed text and link, encrypted to the subscription
+/// (RFC 8291), signed with the hub's VAPID key (RFC 8292), urgent, kept by the push service
+/// for [`crate::push::TTL_SECS`].
+async fn send_push(
+    state: &AppState,
+    http: &Guarded,
+    c: &ChannelRow,
+    link: &str,
+    now: i64,
+) -> Result<(), Failure> {
+    let sub =
+        crate::push::stored_subscription(&c.secret).map_err(|e| Failure::Gone(e.to_string()))?;
+    let endpoint = state
+        .outbound
+        .check_url(&c.address)
+        .map_err(|_| Failure::Retry("destination not allowed".to_string()))?;
+    let payload = serde_json::to_vec(&serde_json::json!({
+        "title": "medshare",
+        "body": NOTIFICATION_TEXT,
+        "link": link,
+    }))
+    .map_err(|_| Failure::Retry("could not encode".to_string()))?;
+    let body = sub
+        .encrypt(&payload)
+        .map_err(|e| Failure::Retry(e.to_string()))?;
+    let subject = if state.config.notify.vapid_subject.is_empty() {
+        link
+    } else {
+        &state.config.notify.vapid_subject
+    };
+    let r = http
+        .post_typed(
+            endpoint.as_str(),
+            "application/octet-stream",
+            body,
+            &[
+                ("content-encoding", "aes128gcm".to_string()),
+                ("ttl", crate::push::TTL_SECS.to_string()),
+                ("urgency", "high".to_string()),
+                (
+                    "authorization",
+                    state.vapid.authorization(&endpoint, subject, now),
+                ),
+            ],
+        )
+        .await
+        .map_err(outbound_failure)?;
+    match r.status().as_u16() {
+        200..=299 => Ok(()),
+        // RFC 8030 §7.3 / push services: the subscription expired or was unsubscribed.
+        code @ (404 | 410) => Err(Failure::Gone(format!(
+            "HTTP {code}: the push subscription is gone; subscribe again"
+        ))),
+        code => Err(Failure::Retry(format!("HTTP {code}"))),
     }
 }
 
@@ -336,13 +475,26 @@ pub async fn deliver_due(state: &AppState, http: &Guarded, replica: &str) -> Api
             Attempt::Postponed { next_at: now + 60 }
         } else {
             tried += 1;
-            match send(cfg.smtp.as_ref(), http, &c, &n, &link, now).await {
+            let result = if c.kind == ChannelKind::WebPush.as_str() {
+                send_push(state, http, &c, &link, now).await
+            } else if c.kind == ChannelKind::ChatWebhook.as_str() {
+                send_chat(http, &c, &link).await
+            } else {
+                send(cfg.smtp.as_ref(), http, &c, &n, &link, now)
+                    .await
+                    .map_err(Failure::Retry)
+            };
+            match result {
                 Ok(()) => Attempt::Delivered,
-                Err(error) if n.attempts + 1 >= cfg.max_attempts => {
+                Err(Failure::Gone(error)) => {
+                    tracing::warn!(kind = %c.kind, "a notification channel is gone; disabled");
+                    Attempt::Gone { error }
+                }
+                Err(Failure::Retry(error)) if n.attempts + 1 >= cfg.max_attempts => {
                     tracing::warn!(kind = %c.kind, "a notification was given up on");
                     Attempt::Failed { error }
                 }
-                Err(error) => {
+                Err(Failure::Retry(error)) => {
                     // 15 s, 30 s, 1 min ... capped at 1 h.
                     let backoff = (15i64 << n.attempts.clamp(0, 8)).min(3600);
                     Attempt::Retry {
@@ -352,6 +504,16 @@ pub async fn deliver_due(state: &AppState, http: &Guarded, replica: &str) -> Api
                 }
             }
         };
+        crate::metrics::notification_attempt(
+            ChannelKind::parse(&c.kind).map_or("unknown", ChannelKind::as_str),
+            match &outcome {
+                Attempt::Delivered => "delivered",
+                Attempt::Retry { .. } => "retry",
+                Attempt::Failed { .. } => "failed",
+                Attempt::Gone { .. } => "gone",
+                Attempt::Postponed { .. } => "postponed",
+            },
+        );
         state
             .store
             .finish_notification(n.id, replica, now, &outcome)

@@ -293,6 +293,13 @@ pub async fn request(state: &AppState, caller: &Caller, req: NewConsult) -> ApiR
     if state.store.patient(b.patient_id).await?.is_none() {
         return Err(ApiError::with(ErrorCode::NotFound, "no such patient"));
     }
+    // The same rule as reading the patient's records: no consult about a patient the
+    // requester has no care relationship (or break-glass window) and consent for.
+    let who = Who::from(caller);
+    let facts = policy::patient_facts(state, &who, b.patient_id).await?;
+    if let Err(why) = policy::consult_request(&who, &facts) {
+        return Err(refuse(state, caller, req.consult_id, why).await);
+    }
     let chain = chain_of(state, &req.to).await?;
     if chain.contains(&me.id) {
         return Err(ApiError::bad_request("a consult is asked of someone else"));
@@ -472,6 +479,10 @@ pub async fn escalate_due(state: &AppState, replica: &str) -> ApiResult<usize> {
             continue;
         };
         moved += 1;
+        crate::metrics::consult_escalated(match outcome {
+            Escalated::To(_) => "escalated",
+            Escalated::Unanswered => "unanswered",
+        });
         let (action, basis, told, step) = match outcome {
             Escalated::To(next) => (
                 Action::ConsultEscalate,

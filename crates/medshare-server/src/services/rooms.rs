@@ -149,6 +149,29 @@ pub async fn claim_key_package(
             "only certified clinicians can be added to rooms",
         ));
     }
+    // Rate limits, in the database so every replica counts the same claims.
+    let now = state.now();
+    let window = 3600;
+    let limits = &state.config.limits;
+    let seen = state
+        .store
+        .key_package_claims(caller.id(), target, now - window + 1)
+        .await?;
+    let over = if seen.by_claimer >= limits.key_package_claims_per_pair_hourly {
+        seen.oldest_by_claimer
+    } else if seen.all >= limits.key_package_claims_per_target_hourly {
+        seen.oldest
+    } else {
+        None
+    };
+    if let Some(oldest) = over {
+        let mut e = ApiError::with(
+            ErrorCode::TooManyRequests,
+            "too many of this colleague's key packages were claimed in the last hour",
+        );
+        e.retry_after = Some((oldest + window - now).max(1) as u64);
+        return Err(e);
+    }
     let key_package = state
         .store
         .claim_key_package(target)
@@ -157,6 +180,10 @@ pub async fn claim_key_package(
             ErrorCode::NotFound,
             "that colleague has no key packages waiting: they must open medshare once",
         ))?;
+    state
+        .store
+        .record_key_package_claim(caller.id(), target, now, now - window)
+        .await?;
     Ok(ClaimedKeyPackage {
         practitioner_id: target,
         key_package,
