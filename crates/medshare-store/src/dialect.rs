@@ -89,6 +89,12 @@ pub trait Dialect:
 
     /// One row, one column: how many tables the database has outside the backend's own.
     const COUNT_USER_TABLES: &'static str;
+    /// How a transaction that reads and then writes begins. SQLite: `BEGIN IMMEDIATE`, taking
+    /// the write lock at once (waiting up to the busy time-out for another writer), because a
+    /// deferred transaction that reads and then writes fails at once with "database is locked"
+    /// when another connection wrote in between (its read snapshot cannot be upgraded).
+    /// PostgreSQL: `BEGIN`.
+    const BEGIN_WRITE: &'static str;
 
     /// A stream announcing events stored by any replica sharing the database; `None` where
     /// only this process writes (SQLite).
@@ -164,6 +170,7 @@ impl Dialect for Sqlite {
 
     const COUNT_USER_TABLES: &'static str =
         "SELECT COUNT(*) FROM sqlite_schema WHERE type = 'table' AND name NOT LIKE 'sqlite_%'";
+    const BEGIN_WRITE: &'static str = "BEGIN IMMEDIATE";
 
     async fn event_notices(_: &Pool<Self>) -> Result<Option<EventNotices>> {
         Ok(None)
@@ -213,6 +220,7 @@ impl Dialect for Postgres {
 
     const COUNT_USER_TABLES: &'static str = "SELECT COUNT(*) FROM pg_catalog.pg_tables \
          WHERE schemaname NOT IN ('pg_catalog', 'information_schema')";
+    const BEGIN_WRITE: &'static str = "BEGIN";
 
     async fn event_notices(pool: &Pool<Self>) -> Result<Option<EventNotices>> {
         use futures::StreamExt;

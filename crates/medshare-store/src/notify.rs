@@ -143,7 +143,7 @@ const CHANNEL_SELECT: &str = "SELECT c.id, c.practitioner_id, c.kind, c.address,
 #[async_trait]
 impl<D: Dialect> NotifyStore for Store<D> {
     async fn add_channel(&self, c: &ChannelRow, max: i64) -> Result<()> {
-        let mut tx = self.begin().await?;
+        let mut tx = self.begin_write().await?;
         let held: i64 = sql("SELECT COUNT(*) FROM notify_channels WHERE practitioner_id = $1")
             .bind(c.practitioner_id)
             .fetch_one(&mut tx)

@@ -260,7 +260,7 @@ impl<D: Dialect> RoomStore for Store<D> {
         now: i64,
         max: i64,
     ) -> Result<i64> {
-        let mut tx = self.begin().await?;
+        let mut tx = self.begin_write().await?;
         let held: i64 = sql("SELECT COUNT(*) FROM key_packages WHERE practitioner_id = $1")
             .bind(owner)
             .fetch_one(&mut tx)

@@ -77,6 +77,12 @@ impl<D: Dialect> Store<D> {
     pub(crate) async fn begin(&self) -> Result<Transaction<'static, D>> {
         Ok(self.pool.begin().await?)
     }
+
+    /// A transaction that reads and then writes ([`Dialect::BEGIN_WRITE`]): on SQLite it waits
+    /// for another writer instead of failing when its snapshot went stale.
+    pub(crate) async fn begin_write(&self) -> Result<Transaction<'static, D>> {
+        Ok(self.pool.begin_with(D::BEGIN_WRITE).await?)
+    }
 }
 
 impl Store<Sqlite> {
