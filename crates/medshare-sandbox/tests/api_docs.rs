@@ -56,9 +56,17 @@ async fn openapi_lists_the_api_and_health_answers() -> anyhow::Result<()> {
             path.replace("{seq}", "1")
                 .replace("{offset}", "0")
                 .replace("{handle}", "nobody")
-                .replace(['{', '}'], "")
-                .replace("id", "00000000-0000-4000-8000-000000000000")
-                .replace("grantee", "00000000-0000-4000-8000-000000000001")
+                .replace("{grantee}", "00000000-0000-4000-8000-000000000001")
+                // Any other parameter is an id (`{id}`, `{blob}`, ...); literal segments such
+                // as `vapid` stay as they are.
+                .split('/')
+                .map(|seg| if seg.starts_with('{') {
+                    "00000000-0000-4000-8000-000000000000"
+                } else {
+                    seg
+                })
+                .collect::<Vec<_>>()
+                .join("/")
         );
         for (method, op) in item.as_object().expect("path item") {
             let method = reqwest::Method::from_bytes(method.to_uppercase().as_bytes())?;
