@@ -116,6 +116,45 @@ fn got(log: &Log, path: &str) -> Vec<Got> {
         .collect()
 }
 
+/// An urgent consult from `chan` to dr.wong about a new patient whose name and question carry a
+/// random marker (the question ends with `clinical`); returns what no notification may carry:
+/// the marker, the start of the HKID as written, the patient's and the consult's ids.
+async fn urgent_consult_with_markers(
+    chan: &medshare_client::Client,
+    clinical: &str,
+) -> anyhow::Result<Vec<String>> {
+    let (written, hkid) = random_hkid();
+    let marker = random_hex(12);
+    let patient = chan
+        .ensure_patient(
+            &hkid,
+            &PatientCard {
+                name: Some(format!("PATIENTNAME{marker}")),
+                birth_date: None,
+                sex: None,
+            },
+        )
+        .await?;
+    let consult = chan
+        .request_consult(
+            &patient,
+            &ConsultRequest {
+                to: "dr.wong".parse::<Recipient>()?,
+                question: format!("QUESTION{marker}: {clinical}"),
+                documents: Vec::new(),
+                ack_within_secs: 600,
+                urgent: true,
+            },
+        )
+        .await?;
+    Ok(vec![
+        marker,
+        written[..7].to_string(),
+        patient.id().to_string(),
+        consult.consult_id.to_string(),
+    ])
+}
+
 async fn wait_until(what: &str, f: impl Fn() -> bool) -> anyhow::Result<()> {
     for _ in 0..200 {
         if f() {
@@ -441,30 +480,7 @@ async fn email_reaches_a_real_smtp_server_without_health_information() -> anyhow
     wong.add_notify_channel(ChannelKind::Email, "wong@pph.example", None)
         .await?;
 
-    let (written, hkid) = random_hkid();
-    let marker = random_hex(12);
-    let patient = chan
-        .ensure_patient(
-            &hkid,
-            &PatientCard {
-                name: Some(format!("PATIENTNAME{marker}")),
-                birth_date: None,
-                sex: None,
-            },
-        )
-        .await?;
-    let consult = chan
-        .request_consult(
-            &patient,
-            &ConsultRequest {
-                to: "dr.wong".parse::<Recipient>()?,
-                question: format!("QUESTION{marker}: troponin"),
-                documents: Vec::new(),
-                ack_within_secs: 600,
-                urgent: true,
-            },
-        )
-        .await?;
+    let secrets = urgent_consult_with_markers(&chan, "troponin").await?;
     if let Err(e) = wait_until("the e-mail", || smtpd.messages().len() == 1).await {
         anyhow::bail!("{e}: {:?}", wong.notify_channels().await?);
     }
@@ -472,13 +488,7 @@ async fn email_reaches_a_real_smtp_server_without_health_information() -> anyhow
     assert!(mail.contains("wong@pph.example"), "{mail}");
     assert!(mail.contains(NOTIFICATION_TEXT), "{mail}");
     assert!(mail.contains("https://hub.example/"), "{mail}");
-    for m in [
-        marker.as_str(),
-        &written[..7],
-        &patient.id().to_string(),
-        &consult.consult_id.to_string(),
-        "troponin",
-    ] {
+    for m in secrets.iter().map(String::as_str).chain(["troponin"]) {
         assert!(!mail.contains(m), "{m} is in the e-mail");
     }
     // The relay has the message before the hub records the delivery: wait for the record.
@@ -620,30 +630,7 @@ async fn web_push_is_decrypted_and_its_vapid_checked_by_an_independent_receiver(
     let revoked = wong.add_push_channel(&gone, peer.keys()).await?;
 
     // An urgent consult full of markers.
-    let (written, hkid) = random_hkid();
-    let marker = random_hex(12);
-    let patient = chan
-        .ensure_patient(
-            &hkid,
-            &PatientCard {
-                name: Some(format!("PATIENTNAME{marker}")),
-                birth_date: None,
-                sex: None,
-            },
-        )
-        .await?;
-    let consult = chan
-        .request_consult(
-            &patient,
-            &ConsultRequest {
-                to: "dr.wong".parse::<Recipient>()?,
-                question: format!("QUESTION{marker}: potassium 7.1"),
-                documents: Vec::new(),
-                ack_within_secs: 600,
-                urgent: true,
-            },
-        )
-        .await?;
+    let secrets = urgent_consult_with_markers(&chan, "potassium 7.1").await?;
     wait_until("the push and the revoked subscription", || {
         peer.got("/push/").len() == 1 && peer.got("/gone/").len() == 1
     })
@@ -658,13 +645,7 @@ async fn web_push_is_decrypted_and_its_vapid_checked_by_an_independent_receiver(
     assert_eq!(shown["link"], "https://hub.example/");
     for g in peer.got("/") {
         let text = g.to_string();
-        for m in [
-            marker.as_str(),
-            &written[..7],
-            &patient.id().to_string(),
-            &consult.consult_id.to_string(),
-            "potassium",
-        ] {
+        for m in secrets.iter().map(String::as_str).chain(["potassium"]) {
             assert!(!text.contains(m), "{m} reached the push receiver");
         }
     }
