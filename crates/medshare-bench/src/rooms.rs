@@ -14,7 +14,7 @@ use medshare_client::rooms::{Content, RoomEvent};
 use medshare_client::{Client, RoomKeys};
 use medshare_model::api::EventKind;
 use medshare_model::registration::{Profession, Role};
-use medshare_sandbox::{Person, World, sandbox_config, story_cast};
+use medshare_sandbox::{Person, World, story_cast};
 use serde::Serialize;
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -93,9 +93,8 @@ pub async fn run(mut a: Args) -> anyhow::Result<()> {
     let work = tempfile::tempdir()?;
     let dir = work.path().join("hub");
     std::fs::create_dir_all(&dir)?;
-    let path = work.path().join("hub.json");
-    std::fs::write(&path, serde_json::to_vec(&sandbox_config(&dir))?)?;
-    let mut hub = HubProcess::start_with(&dir, Some(&path)).await?;
+    // The sandbox hub's own configuration (`HubProcess::start`).
+    let mut hub = HubProcess::start(&dir).await?;
     let token = std::fs::read_to_string(dir.join("bootstrap-token"))?;
     let (cast, handles) = cast(a.members);
     let set_up = Instant::now();

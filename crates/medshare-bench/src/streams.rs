@@ -16,7 +16,7 @@ use futures::StreamExt;
 use medshare_client::{DocumentMeta, Share};
 use medshare_model::identifiers::PatientIdentifier;
 use medshare_model::records::PatientCard;
-use medshare_sandbox::{World, sandbox_config, story_cast};
+use medshare_sandbox::{World, story_cast};
 use serde::Serialize;
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -80,10 +80,8 @@ pub async fn run(mut a: Args) -> anyhow::Result<()> {
     let work = tempfile::tempdir()?;
     let dir = work.path().join("hub");
     std::fs::create_dir_all(&dir)?;
-    let config = sandbox_config(&dir);
-    let path = work.path().join("hub.json");
-    std::fs::write(&path, serde_json::to_vec(&config)?)?;
-    let mut hub = HubProcess::start_with(&dir, Some(&path)).await?;
+    // The sandbox hub's own configuration (`HubProcess::start`).
+    let mut hub = HubProcess::start(&dir).await?;
     let token = std::fs::read_to_string(dir.join("bootstrap-token"))?;
     let world = World::build_at(&hub.url, token.trim(), &story_cast()).await?;
     let chan = world.login_at(&hub.url, "dr.chan").await?;
