@@ -15,7 +15,9 @@ function subresourceIntegrity(): Plugin {
     name: "medshare-sri",
     apply: "build",
     enforce: "post",
-    generateBundle(_options, bundle) {
+    // After Vite's own post plugins: they fill in the dependency lists of dynamic imports
+    // (the OCR module's) in generateBundle, which changes the entry chunk's bytes.
+    generateBundle: { order: "post", handler(_options, bundle) {
       const html = bundle["index.html"];
       if (!html || html.type !== "asset") return;
       let text = String(html.source);
@@ -27,9 +29,12 @@ function subresourceIntegrity(): Plugin {
         return `<${el}${before}${attr}="/${file}"${after.replace(/\/?$/, "")} integrity="${sri(bytes)}"${cross}>`;
       });
       html.source = text;
-    },
+    } },
   };
 }
+
+/** tesseract.js's worker and core, and the language data (web/src/ocr/engine.ts). */
+const OCR_ASSET = /^assets\/(worker\.min-[\w-]+\.js|tesseract-core[\w-]*\.wasm-[\w-]+\.js|\w+\.traineddata-[\w-]+\.bin)$/;
 
 /** Emits sw.js listing the app shell's files (hashed names) to cache. */
 function shellServiceWorker(): Plugin {
@@ -40,6 +45,8 @@ function shellServiceWorker(): Plugin {
     generateBundle(_options, bundle) {
       const files = Object.keys(bundle)
         .filter((f) => f !== "sw.js" && !f.endsWith(".map"))
+        // The OCR engine and its language data (megabytes) load only when a photo is read.
+        .filter((f) => !OCR_ASSET.test(f))
         .map((f) => "/" + f)
         .sort();
       const version = createHash("sha256").update(files.join("\n")).digest("hex").slice(0, 16);
@@ -81,6 +88,14 @@ export default defineConfig({
     assetsInlineLimit: 0,
     modulePreload: { polyfill: false },
     sourcemap: false,
+    rollupOptions: {
+      output: {
+        // OCR language data is packaged gzip-compressed (`eng.traineddata.gz`); the app inflates
+        // it itself. Not named `.gz`: that suffix marks the hub's precompressed copies.
+        assetFileNames: (a) =>
+          (a.names?.[0] ?? "").endsWith(".traineddata.gz") ? "assets/[name]-[hash].bin" : "assets/[name]-[hash][extname]",
+      },
+    },
   },
   worker: { format: "es" },
 });

@@ -22,6 +22,10 @@ import type {
   TimelineView,
   TrendView,
   UploadChoices,
+  OcrReading,
+  OcrReadingPage,
+  OcrReadingWord,
+  OcrIntakeView,
 } from "./pkg/medshare_wasm";
 
 export type {
@@ -46,6 +50,10 @@ export type {
   TimelineView,
   TrendView,
   UploadChoices,
+  OcrReading,
+  OcrReadingPage,
+  OcrReadingWord,
+  OcrIntakeView,
 };
 
 /** Every operation the worker offers: arguments and result. */
@@ -102,6 +110,10 @@ export interface Ops {
   postVoice: [args: { roomId: string; audio: Blob; durationMs?: number }, result: number];
   /** The voice note opened in the worker, as a Blob of its checked media type. */
   openVoice: [args: { roomId: string; seq: number; mediaType: string }, result: Blob];
+  /** Whether a classified file is a photo or scan to read on this device first (OCR). */
+  needsOcr: [args: { key: string }, result: boolean];
+  /** Classify a photo or scan from what the on-device OCR read (`web/src/ocr`). */
+  classifyOcr: [args: { key: string; file: File; reading: OcrReading }, result: OcrIntakeView];
 }
 
 export type OpName = keyof Ops;

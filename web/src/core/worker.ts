@@ -331,6 +331,14 @@ const handlers: { [K in OpName]: Handler<K> } = {
     const t = await store.get<Trusted>(trustKey);
     return t?.root ? root_fingerprint(t.root) : null;
   },
+  async needsOcr({ key }) {
+    return (await getCore()).needs_ocr(key);
+  },
+  async classifyOcr({ key, file, reading }) {
+    const c = await getCore();
+    const prefix = new Uint8Array(await file.slice(0, CLASSIFY_BYTES).arrayBuffer());
+    return c.classify_ocr(key, prefix, file.size, file.name, reading);
+  },
 };
 
 self.onmessage = async (e: MessageEvent<Request>) => {

@@ -5,6 +5,7 @@ import type { DocumentInfo, IdentifierCheck, IntakeView } from "../core/protocol
 import { ColleaguePicker } from "./ColleaguePicker";
 import { classKey } from "./classes";
 import { LabTable } from "./LabTable";
+import { OcrNote, classifyAgain, readIfNeeded, type OcrState } from "./UploadOcr";
 
 const CLASSES = [
   "lab-report",
@@ -35,6 +36,8 @@ interface Item {
   sent: number;
   done?: DocumentInfo;
   error?: string;
+  /** Photos and scans: the on-device reading (see UploadOcr.tsx). */
+  ocr?: OcrState;
 }
 
 let nextKey = 1;
@@ -78,7 +81,8 @@ export function Upload(props: { identifier: string; onIdentifier: (v: string) =>
       const item: Item = { key, file, title: file.name, category: "other", date: "", urgent: false, mismatch: false, acceptMismatch: false, sent: 0 };
       setItems((all) => [...all, item]);
       try {
-        const intake = await core.call("classify", { key, file });
+        let intake = await core.call("classify", { key, file });
+        intake = (await readIfNeeded(key, file, (ocr) => update(key, { ocr })))?.intake ?? intake;
         const mismatch = check?.valid ? await core.call("namesOtherPatient", { key, identifier: props.identifier }) : false;
         update(key, {
           intake,
@@ -133,7 +137,7 @@ export function Upload(props: { identifier: string; onIdentifier: (v: string) =>
         update(it.key, { error: describeError(e, i18n) });
         // A refused upload keeps the file classified so the user can correct and retry.
         try {
-          const intake = await core.call("classify", { key: it.key, file: it.file });
+          const intake = (await classifyAgain(it.key, it.file, it.ocr))?.intake ?? (await core.call("classify", { key: it.key, file: it.file }));
           update(it.key, { intake });
         } catch {
           /* shown above */
@@ -204,6 +208,7 @@ export function Upload(props: { identifier: string; onIdentifier: (v: string) =>
                   </button>
                 )}
               </div>
+              {it.ocr && <OcrNote state={it.ocr} />}
               {it.intake && (
                 <>
                   <p className="small" data-testid="classified">
