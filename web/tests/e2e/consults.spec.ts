@@ -1,11 +1,16 @@
 // Urgent consults and notification settings in the app, two browser contexts: the clinic doctor
 // asks the cardiologist an urgent consult about the seed patient; the cardiologist's list shows
 // it live, he reads the question (decrypted in his worker) and acknowledges; the clinic doctor
-// sees the acknowledgement live. The browser notification carries the fixed sentence only, and
-// no request URL names the patient. Then the notification settings: a webhook channel added
+// sees the acknowledgement live; he answers in a new case room and she sees the answered step.
+// A critical lab result she uploads in the app offers an urgent consult, which reaches him live.
+// The browser notification carries the fixed sentence only, and no request URL names the
+// patient or the question. Then the notification settings: a webhook channel added
 // (its secret shown once), tested and removed; this browser's Web Push subscription as far as
 // headless Chromium allows. axe and 360 px on both screens.
 import { expect, test, type Browser, type Page } from "@playwright/test";
+import { writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import path from "node:path";
 import { axe, fits360, hub, login, screenshots, seedHkid } from "./helpers";
 
 const FIXED = "You have an urgent consult in medshare";
@@ -32,6 +37,19 @@ async function phone(browser: Browser, notifications: boolean) {
   return { ctx, page, urls };
 }
 
+/** An HL7 lab report for the patient with a critical potassium (6.9 mmol/L, flagged HH). */
+function criticalPotassium(hkid: string): string {
+  const file = path.join(tmpdir(), `consult-potassium-${Date.now()}.hl7`);
+  const lines = [
+    "MSH|^~\\&|LAB|HVC|||20261129093000||ORU^R01|20261129|P|2.5",
+    `PID|1||${hkid.replace(/[()]/g, "")}^^^HKID||CHAN^TAI MAN||19580312|M`,
+    "OBR|1|||24323-8^Metabolic panel^LN|||20261129080000",
+    "OBX|1|NM|2823-3^Potassium^LN||6.9|mmol/L|3.5-5.1|HH|||F|||20261129080000",
+  ];
+  writeFileSync(file, lines.join("\r") + "\r");
+  return file;
+}
+
 const shown = (p: Page) => p.evaluate(() => (window as unknown as { __shown: { title: string; body: string }[] }).__shown);
 
 test("an urgent consult asked, seen live, read, acknowledged; notification channels added and removed", async ({ browser }) => {
@@ -46,6 +64,17 @@ test("an urgent consult asked, seen live, read, acknowledged; notification chann
 
   // The clinic doctor asks the cardiologist, about the seed patient.
   const hkid = seedHkid();
+  // No URL either browser asked for (or shows) names the patient or the question.
+  const bare = hkid.replace(/[()]/g, "");
+  const digits = /[0-9]{6}/.exec(hkid)![0];
+  const urlsClean = () => {
+    for (const u of [...chan.urls, ...wong.urls, c.url(), w.url()]) {
+      const d = decodeURIComponent(u);
+      expect(d).not.toContain(digits);
+      expect(d.replace(/[()]/g, "")).not.toContain(bare);
+      expect(d).not.toContain("Troponin");
+    }
+  };
   const question = `Troponin rising ${Date.now()}: please see before discharge?`;
   await c.getByRole("button", { name: "Consults" }).click();
   const wongOption = c.locator("#consult-colleague option", { hasText: "WONG Chi Keung" });
@@ -81,20 +110,42 @@ test("an urgent consult asked, seen live, read, acknowledged; notification chann
   await expect(asked.getByTestId("consult-state")).toHaveText("Acknowledged", { timeout: 30_000 });
   await expect(asked).toContainText("Acknowledged by WONG Chi Keung");
 
+  // He answers in a new case room with her (her device publishes MLS key packages when it opens
+  // the rooms screen); she sees the answered step live.
+  await c.getByRole("button", { name: "Rooms" }).click();
+  await expect(c.getByText("You are not in any case room yet.").or(c.getByTestId("room-open").first())).toBeVisible();
+  await c.getByRole("button", { name: "Consults" }).click();
+  await received.getByLabel(/Your answer/).fill("Seen: admit under cardiology tonight");
+  await received.getByRole("button", { name: "Answer", exact: true }).click();
+  await expect(received.getByTestId("consult-room")).toBeVisible({ timeout: 30_000 });
+  await expect(asked.getByTestId("consult-room")).toBeVisible({ timeout: 30_000 });
+  await asked.locator("summary").click();
+  await expect(asked.getByTestId("consult-history").locator('[data-kind="answered"]')).toContainText("WONG Chi Keung");
+
+  // A critical lab result uploaded in the app: the upload screen offers an urgent consult to a
+  // named colleague with the document; it reaches him live.
+  await c.getByRole("button", { name: "Upload" }).click();
+  await c.locator("#upload-patient").fill(hkid);
+  await c.getByTestId("file-input").setInputFiles(criticalPotassium(hkid));
+  await expect(c.getByText("Critical values found")).toBeVisible({ timeout: 30_000 });
+  await c.getByRole("button", { name: "Encrypt and upload" }).click();
+  await expect(c.getByTestId("uploaded")).toBeVisible({ timeout: 30_000 });
+  const offer = c.getByTestId("urgent-offer");
+  await expect(offer).toBeVisible();
+  await offer.locator("#urgent-colleague").selectOption(await c.locator("#urgent-colleague option", { hasText: "WONG Chi Keung" }).getAttribute("value"));
+  await offer.getByRole("button", { name: "Ask an urgent consult" }).click();
+  await expect(offer.getByRole("status")).toContainText("Consult asked");
+  const critical = w.getByTestId("consults-received").getByTestId("consult").filter({ hasText: "Waiting for acknowledgement" });
+  await expect(critical).toHaveCount(1, { timeout: 30_000 });
+  await critical.getByTestId("consult-read").click();
+  await expect(critical.getByTestId("consult-question")).toContainText("Critical result filed");
+  urlsClean();
+
   // The browser notification the cardiologist got: the fixed sentence, nothing of the patient.
   await expect.poll(() => shown(w).then((s) => s.length), { timeout: 15_000 }).toBeGreaterThan(0);
   for (const n of await shown(w)) {
     expect(n.body).toBe(FIXED);
     expect(n.title).toBe("medshare");
-  }
-  // No URL either browser asked for (or shows) names the patient or the question.
-  const bare = hkid.replace(/[()]/g, "");
-  const digits = /[0-9]{6}/.exec(hkid)![0];
-  for (const u of [...chan.urls, ...wong.urls, c.url(), w.url()]) {
-    const d = decodeURIComponent(u);
-    expect(d).not.toContain(digits);
-    expect(d.replace(/[()]/g, "")).not.toContain(bare);
-    expect(d).not.toContain("Troponin");
   }
 
   // Notification settings: a webhook (the hub makes its signing secret, shown once), tested,
@@ -148,6 +199,7 @@ test("an urgent consult asked, seen live, read, acknowledged; notification chann
   const sw = await (await c.request.get(hub() + "/sw.js")).text();
   expect(sw).toContain('addEventListener("push"');
   expect(sw).toContain('addEventListener("notificationclick"');
+  urlsClean();
   await chan.ctx.close();
   await wong.ctx.close();
 });
