@@ -50,6 +50,8 @@ pub struct ConsultDetail {
     pub chain: Vec<String>,
     #[tsify(optional)]
     pub acked_by: Option<String>,
+    /// This practitioner acknowledged it (and so may answer it).
+    pub acked_by_me: bool,
     /// The room its answer is in.
     #[tsify(optional)]
     pub room_id: Option<String>,
@@ -190,6 +192,7 @@ async fn detail(client: &Client, o: &OpenedConsult) -> ConsultDetail {
             Some(p) => Some(name(client, p).await),
             None => None,
         },
+        acked_by_me: v.acked_by == Some(client.id()),
         room_id: v.room_id.map(|r| r.to_string()),
         history,
         question: o.question.as_str().to_owned(),

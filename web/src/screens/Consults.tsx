@@ -132,7 +132,7 @@ function ConsultItem(props: { c: ConsultDetail; onChanged: () => void; onOpenDoc
       );
     }
   };
-  const answerable = !c.asked_by_me && c.state === "acknowledged" && !c.room_id && c.acked_by !== undefined;
+  const answerable = c.acked_by_me && c.state === "acknowledged" && !c.room_id;
 
   return (
     <li className={`consult${c.urgent ? " urgent" : ""}`} data-testid="consult" data-state={c.state}>

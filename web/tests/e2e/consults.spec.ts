@@ -139,6 +139,9 @@ test("an urgent consult asked, seen live, read, acknowledged; notification chann
   await expect(critical).toHaveCount(1, { timeout: 30_000 });
   await critical.getByTestId("consult-read").click();
   await expect(critical.getByTestId("consult-question")).toContainText("Critical result filed");
+  // His inbox lists the consult steps (ids only from the hub, a fixed sentence on screen).
+  await w.getByTestId("inbox-button").click();
+  await expect(w.getByTestId("event").filter({ hasText: "An urgent consult changed" }).first()).toBeVisible();
   urlsClean();
 
   // The browser notification the cardiologist got: the fixed sentence, nothing of the patient.
