@@ -127,6 +127,11 @@ export function Notifications() {
       )}
       {channels === null && !error && <p role="status">{i18n.t("notifications.loading")}</p>}
       {channels?.length === 0 && <p className="muted">{i18n.t("notifications.none")}</p>}
+      {channels && channels.length > 0 && (
+        <button type="button" onClick={load} disabled={busy}>
+          {i18n.t("notifications.refresh")}
+        </button>
+      )}
       <ul className="events" data-testid="channels">
         {channels?.map((c) => (
           <li key={c.channel_id} data-testid="channel" data-kind={c.kind}>

@@ -11,7 +11,7 @@ import { expect, test, type Browser, type Page } from "@playwright/test";
 import { writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
-import { axe, fits360, hub, login, screenshots, seedHkid } from "./helpers";
+import { axe, cli, fits360, hub, login, screenshots, seedHkid } from "./helpers";
 
 const FIXED = "You have an urgent consult in medshare";
 
@@ -122,6 +122,25 @@ test("an urgent consult asked, seen live, read, acknowledged; notification chann
   await asked.locator("summary").click();
   await expect(asked.getByTestId("consult-history").locator('[data-kind="answered"]')).toContainText("WONG Chi Keung");
 
+  // Asked of an on-call list of another institution (set by its administrator with the CLI): the
+  // list's members and owner appear by their verified names; it reaches the first member.
+  const rota = `cardio-${Date.now() % 100000}`;
+  cli("admin.pph").run(["oncall", "set", rota, "--owner", "dr.leung", "--member", "dr.wong"]);
+  await c.getByLabel("An on-call list").check();
+  await c.locator("#consult-institution").fill("PPH");
+  await c.getByRole("button", { name: "Show on-call lists" }).click();
+  const rotaOption = c.locator("#consult-list option", { hasText: rota });
+  await expect(rotaOption).toContainText("WONG Chi Keung");
+  await expect(rotaOption).toContainText("then LEUNG Hoi Yan");
+  await c.locator("#consult-list").selectOption(rota);
+  await c.locator("#consult-patient").fill(hkid);
+  await c.locator("#consult-question").fill("On-call cardiology: ECG review please");
+  await c.getByRole("button", { name: "Ask the consult" }).click();
+  await expect(c.getByTestId("consults-asked").getByTestId("consult").filter({ hasText: `To the on-call list ${rota}` })).toHaveCount(1, {
+    timeout: 30_000,
+  });
+  await expect(w.getByTestId("consults-received").getByTestId("consult")).toHaveCount(2, { timeout: 30_000 });
+
   // A critical lab result uploaded in the app: the upload screen offers an urgent consult to a
   // named colleague with the document; it reaches him live.
   await c.getByRole("button", { name: "Upload" }).click();
@@ -135,8 +154,9 @@ test("an urgent consult asked, seen live, read, acknowledged; notification chann
   await offer.locator("#urgent-colleague").selectOption(await c.locator("#urgent-colleague option", { hasText: "WONG Chi Keung" }).getAttribute("value"));
   await offer.getByRole("button", { name: "Ask an urgent consult" }).click();
   await expect(offer.getByRole("status")).toContainText("Consult asked");
-  const critical = w.getByTestId("consults-received").getByTestId("consult").filter({ hasText: "Waiting for acknowledgement" });
-  await expect(critical).toHaveCount(1, { timeout: 30_000 });
+  await expect(w.getByTestId("consults-received").getByTestId("consult")).toHaveCount(3, { timeout: 30_000 });
+  // Newest first.
+  const critical = w.getByTestId("consults-received").getByTestId("consult").first();
   await critical.getByTestId("consult-read").click();
   await expect(critical.getByTestId("consult-question")).toContainText("Critical result filed");
   // His inbox lists the consult steps (ids only from the hub, a fixed sentence on screen).
@@ -160,9 +180,8 @@ test("an urgent consult asked, seen live, read, acknowledged; notification chann
   await c.locator("#channel-address").fill("https://hooks.example.org/medshare-e2e");
   await c.getByRole("button", { name: "Add", exact: true }).click();
   await expect(c.getByTestId("channel-secret")).toContainText(/[0-9a-f]{64}/);
-  const channel = c.getByTestId("channel");
-  await expect(channel).toHaveCount(1);
-  await expect(channel).toHaveAttribute("data-kind", "webhook");
+  const channel = c.locator('[data-testid="channel"][data-kind="webhook"]');
+  await expect(c.getByTestId("channel")).toHaveCount(1);
   await expect(channel).toContainText("https://hooks.example.org/medshare-e2e");
   await channel.getByRole("button", { name: "Send a test" }).click();
   await expect(c.getByText("Test queued")).toBeVisible();
@@ -173,10 +192,29 @@ test("an urgent consult asked, seen live, read, acknowledged; notification chann
   await c.getByRole("button", { name: "Add", exact: true }).click();
   await expect(c.getByRole("alert")).toContainText("that address is not allowed");
   await expect(c.getByTestId("channel")).toHaveCount(1);
+  // A receiver that cannot be reached: the test notification's failure shows on its channel.
+  await c.locator("#channel-address").fill("https://127.0.0.1:9/medshare-e2e");
+  await c.getByRole("button", { name: "Add", exact: true }).click();
+  const unreachable = c.locator('[data-testid="channel"][data-kind="chat-webhook"]');
+  await expect(unreachable).toHaveCount(1);
+  await unreachable.getByRole("button", { name: "Send a test" }).click();
+  await expect(c.getByText("Test queued")).toBeVisible();
+  await expect
+    .poll(
+      async () => {
+        await c.getByRole("button", { name: "Refresh the delivery record" }).click();
+        await c.waitForTimeout(500);
+        return unreachable.getByTestId("channel-failure").isVisible();
+      },
+      { timeout: 20_000 },
+    )
+    .toBe(true);
+  await expect(unreachable).toContainText("Nothing delivered yet");
   await axe(c, "notifications");
   await fits360(c, "notifications");
   await screenshots(c, "notifications");
   await channel.getByRole("button", { name: "Remove the Webhook (HMAC-signed) channel" }).click();
+  await unreachable.getByRole("button", { name: /^Remove the Teams/ }).click();
   await expect(c.getByTestId("channel")).toHaveCount(0);
 
   // This browser through Web Push: permission, the service worker, the hub's VAPID key, then
