@@ -76,6 +76,8 @@ pub trait IdentityStore: Send + Sync {
     async fn lock_logins(&self, id: PractitionerId, until: i64) -> Result<()>;
 
     // --- sessions ---
+    /// Open a session: a login succeeded, so the practitioner's failed-login count and lock are
+    /// cleared in the same transaction (one durable write per login instead of two).
     async fn create_session(&self, s: &SessionRow) -> Result<()>;
     async fn session(&self, token_hash: &str) -> Result<Option<SessionRow>>;
     async fn revoke_session(&self, token_hash: &str) -> Result<()>;
@@ -203,7 +205,7 @@ impl<D: Dialect> IdentityStore for Store<D> {
     async fn bootstrap(&self, root_public: &str, alliance_key: &Signed, now: i64) -> Result<()> {
         sql("INSERT INTO alliance (id, root_public, alliance_key, created_at) VALUES (1, $1, $2, $3)")
             .bind((root_public, alliance_key, now))
-            .execute(&self.pool)
+            .execute(&self.writer)
             .await?;
         Ok(())
     }
@@ -213,7 +215,7 @@ impl<D: Dialect> IdentityStore for Store<D> {
             "INSERT INTO root_nonces (nonce, used_at) VALUES ($1, $2) ON CONFLICT (nonce) DO NOTHING",
         )
         .bind((nonce, now))
-        .execute(&self.pool)
+        .execute(&self.writer)
         .await?;
         Ok(added == 1)
     }
@@ -265,7 +267,7 @@ impl<D: Dialect> IdentityStore for Store<D> {
              WHERE id = $4",
         )
         .bind((cert, alliance_wrap, epoch, id))
-        .execute(&self.pool)
+        .execute(&self.writer)
         .await?;
         one(changed)
     }
@@ -354,7 +356,7 @@ impl<D: Dialect> IdentityStore for Store<D> {
              WHERE id = $3 AND status IN ('enrolled', 'certified')",
         )
         .bind((cert, keyring_wrap, id))
-        .execute(&self.pool)
+        .execute(&self.writer)
         .await?;
         one(changed)
     }
@@ -397,7 +399,7 @@ impl<D: Dialect> IdentityStore for Store<D> {
     ) -> Result<()> {
         sql("UPDATE practitioners SET failed_logins = $1, locked_until = $2 WHERE id = $3")
             .bind((failures, locked_until, id))
-            .execute(&self.pool)
+            .execute(&self.writer)
             .await?;
         Ok(())
     }
@@ -408,7 +410,7 @@ impl<D: Dialect> IdentityStore for Store<D> {
              RETURNING failed_logins",
         )
         .bind(id)
-        .fetch_one(&self.pool)
+        .fetch_one(&self.writer)
         .await
     }
 
@@ -416,19 +418,28 @@ impl<D: Dialect> IdentityStore for Store<D> {
         sql("UPDATE practitioners SET locked_until = $1 \
              WHERE id = $2 AND (locked_until IS NULL OR locked_until < $1)")
         .bind((until, id))
-        .execute(&self.pool)
+        .execute(&self.writer)
         .await?;
         Ok(())
     }
 
     async fn create_session(&self, s: &SessionRow) -> Result<()> {
+        let mut tx = self.begin().await?;
         sql(
             "INSERT INTO sessions (token_hash, practitioner_id, created_at, expires_at, revoked) \
              VALUES ($1, $2, $3, $4, 0)",
         )
         .bind((&s.token_hash, s.practitioner_id, s.created_at, s.expires_at))
-        .execute(&self.pool)
+        .execute(&mut tx)
         .await?;
+        sql(
+            "UPDATE practitioners SET failed_logins = 0, locked_until = NULL \
+             WHERE id = $1 AND (failed_logins <> 0 OR locked_until IS NOT NULL)",
+        )
+        .bind(s.practitioner_id)
+        .execute(&mut tx)
+        .await?;
+        tx.commit().await?;
         Ok(())
     }
 
@@ -442,7 +453,7 @@ impl<D: Dialect> IdentityStore for Store<D> {
     async fn revoke_session(&self, token_hash: &str) -> Result<()> {
         sql("UPDATE sessions SET revoked = 1 WHERE token_hash = $1")
             .bind(token_hash)
-            .execute(&self.pool)
+            .execute(&self.writer)
             .await?;
         Ok(())
     }
