@@ -634,7 +634,7 @@ impl Config {
             fig = fig.merge(Toml::file_exact(f));
         }
         // Only the hub's own keys: clients share the MEDSHARE_ prefix (MEDSHARE_HUB, ...).
-        const KEYS: [&str; 13] = [
+        const KEYS: [&str; 17] = [
             "listen",
             "data_dir",
             "database_url",
@@ -648,6 +648,10 @@ impl Config {
             "retention",
             "log_format",
             "metrics",
+            "audit",
+            "outbound",
+            "consults",
+            "notify",
         ];
         fig.merge(Env::prefixed("MEDSHARE_").split("__").filter(|k| {
             let k = k.as_str().to_ascii_lowercase();
@@ -831,10 +835,15 @@ mod tests {
         figment::Jail::expect_with(|jail| {
             jail.set_env("MEDSHARE_AUTH__REQUIRE_TOTP", "false");
             jail.set_env("MEDSHARE_LIMITS__MAX_UPLOAD_BYTES", "1024");
+            jail.set_env("MEDSHARE_NOTIFY__POLL_MS", "250");
+            jail.set_env("MEDSHARE_OUTBOUND__ALLOW_PORTS", "[8443]");
             jail.set_env("MEDSHARE_HUB", "https://client-only.example");
             let c = Config::load(None).expect("loads");
             assert!(!c.auth.require_totp);
             assert_eq!(c.limits.max_upload_bytes, 1024);
+            // Every section of the hub's own, not only the first ones listed.
+            assert_eq!(c.notify.poll_ms, 250);
+            assert_eq!(c.outbound.allow_ports, vec![8443]);
             Ok(())
         });
     }
