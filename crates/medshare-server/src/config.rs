@@ -444,6 +444,11 @@ pub struct LimitsConfig {
     /// Key packages of one practitioner claimed by anyone per hour; more get 429 (a colleague
     /// cannot drain another's waiting key packages).
     pub key_package_claims_per_target_hourly: i64,
+    /// Attachment bytes (voice notes' ciphertext) one room may hold; an attachment that would
+    /// pass it gets 413 and nothing is stored.
+    pub room_attachment_bytes_per_room: u64,
+    /// Attachment bytes one practitioner may have stored across all rooms; likewise 413.
+    pub room_attachment_bytes_per_member: u64,
 }
 
 /// Access policy knobs.
@@ -565,6 +570,8 @@ impl Default for LimitsConfig {
             shutdown_grace_secs: 30,
             key_package_claims_per_pair_hourly: 10,
             key_package_claims_per_target_hourly: 40,
+            room_attachment_bytes_per_room: 2 * 1024 * 1024 * 1024,
+            room_attachment_bytes_per_member: 1024 * 1024 * 1024,
         }
     }
 }
