@@ -10,7 +10,6 @@ use common::*;
 use medshare_client::{Client, RoomKeys};
 use medshare_model::{ErrorCode, RoomId};
 use medshare_sandbox::{Backend, TestHub, World, story_cast};
-use medshare_store::RoomStore;
 
 async fn post_blob(
     hub: &str,
