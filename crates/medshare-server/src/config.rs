@@ -191,6 +191,10 @@ pub struct DatabaseConfig {
     pub sqlite_busy_timeout_secs: u64,
     /// PostgreSQL: statements running longer are cancelled by the server (0: no limit).
     pub statement_timeout_secs: u64,
+    /// A statement taking at least this long (waiting for a lock included) is logged as a
+    /// warning with its SQL text (placeholders, never values) and how long it took, under the
+    /// log target `sqlx::query`: PostgreSQL's `log_min_duration_statement`, for both backends.
+    pub slow_statement_ms: u64,
 }
 
 impl Default for DatabaseConfig {
@@ -200,6 +204,7 @@ impl Default for DatabaseConfig {
             acquire_timeout_secs: 5,
             sqlite_busy_timeout_secs: 10,
             statement_timeout_secs: 30,
+            slow_statement_ms: 1000,
         }
     }
 }
@@ -213,6 +218,7 @@ impl DatabaseConfig {
             acquire_timeout: Duration::from_secs(self.acquire_timeout_secs.max(1)),
             busy_timeout: Duration::from_secs(self.sqlite_busy_timeout_secs),
             statement_timeout: Duration::from_secs(self.statement_timeout_secs),
+            slow_statement: Duration::from_millis(self.slow_statement_ms),
         }
     }
 }
