@@ -149,6 +149,9 @@ pub trait ConsultStore: Send + Sync {
         replica: &str,
         now: i64,
     ) -> Result<Option<Escalated>>;
+    /// Give up `replica`'s claim on a consult it could not escalate, so the next poll (of any
+    /// replica) retries it at once instead of after the claim goes stale.
+    async fn release_consult_claim(&self, id: ConsultId, replica: &str) -> Result<()>;
 }
 
 impl FromRow for OncallRow {
@@ -432,7 +435,9 @@ impl<D: Dialect> ConsultStore for Store<D> {
         replica: &str,
         now: i64,
     ) -> Result<Option<Escalated>> {
-        let mut tx = self.begin().await?;
+        // Reads, then writes: on SQLite the transaction must take the write lock first (and
+        // wait for it), or a concurrent writer fails it at once with "database is locked".
+        let mut tx = self.begin_write().await?;
         let chain: Option<String> = sql("SELECT chain FROM consults WHERE id = $1")
             .bind(id)
             .fetch_optional(&mut tx)
@@ -482,5 +487,14 @@ impl<D: Dialect> ConsultStore for Store<D> {
         };
         tx.commit().await?;
         Ok(Some(out))
+    }
+
+    async fn release_consult_claim(&self, id: ConsultId, replica: &str) -> Result<()> {
+        sql("UPDATE consults SET claimed_by = NULL, claimed_at = NULL \
+             WHERE id = $1 AND claimed_by = $2 AND state = 'open'")
+        .bind((id, replica))
+        .execute(&self.pool)
+        .await?;
+        Ok(())
     }
 }

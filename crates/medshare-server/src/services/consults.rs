@@ -500,13 +500,26 @@ pub async fn escalate_due(state: &AppState, replica: &str) -> ApiResult<usize> {
         .claim_due_consults(replica, now, stale_before, CLAIM_BATCH)
         .await?;
     let mut moved = 0;
-    for c in due {
-        let Some(outcome) = state
+    let mut due = due.into_iter();
+    while let Some(c) = due.next() {
+        let outcome = match state
             .store
             .escalate_consult(c.id, c.step, replica, state.now())
-            .await?
-        else {
-            continue;
+            .await
+        {
+            Ok(Some(o)) => o,
+            Ok(None) => continue,
+            Err(e) => {
+                // Not this one nor the rest of the batch: released for the next poll rather
+                // than held until the claim goes stale (`claim_ttl_secs`).
+                release(
+                    state,
+                    replica,
+                    std::iter::once(c.id).chain(due.map(|c| c.id)),
+                )
+                .await;
+                return Err(e.into());
+            }
         };
         moved += 1;
         crate::metrics::consult_escalated(match outcome {
@@ -527,18 +540,32 @@ pub async fn escalate_due(state: &AppState, replica: &str) -> ApiResult<usize> {
                 ConsultStepKind::Unanswered,
             ),
         };
-        audit::record(
+        let recorded = audit::record(
             state,
             Entry::new(action, true, basis)
                 .patient(c.patient_id)
                 .detail(detail(c.id)),
         )
-        .await?;
+        .await;
+        if let Err(e) = recorded {
+            release(state, replica, due.map(|c| c.id)).await;
+            return Err(e);
+        }
         for (to, by) in told {
             tell(state, to, c.id, step, by).await;
         }
     }
     Ok(moved)
+}
+
+/// Release this replica's claims on consults it will not escalate in this poll.
+async fn release(state: &AppState, replica: &str, ids: impl Iterator<Item = ConsultId>) {
+    for id in ids {
+        if let Err(e) = state.store.release_consult_claim(id, replica).await {
+            // The claim goes stale after `claim_ttl_secs` and another poll takes it over.
+            tracing::warn!(error = ?e, "could not release a consult claim");
+        }
+    }
 }
 
 /// Poll for due consults on this replica until the hub shuts down.
