@@ -93,6 +93,7 @@ both!(
     retention_purges_only_what_expired,
     rooms_order_commits_by_epoch,
     oncall_versions_and_consult_claims,
+    released_notifications_are_claimable_at_once,
 );
 
 fn signed(kind: StatementKind, payload: &str) -> Signed {
@@ -1990,4 +1991,74 @@ async fn oncall_versions_and_consult_claims(f: Fixture) {
     );
     let after = s.consult(c.id).await.unwrap().unwrap();
     assert_eq!((after.step, after.due_at), (1, Some(1_122)));
+}
+
+/// A replica that stops part-way through a claimed outbox batch releases the rest: another
+/// replica claims them on its next poll, not after the claim goes stale; a release by anyone
+/// but the claimer, or of a finished row, changes nothing.
+async fn released_notifications_are_claimable_at_once(f: Fixture) {
+    let s = &*f.store;
+    let (_, _, doc) = staffed(s, "KPH").await;
+    for (i, kind) in ["webhook", "dingtalk", "chat-webhook"].iter().enumerate() {
+        s.add_channel(
+            &ChannelRow {
+                id: format!("ch-{i}"),
+                practitioner_id: doc,
+                kind: kind.to_string(),
+                address: format!("https://hooks.example/{i}"),
+                secret: "s".into(),
+                created_at: 10,
+                last_delivered_at: None,
+                last_failed_at: None,
+                last_error: None,
+                failed: 0,
+                pending: 0,
+                disabled_at: None,
+            },
+            10,
+        )
+        .await
+        .unwrap();
+    }
+    assert_eq!(
+        s.enqueue_notification(doc, None, "consult:x", 100)
+            .await
+            .unwrap(),
+        3
+    );
+    let batch = s.claim_notifications("a", 100, 0, 10).await.unwrap();
+    assert_eq!(batch.len(), 3);
+    assert!(
+        s.claim_notifications("b", 101, 0, 10)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    // "a" delivered the first, then failed: it releases the other two.
+    s.finish_notification(batch[0].id, "a", 100, &Attempt::Delivered)
+        .await
+        .unwrap();
+    for n in &batch {
+        s.release_notification(n.id, "b").await.unwrap(); // not b's: nothing
+    }
+    assert!(
+        s.claim_notifications("b", 101, 0, 10)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    for n in &batch {
+        s.release_notification(n.id, "a").await.unwrap();
+    }
+    let mut again: Vec<i64> = s
+        .claim_notifications("b", 101, 0, 10)
+        .await
+        .unwrap()
+        .iter()
+        .map(|n| n.id)
+        .collect();
+    again.sort_unstable();
+    let mut rest: Vec<i64> = batch[1..].iter().map(|n| n.id).collect();
+    rest.sort_unstable();
+    assert_eq!(again, rest, "the delivered one is not claimed again");
 }
