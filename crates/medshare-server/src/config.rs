@@ -484,6 +484,11 @@ pub struct AuditConfig {
     /// Alert when one practitioner is refused this many times within the window.
     pub alert_denials: i64,
     pub alert_denials_window_secs: i64,
+    /// Count one practitioner's window for a rule at most this often (milliseconds): an entry
+    /// the rule counts marks the practitioner, and the count runs when the last one is this
+    /// old, so a busy practitioner costs one count per interval instead of one per batch (the
+    /// count reads their whole window) and an alert comes at most this late.
+    pub alert_recount_ms: u64,
     /// Reads by one institution within this many seconds produce one notice to the patient.
     pub notice_coalesce_secs: i64,
     /// Give up on a notice after this many failed deliveries (retries back off exponentially).
@@ -502,6 +507,7 @@ impl Default for AuditConfig {
             alert_patients_window_secs: 3600,
             alert_denials: 10,
             alert_denials_window_secs: 600,
+            alert_recount_ms: 2000,
             notice_coalesce_secs: 900,
             notice_max_attempts: 8,
             webhook_allow_http: false,
