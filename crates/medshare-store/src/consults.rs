@@ -266,7 +266,7 @@ impl<D: Dialect> ConsultStore for Store<D> {
             l.version,
             l.statement.as_ref().map(json),
         ))
-        .execute(&self.pool)
+        .execute(&self.writer)
         .await?;
         Ok(done > 0)
     }
@@ -423,7 +423,7 @@ impl<D: Dialect> ConsultStore for Store<D> {
              RETURNING {CONSULT_COLUMNS}"
         )))
         .bind((replica, now, stale_before, limit))
-        .fetch_all(&self.pool)
+        .fetch_all(&self.writer)
         .await?;
         Ok(rows)
     }

@@ -309,7 +309,7 @@ impl<D: Dialect> RoomStore for Store<D> {
             };
             let body: Option<String> = sql("DELETE FROM key_packages WHERE id = $1 RETURNING body")
                 .bind(id)
-                .fetch_optional(&self.pool)
+                .fetch_optional(&self.writer)
                 .await?;
             if body.is_some() {
                 return Ok(body);
@@ -509,7 +509,7 @@ impl<D: Dialect> RoomStore for Store<D> {
         sql("UPDATE room_members SET read_seq = $3 \
              WHERE room_id = $1 AND practitioner_id = $2 AND read_seq < $3")
         .bind((room, p, seq))
-        .execute(&self.pool)
+        .execute(&self.writer)
         .await?;
         Ok(())
     }
@@ -536,7 +536,7 @@ impl<D: Dialect> RoomStore for Store<D> {
             room_limit,
             member_limit,
         ))
-        .execute(&self.pool)
+        .execute(&self.writer)
         .await?;
         Ok(added == 1)
     }
