@@ -493,7 +493,7 @@ impl<D: Dialect> ConsultStore for Store<D> {
         sql("UPDATE consults SET claimed_by = NULL, claimed_at = NULL \
              WHERE id = $1 AND claimed_by = $2 AND state = 'open'")
         .bind((id, replica))
-        .execute(&self.pool)
+        .execute(&self.writer)
         .await?;
         Ok(())
     }

@@ -246,7 +246,7 @@ impl<D: Dialect> NotifyStore for Store<D> {
              WHERE id = $1 AND claimed_by = $2 AND delivered_at IS NULL AND failed_at IS NULL",
         )
         .bind((id, replica))
-        .execute(&self.pool)
+        .execute(&self.writer)
         .await?;
         Ok(())
     }
