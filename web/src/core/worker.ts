@@ -6,6 +6,7 @@ import init, { Core, check_identifier, root_fingerprint, type Trusted } from "./
 import wasmUrl from "./pkg/medshare_wasm_bg.wasm?url";
 import type { CoreErrorShape, EventView, Ops, OpName, Reply, Request } from "./protocol";
 import * as store from "./store";
+import { consultHandlers } from "./consults-worker";
 
 declare const self: DedicatedWorkerGlobalScope;
 
@@ -331,6 +332,7 @@ const handlers: { [K in OpName]: Handler<K> } = {
     const t = await store.get<Trusted>(trustKey);
     return t?.root ? root_fingerprint(t.root) : null;
   },
+  ...consultHandlers(getCore, persistRooms),
 };
 
 self.onmessage = async (e: MessageEvent<Request>) => {
