@@ -455,6 +455,11 @@ pub struct LimitsConfig {
     /// Key packages of one practitioner claimed by anyone per hour; more get 429 (a colleague
     /// cannot drain another's waiting key packages).
     pub key_package_claims_per_target_hourly: i64,
+    /// Attachment bytes (voice notes' ciphertext) one room may hold; an attachment that would
+    /// pass it gets 413 and nothing is stored.
+    pub room_attachment_bytes_per_room: u64,
+    /// Attachment bytes one practitioner may have stored across all rooms; likewise 413.
+    pub room_attachment_bytes_per_member: u64,
 }
 
 /// Access policy knobs.
@@ -582,6 +587,8 @@ impl Default for LimitsConfig {
             shutdown_grace_secs: 30,
             key_package_claims_per_pair_hourly: 10,
             key_package_claims_per_target_hourly: 40,
+            room_attachment_bytes_per_room: 2 * 1024 * 1024 * 1024,
+            room_attachment_bytes_per_member: 1024 * 1024 * 1024,
         }
     }
 }
@@ -651,7 +658,7 @@ impl Config {
             fig = fig.merge(Toml::file_exact(f));
         }
         // Only the hub's own keys: clients share the MEDSHARE_ prefix (MEDSHARE_HUB, ...).
-        const KEYS: [&str; 13] = [
+        const KEYS: [&str; 17] = [
             "listen",
             "data_dir",
             "database_url",
@@ -665,6 +672,10 @@ impl Config {
             "retention",
             "log_format",
             "metrics",
+            "audit",
+            "outbound",
+            "consults",
+            "notify",
         ];
         fig.merge(Env::prefixed("MEDSHARE_").split("__").filter(|k| {
             let k = k.as_str().to_ascii_lowercase();
@@ -848,10 +859,15 @@ mod tests {
         figment::Jail::expect_with(|jail| {
             jail.set_env("MEDSHARE_AUTH__REQUIRE_TOTP", "false");
             jail.set_env("MEDSHARE_LIMITS__MAX_UPLOAD_BYTES", "1024");
+            jail.set_env("MEDSHARE_NOTIFY__POLL_MS", "250");
+            jail.set_env("MEDSHARE_OUTBOUND__ALLOW_PORTS", "[8443]");
             jail.set_env("MEDSHARE_HUB", "https://client-only.example");
             let c = Config::load(None).expect("loads");
             assert!(!c.auth.require_totp);
             assert_eq!(c.limits.max_upload_bytes, 1024);
+            // Every section of the hub's own, not only the first ones listed.
+            assert_eq!(c.notify.poll_ms, 250);
+            assert_eq!(c.outbound.allow_ports, vec![8443]);
             Ok(())
         });
     }
