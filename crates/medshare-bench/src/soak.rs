@@ -52,6 +52,14 @@ pub struct Args {
     /// Print the summary on stderr and a JSON record on stdout.
     #[arg(long)]
     json: bool,
+    /// Diagnosis: the hubs log every statement taking at least this long (SQL text and time,
+    /// never values) on stderr; run with `MEDSHARE_LOG=sqlx::query=warn`.
+    #[arg(long)]
+    slow_statement_ms: Option<u64>,
+    /// Diagnosis: copy the first hub's data folder (its SQLite database) here after the run,
+    /// e.g. for `EXPLAIN QUERY PLAN` on a database the size the run reached.
+    #[arg(long)]
+    keep_data: Option<std::path::PathBuf>,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize)]
@@ -79,6 +87,8 @@ struct Window {
     latency: Latency,
     errors: usize,
     hub_rss_mib: Vec<f64>,
+    /// The same window by operation: which one slows down.
+    per_operation: BTreeMap<String, Latency>,
 }
 
 #[derive(Serialize)]
@@ -122,6 +132,9 @@ pub async fn run(mut a: Args) -> anyhow::Result<()> {
     };
     // Heads signed once a second as in production (the sandbox signs after every batch).
     base.audit.head_interval_ms = 1000;
+    if let Some(ms) = a.slow_statement_ms {
+        base.database.slow_statement_ms = ms;
+    }
     let mut hubs = Vec::new();
     for (i, dir) in dirs.iter().enumerate() {
         std::fs::create_dir_all(dir)?;
@@ -334,6 +347,16 @@ pub async fn run(mut a: Args) -> anyhow::Result<()> {
     for mut h in hubs {
         h.stop().await?;
     }
+    if let Some(to) = &a.keep_data {
+        std::fs::create_dir_all(to)?;
+        for entry in std::fs::read_dir(&dirs[0])? {
+            let entry = entry?;
+            if entry.file_type()?.is_file() {
+                std::fs::copy(entry.path(), to.join(entry.file_name()))
+                    .with_context(|| format!("copy the hub's data to {}", to.display()))?;
+            }
+        }
+    }
 
     // The report.
     let samples = std::mem::take(&mut *samples.lock().unwrap());
@@ -348,6 +371,7 @@ pub async fn run(mut a: Args) -> anyhow::Result<()> {
             latency: Latency::of(&lat),
             errors: in_w.iter().filter(|s| s.error.is_some()).count(),
             hub_rss_mib: peaks.iter().map(|k| *k as f64 / 1024.0).collect(),
+            per_operation: by_operation(in_w.iter().copied()),
         };
         out.say(format!(
             "window {w}: {:.1} ops/s, {}, errors {}, hub RSS {} MiB",
@@ -362,25 +386,20 @@ pub async fn run(mut a: Args) -> anyhow::Result<()> {
         ));
         report_windows.push(win);
     }
-    let mut per_operation = BTreeMap::new();
-    for op in [
-        Op::Timeline,
-        Op::Download,
-        Op::Upload,
-        Op::ShareRevoke,
-        Op::Inbox,
-        Op::LoginLogout,
-    ] {
-        let lat: Vec<Duration> = samples
-            .iter()
-            .filter(|s| s.op == op)
-            .map(|s| s.took)
-            .collect();
-        if !lat.is_empty() {
-            let l = Latency::of(&lat);
-            out.say(format!("{op:?}: {}", l.line()));
-            per_operation.insert(format!("{op:?}"), l);
-        }
+    for win in &report_windows {
+        out.say(format!(
+            "window {} by operation: {}",
+            win.index,
+            win.per_operation
+                .iter()
+                .map(|(op, l)| format!("{op} p99 {:.1} ms", l.p99_ms))
+                .collect::<Vec<_>>()
+                .join(", ")
+        ));
+    }
+    let per_operation = by_operation(samples.iter());
+    for (op, l) in &per_operation {
+        out.say(format!("{op}: {}", l.line()));
     }
     let mut errors: BTreeMap<String, usize> = BTreeMap::new();
     for s in &samples {
@@ -454,6 +473,31 @@ pub async fn run(mut a: Args) -> anyhow::Result<()> {
         login_retries,
         targets,
     })
+}
+
+/// Latency of each operation among `samples`.
+fn by_operation<'s>(
+    samples: impl Iterator<Item = &'s Sample> + Clone,
+) -> BTreeMap<String, Latency> {
+    let mut per_operation = BTreeMap::new();
+    for op in [
+        Op::Timeline,
+        Op::Download,
+        Op::Upload,
+        Op::ShareRevoke,
+        Op::Inbox,
+        Op::LoginLogout,
+    ] {
+        let lat: Vec<Duration> = samples
+            .clone()
+            .filter(|s| s.op == op)
+            .map(|s| s.took)
+            .collect();
+        if !lat.is_empty() {
+            per_operation.insert(format!("{op:?}"), Latency::of(&lat));
+        }
+    }
+    per_operation
 }
 
 /// Log in as an app would: a 429 (the hub verifies at most a few logins of one handle at

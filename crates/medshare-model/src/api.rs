@@ -557,7 +557,7 @@ pub enum EventKind {
 }
 
 /// The suspicious-access rules.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "kebab-case")]
 pub enum AlertRule {
     /// Many patients' records read without a standing care relationship.

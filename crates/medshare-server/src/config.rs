@@ -191,6 +191,10 @@ pub struct DatabaseConfig {
     pub sqlite_busy_timeout_secs: u64,
     /// PostgreSQL: statements running longer are cancelled by the server (0: no limit).
     pub statement_timeout_secs: u64,
+    /// A statement taking at least this long (waiting for a lock included) is logged as a
+    /// warning with its SQL text (placeholders, never values) and how long it took, under the
+    /// log target `sqlx::query`: PostgreSQL's `log_min_duration_statement`, for both backends.
+    pub slow_statement_ms: u64,
 }
 
 impl Default for DatabaseConfig {
@@ -200,6 +204,7 @@ impl Default for DatabaseConfig {
             acquire_timeout_secs: 5,
             sqlite_busy_timeout_secs: 10,
             statement_timeout_secs: 30,
+            slow_statement_ms: 1000,
         }
     }
 }
@@ -213,6 +218,7 @@ impl DatabaseConfig {
             acquire_timeout: Duration::from_secs(self.acquire_timeout_secs.max(1)),
             busy_timeout: Duration::from_secs(self.sqlite_busy_timeout_secs),
             statement_timeout: Duration::from_secs(self.statement_timeout_secs),
+            slow_statement: Duration::from_millis(self.slow_statement_ms),
         }
     }
 }
@@ -473,6 +479,11 @@ pub struct AuditConfig {
     /// Alert when one practitioner is refused this many times within the window.
     pub alert_denials: i64,
     pub alert_denials_window_secs: i64,
+    /// Count one practitioner's window for a rule at most this often (milliseconds): an entry
+    /// the rule counts marks the practitioner, and the count runs when the last one is this
+    /// old, so a busy practitioner costs one count per interval instead of one per batch (the
+    /// count reads their whole window) and an alert comes at most this late.
+    pub alert_recount_ms: u64,
     /// Reads by one institution within this many seconds produce one notice to the patient.
     pub notice_coalesce_secs: i64,
     /// Give up on a notice after this many failed deliveries (retries back off exponentially).
@@ -491,6 +502,7 @@ impl Default for AuditConfig {
             alert_patients_window_secs: 3600,
             alert_denials: 10,
             alert_denials_window_secs: 600,
+            alert_recount_ms: 2000,
             notice_coalesce_secs: 900,
             notice_max_attempts: 8,
             webhook_allow_http: false,

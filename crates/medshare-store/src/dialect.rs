@@ -10,13 +10,14 @@
 
 use crate::sql::{Columns, Value};
 use crate::{EventNotices, Result, StoreError};
+use log::LevelFilter;
 use sqlx::error::BoxDynError;
 use sqlx::migrate::{Migrate, Migrator};
 use sqlx::postgres::{PgConnectOptions, PgListener, PgPoolOptions, Postgres};
 use sqlx::sqlite::{
     Sqlite, SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous,
 };
-use sqlx::{Arguments, Database, Executor, IntoArguments, Pool};
+use sqlx::{Arguments, ConnectOptions, Database, Executor, IntoArguments, Pool};
 use std::future::Future;
 use std::str::FromStr;
 use std::time::Duration;
@@ -37,6 +38,9 @@ pub struct PoolSettings {
     pub busy_timeout: Duration,
     /// PostgreSQL: the server cancels a statement running longer (zero means no limit).
     pub statement_timeout: Duration,
+    /// A statement taking at least this long is logged at WARN (target `sqlx::query`) with
+    /// its SQL text, which holds placeholders and never bound values.
+    pub slow_statement: Duration,
 }
 
 impl Default for PoolSettings {
@@ -46,6 +50,7 @@ impl Default for PoolSettings {
             acquire_timeout: Duration::from_secs(5),
             busy_timeout: Duration::from_secs(10),
             statement_timeout: Duration::from_secs(30),
+            slow_statement: Duration::from_secs(1),
         }
     }
 }
@@ -138,7 +143,9 @@ impl Dialect for Sqlite {
             .journal_mode(SqliteJournalMode::Wal)
             .synchronous(SqliteSynchronous::Full)
             .foreign_keys(true)
-            .busy_timeout(pool.busy_timeout);
+            .busy_timeout(pool.busy_timeout)
+            .log_statements(LevelFilter::Trace)
+            .log_slow_statements(LevelFilter::Warn, pool.slow_statement);
         Ok(SqlitePoolOptions::new()
             .max_connections(pool.max_connections.unwrap_or(8))
             .acquire_timeout(pool.acquire_timeout)
@@ -189,7 +196,9 @@ impl Dialect for Postgres {
             .options([(
                 "statement_timeout",
                 pool.statement_timeout.as_millis().to_string(),
-            )]);
+            )])
+            .log_statements(LevelFilter::Trace)
+            .log_slow_statements(LevelFilter::Warn, pool.slow_statement);
         Ok(PgPoolOptions::new()
             .max_connections(pool.max_connections.unwrap_or(16))
             .acquire_timeout(pool.acquire_timeout)

@@ -76,6 +76,8 @@ pub trait IdentityStore: Send + Sync {
     async fn lock_logins(&self, id: PractitionerId, until: i64) -> Result<()>;
 
     // --- sessions ---
+    /// Open a session: a login succeeded, so the practitioner's failed-login count and lock are
+    /// cleared in the same transaction (one durable write per login instead of two).
     async fn create_session(&self, s: &SessionRow) -> Result<()>;
     async fn session(&self, token_hash: &str) -> Result<Option<SessionRow>>;
     async fn revoke_session(&self, token_hash: &str) -> Result<()>;
@@ -422,13 +424,22 @@ impl<D: Dialect> IdentityStore for Store<D> {
     }
 
     async fn create_session(&self, s: &SessionRow) -> Result<()> {
+        let mut tx = self.begin().await?;
         sql(
             "INSERT INTO sessions (token_hash, practitioner_id, created_at, expires_at, revoked) \
              VALUES ($1, $2, $3, $4, 0)",
         )
         .bind((&s.token_hash, s.practitioner_id, s.created_at, s.expires_at))
-        .execute(&self.pool)
+        .execute(&mut tx)
         .await?;
+        sql(
+            "UPDATE practitioners SET failed_logins = 0, locked_until = NULL \
+             WHERE id = $1 AND (failed_logins <> 0 OR locked_until IS NOT NULL)",
+        )
+        .bind(s.practitioner_id)
+        .execute(&mut tx)
+        .await?;
+        tx.commit().await?;
         Ok(())
     }
 

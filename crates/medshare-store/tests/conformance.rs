@@ -369,6 +369,18 @@ async fn institutions_enrolment_and_removal(f: Fixture) {
     s.set_login_failures(d.id, 3, Some(999)).await.unwrap();
     let p = s.practitioner(d.id).await.unwrap().unwrap();
     assert_eq!((p.failed_logins, p.locked_until), (3, Some(999)));
+    // A session opens after a successful login: the failures and lock are cleared with it.
+    s.create_session(&SessionRow {
+        token_hash: "t-d-login".into(),
+        practitioner_id: d.id,
+        created_at: 1,
+        expires_at: 10_000,
+        revoked: false,
+    })
+    .await
+    .unwrap();
+    let p = s.practitioner(d.id).await.unwrap().unwrap();
+    assert_eq!((p.failed_logins, p.locked_until), (0, None));
 
     // Removal: status, sessions revoked, new epoch, re-wrapped keyrings, alliance wrap.
     s.create_session(&SessionRow {

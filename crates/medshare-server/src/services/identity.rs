@@ -367,10 +367,10 @@ pub async fn login(
         }
         return Err(invalid());
     }
-    state.store.set_login_failures(p.id, 0, None).await?;
     state.throttle.succeeded(addr, handle);
     let token = auth::new_token();
     let expires = state.now() + state.config.auth.session_ttl_secs;
+    // Also clears the failures counted above (and any lock) in the same transaction.
     state
         .store
         .create_session(&SessionRow {
