@@ -197,15 +197,23 @@ async function workerPhases(op) {
   return w.evaluate((prefix) => Object.fromEntries(performance.getEntriesByType("measure")
     .filter((m) => m.name.startsWith(prefix)).map((m) => [m.name.slice(prefix.length), m.duration])), `medshare:${op}:`);
 }
+// The hub requests of a view (the worker's fetches are reported on the page) and their times.
+const requests = [];
+page.on("requestfinished", (r) => {
+  if (!r.url().includes("/v1/")) return;
+  const t = r.timing();
+  requests.push(`${r.method()} ${new URL(r.url()).pathname.replace(/[0-9a-f-]{36}/g, ":id")} ${(t.responseEnd - t.requestStart).toFixed(0)} ms`);
+});
 async function timeline() {
   await page.locator("#patient-number").fill(benchHkid);
+  requests.length = 0;
   const t = performance.now();
   await page.locator("form.search button[type=submit]").click();
   await page.getByTestId("timeline-entry").nth(DOCS - 1).waitFor({ timeout: 120_000 });
   const total = performance.now() - t;
   const phases = await workerPhases("timeline");
   const inWorker = Object.values(phases).reduce((a, b) => a + b, 0);
-  return { total, ...phases, pageAndRender: total - inWorker };
+  return { total, ...phases, pageAndRender: total - inWorker, requests: [...requests] };
 }
 const fmtPhases = (runs) => ["prime", "core", "persist", "pageAndRender"]
   .map((k) => `${k} ${median(runs.map((r) => r[k] ?? NaN)).toFixed(0)}`).join(", ");
@@ -222,6 +230,7 @@ for (let i = 0; i < 3; i++) {
   starts.push((await workerPhases("start")).core ?? NaN);
   reopened.push(await timeline());
 }
+console.log(`hub requests of the last re-opened view: ${reopened.at(-1).requests.join("; ")}`);
 console.log(`timeline of ${DOCS} documents re-opened after a reload and a new login (from the IndexedDB cache), median of 3: ${median(reopened.map((r) => r.total)).toFixed(0)} ms (runs ${reopened.map((r) => r.total.toFixed(0)).join(", ")}; medians: ${fmtPhases(reopened)}); the worker had the core instantiated ${median(starts).toFixed(0)} ms after it started`);
 
 // 4. A large file: sealed in the browser and sent in parts, then downloaded and opened. Memory:

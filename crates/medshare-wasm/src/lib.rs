@@ -12,6 +12,7 @@
 #![forbid(unsafe_code)]
 
 mod cache;
+mod enrol;
 mod rooms;
 mod views;
 
@@ -29,6 +30,7 @@ use std::rc::Rc;
 use tsify::Ts;
 use wasm_bindgen::prelude::*;
 
+pub use enrol::*;
 pub use rooms::*;
 pub use views::*;
 

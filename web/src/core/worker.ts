@@ -346,6 +346,15 @@ const handlers: { [K in OpName]: Handler<K> } = {
     const t = await store.get<Trusted>(trustKey);
     return t?.root ? root_fingerprint(t.root) : null;
   },
+  async enrolment({ code }) {
+    return (await getCore()).enrolment(code);
+  },
+  async enrol({ code, passphrase }) {
+    const c = await getCore();
+    const done = await c.enrol(code, passphrase);
+    await store.put(trustKey, c.trusted()); // the alliance root pinned on this first contact
+    return done;
+  },
 };
 
 self.onmessage = async (e: MessageEvent<Request>) => {
