@@ -276,7 +276,7 @@ impl<D: Dialect> AuditStore for Store<D> {
             &h.log_key,
             &h.signature,
         ))
-        .execute(&self.pool)
+        .execute(&self.writer)
         .await?;
         Ok(())
     }
@@ -339,7 +339,7 @@ impl<D: Dialect> AuditStore for Store<D> {
              VALUES ($1, $2, $3, $4, $5)",
         )
         .bind((rule, actor, institution, at, count))
-        .execute(&self.pool)
+        .execute(&self.writer)
         .await?;
         Ok(())
     }
@@ -352,7 +352,7 @@ impl<D: Dialect> AuditStore for Store<D> {
              set_at = excluded.set_at",
         )
         .bind((c.patient_id, &c.kind, &c.address, c.set_by, c.set_at))
-        .execute(&self.pool)
+        .execute(&self.writer)
         .await?;
         Ok(())
     }
@@ -360,7 +360,7 @@ impl<D: Dialect> AuditStore for Store<D> {
     async fn clear_patient_contact(&self, patient: PatientId) -> Result<bool> {
         let gone = sql("DELETE FROM patient_contacts WHERE patient_id = $1")
             .bind(patient)
-            .execute(&self.pool)
+            .execute(&self.writer)
             .await?;
         Ok(gone > 0)
     }
@@ -386,7 +386,7 @@ impl<D: Dialect> AuditStore for Store<D> {
              WHERE patient_id = $1 AND institution_id IS NOT DISTINCT FROM $2 AND at >= $5)",
         )
         .bind((patient, institution, seq, at, coalesce_since))
-        .execute(&self.pool)
+        .execute(&self.writer)
         .await?;
         Ok(queued > 0)
     }
@@ -404,7 +404,7 @@ impl<D: Dialect> AuditStore for Store<D> {
     async fn notice_delivered(&self, id: i64, at: i64) -> Result<()> {
         sql("UPDATE contact_outbox SET delivered_at = $1 WHERE id = $2")
             .bind((at, id))
-            .execute(&self.pool)
+            .execute(&self.writer)
             .await?;
         Ok(())
     }
@@ -412,7 +412,7 @@ impl<D: Dialect> AuditStore for Store<D> {
     async fn notice_retry(&self, id: i64, attempts: i64, next_at: i64, failed: bool) -> Result<()> {
         sql("UPDATE contact_outbox SET attempts = $1, next_at = $2, failed_at = $3 WHERE id = $4")
             .bind((attempts, next_at, failed.then_some(next_at), id))
-            .execute(&self.pool)
+            .execute(&self.writer)
             .await?;
         Ok(())
     }

@@ -250,7 +250,7 @@ impl<D: Dialect> ConsultStore for Store<D> {
             json(&l.members),
             l.updated_at,
         ))
-        .execute(&self.pool)
+        .execute(&self.writer)
         .await?;
         Ok(())
     }
@@ -405,7 +405,7 @@ impl<D: Dialect> ConsultStore for Store<D> {
              RETURNING {CONSULT_COLUMNS}"
         )))
         .bind((replica, now, stale_before, limit))
-        .fetch_all(&self.pool)
+        .fetch_all(&self.writer)
         .await?;
         Ok(rows)
     }

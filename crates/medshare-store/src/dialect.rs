@@ -65,6 +65,13 @@ pub trait Dialect:
     /// A pool for `url` sized and timed by `pool`, schema untouched.
     fn connect(url: &str, pool: &PoolSettings) -> impl Future<Output = Result<Pool<Self>>> + Send;
 
+    /// The pool writes go through (see `Store::writer`): SQLite a pool of one connection whose
+    /// callers wait in turn for up to the busy time-out; PostgreSQL `readers` itself.
+    fn writer(
+        pool: &PoolSettings,
+        readers: &Pool<Self>,
+    ) -> impl Future<Output = Result<Pool<Self>>> + Send;
+
     /// The pool as a statement executor (sqlx implements it for every backend; the generic
     /// bound that says so cannot be implied, so each backend states it here).
     fn pool_executor<'p>(pool: &'p Pool<Self>) -> impl Executor<'p, Database = Self>;
@@ -126,6 +133,20 @@ macro_rules! what_sqlx_knows {
     };
 }
 
+/// One SQLite connection's options: WAL, full sync, foreign keys, the busy time-out and the
+/// slow-statement log.
+fn sqlite_options(url: &str, pool: &PoolSettings) -> Result<SqliteConnectOptions> {
+    Ok(SqliteConnectOptions::from_str(url)
+        .map_err(|_| StoreError::UnsupportedUrl)?
+        .create_if_missing(true)
+        .journal_mode(SqliteJournalMode::Wal)
+        .synchronous(SqliteSynchronous::Full)
+        .foreign_keys(true)
+        .busy_timeout(pool.busy_timeout)
+        .log_statements(LevelFilter::Trace)
+        .log_slow_statements(LevelFilter::Warn, pool.slow_statement))
+}
+
 /// SQLite migrations, embedded in the binary.
 static SQLITE_MIGRATOR: Migrator = sqlx::migrate!("./migrations/sqlite");
 /// PostgreSQL migrations, embedded in the binary.
@@ -137,18 +158,20 @@ impl Dialect for Sqlite {
     }
 
     async fn connect(url: &str, pool: &PoolSettings) -> Result<Pool<Self>> {
-        let opts = SqliteConnectOptions::from_str(url)
-            .map_err(|_| StoreError::UnsupportedUrl)?
-            .create_if_missing(true)
-            .journal_mode(SqliteJournalMode::Wal)
-            .synchronous(SqliteSynchronous::Full)
-            .foreign_keys(true)
-            .busy_timeout(pool.busy_timeout)
-            .log_statements(LevelFilter::Trace)
-            .log_slow_statements(LevelFilter::Warn, pool.slow_statement);
         Ok(SqlitePoolOptions::new()
             .max_connections(pool.max_connections.unwrap_or(8))
             .acquire_timeout(pool.acquire_timeout)
+            .connect_with(sqlite_options(url, pool)?)
+            .await?)
+    }
+
+    async fn writer(pool: &PoolSettings, readers: &Pool<Self>) -> Result<Pool<Self>> {
+        // The readers' options as they are (`sqlite::memory:` names one shared database).
+        // Waiting for the one writer connection replaces waiting for SQLite's lock: as long.
+        let opts = (*readers.connect_options()).clone();
+        Ok(SqlitePoolOptions::new()
+            .max_connections(1)
+            .acquire_timeout(pool.acquire_timeout.max(pool.busy_timeout))
             .connect_with(opts)
             .await?)
     }
@@ -204,6 +227,10 @@ impl Dialect for Postgres {
             .acquire_timeout(pool.acquire_timeout)
             .connect_with(opts)
             .await?)
+    }
+
+    async fn writer(_: &PoolSettings, readers: &Pool<Self>) -> Result<Pool<Self>> {
+        Ok(readers.clone())
     }
 
     what_sqlx_knows!();

@@ -221,7 +221,7 @@ impl<D: Dialect> DocumentStore for Store<D> {
             &s.sha256,
             s.created_at,
         ))
-        .execute(&self.pool)
+        .execute(&self.writer)
         .await?;
         Ok(())
     }
@@ -236,7 +236,7 @@ impl<D: Dialect> DocumentStore for Store<D> {
     async fn delete_staged_upload(&self, id: UploadId) -> Result<()> {
         sql("DELETE FROM staged_uploads WHERE id = $1")
             .bind(id)
-            .execute(&self.pool)
+            .execute(&self.writer)
             .await?;
         Ok(())
     }
@@ -270,7 +270,7 @@ impl<D: Dialect> DocumentStore for Store<D> {
         let claimed = sql("UPDATE staged_uploads SET document_id = $1 \
                            WHERE id = $2 AND (document_id IS NULL OR document_id = $1)")
         .bind((document, upload))
-        .execute(&self.pool)
+        .execute(&self.writer)
         .await?;
         if claimed != 1 {
             return Err(StoreError::NotFound);
@@ -281,7 +281,7 @@ impl<D: Dialect> DocumentStore for Store<D> {
     async fn release_claim(&self, upload: UploadId, document: DocumentId) -> Result<()> {
         sql("UPDATE staged_uploads SET document_id = NULL WHERE id = $1 AND document_id = $2")
             .bind((upload, document))
-            .execute(&self.pool)
+            .execute(&self.writer)
             .await?;
         Ok(())
     }

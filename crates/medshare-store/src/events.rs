@@ -43,7 +43,7 @@ impl<D: Dialect> EventStore for Store<D> {
         // On PostgreSQL the events_notify trigger announces (recipient, seq) on commit.
         sql("INSERT INTO events (recipient, at, body) VALUES ($1, $2, $3) RETURNING seq")
             .bind((recipient, at, body))
-            .fetch_one(&self.pool)
+            .fetch_one(&self.writer)
             .await
     }
 

@@ -205,7 +205,7 @@ impl<D: Dialect> IdentityStore for Store<D> {
     async fn bootstrap(&self, root_public: &str, alliance_key: &Signed, now: i64) -> Result<()> {
         sql("INSERT INTO alliance (id, root_public, alliance_key, created_at) VALUES (1, $1, $2, $3)")
             .bind((root_public, alliance_key, now))
-            .execute(&self.pool)
+            .execute(&self.writer)
             .await?;
         Ok(())
     }
@@ -215,7 +215,7 @@ impl<D: Dialect> IdentityStore for Store<D> {
             "INSERT INTO root_nonces (nonce, used_at) VALUES ($1, $2) ON CONFLICT (nonce) DO NOTHING",
         )
         .bind((nonce, now))
-        .execute(&self.pool)
+        .execute(&self.writer)
         .await?;
         Ok(added == 1)
     }
@@ -267,7 +267,7 @@ impl<D: Dialect> IdentityStore for Store<D> {
              WHERE id = $4",
         )
         .bind((cert, alliance_wrap, epoch, id))
-        .execute(&self.pool)
+        .execute(&self.writer)
         .await?;
         one(changed)
     }
@@ -356,7 +356,7 @@ impl<D: Dialect> IdentityStore for Store<D> {
              WHERE id = $3 AND status IN ('enrolled', 'certified')",
         )
         .bind((cert, keyring_wrap, id))
-        .execute(&self.pool)
+        .execute(&self.writer)
         .await?;
         one(changed)
     }
@@ -399,7 +399,7 @@ impl<D: Dialect> IdentityStore for Store<D> {
     ) -> Result<()> {
         sql("UPDATE practitioners SET failed_logins = $1, locked_until = $2 WHERE id = $3")
             .bind((failures, locked_until, id))
-            .execute(&self.pool)
+            .execute(&self.writer)
             .await?;
         Ok(())
     }
@@ -410,7 +410,7 @@ impl<D: Dialect> IdentityStore for Store<D> {
              RETURNING failed_logins",
         )
         .bind(id)
-        .fetch_one(&self.pool)
+        .fetch_one(&self.writer)
         .await
     }
 
@@ -418,7 +418,7 @@ impl<D: Dialect> IdentityStore for Store<D> {
         sql("UPDATE practitioners SET locked_until = $1 \
              WHERE id = $2 AND (locked_until IS NULL OR locked_until < $1)")
         .bind((until, id))
-        .execute(&self.pool)
+        .execute(&self.writer)
         .await?;
         Ok(())
     }
@@ -453,7 +453,7 @@ impl<D: Dialect> IdentityStore for Store<D> {
     async fn revoke_session(&self, token_hash: &str) -> Result<()> {
         sql("UPDATE sessions SET revoked = 1 WHERE token_hash = $1")
             .bind(token_hash)
-            .execute(&self.pool)
+            .execute(&self.writer)
             .await?;
         Ok(())
     }

@@ -214,7 +214,7 @@ impl<D: Dialect> NotifyStore for Store<D> {
              WHERE practitioner_id = $1 AND ($4 IS NULL OR id = $4) AND disabled_at IS NULL \
              ON CONFLICT (channel_id, dedupe) DO NOTHING")
         .bind((p, dedupe, now, channel))
-        .execute(&self.pool)
+        .execute(&self.writer)
         .await
     }
 
@@ -233,7 +233,7 @@ impl<D: Dialect> NotifyStore for Store<D> {
              AND (claimed_at IS NULL OR claimed_at < $3) \
              RETURNING id, channel_id, practitioner_id, dedupe, attempts")
         .bind((replica, now, stale_before, limit))
-        .fetch_all(&self.pool)
+        .fetch_all(&self.writer)
         .await
     }
 

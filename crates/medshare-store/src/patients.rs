@@ -317,7 +317,7 @@ impl<D: Dialect> PatientStore for Store<D> {
         sql("INSERT INTO care_relationships (patient_id, practitioner_id, declared_by, declared_at) \
              VALUES ($1, $2, $3, $4) ON CONFLICT (patient_id, practitioner_id) DO NOTHING")
         .bind((patient, practitioner, by, now))
-        .execute(&self.pool)
+        .execute(&self.writer)
         .await?;
         Ok(())
     }
@@ -354,7 +354,7 @@ impl<D: Dialect> PatientStore for Store<D> {
              (patient_id, practitioner_id, reason, reason_epoch, opened_at, expires_at) \
              VALUES ($1, $2, $3, $4, $5, $6) RETURNING id")
         .bind((patient, practitioner, reason, reason_epoch, now, expires))
-        .fetch_one(&self.pool)
+        .fetch_one(&self.writer)
         .await
     }
 

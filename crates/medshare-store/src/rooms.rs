@@ -300,7 +300,7 @@ impl<D: Dialect> RoomStore for Store<D> {
             };
             let body: Option<String> = sql("DELETE FROM key_packages WHERE id = $1 RETURNING body")
                 .bind(id)
-                .fetch_optional(&self.pool)
+                .fetch_optional(&self.writer)
                 .await?;
             if body.is_some() {
                 return Ok(body);
@@ -500,7 +500,7 @@ impl<D: Dialect> RoomStore for Store<D> {
         sql("UPDATE room_members SET read_seq = $3 \
              WHERE room_id = $1 AND practitioner_id = $2 AND read_seq < $3")
         .bind((room, p, seq))
-        .execute(&self.pool)
+        .execute(&self.writer)
         .await?;
         Ok(())
     }
@@ -518,7 +518,7 @@ impl<D: Dialect> RoomStore for Store<D> {
             b.sha256.as_str(),
             b.created_at,
         ))
-        .execute(&self.pool)
+        .execute(&self.writer)
         .await?;
         Ok(())
     }

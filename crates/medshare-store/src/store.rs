@@ -13,13 +13,22 @@ use sqlx::{Pool, Postgres, Sqlite, Transaction};
 /// The metadata store on one SQL backend: [`SqliteStore`] or [`PgStore`].
 #[derive(Debug)]
 pub struct Store<D: Dialect> {
+    /// Reads (and, on PostgreSQL, everything).
     pub(crate) pool: Pool<D>,
+    /// Writes: every transaction and every statement that changes a row. On SQLite a pool of
+    /// one connection, so this process's writers queue in order for it instead of polling for
+    /// the database's single write lock (SQLite's busy handler sleeps up to 100 ms between
+    /// tries, which turned a few milliseconds of lock into hundreds under load, and a deferred
+    /// transaction that reads then writes could fail when another writer committed between).
+    /// On PostgreSQL the same pool as reads.
+    pub(crate) writer: Pool<D>,
 }
 
 impl<D: Dialect> Clone for Store<D> {
     fn clone(&self) -> Self {
         Self {
             pool: self.pool.clone(),
+            writer: self.writer.clone(),
         }
     }
 }
@@ -38,8 +47,11 @@ impl<D: Dialect> Store<D> {
 
     /// [`Store::connect`] with the pool sized and timed by `pool`.
     pub async fn connect_with(url: &str, pool: &PoolSettings) -> Result<Self> {
+        let readers = D::connect(url, pool).await?;
+        let writer = D::writer(pool, &readers).await?;
         Ok(Self {
-            pool: D::connect(url, pool).await?,
+            pool: readers,
+            writer,
         })
     }
 
@@ -75,13 +87,13 @@ impl<D: Dialect> Store<D> {
     }
 
     pub(crate) async fn begin(&self) -> Result<Transaction<'static, D>> {
-        Ok(self.pool.begin().await?)
+        Ok(self.writer.begin().await?)
     }
 
     /// A transaction that reads and then writes ([`Dialect::BEGIN_WRITE`]): on SQLite it waits
     /// for another writer instead of failing when its snapshot went stale.
     pub(crate) async fn begin_write(&self) -> Result<Transaction<'static, D>> {
-        Ok(self.pool.begin_with(D::BEGIN_WRITE).await?)
+        Ok(self.writer.begin_with(D::BEGIN_WRITE).await?)
     }
 }
 
