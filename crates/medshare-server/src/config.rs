@@ -195,6 +195,9 @@ pub struct DatabaseConfig {
     /// warning with its SQL text (placeholders, never values) and how long it took, under the
     /// log target `sqlx::query`: PostgreSQL's `log_min_duration_statement`, for both backends.
     pub slow_statement_ms: u64,
+    /// SQLite: each connection's page cache in KiB (nine connections: eight readers and the
+    /// writer). The hub's memory grows by up to this much per connection as the database does.
+    pub sqlite_cache_kib: u32,
 }
 
 impl Default for DatabaseConfig {
@@ -205,6 +208,7 @@ impl Default for DatabaseConfig {
             sqlite_busy_timeout_secs: 10,
             statement_timeout_secs: 30,
             slow_statement_ms: 1000,
+            sqlite_cache_kib: 2000,
         }
     }
 }
@@ -219,6 +223,7 @@ impl DatabaseConfig {
             busy_timeout: Duration::from_secs(self.sqlite_busy_timeout_secs),
             statement_timeout: Duration::from_secs(self.statement_timeout_secs),
             slow_statement: Duration::from_millis(self.slow_statement_ms),
+            sqlite_cache_kib: self.sqlite_cache_kib,
         }
     }
 }

@@ -12,6 +12,7 @@
 #![forbid(unsafe_code)]
 
 mod cache;
+mod consults;
 mod enrol;
 mod rooms;
 mod views;
@@ -30,6 +31,7 @@ use std::rc::Rc;
 use tsify::Ts;
 use wasm_bindgen::prelude::*;
 
+pub use consults::*;
 pub use enrol::*;
 pub use rooms::*;
 pub use views::*;

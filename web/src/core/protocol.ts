@@ -25,6 +25,9 @@ import type {
   TrendView,
   UploadChoices,
 } from "./pkg/medshare_wasm";
+import type { ChannelAdded, ChannelInfo, ConsultAsk, ConsultDetail, ConsultList, OncallView } from "./pkg/medshare_wasm";
+
+export type { ChannelAdded, ChannelInfo, ConsultAsk, ConsultDetail, ConsultList, OncallView };
 
 export type {
   Account,
@@ -109,6 +112,21 @@ export interface Ops {
   // Enrolment on this device with an administrator's one-time code (keys made in the worker).
   enrolment: [args: { code: string }, result: EnrolmentView];
   enrol: [args: { code: string; passphrase: string }, result: EnrolledView];
+  // Urgent consults and notification channels (core/consults-worker.ts).
+  consults: [args: Record<string, never>, result: ConsultList];
+  requestConsult: [args: { ask: ConsultAsk }, result: string];
+  consult: [args: { consultId: string }, result: ConsultDetail];
+  ackConsult: [args: { consultId: string }, result: ConsultDetail];
+  /** Resolves to the room the answer was posted in. */
+  answerConsult: [args: { consultId: string; text: string }, result: string];
+  /** `institution`: a code; none for one's own. */
+  oncallLists: [args: { institution?: string }, result: OncallView[]];
+  notifyChannels: [args: Record<string, never>, result: ChannelInfo[]];
+  addNotifyChannel: [args: { kind: string; address: string; secret?: string }, result: ChannelAdded];
+  vapidKey: [args: Record<string, never>, result: string];
+  addPushChannel: [args: { endpoint: string; p256dh: string; auth: string }, result: ChannelInfo];
+  removeNotifyChannel: [args: { channelId: string }, result: void];
+  testNotifyChannel: [args: { channelId: string }, result: void];
 }
 
 export type OpName = keyof Ops;

@@ -7,6 +7,7 @@ import wasmUrl from "./pkg/medshare_wasm_bg.wasm?url";
 import type { CoreErrorShape, EventView, Ops, OpName, Reply, Request } from "./protocol";
 import * as store from "./store";
 import { classify as classifyFile } from "./classifier";
+import { consultHandlers } from "./consults-worker";
 
 declare const self: DedicatedWorkerGlobalScope;
 
@@ -355,6 +356,7 @@ const handlers: { [K in OpName]: Handler<K> } = {
     await store.put(trustKey, c.trusted()); // the alliance root pinned on this first contact
     return done;
   },
+  ...consultHandlers(getCore, persistRooms),
 };
 
 self.onmessage = async (e: MessageEvent<Request>) => {
