@@ -7,6 +7,8 @@ import type {
   BreakGlassReview,
   ConsentView,
   EnrolmentCodeView,
+  EnrolledView,
+  EnrolmentView,
   LogReport,
   NewMember,
   PendingView,
@@ -34,6 +36,8 @@ export type {
   BreakGlassReview,
   ConsentView,
   EnrolmentCodeView,
+  EnrolledView,
+  EnrolmentView,
   LogReport,
   NewMember,
   PendingView,
@@ -105,6 +109,9 @@ export interface Ops {
   postVoice: [args: { roomId: string; audio: Blob; durationMs?: number }, result: number];
   /** The voice note opened in the worker, as a Blob of its checked media type. */
   openVoice: [args: { roomId: string; seq: number; mediaType: string }, result: Blob];
+  // Enrolment on this device with an administrator's one-time code (keys made in the worker).
+  enrolment: [args: { code: string }, result: EnrolmentView];
+  enrol: [args: { code: string; passphrase: string }, result: EnrolledView];
   // Urgent consults and notification channels (core/consults-worker.ts).
   consults: [args: Record<string, never>, result: ConsultList];
   requestConsult: [args: { ask: ConsultAsk }, result: string];
