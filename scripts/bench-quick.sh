@@ -31,3 +31,7 @@ timeout 120 "$bench" streams --quick >/dev/null
 # A case room's fan-out in quick mode: 5 members, 3 messages; fails if one is lost.
 echo "== medshare-bench rooms --quick" >&2
 timeout 180 "$bench" rooms --quick >/dev/null
+# Escalation timers in quick mode: 6 consults on one SQLite hub under a little load; fails if an
+# escalation is lost or happens twice.
+echo "== medshare-bench consults --quick" >&2
+timeout 180 "$bench" consults --quick >/dev/null

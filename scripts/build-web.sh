@@ -7,17 +7,22 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/web-tools.sh
 
-echo "build-web.sh: client core -> wasm32" >&2
-cargo build --locked -q --profile wasm -p medshare-wasm --target wasm32-unknown-unknown
-pkg=web/src/core/pkg
-rm -rf "$pkg"
-wasm-bindgen --target web --out-dir "$pkg" target/wasm32-unknown-unknown/wasm/medshare_wasm.wasm
-# binaryen from npm (pinned in web/package-lock.json): Debian's version 108 rewrites the
-# externref table into a form Chromium rejects. The features are those rustc's target emits.
-web/node_modules/.bin/wasm-opt -Oz --enable-bulk-memory --enable-nontrapping-float-to-int --enable-sign-ext \
-  --enable-mutable-globals --enable-reference-types --enable-multivalue \
-  "$pkg/medshare_wasm_bg.wasm" -o "$pkg/medshare_wasm_bg.wasm"
-node -e 'WebAssembly.compile(require("fs").readFileSync(process.argv[1])).catch(e=>{console.error("build-web.sh: the optimised module does not compile: "+e.message);process.exit(1)})' "$pkg/medshare_wasm_bg.wasm"
+echo "build-web.sh: client core and classification module -> wasm32" >&2
+# Two modules: the core (medshare-wasm), loaded on every visit, and classification
+# (medshare-wasm-classify: every document parser), loaded by the worker on the first upload.
+cargo build --locked -q --profile wasm -p medshare-wasm -p medshare-wasm-classify --target wasm32-unknown-unknown
+for crate in medshare_wasm medshare_wasm_classify; do
+  case $crate in medshare_wasm) pkg=web/src/core/pkg ;; *) pkg=web/src/core/pkg-classify ;; esac
+  rm -rf "$pkg"
+  wasm-bindgen --target web --out-dir "$pkg" "target/wasm32-unknown-unknown/wasm/$crate.wasm"
+  # binaryen from npm (pinned in web/package-lock.json): Debian's version 108 rewrites the
+  # externref table into a form Chromium rejects. The features are those rustc's target emits.
+  web/node_modules/.bin/wasm-opt -Oz --enable-bulk-memory --enable-nontrapping-float-to-int --enable-sign-ext \
+    --enable-mutable-globals --enable-reference-types --enable-multivalue \
+    "$pkg/${crate}_bg.wasm" -o "$pkg/${crate}_bg.wasm"
+  node -e 'WebAssembly.compile(require("fs").readFileSync(process.argv[1])).catch(e=>{console.error("build-web.sh: the optimised module does not compile: "+e.message);process.exit(1)})' "$pkg/${crate}_bg.wasm"
+  echo "build-web.sh: $crate: $(wc -c <"$pkg/${crate}_bg.wasm") bytes, $(gzip -9c "$pkg/${crate}_bg.wasm" | wc -c) gzip -9" >&2
+done
 
 echo "build-web.sh: app -> web/dist" >&2
 (cd web && npm run -s build >&2)

@@ -4,6 +4,7 @@
 import { defineConfig, type Plugin } from "vite";
 import react from "@vitejs/plugin-react";
 import { createHash } from "node:crypto";
+import { readFileSync } from "node:fs";
 
 function sri(bytes: string | Uint8Array): string {
   return "sha384-" + createHash("sha384").update(bytes).digest("base64");
@@ -74,7 +75,9 @@ self.addEventListener("fetch", (e) => {
   );
 });
 `;
-      this.emitFile({ type: "asset", fileName: "sw.js", source: sw });
+      // Web Push: show the hub's fixed sentence, open the app on a tap (sw-push.js).
+      const push = readFileSync(new URL("./sw-push.js", import.meta.url), "utf8");
+      this.emitFile({ type: "asset", fileName: "sw.js", source: sw + push });
     },
   };
 }

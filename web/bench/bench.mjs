@@ -13,7 +13,7 @@ import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, 
 import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import path from "node:path";
-import { gzipSync } from "node:zlib";
+import { brotliCompressSync, constants as zlibConstants, gzipSync } from "node:zlib";
 
 const root = path.resolve(import.meta.dirname, "../..");
 const BIN =
@@ -26,12 +26,18 @@ const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 console.log(`hub and CLI: ${BIN}`);
 
-// 0. The wasm module as served (web/dist), raw and gzip -9.
+// 0. The wasm modules as served (web/dist), raw, gzip -9 and brotli q11: the core (every visit)
+// and the classification module (fetched by the worker on the first upload).
 const assets = path.join(root, "web/dist/assets");
-const wasmFile = readdirSync(assets).find((f) => f.endsWith(".wasm"));
-const wasmBytes = readFileSync(path.join(assets, wasmFile));
 const mib = (n) => (n / 1048576).toFixed(2);
-console.log(`wasm module: ${wasmBytes.length} bytes raw (${mib(wasmBytes.length)} MiB), ${gzipSync(wasmBytes, { level: 9 }).length} bytes gzip -9 (${mib(gzipSync(wasmBytes, { level: 9 }).length)} MiB)`);
+for (const [what, prefix] of [["core", "medshare_wasm_bg-"], ["classification module", "medshare_wasm_classify_bg-"]]) {
+  const file = readdirSync(assets).find((f) => f.startsWith(prefix) && f.endsWith(".wasm"));
+  if (!file) continue;
+  const bytes = readFileSync(path.join(assets, file));
+  const gz = gzipSync(bytes, { level: 9 }).length;
+  const br = brotliCompressSync(bytes, { params: { [zlibConstants.BROTLI_PARAM_QUALITY]: 11 } }).length;
+  console.log(`wasm ${what}: ${bytes.length} bytes raw (${mib(bytes.length)} MiB), ${gz} bytes gzip -9 (${mib(gz)} MiB), ${br} bytes brotli q11 (${mib(br)} MiB)`);
+}
 
 const port = await new Promise((res) => {
   const s = createServer().listen(0, "127.0.0.1", () => {
@@ -182,25 +188,50 @@ chan.run(["upload", ...files, "--patient", benchHkid, "--name", "BENCH Patient"]
 console.log(`(filed ${DOCS} documents with the CLI in ${((performance.now() - t0) / 1000).toFixed(1)} s)`);
 await logout(page);
 await login(page, "dr.chan", world.people["dr.chan"].passphrase, await demoTotp("dr.chan"));
+// Where the time of one view went: the worker's own measures (web/src/core/worker.ts `phases`:
+// the sealed record read from IndexedDB, the core's view, the write-back) and the rest (the
+// messages between page and worker, React rendering the entries, Playwright seeing the last).
+async function workerPhases(op) {
+  const w = page.workers().find((x) => /worker/.test(x.url()));
+  if (!w) return {};
+  return w.evaluate((prefix) => Object.fromEntries(performance.getEntriesByType("measure")
+    .filter((m) => m.name.startsWith(prefix)).map((m) => [m.name.slice(prefix.length), m.duration])), `medshare:${op}:`);
+}
+// The hub requests of a view (the worker's fetches are reported on the page) and their times.
+const requests = [];
+page.on("requestfinished", (r) => {
+  if (!r.url().includes("/v1/")) return;
+  const t = r.timing();
+  requests.push(`${r.method()} ${new URL(r.url()).pathname.replace(/[0-9a-f-]{36}/g, ":id")} ${(t.responseEnd - t.requestStart).toFixed(0)} ms`);
+});
 async function timeline() {
   await page.locator("#patient-number").fill(benchHkid);
+  requests.length = 0;
   const t = performance.now();
   await page.locator("form.search button[type=submit]").click();
   await page.getByTestId("timeline-entry").nth(DOCS - 1).waitFor({ timeout: 120_000 });
-  return performance.now() - t;
+  const total = performance.now() - t;
+  const phases = await workerPhases("timeline");
+  const inWorker = Object.values(phases).reduce((a, b) => a + b, 0);
+  return { total, ...phases, pageAndRender: total - inWorker, requests: [...requests] };
 }
+const fmtPhases = (runs) => ["prime", "core", "persist", "pageAndRender"]
+  .map((k) => `${k} ${median(runs.map((r) => r[k] ?? NaN)).toFixed(0)}`).join(", ");
 const cold = await timeline();
 const warm = [];
 for (let i = 0; i < 5; i++) warm.push(await timeline());
-console.log(`timeline of ${await page.getByTestId("timeline-entry").count()} documents (search, verify, decrypt manifests, render): cold ${cold.toFixed(0)} ms; warm, median of 5: ${median(warm).toFixed(0)} ms (runs ${warm.map((x) => x.toFixed(0)).join(", ")})`);
+console.log(`timeline of ${await page.getByTestId("timeline-entry").count()} documents (search, verify, decrypt manifests, render): cold ${cold.total.toFixed(0)} ms (${fmtPhases([cold])}); warm, median of 5: ${median(warm.map((r) => r.total)).toFixed(0)} ms (runs ${warm.map((r) => r.total.toFixed(0)).join(", ")}; medians: ${fmtPhases(warm)})`);
 const reopened = [];
+const starts = [];
 for (let i = 0; i < 3; i++) {
   await logout(page);
   await page.reload();
   await login(page, "dr.chan", world.people["dr.chan"].passphrase, await demoTotp("dr.chan"));
+  starts.push((await workerPhases("start")).core ?? NaN);
   reopened.push(await timeline());
 }
-console.log(`timeline of ${DOCS} documents re-opened after a reload and a new login (from the IndexedDB cache), median of 3: ${median(reopened).toFixed(0)} ms (runs ${reopened.map((x) => x.toFixed(0)).join(", ")})`);
+console.log(`hub requests of the last re-opened view: ${reopened.at(-1).requests.join("; ")}`);
+console.log(`timeline of ${DOCS} documents re-opened after a reload and a new login (from the IndexedDB cache), median of 3: ${median(reopened.map((r) => r.total)).toFixed(0)} ms (runs ${reopened.map((r) => r.total.toFixed(0)).join(", ")}; medians: ${fmtPhases(reopened)}); the worker had the core instantiated ${median(starts).toFixed(0)} ms after it started`);
 
 // 4. A large file: sealed in the browser and sent in parts, then downloaded and opened. Memory:
 // the resident size of all Chromium processes, sampled every 250 ms (the file must not be held

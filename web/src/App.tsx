@@ -10,6 +10,8 @@ import { Upload } from "./screens/Upload";
 import { Audit } from "./screens/Audit";
 import { Admin } from "./screens/Admin";
 import { Rooms } from "./screens/Rooms";
+import { Consults } from "./screens/Consults";
+import { Notifications } from "./screens/Notifications";
 
 type View =
   | { kind: "patients" }
@@ -18,6 +20,8 @@ type View =
   | { kind: "audit" }
   | { kind: "admin" }
   | { kind: "rooms" }
+  | { kind: "consults" }
+  | { kind: "notifications" }
   | { kind: "document"; id: string; back: View };
 
 /** The screen a role starts on: clinicians their patients, officers the log, admins members. */
@@ -63,10 +67,11 @@ export function App() {
       window.dispatchEvent(new CustomEvent("medshare:event", { detail: e }));
       setEvents((prev) => [e, ...prev]);
       setUnread((n) => n + 1);
-      if (document.hidden && "Notification" in window && Notification.permission === "granted") {
+      // A consult step is shown even while the app is visible (it may be urgent).
+      if ((document.hidden || e.kind === "consult") && "Notification" in window && Notification.permission === "granted") {
         // No health information: what kind of event, never a title or a patient.
         new Notification(i18n.t("notify.title"), {
-          body: i18n.t(e.kind === "shared" ? "notify.shared" : "notify.other"),
+          body: i18n.t(e.kind === "shared" ? "notify.shared" : e.kind === "consult" ? "notify.consult" : "notify.other"),
           tag: `medshare-${e.seq}`,
         });
       }
@@ -173,6 +178,9 @@ export function App() {
                 <button type="button" onClick={() => setView({ kind: "rooms" })} aria-current={view.kind === "rooms"}>
                   {i18n.t("nav.rooms")}
                 </button>
+                <button type="button" onClick={() => setView({ kind: "consults" })} aria-current={view.kind === "consults"}>
+                  {i18n.t("nav.consults")}
+                </button>
               </>
             )}
             {account.roles.includes("privacy-officer") && (
@@ -201,6 +209,9 @@ export function App() {
                 </span>
               )}
             </button>
+            <button type="button" onClick={() => setView({ kind: "notifications" })} aria-current={view.kind === "notifications"}>
+              {i18n.t("nav.notifications")}
+            </button>
             <button type="button" onClick={lock}>
               {i18n.t("nav.lock")}
             </button>
@@ -226,6 +237,14 @@ export function App() {
           <Inbox events={events} live={live} onOpen={(id) => setView({ kind: "document", id, back: view })} />
         )}
         {account && view.kind === "rooms" && <Rooms />}
+        {account && view.kind === "consults" && (
+          <Consults
+            identifier={patient}
+            onOpenDocument={(id) => setView({ kind: "document", id, back: { kind: "consults" } })}
+            onOpenRooms={() => setView({ kind: "rooms" })}
+          />
+        )}
+        {account && view.kind === "notifications" && <Notifications />}
         {account && view.kind === "audit" && <Audit />}
         {account && view.kind === "admin" && <Admin account={account} />}
         {account && view.kind === "document" && <DocumentView id={view.id} onBack={() => setView(view.back)} />}

@@ -21,6 +21,8 @@
 //!   (instances/s, C-STORE round trips, Nagle stalls), HL7 ORU throughput and ACK latency.
 //! - `soak`: a mixed workload (logins, timelines, downloads, uploads, shares, inbox, live
 //!   streams) for minutes against one hub or two replicas: errors, memory over time, p99 drift.
+//! - `consults`: escalation timer accuracy under load (how late each escalation reaches the
+//!   next recipient after its deadline), exactly one escalation per step with two replicas.
 //! - `hub` (hidden): the hub process that `transfer` and `soak` spawn.
 //!
 //! Every subcommand prints a human summary; with `--json` the summary goes to stderr and one
@@ -36,6 +38,7 @@ static ALLOCATOR: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
 
 mod audit;
 mod classify;
+mod consults;
 mod gateway;
 mod hub;
 mod report;
@@ -88,6 +91,9 @@ enum Command {
     Rooms(rooms::Args),
     /// Idle live event streams: hub memory per stream, delivery with all open, memory after.
     Streams(streams::Args),
+    /// Escalation timer accuracy under load: how late escalations reach the next recipient,
+    /// and exactly one per step with two replicas.
+    Consults(consults::Args),
     /// Run a sandbox hub on 127.0.0.1:0 until stdin closes or SIGTERM (used by `transfer`).
     #[command(hide = true)]
     Hub {
@@ -127,6 +133,7 @@ fn main() -> std::process::ExitCode {
             Command::Soak(a) => soak::run(a).await,
             Command::Streams(a) => streams::run(a).await,
             Command::Rooms(a) => rooms::run(a).await,
+            Command::Consults(a) => consults::run(a).await,
             Command::Hub {
                 data_dir,
                 port_file,

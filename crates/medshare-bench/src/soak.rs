@@ -56,6 +56,9 @@ pub struct Args {
     /// never values) on stderr; run with `MEDSHARE_LOG=sqlx::query=warn`.
     #[arg(long)]
     slow_statement_ms: Option<u64>,
+    /// Diagnosis: each SQLite connection's page cache in KiB (the hub's default 2,000).
+    #[arg(long)]
+    sqlite_cache_kib: Option<u32>,
     /// Diagnosis: copy the first hub's data folder (its SQLite database) here after the run,
     /// e.g. for `EXPLAIN QUERY PLAN` on a database the size the run reached.
     #[arg(long)]
@@ -134,6 +137,9 @@ pub async fn run(mut a: Args) -> anyhow::Result<()> {
     base.audit.head_interval_ms = 1000;
     if let Some(ms) = a.slow_statement_ms {
         base.database.slow_statement_ms = ms;
+    }
+    if let Some(kib) = a.sqlite_cache_kib {
+        base.database.sqlite_cache_kib = kib;
     }
     let mut hubs = Vec::new();
     for (i, dir) in dirs.iter().enumerate() {

@@ -6,6 +6,11 @@
 //! against the requester's certificate and names the consult, patient and chain the hub
 //! shows: a hub that swaps the patient, redirects the question or substitutes a certificate is
 //! refused.
+//!
+//! On-call lists are signed by their institution ([`OncallListStatement`], made by an
+//! administrator with the institution's key): a client uses a list only if it verifies against
+//! the institution's root-certified key, names the institution and list asked for and is not
+//! older than one it saw before, and it builds the escalation chain from the signed order only.
 
 use crate::error::{ClientError, Result};
 use crate::rooms::RoomKeys;
@@ -20,7 +25,7 @@ use medshare_model::consults::{
     ChannelCreated, ChannelKind, ChannelView, ConsultAnswer, ConsultTo, ConsultView, NewChannel,
     NewConsult, OncallList, OncallListSet,
 };
-use medshare_model::statements::ConsultBinding;
+use medshare_model::statements::{ConsultBinding, OncallListStatement, Signed};
 use medshare_model::{
     ConsultId, DocumentId, Handle, InstitutionId, PatientId, PractitionerId, RoomId,
 };
@@ -112,6 +117,44 @@ pub struct OpenedConsult {
     pub documents: Vec<DocumentId>,
 }
 
+/// An on-call list that verified against its institution's certified key.
+#[derive(Clone, Debug, Serialize)]
+pub struct VerifiedOncallList {
+    /// The list as the institution signed it.
+    pub list: OncallListStatement,
+    /// The signed statement, as the hub served it.
+    pub statement: Signed,
+}
+
+/// An institution's on-call lists as a client checked them.
+#[derive(Clone, Debug, Default, Serialize)]
+pub struct OncallLists {
+    /// Lists signed by the institution, checked.
+    pub verified: Vec<VerifiedOncallList>,
+    /// Names of lists set before lists were signed: unusable until an administrator sets them
+    /// again.
+    pub unsigned: Vec<String>,
+}
+
+/// Why an unsigned list is refused, and what to do.
+const UNSIGNED_LIST: &str = "the on-call list is not signed by its institution (it was set before lists were \
+     signed): an administrator must set it again with `medshare oncall set`";
+
+fn check_list_name(name: &str) -> Result<()> {
+    let ok = !name.is_empty()
+        && name.len() <= 64
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-');
+    if ok {
+        Ok(())
+    } else {
+        Err(ClientError::Invalid(
+            "an on-call list name is 1 to 64 characters a-z, 0-9 and -".into(),
+        ))
+    }
+}
+
 fn now() -> i64 {
     time::OffsetDateTime::now_utc().unix_timestamp()
 }
@@ -140,63 +183,133 @@ impl Client {
         Ok(found.summary.institution_id)
     }
 
-    /// An institution's on-call lists.
-    pub async fn oncall_lists(&self, institution: Option<&str>) -> Result<Vec<OncallList>> {
+    /// An institution's on-call lists, each checked like [`Self::oncall_list`]; lists set
+    /// before lists were signed are named apart (nobody can use them until re-signed).
+    pub async fn oncall_lists(&self, institution: Option<&str>) -> Result<OncallLists> {
         let id = self.institution_by_code(institution).await?;
-        self.hub()
+        let lists: Vec<OncallList> = self
+            .hub()
             .get(&format!("/v1/institutions/{id}/oncall"))
-            .await
+            .await?;
+        let mut out = OncallLists::default();
+        for l in &lists {
+            check_list_name(&l.name)
+                .map_err(|_| ClientError::Trust("the hub listed a malformed on-call list name"))?;
+            if l.statement.is_none() {
+                out.unsigned.push(l.name.clone());
+                continue;
+            }
+            out.verified.push(self.verify_oncall(id, &l.name, l).await?);
+        }
+        Ok(out)
     }
 
-    /// One on-call list, checked to be the one asked for.
-    pub async fn oncall_list(&self, institution: Option<&str>, name: &str) -> Result<OncallList> {
+    /// One on-call list, checked: signed by its institution, naming the institution and list
+    /// asked for, not older than one this client saw before.
+    pub async fn oncall_list(
+        &self,
+        institution: Option<&str>,
+        name: &str,
+    ) -> Result<VerifiedOncallList> {
         let id = self.institution_by_code(institution).await?;
         self.oncall_list_of(id, name).await
     }
 
-    async fn oncall_list_of(&self, id: InstitutionId, name: &str) -> Result<OncallList> {
-        if !name
-            .bytes()
-            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
-        {
-            return Err(ClientError::Invalid(
-                "an on-call list name is a-z, 0-9 and -".into(),
-            ));
-        }
+    async fn oncall_list_of(&self, id: InstitutionId, name: &str) -> Result<VerifiedOncallList> {
+        check_list_name(name)?;
         let l: OncallList = self
             .hub()
             .get(&format!("/v1/institutions/{id}/oncall/{name}"))
             .await?;
-        if l.institution_id != id || l.name != name {
+        self.verify_oncall(id, name, &l).await
+    }
+
+    /// Check a list the hub served as institution `id`'s list `name`.
+    async fn verify_oncall(
+        &self,
+        id: InstitutionId,
+        name: &str,
+        l: &OncallList,
+    ) -> Result<VerifiedOncallList> {
+        let signed = l
+            .statement
+            .as_ref()
+            .ok_or(ClientError::Trust(UNSIGNED_LIST))?;
+        let (inst, _) = self.trust().institution(self.hub(), id).await?;
+        let list: OncallListStatement = verify_statement(signed, &inst.sign_public)
+            .map_err(|_| ClientError::Trust("an on-call list is not signed by its institution"))?;
+        if list.institution_id != id || list.name != name {
             return Err(ClientError::Trust(
                 "the hub answered with another on-call list than the one asked for",
             ));
         }
-        Ok(l)
+        if list.members.is_empty() {
+            return Err(ClientError::Trust("a signed on-call list has no members"));
+        }
+        self.trust()
+            .memory()
+            .oncall_list(id, name, list.version, &signed.digest())?;
+        Ok(VerifiedOncallList {
+            list,
+            statement: signed.clone(),
+        })
     }
 
-    /// Set (or replace) an on-call list of the caller's institution (administrators).
+    /// Set (or replace) an on-call list of the caller's institution (administrators: it is
+    /// signed with the institution's key, at a version above the stored list's and above any
+    /// this client saw).
     pub async fn set_oncall_list(
         &self,
         name: &str,
         owner: &Handle,
         members: &[Handle],
-    ) -> Result<OncallList> {
-        let inst = self.context().await?.institution.cert.institution_id;
-        let owner = self.practitioner_by_handle(owner).await?;
+    ) -> Result<VerifiedOncallList> {
+        check_list_name(name)?;
+        let ctx = self.context().await?;
+        let signing = ctx
+            .institution_signing
+            .as_ref()
+            .ok_or(ClientError::Invalid(
+                "only an institution administrator can set on-call lists".into(),
+            ))?;
+        let inst = ctx.institution.cert.institution_id;
+        let me = ctx.me.cert.practitioner_id;
+        let ours = |v: &VerifiedPractitioner| -> Result<PractitionerId> {
+            if v.cert.institution_id != inst {
+                return Err(ClientError::Invalid(format!(
+                    "{} is not a practitioner of your institution",
+                    v.cert.handle
+                )));
+            }
+            Ok(v.cert.practitioner_id)
+        };
+        let owner = ours(&self.practitioner_by_handle(owner).await?)?;
         let mut ids = Vec::with_capacity(members.len());
         for h in members {
-            ids.push(self.practitioner_by_handle(h).await?.cert.practitioner_id);
+            ids.push(ours(&self.practitioner_by_handle(h).await?)?);
         }
-        self.hub()
-            .put(
-                &format!("/v1/institutions/{inst}/oncall/{name}"),
-                &OncallListSet {
-                    owner: owner.cert.practitioner_id,
-                    members: ids,
-                },
-            )
-            .await
+        let path = format!("/v1/institutions/{inst}/oncall/{name}");
+        let stored = match self.hub().get::<OncallList>(&path).await {
+            Ok(l) => l.version,
+            Err(e) if e.code() == Some(medshare_model::ErrorCode::NotFound) => 0,
+            Err(e) => return Err(e),
+        };
+        let seen = self
+            .trust()
+            .memory()
+            .oncall_version(inst, name)
+            .unwrap_or(0);
+        let statement = signing.sign_statement(&OncallListStatement {
+            institution_id: inst,
+            name: name.to_string(),
+            owner,
+            members: ids,
+            version: stored.max(seen) + 1,
+            signed_by: me,
+            issued_at: now(),
+        });
+        let l: OncallList = self.hub().put(&path, &OncallListSet { statement }).await?;
+        self.verify_oncall(inst, name, &l).await
     }
 
     /// Ask a consult about `patient`: resolve and verify everyone it may reach, share the
@@ -223,11 +336,8 @@ impl Client {
             }
             Recipient::Oncall { institution, name } => {
                 let id = self.institution_by_code(institution.as_deref()).await?;
-                let l = self.oncall_list_of(id, name).await?;
-                let mut chain = l.members.clone();
-                if !chain.contains(&l.owner) {
-                    chain.push(l.owner);
-                }
+                // The chain is the signed list's order, never the hub's account of it.
+                let chain = self.oncall_list_of(id, name).await?.list.chain();
                 (
                     ConsultTo::Oncall {
                         institution_id: id,

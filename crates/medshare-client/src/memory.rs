@@ -1,7 +1,7 @@
 //! What a client remembers between sessions so that a hub cannot roll anything back: the
 //! highest patient key epoch seen per patient (with its digest, so a fork is caught too), which
-//! patient each searched reference resolved to, and the highest key epoch seen per
-//! institution. Monotonic, like the witnessed audit head: it only ever moves forward.
+//! patient each searched reference resolved to, the highest key epoch seen per institution and
+//! the newest signed version of each on-call list. Monotonic, like the witnessed audit head: it only ever moves forward.
 //!
 //! The core keeps it in memory; where it persists is the caller's choice through
 //! [`MemoryStore`] (the CLI: a 0600 file in its config folder; the browser: IndexedDB).
@@ -37,6 +37,18 @@ pub struct Memory {
     /// institution-signed revocation): never trusted again, even if a hub hides it later.
     #[serde(default)]
     pub revoked: BTreeMap<PractitionerId, i64>,
+    /// The newest signed on-call list seen per `INSTITUTION/NAME` (never goes back).
+    #[serde(default)]
+    pub oncall_lists: BTreeMap<String, SeenVersion>,
+}
+
+/// A versioned statement this client verified.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SeenVersion {
+    /// Its version.
+    pub version: u64,
+    /// `Signed::digest` of that version's statement.
+    pub digest: String,
 }
 
 /// Where remembered facts are kept between runs. `save` is called after every change.
@@ -170,6 +182,53 @@ impl Remembered {
     }
 }
 
+impl Remembered {
+    /// Accept a verified on-call list of `institution` named `name` at `version` (statement
+    /// digest `digest`): refused if older than one seen before, or if the same version was
+    /// seen with other contents (a fork).
+    pub fn oncall_list(
+        &self,
+        institution: InstitutionId,
+        name: &str,
+        version: u64,
+        digest: &str,
+    ) -> Result<()> {
+        self.update(|m| {
+            let key = format!("{institution}/{name}");
+            if let Some(seen) = m.oncall_lists.get(&key) {
+                if version < seen.version {
+                    return Err(ClientError::Trust(
+                        "the hub served an older on-call list than this client saw before (rollback)",
+                    ));
+                }
+                if version == seen.version && digest != seen.digest {
+                    return Err(ClientError::Trust(
+                        "the hub served another on-call list under a version this client saw before (fork)",
+                    ));
+                }
+            }
+            m.oncall_lists.insert(
+                key,
+                SeenVersion {
+                    version,
+                    digest: digest.to_string(),
+                },
+            );
+            Ok(())
+        })
+    }
+
+    /// The newest version of an on-call list this client verified, if any.
+    pub fn oncall_version(&self, institution: InstitutionId, name: &str) -> Option<u64> {
+        self.inner
+            .lock()
+            .expect("poisoned")
+            .oncall_lists
+            .get(&format!("{institution}/{name}"))
+            .map(|s| s.version)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -226,5 +285,21 @@ mod tests {
         r.institution_epoch(i, 2).unwrap();
         r.institution_epoch(i, 3).unwrap();
         assert!(r.institution_epoch(i, 2).is_err());
+    }
+
+    #[test]
+    fn oncall_lists_only_move_forward() {
+        let r = Remembered::default();
+        let (i, j) = (InstitutionId::new(), InstitutionId::new());
+        r.oncall_list(i, "cardiology", 2, "b").unwrap();
+        r.oncall_list(i, "cardiology", 2, "b").unwrap();
+        assert!(r.oncall_list(i, "cardiology", 1, "a").is_err(), "rollback");
+        assert!(r.oncall_list(i, "cardiology", 2, "x").is_err(), "fork");
+        // Another list, or the same name at another institution, is its own history.
+        r.oncall_list(i, "neurology", 1, "n").unwrap();
+        r.oncall_list(j, "cardiology", 1, "c").unwrap();
+        r.oncall_list(i, "cardiology", 3, "c").unwrap();
+        assert_eq!(r.oncall_version(i, "cardiology"), Some(3));
+        assert_eq!(r.oncall_version(j, "cardiology"), Some(1));
     }
 }

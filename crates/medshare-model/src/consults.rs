@@ -9,22 +9,33 @@ use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 use utoipa::ToSchema;
 
-/// An institution's on-call list (a specialty rota): tried in order, then its owner.
+/// An institution's on-call list (a specialty rota): tried in order, then its owner. The
+/// unsigned fields are the hub's account; clients trust only `statement`.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 pub struct OncallList {
     pub institution_id: InstitutionId,
     pub name: String,
     pub owner: PractitionerId,
     pub members: Vec<PractitionerId>,
+    /// The signed list's version (0 for a list set before lists were signed).
+    #[serde(default)]
+    pub version: u64,
     #[serde(with = "time::serde::rfc3339")]
     pub updated_at: OffsetDateTime,
+    /// The [`OncallListStatement`](crate::statements::OncallListStatement) signed by the
+    /// institution; absent for a list set before lists were signed (clients refuse it until an
+    /// administrator signs it again).
+    #[serde(default)]
+    pub statement: Option<Signed>,
 }
 
 /// `PUT /v1/institutions/{id}/oncall/{name}`: set (or replace) an on-call list.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 pub struct OncallListSet {
-    pub owner: PractitionerId,
-    pub members: Vec<PractitionerId>,
+    /// An [`OncallListStatement`](crate::statements::OncallListStatement) naming this
+    /// institution and list, signed with the institution's key, with a version greater than
+    /// the stored list's.
+    pub statement: Signed,
 }
 
 /// Whom a consult is asked of.

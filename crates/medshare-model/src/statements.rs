@@ -34,6 +34,8 @@ pub enum StatementKind {
     ServiceLogin,
     /// [`ConsultBinding`], signed by the practitioner asking the consult.
     ConsultBinding,
+    /// [`OncallListStatement`], signed by the institution (its administrators hold the key).
+    OncallList,
 }
 
 impl StatementKind {
@@ -49,6 +51,7 @@ impl StatementKind {
             Self::PractitionerRevocation => "practitioner-revocation",
             Self::ServiceLogin => "service-login",
             Self::ConsultBinding => "consult-binding",
+            Self::OncallList => "oncall-list",
         }
     }
 }
@@ -358,4 +361,39 @@ pub struct ConsultBinding {
 }
 impl Statement for ConsultBinding {
     const KIND: StatementKind = StatementKind::ConsultBinding;
+}
+
+/// An institution's on-call list (a specialty rota), signed with the institution's key (held by
+/// its administrators, certified by the alliance root): the hub stores and serves it as given,
+/// so it can neither lengthen, shorten nor reorder the list, nor put a member of its choosing
+/// on it. `version` only grows; clients remember the highest seen per list (no rollback).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct OncallListStatement {
+    pub institution_id: InstitutionId,
+    /// The list's name, e.g. `cardiology`.
+    pub name: String,
+    /// Reached last, after every member let their window pass.
+    pub owner: PractitionerId,
+    /// Tried in this order.
+    pub members: Vec<PractitionerId>,
+    /// Greater than the version of the list it replaces.
+    pub version: u64,
+    /// The administrator who signed it (for the record; the signature is the institution's).
+    pub signed_by: PractitionerId,
+    pub issued_at: i64,
+}
+
+impl OncallListStatement {
+    /// Everyone a consult to this list may reach, in escalation order: the members, then the
+    /// owner (unless the owner is a member already).
+    pub fn chain(&self) -> Vec<PractitionerId> {
+        let mut c = self.members.clone();
+        if !c.contains(&self.owner) {
+            c.push(self.owner);
+        }
+        c
+    }
+}
+impl Statement for OncallListStatement {
+    const KIND: StatementKind = StatementKind::OncallList;
 }

@@ -58,21 +58,28 @@ async fn app_shell_assets_and_api_are_served_with_their_policies() -> anyhow::Re
             checked += 1;
         }
         assert!(checked >= 2, "the shell's script and stylesheet");
-        // The script and the client core, precompressed at build time, are sent brotli or gzip
-        // as the browser accepts, decoding to exactly the bytes SRI and the hashes name.
-        let wasm = medshare_server::routes::app::ASSETS
+        // The script and the wasm modules (the client core and the classification module the
+        // worker loads on the first upload), precompressed at build time, are sent brotli or
+        // gzip as the browser accepts, decoding to exactly the bytes SRI and the hashes name.
+        let mut urls: Vec<String> = medshare_server::routes::app::ASSETS
             .iter()
-            .find(|a| a.path.ends_with(".wasm"))
-            .expect("the built core")
-            .path
-            .to_string();
+            .filter(|a| a.path.ends_with(".wasm"))
+            .map(|a| a.path.to_string())
+            .collect();
+        for module in ["medshare_wasm_bg", "medshare_wasm_classify_bg"] {
+            assert!(
+                urls.iter().any(|u| u.contains(&format!("/{module}-"))),
+                "{module} in {urls:?}"
+            );
+        }
         let script = html
             .split("src=\"")
             .nth(1)
             .and_then(|r| r.split('"').next())
             .expect("the shell's script")
             .to_string();
-        for url in [wasm, script] {
+        urls.push(script);
+        for url in urls {
             let get = |accept: Option<&'static str>| {
                 let mut req = http.get(format!("{}{url}", hub.url));
                 if let Some(a) = accept {

@@ -195,6 +195,9 @@ pub struct DatabaseConfig {
     /// warning with its SQL text (placeholders, never values) and how long it took, under the
     /// log target `sqlx::query`: PostgreSQL's `log_min_duration_statement`, for both backends.
     pub slow_statement_ms: u64,
+    /// SQLite: each connection's page cache in KiB (nine connections: eight readers and the
+    /// writer). The hub's memory grows by up to this much per connection as the database does.
+    pub sqlite_cache_kib: u32,
 }
 
 impl Default for DatabaseConfig {
@@ -205,6 +208,7 @@ impl Default for DatabaseConfig {
             sqlite_busy_timeout_secs: 10,
             statement_timeout_secs: 30,
             slow_statement_ms: 1000,
+            sqlite_cache_kib: 2000,
         }
     }
 }
@@ -219,6 +223,7 @@ impl DatabaseConfig {
             busy_timeout: Duration::from_secs(self.sqlite_busy_timeout_secs),
             statement_timeout: Duration::from_secs(self.statement_timeout_secs),
             slow_statement: Duration::from_millis(self.slow_statement_ms),
+            sqlite_cache_kib: self.sqlite_cache_kib,
         }
     }
 }
@@ -450,6 +455,11 @@ pub struct LimitsConfig {
     /// Key packages of one practitioner claimed by anyone per hour; more get 429 (a colleague
     /// cannot drain another's waiting key packages).
     pub key_package_claims_per_target_hourly: i64,
+    /// Attachment bytes (voice notes' ciphertext) one room may hold; an attachment that would
+    /// pass it gets 413 and nothing is stored.
+    pub room_attachment_bytes_per_room: u64,
+    /// Attachment bytes one practitioner may have stored across all rooms; likewise 413.
+    pub room_attachment_bytes_per_member: u64,
 }
 
 /// Access policy knobs.
@@ -577,6 +587,8 @@ impl Default for LimitsConfig {
             shutdown_grace_secs: 30,
             key_package_claims_per_pair_hourly: 10,
             key_package_claims_per_target_hourly: 40,
+            room_attachment_bytes_per_room: 2 * 1024 * 1024 * 1024,
+            room_attachment_bytes_per_member: 1024 * 1024 * 1024,
         }
     }
 }
@@ -646,7 +658,7 @@ impl Config {
             fig = fig.merge(Toml::file_exact(f));
         }
         // Only the hub's own keys: clients share the MEDSHARE_ prefix (MEDSHARE_HUB, ...).
-        const KEYS: [&str; 13] = [
+        const KEYS: [&str; 17] = [
             "listen",
             "data_dir",
             "database_url",
@@ -660,6 +672,10 @@ impl Config {
             "retention",
             "log_format",
             "metrics",
+            "audit",
+            "outbound",
+            "consults",
+            "notify",
         ];
         fig.merge(Env::prefixed("MEDSHARE_").split("__").filter(|k| {
             let k = k.as_str().to_ascii_lowercase();
@@ -843,10 +859,15 @@ mod tests {
         figment::Jail::expect_with(|jail| {
             jail.set_env("MEDSHARE_AUTH__REQUIRE_TOTP", "false");
             jail.set_env("MEDSHARE_LIMITS__MAX_UPLOAD_BYTES", "1024");
+            jail.set_env("MEDSHARE_NOTIFY__POLL_MS", "250");
+            jail.set_env("MEDSHARE_OUTBOUND__ALLOW_PORTS", "[8443]");
             jail.set_env("MEDSHARE_HUB", "https://client-only.example");
             let c = Config::load(None).expect("loads");
             assert!(!c.auth.require_totp);
             assert_eq!(c.limits.max_upload_bytes, 1024);
+            // Every section of the hub's own, not only the first ones listed.
+            assert_eq!(c.notify.poll_ms, 250);
+            assert_eq!(c.outbound.allow_ports, vec![8443]);
             Ok(())
         });
     }

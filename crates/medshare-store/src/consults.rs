@@ -20,6 +20,10 @@ pub struct OncallRow {
     pub owner: PractitionerId,
     pub members: Vec<PractitionerId>,
     pub updated_at: i64,
+    /// The signed list's version (0: set before lists were signed).
+    pub version: i64,
+    /// The list as the institution signed it (`None`: set before lists were signed).
+    pub statement: Option<Signed>,
 }
 
 impl OncallRow {
@@ -97,7 +101,9 @@ pub enum Escalated {
 #[async_trait]
 pub trait ConsultStore: Send + Sync {
     /// Set or replace an on-call list.
-    async fn set_oncall(&self, list: &OncallRow) -> Result<()>;
+    /// Store a list, replacing the stored one only if `list.version` is greater: `false` (and
+    /// nothing changed) if it is not.
+    async fn set_oncall(&self, list: &OncallRow) -> Result<bool>;
     async fn oncall(&self, institution: InstitutionId, name: &str) -> Result<Option<OncallRow>>;
     async fn oncalls_of(&self, institution: InstitutionId) -> Result<Vec<OncallRow>>;
     /// Store a new open consult at step 0 (its history starts with `requested`); `Conflict` if
@@ -143,6 +149,9 @@ pub trait ConsultStore: Send + Sync {
         replica: &str,
         now: i64,
     ) -> Result<Option<Escalated>>;
+    /// Give up `replica`'s claim on a consult it could not escalate, so the next poll (of any
+    /// replica) retries it at once instead of after the claim goes stale.
+    async fn release_consult_claim(&self, id: ConsultId, replica: &str) -> Result<()>;
 }
 
 impl FromRow for OncallRow {
@@ -153,6 +162,8 @@ impl FromRow for OncallRow {
             owner: r.id("owner")?,
             members: r.json("members")?,
             updated_at: r.get("updated_at")?,
+            version: r.get("version")?,
+            statement: r.opt_json("statement")?,
         })
     }
 }
@@ -237,11 +248,14 @@ impl<D: Dialect> Store<D> {
 
 #[async_trait]
 impl<D: Dialect> ConsultStore for Store<D> {
-    async fn set_oncall(&self, l: &OncallRow) -> Result<()> {
-        sql(
-            "INSERT INTO oncall_lists (institution_id, name, owner, members, updated_at) \
-             VALUES ($1, $2, $3, $4, $5) ON CONFLICT (institution_id, name) DO UPDATE SET \
-             owner = excluded.owner, members = excluded.members, updated_at = excluded.updated_at",
+    async fn set_oncall(&self, l: &OncallRow) -> Result<bool> {
+        let done = sql(
+            "INSERT INTO oncall_lists (institution_id, name, owner, members, updated_at, version, \
+             statement) VALUES ($1, $2, $3, $4, $5, $6, $7) \
+             ON CONFLICT (institution_id, name) DO UPDATE SET \
+             owner = excluded.owner, members = excluded.members, updated_at = excluded.updated_at, \
+             version = excluded.version, statement = excluded.statement \
+             WHERE oncall_lists.version < excluded.version",
         )
         .bind((
             l.institution_id,
@@ -249,15 +263,18 @@ impl<D: Dialect> ConsultStore for Store<D> {
             l.owner,
             json(&l.members),
             l.updated_at,
+            l.version,
+            l.statement.as_ref().map(json),
         ))
         .execute(&self.writer)
         .await?;
-        Ok(())
+        Ok(done > 0)
     }
 
     async fn oncall(&self, institution: InstitutionId, name: &str) -> Result<Option<OncallRow>> {
         sql(
-            "SELECT institution_id, name, owner, members, updated_at FROM oncall_lists \
+            "SELECT institution_id, name, owner, members, updated_at, version, statement \
+             FROM oncall_lists \
              WHERE institution_id = $1 AND name = $2",
         )
         .bind((institution, name))
@@ -267,7 +284,8 @@ impl<D: Dialect> ConsultStore for Store<D> {
 
     async fn oncalls_of(&self, institution: InstitutionId) -> Result<Vec<OncallRow>> {
         sql(
-            "SELECT institution_id, name, owner, members, updated_at FROM oncall_lists \
+            "SELECT institution_id, name, owner, members, updated_at, version, statement \
+             FROM oncall_lists \
              WHERE institution_id = $1 ORDER BY name",
         )
         .bind(institution)
@@ -417,7 +435,9 @@ impl<D: Dialect> ConsultStore for Store<D> {
         replica: &str,
         now: i64,
     ) -> Result<Option<Escalated>> {
-        let mut tx = self.begin().await?;
+        // Reads, then writes: on SQLite the transaction must take the write lock first (and
+        // wait for it), or a concurrent writer fails it at once with "database is locked".
+        let mut tx = self.begin_write().await?;
         let chain: Option<String> = sql("SELECT chain FROM consults WHERE id = $1")
             .bind(id)
             .fetch_optional(&mut tx)
@@ -467,5 +487,14 @@ impl<D: Dialect> ConsultStore for Store<D> {
         };
         tx.commit().await?;
         Ok(Some(out))
+    }
+
+    async fn release_consult_claim(&self, id: ConsultId, replica: &str) -> Result<()> {
+        sql("UPDATE consults SET claimed_by = NULL, claimed_at = NULL \
+             WHERE id = $1 AND claimed_by = $2 AND state = 'open'")
+        .bind((id, replica))
+        .execute(&self.writer)
+        .await?;
+        Ok(())
     }
 }

@@ -41,6 +41,9 @@ pub struct PoolSettings {
     /// A statement taking at least this long is logged at WARN (target `sqlx::query`) with
     /// its SQL text, which holds placeholders and never bound values.
     pub slow_statement: Duration,
+    /// SQLite: each connection's page cache, in KiB (SQLite's default is 2,000). The hub's
+    /// memory grows by up to this much per connection (nine) as the database grows.
+    pub sqlite_cache_kib: u32,
 }
 
 impl Default for PoolSettings {
@@ -51,6 +54,7 @@ impl Default for PoolSettings {
             busy_timeout: Duration::from_secs(10),
             statement_timeout: Duration::from_secs(30),
             slow_statement: Duration::from_secs(1),
+            sqlite_cache_kib: 2000,
         }
     }
 }
@@ -144,7 +148,9 @@ fn sqlite_options(url: &str, pool: &PoolSettings) -> Result<SqliteConnectOptions
         .foreign_keys(true)
         .busy_timeout(pool.busy_timeout)
         .log_statements(LevelFilter::Trace)
-        .log_slow_statements(LevelFilter::Warn, pool.slow_statement))
+        .log_slow_statements(LevelFilter::Warn, pool.slow_statement)
+        // A negative cache size is in KiB.
+        .pragma("cache_size", format!("-{}", pool.sqlite_cache_kib)))
 }
 
 /// SQLite migrations, embedded in the binary.

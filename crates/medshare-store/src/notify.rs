@@ -99,6 +99,9 @@ pub trait NotifyStore: Send + Sync {
         now: i64,
         outcome: &Attempt,
     ) -> Result<()>;
+    /// Give up `replica`'s claim on a notification it did not attempt, so the next poll (of any
+    /// replica) takes it at once instead of after the claim goes stale.
+    async fn release_notification(&self, id: i64, replica: &str) -> Result<()>;
 }
 
 impl FromRow for ChannelRow {
@@ -235,6 +238,17 @@ impl<D: Dialect> NotifyStore for Store<D> {
         .bind((replica, now, stale_before, limit))
         .fetch_all(&self.writer)
         .await
+    }
+
+    async fn release_notification(&self, id: i64, replica: &str) -> Result<()> {
+        sql(
+            "UPDATE notify_outbox SET claimed_by = NULL, claimed_at = NULL \
+             WHERE id = $1 AND claimed_by = $2 AND delivered_at IS NULL AND failed_at IS NULL",
+        )
+        .bind((id, replica))
+        .execute(&self.writer)
+        .await?;
+        Ok(())
     }
 
     async fn delivered_since(&self, p: PractitionerId, since: i64) -> Result<i64> {

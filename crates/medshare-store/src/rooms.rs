@@ -174,8 +174,17 @@ pub trait RoomStore: Send + Sync {
     async fn room_welcome(&self, room: RoomId, p: PractitionerId) -> Result<Option<(i64, String)>>;
     /// Record that `p` has read up to `seq` (never moves back).
     async fn mark_read(&self, room: RoomId, p: PractitionerId, seq: i64) -> Result<()>;
-    /// Record an attachment whose bytes are already in the blob store.
-    async fn add_room_blob(&self, b: &RoomBlobRow) -> Result<()>;
+    /// Record an attachment whose bytes are already in the blob store, only if the room's
+    /// stored attachment bytes stay within `room_limit` and the sender's (across rooms) within
+    /// `member_limit`, in one statement: `false` (nothing recorded) if either would pass.
+    async fn add_room_blob(
+        &self,
+        b: &RoomBlobRow,
+        room_limit: i64,
+        member_limit: i64,
+    ) -> Result<bool>;
+    /// Attachment bytes stored in `room`, and stored by `sender` across every room.
+    async fn room_blob_usage(&self, room: RoomId, sender: PractitionerId) -> Result<(i64, i64)>;
     async fn room_blob(&self, id: RoomBlobId) -> Result<Option<RoomBlobRow>>;
     /// Every attachment id (start-up reconciliation keeps their bytes).
     async fn room_blob_ids(&self) -> Result<Vec<RoomBlobId>>;
@@ -505,10 +514,17 @@ impl<D: Dialect> RoomStore for Store<D> {
         Ok(())
     }
 
-    async fn add_room_blob(&self, b: &RoomBlobRow) -> Result<()> {
-        sql(
+    async fn add_room_blob(
+        &self,
+        b: &RoomBlobRow,
+        room_limit: i64,
+        member_limit: i64,
+    ) -> Result<bool> {
+        let added = sql(
             "INSERT INTO room_blobs (id, room_id, sender, size, sha256, created_at) \
-             VALUES ($1, $2, $3, $4, $5, $6)",
+             SELECT $1, $2, $3, $4, $5, $6 \
+             WHERE (SELECT COALESCE(SUM(size), 0) FROM room_blobs WHERE room_id = $2) + $4 <= $7 \
+             AND (SELECT COALESCE(SUM(size), 0) FROM room_blobs WHERE sender = $3) + $4 <= $8",
         )
         .bind((
             b.id,
@@ -517,10 +533,28 @@ impl<D: Dialect> RoomStore for Store<D> {
             b.size,
             b.sha256.as_str(),
             b.created_at,
+            room_limit,
+            member_limit,
         ))
         .execute(&self.writer)
         .await?;
-        Ok(())
+        Ok(added == 1)
+    }
+
+    async fn room_blob_usage(&self, room: RoomId, sender: PractitionerId) -> Result<(i64, i64)> {
+        struct Usage(i64, i64);
+        impl FromRow for Usage {
+            fn from_row(r: &impl Columns) -> Result<Self> {
+                Ok(Self(r.get(0)?, r.get(1)?))
+            }
+        }
+        let Usage(room_bytes, member_bytes) = sql("SELECT \
+             CAST((SELECT COALESCE(SUM(size), 0) FROM room_blobs WHERE room_id = $1) AS BIGINT), \
+             CAST((SELECT COALESCE(SUM(size), 0) FROM room_blobs WHERE sender = $2) AS BIGINT)")
+        .bind((room, sender))
+        .fetch_one(&self.pool)
+        .await?;
+        Ok((room_bytes, member_bytes))
     }
 
     async fn room_blob(&self, id: RoomBlobId) -> Result<Option<RoomBlobRow>> {

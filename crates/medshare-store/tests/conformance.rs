@@ -92,6 +92,8 @@ both!(
     undecodable_rows_are_corrupt,
     retention_purges_only_what_expired,
     rooms_order_commits_by_epoch,
+    oncall_versions_and_consult_claims,
+    released_notifications_are_claimable_at_once,
 );
 
 fn signed(kind: StatementKind, payload: &str) -> Signed {
@@ -1904,4 +1906,171 @@ async fn rooms_order_commits_by_epoch(f: Fixture) {
             .read_seq,
         5
     );
+}
+
+/// On-call lists replace only with a newer version; a consult claimed for escalation and
+/// released is claimable again at once (not after the claim goes stale), and the escalation is a
+/// compare-and-set on the claim.
+async fn oncall_versions_and_consult_claims(f: Fixture) {
+    let s = &*f.store;
+    let (inst, admin, doc) = staffed(s, "PPH").await;
+    let list = |version: i64, members: Vec<PractitionerId>| OncallRow {
+        institution_id: inst,
+        name: "cardiology".into(),
+        owner: admin,
+        members,
+        updated_at: 100 + version,
+        version,
+        statement: Some(signed(StatementKind::OncallList, "{}")),
+    };
+    assert!(s.set_oncall(&list(2, vec![doc])).await.unwrap());
+    assert!(
+        !s.set_oncall(&list(2, vec![admin])).await.unwrap(),
+        "same version"
+    );
+    assert!(!s.set_oncall(&list(1, vec![admin])).await.unwrap(), "older");
+    assert_eq!(
+        s.oncall(inst, "cardiology").await.unwrap().unwrap(),
+        list(2, vec![doc])
+    );
+    assert!(s.set_oncall(&list(3, vec![admin, doc])).await.unwrap());
+    assert_eq!(
+        s.oncall(inst, "cardiology").await.unwrap().unwrap().version,
+        3
+    );
+
+    let patient = patient(s, doc, inst, 7).await;
+    let c = ConsultRow {
+        id: medshare_model::ConsultId::new(),
+        requester: doc,
+        patient_id: patient,
+        target: medshare_model::consults::ConsultTo::Practitioner {
+            practitioner_id: admin,
+        },
+        chain: vec![admin, doc],
+        step: 0,
+        state: medshare_model::consults::ConsultState::Open,
+        urgent: true,
+        ack_within: 60,
+        due_at: Some(1_060),
+        created_at: 1_000,
+        acked_by: None,
+        room_id: None,
+        binding: signed(StatementKind::ConsultBinding, "{}"),
+        question: "sealed".into(),
+        steps: Vec::new(),
+    };
+    s.create_consult(&c).await.unwrap();
+    assert!(
+        s.claim_due_consults("a", 1_059, 0, 10)
+            .await
+            .unwrap()
+            .is_empty(),
+        "not due"
+    );
+    assert_eq!(
+        s.claim_due_consults("a", 1_060, 0, 10).await.unwrap().len(),
+        1
+    );
+    assert!(
+        s.claim_due_consults("b", 1_061, 0, 10)
+            .await
+            .unwrap()
+            .is_empty(),
+        "claimed by a"
+    );
+    // Only the claimer's release counts.
+    s.release_consult_claim(c.id, "b").await.unwrap();
+    assert!(
+        s.claim_due_consults("b", 1_061, 0, 10)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    s.release_consult_claim(c.id, "a").await.unwrap();
+    assert_eq!(
+        s.claim_due_consults("b", 1_061, 0, 10).await.unwrap().len(),
+        1
+    );
+    assert_eq!(
+        s.escalate_consult(c.id, 0, "a", 1_062).await.unwrap(),
+        None,
+        "a's claim is gone"
+    );
+    assert_eq!(
+        s.escalate_consult(c.id, 0, "b", 1_062).await.unwrap(),
+        Some(Escalated::To(doc))
+    );
+    let after = s.consult(c.id).await.unwrap().unwrap();
+    assert_eq!((after.step, after.due_at), (1, Some(1_122)));
+}
+
+/// A replica that stops part-way through a claimed outbox batch releases the rest: another
+/// replica claims them on its next poll, not after the claim goes stale; a release by anyone
+/// but the claimer, or of a finished row, changes nothing.
+async fn released_notifications_are_claimable_at_once(f: Fixture) {
+    let s = &*f.store;
+    let (_, _, doc) = staffed(s, "KPH").await;
+    for (i, kind) in ["webhook", "dingtalk", "chat-webhook"].iter().enumerate() {
+        s.add_channel(
+            &ChannelRow {
+                id: format!("ch-{i}"),
+                practitioner_id: doc,
+                kind: kind.to_string(),
+                address: format!("https://hooks.example/{i}"),
+                secret: "s".into(),
+                created_at: 10,
+                last_delivered_at: None,
+                last_failed_at: None,
+                last_error: None,
+                failed: 0,
+                pending: 0,
+                disabled_at: None,
+            },
+            10,
+        )
+        .await
+        .unwrap();
+    }
+    assert_eq!(
+        s.enqueue_notification(doc, None, "consult:x", 100)
+            .await
+            .unwrap(),
+        3
+    );
+    let batch = s.claim_notifications("a", 100, 0, 10).await.unwrap();
+    assert_eq!(batch.len(), 3);
+    assert!(
+        s.claim_notifications("b", 101, 0, 10)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    // "a" delivered the first, then failed: it releases the other two.
+    s.finish_notification(batch[0].id, "a", 100, &Attempt::Delivered)
+        .await
+        .unwrap();
+    for n in &batch {
+        s.release_notification(n.id, "b").await.unwrap(); // not b's: nothing
+    }
+    assert!(
+        s.claim_notifications("b", 101, 0, 10)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    for n in &batch {
+        s.release_notification(n.id, "a").await.unwrap();
+    }
+    let mut again: Vec<i64> = s
+        .claim_notifications("b", 101, 0, 10)
+        .await
+        .unwrap()
+        .iter()
+        .map(|n| n.id)
+        .collect();
+    again.sort_unstable();
+    let mut rest: Vec<i64> = batch[1..].iter().map(|n| n.id).collect();
+    rest.sort_unstable();
+    assert_eq!(again, rest, "the delivered one is not claimed again");
 }

@@ -12,6 +12,8 @@
 #![forbid(unsafe_code)]
 
 mod cache;
+mod consults;
+mod enrol;
 mod ocr;
 mod rooms;
 mod views;
@@ -30,7 +32,8 @@ use std::rc::Rc;
 use tsify::Ts;
 use wasm_bindgen::prelude::*;
 
-pub use ocr::*;
+pub use consults::*;
+pub use enrol::*;
 pub use rooms::*;
 pub use views::*;
 
@@ -328,16 +331,19 @@ impl Core {
 
 #[wasm_bindgen]
 impl Core {
-    /// Classify a file on this device from its first bytes (at most 64 MiB; `total_len` is the
-    /// whole size) and keep it under `key` until it is uploaded or dropped.
-    pub fn classify(
+    /// Keep a file classified on this device under `key` until it is uploaded or dropped.
+    /// `classification` is what the classification module (`medshare-wasm-classify`, loaded by
+    /// the worker on the first upload) returned for the file's first bytes, unchanged: the core
+    /// itself carries no document parsers, so that logging in and reading stay small to load.
+    pub fn intake(
         &self,
         key: String,
-        prefix: Vec<u8>,
-        total_len: f64,
+        classification: String,
         file_name: String,
     ) -> Result<Ts<IntakeView>, JsValue> {
-        let intake = Intake::from_bytes(&prefix, total_len as u64, file_name);
+        let classification = serde_json::from_str(&classification)
+            .map_err(|_| invalid("the classification of the file is malformed"))?;
+        let intake = Intake::new(classification, file_name);
         let view = IntakeView::of(&intake);
         self.state.borrow_mut().intakes.insert(key, intake);
         ts(&view)

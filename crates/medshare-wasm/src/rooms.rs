@@ -199,7 +199,7 @@ async fn line(
 }
 
 impl Core {
-    fn room_keys(&self) -> Result<Rc<futures::lock::Mutex<RoomKeys>>, JsValue> {
+    pub(crate) fn room_keys(&self) -> Result<Rc<futures::lock::Mutex<RoomKeys>>, JsValue> {
         self.client()?;
         let mut s = self.state.borrow_mut();
         Ok(s.rooms

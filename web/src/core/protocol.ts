@@ -7,6 +7,8 @@ import type {
   BreakGlassReview,
   ConsentView,
   EnrolmentCodeView,
+  EnrolledView,
+  EnrolmentView,
   LogReport,
   NewMember,
   PendingView,
@@ -22,11 +24,21 @@ import type {
   TimelineView,
   TrendView,
   UploadChoices,
-  OcrReading,
-  OcrReadingPage,
-  OcrReadingWord,
-  OcrIntakeView,
 } from "./pkg/medshare_wasm";
+import type { ChannelAdded, ChannelInfo, ConsultAsk, ConsultDetail, ConsultList, OncallView } from "./pkg/medshare_wasm";
+
+export type { ChannelAdded, ChannelInfo, ConsultAsk, ConsultDetail, ConsultList, OncallView };
+// Photos and scans read on this device: the reading goes to the classification module
+// (pkg-classify, `classify_ocr`), its classification to the core's `intake`.
+import type { OcrClassified, OcrReading, OcrReadingPage, OcrReadingWord } from "./pkg-classify/medshare_wasm_classify";
+
+export type { OcrReading, OcrReadingPage, OcrReadingWord };
+
+/** What classifying a photo's or scan's reading found: the file as the core now holds it, and
+ * how well the page was read. */
+export interface OcrIntakeView extends Omit<OcrClassified, "classification"> {
+  intake: IntakeView;
+}
 
 export type {
   Account,
@@ -35,6 +47,8 @@ export type {
   BreakGlassReview,
   ConsentView,
   EnrolmentCodeView,
+  EnrolledView,
+  EnrolmentView,
   LogReport,
   NewMember,
   PendingView,
@@ -50,10 +64,6 @@ export type {
   TimelineView,
   TrendView,
   UploadChoices,
-  OcrReading,
-  OcrReadingPage,
-  OcrReadingWord,
-  OcrIntakeView,
 };
 
 /** Every operation the worker offers: arguments and result. */
@@ -110,6 +120,24 @@ export interface Ops {
   postVoice: [args: { roomId: string; audio: Blob; durationMs?: number }, result: number];
   /** The voice note opened in the worker, as a Blob of its checked media type. */
   openVoice: [args: { roomId: string; seq: number; mediaType: string }, result: Blob];
+  // Enrolment on this device with an administrator's one-time code (keys made in the worker).
+  enrolment: [args: { code: string }, result: EnrolmentView];
+  enrol: [args: { code: string; passphrase: string }, result: EnrolledView];
+  // Urgent consults and notification channels (core/consults-worker.ts).
+  consults: [args: Record<string, never>, result: ConsultList];
+  requestConsult: [args: { ask: ConsultAsk }, result: string];
+  consult: [args: { consultId: string }, result: ConsultDetail];
+  ackConsult: [args: { consultId: string }, result: ConsultDetail];
+  /** Resolves to the room the answer was posted in. */
+  answerConsult: [args: { consultId: string; text: string }, result: string];
+  /** `institution`: a code; none for one's own. */
+  oncallLists: [args: { institution?: string }, result: OncallView[]];
+  notifyChannels: [args: Record<string, never>, result: ChannelInfo[]];
+  addNotifyChannel: [args: { kind: string; address: string; secret?: string }, result: ChannelAdded];
+  vapidKey: [args: Record<string, never>, result: string];
+  addPushChannel: [args: { endpoint: string; p256dh: string; auth: string }, result: ChannelInfo];
+  removeNotifyChannel: [args: { channelId: string }, result: void];
+  testNotifyChannel: [args: { channelId: string }, result: void];
   /** Whether a classified file is a photo or scan to read on this device first (OCR). */
   needsOcr: [args: { key: string }, result: boolean];
   /** Classify a photo or scan from what the on-device OCR read (`web/src/ocr`). */

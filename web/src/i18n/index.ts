@@ -49,6 +49,9 @@ export function makeI18n(lang: Lang): I18n {
     timeStyle: "short",
     hourCycle: "h23",
   });
+  // A bare date (YYYY-MM-DD) is a calendar day, not an instant: formatted in UTC. Made once:
+  // a formatter per call cost a timeline of 200 days a large part of its rendering.
+  const dayFmt = new Intl.DateTimeFormat(lang, { dateStyle: "medium", timeZone: "UTC" });
   const num = new Intl.NumberFormat(lang, { maximumFractionDigits: 1 });
   return {
     lang,
@@ -61,11 +64,8 @@ export function makeI18n(lang: Lang): I18n {
       return key in messages;
     },
     date(iso) {
-      // A bare date (YYYY-MM-DD) is a calendar day, not an instant: format it in UTC.
       const d = /^\d{4}-\d{2}-\d{2}$/.test(iso) ? new Date(iso + "T00:00:00Z") : new Date(iso);
-      return isNaN(d.getTime()) ? iso : /^\d{4}-\d{2}-\d{2}$/.test(iso)
-        ? new Intl.DateTimeFormat(lang, { dateStyle: "medium", timeZone: "UTC" }).format(d)
-        : dateFmt.format(d);
+      return isNaN(d.getTime()) ? iso : /^\d{4}-\d{2}-\d{2}$/.test(iso) ? dayFmt.format(d) : dateFmt.format(d);
     },
     dateTime(iso) {
       const d = new Date(iso);

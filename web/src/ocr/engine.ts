@@ -5,8 +5,9 @@
 // LSTM "best_int" models) is fetched once and kept in IndexedDB, where tesseract.js's worker
 // reads it (its own cache, database `keyval-store`).
 //
-// It only reads: the words and their confidences go to the client core
-// (`Core::classify_ocr`), which classifies them with the same rules as the native CLI.
+// It only reads: the words and their confidences go to the classification module
+// (`medshare-wasm-classify`'s `classify_ocr`), which classifies them with the same rules as the
+// native CLI; the core keeps the result (`Core::intake`) as for any other file.
 // Pages are prepared like the native path (`medshare-ocr`): the photo's EXIF orientation applied,
 // a working size, Sauvola's local threshold, the skew Tesseract measures removed, and a page read
 // poorly read again turned half round and a quarter either way, the best reading winning.

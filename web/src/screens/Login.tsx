@@ -2,6 +2,7 @@ import { useEffect, useState, type FormEvent } from "react";
 import { useI18n } from "../i18n";
 import { core, describeError, idleMinutes } from "../core/session";
 import type { Account } from "../core/protocol";
+import { Enrol } from "./Enrol";
 
 export function Login(props: { onLogin: (a: Account) => void; lockedHandle: string | null; sandbox: boolean }) {
   const i18n = useI18n();
@@ -12,10 +13,23 @@ export function Login(props: { onLogin: (a: Account) => void; lockedHandle: stri
   const [busy, setBusy] = useState(false);
   const [error, setError] = useState<string | null>(null);
   const [fingerprint, setFingerprint] = useState<string | null>(null);
+  const [enrolling, setEnrolling] = useState(false);
 
   useEffect(() => {
     core.call("fingerprint", {}).then(setFingerprint, () => {});
   }, []);
+
+  if (enrolling) {
+    return (
+      <Enrol
+        onDone={(enrolled) => {
+          if (enrolled) setHandle(enrolled);
+          setEnrolling(false);
+          core.call("fingerprint", {}).then(setFingerprint, () => {});
+        }}
+      />
+    );
+  }
 
   const submit = async (e: FormEvent) => {
     e.preventDefault();
@@ -90,6 +104,11 @@ export function Login(props: { onLogin: (a: Account) => void; lockedHandle: stri
           </p>
         )}
       </form>
+      {!props.lockedHandle && (
+        <button type="button" className="link" onClick={() => setEnrolling(true)}>
+          {i18n.t("enrol.open")}
+        </button>
+      )}
       {fingerprint && (
         <p className="muted small">
           {i18n.t("login.root", { fingerprint })} {i18n.t("login.rootHint")}

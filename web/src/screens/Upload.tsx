@@ -5,6 +5,7 @@ import type { DocumentInfo, IdentifierCheck, IntakeView } from "../core/protocol
 import { ColleaguePicker } from "./ColleaguePicker";
 import { classKey } from "./classes";
 import { LabTable } from "./LabTable";
+import { UrgentConsultOffer } from "./Consults";
 import { OcrNote, classifyAgain, readIfNeeded, type OcrState } from "./UploadOcr";
 
 const CLASSES = [
@@ -265,6 +266,10 @@ export function Upload(props: { identifier: string; onIdentifier: (v: string) =>
             </li>
           ))}
         </ul>
+        <UrgentConsultOffer
+          identifier={props.identifier}
+          documents={items.flatMap((i) => (i.done && i.intake?.critical ? [{ id: i.done.document_id, title: i.done.title }] : []))}
+        />
         <fieldset>
           <legend>{i18n.t("upload.shareWith")}</legend>
           <ColleaguePicker id="upload-share" value={shareWith} onChange={setShareWith} />

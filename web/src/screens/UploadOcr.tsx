@@ -1,8 +1,9 @@
 // Photographed and scanned paper on the upload screen: a file the core says needs reading (a
 // photo, a PDF without a text layer) is read on this device by the OCR engine (web/src/ocr,
-// loaded only now), and what was read is classified by the core (`classifyOcr`), the same rules
-// as the CLI. The image and the text never leave the device in clear: the file is sealed as any
-// other, the classification travels sealed in its manifest.
+// loaded only now), and what was read is classified in the worker (`classifyOcr`: the
+// classification module's `classify_ocr`, kept by the core's `intake`), the same rules as the
+// CLI. The image and the text never leave the device in clear: the file is sealed as any other,
+// the classification travels sealed in its manifest.
 import { useI18n } from "../i18n";
 import { core, describeError } from "../core/session";
 import type { OcrIntakeView, OcrReading } from "../core/protocol";

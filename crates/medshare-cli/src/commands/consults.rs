@@ -297,15 +297,16 @@ pub async fn oncall(cmd: OncallCmd) -> anyhow::Result<()> {
     let c = profile::session().await?;
     match cmd {
         OncallCmd::Set(a) => {
-            let l = c
+            let v = c
                 .set_oncall_list(&a.name, &a.owner, &a.members)
                 .await
                 .context("could not set the on-call list")?;
             crate::say!(
-                "On-call list {}: {} members, then {}",
-                l.name,
-                l.members.len(),
-                who(&c, l.owner).await
+                "On-call list {} (version {}, signed by your institution): {} members, then {}",
+                v.list.name,
+                v.list.version,
+                v.list.members.len(),
+                who(&c, v.list.owner).await
             );
         }
         OncallCmd::List(a) => {
@@ -314,19 +315,27 @@ pub async fn oncall(cmd: OncallCmd) -> anyhow::Result<()> {
                 crate::say!("{}", serde_json::to_string_pretty(&lists)?);
                 return Ok(());
             }
-            if lists.is_empty() {
+            if lists.verified.is_empty() && lists.unsigned.is_empty() {
                 crate::say!("No on-call lists.");
             }
-            for l in &lists {
+            for v in &lists.verified {
+                let l = &v.list;
                 let mut names = Vec::new();
                 for m in &l.members {
                     names.push(who(&c, *m).await);
                 }
                 crate::say!(
-                    "{:<20}  {}  -> owner {}",
+                    "{:<20}  v{}  {}  -> owner {}",
                     l.name,
+                    l.version,
                     names.join(", "),
                     who(&c, l.owner).await
+                );
+            }
+            for name in &lists.unsigned {
+                crate::say!(
+                    "{name:<20}  UNSIGNED: unusable until an administrator sets it again \
+                     (`medshare oncall set {name} ...`)"
                 );
             }
         }

@@ -7,9 +7,15 @@ use std::process::{Child, Command, Stdio};
 
 /// Start `medshare serve` on a free loopback port; returns the process and its URL.
 pub fn start_hub(dir: &Path) -> (Child, String) {
+    start_hub_with(dir, &[])
+}
+
+/// [`start_hub`] with extra `MEDSHARE_*` settings (e.g. `("MEDSHARE_NOTIFY__POLL_MS", "100")`).
+pub fn start_hub_with(dir: &Path, env: &[(&str, &str)]) -> (Child, String) {
     let mut child = Command::new(env!("CARGO_BIN_EXE_medshare"))
         .args(["serve", "--listen", "127.0.0.1:0", "--data-dir"])
         .arg(dir)
+        .envs(env.iter().copied())
         .env("MEDSHARE_AUTH__MIN_KDF_M_COST", "8")
         // Tests enrol and log in a whole cast from 127.0.0.1.
         .env("MEDSHARE_AUTH__AUTH_REQUESTS_PER_MINUTE", "6000")

@@ -72,7 +72,8 @@ async fn notices(
     for l in batch {
         let e = &l.entry;
         let Some(patient) = e.patient else { continue };
-        if !(e.allowed() && is_read(&e.action)) || !seen.insert((patient, e.institution)) {
+        let counted = e.allowed() && is_read(&e.action);
+        if !counted || !seen.insert((patient, e.institution)) {
             continue;
         }
         if store.patient_contact(patient).await?.is_some() {

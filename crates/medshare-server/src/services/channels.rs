@@ -459,67 +459,97 @@ pub async fn deliver_due(state: &AppState, http: &Guarded, replica: &str) -> Api
         .store
         .claim_notifications(replica, now, now - CLAIM_TTL, CLAIM_BATCH)
         .await?;
-    let cfg = &state.config.notify;
     let link = link(state);
     let mut tried = 0;
-    for n in due {
-        let Some(c) = state.store.channel(&n.channel_id).await? else {
-            continue;
-        };
-        let now = state.now();
-        let sent = state
-            .store
-            .delivered_since(n.practitioner_id, now - 60)
-            .await?;
-        let outcome = if sent >= cfg.per_minute {
-            Attempt::Postponed { next_at: now + 60 }
-        } else {
-            tried += 1;
-            let result = if c.kind == ChannelKind::WebPush.as_str() {
-                send_push(state, http, &c, &link, now).await
-            } else if c.kind == ChannelKind::ChatWebhook.as_str() {
-                send_chat(http, &c, &link).await
-            } else {
-                send(cfg.smtp.as_ref(), http, &c, &n, &link, now)
-                    .await
-                    .map_err(Failure::Retry)
-            };
-            match result {
-                Ok(()) => Attempt::Delivered,
-                Err(Failure::Gone(error)) => {
-                    tracing::warn!(kind = %c.kind, "a notification channel is gone; disabled");
-                    Attempt::Gone { error }
-                }
-                Err(Failure::Retry(error)) if n.attempts + 1 >= cfg.max_attempts => {
-                    tracing::warn!(kind = %c.kind, "a notification was given up on");
-                    Attempt::Failed { error }
-                }
-                Err(Failure::Retry(error)) => {
-                    // 15 s, 30 s, 1 min ... capped at 1 h.
-                    let backoff = (15i64 << n.attempts.clamp(0, 8)).min(3600);
-                    Attempt::Retry {
-                        next_at: now + backoff,
-                        error,
-                    }
+    let mut due = due.into_iter();
+    while let Some(n) = due.next() {
+        let (id, mut attempted) = (n.id, false);
+        if let Err(e) =
+            deliver_one(state, http, replica, n, &link, &mut attempted, &mut tried).await
+        {
+            // A database error part-way: the rest of the batch (and this one, unless it was
+            // already attempted) is released for the next poll, not held for CLAIM_TTL.
+            let unsent = (!attempted).then_some(id);
+            for id in unsent.into_iter().chain(due.map(|n| n.id)) {
+                if let Err(e) = state.store.release_notification(id, replica).await {
+                    tracing::warn!(error = ?e, "could not release a notification claim");
                 }
             }
-        };
-        crate::metrics::notification_attempt(
-            ChannelKind::parse(&c.kind).map_or("unknown", ChannelKind::as_str),
-            match &outcome {
-                Attempt::Delivered => "delivered",
-                Attempt::Retry { .. } => "retry",
-                Attempt::Failed { .. } => "failed",
-                Attempt::Gone { .. } => "gone",
-                Attempt::Postponed { .. } => "postponed",
-            },
-        );
-        state
-            .store
-            .finish_notification(n.id, replica, now, &outcome)
-            .await?;
+            return Err(e);
+        }
     }
     Ok(tried)
+}
+
+/// One claimed notification: rate limit, attempt, record. `attempted` is set once it was sent
+/// (or tried), so a failure afterwards does not release it to be sent again at once.
+async fn deliver_one(
+    state: &AppState,
+    http: &Guarded,
+    replica: &str,
+    n: medshare_store::OutboxRow,
+    link: &str,
+    attempted: &mut bool,
+    tried: &mut usize,
+) -> ApiResult<()> {
+    let cfg = &state.config.notify;
+    let Some(c) = state.store.channel(&n.channel_id).await? else {
+        return Ok(());
+    };
+    let now = state.now();
+    let sent = state
+        .store
+        .delivered_since(n.practitioner_id, now - 60)
+        .await?;
+    let outcome = if sent >= cfg.per_minute {
+        Attempt::Postponed { next_at: now + 60 }
+    } else {
+        *tried += 1;
+        *attempted = true;
+        let result = if c.kind == ChannelKind::WebPush.as_str() {
+            send_push(state, http, &c, link, now).await
+        } else if c.kind == ChannelKind::ChatWebhook.as_str() {
+            send_chat(http, &c, link).await
+        } else {
+            send(cfg.smtp.as_ref(), http, &c, &n, link, now)
+                .await
+                .map_err(Failure::Retry)
+        };
+        match result {
+            Ok(()) => Attempt::Delivered,
+            Err(Failure::Gone(error)) => {
+                tracing::warn!(kind = %c.kind, "a notification channel is gone; disabled");
+                Attempt::Gone { error }
+            }
+            Err(Failure::Retry(error)) if n.attempts + 1 >= cfg.max_attempts => {
+                tracing::warn!(kind = %c.kind, "a notification was given up on");
+                Attempt::Failed { error }
+            }
+            Err(Failure::Retry(error)) => {
+                // 15 s, 30 s, 1 min ... capped at 1 h.
+                let backoff = (15i64 << n.attempts.clamp(0, 8)).min(3600);
+                Attempt::Retry {
+                    next_at: now + backoff,
+                    error,
+                }
+            }
+        }
+    };
+    crate::metrics::notification_attempt(
+        ChannelKind::parse(&c.kind).map_or("unknown", ChannelKind::as_str),
+        match &outcome {
+            Attempt::Delivered => "delivered",
+            Attempt::Retry { .. } => "retry",
+            Attempt::Failed { .. } => "failed",
+            Attempt::Gone { .. } => "gone",
+            Attempt::Postponed { .. } => "postponed",
+        },
+    );
+    state
+        .store
+        .finish_notification(n.id, replica, now, &outcome)
+        .await?;
+    Ok(())
 }
 
 /// Deliver notifications on this replica until the hub shuts down.

@@ -18,7 +18,7 @@ use medshare_model::consults::{
     ConsultAnswer, ConsultState, ConsultStep, ConsultStepKind, ConsultTo, ConsultView, NewConsult,
     OncallList, OncallListSet,
 };
-use medshare_model::statements::ConsultBinding;
+use medshare_model::statements::{ConsultBinding, OncallListStatement};
 use medshare_model::{ConsultId, ErrorCode, InstitutionId, PractitionerId};
 use medshare_store::{ConsultRow, Escalated, OncallRow, PractitionerRow};
 use sha2::{Digest, Sha256};
@@ -71,7 +71,9 @@ fn oncall_view(l: &OncallRow) -> OncallList {
         name: l.name.clone(),
         owner: l.owner,
         members: l.members.clone(),
+        version: u64::try_from(l.version).unwrap_or(0),
         updated_at: at(l.updated_at),
+        statement: l.statement.clone(),
     }
 }
 
@@ -158,7 +160,9 @@ fn check_list_name(name: &str) -> ApiResult<()> {
     }
 }
 
-/// Set or replace one of the caller's institution's on-call lists.
+/// Set or replace one of the caller's institution's on-call lists: a statement signed with the
+/// institution's key, naming this institution and list, newer than the stored one. The hub
+/// checks it (so a typo does not break every client) and stores it as given.
 pub async fn set_oncall(
     state: &AppState,
     caller: &Caller,
@@ -168,16 +172,35 @@ pub async fn set_oncall(
 ) -> ApiResult<OncallList> {
     allow(policy::oncall_admin(&Who::from(caller), institution))?;
     check_list_name(name)?;
-    if req.members.is_empty() || req.members.len() > MAX_ONCALL_MEMBERS {
+    let inst = state
+        .store
+        .institution(institution)
+        .await?
+        .ok_or_else(|| ApiError::with(ErrorCode::NotFound, "no such institution"))?;
+    let sign_public = inst.sign_public.as_deref().ok_or_else(|| {
+        ApiError::with(ErrorCode::Conflict, "the institution is not certified yet")
+    })?;
+    let l: OncallListStatement = verify(&req.statement, sign_public)?;
+    if l.institution_id != institution || l.name != name || l.signed_by != caller.practitioner.id {
+        return Err(ApiError::with(
+            ErrorCode::BadSignature,
+            "the signed on-call list names another institution, list or signer",
+        ));
+    }
+    if l.members.is_empty() || l.members.len() > MAX_ONCALL_MEMBERS {
         return Err(ApiError::bad_request(
             "an on-call list has between 1 and 20 members",
         ));
     }
+    let version = i64::try_from(l.version)
+        .ok()
+        .filter(|v| *v > 0)
+        .ok_or_else(|| ApiError::bad_request("an on-call list's version is 1 or more"))?;
     let mut seen = HashSet::new();
-    if !req.members.iter().all(|p| seen.insert(*p)) {
+    if !l.members.iter().all(|p| seen.insert(*p)) {
         return Err(ApiError::bad_request("a member is named twice"));
     }
-    for p in req.members.iter().chain(std::iter::once(&req.owner)) {
+    for p in l.members.iter().chain(std::iter::once(&l.owner)) {
         let row = practitioner(state, *p).await?;
         if row.institution_id != institution
             || policy::consult_participant(&Who::from(&row)).is_err()
@@ -190,16 +213,23 @@ pub async fn set_oncall(
     let row = OncallRow {
         institution_id: institution,
         name: name.to_string(),
-        owner: req.owner,
-        members: req.members,
+        owner: l.owner,
+        members: l.members,
         updated_at: state.now(),
+        version,
+        statement: Some(req.statement),
     };
-    state.store.set_oncall(&row).await?;
+    if !state.store.set_oncall(&row).await? {
+        return Err(ApiError::with(
+            ErrorCode::Conflict,
+            "the stored on-call list is as new or newer: sign a higher version",
+        ));
+    }
     audit::record(
         state,
         Entry::new(Action::OncallSet, true, "administrator")
             .by(&caller.practitioner)
-            .detail(format!("oncall:{name}")),
+            .detail(format!("oncall:{name}:v{version}")),
     )
     .await?;
     Ok(oncall_view(&row))
@@ -470,13 +500,26 @@ pub async fn escalate_due(state: &AppState, replica: &str) -> ApiResult<usize> {
         .claim_due_consults(replica, now, stale_before, CLAIM_BATCH)
         .await?;
     let mut moved = 0;
-    for c in due {
-        let Some(outcome) = state
+    let mut due = due.into_iter();
+    while let Some(c) = due.next() {
+        let outcome = match state
             .store
             .escalate_consult(c.id, c.step, replica, state.now())
-            .await?
-        else {
-            continue;
+            .await
+        {
+            Ok(Some(o)) => o,
+            Ok(None) => continue,
+            Err(e) => {
+                // Not this one nor the rest of the batch: released for the next poll rather
+                // than held until the claim goes stale (`claim_ttl_secs`).
+                release(
+                    state,
+                    replica,
+                    std::iter::once(c.id).chain(due.map(|c| c.id)),
+                )
+                .await;
+                return Err(e.into());
+            }
         };
         moved += 1;
         crate::metrics::consult_escalated(match outcome {
@@ -497,18 +540,32 @@ pub async fn escalate_due(state: &AppState, replica: &str) -> ApiResult<usize> {
                 ConsultStepKind::Unanswered,
             ),
         };
-        audit::record(
+        let recorded = audit::record(
             state,
             Entry::new(action, true, basis)
                 .patient(c.patient_id)
                 .detail(detail(c.id)),
         )
-        .await?;
+        .await;
+        if let Err(e) = recorded {
+            release(state, replica, due.map(|c| c.id)).await;
+            return Err(e);
+        }
         for (to, by) in told {
             tell(state, to, c.id, step, by).await;
         }
     }
     Ok(moved)
+}
+
+/// Release this replica's claims on consults it will not escalate in this poll.
+async fn release(state: &AppState, replica: &str, ids: impl Iterator<Item = ConsultId>) {
+    for id in ids {
+        if let Err(e) = state.store.release_consult_claim(id, replica).await {
+            // The claim goes stale after `claim_ttl_secs` and another poll takes it over.
+            tracing::warn!(error = ?e, "could not release a consult claim");
+        }
+    }
 }
 
 /// Poll for due consults on this replica until the hub shuts down.

@@ -492,8 +492,16 @@ pub async fn mark_read(
 /// audio, and sealing adds a little).
 pub const MAX_ROOM_BLOB: u64 = 17 * 1024 * 1024;
 
+/// Refusal of an attachment over the room's quota.
+const ROOM_QUOTA: &str =
+    "the room's stored attachments would pass its quota ([limits] room_attachment_bytes_per_room)";
+/// Refusal of an attachment over the sender's quota.
+const MEMBER_QUOTA: &str = "your stored room attachments would pass your quota ([limits] \
+     room_attachment_bytes_per_member)";
+
 /// Store an attachment of a room (a voice note's ciphertext) under an id the hub chooses, for
-/// a current member. The key is in the MLS message that names it: the hub holds ciphertext
+/// a current member, within the room's and the sender's attachment quotas (413 and nothing
+/// stored past either). The key is in the MLS message that names it: the hub holds ciphertext
 /// only.
 pub async fn put_blob(
     state: &AppState,
@@ -504,6 +512,17 @@ pub async fn put_blob(
     let r = room(state, id).await?;
     if let Err(why) = policy::room_post(&Who::from(caller), &facts(&r, caller.id())) {
         return Err(refuse(state, caller, id, why).await);
+    }
+    let limits = &state.config.limits;
+    let room_limit = i64::try_from(limits.room_attachment_bytes_per_room).unwrap_or(i64::MAX);
+    let member_limit = i64::try_from(limits.room_attachment_bytes_per_member).unwrap_or(i64::MAX);
+    // Full already: refused before a byte of the body is read.
+    let (room_bytes, member_bytes) = state.store.room_blob_usage(id, caller.id()).await?;
+    if room_bytes >= room_limit {
+        return Err(ApiError::with(ErrorCode::PayloadTooLarge, ROOM_QUOTA));
+    }
+    if member_bytes >= member_limit {
+        return Err(ApiError::with(ErrorCode::PayloadTooLarge, MEMBER_QUOTA));
     }
     let staging = uuid::Uuid::new_v4();
     let staged = state
@@ -530,11 +549,29 @@ pub async fn put_blob(
         sha256: staged.sha256_hex(),
         created_at: state.now(),
     };
-    // Bytes first, then the row: a crash in between leaves bytes no row names, which start-up
-    // reconciliation removes.
-    if let Err(e) = state.store.add_room_blob(&row).await {
-        let _ = state.blobs.delete(blob.0).await;
-        return Err(e.into());
+    // Bytes first, then the row (recorded only within both quotas, checked in the same
+    // statement): a crash in between leaves bytes no row names, which start-up reconciliation
+    // removes.
+    match state
+        .store
+        .add_room_blob(&row, room_limit, member_limit)
+        .await
+    {
+        Ok(true) => {}
+        Ok(false) => {
+            let _ = state.blobs.delete(blob.0).await;
+            let (room_bytes, _) = state.store.room_blob_usage(id, caller.id()).await?;
+            let why = if room_bytes + row.size > room_limit {
+                ROOM_QUOTA
+            } else {
+                MEMBER_QUOTA
+            };
+            return Err(ApiError::with(ErrorCode::PayloadTooLarge, why));
+        }
+        Err(e) => {
+            let _ = state.blobs.delete(blob.0).await;
+            return Err(e.into());
+        }
     }
     Ok(RoomBlobStored {
         room_id: id,
