@@ -309,7 +309,9 @@ impl Core {
         Ok(room.to_string())
     }
 
-    /// An institution's on-call lists (`institution`: its code; none for one's own).
+    /// An institution's on-call lists (`institution`: its code; none for one's own), each
+    /// verified against the institution's signature; lists not signed yet are left out (nobody
+    /// can ask a consult of them until an administrator signs them).
     pub async fn oncall_lists(
         &self,
         institution: Option<String>,
@@ -319,8 +321,8 @@ impl Core {
             .oncall_lists(institution.as_deref().filter(|c| !c.trim().is_empty()))
             .await
             .map_err(js_error)?;
-        let mut out = Vec::with_capacity(lists.len());
-        for l in &lists {
+        let mut out = Vec::with_capacity(lists.verified.len());
+        for l in lists.verified.iter().map(|v| &v.list) {
             let mut members = Vec::with_capacity(l.members.len());
             for m in &l.members {
                 members.push(name(&client, *m).await);
