@@ -310,8 +310,8 @@ impl Core {
     }
 
     /// An institution's on-call lists (`institution`: its code; none for one's own), each
-    /// verified against the institution's signature; lists set before lists were signed are
-    /// left out (nobody can ask them until an administrator sets them again).
+    /// verified against the institution's signature; lists not signed yet are left out (nobody
+    /// can ask a consult of them until an administrator signs them).
     pub async fn oncall_lists(
         &self,
         institution: Option<String>,

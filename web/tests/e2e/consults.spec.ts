@@ -155,10 +155,15 @@ test("an urgent consult asked, seen live, read, acknowledged; notification chann
   await offer.getByRole("button", { name: "Ask an urgent consult" }).click();
   await expect(offer.getByRole("status")).toContainText("Consult asked");
   await expect(w.getByTestId("consults-received").getByTestId("consult")).toHaveCount(3, { timeout: 30_000 });
-  // Newest first.
-  const critical = w.getByTestId("consults-received").getByTestId("consult").first();
-  await critical.getByTestId("consult-read").click();
-  await expect(critical.getByTestId("consult-question")).toContainText("Critical result filed");
+  // Consults asked in the same second have no order between them: read each one not yet read.
+  const all = w.getByTestId("consults-received").getByTestId("consult");
+  for (let i = 0; i < 3; i++) {
+    const one = all.nth(i);
+    if ((await one.getByTestId("consult-question").count()) === 0) await one.getByTestId("consult-read").click();
+  }
+  await expect(
+    w.getByTestId("consults-received").getByTestId("consult-question").filter({ hasText: "Critical result filed" }),
+  ).toHaveCount(1);
   // His inbox lists the consult steps (ids only from the hub, a fixed sentence on screen).
   await w.getByTestId("inbox-button").click();
   await expect(w.getByTestId("event").filter({ hasText: "An urgent consult changed" }).first()).toBeVisible();

@@ -36,9 +36,8 @@ pub async fn run(
         tokio::select! {
             batch = rx.recv() => {
                 let Some(batch) = batch else { break };
-                match notices(&store, &config, &outbox, &batch).await {
-                    Ok(()) => {}
-                    Err(e) => tracing::error!(error = %e, "audit watch failed for a batch"),
+                if let Err(e) = notices(&store, &config, &outbox, &batch).await {
+                    tracing::error!(error = %e, "audit watch failed for a batch");
                 }
                 recounts.mark(&batch, Instant::now());
             }
