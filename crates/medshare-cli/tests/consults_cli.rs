@@ -16,86 +16,13 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::routing::post;
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD as B64;
-use common::{Running, start_hub_with};
+use common::{Cli, Running, start_hub_with};
 use hmac::{Hmac, Mac};
 use medshare_model::registration::{Profession, Role};
-use medshare_sandbox::{Cast, Person, World, story_cast, totp_now};
+use medshare_sandbox::{Cast, Person, World, story_cast};
 use sha2::Sha256;
-use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
-
-struct Cli {
-    config: PathBuf,
-    hub: String,
-}
-
-impl Cli {
-    fn login(world: &World, hub: &str, root: &Path, handle: &str) -> anyhow::Result<Self> {
-        let cli = Self {
-            config: root.join(handle),
-            hub: hub.to_string(),
-        };
-        let who = &world.people[handle];
-        let code = totp_now(who.totp_secret.as_deref().expect("totp"))?;
-        let out = Command::new(env!("CARGO_BIN_EXE_medshare"))
-            .args([
-                "login",
-                "--hub",
-                hub,
-                "--handle",
-                handle,
-                "--weak-kdf",
-                "--totp",
-                &code,
-            ])
-            .env("MEDSHARE_CONFIG_DIR", &cli.config)
-            .env("MEDSHARE_PASSPHRASE", &who.passphrase)
-            .output()?;
-        anyhow::ensure!(
-            out.status.success(),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        Ok(cli)
-    }
-
-    fn run(&self, args: &[&str]) -> Output {
-        Command::new(env!("CARGO_BIN_EXE_medshare"))
-            .args(args)
-            .env("MEDSHARE_CONFIG_DIR", &self.config)
-            .env("MEDSHARE_HUB", &self.hub)
-            .env("MEDSHARE_LOG", "error")
-            .output()
-            .expect("medshare runs")
-    }
-
-    fn ok(&self, args: &[&str]) -> String {
-        let out = self.run(args);
-        assert!(
-            out.status.success(),
-            "medshare {args:?} failed: {}{}",
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr)
-        );
-        String::from_utf8_lossy(&out.stdout).into_owned()
-    }
-
-    fn json(&self, args: &[&str]) -> serde_json::Value {
-        let out = self.ok(args);
-        serde_json::from_str(&out)
-            .unwrap_or_else(|e| panic!("medshare {args:?}: not JSON ({e}): {out}"))
-    }
-
-    /// Fails, saying `why` on stderr.
-    fn fails(&self, args: &[&str], why: &str) {
-        let out = self.run(args);
-        assert!(!out.status.success(), "medshare {args:?} succeeded");
-        let err = String::from_utf8_lossy(&out.stderr);
-        assert!(err.contains(why), "medshare {args:?}: {err}");
-    }
-}
 
 /// One request a receiver got.
 #[derive(Clone, Debug)]

@@ -5,67 +5,8 @@
 
 mod common;
 
-use common::start_hub;
-use medshare_sandbox::{World, story_cast, totp_now};
-use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
-
-struct Cli {
-    config: PathBuf,
-    hub: String,
-}
-
-impl Cli {
-    fn login(world: &World, hub: &str, root: &Path, handle: &str) -> anyhow::Result<Self> {
-        let cli = Self {
-            config: root.join(handle),
-            hub: hub.to_string(),
-        };
-        let who = &world.people[handle];
-        let code = totp_now(who.totp_secret.as_deref().expect("totp"))?;
-        let out = Command::new(env!("CARGO_BIN_EXE_medshare"))
-            .args([
-                "login",
-                "--hub",
-                hub,
-                "--handle",
-                handle,
-                "--weak-kdf",
-                "--totp",
-                &code,
-            ])
-            .env("MEDSHARE_CONFIG_DIR", &cli.config)
-            .env("MEDSHARE_PASSPHRASE", &who.passphrase)
-            .output()?;
-        anyhow::ensure!(
-            out.status.success(),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        Ok(cli)
-    }
-
-    fn run(&self, args: &[&str]) -> Output {
-        Command::new(env!("CARGO_BIN_EXE_medshare"))
-            .args(args)
-            .env("MEDSHARE_CONFIG_DIR", &self.config)
-            .env("MEDSHARE_HUB", &self.hub)
-            .env("MEDSHARE_LOG", "error")
-            .output()
-            .expect("medshare runs")
-    }
-
-    fn ok(&self, args: &[&str]) -> String {
-        let out = self.run(args);
-        assert!(
-            out.status.success(),
-            "medshare {args:?} failed: {}{}",
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr)
-        );
-        String::from_utf8_lossy(&out.stdout).into_owned()
-    }
-}
+use common::{Cli, start_hub};
+use medshare_sandbox::{World, story_cast};
 
 /// A real PCM WAV file: `ms` milliseconds of a tone, 8 kHz mono 16-bit.
 fn wav(ms: u32) -> Vec<u8> {

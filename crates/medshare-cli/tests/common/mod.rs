@@ -1,9 +1,10 @@
 //! Helpers shared by the CLI's integration tests.
 #![allow(dead_code)]
 
+use medshare_sandbox::{World, totp_now};
 use std::io::{BufRead, BufReader};
-use std::path::Path;
-use std::process::{Child, Command, Stdio};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
 
 /// Start `medshare serve` on a free loopback port; returns the process and its URL.
 pub fn start_hub(dir: &Path) -> (Child, String) {
@@ -61,5 +62,77 @@ impl Drop for Running {
     fn drop(&mut self) {
         let _ = self.0.kill();
         let _ = self.0.wait();
+    }
+}
+
+/// One practitioner's `medshare` CLI: its own config folder, logged in to `hub`.
+pub struct Cli {
+    pub config: PathBuf,
+    pub hub: String,
+}
+
+impl Cli {
+    pub fn login(world: &World, hub: &str, root: &Path, handle: &str) -> anyhow::Result<Self> {
+        let cli = Self {
+            config: root.join(handle),
+            hub: hub.to_string(),
+        };
+        let who = &world.people[handle];
+        let code = totp_now(who.totp_secret.as_deref().expect("totp"))?;
+        let out = Command::new(env!("CARGO_BIN_EXE_medshare"))
+            .args([
+                "login",
+                "--hub",
+                hub,
+                "--handle",
+                handle,
+                "--weak-kdf",
+                "--totp",
+                &code,
+            ])
+            .env("MEDSHARE_CONFIG_DIR", &cli.config)
+            .env("MEDSHARE_PASSPHRASE", &who.passphrase)
+            .output()?;
+        anyhow::ensure!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        Ok(cli)
+    }
+
+    pub fn run(&self, args: &[&str]) -> Output {
+        Command::new(env!("CARGO_BIN_EXE_medshare"))
+            .args(args)
+            .env("MEDSHARE_CONFIG_DIR", &self.config)
+            .env("MEDSHARE_HUB", &self.hub)
+            .env("MEDSHARE_LOG", "error")
+            .output()
+            .expect("medshare runs")
+    }
+
+    pub fn ok(&self, args: &[&str]) -> String {
+        let out = self.run(args);
+        assert!(
+            out.status.success(),
+            "medshare {args:?} failed: {}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    }
+
+    pub fn json(&self, args: &[&str]) -> serde_json::Value {
+        let out = self.ok(args);
+        serde_json::from_str(&out)
+            .unwrap_or_else(|e| panic!("medshare {args:?}: not JSON ({e}): {out}"))
+    }
+
+    /// Fails, saying `why` on stderr.
+    pub fn fails(&self, args: &[&str], why: &str) {
+        let out = self.run(args);
+        assert!(!out.status.success(), "medshare {args:?} succeeded");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(err.contains(why), "medshare {args:?}: {err}");
     }
 }
