@@ -159,8 +159,11 @@ export interface CoreErrorShape {
 }
 
 export type Reply =
-  | { id: number; ok: true; value: unknown }
+  | { id: number; ok: true; value: unknown; /** `value` is JSON text to parse. */ json?: boolean }
   | { id: number; ok: false; error: CoreErrorShape }
   | { id: 0; event: "notification"; value: EventView }
   | { id: 0; event: "stream-ended"; value: { error?: CoreErrorShape } }
-  | { id: 0; event: "progress"; value: { op: number; bytes: number } };
+  | { id: 0; event: "progress"; value: { op: number; bytes: number } }
+  /** A first result of operation `op` (JSON) while it goes on: a timeline from this device's
+   * cache, replaced by the operation's own result. */
+  | { id: 0; event: "early"; value: { op: number; json: string } };

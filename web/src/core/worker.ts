@@ -39,14 +39,15 @@ async function persistRooms(c: Core): Promise<void> {
 /** Keep the trust anchors, the sealed memory and the timeline records the core wrote after
  * every operation that may move them. */
 async function persist(c: Core): Promise<void> {
-  await store.put(trustKey, c.trusted());
+  const writes: Array<[string, unknown]> = [[trustKey, c.trusted()]];
   if (handle && c.unlocked()) {
-    await store.put(`memory:${origin}:${handle}`, c.sealed_memory());
+    writes.push([`memory:${origin}:${handle}`, c.sealed_memory()]);
     for (const name of c.cache_writes()) {
       const sealed = c.cache_record(name);
-      if (sealed) await store.put(cacheKey(name), sealed);
+      if (sealed) writes.push([cacheKey(name), sealed]);
     }
   }
+  await store.putAll(writes); // one transaction
 }
 
 /** Bring the patient's cached timeline (sealed) from IndexedDB into the core before a view, so
@@ -67,6 +68,12 @@ function phases(op: string, ms: Record<string, number>): void {
     performance.measure(name, { start: performance.now() - duration, duration });
   }
 }
+
+/** A result the core handed over as JSON: posted as the string, parsed on the page. */
+class Json {
+  constructor(readonly text: string) {}
+}
+const asJson = <T>(text: string) => new Json(text) as unknown as T;
 
 function post(reply: Reply): void {
   self.postMessage(reply);
@@ -103,16 +110,21 @@ const handlers: { [K in OpName]: Handler<K> } = {
     await persist(c);
     c.lock();
   },
-  async timeline({ identifier }) {
+  async timeline({ identifier }, id) {
     const c = await getCore();
     const t0 = performance.now();
     await primeTimeline(c, identifier);
     const t1 = performance.now();
-    const t = await c.timeline(identifier);
+    // The view this device verified before, shown at once; the hub's changes replace it below
+    // (a document revoked meanwhile disappears on this same view).
+    const cached = await c.cached_timeline(identifier);
+    if (cached) post({ id: 0, event: "early", value: { op: id, json: cached } });
     const t2 = performance.now();
+    const t = await c.timeline(identifier);
+    const t3 = performance.now();
     await persist(c);
-    phases("timeline", { prime: t1 - t0, core: t2 - t1, persist: performance.now() - t2 });
-    return t;
+    phases("timeline", { prime: t1 - t0, cached: t2 - t1, core: t3 - t2, persist: performance.now() - t3 });
+    return asJson<Ops["timeline"][1]>(t);
   },
   async open({ documentId }) {
     const c = await getCore();
@@ -373,8 +385,8 @@ self.onmessage = async (e: MessageEvent<Request>) => {
   const { id, op, args } = e.data;
   try {
     const handler = handlers[op] as Handler<OpName>;
-    const value = await handler(args as never, id);
-    post({ id, ok: true, value });
+    const value: unknown = await handler(args as never, id);
+    post(value instanceof Json ? { id, ok: true, value: value.text, json: true } : { id, ok: true, value });
   } catch (err) {
     post({ id, ok: false, error: errorShape(err) });
   }
