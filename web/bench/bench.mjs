@@ -6,7 +6,7 @@
 // sealed and uploaded in the browser and downloaded and
 // opened in the browser, against the CLI doing the same natively. Not a test: nothing here passes
 // or fails.
-//   node bench/bench.mjs [--mib 100] [--docs 200]
+//   node bench/bench.mjs [--mib 100] [--docs 200] [--timeline-only]
 import { chromium } from "playwright-core";
 import { execFileSync, spawn } from "node:child_process";
 import { createHmac, randomBytes } from "node:crypto";
@@ -116,8 +116,9 @@ async function logout(page) {
 
 // 1. Cold load: a fresh browser profile each time (nothing cached), until the login form is
 // shown and the worker has fetched the core (the worker's request, seen by Playwright).
+const ONLY_TIMELINE = process.argv.includes("--timeline-only");
 const loads = [];
-for (let i = 0; i < 5; i++) {
+for (let i = 0; i < (ONLY_TIMELINE ? 0 : 5); i++) {
   const ctx = await browser.newContext();
   const page = await ctx.newPage();
   const t0 = performance.now();
@@ -137,7 +138,7 @@ for (let i = 0; i < 5; i++) {
   loads.push({ shown, load: Math.max(shown, w.at - t0), wasmMs: w.timing.responseEnd - w.timing.requestStart, wasmBytes: `${w.bytes} (${w.encoding})` });
   await ctx.close();
 }
-console.log(`cold load, median of 5: login form shown ${median(loads.map((l) => l.shown)).toFixed(0)} ms; core fetched by the worker ${median(loads.map((l) => l.load)).toFixed(0)} ms (runs ${loads.map((l) => l.load.toFixed(0)).join(", ")}); wasm request ${median(loads.map((l) => l.wasmMs)).toFixed(0)} ms for ${loads[0].wasmBytes} bytes on the wire`);
+if (loads.length) console.log(`cold load, median of 5: login form shown ${median(loads.map((l) => l.shown)).toFixed(0)} ms; core fetched by the worker ${median(loads.map((l) => l.load)).toFixed(0)} ms (runs ${loads.map((l) => l.load.toFixed(0)).join(", ")}); wasm request ${median(loads.map((l) => l.wasmMs)).toFixed(0)} ms for ${loads[0].wasmBytes} bytes on the wire`);
 
 // 2. Login with the production key derivation: a practitioner enrolled by the CLI without
 // --weak-kdf (Argon2id 64 MiB), certified by the clinic's administrator.
@@ -153,11 +154,11 @@ const ctx = await browser.newContext({ acceptDownloads: true });
 const page = await ctx.newPage();
 await page.goto(url + "/#sandbox");
 const prod = [];
-for (let i = 0; i < 3; i++) {
+for (let i = 0; i < (ONLY_TIMELINE ? 0 : 3); i++) {
   prod.push(await login(page, "bench.kdf", benchPass, secret ? await fresh(() => rfc6238(secret)) : ""));
   await logout(page);
 }
-console.log(`login, production Argon2id (64 MiB), median of 3: ${median(prod).toFixed(0)} ms (runs ${prod.map((x) => x.toFixed(0)).join(", ")})`);
+if (prod.length) console.log(`login, production Argon2id (64 MiB), median of 3: ${median(prod).toFixed(0)} ms (runs ${prod.map((x) => x.toFixed(0)).join(", ")})`);
 const weak = [];
 for (let i = 0; i < 3; i++) {
   weak.push(await login(page, "dr.chan", world.people["dr.chan"].passphrase, await demoTotp("dr.chan")));
@@ -219,9 +220,13 @@ async function timeline() {
     const before = entries();
     const button = document.querySelector("form.search button[type=submit]");
     button.addEventListener("click", () => (r.click = performance.now()), { capture: true, once: true });
-    const painted = (key) => requestAnimationFrame(() => setTimeout(() => (r[key] ??= performance.now() - r.click)));
+    const painted = (key) => {
+      r[`${key}Committed`] ??= performance.now() - r.click; // in the DOM (React committed)
+      requestAnimationFrame(() => setTimeout(() => (r[key] ??= performance.now() - r.click)));
+    };
     const seen = new Set();
     const once = (key) => !seen.has(key) && seen.add(key) && painted(key);
+    performance.clearMeasures("medshare:early:parse");
     const observer = new MutationObserver(() => {
       if (r.click === undefined) return;
       const busy = document.querySelector("[data-testid=timeline]")?.getAttribute("aria-busy");
@@ -236,14 +241,27 @@ async function timeline() {
   }, DOCS);
   await page.locator("form.search button[type=submit]").click();
   await page.waitForFunction(() => window.__timeline.current !== undefined && window.__timeline.all !== undefined, null, { timeout: 120_000 });
-  const times = await page.evaluate(() => window.__timeline);
+  const times = await page.evaluate(() => {
+    const parse = performance.getEntriesByName("medshare:early:parse").at(-1);
+    const t = window.__timeline;
+    return { ...t, early: parse ? parse.startTime - t.click : undefined, parse: parse?.duration };
+  });
   const phases = await workerPhases("timeline");
-  return { shown: times.cached ?? times.current, all: times.all, current: times.current, ...phases, requests: [...requests] };
+  return {
+    shown: times.cached ?? times.current,
+    committed: times.cachedCommitted ?? times.currentCommitted,
+    all: times.all,
+    current: times.current,
+    toPage: times.early,
+    parse: times.parse,
+    ...phases,
+    requests: [...requests],
+  };
 }
 const fmt = (runs, keys) => keys.map((k) => `${k} ${median(runs.map((r) => r[k] ?? NaN)).toFixed(0)}`).join(", ");
 const med = (runs, k) => median(runs.map((r) => r[k] ?? NaN)).toFixed(0);
 const fmtView = (runs) =>
-  `first screenful painted ${med(runs, "shown")} ms, all ${DOCS} painted ${med(runs, "all")} ms, the hub's answer painted ${med(runs, "current")} ms; worker: ${fmt(runs, ["prime", "cached", "core", "persist"])}`;
+  `first screenful painted ${med(runs, "shown")} ms, all ${DOCS} painted ${med(runs, "all")} ms, the hub's answer painted ${med(runs, "current")} ms; worker: ${fmt(runs, ["prime", "cached", "core", "persist"])}; from the click: cached view on the page ${med(runs, "toPage")} (parse ${med(runs, "parse")}), first screenful in the DOM ${med(runs, "committed")}`;
 const cold = await timeline();
 const warm = [];
 for (let i = 0; i < 5; i++) warm.push(await timeline());
@@ -261,6 +279,14 @@ for (let i = 0; i < 3; i++) {
 console.log(`hub requests of the last re-opened view: ${reopened.at(-1).requests.join("; ")}`);
 console.log(`timeline of ${DOCS} documents re-opened after a reload and a new login (from the IndexedDB cache), median of 3: ${fmtView(reopened)} (first screenful, runs ${reopened.map((r) => r.shown.toFixed(0)).join(", ")}); the worker had the core instantiated ${median(starts).toFixed(0)} ms after it started`);
 console.log(`load average at the end of the timeline runs: ${execFileSync("cat", ["/proc/loadavg"]).toString().trim()}`);
+
+if (ONLY_TIMELINE) {
+  await browser.close();
+  hub.kill("SIGINT");
+  await new Promise((r) => hub.once("exit", r));
+  rmSync(dir, { recursive: true, force: true });
+  process.exit(0);
+}
 
 // 4. A large file: sealed in the browser and sent in parts, then downloaded and opened. Memory:
 // the resident size of all Chromium processes, sampled every 250 ms (the file must not be held

@@ -35,8 +35,11 @@ export class CoreClient {
         else if (r.event === "early") {
           const p = this.pending.get(r.value.op);
           if (p?.early) {
+            const start = performance.now();
             p.earlyJson = r.value.json;
             p.earlyValue = JSON.parse(r.value.json);
+            // For the web bench: when the early result reached the page, and its parse.
+            performance.measure("medshare:early:parse", { start, end: performance.now() });
             p.early(p.earlyValue);
           }
         }
