@@ -142,6 +142,9 @@ export interface Ops {
   needsOcr: [args: { key: string }, result: boolean];
   /** Classify a photo or scan from what the on-device OCR read (`web/src/ocr`). */
   classifyOcr: [args: { key: string; file: File; reading: OcrReading }, result: OcrIntakeView];
+  /** Prepare the cached view of a patient number as it is typed (no hub request), for the
+   * `timeline` of that number to show at once. */
+  prepareTimeline: [args: { identifier: string }, result: void];
 }
 
 export type OpName = keyof Ops;

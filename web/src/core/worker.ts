@@ -59,6 +59,16 @@ async function primeTimeline(c: Core, identifier: string): Promise<void> {
   if (sealed) c.prime_cache(name, sealed);
 }
 
+/** The cached view of the number being typed, prepared before the search is asked for (local
+ * work only: the sealed record opened, no hub request); taken by the next `timeline` of it. */
+let prepared: { identifier: string; view: Promise<string | undefined> } | null = null;
+
+/** The patient's timeline as this device verified it before (JSON), from the sealed record. */
+async function cachedView(c: Core, identifier: string): Promise<string | undefined> {
+  await primeTimeline(c, identifier);
+  return (await c.cached_timeline(identifier)) ?? undefined;
+}
+
 /** Where the worker's time went in an operation, as User Timing measures (`medshare:<op>:<phase>`)
  * that the web bench reads (web/bench/bench.mjs); names and durations only, nothing else. */
 function phases(op: string, ms: Record<string, number>): void {
@@ -98,6 +108,7 @@ const handlers: { [K in OpName]: Handler<K> } = {
   },
   async logout() {
     const c = await getCore();
+    prepared = null;
     try {
       await persist(c);
     } finally {
@@ -107,17 +118,20 @@ const handlers: { [K in OpName]: Handler<K> } = {
   },
   async lock() {
     const c = await getCore();
+    prepared = null;
     await persist(c);
     c.lock();
   },
   async timeline({ identifier }, id) {
     const c = await getCore();
     const t0 = performance.now();
-    await primeTimeline(c, identifier);
+    const ready = prepared?.identifier === identifier ? prepared.view : null;
+    prepared = null;
+    if (!ready) await primeTimeline(c, identifier);
     const t1 = performance.now();
     // The view this device verified before, shown at once; the hub's changes replace it below
     // (a document revoked meanwhile disappears on this same view).
-    const cached = await c.cached_timeline(identifier);
+    const cached = ready ? await ready : ((await c.cached_timeline(identifier)) ?? undefined);
     if (cached) post({ id: 0, event: "early", value: { op: id, json: cached } });
     const t2 = performance.now();
     const t = await c.timeline(identifier);
@@ -378,6 +392,13 @@ const handlers: { [K in OpName]: Handler<K> } = {
     // Classified by the classification module, kept by the core as any other file's.
     const { classification, ...read } = await classifyRead(prefix, file.size, reading);
     return { ...read, intake: c.intake(key, classification, file.name) };
+  },
+  async prepareTimeline({ identifier }) {
+    const c = await getCore();
+    if (!c.unlocked()) return;
+    const view = cachedView(c, identifier).catch(() => undefined);
+    prepared = { identifier, view };
+    await view;
   },
 };
 

@@ -70,7 +70,12 @@ export function Patients(props: { onOpen: (id: string) => void; onSearched: (ide
       return;
     }
     let current = true;
-    core.call("checkIdentifier", { text }).then((c) => current && setCheck(c));
+    core.call("checkIdentifier", { text }).then((c) => {
+      if (!current) return;
+      setCheck(c);
+      // A valid number: this device's cached view of it is made ready before the search.
+      if (c.valid) core.call("prepareTimeline", { identifier: text }).catch(() => undefined);
+    });
     return () => {
       current = false;
     };
