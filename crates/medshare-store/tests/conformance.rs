@@ -1958,9 +1958,15 @@ async fn oncall_versions_and_consult_claims(f: Fixture) {
         room_id: None,
         binding: signed(StatementKind::ConsultBinding, "{}"),
         question: "sealed".into(),
+        oncall_list: Some(signed(StatementKind::OncallList, "{\"v\":1}")),
         steps: Vec::new(),
     };
     s.create_consult(&c).await.unwrap();
+    assert_eq!(
+        s.consult(c.id).await.unwrap().unwrap().oncall_list,
+        c.oncall_list,
+        "the signed list a consult names is kept as given"
+    );
     assert!(
         s.claim_due_consults("a", 1_059, 0, 10)
             .await
