@@ -49,6 +49,10 @@ pub struct Args {
     /// from the database, as before the cache).
     #[arg(long, default_value_t = medshare_server::config::AuthConfig::default().session_cache_ms)]
     session_cache_ms: u64,
+    /// The hub's policy cache (`auth.policy_cache_ms`; 0: every request reads consents, care,
+    /// break-glass and grants from the database, as before the cache).
+    #[arg(long, default_value_t = medshare_server::config::AuthConfig::default().policy_cache_ms)]
+    policy_cache_ms: u64,
     /// Give up after this many seconds.
     #[arg(long, default_value_t = 600)]
     timeout_secs: u64,
@@ -66,6 +70,7 @@ struct Params {
     iterations: usize,
     sequential_calls: usize,
     session_cache_ms: u64,
+    policy_cache_ms: u64,
 }
 
 #[derive(Serialize)]
@@ -166,6 +171,7 @@ async fn measure(args: Args) -> anyhow::Result<()> {
     let dir = tempfile::tempdir()?;
     let mut config = sandbox_config(dir.path());
     config.auth.session_cache_ms = args.session_cache_ms;
+    config.auth.policy_cache_ms = args.policy_cache_ms;
     let hub = TestHub::start(config).await?;
     let world = World::build(&hub, &story_cast()).await?;
     let chan = world.login("dr.chan").await?;
@@ -323,6 +329,7 @@ async fn measure(args: Args) -> anyhow::Result<()> {
             iterations: args.iterations,
             sequential_calls: args.sequential_calls,
             session_cache_ms: args.session_cache_ms,
+            policy_cache_ms: args.policy_cache_ms,
         },
         seeding: Seeding {
             documents: args.documents,

@@ -1,12 +1,14 @@
 //! `cargo bench -p medshare-crypto --bench stream [-- SIZE_MIB RUNS]`: the client's per-byte work
 //! on a download and an upload, file to file, in one run: the previous client path (SHA-256 of
 //! the ciphertext, age decryption, SHA-256 of the plaintext and the write, in sequence on one
-//! thread), the pipelined path (`stream::open_hashed`/`seal_hashed`), plain `open_stream`/
-//! `seal_stream` (no hashing) and Go `age` when installed. Input and output files live in the
+//! thread), the pipelined path (`stream::open_hashed`/`seal_hashed`, whose decryption runs on all
+//! cores), plain `open_stream`/`seal_stream` (age's one-thread reader and writer, no hashing),
+//! `parallel::open` (all cores, no hashing) and Go `age` when installed. Input and output files live in the
 //! system temp folder; dirty pages are flushed (`sync`, untimed) before each measurement; the
 //! median of RUNS is printed in MiB/s. No HTTP and no hub: see `medshare-bench transfer` for
 //! those.
 
+use medshare_crypto::parallel;
 use medshare_crypto::seal::{SealWriter, open_reader, open_stream, seal_stream};
 use medshare_crypto::stream::{open_hashed, seal_hashed};
 use medshare_crypto::{EncryptionKey, HashingReader, HashingWriter};
@@ -152,6 +154,14 @@ fn main() {
             }),
         ),
         (
+            "open: parallel::open (all cores, no hashing)",
+            Box::new(|| {
+                let r = std::fs::File::open(&sealed).unwrap();
+                let w = std::fs::File::create(&out).unwrap();
+                parallel::open(&key, r, w).unwrap();
+            }),
+        ),
+        (
             "seal: previous client path (sequential, hashing)",
             Box::new(|| seal_sequential(&recipient, &plain, &out)),
         ),
@@ -208,18 +218,22 @@ fn main() {
             ])),
         ));
     }
+    let loadavg = || std::fs::read_to_string("/proc/loadavg").unwrap_or_default();
     println!(
-        "{size_mib} MiB, median of {runs} runs, file to file: MiB/s, and CPU seconds per GiB \
-         (all threads)"
+        "{size_mib} MiB, median of {runs} runs (cases interleaved run by run), file to file: \
+         MiB/s, and CPU seconds per GiB (all threads); load average at start: {}",
+        loadavg().trim()
     );
-    for (name, f) in &cases {
-        let (mut rates, mut cpu) = (Vec::new(), Vec::new());
-        for _ in 0..runs {
+    let (mut rates, mut cpu) = (vec![Vec::new(); cases.len()], vec![Vec::new(); cases.len()]);
+    for _ in 0..runs {
+        for (i, (_, f)) in cases.iter().enumerate() {
             let _ = std::fs::remove_file(&out);
             let (wall, c) = timed(f);
-            rates.push(size_mib as f64 / wall.as_secs_f64());
-            cpu.push(c * 1024.0 / size_mib as f64);
+            rates[i].push(size_mib as f64 / wall.as_secs_f64());
+            cpu[i].push(c * 1024.0 / size_mib as f64);
         }
+    }
+    for (((name, _), rates), cpu) in cases.iter().zip(rates).zip(cpu) {
         let all: Vec<String> = rates.iter().map(|r| format!("{r:.0}")).collect();
         println!(
             "{name:<52} {:>8.1} MiB/s  {:>5.2} CPU s/GiB  (runs: {})",
@@ -228,4 +242,5 @@ fn main() {
             all.join(", ")
         );
     }
+    println!("load average at the end: {}", loadavg().trim());
 }

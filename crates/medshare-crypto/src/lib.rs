@@ -15,6 +15,8 @@ pub mod chain;
 pub mod error;
 pub mod hash;
 pub mod keys;
+#[cfg(not(target_arch = "wasm32"))]
+pub mod parallel;
 pub mod passphrase;
 pub mod seal;
 #[cfg(not(target_arch = "wasm32"))]

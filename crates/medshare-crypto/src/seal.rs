@@ -30,7 +30,7 @@ fn encryptor(recipients: &[String]) -> Result<Encryptor, CryptoError> {
         .map_err(|_| CryptoError::Encrypt)
 }
 
-fn decrypt_error(e: DecryptError) -> CryptoError {
+pub(crate) fn decrypt_error(e: DecryptError) -> CryptoError {
     match e {
         DecryptError::NoMatchingKeys => CryptoError::NoMatchingKey,
         DecryptError::Io(e) => read_error(e),

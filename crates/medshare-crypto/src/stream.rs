@@ -1,22 +1,20 @@
 //! Streaming seal and open with the per-byte work spread over cores: SHA-256 of the plaintext and
-//! SHA-256 of the ciphertext each run on their own thread, pipelined with age's encryption or
-//! decryption (1 MiB chunks handed over by move, a few chunks in flight).
+//! SHA-256 of the ciphertext each run on their own thread, pipelined with the encryption or
+//! decryption (chunks handed over by move, a few chunks in flight).
 //!
-//! Why not decrypt chunks in parallel: age's payload is the STREAM construction, whose 64 KiB
-//! chunks are independent once the payload key is known, but the `age` crate does not expose the
-//! file key or the payload key through its public API, and the header (recipient stanzas, header
-//! MAC) must stay age's to parse and check. So the ChaCha20-Poly1305 work itself stays on one
-//! thread inside age's `StreamReader`/`StreamWriter`, which also keep refusing truncated,
-//! reordered or extended payloads; what runs beside it is everything else that touches every
-//! byte. Output is an ordinary age file.
+//! Opening decrypts the payload's STREAM chunks in parallel ([`crate::parallel`]: the header is
+//! read with `age-core`'s parser, the file key unwrapped by `age`'s X25519 identity, and the
+//! header MAC verified before any plaintext is released). Sealing stays in age's
+//! `StreamWriter` (one thread for the ChaCha20-Poly1305 work). Output is an ordinary age file.
 //!
 //! Not for wasm32 (no threads there): the browser uses [`crate::seal::open_async_reader`].
 
 use crate::CryptoError;
 use crate::keys::EncryptionKey;
-use crate::seal::{SealWriter, open_reader};
+use crate::parallel::{BATCH_BYTES, Payload, plaintext_chunks, plaintext_len};
+use crate::seal::SealWriter;
 use sha2::{Digest, Sha256};
-use std::io::{self, Read, Write};
+use std::io::{self, BufReader, Read, Write};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::{Receiver, SyncSender, sync_channel};
 use std::thread;
@@ -269,31 +267,34 @@ where
             let (mut output, mut progress) = (output, progress);
             let mut hasher = Sha256::new();
             let mut total = 0u64;
-            for chunk in plain_rx {
-                hasher.update(&chunk[..]);
-                output.write_all(&chunk)?;
-                total += chunk.len() as u64;
-                progress(chunk.len() as u64);
+            for batch in plain_rx {
+                for plain in plaintext_chunks(&batch) {
+                    hasher.update(plain);
+                    output.write_all(plain)?;
+                }
+                let n = plaintext_len(&batch) as u64;
+                total += n;
+                progress(n);
                 // Back to the decryptor for reuse (wiped when finally dropped).
-                let _ = back_tx.try_send(chunk);
+                let _ = back_tx.try_send(batch);
             }
             output.flush()?;
             Ok((hasher.finalize().into(), total))
         });
-        // Stage 2 (this thread): age's header check and decryption. Its channels are dropped
-        // when it returns: the writer finishes, the reader drains the rest of the input (or
-        // stops, after a failure).
+        // Stage 2 (this thread): the header check, then batches of chunks decrypted on all
+        // cores. Its channels are dropped when it returns: the writer finishes, the reader
+        // drains the rest of the input (or stops, after a failure).
         let opened = (move || -> Result<(), CryptoError> {
-            let mut plain = open_reader(identity, ChunkReader::<Vec<u8>>::new(cipher_rx))?;
+            let input = BufReader::with_capacity(CHUNK, ChunkReader::<Vec<u8>>::new(cipher_rx));
+            let mut payload = Payload::open(identity, input)?;
             loop {
-                let mut buf = back_rx
+                let mut batch = back_rx
                     .try_recv()
-                    .unwrap_or_else(|_| Zeroizing::new(Vec::with_capacity(CHUNK)));
-                let n = fill_vec(&mut plain, &mut buf).map_err(crate::seal::read_error)?;
-                if n == 0 {
+                    .unwrap_or_else(|_| Zeroizing::new(Vec::with_capacity(BATCH_BYTES)));
+                if !payload.next_batch(&mut batch)? {
                     return Ok(());
                 }
-                if plain_tx.send(buf).is_err() {
+                if plain_tx.send(batch).is_err() {
                     // The writer failed: its error is reported below.
                     stop.store(true, Ordering::Relaxed);
                     return Ok(());

@@ -423,6 +423,12 @@ pub struct AuthConfig {
     /// member removed through another replica of a shared database is refused here at most
     /// this long after.
     pub session_cache_ms: u64,
+    /// How long the access-policy inputs of a practitioner for a patient (consents, care,
+    /// grants, no break-glass window) are reused without reading the database (milliseconds;
+    /// 0: never). Changes made through this hub take effect at once; a share revoked or a
+    /// consent withdrawn through another replica of a shared database is honoured here at most
+    /// this long after.
+    pub policy_cache_ms: u64,
     /// Header carrying the client address when the hub is behind a trusted reverse proxy
     /// (e.g. `x-forwarded-for`; its first address is used). Empty: the connection's address.
     pub client_ip_header: String,
@@ -569,6 +575,7 @@ impl Default for AuthConfig {
             concurrent_logins_per_handle: 2,
             stream_recheck_secs: 30,
             session_cache_ms: 1_000,
+            policy_cache_ms: 1_000,
             client_ip_header: String::new(),
         }
     }

@@ -21,6 +21,7 @@ pub mod metrics;
 pub mod notify;
 pub mod outbound;
 pub mod policy;
+pub mod policy_cache;
 pub mod push;
 pub mod retention;
 pub mod routes;
@@ -184,6 +185,9 @@ pub async fn build_state_with(mut config: Config, clock: clock::Clock) -> anyhow
         std::time::Duration::from_millis(config.auth.session_cache_ms),
     ));
     let vapid = Arc::new(push::Vapid::load_or_create(&config.vapid_key_file())?);
+    let policy_cache = Arc::new(policy_cache::PolicyCache::new(
+        std::time::Duration::from_millis(config.auth.policy_cache_ms),
+    ));
     let state = AppState {
         store,
         blobs,
@@ -198,6 +202,7 @@ pub async fn build_state_with(mut config: Config, clock: clock::Clock) -> anyhow
         throttle,
         clock,
         sessions,
+        policy_cache,
         vapid,
     };
     let grace = if shared {

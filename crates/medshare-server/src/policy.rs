@@ -18,6 +18,7 @@ use medshare_model::api::ConsentHolder;
 use medshare_model::registration::Role;
 use medshare_model::{InstitutionId, PatientId, PractitionerId};
 use medshare_store::{DocumentRow, GrantRow, PractitionerRow, PractitionerStatus};
+use std::sync::Arc;
 
 /// Why access was allowed or denied (recorded in the access log).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -458,19 +459,67 @@ pub fn oncall_admin(who: &Who, institution: InstitutionId) -> Result<(), Refusal
 // --- Facts (the only part that reads the store) --------------------------------------------
 
 /// The facts between `who` and a patient.
+///
+/// Through the policy cache ([`crate::policy_cache`]): unchanged facts cost no database read;
+/// an open break-glass window is read again on every use.
 pub async fn patient_facts(
     state: &AppState,
     who: &Who,
     patient: PatientId,
 ) -> ApiResult<PatientFacts> {
-    Ok(PatientFacts {
+    let cache = &state.policy_cache;
+    if let Some(mut facts) = cache.facts(patient, who.id) {
+        if facts.break_glass {
+            // Judged by the clock now: the window may have closed since it was read.
+            facts.break_glass = state
+                .store
+                .break_glass_active(patient, who.id, state.now())
+                .await?;
+        }
+        return Ok(facts);
+    }
+    let ticket = cache.ticket();
+    let facts = PatientFacts {
         consents: state.store.consents(patient).await?,
         care: state.store.has_care(patient, who.id).await?,
         break_glass: state
             .store
             .break_glass_active(patient, who.id, state.now())
             .await?,
-    })
+    };
+    cache.put_facts(ticket, patient, who.id, facts.clone());
+    Ok(facts)
+}
+
+/// The grants `grantee` holds on documents of `patient` (every row: judge liveness with
+/// [`GrantRow::is_live`] at use), through the policy cache.
+pub async fn grants_on_patient(
+    state: &AppState,
+    patient: PatientId,
+    grantee: PractitionerId,
+) -> ApiResult<Arc<Vec<GrantRow>>> {
+    let cache = &state.policy_cache;
+    if let Some(grants) = cache.grants(patient, grantee) {
+        return Ok(grants);
+    }
+    let ticket = cache.ticket();
+    let grants = Arc::new(state.store.grants_on_patient(patient, grantee).await?);
+    cache.put_grants(ticket, patient, grantee, grants.clone());
+    Ok(grants)
+}
+
+/// The grant `grantee` holds on `doc`, if any (revoked or expired rows included), read with
+/// the rest of their grants on the document's patient ([`grants_on_patient`]).
+pub async fn grant(
+    state: &AppState,
+    doc: &DocumentRow,
+    grantee: PractitionerId,
+) -> ApiResult<Option<GrantRow>> {
+    Ok(grants_on_patient(state, doc.patient_id, grantee)
+        .await?
+        .iter()
+        .find(|g| g.document_id == doc.id)
+        .cloned())
 }
 
 /// [`patient_access`] with the facts read from the store.

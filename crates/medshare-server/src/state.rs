@@ -32,6 +32,9 @@ pub struct AppState {
     pub clock: crate::clock::Clock,
     /// Recently checked sessions (invalidate after changing a session or a practitioner).
     pub sessions: Arc<crate::sessions::SessionCache>,
+    /// Recently read access-policy inputs (invalidate after changing a grant, consent, care
+    /// relationship, break-glass window or member).
+    pub policy_cache: Arc<crate::policy_cache::PolicyCache>,
     /// The VAPID key Web Push notifications are signed with.
     pub vapid: Arc<crate::push::Vapid>,
 }

@@ -345,11 +345,17 @@ pub async fn commit(
             Ok::<_, ApiError>(())
         })
     };
-    task.await.map_err(|_| ApiError::internal())??;
-    state
+    let committed = task.await;
+    // The upload's shares are policy inputs. Whatever the outcome: a write may have landed
+    // even if its answer was lost.
+    state.policy_cache.invalidate();
+    committed.map_err(|_| ApiError::internal())??;
+    let cared = state
         .store
         .add_care(row.patient_id, me.id, me.id, state.now())
-        .await?;
+        .await;
+    state.policy_cache.invalidate();
+    cared?;
     for g in &req.grants {
         state
             .notifier
@@ -405,7 +411,7 @@ async fn authorize(
         return Err(ApiError::not_found());
     };
     let patient_basis = policy::patient_basis(state, caller, doc.patient_id).await?;
-    let grant = state.store.grant(doc.id, caller.id()).await?;
+    let grant = policy::grant(state, &doc, caller.id()).await?;
     let facts = policy::DocumentFacts::of(&doc, grant.as_ref(), state.now());
     let basis = policy::document_access(&Who::from(caller), &facts, patient_basis);
     let receipt = audit::submit(
@@ -517,10 +523,13 @@ pub async fn share(
 ) -> ApiResult<()> {
     let (doc, basis) = managed(state, caller, id, Action::Share).await?;
     check_grantee(state, &g, doc.uploader).await?;
-    state
+    let granted = state
         .store
         .put_grant(id, &g, caller.id(), state.now())
-        .await?;
+        .await;
+    // Whatever the outcome: a write may have landed even if its answer was lost.
+    state.policy_cache.invalidate();
+    granted?;
     audit::record(
         state,
         Entry::new(Action::Share, true, basis.as_str())
@@ -551,7 +560,10 @@ pub async fn revoke(
     grantee: PractitionerId,
 ) -> ApiResult<()> {
     let (doc, basis) = managed(state, caller, id, Action::Revoke).await?;
-    if !state.store.revoke_grant(id, grantee, state.now()).await? {
+    let revoked = state.store.revoke_grant(id, grantee, state.now()).await;
+    // Whatever the outcome: a write may have landed even if its answer was lost.
+    state.policy_cache.invalidate();
+    if !revoked? {
         return Err(ApiError::not_found());
     }
     audit::record(

@@ -721,6 +721,7 @@ pub async fn remove(
         })
         .await;
     state.sessions.invalidate();
+    state.policy_cache.invalidate();
     removed?;
     state.streams.end_practitioner(id);
     audit::record(

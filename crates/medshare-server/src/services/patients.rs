@@ -173,7 +173,7 @@ pub async fn create(state: &AppState, caller: &Caller, req: NewPatient) -> ApiRe
             "the patient key must name exactly the holders it is sealed to",
         ));
     }
-    state
+    let created = state
         .store
         .create_patient(&medshare_store::NewPatientRow {
             id: req.patient_id,
@@ -185,7 +185,10 @@ pub async fn create(state: &AppState, caller: &Caller, req: NewPatient) -> ApiRe
             created_by: me.id,
             created_at: state.now(),
         })
-        .await?;
+        .await;
+    // Whatever the outcome: a write may have landed even if its answer was lost.
+    state.policy_cache.invalidate();
+    created?;
     audit::record(
         state,
         Entry::new(Action::PatientCreate, true, "care-relationship")
@@ -357,7 +360,7 @@ pub async fn grant_consent(
             "every earlier epoch must be sealed to the new holder and the new epoch to every holder",
         ));
     }
-    state
+    let granted = state
         .store
         .grant_consent(
             id,
@@ -368,7 +371,10 @@ pub async fn grant_consent(
             caller.id(),
             state.now(),
         )
-        .await?;
+        .await;
+    // Whatever the outcome: a write may have landed even if its answer was lost.
+    state.policy_cache.invalidate();
+    granted?;
     audit::record(
         state,
         Entry::new(Action::ConsentGrant, true, basis.as_str())
@@ -423,10 +429,13 @@ pub async fn revoke_consent(
             "every remaining holder needs the new epoch",
         ));
     }
-    state
+    let revoked = state
         .store
         .revoke_consent(id, &req.from, next, &req.new_epoch, &rows, state.now())
-        .await?;
+        .await;
+    // Whatever the outcome: a write may have landed even if its answer was lost.
+    state.policy_cache.invalidate();
+    revoked?;
     audit::record(
         state,
         Entry::new(Action::ConsentRevoke, true, basis.as_str())
@@ -480,10 +489,13 @@ pub async fn declare_care(
             )
         });
     }
-    state
+    let declared = state
         .store
         .add_care(id, target, caller.id(), state.now())
-        .await?;
+        .await;
+    // Whatever the outcome: a write may have landed even if its answer was lost.
+    state.policy_cache.invalidate();
+    declared?;
     audit::record(
         state,
         Entry::new(Action::CareDeclare, true, "declared")
@@ -533,7 +545,10 @@ pub async fn break_glass(
     let window = state
         .store
         .open_break_glass(id, caller.id(), &req.reason, req.reason_epoch, n, expires)
-        .await?;
+        .await;
+    // Whatever the outcome: a write may have landed even if its answer was lost.
+    state.policy_cache.invalidate();
+    let window = window?;
     audit::record(
         state,
         Entry::new(Action::BreakGlass, true, "break-glass")

@@ -107,12 +107,10 @@ pub async fn search(
     } else {
         None
     };
-    let grants: BTreeMap<_, _> = state
-        .store
-        .grants_on_patient(pid, caller.id())
+    let grants: BTreeMap<_, _> = policy::grants_on_patient(state, pid, caller.id())
         .await?
-        .into_iter()
-        .map(|g| (g.document_id, g))
+        .iter()
+        .map(|g| (g.document_id, g.clone()))
         .collect();
     // Every check runs on every document sent. The store reads the page in search order and
     // only narrows what it reads (after the cursor; changed since; without patient-wide access,
