@@ -7,6 +7,7 @@ import wasmUrl from "./pkg/medshare_wasm_bg.wasm?url";
 import type { CoreErrorShape, EventView, Ops, OpName, Reply, Request } from "./protocol";
 import * as store from "./store";
 import { classify as classifyFile, classifyRead } from "./classifier";
+import { scannedPage } from "./classifier";
 import { consultHandlers } from "./consults-worker";
 
 declare const self: DedicatedWorkerGlobalScope;
@@ -366,6 +367,10 @@ const handlers: { [K in OpName]: Handler<K> } = {
     // Classified by the classification module, kept by the core as any other file's.
     const { classification, ...read } = await classifyRead(prefix, file.size, reading);
     return { ...read, intake: c.intake(key, classification, file.name) };
+  },
+  async scanPage({ file, index }) {
+    // The whole PDF (a byte past the limit, for the module to refuse a larger one).
+    return scannedPage(new Uint8Array(await file.slice(0, CLASSIFY_BYTES + 1).arrayBuffer()), index);
   },
 };
 
