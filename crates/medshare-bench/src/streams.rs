@@ -36,6 +36,12 @@ pub struct Args {
     /// Seconds to watch the hub's memory after the streams close.
     #[arg(long, default_value_t = 30)]
     after_secs: u64,
+    /// 0: HTTP/1.1, one connection per stream (`Client::follow`). K > 0: HTTP/2 (cleartext,
+    /// prior knowledge), K streams multiplexed on each connection, as K tabs of one browser
+    /// share one HTTP/2 connection to the hub's origin (at most 200: the hub's
+    /// `max_concurrent_streams`).
+    #[arg(long, default_value_t = 0, value_parser = clap::value_parser!(u16).range(0..=200))]
+    http2_tabs: u16,
     /// 200 streams, 3 notifications, 5 s after: checks the benchmark itself.
     #[arg(long)]
     quick: bool,
@@ -50,6 +56,10 @@ struct Record {
     streams: usize,
     fanout: usize,
     notifications: usize,
+    /// 0: HTTP/1.1, a connection per stream; K: HTTP/2, K streams per connection.
+    http2_tabs: u16,
+    /// TCP connections the streams were held on.
+    connections: usize,
     /// Hub RSS before the streams, with all open, and after they closed (KiB).
     rss_baseline_kib: u64,
     rss_open_kib: u64,
@@ -133,7 +143,47 @@ pub async fn run(mut a: Args) -> anyhow::Result<()> {
     let (ready_tx, mut ready_rx) = tokio::sync::mpsc::channel::<anyhow::Result<()>>(total);
     let gate = Arc::new(tokio::sync::Semaphore::new(256));
     let ho_since = ho.inbox(0).await?.last().map_or(0, |e| e.seq);
-    for i in 0..total {
+    let tabs = usize::from(a.http2_tabs);
+    let connections = if tabs == 0 {
+        total
+    } else {
+        // One HTTP/2 connection per `tabs` streams of one practitioner.
+        let mut n = 0;
+        for (who, since, count) in [
+            (wong.clone(), since, a.fanout),
+            (ho.clone(), ho_since, a.streams),
+        ] {
+            let token = who.save().token.clone();
+            let mut left = count;
+            while left > 0 {
+                let k = left.min(tabs);
+                left -= k;
+                n += 1;
+                let (hub_url, token, arrivals, ready, gate) = (
+                    hub.url.clone(),
+                    token.clone(),
+                    arrivals.clone(),
+                    ready_tx.clone(),
+                    gate.clone(),
+                );
+                tasks.push(tokio::spawn(async move {
+                    let mut held = tokio::task::JoinSet::new();
+                    let opened = {
+                        let _permit = gate.acquire().await;
+                        h2_streams(&hub_url, &token, since, k, &arrivals, &ready, &mut held).await
+                    };
+                    if let Err(e) = opened {
+                        let _ = ready.send(Err(e)).await;
+                        return;
+                    }
+                    // Hold the connection and its streams until this task is aborted.
+                    while held.join_next().await.is_some() {}
+                }));
+            }
+        }
+        n
+    };
+    for i in 0..if tabs == 0 { total } else { 0 } {
         let (who, since) = if i < a.fanout {
             (wong.clone(), since)
         } else {
@@ -172,10 +222,15 @@ pub async fn run(mut a: Args) -> anyhow::Result<()> {
     let open = proc_status_kib(hub.pid, "VmRSS").unwrap_or(0);
     let per_stream = (open.saturating_sub(base)) as f64 / total as f64;
     out.say(format!(
-        "{total} streams open in {open_secs:.1} s ({} idle, {} of the notified doctor); hub RSS \
-         {} -> {} MiB: {per_stream:.1} KiB per stream",
+        "{total} streams open in {open_secs:.1} s ({} idle, {} of the notified doctor) on \
+         {connections} connections ({}); hub RSS {} -> {} MiB: {per_stream:.1} KiB per stream",
         a.streams,
         a.fanout,
+        if tabs == 0 {
+            "HTTP/1.1, one per stream".to_string()
+        } else {
+            format!("HTTP/2, up to {tabs} streams each")
+        },
         base / 1024,
         open / 1024
     ));
@@ -253,6 +308,8 @@ pub async fn run(mut a: Args) -> anyhow::Result<()> {
         streams: a.streams,
         fanout: a.fanout,
         notifications: a.notifications,
+        http2_tabs: a.http2_tabs,
+        connections,
         rss_baseline_kib: base,
         rss_open_kib: open,
         rss_after_kib: after,
@@ -265,4 +322,93 @@ pub async fn run(mut a: Args) -> anyhow::Result<()> {
     })?;
     anyhow::ensure!(missed == 0, "{missed} deliveries were lost");
     Ok(())
+}
+
+/// Open one HTTP/2 connection (cleartext, prior knowledge: what a browser gets over TLS with
+/// ALPN `h2`) and `count` event streams on it, each reporting on `ready` once the hub answered
+/// and recording the arrival time of every event; the connection and the streams live in
+/// `held`.
+async fn h2_streams(
+    hub: &str,
+    token: &str,
+    since: i64,
+    count: usize,
+    arrivals: &Arrivals,
+    ready: &tokio::sync::mpsc::Sender<anyhow::Result<()>>,
+    held: &mut tokio::task::JoinSet<()>,
+) -> anyhow::Result<()> {
+    use anyhow::Context;
+    use http_body_util::BodyExt;
+    use hyper_util::rt::{TokioExecutor, TokioIo};
+    let url = reqwest::Url::parse(hub)?;
+    let addr = (
+        url.host_str().context("the hub's host")?.to_string(),
+        url.port_or_known_default().context("the hub's port")?,
+    );
+    let tcp = tokio::net::TcpStream::connect(addr).await?;
+    tcp.set_nodelay(true)?;
+    let (send, conn) = hyper::client::conn::http2::Builder::new(TokioExecutor::new())
+        .handshake(TokioIo::new(tcp))
+        .await
+        .context("HTTP/2 handshake with the hub")?;
+    held.spawn(async move {
+        let _ = conn.await;
+    });
+    let uri = url
+        .join(&format!("/v1/events/stream?since={since}"))?
+        .to_string();
+    for _ in 0..count {
+        let mut send = send.clone();
+        send.ready().await?;
+        let req = hyper::Request::get(uri.as_str())
+            .header(hyper::header::AUTHORIZATION, format!("Bearer {token}"))
+            .header(hyper::header::ACCEPT, "text/event-stream")
+            .body(http_body_util::Empty::<bytes::Bytes>::new())?;
+        let res = send.send_request(req).await?;
+        anyhow::ensure!(
+            res.status().is_success(),
+            "the hub refused a stream: {}",
+            res.status()
+        );
+        let _ = ready.send(Ok(())).await;
+        let arrivals = arrivals.clone();
+        held.spawn(async move {
+            let mut body = res.into_body();
+            let mut buf = String::new();
+            while let Some(Ok(frame)) = body.frame().await {
+                let now = Instant::now();
+                let Ok(data) = frame.into_data() else {
+                    continue;
+                };
+                buf.push_str(&String::from_utf8_lossy(&data));
+                while let Some(end) = buf.find("\n\n") {
+                    let block: String = buf.drain(..end + 2).collect();
+                    if let Some(seq) = sse_seq(&block) {
+                        arrivals.lock().unwrap().entry(seq).or_default().push(now);
+                    }
+                }
+            }
+        });
+    }
+    Ok(())
+}
+
+/// The sequence number of a `medshare` server-sent event (keep-alive comments have none).
+fn sse_seq(block: &str) -> Option<i64> {
+    let mut medshare = false;
+    let mut data = String::new();
+    for line in block.lines() {
+        if let Some(e) = line.strip_prefix("event:") {
+            medshare = e.trim() == "medshare";
+        } else if let Some(d) = line.strip_prefix("data:") {
+            data.push_str(d.strip_prefix(' ').unwrap_or(d));
+        }
+    }
+    if !medshare {
+        return None;
+    }
+    serde_json::from_str::<serde_json::Value>(&data)
+        .ok()?
+        .get("seq")?
+        .as_i64()
 }

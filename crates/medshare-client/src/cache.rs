@@ -16,11 +16,11 @@
 use crate::error::{ClientError, Result};
 use crate::records::TimelineEntry;
 use medshare_crypto::EncryptionKey;
-use medshare_crypto::chain::VerifiedPractitioner;
+use medshare_crypto::chain::{VerifiedInstitution, VerifiedPractitioner};
 use medshare_crypto::symmetric::{Purpose, derived_name, open, seal};
-use medshare_model::records::Manifest;
-use medshare_model::statements::PractitionerCert;
-use medshare_model::{DocumentId, InstitutionId, PatientRef, PractitionerId};
+use medshare_model::records::{Manifest, PatientCard};
+use medshare_model::statements::{InstitutionCert, PractitionerCert};
+use medshare_model::{DocumentId, InstitutionId, PatientId, PatientRef, PractitionerId};
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 
@@ -76,6 +76,32 @@ impl CachedEntry {
     }
 }
 
+/// The verified certificate of an uploader's institution, so that a view from the cache names
+/// the institution without asking the hub.
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub(crate) struct CachedInstitution {
+    pub cert: InstitutionCert,
+    pub sign_public: [u8; 32],
+}
+
+impl From<&VerifiedInstitution> for CachedInstitution {
+    fn from(v: &VerifiedInstitution) -> Self {
+        Self {
+            cert: v.cert.clone(),
+            sign_public: v.sign_public,
+        }
+    }
+}
+
+impl From<&CachedInstitution> for VerifiedInstitution {
+    fn from(c: &CachedInstitution) -> Self {
+        Self {
+            cert: c.cert.clone(),
+            sign_public: c.sign_public,
+        }
+    }
+}
+
 /// A patient's cached timeline as this practitioner saw it.
 #[derive(Clone, Serialize, Deserialize)]
 pub(crate) struct CachedTimeline {
@@ -84,6 +110,26 @@ pub(crate) struct CachedTimeline {
     /// The `as_of` of the view these entries come from: the next view's `since`.
     pub as_of: String,
     pub entries: Vec<CachedEntry>,
+    /// The patient the view resolved to, and their card as it was readable then (records written
+    /// before these were kept have neither; the next view that changes anything adds them).
+    #[serde(default)]
+    pub patient_id: Option<PatientId>,
+    #[serde(default)]
+    pub card: Option<PatientCard>,
+    /// The uploaders' institutions, as verified when their entries were.
+    #[serde(default)]
+    pub institutions: Vec<CachedInstitution>,
+}
+
+/// A patient's timeline as this device last verified it, read from the cache alone (no hub
+/// request): what an app shows at once while [`crate::Client::timeline`] asks what changed.
+pub struct CachedView {
+    /// The patient the cached view resolved to, if known.
+    pub patient_id: Option<PatientId>,
+    /// The patient's card as it was readable then.
+    pub card: Option<PatientCard>,
+    /// The cached documents, newest first.
+    pub entries: Vec<crate::records::TimelineEntry>,
 }
 
 /// Digest of what the hub served for an entry (the signed binding's exact text, its signature,
@@ -151,6 +197,47 @@ impl TimelineCache<'_> {
 }
 
 impl crate::Client {
+    /// `id`'s timeline as this device last verified it, from the cache alone: no hub request,
+    /// nothing re-verified (the record is sealed under this practitioner's key and holds only what
+    /// this client verified). None without a cache or a record. It may still list a document
+    /// revoked since: show it only until [`crate::Client::timeline`] answers, whose view replaces
+    /// it.
+    pub async fn cached_timeline(
+        &self,
+        id: &medshare_model::identifiers::PatientIdentifier,
+    ) -> Result<Option<CachedView>> {
+        let Some(store) = self.cache.as_deref() else {
+            return Ok(None);
+        };
+        let r = self.context().await?.patient_ref(id);
+        let cache = TimelineCache {
+            store,
+            key: &self.keys.encryption,
+            practitioner: self.me,
+        };
+        let Some(c) = cache.load(&r)? else {
+            return Ok(None);
+        };
+        self.remember_institutions(&c);
+        Ok(Some(CachedView {
+            patient_id: c.patient_id,
+            card: c.card,
+            entries: c
+                .entries
+                .iter()
+                .map(CachedEntry::entry)
+                .collect::<Result<Vec<_>>>()?,
+        }))
+    }
+
+    /// The institutions of a cached record's uploaders, back into this client's verified set
+    /// (so views name them); one already verified in this session stays as it is.
+    pub(crate) fn remember_institutions(&self, c: &CachedTimeline) {
+        for i in &c.institutions {
+            self.trust.remember_institution(i.into());
+        }
+    }
+
     /// The opaque name under which [`crate::Client::timeline`] keeps `id`'s cached timeline (none
     /// without a cache), so that a store that cannot answer synchronously (the browser's
     /// IndexedDB) can bring that one record into memory before the view.

@@ -9,8 +9,11 @@
 //!
 //! On-call lists are signed by their institution ([`OncallListStatement`], made by an
 //! administrator with the institution's key): a client uses a list only if it verifies against
-//! the institution's root-certified key, names the institution and list asked for and is not
-//! older than one it saw before, and it builds the escalation chain from the signed order only.
+//! the institution's root-certified key, names the institution and list asked for, is not
+//! older than one it saw before and has not expired, and it builds the escalation chain from
+//! the signed order only. The binding names that list (version, digest); the hub keeps it with
+//! the consult, and every recipient checks the chain against it and the hub's history of the
+//! consult against the chain.
 
 use crate::error::{ClientError, Result};
 use crate::rooms::RoomKeys;
@@ -22,10 +25,13 @@ use medshare_crypto::chain::VerifiedPractitioner;
 use medshare_crypto::keys::verify_statement;
 use medshare_crypto::seal::{open_bytes, seal_bytes};
 use medshare_model::consults::{
-    ChannelCreated, ChannelKind, ChannelView, ConsultAnswer, ConsultTo, ConsultView, NewChannel,
-    NewConsult, OncallList, OncallListSet,
+    ChannelCreated, ChannelKind, ChannelView, ConsultAnswer, ConsultState, ConsultStepKind,
+    ConsultTo, ConsultView, NewChannel, NewConsult, OncallList, OncallListSet,
 };
-use medshare_model::statements::{ConsultBinding, OncallListStatement, Signed};
+use medshare_model::statements::{
+    ConsultBinding, ONCALL_DEFAULT_VALIDITY_SECS, ONCALL_MAX_VALIDITY_SECS, OncallListStatement,
+    OncallRef, Signed,
+};
 use medshare_model::{
     ConsultId, DocumentId, Handle, InstitutionId, PatientId, PractitionerId, RoomId,
 };
@@ -115,6 +121,9 @@ pub struct OpenedConsult {
     pub question: Zeroizing<String>,
     /// The documents it attaches (shared with the chain through grants).
     pub documents: Vec<DocumentId>,
+    /// For a consult to an on-call list: the list as its institution signed it, which the
+    /// chain was checked against.
+    pub oncall_list: Option<OncallListStatement>,
 }
 
 /// An on-call list that verified against its institution's certified key.
@@ -134,6 +143,10 @@ pub struct OncallLists {
     /// Names of lists set before lists were signed: unusable until an administrator sets them
     /// again.
     pub unsigned: Vec<String>,
+    /// Lists signed by the institution whose validity ended: unusable until an administrator
+    /// sets them again.
+    #[serde(default)]
+    pub expired: Vec<VerifiedOncallList>,
 }
 
 /// Why an unsigned list is refused, and what to do.
@@ -199,7 +212,12 @@ impl Client {
                 out.unsigned.push(l.name.clone());
                 continue;
             }
-            out.verified.push(self.verify_oncall(id, &l.name, l).await?);
+            let v = self.verify_oncall_signed(id, &l.name, l).await?;
+            if v.list.unusable_at(now()).is_some() {
+                out.expired.push(v);
+            } else {
+                out.verified.push(v);
+            }
         }
         Ok(out)
     }
@@ -224,8 +242,24 @@ impl Client {
         self.verify_oncall(id, name, &l).await
     }
 
-    /// Check a list the hub served as institution `id`'s list `name`.
+    /// Check a list the hub served as institution `id`'s list `name`, and that it is valid now.
     async fn verify_oncall(
+        &self,
+        id: InstitutionId,
+        name: &str,
+        l: &OncallList,
+    ) -> Result<VerifiedOncallList> {
+        let v = self.verify_oncall_signed(id, name, l).await?;
+        // Expired (or valid for longer than allowed): a hub may be hiding a newer list.
+        if let Some(why) = v.list.unusable_at(now()) {
+            return Err(ClientError::Trust(why));
+        }
+        Ok(v)
+    }
+
+    /// Check a list the hub served as institution `id`'s list `name`: signed by the
+    /// institution, naming it and the list, not older than one seen before (valid or not).
+    async fn verify_oncall_signed(
         &self,
         id: InstitutionId,
         name: &str,
@@ -255,16 +289,35 @@ impl Client {
         })
     }
 
-    /// Set (or replace) an on-call list of the caller's institution (administrators: it is
-    /// signed with the institution's key, at a version above the stored list's and above any
-    /// this client saw).
+    /// Set (or replace) an on-call list of the caller's institution, valid for the default 14
+    /// days (see [`Self::set_oncall_list_valid_for`]).
     pub async fn set_oncall_list(
         &self,
         name: &str,
         owner: &Handle,
         members: &[Handle],
     ) -> Result<VerifiedOncallList> {
+        self.set_oncall_list_valid_for(name, owner, members, ONCALL_DEFAULT_VALIDITY_SECS)
+            .await
+    }
+
+    /// Set (or replace) an on-call list of the caller's institution (administrators: it is
+    /// signed with the institution's key, at a version above the stored list's and above any
+    /// this client saw), valid for `valid_secs` (at most 90 days): clients refuse it after
+    /// that, so it must be set again before then.
+    pub async fn set_oncall_list_valid_for(
+        &self,
+        name: &str,
+        owner: &Handle,
+        members: &[Handle],
+        valid_secs: i64,
+    ) -> Result<VerifiedOncallList> {
         check_list_name(name)?;
+        if !(1..=ONCALL_MAX_VALIDITY_SECS).contains(&valid_secs) {
+            return Err(ClientError::Invalid(
+                "an on-call list is valid for between 1 second and 90 days".into(),
+            ));
+        }
         let ctx = self.context().await?;
         let signing = ctx
             .institution_signing
@@ -307,6 +360,7 @@ impl Client {
             version: stored.max(seen) + 1,
             signed_by: me,
             issued_at: now(),
+            valid_until: Some(now() + valid_secs),
         });
         let l: OncallList = self.hub().put(&path, &OncallListSet { statement }).await?;
         self.verify_oncall(inst, name, &l).await
@@ -324,7 +378,7 @@ impl Client {
                 "a consult question is between 1 and 8192 bytes".into(),
             ));
         }
-        let (to, chain_ids) = match &req.to {
+        let (to, chain_ids, oncall) = match &req.to {
             Recipient::Colleague(h) => {
                 let p = self.practitioner_by_handle(h).await?;
                 (
@@ -332,18 +386,26 @@ impl Client {
                         practitioner_id: p.cert.practitioner_id,
                     },
                     vec![p.cert.practitioner_id],
+                    None,
                 )
             }
             Recipient::Oncall { institution, name } => {
                 let id = self.institution_by_code(institution.as_deref()).await?;
-                // The chain is the signed list's order, never the hub's account of it.
-                let chain = self.oncall_list_of(id, name).await?.list.chain();
+                // The chain is the signed list's order, never the hub's account of it, and the
+                // binding names that list so recipients can check the chain against it.
+                let l = self.oncall_list_of(id, name).await?;
                 (
                     ConsultTo::Oncall {
                         institution_id: id,
                         name: name.clone(),
                     },
-                    chain,
+                    l.list.chain(),
+                    Some(OncallRef {
+                        institution_id: id,
+                        name: name.clone(),
+                        version: l.list.version,
+                        sha256: l.statement.digest(),
+                    }),
                 )
             }
         };
@@ -388,6 +450,7 @@ impl Client {
             question_sha256: hex::encode(Sha256::digest(&sealed)),
             ack_within_secs: req.ack_within_secs,
             signed_at: now(),
+            oncall,
         });
         let view: ConsultView = self
             .hub()
@@ -572,9 +635,16 @@ async fn check_view(c: &Client, view: ConsultView) -> Result<OpenedConsult> {
     {
         return bad("the hub shows a consult other than the one its requester signed");
     }
+    let oncall_list = check_addressed(c, &view, &b).await?;
+    check_progress(&view)?;
     let me: PractitionerId = c.id();
-    if me != view.requester && !view.chain.contains(&me) {
-        return bad("the hub shows a consult that is not for this practitioner");
+    let reached = view
+        .chain
+        .iter()
+        .position(|p| *p == me)
+        .is_some_and(|i| i64::try_from(i).is_ok_and(|i| i <= view.step));
+    if me != view.requester && !reached {
+        return bad("the hub shows a consult that has not reached this practitioner");
     }
     let plain = open_bytes(&c.keys.encryption, &sealed)?;
     let s: Sealed = serde_json::from_slice(&plain)
@@ -587,5 +657,150 @@ async fn check_view(c: &Client, view: ConsultView) -> Result<OpenedConsult> {
         requester,
         question: Zeroizing::new(s.question),
         documents: s.documents,
+        oncall_list,
     })
+}
+
+/// Check whom the signed binding says the consult is to against the hub's account: a named
+/// colleague is the whole chain; an on-call list is the list the binding names (verified
+/// against its institution's certified key, the very statement by digest), its chain is the
+/// signed list's order, and the list was valid when the consult was asked.
+async fn check_addressed(
+    c: &Client,
+    view: &ConsultView,
+    b: &ConsultBinding,
+) -> Result<Option<OncallListStatement>> {
+    let bad = |why: &'static str| Err(ClientError::Trust(why));
+    match (&view.to, &b.oncall) {
+        (ConsultTo::Practitioner { practitioner_id }, None) => {
+            if b.chain != [*practitioner_id] {
+                return bad(
+                    "the hub shows a consult to another colleague than its requester asked",
+                );
+            }
+            Ok(None)
+        }
+        (
+            ConsultTo::Oncall {
+                institution_id,
+                name,
+            },
+            Some(named),
+        ) => {
+            if named.institution_id != *institution_id || named.name != *name {
+                return bad(
+                    "the hub shows a consult to another on-call list than its requester asked",
+                );
+            }
+            let signed = match &view.oncall_list {
+                Some(s) if s.digest() == named.sha256 => s,
+                Some(_) => {
+                    return bad(
+                        "the hub shows another on-call list than the consult's requester used",
+                    );
+                }
+                None => return bad("the hub withholds the on-call list a consult was asked of"),
+            };
+            let (inst, _) = c.trust().institution(c.hub(), *institution_id).await?;
+            let list: OncallListStatement =
+                verify_statement(signed, &inst.sign_public).map_err(|_| {
+                    ClientError::Trust("an on-call list is not signed by its institution")
+                })?;
+            if list.institution_id != *institution_id
+                || list.name != *name
+                || list.version != named.version
+            {
+                return bad("the hub shows another on-call list than the consult's requester used");
+            }
+            if list.chain() != b.chain {
+                return bad(
+                    "a consult's chain is not the order of the on-call list it was asked of",
+                );
+            }
+            if b.signed_at < list.issued_at || b.signed_at >= list.expires_at() {
+                return bad(
+                    "a consult was asked of an on-call list that was not valid at the time",
+                );
+            }
+            if list.unusable_at(list.issued_at).is_some() {
+                return bad("an on-call list is valid for longer than allowed");
+            }
+            Ok(Some(list))
+        }
+        (ConsultTo::Oncall { .. }, None) => {
+            bad("a consult to an on-call list whose requester's binding names no signed list")
+        }
+        (ConsultTo::Practitioner { .. }, Some(_)) => {
+            bad("the hub shows an on-call consult as one to a named colleague")
+        }
+    }
+}
+
+/// Check the hub's account of a consult's progress against its chain: it reached the chain's
+/// members in order, one escalation per step, without skipping or repeating anyone; an
+/// acknowledgement is by someone it had reached; "unanswered" only after the last.
+fn check_progress(view: &ConsultView) -> Result<()> {
+    let bad = |why: &'static str| Err(ClientError::Trust(why));
+    let step = match usize::try_from(view.step) {
+        Ok(s) if s < view.chain.len() => s,
+        _ => return bad("the hub shows a consult at a step beyond its chain"),
+    };
+    let mut reached = 0usize;
+    let mut acked = None;
+    let mut unanswered = false;
+    for (i, h) in view.history.iter().enumerate() {
+        match h.kind {
+            ConsultStepKind::Requested | ConsultStepKind::Escalated => {
+                let first = h.kind == ConsultStepKind::Requested;
+                if first != (i == 0)
+                    || acked.is_some()
+                    || unanswered
+                    || view.chain.get(reached) != Some(&h.practitioner_id)
+                {
+                    return bad("the hub shows a consult escalated out of the chain's order");
+                }
+                reached += 1;
+            }
+            ConsultStepKind::Acknowledged => {
+                if acked.is_some()
+                    || unanswered
+                    || !view.chain[..reached].contains(&h.practitioner_id)
+                {
+                    return bad(
+                        "the hub shows a consult acknowledged by someone it had not reached",
+                    );
+                }
+                acked = Some(h.practitioner_id);
+            }
+            ConsultStepKind::Unanswered => {
+                if acked.is_some()
+                    || unanswered
+                    || reached != view.chain.len()
+                    || view.chain.last() != Some(&h.practitioner_id)
+                {
+                    return bad("the hub shows a consult unanswered before its chain ran out");
+                }
+                unanswered = true;
+            }
+            ConsultStepKind::Answered => {
+                if acked != Some(h.practitioner_id) {
+                    return bad(
+                        "the hub shows a consult answered by someone who did not acknowledge it",
+                    );
+                }
+            }
+        }
+    }
+    if reached != step + 1 {
+        return bad("the hub shows a consult at another step than its history");
+    }
+    let consistent = match view.state {
+        ConsultState::Open => acked.is_none() && !unanswered && view.acked_by.is_none(),
+        ConsultState::Acknowledged => acked.is_some() && view.acked_by == acked,
+        ConsultState::Unanswered => unanswered && acked.is_none() && view.acked_by.is_none(),
+    };
+    if !consistent {
+        return bad("the hub shows a consult whose state contradicts its history");
+    }
+    Ok(())
 }

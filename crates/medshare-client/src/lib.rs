@@ -40,9 +40,9 @@ pub mod trends;
 pub mod trust;
 pub mod voice;
 
-pub use cache::CacheStore;
 #[cfg(not(target_arch = "wasm32"))]
 pub use cache::FolderCache;
+pub use cache::{CacheStore, CachedView};
 pub use error::{ClientError, Result};
 pub use hub::Hub;
 pub use intake::{Intake, IntakeError};

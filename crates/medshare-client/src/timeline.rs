@@ -3,7 +3,7 @@
 //! (what became readable, and what is still readable, so a cache drops the rest). With a
 //! [`crate::cache`], [`Client::timeline`] keeps verified entries and asks only for changes.
 
-use crate::cache::{CachedEntry, CachedTimeline, TimelineCache, served_digest};
+use crate::cache::{CachedEntry, CachedInstitution, CachedTimeline, TimelineCache, served_digest};
 use crate::error::{ClientError, Result};
 use crate::patients::Patient;
 use crate::records::{Timeline, TimelineEntry};
@@ -98,8 +98,11 @@ impl Client {
         let r = self.context().await?.patient_ref(id);
         let mut known: BTreeMap<DocumentId, CachedEntry> = BTreeMap::new();
         let mut cached_as_of = None;
+        let mut cached_about = None;
         let mut searched = None;
         if let Some(c) = cache.load(&r)? {
+            self.remember_institutions(&c);
+            cached_about = Some((c.patient_id, c.card.clone(), c.institutions.clone()));
             let s = self.search_pages(id, Some(&c.as_of)).await?;
             let current = s.current.clone().ok_or(ClientError::Trust(
                 "the hub did not list the documents still readable",
@@ -161,21 +164,44 @@ impl Client {
             .iter()
             .map(CachedEntry::entry)
             .collect::<Result<Vec<_>>>()?;
-        // Nothing added or dropped: the record and its `since` stay as they are (the next view
-        // asks for the same changes, none), and nothing is written.
+        // The institutions of the uploaders, for a view from the cache alone to name them.
+        let mut institutions: Vec<CachedInstitution> = Vec::new();
+        for e in &entries {
+            if let Some(i) = self.trust.institution_cert_of(&e.uploader)
+                && !institutions
+                    .iter()
+                    .any(|c| c.cert.institution_id == i.cert.institution_id)
+            {
+                institutions.push((&i).into());
+            }
+        }
+        institutions.sort_by_key(|i| i.cert.institution_id);
+        let about = (
+            s.patient.as_ref().map(Patient::id),
+            s.card.clone(),
+            institutions,
+        );
+        // Nothing added or dropped, the same patient, card and institutions: the record and its
+        // `since` stay as they are (the next view asks for the same changes, none), and nothing
+        // is written.
         let unchanged = !full
             && !added
+            && cached_about.as_ref() == Some(&about)
             && cached_as_of
                 .as_ref()
                 .is_some_and(|(_, n)| *n == cached.len());
         let as_of = match (unchanged, cached_as_of) {
             (true, Some((a, _))) => a,
             _ => {
+                let (patient_id, card, institutions) = about;
                 cache.save(&CachedTimeline {
                     practitioner: self.me,
                     patient_ref: r,
                     as_of: s.as_of.clone(),
                     entries: cached,
+                    patient_id,
+                    card,
+                    institutions,
                 })?;
                 s.as_of
             }

@@ -174,6 +174,16 @@ impl Trust {
         }
     }
 
+    /// An institution certificate this client verified earlier (kept in its sealed timeline
+    /// cache); one verified in this session already stays.
+    pub(crate) fn remember_institution(&self, v: VerifiedInstitution) {
+        self.institutions
+            .lock()
+            .expect("poisoned")
+            .entry(v.cert.institution_id)
+            .or_insert(v);
+    }
+
     /// The verified institution certificate behind a verified practitioner (cached when the
     /// practitioner was verified).
     pub fn institution_cert_of(&self, p: &VerifiedPractitioner) -> Option<VerifiedInstitution> {

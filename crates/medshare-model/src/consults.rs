@@ -160,6 +160,11 @@ pub struct ConsultView {
     pub history: Vec<ConsultStep>,
     pub binding: Signed,
     pub question: String,
+    /// For a consult to an on-call list: the
+    /// [`OncallListStatement`](crate::statements::OncallListStatement) its binding names, as
+    /// the institution signed it, so recipients can check the chain and their place on it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub oncall_list: Option<Signed>,
 }
 
 impl ConsultView {

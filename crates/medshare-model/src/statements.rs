@@ -358,10 +358,31 @@ pub struct ConsultBinding {
     /// Seconds each recipient has to acknowledge.
     pub ack_within_secs: i64,
     pub signed_at: i64,
+    /// For a consult to an on-call list: the signed list the chain was taken from, so every
+    /// recipient can check the chain (and their place on it) against the institution's list.
+    /// Absent for a consult to a named colleague.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub oncall: Option<OncallRef>,
 }
 impl Statement for ConsultBinding {
     const KIND: StatementKind = StatementKind::ConsultBinding;
 }
+
+/// Which signed on-call list a consult's chain was taken from.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct OncallRef {
+    pub institution_id: InstitutionId,
+    pub name: String,
+    pub version: u64,
+    /// [`Signed::digest`] of the list's statement.
+    pub sha256: String,
+}
+
+/// How long an on-call list is valid when its administrator does not say.
+pub const ONCALL_DEFAULT_VALIDITY_SECS: i64 = 14 * 24 * 3600;
+/// The longest an on-call list may be valid: a hub can keep serving a replaced list (hiding
+/// the newer one from a client that never saw it) at most until the older one expires.
+pub const ONCALL_MAX_VALIDITY_SECS: i64 = 90 * 24 * 3600;
 
 /// An institution's on-call list (a specialty rota), signed with the institution's key (held by
 /// its administrators, certified by the alliance root): the hub stores and serves it as given,
@@ -381,9 +402,38 @@ pub struct OncallListStatement {
     /// The administrator who signed it (for the record; the signature is the institution's).
     pub signed_by: PractitionerId,
     pub issued_at: i64,
+    /// Unix time after which clients refuse the list (at most [`ONCALL_MAX_VALIDITY_SECS`]
+    /// after `issued_at`). Lists signed before lists carried it have none and count as valid
+    /// for [`ONCALL_DEFAULT_VALIDITY_SECS`] after `issued_at`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub valid_until: Option<i64>,
 }
 
 impl OncallListStatement {
+    /// When the list stops being valid.
+    pub fn expires_at(&self) -> i64 {
+        self.valid_until
+            .unwrap_or_else(|| self.issued_at.saturating_add(ONCALL_DEFAULT_VALIDITY_SECS))
+    }
+
+    /// Why the list cannot be used at `now` (unix seconds), if it cannot: expired, or valid
+    /// for longer than [`ONCALL_MAX_VALIDITY_SECS`] (or until before it was issued).
+    pub fn unusable_at(&self, now: i64) -> Option<&'static str> {
+        let until = self.expires_at();
+        if until <= self.issued_at
+            || until.saturating_sub(self.issued_at) > ONCALL_MAX_VALIDITY_SECS
+        {
+            Some("an on-call list's validity is between 1 second and 90 days after it was signed")
+        } else if now >= until {
+            Some(
+                "the on-call list has expired: an administrator of its institution must set it \
+                 again (`medshare oncall set`)",
+            )
+        } else {
+            None
+        }
+    }
+
     /// Everyone a consult to this list may reach, in escalation order: the members, then the
     /// owner (unless the owner is a member already).
     pub fn chain(&self) -> Vec<PractitionerId> {

@@ -357,3 +357,210 @@ async fn malicious_hub_list_edits_are_refused() -> anyhow::Result<()> {
     hub.stop().await?;
     Ok(())
 }
+
+/// A rewrite of a JSON answer.
+type Edit = dyn Fn(&mut serde_json::Value) + Send + Sync;
+
+/// A recipient checks a consult to an on-call list against the list its requester's binding
+/// names (signed by the institution, kept by the hub with the consult): the chain is the
+/// list's order, and the hub's account of who was reached when follows it. A malicious hub
+/// that shows another list, withholds it, re-addresses the consult, escalates it to someone
+/// not on the list, out of order, or at a step its history does not show, is refused.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn recipients_check_the_chain_against_the_signed_list() -> anyhow::Result<()> {
+    let dir = tempfile::tempdir()?;
+    let hub = TestHub::start(Backend::SqliteFolder.config(dir.path())).await?;
+    let world = World::build(&hub, &cast()).await?;
+    let admin = world.login("admin.pph").await?;
+    let admin_kph = world.login("admin.kph").await?;
+    let pph = institution_of(&admin).await?;
+    let kph = institution_of(&admin_kph).await?;
+    let (wong, leung, yeung, ho) = (
+        world.id("dr.wong"),
+        world.id("dr.leung"),
+        world.id("dr.yeung"),
+        world.id("dr.ho"),
+    );
+    let v1 = admin
+        .set_oncall_list("cardiology", &handle("dr.yeung"), &[handle("dr.leung")])
+        .await?;
+    admin
+        .set_oncall_list(
+            "cardiology",
+            &handle("dr.yeung"),
+            &[handle("dr.wong"), handle("dr.leung")],
+        )
+        .await?;
+    let chan = world.login("dr.chan").await?;
+    let p = patient(&chan).await?;
+    let asked = chan
+        .request_consult(&p, &ask("oncall:PPH/cardiology"))
+        .await?;
+    assert_eq!(asked.chain, vec![wong, leung, yeung]);
+
+    let evil = HostileHub::start(&hub.url).await?;
+    let wong_c = world.login_at(&evil.url, "dr.wong").await?;
+    let leung_c = world.login_at(&evil.url, "dr.leung").await?;
+    let path = format!("/v1/consults/{}", asked.consult_id);
+    // Honest: the first recipient opens it and sees the list it came from.
+    let opened = wong_c.open_consult(asked.consult_id).await?;
+    let list = opened.oncall_list.expect("the consult's signed list");
+    assert_eq!((list.version, list.chain()), (2, vec![wong, leung, yeung]));
+    assert_eq!(list.institution_id, pph);
+    let genuine = evil.last(Method::GET, &path).expect("dr.wong's answer");
+    // The second recipient has not been reached yet: the hub refuses it.
+    assert!(leung_c.open_consult(asked.consult_id).await.is_err());
+
+    // Edits of the consult's list and address, each refused by the first recipient.
+    let old = serde_json::to_value(&v1.statement)?;
+    let edits: Vec<(&str, Box<Edit>)> = vec![
+        (
+            "an older version of the list",
+            Box::new(move |v| v["oncall_list"] = old.clone()),
+        ),
+        (
+            "the list withheld",
+            Box::new(|v| {
+                v.as_object_mut().expect("object").remove("oncall_list");
+            }),
+        ),
+        (
+            "re-addressed to another institution's list",
+            Box::new(move |v| v["to"]["institution_id"] = serde_json::json!(kph)),
+        ),
+        (
+            "shown as a consult to a colleague",
+            Box::new(move |v| {
+                v["to"] = serde_json::json!({"kind": "practitioner", "practitioner_id": wong})
+            }),
+        ),
+    ];
+    for (what, f) in edits {
+        let rule = evil.rewrite_json(Method::GET, &path, f);
+        assert_trust(wong_c.open_consult(asked.consult_id).await, what);
+        evil.remove(rule);
+    }
+
+    // The hub's account of its progress. Forged consistently ("escalated to dr.leung"), the
+    // second recipient accepts it: the timer is the hub's. Anything else is refused.
+    let requested = asked.history[0].clone();
+    let escalate = move |step: i64, to: &[medshare_model::PractitionerId]| {
+        let mut history = vec![serde_json::to_value(&requested).expect("step")];
+        for p in to {
+            let mut s = history[0].clone();
+            s["kind"] = "escalated".into();
+            s["practitioner_id"] = serde_json::json!(p);
+            history.push(s);
+        }
+        let history = serde_json::Value::Array(history);
+        move |v: &mut serde_json::Value| {
+            v["step"] = step.into();
+            v["history"] = history.clone();
+        }
+    };
+    // (The real hub refuses dr.leung, whom it has not reached: the evil one answers with
+    // dr.wong's genuine answer, forged.)
+    let forge = escalate(1, &[leung]);
+    let rule = evil.rewrite(Method::GET, &path, move |x| {
+        let mut v = genuine.json();
+        forge(&mut v);
+        x.status = genuine.status;
+        x.headers = genuine.headers.clone();
+        x.set_json(&v);
+    });
+    let seen = leung_c.open_consult(asked.consult_id).await?;
+    assert_eq!(seen.view.current(), Some(leung));
+    evil.remove(rule);
+    for (what, step, to) in [
+        ("escalated to someone not on the list", 1, vec![ho]),
+        (
+            "escalated out of order (the owner before dr.leung)",
+            1,
+            vec![yeung],
+        ),
+        ("a step without its escalation", 1, vec![]),
+        ("escalated twice but shown at step 1", 1, vec![leung, yeung]),
+        ("escalated to dr.leung twice", 2, vec![leung, leung]),
+        ("a step beyond the chain", 3, vec![leung, yeung]),
+    ] {
+        let rule = evil.rewrite_json(Method::GET, &path, escalate(step, &to));
+        // dr.wong was reached in every one of these accounts.
+        assert_trust(wong_c.open_consult(asked.consult_id).await, what);
+        evil.remove(rule);
+    }
+    // Acknowledged by someone it never reached.
+    let rule = evil.rewrite_json(Method::GET, &path, move |v| {
+        let mut s = v["history"][0].clone();
+        s["kind"] = "acknowledged".into();
+        s["practitioner_id"] = serde_json::json!(yeung);
+        v["history"].as_array_mut().expect("history").push(s);
+        v["state"] = "acknowledged".into();
+        v["acked_by"] = serde_json::json!(yeung);
+    });
+    assert_trust(
+        wong_c.open_consult(asked.consult_id).await,
+        "acknowledged by someone not reached",
+    );
+    evil.remove(rule);
+    // Honest again: it opens, and dr.wong acknowledges it.
+    let acked = wong_c.ack_consult(asked.consult_id).await?;
+    assert_eq!(acked.view.acked_by, Some(wong));
+    hub.stop().await?;
+    Ok(())
+}
+
+/// A list is valid until the date its administrator signed into it: afterwards clients refuse
+/// it (a hub can hide a newer list only until then), list it as expired, and ask no consult
+/// through it; setting it again makes it usable. Validity beyond 90 days is refused.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn expired_lists_are_refused() -> anyhow::Result<()> {
+    let dir = tempfile::tempdir()?;
+    let hub = TestHub::start(Backend::SqliteFolder.config(dir.path())).await?;
+    let world = World::build(&hub, &cast()).await?;
+    let admin = world.login("admin.pph").await?;
+    let chan = world.login("dr.chan").await?;
+    let p = patient(&chan).await?;
+    match admin
+        .set_oncall_list_valid_for(
+            "cardiology",
+            &handle("dr.yeung"),
+            &[handle("dr.wong")],
+            91 * 24 * 3600,
+        )
+        .await
+    {
+        Err(medshare_client::ClientError::Invalid(_)) => {}
+        other => panic!("a list valid for 91 days: {other:?}"),
+    }
+    let v = admin
+        .set_oncall_list_valid_for("cardiology", &handle("dr.yeung"), &[handle("dr.wong")], 2)
+        .await?;
+    assert_eq!(v.list.valid_until, Some(v.list.issued_at + 2));
+    chan.oncall_list(Some("PPH"), "cardiology").await?;
+    tokio::time::sleep(std::time::Duration::from_millis(3_100)).await;
+    assert_trust(
+        chan.oncall_list(Some("PPH"), "cardiology").await,
+        "an expired list",
+    );
+    assert_trust(
+        chan.request_consult(&p, &ask("oncall:PPH/cardiology"))
+            .await,
+        "a consult through an expired list",
+    );
+    let listed = chan.oncall_lists(Some("PPH")).await?;
+    assert!(listed.verified.is_empty());
+    assert_eq!(listed.expired.len(), 1);
+    assert_eq!(listed.expired[0].list.name, "cardiology");
+    // Set again (default validity, 14 days): usable.
+    let again = admin
+        .set_oncall_list("cardiology", &handle("dr.yeung"), &[handle("dr.wong")])
+        .await?;
+    assert_eq!(
+        again.list.valid_until,
+        Some(again.list.issued_at + 14 * 24 * 3600)
+    );
+    chan.request_consult(&p, &ask("oncall:PPH/cardiology"))
+        .await?;
+    hub.stop().await?;
+    Ok(())
+}

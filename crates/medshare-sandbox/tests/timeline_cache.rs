@@ -194,6 +194,81 @@ async fn a_cached_entry_served_changed_is_refused() -> anyhow::Result<()> {
     Ok(())
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_cached_view_needs_no_hub_and_the_next_view_replaces_it() -> anyhow::Result<()> {
+    let s = scene().await?;
+    let chan = s.victim("dr.chan").await?;
+    let (_, hkid) = random_hkid();
+    let patient = chan.ensure_patient(&hkid, &card()).await?;
+    let kept = upload(&chan, &patient, 0).await?;
+    let gone = upload(&chan, &patient, 1).await?;
+    for id in [kept, gone] {
+        chan.share(id, &share_with("dr.wong", None)).await?;
+    }
+    s.hub.clock.advance(2);
+    let wong = s.victim("dr.wong").await?;
+    assert!(
+        wong.cached_timeline(&hkid).await?.is_none(),
+        "nothing cached yet"
+    );
+    let seen = wong.timeline(&hkid).await?;
+    assert_eq!(seen.entries.len(), 2);
+
+    // A new session on this device (keys unlocked again, nothing verified yet in it): the
+    // cached view comes from the sealed record alone, uploader's institution included.
+    let wong = s.victim("dr.wong").await?;
+    wong.context().await?; // as the app's login does
+    s.evil.forget();
+    let cached = wong.cached_timeline(&hkid).await?.expect("a cached view");
+    assert!(
+        s.evil.captured("/v1/").is_empty(),
+        "the cached view asks the hub nothing"
+    );
+    assert_eq!(cached.entries.len(), 2);
+    assert_eq!(cached.patient_id, Some(patient.id()));
+    assert_eq!(
+        cached.card, seen.card,
+        "the card as it was readable then (none: shares only)"
+    );
+    let uploader = &cached.entries[0].uploader;
+    assert_eq!(uploader.cert.handle.to_string(), "dr.chan");
+    let inst = wong
+        .trust()
+        .institution_cert_of(uploader)
+        .expect("the uploader's institution is known from the cache");
+    assert_eq!(inst.cert.institution_id, uploader.cert.institution_id);
+
+    // Revoked meanwhile: the cached view cannot know; the view that follows drops it, and the
+    // cache with it.
+    chan.revoke(gone, &share_with("dr.wong", None).with).await?;
+    assert_eq!(wong.cached_timeline(&hkid).await?.unwrap().entries.len(), 2);
+    let now = wong.timeline(&hkid).await?;
+    assert_eq!(
+        now.entries
+            .iter()
+            .map(|e| e.document_id)
+            .collect::<Vec<_>>(),
+        vec![kept]
+    );
+    // The uploader, with patient-wide access, has the card in the cached view too.
+    chan.timeline(&hkid).await?;
+    let chan = s.victim("dr.chan").await?;
+    assert_eq!(
+        chan.cached_timeline(&hkid).await?.unwrap().card,
+        Some(card())
+    );
+    let cached = wong.cached_timeline(&hkid).await?.unwrap();
+    assert_eq!(
+        cached
+            .entries
+            .iter()
+            .map(|e| e.document_id)
+            .collect::<Vec<_>>(),
+        vec![kept]
+    );
+    Ok(())
+}
+
 fn contains(hay: &[u8], needle: &[u8]) -> bool {
     hay.windows(needle.len()).any(|w| w == needle)
 }

@@ -1,5 +1,6 @@
 //! The hub serves HTTPS with rustls from PEM files; clients that trust the CA connect, and the
-//! client library speaks to it through `Hub::new(url, Some(ca))`.
+//! client library speaks to it through `Hub::new(url, Some(ca))`. Browsers get HTTP/2 (ALPN
+//! `h2`), so one browser's tabs share one connection for their event streams.
 
 use medshare_sandbox::{TestHub, sandbox_config};
 use medshare_server::config::TlsConfig;
@@ -42,5 +43,44 @@ async fn hub_serves_tls_with_configured_certificate() -> anyhow::Result<()> {
         .await
         .expect_err("not initialised");
     assert_eq!(err.code(), Some(medshare_model::ErrorCode::Unavailable));
+
+    // A browser offering h2 gets HTTP/2, and two requests share the one connection (as a
+    // browser's tabs share it for their event streams: docs/benchmarks.md §9).
+    let mut roots = rustls::RootCertStore::empty();
+    roots.add(cert.cert.der().clone())?;
+    let mut tls = rustls::ClientConfig::builder_with_provider(std::sync::Arc::new(
+        rustls::crypto::ring::default_provider(),
+    ))
+    .with_safe_default_protocol_versions()?
+    .with_root_certificates(roots)
+    .with_no_client_auth();
+    tls.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
+    let url = url::Url::parse(&hub.url)?;
+    let port = url.port().expect("a port");
+    let tcp = tokio::net::TcpStream::connect(("127.0.0.1", port)).await?;
+    let stream = tokio_rustls::TlsConnector::from(std::sync::Arc::new(tls))
+        .connect(rustls::pki_types::ServerName::try_from("localhost")?, tcp)
+        .await?;
+    assert_eq!(stream.get_ref().1.alpn_protocol(), Some(&b"h2"[..]));
+    let (send, conn) = hyper::client::conn::http2::handshake(
+        hyper_util::rt::TokioExecutor::new(),
+        hyper_util::rt::TokioIo::new(stream),
+    )
+    .await?;
+    let driver = tokio::spawn(conn);
+    for _ in 0..2 {
+        let mut send = send.clone();
+        send.ready().await?;
+        let res = send
+            .send_request(
+                hyper::Request::get(format!("https://localhost:{port}/health"))
+                    .body(http_body_util::Empty::<bytes::Bytes>::new())?,
+            )
+            .await?;
+        assert_eq!(res.status(), 200);
+        assert_eq!(res.version(), hyper::Version::HTTP_2);
+    }
+    drop(send);
+    driver.abort();
     hub.stop().await
 }

@@ -152,6 +152,34 @@ impl Notifier {
         }
     }
 
+    /// Tell each of `to` of the same event, stored in one transaction (a room message's
+    /// notice to every member: one durable commit, not one per member).
+    pub async fn publish_to_all(
+        &self,
+        store: &Arc<dyn MetadataStore>,
+        to: &[PractitionerId],
+        kind: EventKind,
+    ) {
+        let at = self.clock.now();
+        let body = serde_json::to_string(&kind).expect("event serialises");
+        match store.push_events(to, at, &body).await {
+            Ok(seqs) if !self.via_store => {
+                for (p, seq) in to.iter().zip(seqs) {
+                    self.fanout.deliver(
+                        *p,
+                        Event {
+                            seq,
+                            at: crate::state::at(at),
+                            event: kind.clone(),
+                        },
+                    );
+                }
+            }
+            Ok(_) => {}
+            Err(e) => tracing::error!(error = %e, "could not store a notification"),
+        }
+    }
+
     /// Subscribe to `to`'s live events.
     pub fn subscribe(&self, to: PractitionerId) -> broadcast::Receiver<Event> {
         self.fanout.subscribe(to)

@@ -55,6 +55,8 @@ pub struct ConsultRow {
     pub room_id: Option<RoomId>,
     pub binding: Signed,
     pub question: String,
+    /// For a consult to an on-call list: the signed list its binding names.
+    pub oncall_list: Option<Signed>,
     pub steps: Vec<ConsultStepRow>,
 }
 
@@ -195,6 +197,7 @@ impl FromRow for ConsultRow {
             room_id: r.opt_id("room_id")?,
             binding: r.json("binding")?,
             question: r.get("question")?,
+            oncall_list: r.opt_json("oncall_list")?,
             steps: Vec::new(),
         })
     }
@@ -212,7 +215,7 @@ impl FromRow for ConsultStepRow {
 }
 
 const CONSULT_COLUMNS: &str = "id, requester, patient_id, target, chain, step, state, urgent, \
-     ack_within, due_at, created_at, acked_by, room_id, binding, question";
+     ack_within, due_at, created_at, acked_by, room_id, binding, question, oncall_list";
 
 async fn add_step<D: Dialect>(
     tx: &mut sqlx::Transaction<'static, D>,
@@ -297,8 +300,8 @@ impl<D: Dialect> ConsultStore for Store<D> {
         let mut tx = self.begin().await?;
         sql(
             "INSERT INTO consults (id, requester, patient_id, target, chain, step, state, urgent, \
-             ack_within, due_at, created_at, binding, question) \
-             VALUES ($1, $2, $3, $4, $5, 0, 'open', $6, $7, $8, $9, $10, $11)",
+             ack_within, due_at, created_at, binding, question, oncall_list) \
+             VALUES ($1, $2, $3, $4, $5, 0, 'open', $6, $7, $8, $9, $10, $11, $12)",
         )
         .bind((
             c.id,
@@ -312,7 +315,7 @@ impl<D: Dialect> ConsultStore for Store<D> {
             c.created_at,
             &c.binding,
         ))
-        .bind(c.question.as_str())
+        .bind((c.question.as_str(), c.oncall_list.as_ref().map(json)))
         .execute(&mut tx)
         .await?;
         for (i, p) in c.chain.iter().enumerate() {

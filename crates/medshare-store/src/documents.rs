@@ -451,8 +451,14 @@ impl<D: Dialect> DocumentStore for Store<D> {
         grantee: PractitionerId,
     ) -> Result<Vec<GrantRow>> {
         sql(
-            "SELECT g.* FROM grants g JOIN documents d ON d.id = g.document_id \
-             WHERE d.patient_id = $1 AND g.grantee = $2",
+            // Driven by the patient's documents, each looked up in the grants' primary key: the
+            // cost follows the patient's record. Joined the other way round (SQLite's choice
+            // without statistics) it walked every grant the practitioner ever received: the
+            // SQLite soak's dominant statement, 0.5 ms in its first minute and 4.9 ms by its
+            // sixth, for a reader given 7,600 shares.
+            "SELECT g.* FROM grants g \
+             WHERE g.document_id IN (SELECT d.id FROM documents d WHERE d.patient_id = $1) \
+             AND g.grantee = $2",
         )
         .bind((patient, grantee))
         .fetch_all(&self.pool)

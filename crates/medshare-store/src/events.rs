@@ -15,6 +15,14 @@ pub type EventNotices = futures::stream::BoxStream<'static, Result<(Practitioner
 pub trait EventStore: Send + Sync {
     /// Store an event; returns its sequence number.
     async fn push_event(&self, recipient: PractitionerId, at: i64, body: &str) -> Result<i64>;
+    /// Store one event (`body`, at `at`) for each of `recipients` in one transaction (one
+    /// durable commit instead of one per recipient); their sequence numbers, in order.
+    async fn push_events(
+        &self,
+        recipients: &[PractitionerId],
+        at: i64,
+        body: &str,
+    ) -> Result<Vec<i64>>;
     async fn events_since(
         &self,
         recipient: PractitionerId,
@@ -45,6 +53,29 @@ impl<D: Dialect> EventStore for Store<D> {
             .bind((recipient, at, body))
             .fetch_one(&self.writer)
             .await
+    }
+
+    async fn push_events(
+        &self,
+        recipients: &[PractitionerId],
+        at: i64,
+        body: &str,
+    ) -> Result<Vec<i64>> {
+        let mut seqs = Vec::with_capacity(recipients.len());
+        if recipients.is_empty() {
+            return Ok(seqs);
+        }
+        let mut tx = self.begin_write().await?;
+        for r in recipients {
+            let seq: i64 =
+                sql("INSERT INTO events (recipient, at, body) VALUES ($1, $2, $3) RETURNING seq")
+                    .bind((*r, at, body))
+                    .fetch_one(&mut tx)
+                    .await?;
+            seqs.push(seq);
+        }
+        tx.commit().await?;
+        Ok(seqs)
     }
 
     async fn events_since(

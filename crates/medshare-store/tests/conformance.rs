@@ -954,6 +954,16 @@ async fn events_and_access_log(f: Fixture) {
     assert_eq!(mine[1].body, "{\"e\":3}");
     assert_eq!(s.events_since(a, s1, 10).await.unwrap().len(), 1);
     assert_eq!(s.events_since(a, 0, 1).await.unwrap().len(), 1);
+    // One event to several recipients in one transaction: numbered after the others, in order.
+    let many = s.push_events(&[b, a], 13, "{\"e\":4}").await.unwrap();
+    assert_eq!(many.len(), 2);
+    assert!(s3 < many[0] && many[0] < many[1]);
+    assert_eq!(s.events_since(a, s3, 10).await.unwrap()[0].seq, many[1]);
+    assert_eq!(
+        s.events_since(b, s2, 10).await.unwrap()[0].body,
+        "{\"e\":4}"
+    );
+    assert!(s.push_events(&[], 14, "{}").await.unwrap().is_empty());
 
     // Entries are numbered 1, 2, 3 ... across batches, each with its leaf recorded.
     let first = s
@@ -1958,9 +1968,15 @@ async fn oncall_versions_and_consult_claims(f: Fixture) {
         room_id: None,
         binding: signed(StatementKind::ConsultBinding, "{}"),
         question: "sealed".into(),
+        oncall_list: Some(signed(StatementKind::OncallList, "{\"v\":1}")),
         steps: Vec::new(),
     };
     s.create_consult(&c).await.unwrap();
+    assert_eq!(
+        s.consult(c.id).await.unwrap().unwrap().oncall_list,
+        c.oncall_list,
+        "the signed list a consult names is kept as given"
+    );
     assert!(
         s.claim_due_consults("a", 1_059, 0, 10)
             .await

@@ -65,6 +65,11 @@ fn ts<T: tsify::Tsify + serde::Serialize>(v: &T) -> Result<Ts<T>, JsValue> {
     Ts::from_rust(v).map_err(|_| invalid("a value could not be handed to the app"))
 }
 
+/// A large view as one JSON string (see [`Core::timeline`]).
+fn json<T: serde::Serialize>(v: &T) -> Result<String, JsValue> {
+    serde_json::to_string(v).map_err(|_| invalid("a value could not be handed to the app"))
+}
+
 fn invalid(msg: &str) -> JsValue {
     js_error(ClientError::Invalid(msg.into()))
 }
@@ -255,12 +260,27 @@ impl Core {
     }
 
     /// A patient's timeline: every readable document, binding verified, manifest decrypted,
-    /// uploader verified to the pinned root.
-    pub async fn timeline(&self, identifier: String) -> Result<Ts<TimelineView>, JsValue> {
+    /// uploader verified to the pinned root. As one JSON string of a [`TimelineView`] (hundreds
+    /// of entries: the engine's `JSON.parse` builds them far faster than one conversion per
+    /// field, and a string crosses from the worker to the page in one copy).
+    pub async fn timeline(&self, identifier: String) -> Result<String, JsValue> {
         let client = self.client()?;
         let id = parse_identifier(&identifier)?;
         let t = client.timeline(&id).await.map_err(js_error)?;
-        ts(&TimelineView::from_timeline(&client, &t))
+        json(&TimelineView::from_timeline(&client, &t))
+    }
+
+    /// The timeline of `identifier` as this device last verified it, from the cache record
+    /// brought in with [`Core::prime_cache`] alone (no hub request): JSON of a [`TimelineView`],
+    /// or none. It may still list a document revoked since: show it only until
+    /// [`Core::timeline`] answers, whose view replaces it.
+    pub async fn cached_timeline(&self, identifier: String) -> Result<Option<String>, JsValue> {
+        let client = self.client()?;
+        let id = parse_identifier(&identifier)?;
+        match client.cached_timeline(&id).await.map_err(js_error)? {
+            Some(c) => json(&TimelineView::from_cached(&client, &c)).map(Some),
+            None => Ok(None),
+        }
     }
 
     /// Open a document: binding and uploader verified, key unwrapped, manifest decrypted.

@@ -2,10 +2,10 @@
 //! shows, converted from verified client-core values. Every person is shown by the name,
 //! registration and institution of their verified certificate, never a bare id.
 
-use medshare_client::Client;
 use medshare_client::audit::Witnessed;
 use medshare_client::intake::Intake;
 use medshare_client::records::{OpenedDocument, Timeline, TimelineEntry};
+use medshare_client::{CachedView, Client};
 use medshare_crypto::chain::{VerifiedInstitution, VerifiedPractitioner};
 use medshare_model::api::GrantInfo;
 use medshare_model::api::{Event, EventKind};
@@ -237,8 +237,30 @@ pub struct TimelineView {
 
 impl TimelineView {
     pub fn from_timeline(client: &Client, t: &Timeline) -> Self {
-        let patient_id = t.patient.as_ref().map(|p| p.id().to_string());
-        let card = t.card.as_ref();
+        Self::with(
+            client,
+            t.patient.as_ref().map(|p| p.id().to_string()),
+            t.card.as_ref(),
+            &t.entries,
+        )
+    }
+
+    /// The view of a timeline read from this device's cache alone.
+    pub fn from_cached(client: &Client, c: &CachedView) -> Self {
+        Self::with(
+            client,
+            c.patient_id.map(|p| p.to_string()),
+            c.card.as_ref(),
+            &c.entries,
+        )
+    }
+
+    fn with(
+        client: &Client,
+        patient_id: Option<String>,
+        card: Option<&PatientCard>,
+        entries: &[TimelineEntry],
+    ) -> Self {
         Self {
             patient: PatientSummary {
                 patient_id: patient_id.clone(),
@@ -246,8 +268,7 @@ impl TimelineView {
                 birth_date: card.and_then(|c| c.birth_date.clone()),
                 sex: card.and_then(|c| c.sex.clone()),
             },
-            documents: t
-                .entries
+            documents: entries
                 .iter()
                 .map(|e| {
                     DocumentInfo::from_entry(client, patient_id.clone().unwrap_or_default(), e)

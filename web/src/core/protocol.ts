@@ -145,6 +145,9 @@ export interface Ops {
   classifyOcr: [args: { key: string; file: File; reading: OcrReading }, result: OcrIntakeView];
   /** Page `index` (from 0) of a scanned PDF, its image taken out for the on-device OCR. */
   scanPage: [args: { file: File; index: number }, result: ScanPage];
+  /** Prepare the cached view of a patient number as it is typed (no hub request), for the
+   * `timeline` of that number to show at once. */
+  prepareTimeline: [args: { identifier: string }, result: void];
 }
 
 export type OpName = keyof Ops;
@@ -162,8 +165,11 @@ export interface CoreErrorShape {
 }
 
 export type Reply =
-  | { id: number; ok: true; value: unknown }
+  | { id: number; ok: true; value: unknown; /** `value` is JSON text to parse. */ json?: boolean }
   | { id: number; ok: false; error: CoreErrorShape }
   | { id: 0; event: "notification"; value: EventView }
   | { id: 0; event: "stream-ended"; value: { error?: CoreErrorShape } }
-  | { id: 0; event: "progress"; value: { op: number; bytes: number } };
+  | { id: 0; event: "progress"; value: { op: number; bytes: number } }
+  /** A first result of operation `op` (JSON) while it goes on: a timeline from this device's
+   * cache, replaced by the operation's own result. */
+  | { id: 0; event: "early"; value: { op: number; json: string } };

@@ -9,28 +9,40 @@
 const DB = "medshare";
 const STORE = "kv";
 
+// One connection for the worker's life (opening the database costs more than a small read);
+// closed and reopened if another version of the app upgrades the database.
+let connection: Promise<IDBDatabase> | null = null;
+
 function open(): Promise<IDBDatabase> {
-  return new Promise((resolve, reject) => {
+  connection ??= new Promise<IDBDatabase>((resolve, reject) => {
     const req = indexedDB.open(DB, 1);
     req.onupgradeneeded = () => req.result.createObjectStore(STORE);
-    req.onsuccess = () => resolve(req.result);
-    req.onerror = () => reject(req.error);
+    req.onsuccess = () => {
+      const db = req.result;
+      db.onversionchange = () => {
+        db.close();
+        connection = null;
+      };
+      db.onclose = () => (connection = null);
+      resolve(db);
+    };
+    req.onerror = () => {
+      connection = null;
+      reject(req.error);
+    };
   });
+  return connection;
 }
 
-async function run<T>(mode: IDBTransactionMode, f: (s: IDBObjectStore) => IDBRequest): Promise<T> {
+async function run<T>(mode: IDBTransactionMode, f: (s: IDBObjectStore) => IDBRequest | void): Promise<T> {
   const db = await open();
-  try {
-    return await new Promise<T>((resolve, reject) => {
-      const tx = db.transaction(STORE, mode);
-      const req = f(tx.objectStore(STORE));
-      tx.oncomplete = () => resolve(req.result as T);
-      tx.onerror = () => reject(tx.error);
-      tx.onabort = () => reject(tx.error);
-    });
-  } finally {
-    db.close();
-  }
+  return new Promise<T>((resolve, reject) => {
+    const tx = db.transaction(STORE, mode);
+    const req = f(tx.objectStore(STORE));
+    tx.oncomplete = () => resolve((req ? req.result : undefined) as T);
+    tx.onerror = () => reject(tx.error);
+    tx.onabort = () => reject(tx.error);
+  });
 }
 
 export function get<T>(key: string): Promise<T | undefined> {
@@ -39,4 +51,11 @@ export function get<T>(key: string): Promise<T | undefined> {
 
 export function put(key: string, value: unknown): Promise<void> {
   return run<void>("readwrite", (s) => s.put(value, key)).then(() => undefined);
+}
+
+/** Several values written in one transaction: all or none. */
+export function putAll(entries: Array<[key: string, value: unknown]>): Promise<void> {
+  return run<void>("readwrite", (s) => {
+    for (const [key, value] of entries) s.put(value, key);
+  }).then(() => undefined);
 }

@@ -40,14 +40,15 @@ async function persistRooms(c: Core): Promise<void> {
 /** Keep the trust anchors, the sealed memory and the timeline records the core wrote after
  * every operation that may move them. */
 async function persist(c: Core): Promise<void> {
-  await store.put(trustKey, c.trusted());
+  const writes: Array<[string, unknown]> = [[trustKey, c.trusted()]];
   if (handle && c.unlocked()) {
-    await store.put(`memory:${origin}:${handle}`, c.sealed_memory());
+    writes.push([`memory:${origin}:${handle}`, c.sealed_memory()]);
     for (const name of c.cache_writes()) {
       const sealed = c.cache_record(name);
-      if (sealed) await store.put(cacheKey(name), sealed);
+      if (sealed) writes.push([cacheKey(name), sealed]);
     }
   }
+  await store.putAll(writes); // one transaction
 }
 
 /** Bring the patient's cached timeline (sealed) from IndexedDB into the core before a view, so
@@ -59,6 +60,16 @@ async function primeTimeline(c: Core, identifier: string): Promise<void> {
   if (sealed) c.prime_cache(name, sealed);
 }
 
+/** The cached view of the number being typed, prepared before the search is asked for (local
+ * work only: the sealed record opened, no hub request); taken by the next `timeline` of it. */
+let prepared: { identifier: string; view: Promise<string | undefined> } | null = null;
+
+/** The patient's timeline as this device verified it before (JSON), from the sealed record. */
+async function cachedView(c: Core, identifier: string): Promise<string | undefined> {
+  await primeTimeline(c, identifier);
+  return (await c.cached_timeline(identifier)) ?? undefined;
+}
+
 /** Where the worker's time went in an operation, as User Timing measures (`medshare:<op>:<phase>`)
  * that the web bench reads (web/bench/bench.mjs); names and durations only, nothing else. */
 function phases(op: string, ms: Record<string, number>): void {
@@ -68,6 +79,12 @@ function phases(op: string, ms: Record<string, number>): void {
     performance.measure(name, { start: performance.now() - duration, duration });
   }
 }
+
+/** A result the core handed over as JSON: posted as the string, parsed on the page. */
+class Json {
+  constructor(readonly text: string) {}
+}
+const asJson = <T>(text: string) => new Json(text) as unknown as T;
 
 function post(reply: Reply): void {
   self.postMessage(reply);
@@ -92,6 +109,7 @@ const handlers: { [K in OpName]: Handler<K> } = {
   },
   async logout() {
     const c = await getCore();
+    prepared = null;
     try {
       await persist(c);
     } finally {
@@ -101,19 +119,27 @@ const handlers: { [K in OpName]: Handler<K> } = {
   },
   async lock() {
     const c = await getCore();
+    prepared = null;
     await persist(c);
     c.lock();
   },
-  async timeline({ identifier }) {
+  async timeline({ identifier }, id) {
     const c = await getCore();
     const t0 = performance.now();
-    await primeTimeline(c, identifier);
+    const ready = prepared?.identifier === identifier ? prepared.view : null;
+    prepared = null;
+    if (!ready) await primeTimeline(c, identifier);
     const t1 = performance.now();
-    const t = await c.timeline(identifier);
+    // The view this device verified before, shown at once; the hub's changes replace it below
+    // (a document revoked meanwhile disappears on this same view).
+    const cached = ready ? await ready : ((await c.cached_timeline(identifier)) ?? undefined);
+    if (cached) post({ id: 0, event: "early", value: { op: id, json: cached } });
     const t2 = performance.now();
+    const t = await c.timeline(identifier);
+    const t3 = performance.now();
     await persist(c);
-    phases("timeline", { prime: t1 - t0, core: t2 - t1, persist: performance.now() - t2 });
-    return t;
+    phases("timeline", { prime: t1 - t0, cached: t2 - t1, core: t3 - t2, persist: performance.now() - t3 });
+    return asJson<Ops["timeline"][1]>(t);
   },
   async open({ documentId }) {
     const c = await getCore();
@@ -368,6 +394,13 @@ const handlers: { [K in OpName]: Handler<K> } = {
     const { classification, ...read } = await classifyRead(prefix, file.size, reading);
     return { ...read, intake: c.intake(key, classification, file.name) };
   },
+  async prepareTimeline({ identifier }) {
+    const c = await getCore();
+    if (!c.unlocked()) return;
+    const view = cachedView(c, identifier).catch(() => undefined);
+    prepared = { identifier, view };
+    await view;
+  },
   async scanPage({ file, index }) {
     // The whole PDF (a byte past the limit, for the module to refuse a larger one).
     return scannedPage(new Uint8Array(await file.slice(0, CLASSIFY_BYTES + 1).arrayBuffer()), index);
@@ -378,8 +411,8 @@ self.onmessage = async (e: MessageEvent<Request>) => {
   const { id, op, args } = e.data;
   try {
     const handler = handlers[op] as Handler<OpName>;
-    const value = await handler(args as never, id);
-    post({ id, ok: true, value });
+    const value: unknown = await handler(args as never, id);
+    post(value instanceof Json ? { id, ok: true, value: value.text, json: true } : { id, ok: true, value });
   } catch (err) {
     post({ id, ok: false, error: errorShape(err) });
   }

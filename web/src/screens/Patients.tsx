@@ -1,24 +1,10 @@
-import { useEffect, useMemo, useState, type FormEvent } from "react";
+import { useCallback, useEffect, useMemo, useRef, useState, type FormEvent } from "react";
 import { useI18n } from "../i18n";
 import { core, describeError } from "../core/session";
-import type { DocumentInfo, IdentifierCheck, TimelineView } from "../core/protocol";
-import { classIcon, classKey } from "./classes";
+import type { IdentifierCheck, TimelineView } from "../core/protocol";
+import { TimelineList, group } from "./TimelineList";
 import { Trends } from "./Trends";
 import { Consent } from "./Consent";
-
-/** Documents grouped by date of service (newest first), then by class. */
-function group(docs: DocumentInfo[]): [string, [string, DocumentInfo[]][]][] {
-  const byDate = new Map<string, Map<string, DocumentInfo[]>>();
-  for (const d of docs) {
-    const day = d.date_of_service ?? "";
-    const classes = byDate.get(day) ?? new Map<string, DocumentInfo[]>();
-    classes.set(d.category, [...(classes.get(d.category) ?? []), d]);
-    byDate.set(day, classes);
-  }
-  return [...byDate.entries()]
-    .sort(([a], [b]) => (a === b ? 0 : a === "" ? 1 : b === "" ? -1 : a < b ? 1 : -1))
-    .map(([day, classes]) => [day, [...classes.entries()].sort(([a], [b]) => a.localeCompare(b))]);
-}
 
 /** Emergency access: reason required, time limit shown, clearly marked. */
 function BreakGlass(props: { identifier: string; onOpened: (until: string) => void }) {
@@ -70,6 +56,8 @@ export function Patients(props: { onOpen: (id: string) => void; onSearched: (ide
   const [text, setText] = useState("");
   const [check, setCheck] = useState<IdentifierCheck | null>(null);
   const [timeline, setTimeline] = useState<TimelineView | null>(null);
+  /** Whether the timeline shown is the hub's answer (not yet: this device's cached view). */
+  const [upToDate, setUpToDate] = useState(true);
   const [busy, setBusy] = useState(false);
   const [error, setError] = useState<string | null>(null);
   const [glassUntil, setGlassUntil] = useState<string | null>(null);
@@ -82,7 +70,12 @@ export function Patients(props: { onOpen: (id: string) => void; onSearched: (ide
       return;
     }
     let current = true;
-    core.call("checkIdentifier", { text }).then((c) => current && setCheck(c));
+    core.call("checkIdentifier", { text }).then((c) => {
+      if (!current) return;
+      setCheck(c);
+      // A valid number: this device's cached view of it is made ready before the search.
+      if (c.valid) core.call("prepareTimeline", { identifier: text }).catch(() => undefined);
+    });
     return () => {
       current = false;
     };
@@ -93,10 +86,15 @@ export function Patients(props: { onOpen: (id: string) => void; onSearched: (ide
     if (!check?.valid) return;
     setBusy(true);
     setError(null);
-    try {
-      setTimeline(await core.call("timeline", { identifier: text }));
+    const show = (t: TimelineView, isCurrent: boolean) => {
+      setTimeline(t);
+      setUpToDate(isCurrent);
       if (text !== searched) setPanel(null);
       setSearched(text);
+    };
+    try {
+      // This device's cached view first (if any), then the hub's answer replaces it.
+      show(await core.call("timeline", { identifier: text }, undefined, (cached) => show(cached, false)), true);
       props.onSearched(text);
     } catch (err) {
       setTimeline(null);
@@ -107,6 +105,9 @@ export function Patients(props: { onOpen: (id: string) => void; onSearched: (ide
   };
 
   const groups = useMemo(() => (timeline ? group(timeline.documents) : []), [timeline]);
+  const onOpenRef = useRef(props.onOpen);
+  onOpenRef.current = props.onOpen;
+  const open = useCallback((id: string) => onOpenRef.current(id), []);
   const hint = check
     ? check.valid
       ? i18n.t(`search.valid.${check.kind}` as "search.valid.hkid")
@@ -152,7 +153,7 @@ export function Patients(props: { onOpen: (id: string) => void; onSearched: (ide
         )}
       </section>
       {timeline && (
-        <section className="card" aria-labelledby="timeline-title" data-testid="timeline">
+        <section className="card" aria-labelledby="timeline-title" aria-busy={!upToDate} data-testid="timeline">
           <h2 id="timeline-title">
             {i18n.t("timeline.title")}{" "}
             <span className="muted small">{i18n.t("timeline.count", { count: timeline.documents.length })}</span>
@@ -195,44 +196,7 @@ export function Patients(props: { onOpen: (id: string) => void; onSearched: (ide
               }}
             />
           </div>
-          <ol className="timeline">
-            {groups.map(([day, classes]) => (
-              <li key={day}>
-                <h3 className="day">{day ? i18n.date(day) : i18n.t("timeline.undated")}</h3>
-                {classes.map(([category, docs]) => (
-                  <div key={category} className="class-group">
-                    <h4>
-                      <span aria-hidden="true" className="icon">
-                        {classIcon(category)}
-                      </span>{" "}
-                      {i18n.t(classKey(category))}
-                    </h4>
-                    <ul>
-                      {docs.map((d) => (
-                        <li key={d.document_id}>
-                          <button
-                            type="button"
-                            className="entry"
-                            onClick={() => props.onOpen(d.document_id)}
-                            data-testid="timeline-entry"
-                          >
-                            <span className="title">{d.title}</span>
-                            <span className="by">
-                              {i18n.t("timeline.by", {
-                                name: d.uploader.name,
-                                registration: d.uploader.registration,
-                                institution: d.uploader.institution_name,
-                              })}
-                            </span>
-                          </button>
-                        </li>
-                      ))}
-                    </ul>
-                  </div>
-                ))}
-              </li>
-            ))}
-          </ol>
+          <TimelineList key={searched} groups={groups} onOpen={open} />
         </section>
       )}
       {timeline && panel === "trends" && (

@@ -76,6 +76,8 @@ export async function search(page: Page, hkid: string) {
   await input.fill(hkid);
   await page.locator("form.search button[type=submit]").click();
   await expect(page.getByTestId("timeline")).toBeVisible();
+  // Shown from this device's cache first, if it has one: wait for the hub's answer.
+  await expect(page.getByTestId("timeline")).toHaveAttribute("aria-busy", "false");
 }
 
 /** axe-core (WCAG 2.1 A/AA) finds no serious or critical violation on the page as it is. */

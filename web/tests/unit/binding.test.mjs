@@ -35,6 +35,7 @@ test("trust anchors round-trip and a corrupt pinned root is refused", () => {
 test("a locked core refuses work with the `locked` kind, and a bad document id is `invalid`", async () => {
   const core = new m.Core("http://127.0.0.1:9", undefined);
   await assert.rejects(core.timeline("A123456(3)"), (e) => e.name === "locked");
+  await assert.rejects(core.cached_timeline("A123456(3)"), (e) => e.name === "locked");
   await assert.rejects(core.open("x"), (e) => e.name === "locked");
   assert.throws(() => core.sealed_memory(), (e) => e.name === "locked");
 });

@@ -123,6 +123,10 @@ pub struct OncallSetArgs {
     /// Members in the order they are tried. Repeatable.
     #[arg(long = "member", required = true)]
     pub members: Vec<Handle>,
+    /// Days the list is valid (1 to 90): clients refuse it afterwards, so set it again
+    /// before then.
+    #[arg(long = "valid-days", default_value_t = 14, value_parser = clap::value_parser!(u16).range(1..=90))]
+    pub valid_days: u16,
 }
 
 #[derive(Args, Debug)]
@@ -293,20 +297,38 @@ async fn print_consult(c: &Client, v: &ConsultView) {
     }
 }
 
+/// A unix time as an RFC 3339 UTC date.
+fn until(t: i64) -> String {
+    time::OffsetDateTime::from_unix_timestamp(t)
+        .ok()
+        .and_then(|d| {
+            d.format(&time::format_description::well_known::Rfc3339)
+                .ok()
+        })
+        .unwrap_or_else(|| t.to_string())
+}
+
 pub async fn oncall(cmd: OncallCmd) -> anyhow::Result<()> {
     let c = profile::session().await?;
     match cmd {
         OncallCmd::Set(a) => {
             let v = c
-                .set_oncall_list(&a.name, &a.owner, &a.members)
+                .set_oncall_list_valid_for(
+                    &a.name,
+                    &a.owner,
+                    &a.members,
+                    i64::from(a.valid_days) * 24 * 3600,
+                )
                 .await
                 .context("could not set the on-call list")?;
             crate::say!(
-                "On-call list {} (version {}, signed by your institution): {} members, then {}",
+                "On-call list {} (version {}, signed by your institution): {} members, then {}; \
+                 valid until {} (set it again before then)",
                 v.list.name,
                 v.list.version,
                 v.list.members.len(),
-                who(&c, v.list.owner).await
+                who(&c, v.list.owner).await,
+                until(v.list.expires_at())
             );
         }
         OncallCmd::List(a) => {
@@ -325,11 +347,20 @@ pub async fn oncall(cmd: OncallCmd) -> anyhow::Result<()> {
                     names.push(who(&c, *m).await);
                 }
                 crate::say!(
-                    "{:<20}  v{}  {}  -> owner {}",
+                    "{:<20}  v{}  {}  -> owner {}  (valid until {})",
                     l.name,
                     l.version,
                     names.join(", "),
-                    who(&c, l.owner).await
+                    who(&c, l.owner).await,
+                    until(l.expires_at())
+                );
+            }
+            for v in &lists.expired {
+                let name = &v.list.name;
+                crate::say!(
+                    "{name:<20}  EXPIRED on {}: unusable until an administrator sets it again \
+                     (`medshare oncall set {name} ...`)",
+                    until(v.list.expires_at())
                 );
             }
             for name in &lists.unsigned {

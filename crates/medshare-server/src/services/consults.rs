@@ -62,6 +62,7 @@ fn view(c: &ConsultRow) -> ConsultView {
             .collect(),
         binding: c.binding.clone(),
         question: c.question.clone(),
+        oncall_list: c.oncall_list.clone(),
     }
 }
 
@@ -187,6 +188,15 @@ pub async fn set_oncall(
             "the signed on-call list names another institution, list or signer",
         ));
     }
+    // New lists say how long they are valid (clients refuse them after that), within bounds.
+    if l.valid_until.is_none() {
+        return Err(ApiError::bad_request(
+            "a signed on-call list says until when it is valid (valid_until)",
+        ));
+    }
+    if let Some(why) = l.unusable_at(state.now()) {
+        return Err(ApiError::bad_request(why));
+    }
     if l.members.is_empty() || l.members.len() > MAX_ONCALL_MEMBERS {
         return Err(ApiError::bad_request(
             "an on-call list has between 1 and 20 members",
@@ -268,29 +278,78 @@ pub async fn oncalls(
         .collect())
 }
 
-/// Everyone a consult to `to` may reach, in escalation order.
-async fn chain_of(state: &AppState, to: &ConsultTo) -> ApiResult<Vec<PractitionerId>> {
+/// Everyone a consult to `to` may reach, in escalation order, and for an on-call list the
+/// signed list (which the consult keeps, for its recipients to check).
+async fn chain_of(
+    state: &AppState,
+    to: &ConsultTo,
+) -> ApiResult<(Vec<PractitionerId>, Option<OncallRow>)> {
     match to {
         ConsultTo::Practitioner { practitioner_id } => {
             let p = practitioner(state, *practitioner_id).await?;
             if policy::consult_participant(&Who::from(&p)).is_err() {
                 return Err(ApiError::bad_request("consults go to certified clinicians"));
             }
-            Ok(vec![p.id])
+            Ok((vec![p.id], None))
         }
         ConsultTo::Oncall {
             institution_id,
             name,
         } => {
             check_list_name(name)?;
-            Ok(state
+            let l = state
                 .store
                 .oncall(*institution_id, name)
                 .await?
-                .ok_or_else(|| ApiError::with(ErrorCode::NotFound, "no such on-call list"))?
-                .chain())
+                .ok_or_else(|| ApiError::with(ErrorCode::NotFound, "no such on-call list"))?;
+            Ok((l.chain(), Some(l)))
         }
     }
+}
+
+/// A consult to an on-call list names, in its binding, the signed list its chain was taken
+/// from: it must be the stored list (a replaced one is refused, so the requester asks again
+/// with the current list) and not expired. Returns the statement the consult keeps.
+fn check_list_named(
+    state: &AppState,
+    b: &ConsultBinding,
+    list: Option<&OncallRow>,
+) -> ApiResult<Option<medshare_model::statements::Signed>> {
+    let Some(list) = list else {
+        return match b.oncall {
+            None => Ok(None),
+            Some(_) => Err(ApiError::bad_request(
+                "the consult binding names an on-call list but the consult is to a colleague",
+            )),
+        };
+    };
+    let Some(signed) = list.statement.as_ref() else {
+        return Err(ApiError::with(
+            ErrorCode::Conflict,
+            "the on-call list is not signed by its institution: an administrator must set it again",
+        ));
+    };
+    let Some(named) = b.oncall.as_ref() else {
+        return Err(ApiError::bad_request(
+            "the consult binding does not name the signed on-call list its chain was taken from",
+        ));
+    };
+    if named.institution_id != list.institution_id || named.name != list.name {
+        return Err(ApiError::bad_request(
+            "the consult binding names another on-call list than the one asked",
+        ));
+    }
+    if u64::try_from(list.version).ok() != Some(named.version) || named.sha256 != signed.digest() {
+        return Err(ApiError::with(
+            ErrorCode::Conflict,
+            "the on-call list changed since the question was sealed: ask again",
+        ));
+    }
+    let l: OncallListStatement = signed.payload_as().map_err(|_| ApiError::internal())?;
+    if let Some(why) = l.unusable_at(state.now()) {
+        return Err(ApiError::with(ErrorCode::Conflict, why));
+    }
+    Ok(Some(signed.clone()))
 }
 
 /// Ask a consult: checked, stored with its first recipient's window running, audited, told.
@@ -330,7 +389,8 @@ pub async fn request(state: &AppState, caller: &Caller, req: NewConsult) -> ApiR
     if let Err(why) = policy::consult_request(&who, &facts) {
         return Err(refuse(state, caller, req.consult_id, why).await);
     }
-    let chain = chain_of(state, &req.to).await?;
+    let (chain, list) = chain_of(state, &req.to).await?;
+    let oncall_list = check_list_named(state, &b, list.as_ref())?;
     if chain.contains(&me.id) {
         return Err(ApiError::bad_request("a consult is asked of someone else"));
     }
@@ -357,6 +417,7 @@ pub async fn request(state: &AppState, caller: &Caller, req: NewConsult) -> ApiR
         room_id: None,
         binding: req.binding,
         question: req.question,
+        oncall_list,
         steps: Vec::new(),
     };
     state
