@@ -6,6 +6,7 @@
 #   tesseract-ocr-eng/-chi-tra/-chi-sim language data: English, Traditional, Simplified Chinese
 #   fonts-dejavu-core, fonts-noto-cjk   the OCR tests render their own pages with these
 #   age, poppler-utils                  interoperability and PDF checks in the tests
+#   img2pdf                             the browser's OCR test scans pages into an image-only PDF
 set -euo pipefail
 need=()
 have_pkg() { dpkg-query -W -f='${Status}' "$1" 2>/dev/null | grep -q "install ok installed"; }
@@ -15,6 +16,7 @@ for p in libtesseract-dev libleptonica-dev libclang-dev tesseract-ocr-eng tesser
 done
 command -v age >/dev/null 2>&1 || need+=(age)
 command -v pdftotext >/dev/null 2>&1 || need+=(poppler-utils)
+command -v img2pdf >/dev/null 2>&1 || need+=(img2pdf)
 if [ ${#need[@]} -eq 0 ]; then
   exit 0
 fi

@@ -30,6 +30,7 @@ mod image;
 pub mod labs;
 pub mod ocr;
 mod rules;
+pub mod scan;
 mod tabular;
 mod text;
 

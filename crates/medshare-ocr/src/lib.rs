@@ -34,7 +34,7 @@ pub type OcrResult = OcrText;
 const RETRY_BELOW: f32 = 0.60;
 
 /// At most this many pages of a PDF are read.
-pub const MAX_PAGES: usize = 20;
+pub const MAX_PAGES: usize = medshare_classify::scan::MAX_PAGES;
 
 /// Why a page could not be read.
 #[derive(Debug, thiserror::Error)]
@@ -93,7 +93,7 @@ pub fn ocr_image_with(bytes: &[u8], options: &OcrOptions) -> Result<OcrResult, O
 
 /// Read the page images of an image-only (scanned) PDF, at most [`MAX_PAGES`].
 pub fn ocr_pdf_with(bytes: &[u8], options: &OcrOptions) -> Result<OcrResult, OcrError> {
-    let images = pdf::page_images(bytes, MAX_PAGES)?;
+    let images = pdf::page_images_decoded(bytes, MAX_PAGES)?;
     if images.is_empty() {
         return Err(OcrError::NoPageImages);
     }

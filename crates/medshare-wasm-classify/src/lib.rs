@@ -18,10 +18,12 @@
 #![forbid(unsafe_code)]
 
 mod ocr;
+mod scan;
 
 use wasm_bindgen::prelude::*;
 
 pub use ocr::*;
+pub use scan::*;
 
 /// An error named like the core's (`Error.name` is the kind the app translates).
 fn invalid(msg: &str) -> JsValue {

@@ -29,6 +29,10 @@ pub struct OcrReading {
     /// Engine and language data, e.g. `tesseract.js 7.0.0 eng+chi_tra+chi_sim`.
     pub engine: String,
     pub pages: Vec<OcrReadingPage>,
+    /// Pages of a scanned PDF that were not read: past the first `scan::MAX_PAGES`, or with an
+    /// image this device does not decode (said in the evidence).
+    #[serde(default)]
+    pub pages_unread: u32,
 }
 
 /// One page, after the app turned it upright.
@@ -68,7 +72,7 @@ pub struct OcrClassified {
 }
 
 impl OcrReading {
-    fn into_text(self) -> Result<OcrText, JsValue> {
+    fn into_text(self) -> Result<(OcrText, u32), JsValue> {
         let words: usize = self
             .pages
             .iter()
@@ -108,10 +112,13 @@ impl OcrReading {
                     .collect(),
             })
             .collect();
-        Ok(OcrText {
-            engine: self.engine,
-            pages,
-        })
+        Ok((
+            OcrText {
+                engine: self.engine,
+                pages,
+            },
+            self.pages_unread,
+        ))
     }
 }
 
@@ -122,9 +129,18 @@ fn classify_reading(
     total_len: f64,
     reading: OcrReading,
 ) -> Result<OcrClassified, JsValue> {
-    let text = reading.into_text()?;
+    let (text, unread) = reading.into_text()?;
     let prefix = &prefix[..prefix.len().min(MAX_CLASSIFY_BYTES as usize)];
     let mut c = medshare_classify::classify_ocr(prefix, &text, &Default::default());
+    if unread > 0 {
+        c.evidence.push(medshare_classify::Evidence {
+            source: "OCR".into(),
+            found: format!(
+                "{unread} page(s) not read (past the first {} or an image this device does not decode)",
+                medshare_classify::scan::MAX_PAGES
+            ),
+        });
+    }
     if total_len > prefix.len() as f64 {
         c.skipped.push(Skipped {
             code: SkipCode::Truncated,
@@ -199,6 +215,7 @@ mod tests {
                     line(&[("Sodium", 0.93), ("139", 0.45), ("mmol/L", f32::NAN)]),
                 ],
             }],
+            pages_unread: 0,
         }
     }
 
@@ -217,6 +234,22 @@ mod tests {
         assert!(done.mean_confidence > 0.0 && done.mean_confidence < 1.0);
         assert!(!c.skipped.iter().any(|s| s.code == SkipCode::Truncated));
         assert!(done.evidence.iter().any(|e| e.starts_with("OCR")));
+    }
+
+    #[test]
+    fn unread_pages_of_a_scan_are_said() {
+        let done = classify_reading(b"", 0.0, reading()).unwrap();
+        assert!(!done.evidence.iter().any(|e| e.contains("not read")));
+        let mut r = reading();
+        r.pages_unread = 3;
+        let done = classify_reading(b"", 0.0, r).unwrap();
+        assert!(
+            done.evidence
+                .iter()
+                .any(|e| e.starts_with("OCR: 3 page(s) not read")),
+            "{:?}",
+            done.evidence
+        );
     }
 
     #[test]

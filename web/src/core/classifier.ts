@@ -4,6 +4,8 @@
 // of the core and needed by no other screen, so the core that every visit downloads and
 // compiles stays without it. Only the module's small JavaScript glue is part of the worker.
 import init, { classify as classifyBytes, classify_ocr, type OcrClassified, type OcrReading } from "./pkg-classify/medshare_wasm_classify";
+import { scanned_page } from "./pkg-classify/medshare_wasm_classify";
+import type { ScanPage } from "../ocr/scan";
 import wasmUrl from "./pkg-classify/medshare_wasm_classify_bg.wasm?url";
 
 let loading: Promise<unknown> | null = null;
@@ -28,4 +30,16 @@ export async function classify(prefix: Uint8Array, totalLen: number): Promise<st
 export async function classifyRead(prefix: Uint8Array, totalLen: number, reading: OcrReading): Promise<OcrClassified> {
   await load();
   return classify_ocr(prefix, totalLen, reading);
+}
+
+/** Page `index` of a scanned PDF: its image as the PDF stores it (JPEG) or as pixels, for the
+ * on-device OCR (web/src/ocr/scan.ts); `pdf` is the whole file. */
+export async function scannedPage(pdf: Uint8Array, index: number): Promise<ScanPage> {
+  await load();
+  const p = scanned_page(pdf, index);
+  try {
+    return { pages: p.pages, readable: p.readable, kind: p.kind as ScanPage["kind"], width: p.width, height: p.height, data: p.data };
+  } finally {
+    p.free();
+  }
 }

@@ -33,6 +33,7 @@ export type { ChannelAdded, ChannelInfo, ConsultAsk, ConsultDetail, ConsultList,
 import type { OcrClassified, OcrReading, OcrReadingPage, OcrReadingWord } from "./pkg-classify/medshare_wasm_classify";
 
 export type { OcrReading, OcrReadingPage, OcrReadingWord };
+import type { ScanPage } from "../ocr/scan";
 
 /** What classifying a photo's or scan's reading found: the file as the core now holds it, and
  * how well the page was read. */
@@ -142,6 +143,8 @@ export interface Ops {
   needsOcr: [args: { key: string }, result: boolean];
   /** Classify a photo or scan from what the on-device OCR read (`web/src/ocr`). */
   classifyOcr: [args: { key: string; file: File; reading: OcrReading }, result: OcrIntakeView];
+  /** Page `index` (from 0) of a scanned PDF, its image taken out for the on-device OCR. */
+  scanPage: [args: { file: File; index: number }, result: ScanPage];
   /** Prepare the cached view of a patient number as it is typed (no hub request), for the
    * `timeline` of that number to show at once. */
   prepareTimeline: [args: { identifier: string }, result: void];

@@ -7,6 +7,7 @@ import wasmUrl from "./pkg/medshare_wasm_bg.wasm?url";
 import type { CoreErrorShape, EventView, Ops, OpName, Reply, Request } from "./protocol";
 import * as store from "./store";
 import { classify as classifyFile, classifyRead } from "./classifier";
+import { scannedPage } from "./classifier";
 import { consultHandlers } from "./consults-worker";
 
 declare const self: DedicatedWorkerGlobalScope;
@@ -399,6 +400,10 @@ const handlers: { [K in OpName]: Handler<K> } = {
     const view = cachedView(c, identifier).catch(() => undefined);
     prepared = { identifier, view };
     await view;
+  },
+  async scanPage({ file, index }) {
+    // The whole PDF (a byte past the limit, for the module to refuse a larger one).
+    return scannedPage(new Uint8Array(await file.slice(0, CLASSIFY_BYTES + 1).arrayBuffer()), index);
   },
 };
 

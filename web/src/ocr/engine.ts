@@ -163,7 +163,10 @@ export async function readBitmap(bitmap: ImageBitmap, onProgress: OnProgress = (
   const worker = await start(onProgress);
   onProgress("reading", 0);
   let best = await readOnce(worker, bitmap, 0);
-  for (const [i, turn] of [180, 90, 270].entries()) {
+  // Paper is taller than wide: a page photographed landscape was most likely turned a quarter,
+  // so those turns are tried first (the native path measures it; here each try is a reading).
+  const turns = bitmap.width > bitmap.height ? [90, 270, 180] : [180, 90, 270];
+  for (const [i, turn] of turns.entries()) {
     if (mean(best.lines) >= RETRY_BELOW) break;
     onProgress("reading", (i + 1) / 4);
     const again = await readOnce(worker, bitmap, turn);
@@ -177,7 +180,7 @@ export async function readBitmap(bitmap: ImageBitmap, onProgress: OnProgress = (
 export async function readImage(file: Blob, onProgress: OnProgress = () => {}): Promise<OcrReading> {
   const bitmap = await createImageBitmap(file, { imageOrientation: "from-image" });
   try {
-    return { engine: `${ENGINE} ${LANGUAGES.join("+")}`, pages: [await readBitmap(bitmap, onProgress)] };
+    return { engine: `${ENGINE} ${LANGUAGES.join("+")}`, pages: [await readBitmap(bitmap, onProgress)], pages_unread: 0 };
   } finally {
     bitmap.close();
   }

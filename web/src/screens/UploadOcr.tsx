@@ -30,7 +30,11 @@ export async function readIfNeeded(key: string, file: File, onState: (s: OcrStat
   onState({ status: "reading", stage: "loading", progress: 0 });
   try {
     const ocr = await import("../ocr/read");
-    const reading = await ocr.readFile(file, (stage, progress) => onState({ status: "reading", stage, progress }));
+    const reading = await ocr.readFile(
+      file,
+      (stage, progress) => onState({ status: "reading", stage, progress }),
+      (index) => core.call("scanPage", { file, index }),
+    );
     const view = await core.call("classifyOcr", { key, file, reading });
     onState({ status: "done", view, reading });
     return view;
