@@ -17,7 +17,7 @@ secs="${1:-60}"
 shift || true
 targets=("$@")
 if [ ${#targets[@]} -eq 0 ]; then
-  targets=(classify identifiers statements sealed audit range api_json)
+  targets=(classify identifiers statements sealed audit range api_json scan)
 fi
 
 rustup toolchain list | grep -q '^nightly' || rustup toolchain install nightly --profile minimal

@@ -166,6 +166,8 @@ fn decode(doc: &Document, img: &lopdf::xobject::PdfImage<'_>) -> Option<PageImag
         .collect::<Vec<_>>()
         .as_slice()
     {
+        // An empty stream is no JPEG (found by fuzzing): the page is unread, not handed on.
+        ["DCTDecode"] if img.content.is_empty() => return None,
         ["DCTDecode"] => return page(PagePixels::Jpeg(img.content.to_vec())),
         ["FlateDecode", "DCTDecode"] => {
             if !inflates_within(&stream.content, MAX_PAGE_PIXELS * 3) {
@@ -173,7 +175,11 @@ fn decode(doc: &Document, img: &lopdf::xobject::PdfImage<'_>) -> Option<PageImag
             }
             let mut s = stream.clone();
             s.dict.set("Filter", Object::Name(b"FlateDecode".to_vec()));
-            return page(PagePixels::Jpeg(s.decompressed_content().ok()?));
+            let jpeg = s.decompressed_content().ok()?;
+            if jpeg.is_empty() {
+                return None;
+            }
+            return page(PagePixels::Jpeg(jpeg));
         }
         [] | ["FlateDecode"] => {}
         _ => return None,

@@ -40,6 +40,7 @@ pub const TARGETS: &[(&str, Target)] = &[
     ("audit", audit),
     ("range", range),
     ("api_json", api_json),
+    ("scan", scan),
 ];
 
 /// Every input of `medshare-classify` (DICOM, HL7 v2, FHIR JSON/XML, PDF, DOCX, CSV, images
@@ -56,6 +57,32 @@ pub fn classify(data: &[u8]) {
         serde_json::to_value(&back).ok(),
         serde_json::to_value(&c).ok()
     );
+}
+
+/// The page images of a scanned PDF (`medshare_classify::scan`, used by the CLI's and the
+/// browser's OCR): never a panic, and every decoded page within the pixel bound, its pixel
+/// buffer exactly the size its width and height say.
+pub fn scan(data: &[u8]) {
+    use medshare_classify::scan::{MAX_PAGE_PIXELS, MAX_PAGES, PagePixels, ScannedPdf};
+    let Ok(pdf) = ScannedPdf::parse(data) else {
+        return;
+    };
+    assert!(pdf.pages_to_read() <= MAX_PAGES);
+    for i in 0..pdf.pages_to_read() {
+        let Some(page) = pdf.page_image(i) else {
+            continue;
+        };
+        let pixels = u64::from(page.width) * u64::from(page.height);
+        assert!(
+            pixels > 0 && pixels <= MAX_PAGE_PIXELS,
+            "page within the bound"
+        );
+        match page.pixels {
+            PagePixels::Gray(p) => assert_eq!(p.len() as u64, pixels),
+            PagePixels::Rgb(p) => assert_eq!(p.len() as u64, pixels * 3),
+            PagePixels::Jpeg(j) => assert!(!j.is_empty()),
+        }
+    }
 }
 
 /// Patient identifiers (HKID with check digit, any `scheme:value`) and professional
