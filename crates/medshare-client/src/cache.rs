@@ -206,14 +206,8 @@ impl crate::Client {
         &self,
         id: &medshare_model::identifiers::PatientIdentifier,
     ) -> Result<Option<CachedView>> {
-        let Some(store) = self.cache.as_deref() else {
+        let Some((cache, r)) = self.timeline_cache_for(id).await? else {
             return Ok(None);
-        };
-        let r = self.context().await?.patient_ref(id);
-        let cache = TimelineCache {
-            store,
-            key: &self.keys.encryption,
-            practitioner: self.me,
         };
         let Some(c) = cache.load(&r)? else {
             return Ok(None);
@@ -245,6 +239,18 @@ impl crate::Client {
         &self,
         id: &medshare_model::identifiers::PatientIdentifier,
     ) -> Result<Option<String>> {
+        let Some((cache, r)) = self.timeline_cache_for(id).await? else {
+            return Ok(None);
+        };
+        Ok(Some(cache.name(&r)))
+    }
+
+    /// This practitioner's timeline cache and `id`'s opaque reference in it (none without a
+    /// cache).
+    async fn timeline_cache_for(
+        &self,
+        id: &medshare_model::identifiers::PatientIdentifier,
+    ) -> Result<Option<(TimelineCache<'_>, PatientRef)>> {
         let Some(store) = self.cache.as_deref() else {
             return Ok(None);
         };
@@ -254,7 +260,7 @@ impl crate::Client {
             key: &self.keys.encryption,
             practitioner: self.me,
         };
-        Ok(Some(cache.name(&r)))
+        Ok(Some((cache, r)))
     }
 }
 

@@ -26,3 +26,18 @@ pub mod symmetric;
 pub use error::CryptoError;
 pub use hash::{HashingReader, HashingWriter, sha256_hex};
 pub use keys::{EncryptionKey, SigningKey, parse_recipient, verify_statement};
+
+/// Deterministic test bytes that do not repeat within a chunk (xorshift32 from `seed`), for the
+/// sealing and streaming tests.
+#[cfg(test)]
+pub(crate) fn test_bytes(len: usize, seed: u32) -> Vec<u8> {
+    let mut x = seed | 1;
+    (0..len)
+        .map(|_| {
+            x ^= x << 13;
+            x ^= x >> 17;
+            x ^= x << 5;
+            x as u8
+        })
+        .collect()
+}

@@ -288,15 +288,7 @@ mod tests {
     use std::fmt::Write as _;
 
     fn pattern(len: usize, seed: u32) -> Vec<u8> {
-        let mut x = seed | 1;
-        (0..len)
-            .map(|_| {
-                x ^= x << 13;
-                x ^= x >> 17;
-                x ^= x << 5;
-                x as u8
-            })
-            .collect()
+        crate::test_bytes(len, seed)
     }
 
     /// What an opener made of a file: its plaintext, or the class of error.

@@ -237,15 +237,7 @@ mod tests {
     use super::*;
 
     fn pattern(len: usize) -> Vec<u8> {
-        let mut x = 0x2545_f491_u32;
-        (0..len)
-            .map(|_| {
-                x ^= x << 13;
-                x ^= x >> 17;
-                x ^= x << 5;
-                x as u8
-            })
-            .collect()
+        crate::test_bytes(len, 0x2545_f491)
     }
 
     /// A reader that hands out at most `step` bytes at a time (odd-sized reads).

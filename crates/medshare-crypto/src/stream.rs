@@ -329,15 +329,7 @@ mod tests {
     const WIRE_CHUNK: usize = 64 * 1024 + 16;
 
     fn pattern(len: usize) -> Vec<u8> {
-        let mut x = 0x9e37_79b9_u32;
-        (0..len)
-            .map(|_| {
-                x ^= x << 13;
-                x ^= x >> 17;
-                x ^= x << 5;
-                x as u8
-            })
-            .collect()
+        crate::test_bytes(len, 0x9e37_79b9)
     }
 
     fn sha(b: &[u8]) -> [u8; 32] {
