@@ -50,7 +50,9 @@ struct Entry<T> {
 
 /// Where a store read of policy inputs started: pass it back to the `put_*` call.
 #[derive(Clone, Copy, Debug)]
-pub struct Ticket(u64);
+// The generation, and when the read started: an entry's age counts from before the store was
+// read, so the cross-replica bound holds however long the read took.
+pub struct Ticket(u64, Instant);
 
 fn get<T: Clone>(
     map: &Mutex<HashMap<Key, Entry<T>>>,
@@ -90,7 +92,7 @@ fn put<K: Eq + Hash, T>(
         key,
         Entry {
             value,
-            read_at: Instant::now(),
+            read_at: ticket.1,
             generation: ticket.0,
         },
     );
@@ -113,7 +115,7 @@ impl PolicyCache {
 
     /// Call before reading policy inputs from the store.
     pub fn ticket(&self) -> Ticket {
-        Ticket(self.generation.load(Ordering::Acquire))
+        Ticket(self.generation.load(Ordering::Acquire), Instant::now())
     }
 
     /// The patient facts of `practitioner` for `patient`, if a usable entry exists. Never holds

@@ -38,7 +38,9 @@ struct Entry {
 
 /// Where a store read for a session started: pass it back to [`SessionCache::put`].
 #[derive(Clone, Copy, Debug)]
-pub struct Ticket(u64);
+// The generation, and when the read started: an entry's age counts from before the store was
+// read, so the cross-replica bound holds however long the read took.
+pub struct Ticket(u64, Instant);
 
 impl SessionCache {
     /// A cache whose entries live at most `ttl` (zero: nothing is cached).
@@ -64,7 +66,7 @@ impl SessionCache {
 
     /// Call before reading a session from the store.
     pub fn ticket(&self) -> Ticket {
-        Ticket(self.generation.load(Ordering::Acquire))
+        Ticket(self.generation.load(Ordering::Acquire), Instant::now())
     }
 
     /// Remember a holder read from the store after `ticket` (nothing if a change was made
@@ -89,7 +91,7 @@ impl SessionCache {
             Entry {
                 practitioner: p,
                 expires_at,
-                read_at: Instant::now(),
+                read_at: ticket.1,
                 generation: ticket.0,
             },
         );
