@@ -96,6 +96,11 @@ pub struct OncallView {
     pub name: String,
     pub owner: String,
     pub members: Vec<String>,
+    /// Unix time after which the list is refused (its signed `valid_until`).
+    pub valid_until: i64,
+    /// Its validity has ended: shown so the doctor knows it exists, but nobody can be asked
+    /// through it until an administrator sets it again.
+    pub expired: bool,
 }
 
 /// A notification channel with its delivery record (never its secret).
@@ -310,8 +315,9 @@ impl Core {
     }
 
     /// An institution's on-call lists (`institution`: its code; none for one's own), each
-    /// verified against the institution's signature; lists not signed yet are left out (nobody
-    /// can ask a consult of them until an administrator signs them).
+    /// verified against the institution's signature, the usable ones first, then those whose
+    /// validity ended (`expired`); lists not signed yet are left out (nobody can ask a consult
+    /// of them until an administrator signs them).
     pub async fn oncall_lists(
         &self,
         institution: Option<String>,
@@ -321,8 +327,9 @@ impl Core {
             .oncall_lists(institution.as_deref().filter(|c| !c.trim().is_empty()))
             .await
             .map_err(js_error)?;
-        let mut out = Vec::with_capacity(lists.verified.len());
-        for l in lists.verified.iter().map(|v| &v.list) {
+        let mut out = Vec::with_capacity(lists.verified.len() + lists.expired.len());
+        let usable = lists.verified.iter().map(|v| (&v.list, false));
+        for (l, expired) in usable.chain(lists.expired.iter().map(|v| (&v.list, true))) {
             let mut members = Vec::with_capacity(l.members.len());
             for m in &l.members {
                 members.push(name(&client, *m).await);
@@ -331,6 +338,8 @@ impl Core {
                 name: l.name.clone(),
                 owner: name(&client, l.owner).await,
                 members,
+                valid_until: l.expires_at(),
+                expired,
             })?);
         }
         Ok(out)

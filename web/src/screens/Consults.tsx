@@ -319,8 +319,8 @@ function AskConsult(props: { identifier: string; onAsked: () => void }) {
                 <select id="consult-list" value={list} onChange={(e) => setList(e.target.value)}>
                   <option value="">{i18n.t("consults.chooseList")}</option>
                   {lists.map((l) => (
-                    <option key={l.name} value={l.name}>
-                      {i18n.t("consults.listOption", { name: l.name, members: l.members.join(", "), owner: l.owner })}
+                    <option key={l.name} value={l.name} disabled={l.expired}>
+                      {i18n.t(l.expired ? "consults.listExpired" : "consults.listOption", { name: l.name, members: l.members.join(", "), owner: l.owner })}
                     </option>
                   ))}
                 </select>
