@@ -13,7 +13,7 @@ use medshare_client::consults::{ConsultRequest, Recipient};
 use medshare_client::{Client, Patient};
 use medshare_hostile::{HostileHub, Method};
 use medshare_model::registration::{Profession, Role};
-use medshare_model::{ErrorCode, InstitutionId};
+use medshare_model::{ErrorCode, InstitutionId, PractitionerId};
 use medshare_sandbox::{Backend, Cast, Person, TestHub, World, story_cast};
 
 /// The story's cast plus a cardiologist at each hospital, so both have a cardiology list.
@@ -205,6 +205,42 @@ async fn signed_lists_postgres() -> anyhow::Result<()> {
     signed_lists(Backend::PostgresS3).await
 }
 
+/// Where the malicious-hub cases start: a hub on SQLite with the cast, both institutions'
+/// administrators and institutions, and the doctors the lists name (wong, leung, yeung, ho).
+struct Setting {
+    _dir: tempfile::TempDir,
+    hub: TestHub,
+    world: World,
+    admin: Client,
+    admin_kph: Client,
+    pph: InstitutionId,
+    kph: InstitutionId,
+    doctors: [PractitionerId; 4],
+}
+
+impl Setting {
+    async fn start() -> anyhow::Result<Self> {
+        let dir = tempfile::tempdir()?;
+        let hub = TestHub::start(Backend::SqliteFolder.config(dir.path())).await?;
+        let world = World::build(&hub, &cast()).await?;
+        let admin = world.login("admin.pph").await?;
+        let admin_kph = world.login("admin.kph").await?;
+        let pph = institution_of(&admin).await?;
+        let kph = institution_of(&admin_kph).await?;
+        let doctors = ["dr.wong", "dr.leung", "dr.yeung", "dr.ho"].map(|h| world.id(h));
+        Ok(Self {
+            _dir: dir,
+            hub,
+            world,
+            admin,
+            admin_kph,
+            pph,
+            kph,
+            doctors,
+        })
+    }
+}
+
 /// Rewrite the signed payload of a list (JSON) with `f`, keeping the signature.
 fn tamper(v: &mut serde_json::Value, f: impl Fn(&mut serde_json::Value)) {
     let mut payload: serde_json::Value =
@@ -215,19 +251,16 @@ fn tamper(v: &mut serde_json::Value, f: impl Fn(&mut serde_json::Value)) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn malicious_hub_list_edits_are_refused() -> anyhow::Result<()> {
-    let dir = tempfile::tempdir()?;
-    let hub = TestHub::start(Backend::SqliteFolder.config(dir.path())).await?;
-    let world = World::build(&hub, &cast()).await?;
-    let admin = world.login("admin.pph").await?;
-    let admin_kph = world.login("admin.kph").await?;
-    let pph = institution_of(&admin).await?;
-    let kph = institution_of(&admin_kph).await?;
-    let (wong, leung, yeung, ho) = (
-        world.id("dr.wong"),
-        world.id("dr.leung"),
-        world.id("dr.yeung"),
-        world.id("dr.ho"),
-    );
+    let Setting {
+        _dir,
+        hub,
+        world,
+        admin,
+        admin_kph,
+        pph,
+        kph,
+        doctors: [wong, leung, yeung, ho],
+    } = Setting::start().await?;
     admin
         .set_oncall_list("cardiology", &handle("dr.yeung"), &[handle("dr.wong")])
         .await?;
@@ -368,19 +401,16 @@ type Edit = dyn Fn(&mut serde_json::Value) + Send + Sync;
 /// not on the list, out of order, or at a step its history does not show, is refused.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn recipients_check_the_chain_against_the_signed_list() -> anyhow::Result<()> {
-    let dir = tempfile::tempdir()?;
-    let hub = TestHub::start(Backend::SqliteFolder.config(dir.path())).await?;
-    let world = World::build(&hub, &cast()).await?;
-    let admin = world.login("admin.pph").await?;
-    let admin_kph = world.login("admin.kph").await?;
-    let pph = institution_of(&admin).await?;
-    let kph = institution_of(&admin_kph).await?;
-    let (wong, leung, yeung, ho) = (
-        world.id("dr.wong"),
-        world.id("dr.leung"),
-        world.id("dr.yeung"),
-        world.id("dr.ho"),
-    );
+    let Setting {
+        _dir,
+        hub,
+        world,
+        admin,
+        admin_kph: _,
+        pph,
+        kph,
+        doctors: [wong, leung, yeung, ho],
+    } = Setting::start().await?;
     let v1 = admin
         .set_oncall_list("cardiology", &handle("dr.yeung"), &[handle("dr.leung")])
         .await?;
