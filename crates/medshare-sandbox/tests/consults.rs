@@ -348,10 +348,7 @@ async fn two_replicas_escalate_once() -> anyhow::Result<()> {
     let (dir_a, dir_b) = (tempfile::tempdir()?, tempfile::tempdir()?);
     let mut config_a = config(Backend::PostgresS3, dir_a.path());
     config_a.consults.poll_ms = 20;
-    config_a.audit.signing_key_file = Some(dir_a.path().join("audit-log.key"));
-    let mut config_b = config_a.clone();
-    config_b.data_dir = dir_b.path().to_path_buf();
-    config_b.migrate_on_start = false;
+    let config_b = second_replica(&mut config_a, dir_a.path(), dir_b.path());
     let clock = medshare_server::clock::Clock::system();
     let a = TestHub::start_with_clock(config_a, clock.clone()).await?;
     let b = TestHub::start_with_clock(config_b, clock.clone()).await?;

@@ -7,7 +7,7 @@
 
 mod common;
 
-use common::{http, meta, random_hkid, share_with, token};
+use common::{http, meta, random_hkid, second_replica, share_with, token};
 use medshare_client::{Client, ConsentTarget};
 use medshare_model::DocumentId;
 use medshare_model::identifiers::PatientIdentifier;
@@ -169,11 +169,8 @@ async fn another_replica_honours_changes_within_the_bound() -> anyhow::Result<()
     const BOUND_MS: u64 = 700;
     let (dir_a, dir_b) = (tempfile::tempdir()?, tempfile::tempdir()?);
     let mut config_a = Backend::PostgresS3.config(dir_a.path());
-    config_a.audit.signing_key_file = Some(dir_a.path().join("audit-log.key"));
     config_a.auth.policy_cache_ms = BOUND_MS;
-    let mut config_b = config_a.clone();
-    config_b.data_dir = dir_b.path().to_path_buf();
-    config_b.migrate_on_start = false;
+    let config_b = second_replica(&mut config_a, dir_a.path(), dir_b.path());
     let a = TestHub::start(config_a).await?;
     let b = TestHub::start(config_b).await?;
     let world = World::build(&a, &story_cast()).await?;

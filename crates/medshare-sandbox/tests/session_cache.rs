@@ -5,7 +5,7 @@
 
 mod common;
 
-use common::{http, meta, random_hkid, share_with, token};
+use common::{http, meta, random_hkid, second_replica, share_with, token};
 use medshare_model::records::PatientCard;
 use medshare_sandbox::{Backend, TestHub, World, story_cast};
 use std::io::Cursor;
@@ -88,11 +88,8 @@ async fn another_replica_sees_revocations_within_the_bound() -> anyhow::Result<(
     const BOUND_MS: u64 = 700;
     let (dir_a, dir_b) = (tempfile::tempdir()?, tempfile::tempdir()?);
     let mut config_a = Backend::PostgresS3.config(dir_a.path());
-    config_a.audit.signing_key_file = Some(dir_a.path().join("audit-log.key"));
     config_a.auth.session_cache_ms = BOUND_MS;
-    let mut config_b = config_a.clone();
-    config_b.data_dir = dir_b.path().to_path_buf();
-    config_b.migrate_on_start = false;
+    let config_b = second_replica(&mut config_a, dir_a.path(), dir_b.path());
     let a = TestHub::start(config_a).await?;
     let b = TestHub::start(config_b).await?;
     let world = World::build(&a, &story_cast()).await?;

@@ -119,3 +119,18 @@ pub fn problem(body: &[u8]) -> Problem {
         )
     })
 }
+
+/// The second replica of the hub `a` configures (PostgreSQL + S3, whose data folder is
+/// `dir_a`): the same settings but its own data folder `dir_b`, and no migrations of the shared
+/// database. Both sign with one audit-log key, kept in `dir_a` (one log, one key).
+pub fn second_replica(
+    a: &mut medshare_server::config::Config,
+    dir_a: &std::path::Path,
+    dir_b: &std::path::Path,
+) -> medshare_server::config::Config {
+    a.audit.signing_key_file = Some(dir_a.join("audit-log.key"));
+    let mut b = a.clone();
+    b.data_dir = dir_b.to_path_buf();
+    b.migrate_on_start = false;
+    b
+}
