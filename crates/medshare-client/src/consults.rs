@@ -154,16 +154,11 @@ const UNSIGNED_LIST: &str = "the on-call list is not signed by its institution (
      signed): an administrator must set it again with `medshare oncall set`";
 
 fn check_list_name(name: &str) -> Result<()> {
-    let ok = !name.is_empty()
-        && name.len() <= 64
-        && name
-            .bytes()
-            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-');
-    if ok {
+    if medshare_model::consults::is_list_name(name) {
         Ok(())
     } else {
         Err(ClientError::Invalid(
-            "an on-call list name is 1 to 64 characters a-z, 0-9 and -".into(),
+            medshare_model::consults::LIST_NAME_RULE.into(),
         ))
     }
 }

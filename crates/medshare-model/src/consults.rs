@@ -9,6 +9,19 @@ use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 use utoipa::ToSchema;
 
+/// What an on-call list's name may be, said to whoever gives another.
+pub const LIST_NAME_RULE: &str = "an on-call list name is 1 to 64 characters a-z, 0-9 and -";
+
+/// Whether `name` may name an on-call list ([`LIST_NAME_RULE`]): checked by the hub and by
+/// clients alike.
+pub fn is_list_name(name: &str) -> bool {
+    !name.is_empty()
+        && name.len() <= 64
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+}
+
 /// An institution's on-call list (a specialty rota): tried in order, then its owner. The
 /// unsigned fields are the hub's account; clients trust only `statement`.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, ToSchema)]

@@ -147,16 +147,11 @@ async fn practitioner(state: &AppState, id: PractitionerId) -> ApiResult<Practit
 }
 
 fn check_list_name(name: &str) -> ApiResult<()> {
-    let ok = !name.is_empty()
-        && name.len() <= 64
-        && name
-            .bytes()
-            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-');
-    if ok {
+    if medshare_model::consults::is_list_name(name) {
         Ok(())
     } else {
         Err(ApiError::bad_request(
-            "an on-call list name is 1 to 64 characters a-z, 0-9 and -",
+            medshare_model::consults::LIST_NAME_RULE,
         ))
     }
 }
