@@ -14,9 +14,10 @@ use base64::engine::general_purpose::STANDARD as B64;
 #[cfg(not(target_arch = "wasm32"))]
 use futures::StreamExt;
 use medshare_crypto::chain::{VerifiedPractitioner, verify_binding};
+use medshare_crypto::commitment::{commits_to, document_key_commitment};
 use medshare_crypto::seal::{unwrap_key, wrap_key};
 #[cfg(not(target_arch = "wasm32"))]
-use medshare_crypto::stream::{open_hashed, seal_hashed};
+use medshare_crypto::stream::{open_ciphertext_hashed, open_hashed, seal_hashed};
 use medshare_crypto::symmetric::{
     open_manifest, patient_wrap_aad, seal_manifest, unwrap_key_any, wrap_key_symmetric,
 };
@@ -175,6 +176,27 @@ impl OpenedDocument {
     /// The document key as an age identity, for exporting to the standard `age`/`rage` tools.
     pub fn key(&self) -> &EncryptionKey {
         &self.key
+    }
+
+    /// Whether the signed binding commits to the document key (checked when it was
+    /// unwrapped): the key and the signed ciphertext digest then fix the plaintext, and a
+    /// download need not hash it. False for documents filed before the commitment existed.
+    pub fn plaintext_fixed(&self) -> bool {
+        self.binding.document_key_commitment.is_some()
+    }
+}
+
+/// What a reader is told when a wrap opens to a key the signed binding does not commit to.
+pub(crate) const KEY_NOT_COMMITTED: &str = "a key you were given is not the document key its uploader signed: \
+     the uploader or the hub gave you another key";
+
+/// `key` if the verified `binding` commits to it, or carries no commitment (documents filed
+/// before it existed: their readers check the plaintext hash instead). With the key committed,
+/// every grantee opens the same manifest and content (docs/security.md).
+pub(crate) fn accept_key(binding: &DocumentBinding, key: EncryptionKey) -> Option<EncryptionKey> {
+    match &binding.document_key_commitment {
+        None => Some(key),
+        Some(c) => commits_to(c, &binding.document_id.to_string(), &key).then_some(key),
     }
 }
 
@@ -447,6 +469,7 @@ impl Client {
             uploader_key: key_id(&self.keys.signing.public()),
             signed_at: OffsetDateTime::now_utc().unix_timestamp(),
             service: self.service,
+            document_key_commitment: Some(document_key_commitment(&document_id.to_string(), &key)),
         });
         let wraps = vec![
             KeyWrap {
@@ -489,14 +512,17 @@ impl Client {
 
     /// Unwrap a document key from the wraps this practitioner was given. With the patient's
     /// keys at hand (patient-wide access), a symmetric patient wrap opens without an X25519
-    /// agreement, so it is tried first; then our own wrap, then age patient wraps.
+    /// agreement, so it is tried first; then our own wrap, then age patient wraps. A key the
+    /// verified `binding` does not commit to is refused (see [`accept_key`]).
     pub(crate) async fn document_key(
         &self,
-        document: DocumentId,
+        binding: &DocumentBinding,
         wraps: &[KeyWrap],
         patient: Option<&Patient>,
         patient_keys: &mut Option<std::collections::BTreeMap<u32, EncryptionKey>>,
     ) -> Result<EncryptionKey> {
+        let document = binding.document_id;
+        let mut mismatch = false;
         let mut refused = None;
         if let Some(p) = patient {
             if patient_keys.is_none() {
@@ -513,7 +539,10 @@ impl Client {
                     && let Some(pk) = keys.get(&epoch)
                     && let Ok(k) = unwrap_key_any(pk, &patient_wrap_aad(&pid, epoch, &doc), &w.wrap)
                 {
-                    return Ok(k);
+                    match accept_key(binding, k) {
+                        Some(k) => return Ok(k),
+                        None => mismatch = true,
+                    }
                 }
             }
         }
@@ -522,8 +551,14 @@ impl Client {
                 && id == self.me
                 && let Ok(k) = unwrap_key(&self.keys.encryption, &w.wrap)
             {
-                return Ok(k);
+                match accept_key(binding, k) {
+                    Some(k) => return Ok(k),
+                    None => mismatch = true,
+                }
             }
+        }
+        if mismatch {
+            return Err(ClientError::Trust(KEY_NOT_COMMITTED));
         }
         Err(refused.unwrap_or(ClientError::Trust("no key you hold opens this document")))
     }
@@ -561,7 +596,7 @@ impl Client {
             Some(self.verify_patient(v, binding.patient_ref.clone()).await?)
         };
         let key = self
-            .document_key(id, &d.document.wraps, patient.as_ref(), &mut None)
+            .document_key(&binding, &d.document.wraps, patient.as_ref(), &mut None)
             .await?;
         let manifest: Manifest =
             serde_json::from_slice(&open_manifest(&key, &id.to_string(), &manifest_ct)?)
@@ -596,27 +631,44 @@ impl Client {
         let (tx, rx) = mpsc::channel(8);
         let key = doc.key.clone();
         let expected_ct = doc.binding.ciphertext_sha256.clone();
-        let expected_pt = doc.manifest.sha256.clone();
-        // Hashing the ciphertext, decrypting, and hashing and writing the plaintext run on
-        // three threads, pipelined (see `medshare_crypto::stream`).
+        // With the key committed in the signed binding (checked when it was unwrapped), the key
+        // and the ciphertext's digest fix the plaintext: hashing it again adds nothing. Older
+        // documents keep the manifest's plaintext hash check.
+        let expected_pt = (!doc.plaintext_fixed()).then(|| doc.manifest.sha256.clone());
+        // Hashing the ciphertext, decrypting (on all cores), and writing (and hashing) the
+        // plaintext run on their own threads, pipelined (see `medshare_crypto::stream`).
         let opener = tokio::task::spawn_blocking(move || -> Result<u64> {
-            let d =
-                open_hashed(&key, ChannelReader::new(rx), out, progress).map_err(|e| match e {
-                    medshare_crypto::CryptoError::Io(e) => ClientError::Io(e),
-                    _ => ClientError::Trust("the ciphertext is corrupt, truncated or was altered"),
-                })?;
+            let corrupt = |e| match e {
+                medshare_crypto::CryptoError::Io(e) => ClientError::Io(e),
+                _ => ClientError::Trust("the ciphertext is corrupt, truncated or was altered"),
+            };
+            let input = ChannelReader::new(rx);
+            let (ct, pt, size) = match &expected_pt {
+                Some(_) => {
+                    let d = open_hashed(&key, input, out, progress).map_err(corrupt)?;
+                    (
+                        d.ciphertext_sha256,
+                        Some(d.plaintext_sha256),
+                        d.plaintext_size,
+                    )
+                }
+                None => {
+                    let d = open_ciphertext_hashed(&key, input, out, progress).map_err(corrupt)?;
+                    (d.ciphertext_sha256, None, d.plaintext_size)
+                }
+            };
             // Every byte served is hashed, including anything after the age payload.
-            if hex::encode(d.ciphertext_sha256) != expected_ct {
+            if hex::encode(ct) != expected_ct {
                 return Err(ClientError::Trust(
                     "the downloaded bytes do not match the signed document",
                 ));
             }
-            if hex::encode(d.plaintext_sha256) != expected_pt {
+            if expected_pt.is_some() && pt.map(hex::encode) != expected_pt {
                 return Err(ClientError::Trust(
                     "the decrypted content does not match its manifest",
                 ));
             }
-            Ok(d.plaintext_size)
+            Ok(size)
         });
         let mut body = res.bytes_stream();
         while let Some(chunk) = body.next().await {
@@ -658,5 +710,50 @@ impl Client {
     /// The shares of a document.
     pub async fn grants(&self, id: DocumentId) -> Result<Vec<GrantInfo>> {
         self.hub.get(&format!("/v1/documents/{id}/grants")).await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use medshare_model::{PatientId, PatientRef, PractitionerId};
+
+    fn binding(commitment: Option<String>, document_id: DocumentId) -> DocumentBinding {
+        DocumentBinding {
+            document_id,
+            patient_id: PatientId::new(),
+            patient_ref: PatientRef::from_bytes(&[7; 32]),
+            ciphertext_sha256: sha256_hex(b"ciphertext"),
+            ciphertext_size: 10,
+            manifest_sha256: sha256_hex(b"manifest"),
+            uploader: PractitionerId::new(),
+            uploader_key: "key".into(),
+            signed_at: 1_700_000_000,
+            service: false,
+            document_key_commitment: commitment,
+        }
+    }
+
+    /// A key that would open the manifest but is not the committed one is refused; without a
+    /// commitment (documents filed before it) any unwrapped key is tried, as before.
+    #[test]
+    fn only_the_committed_key_is_accepted() {
+        let id = DocumentId::new();
+        let (key, other) = (EncryptionKey::generate(), EncryptionKey::generate());
+        let committed = binding(Some(document_key_commitment(&id.to_string(), &key)), id);
+        assert!(accept_key(&committed, key.clone()).is_some());
+        assert!(accept_key(&committed, other.clone()).is_none());
+        // The commitment names its document: the same key committed for another is refused.
+        let elsewhere = binding(
+            Some(document_key_commitment(
+                &DocumentId::new().to_string(),
+                &key,
+            )),
+            id,
+        );
+        assert!(accept_key(&elsewhere, key.clone()).is_none());
+        let old = binding(None, id);
+        assert!(accept_key(&old, key).is_some());
+        assert!(accept_key(&old, other).is_some());
     }
 }

@@ -367,7 +367,7 @@ impl Client {
                 ));
             }
             let key = self
-                .document_key(binding.document_id, &e.wraps, patient, patient_keys)
+                .document_key(&binding, &e.wraps, patient, patient_keys)
                 .await?;
             let manifest: Manifest = serde_json::from_slice(&open_manifest(
                 &key,

@@ -207,7 +207,8 @@ impl Client {
                 Ok::<_, io::Error>(b)
             })
             .into_async_read();
-        let mut plain = Sha256::new();
+        // Older documents (no key commitment in their binding) have their plaintext hashed.
+        let mut plain = (!doc.plaintext_fixed()).then(Sha256::new);
         let mut total = 0u64;
         {
             let mut reader = open_async_reader(doc.key(), &mut body)
@@ -222,7 +223,9 @@ impl Client {
                 if n == 0 {
                     break;
                 }
-                plain.update(&buf[..n]);
+                if let Some(p) = plain.as_mut() {
+                    p.update(&buf[..n]);
+                }
                 total += n as u64;
                 out(&buf[..n])?;
                 progress(n as u64);
@@ -239,7 +242,9 @@ impl Client {
                 "the downloaded bytes do not match the signed document",
             ));
         }
-        if hex::encode(plain.finalize()) != doc.manifest.sha256 {
+        if let Some(p) = plain
+            && hex::encode(p.finalize()) != doc.manifest.sha256
+        {
             return Err(ClientError::Trust(
                 "the decrypted content does not match its manifest",
             ));

@@ -310,6 +310,7 @@ mod tests {
             uploader_key: key.key_id(),
             signed_at: 1_700_000_200,
             service: false,
+            document_key_commitment: None,
         }
     }
 
@@ -705,6 +706,59 @@ mod tests {
         );
         assert!(matches!(
             verify_binding(&doc, &moved),
+            Err(CryptoError::BadSignature)
+        ));
+    }
+
+    /// A binding without the document key commitment (as signed before it existed) has no
+    /// trace of it in its signed text and still verifies; one with it cannot have it altered,
+    /// removed or added without breaking the signature.
+    #[test]
+    fn the_document_key_commitment_is_signed() {
+        let w = world();
+        let inst = verify_institution(&w.root.public(), &w.inst_cert).unwrap();
+        let doc = verify_practitioner(&inst, &w.doctor_cert).unwrap();
+        assert!(!w.binding.payload.contains("document_key_commitment"));
+        assert_eq!(
+            verify_binding(&doc, &w.binding)
+                .unwrap()
+                .document_key_commitment,
+            None
+        );
+        let key = EncryptionKey::generate();
+        let mut p = w.binding_payload.clone();
+        let id = p.document_id.to_string();
+        let c = crate::commitment::document_key_commitment(&id, &key);
+        p.document_key_commitment = Some(c.clone());
+        let signed = w.doctor.sign_statement(&p);
+        let back = verify_binding(&doc, &signed).unwrap();
+        assert!(crate::commitment::commits_to(
+            back.document_key_commitment.as_deref().unwrap(),
+            &id,
+            &key
+        ));
+        let other = crate::commitment::document_key_commitment(&id, &EncryptionKey::generate());
+        let removed = format!(",\"document_key_commitment\":\"{c}\"");
+        assert!(signed.payload.contains(&removed));
+        for tampered in [
+            signed.payload.replace(&c, &other),
+            signed.payload.replace(&removed, ""),
+        ] {
+            let mut t = signed.clone();
+            t.payload = tampered;
+            assert!(matches!(
+                verify_binding(&doc, &t),
+                Err(CryptoError::BadSignature)
+            ));
+        }
+        // Added to a binding signed without one.
+        let mut added = w.binding.clone();
+        added.payload = format!(
+            "{},\"document_key_commitment\":\"{c}\"}}",
+            added.payload.strip_suffix('}').unwrap()
+        );
+        assert!(matches!(
+            verify_binding(&doc, &added),
             Err(CryptoError::BadSignature)
         ));
     }

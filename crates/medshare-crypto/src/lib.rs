@@ -12,6 +12,7 @@
 
 pub mod blind;
 pub mod chain;
+pub mod commitment;
 pub mod error;
 pub mod hash;
 pub mod keys;

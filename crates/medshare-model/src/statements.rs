@@ -292,6 +292,12 @@ pub struct DocumentBinding {
     /// uploader's certificate; absent (false) in everything a person signs.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub service: bool,
+    /// Hex SHA-256 commitment to the document key (`medshare_crypto::commitment`): every
+    /// reader refuses a key that does not match, so every grantee opens the same manifest and
+    /// content. Absent in bindings signed before it existed (their readers check the manifest's
+    /// plaintext hash instead); serialized only when present, so their signatures still verify.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub document_key_commitment: Option<String>,
 }
 impl Statement for DocumentBinding {
     const KIND: StatementKind = StatementKind::DocumentBinding;

@@ -260,6 +260,7 @@ fn commit_body(
         uploader_key: key_id(&signing.public()),
         signed_at: time::OffsetDateTime::now_utc().unix_timestamp(),
         service: false,
+        document_key_commitment: None,
     });
     serde_json::to_vec(&CommitDocument {
         document_id,
