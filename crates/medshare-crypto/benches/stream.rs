@@ -2,7 +2,8 @@
 //! on a download and an upload, file to file, in one run: the previous client path (SHA-256 of
 //! the ciphertext, age decryption, SHA-256 of the plaintext and the write, in sequence on one
 //! thread), the pipelined path (`stream::open_hashed`/`seal_hashed`, whose decryption runs on all
-//! cores), plain `open_stream`/`seal_stream` (age's one-thread reader and writer, no hashing),
+//! cores), the download of a document whose binding commits to its key
+//! (`stream::open_ciphertext_hashed`: no plaintext hash), plain `open_stream`/`seal_stream` (age's one-thread reader and writer, no hashing),
 //! `parallel::open` (all cores, no hashing) and Go `age` when installed. Input and output files live in the
 //! system temp folder; dirty pages are flushed (`sync`, untimed) before each measurement; the
 //! median of RUNS is printed in MiB/s. No HTTP and no hub: see `medshare-bench transfer` for
@@ -10,7 +11,7 @@
 
 use medshare_crypto::parallel;
 use medshare_crypto::seal::{SealWriter, open_reader, open_stream, seal_stream};
-use medshare_crypto::stream::{open_hashed, seal_hashed};
+use medshare_crypto::stream::{open_ciphertext_hashed, open_hashed, seal_hashed};
 use medshare_crypto::{EncryptionKey, HashingReader, HashingWriter};
 use std::io::{BufReader, Read, Write};
 use std::path::Path;
@@ -93,6 +94,105 @@ fn timed(f: impl FnOnce()) -> (Duration, f64) {
     (t.elapsed(), cpu_secs() - c)
 }
 
+/// One thread, in memory: the primitives of the per-byte work, each implementation the client
+/// could use (`sha2` and `ring` SHA-256; RustCrypto and `ring` ChaCha20-Poly1305 opening 64 KiB
+/// STREAM chunks), MiB/s, median of `runs`.
+fn primitives(runs: usize) {
+    use chacha20poly1305::aead::AeadInPlace;
+    use chacha20poly1305::{ChaCha20Poly1305, KeyInit};
+    use sha2::Digest;
+    const TOTAL: usize = 256 * MIB;
+    let data: Vec<u8> = (0..4 * MIB).map(|i| (i * 31 % 251) as u8).collect();
+    let key = [7u8; 32];
+    let rc = ChaCha20Poly1305::new((&key).into());
+    let rk = ring::aead::LessSafeKey::new(
+        ring::aead::UnboundKey::new(&ring::aead::CHACHA20_POLY1305, &key).unwrap(),
+    );
+    let nonce = |i: usize| {
+        let mut n = [0u8; 12];
+        n[3..11].copy_from_slice(&(i as u64).to_be_bytes());
+        n
+    };
+    // 64 KiB chunks sealed once (with their tags), opened again and again.
+    let chunks: Vec<Vec<u8>> = data
+        .chunks(CHUNK)
+        .enumerate()
+        .map(|(i, c)| {
+            let mut v = c.to_vec();
+            let tag = rc
+                .encrypt_in_place_detached(&nonce(i).into(), b"", &mut v)
+                .unwrap();
+            v.extend_from_slice(&tag);
+            v
+        })
+        .collect();
+    let (mut work, mut work2) = (chunks.clone(), chunks.clone());
+    type Prim<'a> = (&'a str, Box<dyn FnMut() + 'a>);
+    let mut prims: Vec<Prim> = vec![
+        (
+            "SHA-256, sha2",
+            Box::new(|| {
+                let mut h = sha2::Sha256::new();
+                for _ in 0..TOTAL / data.len() {
+                    for c in data.chunks(256 * 1024) {
+                        h.update(c);
+                    }
+                }
+                std::hint::black_box(h.finalize());
+            }),
+        ),
+        (
+            "SHA-256, ring::digest",
+            Box::new(|| {
+                let mut h = ring::digest::Context::new(&ring::digest::SHA256);
+                for _ in 0..TOTAL / data.len() {
+                    for c in data.chunks(256 * 1024) {
+                        h.update(c);
+                    }
+                }
+                std::hint::black_box(h.finish());
+            }),
+        ),
+        (
+            "ChaCha20-Poly1305 open, RustCrypto",
+            Box::new(|| {
+                for _ in 0..TOTAL / data.len() {
+                    for (i, (w, c)) in work.iter_mut().zip(&chunks).enumerate() {
+                        w.copy_from_slice(c);
+                        let (d, t) = w.split_at_mut(CHUNK);
+                        rc.decrypt_in_place_detached(&nonce(i).into(), b"", d, (&*t).into())
+                            .unwrap();
+                    }
+                }
+            }),
+        ),
+        (
+            "ChaCha20-Poly1305 open, ring",
+            Box::new(|| {
+                for _ in 0..TOTAL / data.len() {
+                    for (i, (w, c)) in work2.iter_mut().zip(&chunks).enumerate() {
+                        w.copy_from_slice(c);
+                        let n = ring::aead::Nonce::assume_unique_for_key(nonce(i));
+                        rk.open_in_place(n, ring::aead::Aad::empty(), w).unwrap();
+                    }
+                }
+            }),
+        ),
+    ];
+    let mut rates = vec![Vec::new(); prims.len()];
+    for _ in 0..runs {
+        for (i, (_, f)) in prims.iter_mut().enumerate() {
+            let t = Instant::now();
+            f();
+            rates[i].push((TOTAL / MIB) as f64 / t.elapsed().as_secs_f64());
+        }
+    }
+    println!("primitives, one thread, in memory (ChaCha20 cases include a 64 KiB copy per chunk):");
+    for ((name, _), r) in prims.iter().zip(rates) {
+        println!("  {name:<50} {:>8.1} MiB/s", median(r));
+    }
+}
+
 fn main() {
     // `cargo bench` passes `--bench`; numbers are ours.
     let nums: Vec<usize> = std::env::args().filter_map(|a| a.parse().ok()).collect();
@@ -143,6 +243,14 @@ fn main() {
                 let r = std::fs::File::open(&sealed).unwrap();
                 let w = std::fs::File::create(&out).unwrap();
                 std::hint::black_box(open_hashed(&key, r, w, |_| {}).unwrap());
+            }),
+        ),
+        (
+            "open: committed-key client path (open_ciphertext_hashed)",
+            Box::new(|| {
+                let r = std::fs::File::open(&sealed).unwrap();
+                let w = std::fs::File::create(&out).unwrap();
+                std::hint::black_box(open_ciphertext_hashed(&key, r, w, |_| {}).unwrap());
             }),
         ),
         (
@@ -219,6 +327,8 @@ fn main() {
         ));
     }
     let loadavg = || std::fs::read_to_string("/proc/loadavg").unwrap_or_default();
+    println!("load average before the primitives: {}", loadavg().trim());
+    primitives(runs);
     println!(
         "{size_mib} MiB, median of {runs} runs (cases interleaved run by run), file to file: \
          MiB/s, and CPU seconds per GiB (all threads); load average at start: {}",

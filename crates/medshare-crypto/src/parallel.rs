@@ -4,7 +4,9 @@
 //! with ChaCha20-Poly1305 under the payload key = HKDF-SHA256(salt = the 16-byte payload nonce,
 //! ikm = file key, info "payload"), nonce = 11-byte big-endian chunk counter || last-chunk flag.
 //! Once the payload key is known the chunks are independent, so a batch of them is decrypted in
-//! parallel (rayon) and released in order. The `age` crate does not expose the file key through
+//! parallel (rayon) and released in order. The chunk AEAD is `ring`'s ChaCha20-Poly1305
+//! (BoringSSL's assembly, about 2.5 times RustCrypto's on the benchmark machine: see
+//! docs/dependencies.md); the tests seal with RustCrypto's and compare against age's own reader. The `age` crate does not expose the file key through
 //! its streaming API, so the header is read here, with maintained code doing the parts that
 //! matter: `age-core`'s stanza parser, and `age::Identity::unwrap_stanzas` (the X25519 unwrap).
 //! Before any plaintext is released the header MAC (HMAC-SHA256 under HKDF(file key,
@@ -28,10 +30,9 @@ use age_core::primitives::hkdf;
 use age_core::secrecy::ExposeSecret;
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD_NO_PAD;
-use chacha20poly1305::aead::AeadInPlace;
-use chacha20poly1305::{ChaCha20Poly1305, Key, KeyInit, Nonce, Tag};
 use hmac::{Hmac, Mac};
 use rayon::prelude::*;
+use ring::aead::{Aad, CHACHA20_POLY1305, LessSafeKey, Nonce, UnboundKey};
 use sha2::Sha256;
 use std::io::{self, BufRead, BufReader, Read, Write};
 use zeroize::{Zeroize, Zeroizing};
@@ -107,12 +108,12 @@ fn read_header(input: &mut impl BufRead) -> Result<Vec<u8>, CryptoError> {
 }
 
 /// Read and check an age header from `input` (left at the first payload chunk) and derive the
-/// payload's AEAD. Wrong keys give [`CryptoError::NoMatchingKey`]; anything malformed or
-/// altered [`CryptoError::Decrypt`].
+/// payload key. Wrong keys give [`CryptoError::NoMatchingKey`]; anything malformed or altered
+/// [`CryptoError::Decrypt`].
 fn open_header(
     identity: &EncryptionKey,
     input: &mut impl BufRead,
-) -> Result<ChaCha20Poly1305, CryptoError> {
+) -> Result<Zeroizing<[u8; 32]>, CryptoError> {
     let header = read_header(input)?;
     let (stanzas, mac) = parse_header(&header).ok_or(CryptoError::Decrypt)?;
     let mut nonce = [0u8; 16];
@@ -132,21 +133,34 @@ fn open_header(
         <Hmac<Sha256> as Mac>::new_from_slice(&mac_key[..]).map_err(|_| CryptoError::Decrypt)?;
     hmac.update(&header[..header.len() - ENCODED_MAC_LENGTH - 2]);
     hmac.verify_slice(&mac).map_err(|_| CryptoError::Decrypt)?;
-    let payload_key = Zeroizing::new(hkdf(&nonce, b"payload", file_key.expose_secret()));
-    Ok(ChaCha20Poly1305::new(Key::from_slice(&payload_key[..])))
+    Ok(Zeroizing::new(hkdf(
+        &nonce,
+        b"payload",
+        file_key.expose_secret(),
+    )))
+}
+
+/// The payload's AEAD under `payload_key`.
+fn payload_aead(payload_key: &[u8; 32]) -> LessSafeKey {
+    LessSafeKey::new(
+        UnboundKey::new(&CHACHA20_POLY1305, payload_key)
+            .expect("32 bytes is a ChaCha20-Poly1305 key"),
+    )
 }
 
 /// STREAM nonce: 11-byte big-endian counter, then the last-chunk flag.
-fn chunk_nonce(counter: u64, last: bool) -> Nonce {
+fn chunk_nonce(counter: u64, last: bool) -> [u8; 12] {
     let mut n = [0u8; 12];
     n[3..11].copy_from_slice(&counter.to_be_bytes());
     n[11] = u8::from(last);
-    n.into()
+    n
 }
 
-/// Decrypt one wire chunk in place (the tag is checked before anything is decrypted).
+/// Decrypt one wire chunk in place. `ring` authenticates and decrypts in one pass and
+/// overwrites the chunk with zeros if its tag does not verify; either way nothing of a batch
+/// that failed is released.
 fn decrypt_chunk(
-    aead: &ChaCha20Poly1305,
+    aead: &LessSafeKey,
     chunk: &mut [u8],
     counter: u64,
     last: bool,
@@ -156,8 +170,10 @@ fn decrypt_chunk(
         // both).
         return Err(CryptoError::Decrypt);
     }
-    let (data, tag) = chunk.split_at_mut(chunk.len() - TAG);
-    aead.decrypt_in_place_detached(&chunk_nonce(counter, last), b"", data, Tag::from_slice(tag))
+    // Each (payload key, nonce) pair is used once: the counter only grows.
+    let nonce = Nonce::assume_unique_for_key(chunk_nonce(counter, last));
+    aead.open_in_place(nonce, Aad::empty(), chunk)
+        .map(|_| ())
         .map_err(|_| CryptoError::Decrypt)
 }
 
@@ -174,7 +190,9 @@ pub fn plaintext_len(batch: &[u8]) -> usize {
 /// An age payload being decrypted a batch at a time.
 pub struct Payload<R> {
     input: R,
-    aead: ChaCha20Poly1305,
+    /// `ring` keeps the payload key in this value and does not wipe it when dropped (see
+    /// docs/security.md); the derived key itself is wiped.
+    aead: LessSafeKey,
     counter: u64,
     finished: bool,
     /// Chunks per batch ([`BATCH_CHUNKS`]; smaller in tests, to cross batches cheaply).
@@ -184,7 +202,8 @@ pub struct Payload<R> {
 impl<R: BufRead> Payload<R> {
     /// Read and check the header of an age file on `input` (see [`open_header`]).
     pub fn open(identity: &EncryptionKey, mut input: R) -> Result<Self, CryptoError> {
-        let aead = open_header(identity, &mut input)?;
+        let payload_key = open_header(identity, &mut input)?;
+        let aead = payload_aead(&payload_key);
         Ok(Self {
             input,
             aead,
@@ -285,6 +304,8 @@ fn open_batched<R: Read, W: Write>(
 mod tests {
     use super::*;
     use crate::seal::{open_bytes, seal_bytes};
+    use chacha20poly1305::aead::AeadInPlace;
+    use chacha20poly1305::{ChaCha20Poly1305, Key, KeyInit};
     use std::fmt::Write as _;
 
     fn pattern(len: usize, seed: u32) -> Vec<u8> {
@@ -441,11 +462,13 @@ mod tests {
         let file = seal_bytes(&[key.recipient()], &data).unwrap();
         let start = header_end(&file) + 16;
         let mut header = &file[..];
-        let aead = open_header(&key, &mut header).unwrap();
+        let payload_key = open_header(&key, &mut header).unwrap();
+        // Sealed with RustCrypto's implementation, opened with ring's (and by age).
+        let aead = ChaCha20Poly1305::new(Key::from_slice(&payload_key[..]));
         let seal = |plain: &[u8], counter: u64, last: bool| {
             let mut v = plain.to_vec();
             let tag = aead
-                .encrypt_in_place_detached(&chunk_nonce(counter, last), b"", &mut v)
+                .encrypt_in_place_detached(&chunk_nonce(counter, last).into(), b"", &mut v)
                 .unwrap();
             v.extend_from_slice(&tag);
             v

@@ -13,7 +13,6 @@ use crate::CryptoError;
 use crate::keys::EncryptionKey;
 use crate::parallel::{BATCH_BYTES, Payload, plaintext_chunks, plaintext_len};
 use crate::seal::SealWriter;
-use sha2::{Digest, Sha256};
 use std::io::{self, BufReader, Read, Write};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::{Receiver, SyncSender, sync_channel};
@@ -37,6 +36,26 @@ pub struct Digests {
     pub ciphertext_sha256: [u8; 32],
     /// Ciphertext bytes.
     pub ciphertext_size: u64,
+}
+
+/// SHA-256 on the pipeline's threads: `ring`'s (BoringSSL's SHA-NI code, faster than `sha2`'s
+/// on the benchmark machine: docs/dependencies.md). The tests check it against `sha2`.
+struct Sha256(ring::digest::Context);
+
+impl Sha256 {
+    fn new() -> Self {
+        Self(ring::digest::Context::new(&ring::digest::SHA256))
+    }
+    fn update(&mut self, data: &[u8]) {
+        self.0.update(data);
+    }
+    fn finalize(self) -> [u8; 32] {
+        self.0
+            .finish()
+            .as_ref()
+            .try_into()
+            .expect("SHA-256 digests are 32 bytes")
+    }
 }
 
 /// Plaintext in flight: wiped when dropped.
@@ -166,14 +185,14 @@ where
                     .unwrap_or_else(|_| Zeroizing::new(Vec::with_capacity(CHUNK)));
                 let n = fill_vec(&mut input, &mut buf)?;
                 if n == 0 {
-                    return Ok((hasher.finalize().into(), total));
+                    return Ok((hasher.finalize(), total));
                 }
                 hasher.update(&buf[..]);
                 total += n as u64;
                 progress(n as u64);
                 if plain_tx.send(buf).is_err() {
                     // The sealer stopped; its error is the one reported.
-                    return Ok((hasher.finalize().into(), total));
+                    return Ok((hasher.finalize(), total));
                 }
             }
         });
@@ -188,7 +207,7 @@ where
                 total += chunk.len() as u64;
             }
             output.flush()?;
-            Ok((hasher.finalize().into(), total))
+            Ok((hasher.finalize(), total))
         });
         // Stage 2 (this thread): age's encryption. The channels are dropped when it returns,
         // which stops the other stages if it failed.
@@ -299,7 +318,7 @@ where
                 let mut buf = Vec::new();
                 let n = fill_vec(&mut input, &mut buf)?;
                 if n == 0 {
-                    return Ok((hasher.finalize().into(), total));
+                    return Ok((hasher.finalize(), total));
                 }
                 hasher.update(&buf);
                 total += n as u64;
@@ -309,7 +328,7 @@ where
                     sending = false;
                 }
             }
-            Ok((hasher.finalize().into(), total))
+            Ok((hasher.finalize(), total))
         });
         // Stage 3: write (and hash) the plaintext.
         let sink = s.spawn(move || -> io::Result<(Option<[u8; 32]>, u64)> {
@@ -330,7 +349,7 @@ where
                 let _ = back_tx.try_send(batch);
             }
             output.flush()?;
-            Ok((hasher.map(|h| h.finalize().into()), total))
+            Ok((hasher.map(Sha256::finalize), total))
         });
         // Stage 2 (this thread): the header check, then batches of chunks decrypted on all
         // cores. Its channels are dropped when it returns: the writer finishes, the reader
@@ -385,8 +404,10 @@ mod tests {
         crate::test_bytes(len, 0x9e37_79b9)
     }
 
+    /// `sha2`'s SHA-256, to check the pipeline's (`ring`'s).
     fn sha(b: &[u8]) -> [u8; 32] {
-        Sha256::digest(b).into()
+        use sha2::Digest;
+        sha2::Sha256::digest(b).into()
     }
 
     /// Offset of the payload's first chunk (after the header and the 16-byte nonce).
