@@ -16,6 +16,7 @@
 //! ```
 #![forbid(unsafe_code)]
 
+pub mod engine;
 mod pdf;
 pub mod prepare;
 
@@ -199,23 +200,19 @@ fn mean(p: &OcrPage) -> f32 {
     .mean_confidence()
 }
 
-/// Tesseract on one grey page; words and confidences from its TSV output.
+/// Tesseract on one grey page; words and confidences from its TSV output. The engine (its
+/// language models loaded) is taken from the process's [`engine`] pool and given back after.
 fn recognise(g: &image::GrayImage, options: &OcrOptions) -> Result<OcrPage, OcrError> {
     let (w, h) = g.dimensions();
-    let engine = tesseract::Tesseract::new(options.datapath.as_deref(), Some(&options.languages))
-        .map_err(|_| OcrError::Engine(options.languages.clone()))?;
+    let engine = engine::take(options)?;
     let mut t = engine
-        // Sauvola's local threshold copes with the shadows and uneven light of phone photos.
-        .set_variable("thresholding_method", "2")
-        .map_err(|_| OcrError::Recognition)?
-        .set_variable("debug_file", "/dev/null")
-        .map_err(|_| OcrError::Recognition)?
         .set_frame(g.as_raw(), w as i32, h as i32, 1, w as i32)
         .map_err(|_| OcrError::Recognition)?
         .set_source_resolution(300)
         .recognize()
         .map_err(|_| OcrError::Recognition)?;
     let tsv = t.get_tsv_text(0).map_err(|_| OcrError::Recognition)?;
+    engine::give_back(options, t);
     Ok(parse_tsv(&tsv))
 }
 
