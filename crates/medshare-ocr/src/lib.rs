@@ -48,9 +48,9 @@ pub enum OcrError {
     /// The image could not be decoded.
     #[error(transparent)]
     Image(#[from] prepare::DecodeError),
-    /// The PDF could not be parsed.
-    #[error("PDF could not be read")]
-    Pdf,
+    /// The PDF could not be parsed, or its structure inflates past the bound (a PDF bomb).
+    #[error(transparent)]
+    Pdf(#[from] medshare_classify::scan::ScanError),
     /// The PDF holds no page image this reader decodes (its pages are JBIG2, CCITT fax or
     /// JPEG 2000 images, or larger than the limit); the number is the PDF's pages.
     #[error(

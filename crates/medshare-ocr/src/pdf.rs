@@ -15,7 +15,7 @@ pub(crate) struct PdfPages {
 }
 
 pub(crate) fn page_images_decoded(bytes: &[u8], max_pages: usize) -> Result<PdfPages, OcrError> {
-    let pdf = ScannedPdf::parse(bytes).map_err(|_| OcrError::Pdf)?;
+    let pdf = ScannedPdf::parse(bytes)?;
     let images: Vec<DynamicImage> = (0..pdf.pages_to_read().min(max_pages))
         .filter_map(|i| pdf.page_image(i))
         .filter_map(|p| match p.pixels {
