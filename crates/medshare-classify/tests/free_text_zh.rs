@@ -249,8 +249,10 @@ fn chinese_free_text_written_blind() {
 }
 
 /// Floors under the held-out figures recorded in docs/classification.md. First run of the
-/// held-out half, 2026-11-29, before any rule was changed for this set: text 66/90, PDF 66/90.
-const HELD_OUT_FLOORS: &[(&str, f64)] = &[("text", 0.73), ("pdf", 0.73)];
+/// held-out half, 2026-11-29, before any rule was changed for this set: text 66/90, PDF 66/90
+/// (the held-out result). After tuning the rules on the development half only (its misses
+/// read, the held-out half's never): text 75/90, PDF 75/90.
+const HELD_OUT_FLOORS: &[(&str, f64)] = &[("text", 0.82), ("pdf", 0.82)];
 
 fn miss(l: &Labelled, route: &str, c: &Classification) -> String {
     let evidence: Vec<String> = c
