@@ -26,6 +26,20 @@ use std::io::Read;
 /// streams are a few megabytes.
 pub const MAX_INFLATED: u64 = 32 * 1024 * 1024;
 
+/// Names in a stream's dictionary that mark a stream text extraction does not inflate: font
+/// programs (`/Length1`, `/Length2`, `/Subtype /Type1C` ...), XMP metadata, attached files and
+/// ICC profiles (`/Alternate`).
+const NOT_INFLATED: &[&[u8]] = &[
+    b"/Length1",
+    b"/Length2",
+    b"/Type1C",
+    b"/CIDFontType0C",
+    b"/OpenType",
+    b"/Metadata",
+    b"/EmbeddedFile",
+    b"/Alternate",
+];
+
 /// Why a PDF was not loaded.
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
 pub enum PdfError {
@@ -124,11 +138,15 @@ pub(crate) fn measure(bytes: &[u8]) -> Inflation {
         } else if data.starts_with(b"\n") || data.starts_with(b"\r") {
             data = &data[1..];
         }
-        // Totals: 0 cross-reference, 1 object streams, 2 the rest.
+        // Totals: 0 cross-reference, 1 object streams, 2 the rest, less what reading text
+        // never inflates: embedded font programs (a whole CJK font is 15-20 MB), metadata,
+        // attached files, colour profiles.
         let kind = if has_name(dict, b"/XRef") {
             0
         } else if has_name(dict, b"/ObjStm") {
             1
+        } else if NOT_INFLATED.iter().any(|n| has_name(dict, n)) {
+            continue;
         } else {
             2
         };
@@ -253,13 +271,19 @@ mod tests {
             b"\nendstream\nendobj\n4 0 obj\n<< /Subtype /Image /Filter /FlateDecode >>\nstream\n",
         );
         pdf.extend(deflate(&[0; 100_000]));
+        pdf.extend(
+            b"\nendstream\nendobj\n5 0 obj\n<< /Length1 90000 /Filter /FlateDecode >>\nstream\n",
+        );
+        pdf.extend(deflate(&[0; 90_000]));
+        pdf.extend(b"\nendstream\nendobj\n6 0 obj\n<< /Filter /FlateDecode >>\nstream\n");
+        pdf.extend(deflate(&[b'q'; 1234]));
         pdf.extend(b"\nendstream\nendobj\n");
         assert_eq!(
             measure(&pdf),
             Inflation {
                 xref: 700,
                 object_streams: 5000,
-                other: 0
+                other: 1234
             }
         );
         assert!(has_name(b"<< /XRef >>", b"/XRef"));
