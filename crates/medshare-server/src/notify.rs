@@ -24,8 +24,8 @@ use tokio_util::sync::CancellationToken;
 ///
 /// Each recipient with a live stream has a channel of this many slots, allocated (and written)
 /// up front: with ten thousand doctors streaming, one tab each, that is ten thousand channels.
-/// A slot holds an `Arc` of the event, not the event (40 bytes instead of about 120), so a
-/// recipient's channel is 1.25 KiB rather than the 7.5 KiB that 64 events inline took
+/// A slot holds an `Arc` of the event, not the event (40 bytes with its lock instead of 112),
+/// so a recipient's channel is 1.25 KiB rather than the 7 KiB that 64 events inline took
 /// (docs/benchmarks.md §9).
 const STREAM_BACKLOG: usize = 32;
 
