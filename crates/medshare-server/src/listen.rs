@@ -153,3 +153,83 @@ fn finished(r: hyper::Result<()>) {
         tracing::trace!(error = %e, "connection ended with an error");
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+    fn app() -> Router {
+        Router::new().route(
+            "/who",
+            axum::routing::any(|ConnectInfo(peer): ConnectInfo<SocketAddr>| async move {
+                peer.ip().to_string()
+            }),
+        )
+    }
+
+    /// One port serves HTTP/1.1 (even when its first bytes arrive one at a time and begin like
+    /// the HTTP/2 preface) and HTTP/2 with prior knowledge, each with the peer's address; after
+    /// the shutdown signal `serve` returns once its connections have finished.
+    #[tokio::test]
+    async fn serves_http1_and_http2_on_one_port_and_shuts_down() {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        let served = tokio::spawn(serve(listener, app(), async {
+            let _ = stopped.await;
+        }));
+
+        // HTTP/1.1: "P" alone could start "PRI", so the protocol is chosen on the next byte.
+        let mut tcp = TcpStream::connect(addr).await.unwrap();
+        tcp.set_nodelay(true).unwrap();
+        tcp.write_all(b"P").await.unwrap();
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        tcp.write_all(
+            b"UT /who HTTP/1.1\r\nhost: hub\r\ncontent-length: 0\r\nconnection: close\r\n\r\n",
+        )
+        .await
+        .unwrap();
+        let mut answer = String::new();
+        tcp.read_to_string(&mut answer).await.unwrap();
+        assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
+        assert!(answer.ends_with("127.0.0.1"), "{answer}");
+
+        // HTTP/2 with prior knowledge.
+        let tcp = TcpStream::connect(addr).await.unwrap();
+        let (mut send, conn) = hyper::client::conn::http2::handshake::<_, _, axum::body::Body>(
+            TokioExecutor::new(),
+            TokioIo::new(tcp),
+        )
+        .await
+        .unwrap();
+        let client = tokio::spawn(conn);
+        let res = send
+            .send_request(
+                hyper::Request::get(format!("http://{addr}/who"))
+                    .body(Body::empty())
+                    .unwrap(),
+            )
+            .await
+            .unwrap();
+        assert_eq!(res.status(), 200);
+        assert_eq!(res.version(), hyper::Version::HTTP_2);
+        let body = axum::body::to_bytes(Body::new(res.into_body()), 1024)
+            .await
+            .unwrap();
+        assert_eq!(&body[..], b"127.0.0.1");
+
+        // The HTTP/2 connection is still open: shutdown sends it GOAWAY and waits for it.
+        stop.send(()).unwrap();
+        tokio::time::timeout(Duration::from_secs(10), served)
+            .await
+            .expect("serve returns after shutdown")
+            .unwrap();
+        drop(send);
+        let _ = client.await;
+        assert!(
+            TcpStream::connect(addr).await.is_err(),
+            "no longer listening"
+        );
+    }
+}
