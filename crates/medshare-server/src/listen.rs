@@ -45,6 +45,11 @@ pub async fn serve(
             conn = Listener::accept(&mut listener) => conn,
             _ = &mut shutdown => break,
         };
+        // Small writes (an event on a long-lived stream) go out at once rather than waiting
+        // for the previous segment's acknowledgement (Nagle), as nginx's `tcp_nodelay on`.
+        if let Err(e) = tcp.set_nodelay(true) {
+            tracing::debug!(error = %e, "TCP_NODELAY not set");
+        }
         let (router, stop, close_rx) = (router.clone(), stop.clone(), close_rx.clone());
         tokio::spawn(async move {
             match is_http2(&tcp).await {
