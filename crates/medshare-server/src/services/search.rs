@@ -93,6 +93,31 @@ pub async fn search(state: &AppState, caller: &Caller, req: SearchRequest) -> Ap
     };
     // With `since`, an empty answer still lists what is readable: nothing.
     let none_current = || since.map(|_| Vec::new());
+    let key = PageKey {
+        reader: caller.id(),
+        institution: caller.practitioner.institution_id,
+        patient_ref: req.patient_ref.clone(),
+        limit,
+        cursor: req.cursor.clone(),
+        since: req.since.clone(),
+    };
+    let entry = |pid, basis: &'static str| {
+        Entry::new(Action::Search, true, basis)
+            .by(&caller.practitioner)
+            .patient(pid)
+    };
+    // A page answered before names the patient its reference resolved to (a reference never
+    // moves to another patient): the access decision is taken again, on inputs no write has
+    // changed since the page was computed.
+    if let Some(page) = state.policy_cache.page(&key) {
+        let basis = policy::patient_basis(state, caller, page.patient).await?;
+        if page.basis == basis && n < page.valid_before {
+            // The same decision on the same inputs: the same entry in the log, durable first.
+            let receipt = audit::submit(state, entry(page.patient, page.logged_basis)).await;
+            receipt.durable().await.map_err(audit::log_failed)?;
+            return Ok(page.body.clone());
+        }
+    }
     let Some(pid) = state
         .store
         .patient_by_refs(std::slice::from_ref(&req.patient_ref))
@@ -105,33 +130,11 @@ pub async fn search(state: &AppState, caller: &Caller, req: SearchRequest) -> Ap
         .await?;
         return encode(&empty(none_current()));
     };
-    let key = PageKey {
-        reader: caller.id(),
-        institution: caller.practitioner.institution_id,
-        patient_ref: req.patient_ref.clone(),
-        limit,
-        cursor: req.cursor.clone(),
-        since: req.since.clone(),
-    };
     // Before any policy input is read: a write from here on makes what is read stale.
     let ticket = state.policy_cache.ticket(pid);
     let who = Who::from(caller);
     let patient_basis = policy::patient_basis(state, caller, pid).await?;
-    let entry = |basis: &'static str| {
-        Entry::new(Action::Search, true, basis)
-            .by(&caller.practitioner)
-            .patient(pid)
-    };
-    if let Some(page) = state.policy_cache.page(&key)
-        && page.patient == pid
-        && page.basis == patient_basis
-        && n < page.valid_before
-    {
-        // The same decision on the same inputs: the same entry in the log, durable first.
-        let receipt = audit::submit(state, entry(page.logged_basis)).await;
-        receipt.durable().await.map_err(audit::log_failed)?;
-        return Ok(page.body.clone());
-    }
+    let entry = |basis| entry(pid, basis);
     // With patient-wide access the outcome is known now: the entry commits while the response
     // is assembled. Otherwise it depends on the grants found below.
     let early = if patient_basis.allowed() {
