@@ -80,7 +80,19 @@ impl HubProcess {
     pub async fn start_with(data_dir: &Path, config: Option<&Path>) -> anyhow::Result<Self> {
         let port_file = data_dir.with_extension("port");
         let exe = std::env::current_exe().context("cannot find this executable")?;
-        let child = Command::new(exe)
+        // `MEDSHARE_BENCH_HUB_WRAPPER="heaptrack -o FILE"` runs the hub under a profiler (its
+        // pid, and so the RSS figures, are then the wrapper's).
+        let wrapper = std::env::var("MEDSHARE_BENCH_HUB_WRAPPER").unwrap_or_default();
+        let mut wrapper = wrapper.split_whitespace();
+        let mut command = match wrapper.next() {
+            Some(program) => {
+                let mut c = Command::new(program);
+                c.args(wrapper).arg(exe);
+                c
+            }
+            None => Command::new(exe),
+        };
+        let child = command
             .arg("hub")
             .arg("--data-dir")
             .arg(data_dir)

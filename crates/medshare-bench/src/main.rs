@@ -32,7 +32,7 @@
 
 /// jemalloc returns freed memory to the system (a background thread purges pages unused for ten
 /// seconds); glibc's per-thread arenas kept a long-running hub's freed memory: docs/operations.md.
-#[cfg(unix)]
+#[cfg(all(unix, not(feature = "system-allocator")))]
 #[global_allocator]
 static ALLOCATOR: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
 

@@ -36,6 +36,11 @@ pub struct Args {
     /// Seconds to watch the hub's memory after the streams close.
     #[arg(long, default_value_t = 30)]
     after_secs: u64,
+    /// Seconds after opening the streams at which the hub's memory is read a second time, once
+    /// the allocator has returned the pages the opening itself used and freed (jemalloc purges
+    /// pages unused for 10 s): what an idle stream costs for as long as it stays open.
+    #[arg(long, default_value_t = 15)]
+    settle_secs: u64,
     /// 0: HTTP/1.1, one connection per stream (`Client::follow`). K > 0: HTTP/2 (cleartext,
     /// prior knowledge), K streams multiplexed on each connection, as K tabs of one browser
     /// share one HTTP/2 connection to the hub's origin (at most 200: the hub's
@@ -63,6 +68,10 @@ struct Record {
     /// Hub RSS before the streams, with all open, and after they closed (KiB).
     rss_baseline_kib: u64,
     rss_open_kib: u64,
+    /// Hub RSS `settle_secs` after the streams opened (KiB), and per stream from it.
+    rss_settled_kib: u64,
+    settle_secs: u64,
+    per_stream_settled_kib: f64,
     rss_after_kib: Vec<(u64, u64)>,
     per_stream_kib: f64,
     /// Time to open every stream.
@@ -83,6 +92,7 @@ pub async fn run(mut a: Args) -> anyhow::Result<()> {
         a.streams = a.streams.min(200);
         a.notifications = a.notifications.min(3);
         a.after_secs = a.after_secs.min(5);
+        a.settle_secs = a.settle_secs.min(5);
     }
     let out = Out::new(a.json);
     let machine = Machine::describe();
@@ -234,6 +244,18 @@ pub async fn run(mut a: Args) -> anyhow::Result<()> {
         base / 1024,
         open / 1024
     ));
+    tokio::time::sleep_until(
+        (opened + Duration::from_secs_f64(open_secs) + Duration::from_secs(a.settle_secs.max(3)))
+            .into(),
+    )
+    .await;
+    let settled = proc_status_kib(hub.pid, "VmRSS").unwrap_or(0);
+    let per_stream_settled = (settled.saturating_sub(base)) as f64 / total as f64;
+    out.say(format!(
+        "{} s after opening: hub RSS {} MiB: {per_stream_settled:.1} KiB per stream (settled)",
+        a.settle_secs.max(3),
+        settled / 1024
+    ));
 
     // Notifications with every stream open: each share is one event to every stream.
     let mut delivery = Vec::new();
@@ -312,6 +334,9 @@ pub async fn run(mut a: Args) -> anyhow::Result<()> {
         connections,
         rss_baseline_kib: base,
         rss_open_kib: open,
+        rss_settled_kib: settled,
+        settle_secs: a.settle_secs.max(3),
+        per_stream_settled_kib: per_stream_settled,
         rss_after_kib: after,
         per_stream_kib: per_stream,
         open_secs,

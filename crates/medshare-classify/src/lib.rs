@@ -29,6 +29,7 @@ mod hl7;
 mod image;
 pub mod labs;
 pub mod ocr;
+mod pdf_load;
 mod rules;
 pub mod scan;
 mod tabular;
@@ -39,6 +40,7 @@ pub use critical::{CriticalRules, Threshold};
 pub use detect::{Format, detect};
 pub use labs::{Observation, Value};
 pub use ocr::{OcrText, classify_ocr, needs_ocr};
+pub use pdf_load::{MAX_INFLATED as MAX_PDF_INFLATED, PdfError};
 
 use medshare_model::identifiers::PatientIdentifier;
 use serde::{Deserialize, Serialize};

@@ -187,6 +187,26 @@ pub fn classify_ocr(bytes: &[u8], ocr: &OcrText, options: &Options) -> Classific
     c
 }
 
+/// Say that `unread` pages of a scanned PDF were not read (past the first
+/// [`crate::scan::MAX_PAGES`], or with an image the reader does not decode: JBIG2, CCITT fax,
+/// JPEG 2000, over [`crate::scan::MAX_PAGE_PIXELS`]), and mark the result low confidence: what
+/// was read may not be the whole document, so the doctor confirms the class and values. The
+/// native reader (`medshare-ocr`) and the browser's (`medshare-wasm-classify`) both call this.
+pub fn note_unread_pages(c: &mut Classification, unread: usize) {
+    if unread == 0 {
+        return;
+    }
+    c.evidence.push(ev(
+        "OCR",
+        format!(
+            "{unread} page(s) not read (past the first {} or an image this device does not decode); low confidence: confirm the class and values",
+            crate::scan::MAX_PAGES
+        ),
+    ));
+    c.confidence = c.confidence.min(crate::LOW_CONFIDENCE);
+    c.low_confidence = true;
+}
+
 fn ev(source: &str, found: impl Into<String>) -> Evidence {
     Evidence {
         source: source.into(),

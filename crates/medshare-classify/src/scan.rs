@@ -36,6 +36,9 @@ pub const MAX_PAGE_PIXELS: u64 = 40_000_000;
 pub enum ScanError {
     #[error("PDF could not be read")]
     Pdf,
+    /// Its compressed cross-reference inflates past [`crate::MAX_PDF_INFLATED`].
+    #[error(transparent)]
+    Bomb(crate::PdfError),
 }
 
 /// A page image as the PDF stores it, or decoded to 8-bit pixels.
@@ -65,7 +68,13 @@ pub struct ScannedPdf {
 
 impl ScannedPdf {
     pub fn parse(bytes: &[u8]) -> Result<Self, ScanError> {
-        let doc = Document::load_mem(bytes).map_err(|_| ScanError::Pdf)?;
+        // Bounded (`pdf_load`): object streams past the bound are left out, and their pages
+        // with them (counted as unread only if the page tree outside them lists them).
+        let doc = match crate::pdf_load::load(bytes) {
+            Ok(loaded) => loaded.doc,
+            Err(e @ crate::PdfError::Bomb) => return Err(ScanError::Bomb(e)),
+            Err(_) => return Err(ScanError::Pdf),
+        };
         let pages = doc.get_pages().into_values().collect();
         Ok(Self { doc, pages })
     }

@@ -13,23 +13,55 @@ use std::io::Read;
 const MAX_DOCX_XML: u64 = 64 * 1024 * 1024;
 
 pub(crate) fn read_pdf(bytes: &[u8], c: &mut Classification) {
-    match pdf_text(bytes) {
+    let loaded = match crate::pdf_load::load(bytes) {
+        Ok(l) => l,
+        Err(e) => {
+            c.skip(SkipCode::PdfText, None);
+            let why = match e {
+                crate::PdfError::Bomb => e.to_string(),
+                crate::PdfError::Damaged => "no extractable text (scanned?)".into(),
+            };
+            c.decide(DocumentClass::Other, 0.1, vec![ev("PDF", why)]);
+            return;
+        }
+    };
+    let text = if loaded.contents_over {
+        None
+    } else {
+        pdf_text(&loaded.doc)
+    };
+    match text {
         Some(text) => read_text_str(&text, c),
         None => {
             c.skip(SkipCode::PdfText, None);
-            c.decide(
-                DocumentClass::Other,
-                0.1,
-                vec![ev("PDF", "no extractable text (scanned?)")],
-            );
+            let why = if loaded.contents_over {
+                format!(
+                    "page contents inflate past {} MiB (a possible PDF bomb): text not read",
+                    crate::MAX_PDF_INFLATED >> 20
+                )
+            } else {
+                "no extractable text (scanned?)".into()
+            };
+            c.decide(DocumentClass::Other, 0.1, vec![ev("PDF", why)]);
         }
+    }
+    if loaded.object_streams_dropped {
+        // What was read may be part of the document only: the doctor confirms.
+        c.evidence.push(ev(
+            "PDF",
+            format!(
+                "compressed object streams inflate past {} MiB (a possible PDF bomb): not read; low confidence",
+                crate::MAX_PDF_INFLATED >> 20
+            ),
+        ));
+        c.confidence = c.confidence.min(crate::LOW_CONFIDENCE);
+        c.low_confidence = true;
     }
 }
 
 /// The PDF's text layer, page by page (`lopdf`: fonts' encodings and ToUnicode maps applied).
 /// A page whose text cannot be read is left out; no text at all is `None`.
-fn pdf_text(bytes: &[u8]) -> Option<String> {
-    let doc = lopdf::Document::load_mem(bytes).ok()?;
+fn pdf_text(doc: &lopdf::Document) -> Option<String> {
     let pages: Vec<u32> = doc.get_pages().keys().copied().collect();
     let mut out = String::new();
     for chunk in doc.extract_text_chunks(&pages).into_iter().flatten() {

@@ -5,7 +5,7 @@
 //!     node web/bench/ocr.mjs --runs 5 --save /tmp/ocr-pages    # the browser's figures, and its pages
 //!     cargo bench -p medshare-ocr --bench page_time -- /tmp/ocr-pages [--runs 5]
 //!
-//! For each image (JPEG or PNG) of the folder, interleaved run by run so load changes hit both
+//! For each image (JPEG, PNG or TIFF) of the folder, interleaved run by run so load changes hit both
 //! alike: `medshare_ocr::ocr_with` with eng+chi_tra+chi_sim (decoding, the upright/straighten
 //! preparation, Tesseract through libtesseract with the models loaded for the page, the
 //! 180/90/270 retry when read poorly: what `medshare classify` does for a photo), and
@@ -59,7 +59,7 @@ fn main() {
         .filter(|p| {
             matches!(
                 p.extension().and_then(|e| e.to_str()),
-                Some("jpg" | "jpeg" | "png")
+                Some("jpg" | "jpeg" | "png" | "tif" | "tiff")
             )
         })
         .collect();
@@ -82,18 +82,22 @@ fn main() {
         options.languages
     );
     println!(
-        "{:<40} {:>14} {:>14} {:>8} {:>7} {:>7}",
-        "page", "library s", "CLI s", "ratio", "words", "cli w"
+        "{:<40} {:>14} {:>14} {:>14} {:>8} {:>8} {:>7} {:>7}",
+        "page", "lib cold s", "lib warm s", "CLI s", "cold/CLI", "warm/CLI", "words", "cli w"
     );
     for page in &pages {
         let bytes = std::fs::read(page).expect("page");
-        let (mut lib, mut cmd) = (Vec::new(), Vec::new());
+        let (mut lib, mut warm, mut cmd) = (Vec::new(), Vec::new(), Vec::new());
         let (mut words, mut cli_words) = (0, 0);
         for _ in 0..runs {
+            medshare_ocr::engine::release_all();
             let t = Instant::now();
             let text = medshare_ocr::ocr_with(&bytes, &options).expect("read");
             lib.push(t.elapsed().as_secs_f64());
             words = text.word_count();
+            let t = Instant::now();
+            medshare_ocr::ocr_with(&bytes, &options).expect("read");
+            warm.push(t.elapsed().as_secs_f64());
             let t = Instant::now();
             let out = Command::new("tesseract")
                 .arg(page)
@@ -121,19 +125,20 @@ fn main() {
                 .count();
         }
         assert!(words > 0, "{}: nothing read", page.display());
-        let (min_l, min_c) = (
-            lib.iter().copied().fold(f64::INFINITY, f64::min),
-            cmd.iter().copied().fold(f64::INFINITY, f64::min),
-        );
-        let (l, c) = (median(&mut lib), median(&mut cmd));
+        let min = |xs: &[f64]| xs.iter().copied().fold(f64::INFINITY, f64::min);
+        let (min_l, min_w, min_c) = (min(&lib), min(&warm), min(&cmd));
+        let (l, w, c) = (median(&mut lib), median(&mut warm), median(&mut cmd));
         println!(
-            "{:<40} {:>6.2} ({:>4.2}) {:>6.2} ({:>4.2}) {:>8.2} {:>7} {:>7}",
+            "{:<40} {:>6.2} ({:>4.2}) {:>6.2} ({:>4.2}) {:>6.2} ({:>4.2}) {:>8.2} {:>8.2} {:>7} {:>7}",
             page.file_name().unwrap_or_default().to_string_lossy(),
             l,
             min_l,
+            w,
+            min_w,
             c,
             min_c,
             l / c,
+            w / c,
             words,
             cli_words
         );

@@ -16,6 +16,7 @@
 //! ```
 #![forbid(unsafe_code)]
 
+pub mod engine;
 mod pdf;
 pub mod prepare;
 
@@ -47,12 +48,15 @@ pub enum OcrError {
     /// The image could not be decoded.
     #[error(transparent)]
     Image(#[from] prepare::DecodeError),
-    /// The PDF could not be parsed.
-    #[error("PDF could not be read")]
-    Pdf,
-    /// The PDF holds no scanned page images.
-    #[error("PDF has no page images to read")]
-    NoPageImages,
+    /// The PDF could not be parsed, or its structure inflates past the bound (a PDF bomb).
+    #[error(transparent)]
+    Pdf(#[from] medshare_classify::scan::ScanError),
+    /// The PDF holds no page image this reader decodes (its pages are JBIG2, CCITT fax or
+    /// JPEG 2000 images, or larger than the limit); the number is the PDF's pages.
+    #[error(
+        "PDF has no page image this device decodes ({0} page(s): JBIG2, CCITT fax, JPEG 2000 or over the size limit)"
+    )]
+    NoPageImages(usize),
     /// Tesseract failed on the page.
     #[error("the OCR engine failed on this page")]
     Recognition,
@@ -91,20 +95,29 @@ pub fn ocr_image_with(bytes: &[u8], options: &OcrOptions) -> Result<OcrResult, O
     })
 }
 
-/// Read the page images of an image-only (scanned) PDF, at most [`MAX_PAGES`].
+/// Read the page images of an image-only (scanned) PDF, at most [`MAX_PAGES`]. Pages that are
+/// not read are left out; [`ocr_pdf_counted`] counts them.
 pub fn ocr_pdf_with(bytes: &[u8], options: &OcrOptions) -> Result<OcrResult, OcrError> {
-    let images = pdf::page_images_decoded(bytes, MAX_PAGES)?;
+    ocr_pdf_counted(bytes, options).map(|(text, _)| text)
+}
+
+/// [`ocr_pdf_with`], and the number of the PDF's pages not read: past [`MAX_PAGES`], or with
+/// an image not decoded here (JBIG2, CCITT fax, JPEG 2000, over the size limit). A PDF none of
+/// whose pages can be read is [`OcrError::NoPageImages`].
+pub fn ocr_pdf_counted(bytes: &[u8], options: &OcrOptions) -> Result<(OcrResult, usize), OcrError> {
+    let pdf::PdfPages { images, unread } = pdf::page_images_decoded(bytes, MAX_PAGES)?;
     if images.is_empty() {
-        return Err(OcrError::NoPageImages);
+        return Err(OcrError::NoPageImages(unread));
     }
     let mut pages = Vec::new();
     for img in &images {
         pages.push(read_page(img, options)?);
     }
-    Ok(OcrText {
+    let text = OcrText {
         engine: engine_name(options),
         pages,
-    })
+    };
+    Ok((text, unread))
 }
 
 /// Read an image or an image-only PDF, whichever `bytes` is.
@@ -140,14 +153,26 @@ pub fn read_if_needed(
     if !medshare_classify::needs_ocr(&c) {
         return c;
     }
-    match ocr_with(bytes, ocr) {
-        Ok(text) => medshare_classify::classify_ocr(bytes, &text, options),
+    let read = if c.format == medshare_classify::Format::Pdf {
+        ocr_pdf_counted(bytes, ocr)
+    } else {
+        ocr_image_with(bytes, ocr).map(|text| (text, 0))
+    };
+    match read {
+        Ok((text, unread)) => {
+            let mut c = medshare_classify::classify_ocr(bytes, &text, options);
+            medshare_classify::ocr::note_unread_pages(&mut c, unread);
+            c
+        }
         Err(e) => {
-            // The error names the failure, never content.
+            // The error names the failure, never content; nothing was read, so the class
+            // (from the file alone) is low confidence.
             c.evidence.push(Evidence {
                 source: "OCR".into(),
                 found: format!("not read: {e}"),
             });
+            c.confidence = c.confidence.min(medshare_classify::LOW_CONFIDENCE);
+            c.low_confidence = true;
             c
         }
     }
@@ -199,23 +224,19 @@ fn mean(p: &OcrPage) -> f32 {
     .mean_confidence()
 }
 
-/// Tesseract on one grey page; words and confidences from its TSV output.
+/// Tesseract on one grey page; words and confidences from its TSV output. The engine (its
+/// language models loaded) is taken from the process's [`engine`] pool and given back after.
 fn recognise(g: &image::GrayImage, options: &OcrOptions) -> Result<OcrPage, OcrError> {
     let (w, h) = g.dimensions();
-    let engine = tesseract::Tesseract::new(options.datapath.as_deref(), Some(&options.languages))
-        .map_err(|_| OcrError::Engine(options.languages.clone()))?;
+    let engine = engine::take(options)?;
     let mut t = engine
-        // Sauvola's local threshold copes with the shadows and uneven light of phone photos.
-        .set_variable("thresholding_method", "2")
-        .map_err(|_| OcrError::Recognition)?
-        .set_variable("debug_file", "/dev/null")
-        .map_err(|_| OcrError::Recognition)?
         .set_frame(g.as_raw(), w as i32, h as i32, 1, w as i32)
         .map_err(|_| OcrError::Recognition)?
         .set_source_resolution(300)
         .recognize()
         .map_err(|_| OcrError::Recognition)?;
     let tsv = t.get_tsv_text(0).map_err(|_| OcrError::Recognition)?;
+    engine::give_back(options, t);
     Ok(parse_tsv(&tsv))
 }
 

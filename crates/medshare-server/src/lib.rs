@@ -16,6 +16,7 @@ pub mod auth;
 pub mod clock;
 pub mod config;
 pub mod error;
+mod listen;
 pub mod maintenance;
 pub mod metrics;
 pub mod notify;
@@ -261,11 +262,7 @@ pub async fn serve(
                 shutdown.await;
                 let _ = signalled.send(());
             };
-            let serving = axum::serve(
-                listener,
-                router.into_make_service_with_connect_info::<std::net::SocketAddr>(),
-            )
-            .with_graceful_shutdown(shutdown);
+            let serving = listen::serve(listener, router, shutdown);
             let deadline = async move {
                 if on_signal.await.is_ok() {
                     tokio::time::sleep(grace).await;
@@ -274,7 +271,7 @@ pub async fn serve(
                 }
             };
             tokio::select! {
-                r = serving => r?,
+                _ = serving => {}
                 _ = deadline => {
                     tracing::warn!(
                         grace_secs = grace.as_secs(),

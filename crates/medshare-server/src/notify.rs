@@ -21,17 +21,26 @@ use tokio_util::sync::CancellationToken;
 
 /// Events a recipient's live streams may fall behind by before one is ended (its client
 /// reconnects with the last sequence number it saw and gets the rest from the store).
-const STREAM_BACKLOG: usize = 64;
+///
+/// Each recipient with a live stream has a channel of this many slots, allocated (and written)
+/// up front: with ten thousand doctors streaming, one tab each, that is ten thousand channels.
+/// A slot holds an `Arc` of the event, not the event (40 bytes with its lock instead of 112),
+/// so a recipient's channel is 1.25 KiB rather than the 7 KiB that 64 events inline took
+/// (docs/benchmarks.md §9).
+const STREAM_BACKLOG: usize = 32;
+
+/// An event as the live streams share it: one allocation, however many streams it reaches.
+pub type LiveEvent = Arc<Event>;
 
 /// The live streams of this process, by recipient.
 #[derive(Default)]
 pub struct Fanout {
-    by_recipient: Mutex<HashMap<PractitionerId, broadcast::Sender<Event>>>,
+    by_recipient: Mutex<HashMap<PractitionerId, broadcast::Sender<LiveEvent>>>,
 }
 
 impl Fanout {
     /// A receiver of `to`'s live events.
-    pub fn subscribe(&self, to: PractitionerId) -> broadcast::Receiver<Event> {
+    pub fn subscribe(&self, to: PractitionerId) -> broadcast::Receiver<LiveEvent> {
         let mut m = self.by_recipient.lock().expect("poisoned");
         if m.len() >= 64 && m.len().is_power_of_two() {
             // Recipients whose streams all closed and who were not notified since.
@@ -52,7 +61,7 @@ impl Fanout {
     pub fn deliver(&self, to: PractitionerId, event: Event) {
         let mut m = self.by_recipient.lock().expect("poisoned");
         if let Some(tx) = m.get(&to)
-            && tx.send(event).is_err()
+            && tx.send(Arc::new(event)).is_err()
         {
             // Nobody listens any more.
             m.remove(&to);
@@ -181,7 +190,7 @@ impl Notifier {
     }
 
     /// Subscribe to `to`'s live events.
-    pub fn subscribe(&self, to: PractitionerId) -> broadcast::Receiver<Event> {
+    pub fn subscribe(&self, to: PractitionerId) -> broadcast::Receiver<LiveEvent> {
         self.fanout.subscribe(to)
     }
 }

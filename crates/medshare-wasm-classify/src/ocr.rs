@@ -132,15 +132,8 @@ fn classify_reading(
     let (text, unread) = reading.into_text()?;
     let prefix = &prefix[..prefix.len().min(MAX_CLASSIFY_BYTES as usize)];
     let mut c = medshare_classify::classify_ocr(prefix, &text, &Default::default());
-    if unread > 0 {
-        c.evidence.push(medshare_classify::Evidence {
-            source: "OCR".into(),
-            found: format!(
-                "{unread} page(s) not read (past the first {} or an image this device does not decode)",
-                medshare_classify::scan::MAX_PAGES
-            ),
-        });
-    }
+    // Said in the evidence, and the result marked low confidence (the same as natively).
+    medshare_classify::ocr::note_unread_pages(&mut c, unread as usize);
     if total_len > prefix.len() as f64 {
         c.skipped.push(Skipped {
             code: SkipCode::Truncated,
@@ -249,6 +242,10 @@ mod tests {
                 .any(|e| e.starts_with("OCR: 3 page(s) not read")),
             "{:?}",
             done.evidence
+        );
+        assert!(
+            done.low_confidence,
+            "a reading missing pages is confirmed by the doctor"
         );
     }
 
