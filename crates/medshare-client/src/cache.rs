@@ -12,6 +12,13 @@
 //! A hub that later serves an entry this client cached with different content (another binding,
 //! signature, filing time or institution) is refused; an entry the hub no longer lists as readable
 //! (revoked, expired, removed) is dropped on the next view.
+//!
+//! The records a [`crate::Client`] opened or wrote are also kept in its memory, opened
+//! ([`TimelineCaches`], the last [`OPENED`] patients), so re-opening a patient in the same
+//! session costs the one `since` search and a merge, not opening and parsing the sealed record
+//! again; the store stays what persists across processes. A record in memory is the one this
+//! client last verified or wrote and is checked against the hub's list of readable documents
+//! exactly as one read from the store.
 
 use crate::error::{ClientError, Result};
 use crate::records::TimelineEntry;
@@ -30,6 +37,42 @@ pub trait CacheStore: Send + Sync {
     fn load(&self, name: &str) -> Result<Option<Vec<u8>>>;
     /// Replace the record under `name`.
     fn save(&self, name: &str, sealed: &[u8]) -> Result<()>;
+}
+
+/// Patients whose opened records a client keeps in memory.
+pub const OPENED: usize = 16;
+
+/// A client's timeline cache: the store, and the records opened or written last (at most
+/// [`OPENED`], by patient reference, the most recently used last).
+pub(crate) struct TimelineCaches {
+    pub store: std::sync::Arc<dyn CacheStore>,
+    opened: std::sync::Mutex<std::collections::VecDeque<std::sync::Arc<CachedTimeline>>>,
+}
+
+impl TimelineCaches {
+    pub fn new(store: std::sync::Arc<dyn CacheStore>) -> Self {
+        Self {
+            store,
+            opened: Default::default(),
+        }
+    }
+
+    fn opened(&self, r: &PatientRef) -> Option<std::sync::Arc<CachedTimeline>> {
+        let mut opened = self.opened.lock().unwrap_or_else(|e| e.into_inner());
+        let i = opened.iter().position(|c| c.patient_ref == *r)?;
+        let c = opened.remove(i)?;
+        opened.push_back(c.clone());
+        Some(c)
+    }
+
+    fn keep(&self, c: std::sync::Arc<CachedTimeline>) {
+        let mut opened = self.opened.lock().unwrap_or_else(|e| e.into_inner());
+        opened.retain(|o| o.patient_ref != c.patient_ref);
+        if opened.len() >= OPENED {
+            opened.pop_front();
+        }
+        opened.push_back(c);
+    }
 }
 
 /// One cached entry.
@@ -155,7 +198,7 @@ pub(crate) fn served_digest(
 
 /// A practitioner's view of a [`CacheStore`]: names and seals under their own key.
 pub(crate) struct TimelineCache<'a> {
-    pub store: &'a dyn CacheStore,
+    pub caches: &'a TimelineCaches,
     pub key: &'a EncryptionKey,
     pub practitioner: PractitionerId,
 }
@@ -170,29 +213,41 @@ impl TimelineCache<'_> {
         format!("medshare/v1/timeline-cache\0{}\0{name}", self.practitioner).into_bytes()
     }
 
-    /// The cached timeline of `r`. A record that does not open or parse (tampered with, written
-    /// under another key) is treated as absent: the next view searches in full and replaces it.
-    pub fn load(&self, r: &PatientRef) -> Result<Option<CachedTimeline>> {
+    /// The cached timeline of `r`: the one opened in memory, else the store's. A record that
+    /// does not open or parse (tampered with, written under another key) is treated as absent:
+    /// the next view searches in full and replaces it.
+    pub fn load(&self, r: &PatientRef) -> Result<Option<std::sync::Arc<CachedTimeline>>> {
+        if let Some(c) = self.caches.opened(r) {
+            return Ok(Some(c));
+        }
         let name = self.name(r);
-        let Some(sealed) = self.store.load(&name)? else {
+        let Some(sealed) = self.caches.store.load(&name)? else {
             return Ok(None);
         };
         let Ok(plain) = open(self.key, Purpose::TimelineCache, &self.aad(&name), &sealed) else {
             return Ok(None);
         };
-        Ok(serde_json::from_slice::<CachedTimeline>(&plain)
+        let plain = zeroize::Zeroizing::new(plain);
+        let c = serde_json::from_slice::<CachedTimeline>(&plain)
             .ok()
-            .filter(|c| c.practitioner == self.practitioner && c.patient_ref == *r))
+            .filter(|c| c.practitioner == self.practitioner && c.patient_ref == *r)
+            .map(std::sync::Arc::new);
+        if let Some(c) = &c {
+            self.caches.keep(c.clone());
+        }
+        Ok(c)
     }
 
-    pub fn save(&self, c: &CachedTimeline) -> Result<()> {
+    pub fn save(&self, c: std::sync::Arc<CachedTimeline>) -> Result<()> {
         let name = self.name(&c.patient_ref);
         let plain =
-            zeroize::Zeroizing::new(serde_json::to_vec(c).map_err(|_| {
+            zeroize::Zeroizing::new(serde_json::to_vec(&*c).map_err(|_| {
                 ClientError::Invalid("the timeline cache cannot be written".into())
             })?);
         let sealed = seal(self.key, Purpose::TimelineCache, &self.aad(&name), &plain);
-        self.store.save(&name, &sealed)
+        self.caches.store.save(&name, &sealed)?;
+        self.caches.keep(c);
+        Ok(())
     }
 }
 
@@ -215,7 +270,7 @@ impl crate::Client {
         self.remember_institutions(&c);
         Ok(Some(CachedView {
             patient_id: c.patient_id,
-            card: c.card,
+            card: c.card.clone(),
             entries: c
                 .entries
                 .iter()
@@ -251,12 +306,12 @@ impl crate::Client {
         &self,
         id: &medshare_model::identifiers::PatientIdentifier,
     ) -> Result<Option<(TimelineCache<'_>, PatientRef)>> {
-        let Some(store) = self.cache.as_deref() else {
+        let Some(caches) = self.cache.as_ref() else {
             return Ok(None);
         };
         let r = self.context().await?.patient_ref(id);
         let cache = TimelineCache {
-            store,
+            caches,
             key: &self.keys.encryption,
             practitioner: self.me,
         };

@@ -113,7 +113,7 @@ pub struct Client {
     /// it signs, and its certificate must say so.
     pub(crate) service: bool,
     /// Where verified timeline entries are cached (see [`crate::cache`]); none: no cache.
-    pub(crate) cache: Option<std::sync::Arc<dyn crate::cache::CacheStore>>,
+    pub(crate) cache: Option<crate::cache::TimelineCaches>,
 }
 
 /// Login options.
@@ -287,7 +287,7 @@ impl Client {
         mut self,
         store: std::sync::Arc<dyn crate::cache::CacheStore>,
     ) -> Self {
-        self.cache = Some(store);
+        self.cache = Some(crate::cache::TimelineCaches::new(store));
         self
     }
 

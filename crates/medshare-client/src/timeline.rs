@@ -81,7 +81,7 @@ impl Client {
     /// first (every page of the search). With a cache ([`Client::cache_timelines_in`]), a
     /// patient seen before costs one search for what changed since.
     pub async fn timeline(&self, id: &PatientIdentifier) -> Result<Timeline> {
-        let Some(store) = self.cache.as_deref() else {
+        let Some(caches) = self.cache.as_ref() else {
             let s = self.search_pages(id, None).await?;
             return Ok(Timeline {
                 patient: s.patient,
@@ -91,7 +91,7 @@ impl Client {
             });
         };
         let cache = TimelineCache {
-            store,
+            caches,
             key: &self.keys.encryption,
             practitioner: self.me,
         };
@@ -107,8 +107,12 @@ impl Client {
             let current = s.current.clone().ok_or(ClientError::Trust(
                 "the hub did not list the documents still readable",
             ))?;
-            known = c.entries.into_iter().map(|e| (e.document_id, e)).collect();
-            cached_as_of = Some((c.as_of, known.len()));
+            known = c
+                .entries
+                .iter()
+                .map(|e| (e.document_id, e.clone()))
+                .collect();
+            cached_as_of = Some((c.as_of.clone(), known.len()));
             // Whatever is no longer listed was revoked, expired or removed.
             let listed: HashSet<_> = current.iter().copied().collect();
             known.retain(|id, _| listed.contains(id));
@@ -194,7 +198,7 @@ impl Client {
             (true, Some((a, _))) => a,
             _ => {
                 let (patient_id, card, institutions) = about;
-                cache.save(&CachedTimeline {
+                cache.save(std::sync::Arc::new(CachedTimeline {
                     practitioner: self.me,
                     patient_ref: r,
                     as_of: s.as_of.clone(),
@@ -202,7 +206,7 @@ impl Client {
                     patient_id,
                     card,
                     institutions,
-                })?;
+                }))?;
                 s.as_of
             }
         };

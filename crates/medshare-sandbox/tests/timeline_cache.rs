@@ -119,6 +119,21 @@ async fn reopening_fetches_only_changes_and_drops_revoked() -> anyhow::Result<()
     assert_eq!(got, want);
     assert!(again.card.is_some());
 
+    // In the same session the opened record is kept in memory: with the sealed file spoiled,
+    // re-opening still asks only for changes; a new session finds the file unusable and
+    // searches in full (then writes a good record again).
+    for f in std::fs::read_dir(s.cache_dir("dr.chan"))? {
+        std::fs::write(f?.path(), b"spoiled")?;
+    }
+    assert_eq!(chan.timeline(&hkid).await?.entries.len(), 4);
+    assert!(
+        last_since(&s.evil).is_some(),
+        "the in-memory record was not used"
+    );
+    let chan = s.victim("dr.chan").await?;
+    assert_eq!(chan.timeline(&hkid).await?.entries.len(), 4);
+    assert_eq!(last_since(&s.evil), None, "a spoiled record was used");
+
     // A colleague's cached share disappears on the next view once revoked.
     chan.share(ids[0], &share_with("dr.wong", None)).await?;
     let wong = s.victim("dr.wong").await?;

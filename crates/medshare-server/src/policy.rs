@@ -478,7 +478,7 @@ pub async fn patient_facts(
         }
         return Ok(facts);
     }
-    let ticket = cache.ticket();
+    let ticket = cache.ticket(patient);
     let facts = PatientFacts {
         consents: state.store.consents(patient).await?,
         care: state.store.has_care(patient, who.id).await?,
@@ -502,7 +502,7 @@ pub async fn grants_on_patient(
     if let Some(grants) = cache.grants(patient, grantee) {
         return Ok(grants);
     }
-    let ticket = cache.ticket();
+    let ticket = cache.ticket(patient);
     let grants = Arc::new(state.store.grants_on_patient(patient, grantee).await?);
     cache.put_grants(ticket, patient, grantee, grants.clone());
     Ok(grants)

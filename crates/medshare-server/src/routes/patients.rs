@@ -40,9 +40,15 @@ pub async fn search(
     State(s): State<AppState>,
     caller: Caller,
     Json(req): Json<SearchRequest>,
-) -> ApiResult<Json<SearchResult>> {
-    Ok(Json(
-        crate::services::search::search(&s, &caller, req).await?,
+) -> ApiResult<impl axum::response::IntoResponse> {
+    // Encoded by the service (a `SearchResult`), which may answer from its page cache.
+    let body = crate::services::search::search(&s, &caller, req).await?;
+    Ok((
+        [(
+            axum::http::header::CONTENT_TYPE,
+            axum::http::HeaderValue::from_static("application/json"),
+        )],
+        body,
     ))
 }
 

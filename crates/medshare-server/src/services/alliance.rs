@@ -235,10 +235,13 @@ pub async fn command(state: &AppState, req: RootCommandRequest) -> ApiResult<Roo
                     "the institution has no keys yet",
                 ));
             }
-            state
+            let certified = state
                 .store
                 .certify_institution(inst.id, &cert, &alliance_wrap, epoch)
-                .await?;
+                .await;
+            // Search pages carry institution certificates.
+            state.policy_cache.invalidate();
+            certified?;
             RootOutcome::Done
         }
     };

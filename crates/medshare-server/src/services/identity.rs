@@ -244,6 +244,7 @@ pub async fn redeem(state: &AppState, req: RedeemEnrolment) -> ApiResult<Enrolle
     };
     let redeemed = state.store.redeem_enrolment(&redemption).await;
     state.sessions.invalidate();
+    state.policy_cache.invalidate();
     redeemed?;
     audit::record(
         state,
@@ -624,6 +625,7 @@ pub async fn certify(
         .certify_practitioner(id, &req.cert, &req.keyring_wrap)
         .await;
     state.sessions.invalidate();
+    state.policy_cache.invalidate();
     certified?;
     audit::record(
         state,

@@ -1,6 +1,13 @@
 //! `POST /v1/search`: one page of a patient's record as the caller may read it, newest first,
 //! with an opaque cursor, and `since` (what became readable after the caller's last view, plus
 //! the ids still readable so a cache can drop what was revoked, expired or removed).
+//!
+//! An answer is encoded once and kept in the policy cache ([`crate::policy_cache::PageKey`]):
+//! while no write concerning the patient (or every patient) went through this hub, it is younger
+//! than `auth.policy_cache_ms`, the reader's access basis is the one it was computed under and
+//! no grant it relied on has expired, the same request gets the same bytes without re-reading
+//! or re-encoding. The clinician check, the patient-wide access decision and the access-log
+//! entry (durable before the answer leaves) run on every request, hit or miss.
 
 use super::identity::public_of;
 use super::patients::{require_clinician, view};
@@ -8,7 +15,9 @@ use crate::audit::{self, Action, Entry};
 use crate::auth::Caller;
 use crate::error::{ApiError, ApiResult};
 use crate::policy::{self, Who};
+use crate::policy_cache::{Page, PageKey};
 use crate::state::AppState;
+use bytes::Bytes;
 use medshare_model::DocumentId;
 use medshare_model::api::*;
 use medshare_store::DocumentPage;
@@ -49,11 +58,14 @@ fn since(text: &str) -> ApiResult<i64> {
         .ok_or_else(|| ApiError::bad_request("the search `since` is malformed"))
 }
 
-pub async fn search(
-    state: &AppState,
-    caller: &Caller,
-    req: SearchRequest,
-) -> ApiResult<SearchResult> {
+fn encode(result: &SearchResult) -> ApiResult<Bytes> {
+    serde_json::to_vec(result)
+        .map(Bytes::from)
+        .map_err(|_| ApiError::internal())
+}
+
+/// The search answer, encoded as JSON.
+pub async fn search(state: &AppState, caller: &Caller, req: SearchRequest) -> ApiResult<Bytes> {
     let limit = req.limit.unwrap_or(SearchRequest::DEFAULT_LIMIT);
     if limit == 0 || limit > SearchRequest::MAX_LIMIT {
         return Err(ApiError::bad_request(
@@ -81,6 +93,31 @@ pub async fn search(
     };
     // With `since`, an empty answer still lists what is readable: nothing.
     let none_current = || since.map(|_| Vec::new());
+    let key = PageKey {
+        reader: caller.id(),
+        institution: caller.practitioner.institution_id,
+        patient_ref: req.patient_ref.clone(),
+        limit,
+        cursor: req.cursor.clone(),
+        since: req.since.clone(),
+    };
+    let entry = |pid, basis: &'static str| {
+        Entry::new(Action::Search, true, basis)
+            .by(&caller.practitioner)
+            .patient(pid)
+    };
+    // A page answered before names the patient its reference resolved to (a reference never
+    // moves to another patient): the access decision is taken again, on inputs no write has
+    // changed since the page was computed.
+    if let Some(page) = state.policy_cache.page(&key) {
+        let basis = policy::patient_basis(state, caller, page.patient).await?;
+        if page.basis == basis && n < page.valid_before {
+            // The same decision on the same inputs: the same entry in the log, durable first.
+            let receipt = audit::submit(state, entry(page.patient, page.logged_basis)).await;
+            receipt.durable().await.map_err(audit::log_failed)?;
+            return Ok(page.body.clone());
+        }
+    }
     let Some(pid) = state
         .store
         .patient_by_refs(std::slice::from_ref(&req.patient_ref))
@@ -91,17 +128,15 @@ pub async fn search(
             Entry::new(Action::Search, true, "not-found").by(&caller.practitioner),
         )
         .await?;
-        return Ok(empty(none_current()));
+        return encode(&empty(none_current()));
     };
+    // Before any policy input is read: a write from here on makes what is read stale.
+    let ticket = state.policy_cache.ticket(pid);
     let who = Who::from(caller);
     let patient_basis = policy::patient_basis(state, caller, pid).await?;
+    let entry = |basis| entry(pid, basis);
     // With patient-wide access the outcome is known now: the entry commits while the response
     // is assembled. Otherwise it depends on the grants found below.
-    let entry = |basis: &'static str| {
-        Entry::new(Action::Search, true, basis)
-            .by(&caller.practitioner)
-            .patient(pid)
-    };
     let early = if patient_basis.allowed() {
         Some(audit::submit(state, entry(patient_basis.as_str())).await)
     } else {
@@ -112,6 +147,13 @@ pub async fn search(
         .iter()
         .map(|g| (g.document_id, g.clone()))
         .collect();
+    // The page stays true until the first grant live now expires.
+    let valid_before = grants
+        .values()
+        .filter(|g| g.is_live(n))
+        .filter_map(|g| g.expires_at)
+        .min()
+        .unwrap_or(i64::MAX);
     // Every check runs on every document sent. The store reads the page in search order and
     // only narrows what it reads (after the cursor; changed since; without patient-wide access,
     // what the caller uploaded or was ever granted): access is decided here, row by row, so a
@@ -173,11 +215,15 @@ pub async fn search(
                 .patient(pid),
         )
         .await?;
-        return Ok(empty(none_current()));
+        return encode(&empty(none_current()));
     }
+    let logged_basis = match early {
+        Some(_) => patient_basis.as_str(),
+        None => "grant",
+    };
     let receipt = match early {
         Some(r) => r,
-        None => audit::submit(state, entry("grant")).await,
+        None => audit::submit(state, entry(logged_basis)).await,
     };
     // The first page of a `since` view lists everything readable now, so a cache drops the rest.
     // (A document readable for another reason that started at or after `since`, such as a new
@@ -239,14 +285,26 @@ pub async fn search(
         None => Some(view(state, caller, pid, patient_basis).await?),
         Some(_) => None,
     };
-    // Durable before the records leave.
-    receipt.durable().await.map_err(audit::log_failed)?;
-    Ok(SearchResult {
+    let body = encode(&SearchResult {
         patient,
         documents,
         practitioners,
         next,
         as_of: as_of(n),
         current,
-    })
+    })?;
+    state.policy_cache.put_page(
+        ticket,
+        key,
+        Page {
+            patient: pid,
+            basis: patient_basis,
+            logged_basis,
+            valid_before,
+            body: body.clone(),
+        },
+    );
+    // Durable before the records leave.
+    receipt.durable().await.map_err(audit::log_failed)?;
+    Ok(body)
 }
