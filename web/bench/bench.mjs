@@ -311,6 +311,7 @@ if (await page.getByTestId("mismatch").count()) {
   console.log("(the classifier saw another patient number in the random file; confirmed)");
   await page.getByTestId("mismatch").getByRole("checkbox").check();
 }
+requests.length = 0;
 t0 = performance.now();
 const before = chromiumRss();
 peak = before;
@@ -318,6 +319,13 @@ await page.getByRole("button", { name: "Encrypt and upload" }).click();
 await page.getByTestId("uploaded").waitFor({ timeout: 600_000 });
 const up = (performance.now() - t0) / 1000;
 const upPeak = peak;
+// Where the upload's time went: the worker's phases, and the hub's side of it (each request
+// from its start to the end of its response, as Chromium reports it: sending the part and the
+// hub staging it; with one part in flight while the next is sealed these overlap the sealing).
+const hubMs = (re) => requests.filter((r) => re.test(r)).reduce((a, r) => a + Number(/ (\d+) ms$/.exec(r)[1]), 0);
+const upPhases = await workerPhases("upload");
+console.log(`upload in the worker (ms): ${Object.entries(upPhases).map(([k, v]) => `${k} ${v.toFixed(0)}`).join(", ")}; ` +
+  `sealing alone (the median 1 MiB slice) ${(1000 / upPhases.sealSlice).toFixed(1)} MiB/s; the hub's requests: ${requests.filter((r) => /PUT .*parts/.test(r)).length} parts ${hubMs(/PUT .*parts/)} ms in all, complete ${hubMs(/POST .*complete/)} ms, commit ${hubMs(/POST \/v1\/documents /)} ms`);
 await page.getByRole("button", { name: "Patients" }).click();
 await page.locator("form.search button[type=submit]").click();
 await page.getByTestId("timeline-entry").filter({ hasText: "big.bin" }).first().waitFor();
@@ -326,6 +334,7 @@ await page.getByTestId("timeline-entry").filter({ hasText: "big.bin" }).first().
 await page.getByTestId("verified").waitFor({ timeout: 600_000 });
 const down = (performance.now() - t0) / 1000;
 clearInterval(sampler);
+console.log(`download in the worker: ${((await workerPhases("download")).core ?? NaN).toFixed(0)} ms from the request to the last byte opened and verified`);
 console.log(`browser: ${MIB} MiB sealed + uploaded in parts ${up.toFixed(1)} s (${(MIB / up).toFixed(1)} MiB/s); downloaded + opened + verified ${down.toFixed(1)} s (${(MIB / down).toFixed(1)} MiB/s)`);
 console.log(`browser memory (all Chromium processes, RSS): ${mib(before)} MiB before the upload; peak ${mib(upPeak)} MiB while uploading, ${mib(peak)} MiB while downloading (the opened download is kept as a Blob to show)`);
 await browser.close();
