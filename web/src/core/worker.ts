@@ -200,22 +200,23 @@ const handlers: { [K in OpName]: Handler<K> } = {
     const c = await getCore();
     const t0 = performance.now();
     await c.begin_upload(key, identifier, choices);
-    // The file is read in slices and sealed as it goes: never one whole copy in memory. The next
-    // slice is read while this one is sealed, and the core sends each full part while the
-    // following ones are sealed, so at most two slices and two parts are held at a time.
+    // The file is read in slices and sealed as it goes: never one whole copy in memory. The core
+    // sends each full part while the following slices are sealed, so one slice and two parts
+    // are held at a time.
     // Where the time goes (User Timing measures, docs/benchmarks.md §7): `read`, waiting for
     // slices; `seal`, in the core (sealing, hashing, and waiting for the part before the last);
     // `finish`, the last part, the hub's whole-file check and the commit.
-    const read = (at: number) => file.slice(at, at + PIECE).arrayBuffer();
-    let next = file.size > 0 ? read(0) : null;
+    // Slices are read synchronously (`FileReaderSync`, workers only): an asynchronous read is
+    // fed to this thread in small tasks, which wait behind the sealing and on a loaded machine
+    // behind everything else, so a read started early did not arrive early.
+    const reader = new FileReaderSync();
     let waited = 0;
     let sealing = 0;
     const pushes: number[] = [];
-    for (let at = 0; next; at += PIECE) {
+    for (let at = 0; at < file.size; at += PIECE) {
       const t = performance.now();
-      const piece = new Uint8Array(await next);
+      const piece = new Uint8Array(reader.readAsArrayBuffer(file.slice(at, at + PIECE)));
       const t1 = performance.now();
-      next = at + PIECE < file.size ? read(at + PIECE) : null;
       await c.push_upload(key, piece);
       const t3 = performance.now();
       waited += t1 - t;
