@@ -289,14 +289,49 @@ if (ONLY_TIMELINE) {
 }
 
 // 4. A large file: sealed in the browser and sent in parts, then downloaded and opened. Memory:
-// the resident size of all Chromium processes, sampled every 250 ms (the file must not be held
+// the resident size of this bench's Chromium processes, sampled every 250 ms (the file must not be held
 // whole: peak minus the figure before the upload should stay far below the file's size).
+// This bench's Chromium: the processes under this Node process (Playwright starts the browser
+// as its child) that are not the hub (other sessions on the machine may run their own Chromium).
+const browserPids = () => {
+  const children = new Map();
+  for (const line of execFileSync("ps", ["-e", "-o", "pid=,ppid="]).toString().trim().split("\n")) {
+    const [pid, ppid] = line.trim().split(/\s+/);
+    children.set(ppid, [...(children.get(ppid) ?? []), pid]);
+  }
+  const out = [];
+  for (let todo = (children.get(String(process.pid)) ?? []).filter((p) => p !== String(hub.pid)); todo.length; ) {
+    const p = todo.pop();
+    out.push(p);
+    todo.push(...(children.get(p) ?? []));
+  }
+  return out;
+};
 const chromiumRss = () => {
   try {
-    return execFileSync("ps", ["-C", "chromium", "-o", "rss="]).toString().split(/\s+/).filter(Boolean).reduce((a, b) => a + Number(b), 0) * 1024;
+    return execFileSync("ps", ["-o", "rss=", "-p", browserPids().join(",")]).toString().split(/\s+/).filter(Boolean).reduce((a, b) => a + Number(b), 0) * 1024;
   } catch {
     return 0;
   }
+};
+// CPU seconds (user + system) of all Chromium processes and of the hub, from /proc: on a loaded
+// machine the wall-clock figures say how long a doctor waits, these what each side costs.
+const ticks = (pid) => {
+  try {
+    const f = readFileSync(`/proc/${pid}/stat`, "utf8").split(") ")[1].split(" ");
+    return Number(f[11]) + Number(f[12]); // utime, stime (fields 14 and 15)
+  } catch {
+    return 0;
+  }
+};
+const cpuSeconds = () => {
+  const pids = browserPids();
+  const hz = 100; // USER_HZ on Linux
+  return { browser: pids.reduce((a, p) => a + ticks(p), 0) / hz, hub: ticks(hub.pid) / hz };
+};
+const cpuSince = (c0) => {
+  const c = cpuSeconds();
+  return `CPU: browser ${(c.browser - c0.browser).toFixed(1)} s, hub ${(c.hub - c0.hub).toFixed(1)} s`;
 };
 let peak = 0;
 const sampler = setInterval(() => (peak = Math.max(peak, chromiumRss())), 250);
@@ -311,6 +346,8 @@ if (await page.getByTestId("mismatch").count()) {
   console.log("(the classifier saw another patient number in the random file; confirmed)");
   await page.getByTestId("mismatch").getByRole("checkbox").check();
 }
+requests.length = 0;
+let cpu0 = cpuSeconds();
 t0 = performance.now();
 const before = chromiumRss();
 peak = before;
@@ -318,16 +355,28 @@ await page.getByRole("button", { name: "Encrypt and upload" }).click();
 await page.getByTestId("uploaded").waitFor({ timeout: 600_000 });
 const up = (performance.now() - t0) / 1000;
 const upPeak = peak;
+// Where the upload's time went: the worker's phases, and the hub's side of it (each request
+// from its start to the end of its response, as Chromium reports it: sending the part and the
+// hub staging it; with one part in flight while the next is sealed these overlap the sealing).
+const hubMs = (re) => requests.filter((r) => re.test(r)).reduce((a, r) => a + Number(/ (\d+) ms$/.exec(r)[1]), 0);
+const upCpu = cpuSince(cpu0);
+const upPhases = await workerPhases("upload");
+console.log(`upload in the worker (ms): ${Object.entries(upPhases).map(([k, v]) => `${k} ${v.toFixed(0)}`).join(", ")}; ` +
+  `sealing alone (the median 1 MiB slice) ${(1000 / upPhases.sealSlice).toFixed(1)} MiB/s; the hub's requests: ${requests.filter((r) => /PUT .*parts/.test(r)).length} parts ${hubMs(/PUT .*parts/)} ms in all, complete ${hubMs(/POST .*complete/)} ms, commit ${hubMs(/POST \/v1\/documents /)} ms`);
 await page.getByRole("button", { name: "Patients" }).click();
 await page.locator("form.search button[type=submit]").click();
 await page.getByTestId("timeline-entry").filter({ hasText: "big.bin" }).first().waitFor();
+cpu0 = cpuSeconds();
 t0 = performance.now();
 await page.getByTestId("timeline-entry").filter({ hasText: "big.bin" }).first().click();
 await page.getByTestId("verified").waitFor({ timeout: 600_000 });
 const down = (performance.now() - t0) / 1000;
 clearInterval(sampler);
+const downCpu = cpuSince(cpu0);
+console.log(`upload ${upCpu}; download ${downCpu}`);
+console.log(`download in the worker: ${((await workerPhases("download")).core ?? NaN).toFixed(0)} ms from the request to the last byte opened and verified`);
 console.log(`browser: ${MIB} MiB sealed + uploaded in parts ${up.toFixed(1)} s (${(MIB / up).toFixed(1)} MiB/s); downloaded + opened + verified ${down.toFixed(1)} s (${(MIB / down).toFixed(1)} MiB/s)`);
-console.log(`browser memory (all Chromium processes, RSS): ${mib(before)} MiB before the upload; peak ${mib(upPeak)} MiB while uploading, ${mib(peak)} MiB while downloading (the opened download is kept as a Blob to show)`);
+console.log(`browser memory (this bench's Chromium processes, RSS): ${mib(before)} MiB before the upload; peak ${mib(upPeak)} MiB while uploading, ${mib(peak)} MiB while downloading (the opened download is kept as a Blob to show)`);
 await browser.close();
 
 // The CLI, natively, on the same hub and the same file.

@@ -16,7 +16,9 @@ use medshare_crypto::seal::{SealWriter, open_async_reader};
 use medshare_model::DocumentId;
 use medshare_model::api::{DocumentView, UploadProgress, Uploaded};
 use sha2::{Digest, Sha256};
+use std::future::Future;
 use std::io::{self, Write};
+use std::pin::Pin;
 use std::sync::{Arc, Mutex};
 
 /// Ciphertext collected before it is sent as one part.
@@ -45,21 +47,32 @@ impl Write for Pending {
     }
 }
 
+/// A part on its way to the hub: resolves to the hub's count of bytes received.
+#[cfg(not(target_arch = "wasm32"))]
+type PartInFlight = Pin<Box<dyn Future<Output = Result<u64>> + Send>>;
+#[cfg(target_arch = "wasm32")]
+type PartInFlight = Pin<Box<dyn Future<Output = Result<u64>>>>;
+
 /// An upload in progress: plaintext is pushed in pieces, sealed at once, and sent to the hub a
-/// part at a time. Nothing is visible to anyone until [`Client::finish_upload`] commits it.
+/// part at a time. A full part is sent while the next one is sealed (the hub takes parts in
+/// order, so one is in flight at a time). Nothing is visible to anyone until
+/// [`Client::finish_upload`] commits it.
 pub struct UploadSession {
     prepared: PreparedUpload,
     sealer: Option<SealWriter<HashingWriter<Pending>>>,
     pending: Pending,
     plain: Sha256,
     plain_size: u64,
-    sent: u64,
+    /// Ciphertext bytes handed to parts so far (acknowledged or in flight).
+    queued: u64,
+    in_flight: Option<PartInFlight>,
 }
 
 impl std::fmt::Debug for UploadSession {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("UploadSession")
-            .field("sent", &self.sent)
+            .field("queued", &self.queued)
+            .field("in_flight", &self.in_flight.is_some())
             .finish_non_exhaustive()
     }
 }
@@ -89,11 +102,14 @@ impl Client {
             pending,
             plain: Sha256::new(),
             plain_size: 0,
-            sent: 0,
+            queued: 0,
+            in_flight: None,
         })
     }
 
-    /// Seal the next piece of the file; sends a part to the hub whenever one is full.
+    /// Seal the next piece of the file. Whenever a part is full it is sent, and the call returns
+    /// without waiting for the hub: the next pieces are sealed while it travels. The part before
+    /// it is awaited (and its receipt checked) first, so one part is in flight at a time.
     pub async fn push_upload(&self, s: &mut UploadSession, plaintext: &[u8]) -> Result<()> {
         let sealer = s.sealer.as_mut().ok_or(ClientError::Invalid(
             "the upload is already finished".into(),
@@ -102,35 +118,58 @@ impl Client {
         s.plain.update(plaintext);
         s.plain_size += plaintext.len() as u64;
         if s.pending.len() >= PART_SIZE {
-            self.send_part(s).await?;
+            Self::settle_part(s).await?;
+            self.start_part(s).await;
         }
         Ok(())
     }
 
-    async fn send_part(&self, s: &mut UploadSession) -> Result<()> {
+    /// Wait for the part in flight, if any, and check that the hub holds every byte sent.
+    async fn settle_part(s: &mut UploadSession) -> Result<()> {
+        if let Some(part) = s.in_flight.take() {
+            let received = part.await?;
+            if received != s.queued {
+                return Err(ClientError::Trust(
+                    "the hub received different bytes than were sent",
+                ));
+            }
+        }
+        Ok(())
+    }
+
+    /// Send the sealed bytes waiting as the next part. The request is started here (polled
+    /// once: in the browser that hands it to `fetch`) and left in flight.
+    async fn start_part(&self, s: &mut UploadSession) {
         let part = s.pending.take();
         if part.is_empty() {
-            return Ok(());
+            return;
         }
-        let len = part.len() as u64;
-        let res = self
+        let (offset, len) = (s.queued, part.len() as u64);
+        let upload_id = s.prepared.upload_id;
+        let req = self
             .hub
             .request(
                 reqwest::Method::PUT,
-                &format!("/v1/uploads/{}/parts/{}", s.prepared.upload_id, s.sent),
+                &format!("/v1/uploads/{upload_id}/parts/{offset}"),
             )
             .header(reqwest::header::CONTENT_TYPE, "application/octet-stream")
-            .body(part)
-            .send()
-            .await?;
-        let progress: UploadProgress = Hub::check(res).await?.json().await?;
-        if progress.upload_id != s.prepared.upload_id || progress.received != s.sent + len {
-            return Err(ClientError::Trust(
-                "the hub received different bytes than were sent",
-            ));
+            .body(part);
+        let mut fut: PartInFlight = Box::pin(async move {
+            let res = req.send().await?;
+            let progress: UploadProgress = Hub::check(res).await?.json().await?;
+            if progress.upload_id != upload_id || progress.received != offset + len {
+                return Err(ClientError::Trust(
+                    "the hub received different bytes than were sent",
+                ));
+            }
+            Ok(progress.received)
+        });
+        // Start it now; its outcome (even an early error) is kept for `settle_part`.
+        if let std::task::Poll::Ready(r) = futures::poll!(fut.as_mut()) {
+            fut = Box::pin(std::future::ready(r));
         }
-        s.sent += len;
-        Ok(())
+        s.queued += len;
+        s.in_flight = Some(fut);
     }
 
     /// Seal the last chunk, send what is left, have the hub check the whole staged file, then
@@ -150,7 +189,9 @@ impl Client {
             plaintext_sha256: hex::encode(s.plain.finalize_reset()),
             plaintext_size: s.plain_size,
         };
-        self.send_part(&mut s).await?;
+        Self::settle_part(&mut s).await?;
+        self.start_part(&mut s).await;
+        Self::settle_part(&mut s).await?;
         let uploaded: Uploaded = self
             .hub
             .post(

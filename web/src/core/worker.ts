@@ -151,11 +151,20 @@ const handlers: { [K in OpName]: Handler<K> } = {
     const c = await getCore();
     const parts: Uint8Array[] = [];
     let bytes = 0;
+    let told = 0;
+    const t0 = performance.now();
     await c.download(documentId, (piece: Uint8Array) => {
       parts.push(piece);
       bytes += piece.length;
-      post({ id: 0, event: "progress", value: { op: id, bytes } });
+      // The core hands over 64 KiB pieces: tell the page at most once a MiB (each message
+      // re-renders its progress bar).
+      if (bytes - told >= PIECE) {
+        told = bytes;
+        post({ id: 0, event: "progress", value: { op: id, bytes } });
+      }
     });
+    post({ id: 0, event: "progress", value: { op: id, bytes } });
+    phases("download", { core: performance.now() - t0 });
     // Only a fully verified download becomes a Blob; a failed one is dropped with `parts`.
     return new Blob(parts as BlobPart[], { type: mediaType });
   },
@@ -189,14 +198,38 @@ const handlers: { [K in OpName]: Handler<K> } = {
   },
   async upload({ key, file, identifier, choices }, id) {
     const c = await getCore();
+    const t0 = performance.now();
     await c.begin_upload(key, identifier, choices);
-    // The file is read in slices and sealed as it goes: never one whole copy in memory.
+    // The file is read in slices and sealed as it goes: never one whole copy in memory. The core
+    // sends each full part while the following slices are sealed, so one slice and two parts
+    // are held at a time.
+    // Where the time goes (User Timing measures, docs/benchmarks.md §7): `read`, waiting for
+    // slices; `seal`, in the core (sealing, hashing, and waiting for the part before the last);
+    // `finish`, the last part, the hub's whole-file check and the commit.
+    // Slices are read synchronously (`FileReaderSync`, workers only): an asynchronous read is
+    // fed to this thread in small tasks, which wait behind the sealing and on a loaded machine
+    // behind everything else, so a read started early did not arrive early.
+    const reader = new FileReaderSync();
+    let waited = 0;
+    let sealing = 0;
+    const pushes: number[] = [];
     for (let at = 0; at < file.size; at += PIECE) {
-      const piece = new Uint8Array(await file.slice(at, at + PIECE).arrayBuffer());
+      const t = performance.now();
+      const piece = new Uint8Array(reader.readAsArrayBuffer(file.slice(at, at + PIECE)));
+      const t1 = performance.now();
       await c.push_upload(key, piece);
+      const t3 = performance.now();
+      waited += t1 - t;
+      sealing += t3 - t1;
+      pushes.push(t3 - t1);
       post({ id: 0, event: "progress", value: { op: id, bytes: Math.min(file.size, at + PIECE) } });
     }
+    const t2 = performance.now();
     const doc = await c.finish_upload(key);
+    // Three slices in four only seal (a 4 MiB part is sent every fourth): the median push is
+    // the core's sealing time for one slice, without the hub.
+    const median = pushes.length ? [...pushes].sort((a, b) => a - b)[pushes.length >> 1] : 0;
+    phases("upload", { begin: t2 - t0 - waited - sealing, read: waited, seal: sealing, finish: performance.now() - t2, sealSlice: median });
     await persist(c);
     return doc;
   },
