@@ -126,6 +126,8 @@ struct Record {
     seeding: Seeding,
     timeline_concurrent: Phase,
     raw_search_concurrent: Phase,
+    /// nginx serving a static file of the first page's size, same load (None: not installed).
+    nginx_same_size: Option<Phase>,
     timeline_sequential: Option<Phase>,
     /// The same load by clients with a timeline cache, each warmed with one view: every
     /// measured call is a re-opening (`since`).
@@ -255,6 +257,18 @@ async fn measure(args: Args) -> anyhow::Result<()> {
         raw_search_phase(&search_url, &body, &tokens, args.iterations).await?;
     let raw_search_concurrent = Phase::new("raw POST /v1/search", args.clients, &samples, wall);
     raw_search_concurrent.say(out);
+    let nginx_same_size =
+        nginx_reference(dir.path(), response_bytes, args.clients, args.iterations).await?;
+    match &nginx_same_size {
+        Some(n) => {
+            n.say(out);
+            out.say(format!(
+                "raw search rate / nginx same-size file rate: {:.3}x",
+                raw_search_concurrent.calls_per_sec / n.calls_per_sec
+            ));
+        }
+        None => out.say("nginx not installed: no same-size static file reference"),
+    }
 
     // Re-opening with a cache of verified entries: the same clients' sessions, each with its
     // own cache folder, warmed with one (full) view.
@@ -304,12 +318,28 @@ async fn measure(args: Args) -> anyhow::Result<()> {
     };
 
     let p99 = timeline_concurrent.latency.p99_ms;
-    let targets = vec![Target::new(
+    let mut targets = vec![Target::new(
         "timeline_p99_ms",
         &format!("p99 < 50 ms with {} concurrent clients", args.clients),
         p99,
         p99 < 50.0,
     )];
+    let raw_p99 = raw_search_concurrent.latency.p99_ms;
+    targets.push(Target::new(
+        "raw_search_p99_ms",
+        &format!("p99 < 10 ms with {} in flight", args.clients),
+        raw_p99,
+        raw_p99 < 10.0,
+    ));
+    if let Some(n) = &nginx_same_size {
+        let ratio = raw_search_concurrent.calls_per_sec / n.calls_per_sec;
+        targets.push(Target::new(
+            "raw_search_vs_nginx_rate",
+            ">= 0.25x nginx serving a same-size static file, same load",
+            ratio,
+            ratio >= 0.25,
+        ));
+    }
     for t in &targets {
         out.say(t.line());
     }
@@ -343,6 +373,7 @@ async fn measure(args: Args) -> anyhow::Result<()> {
         },
         timeline_concurrent,
         raw_search_concurrent,
+        nginx_same_size,
         timeline_sequential,
         cached_concurrent,
         cached_sequential,
@@ -398,34 +429,40 @@ pub(crate) async fn raw_search_phase(
     tokens: &[String],
     calls: usize,
 ) -> anyhow::Result<(Vec<Duration>, Duration, usize)> {
-    let barrier = Arc::new(Barrier::new(tokens.len() + 1));
-    let mut tasks = Vec::with_capacity(tokens.len());
-    for token in tokens {
+    let (url, body) = (url.to_string(), body.to_vec());
+    http_phase(tokens.to_vec(), calls, move |http, token: &String| {
+        http.post(&url)
+            .bearer_auth(token)
+            .header("content-type", "application/json")
+            .body(body.clone())
+    })
+    .await
+}
+
+/// `users.len()` clients, each with its own connection pool, send `calls` requests made by
+/// `request` one after another, all clients at once (after one untimed request each to open the
+/// connection); bodies are read in full. Returns latencies, wall time and the last body's size.
+async fn http_phase<U: Send + Sync + 'static>(
+    users: Vec<U>,
+    calls: usize,
+    request: impl Fn(&reqwest::Client, &U) -> reqwest::RequestBuilder + Clone + Send + Sync + 'static,
+) -> anyhow::Result<(Vec<Duration>, Duration, usize)> {
+    let barrier = Arc::new(Barrier::new(users.len() + 1));
+    let mut tasks = Vec::with_capacity(users.len());
+    for user in users {
         let http = reqwest::Client::builder()
             .connect_timeout(Duration::from_secs(10))
             .build()?;
-        let (barrier, url, body, token) = (
-            barrier.clone(),
-            url.to_string(),
-            body.to_vec(),
-            token.clone(),
-        );
+        let (barrier, request) = (barrier.clone(), request.clone());
         tasks.push(tokio::spawn(async move {
-            let search = || {
-                http.post(&url)
-                    .bearer_auth(&token)
-                    .header("content-type", "application/json")
-                    .body(body.clone())
-                    .send()
-            };
-            // One untimed call to open the connection.
-            search().await?.error_for_status()?.bytes().await?;
+            let call = || request(&http, &user).send();
+            call().await?.error_for_status()?.bytes().await?;
             barrier.wait().await;
             let mut samples = Vec::with_capacity(calls);
             let mut size = 0;
             for _ in 0..calls {
                 let t = Instant::now();
-                let bytes = search().await?.error_for_status()?.bytes().await?;
+                let bytes = call().await?.error_for_status()?.bytes().await?;
                 samples.push(t.elapsed());
                 size = bytes.len();
             }
@@ -434,7 +471,7 @@ pub(crate) async fn raw_search_phase(
     }
     barrier.wait().await;
     let started = Instant::now();
-    let mut samples = Vec::with_capacity(tokens.len() * calls);
+    let mut samples = Vec::with_capacity(tasks.len() * calls);
     let mut size = 0;
     for t in tasks {
         let (s, n) = t.await??;
@@ -442,4 +479,35 @@ pub(crate) async fn raw_search_phase(
         size = n;
     }
     Ok((samples, started.elapsed(), size))
+}
+
+/// The reference for the raw search: nginx serving a static file the size of the search's
+/// first page, under the same load (as many clients, as many calls each). `None` when nginx is
+/// not installed (`scripts/bench-deps.sh` installs it).
+async fn nginx_reference(
+    dir: &std::path::Path,
+    size: usize,
+    clients: usize,
+    calls: usize,
+) -> anyhow::Result<Option<Phase>> {
+    let Some(nginx) = crate::util::find_tool("nginx") else {
+        return Ok(None);
+    };
+    let file = dir.join("same-size-page.json");
+    std::fs::write(&file, vec![b' '; size])?;
+    let mut server = crate::transfer::Nginx::start(&nginx, &dir.join("nginx"), &file).await?;
+    let url = server.url();
+    let measured = http_phase(vec![(); clients], calls, move |http, _: &()| http.get(&url)).await;
+    server.stop().await?;
+    let (samples, wall, served) = measured?;
+    ensure!(
+        served == size,
+        "nginx served {served} bytes, expected {size}"
+    );
+    Ok(Some(Phase::new(
+        "nginx GET of a same-size static file",
+        clients,
+        &samples,
+        wall,
+    )))
 }

@@ -277,7 +277,7 @@ async fn measure(args: Args, nginx: PathBuf) -> anyhow::Result<()> {
 
     // nginx, same disk, same size, same client library.
     let mut server = Nginx::start(&nginx, &work.path().join("nginx"), &input).await?;
-    let url = format!("http://127.0.0.1:{}/record.bin", server.port);
+    let url = server.url();
     let nginx_file = work.path().join("nginx-download.bin");
     let mut to_file = Vec::new();
     let mut to_null = Vec::new();
@@ -426,7 +426,8 @@ async fn http_get(
 }
 
 /// nginx serving one static file, as a child process with everything under a temp prefix.
-struct Nginx {
+/// nginx serving one static file from its own prefix (configuration, logs, temporary files).
+pub(crate) struct Nginx {
     child: Child,
     binary: PathBuf,
     prefix: PathBuf,
@@ -435,7 +436,7 @@ struct Nginx {
 }
 
 impl Nginx {
-    async fn start(binary: &Path, prefix: &Path, file: &Path) -> anyhow::Result<Self> {
+    pub(crate) async fn start(binary: &Path, prefix: &Path, file: &Path) -> anyhow::Result<Self> {
         let www = prefix.join("www");
         for d in ["www", "tmp", "logs"] {
             std::fs::create_dir_all(prefix.join(d))?;
@@ -453,7 +454,7 @@ daemon off;
 worker_processes 1;
 pid {p}/nginx.pid;
 error_log {p}/logs/error.log warn;
-events {{ worker_connections 64; }}
+events {{ worker_connections 1024; }}
 http {{
     access_log off;
     sendfile on;
@@ -501,8 +502,13 @@ http {{
         Ok(me)
     }
 
+    /// Where it serves the file.
+    pub(crate) fn url(&self) -> String {
+        format!("http://127.0.0.1:{}/record.bin", self.port)
+    }
+
     /// Graceful stop (`nginx -s quit` on our own pid file); kill it if that does not work.
-    async fn stop(&mut self) -> anyhow::Result<()> {
+    pub(crate) async fn stop(&mut self) -> anyhow::Result<()> {
         let quit = run_timed(
             "nginx -s quit",
             Command::new(&self.binary)
