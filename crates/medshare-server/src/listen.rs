@@ -52,7 +52,13 @@ pub async fn serve(
         }
         let (router, stop, close_rx) = (router.clone(), stop.clone(), close_rx.clone());
         tokio::spawn(async move {
-            match is_http2(&tcp).await {
+            // A connection that has sent nothing yet (a client pool's spare connection) has no
+            // request to finish: at shutdown it is closed rather than waited for.
+            let sniffed = tokio::select! {
+                r = is_http2(&tcp) => r,
+                _ = stop.cancelled() => return,
+            };
+            match sniffed {
                 // The connection task is spawned per protocol, so it is as large as that
                 // protocol's connection state, not the larger of the two.
                 Ok(true) => {
@@ -236,5 +242,28 @@ mod tests {
             TcpStream::connect(addr).await.is_err(),
             "no longer listening"
         );
+    }
+
+    /// A connection that has sent nothing (a client pool's spare connection, opened while
+    /// another became free) has no request to finish: shutdown closes it at once instead of
+    /// waiting for its first bytes (up to the 30 s sniffing limit).
+    #[tokio::test]
+    async fn shutdown_does_not_wait_for_a_silent_connection() {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        let served = tokio::spawn(serve(listener, app(), async {
+            let _ = stopped.await;
+        }));
+        let mut silent = TcpStream::connect(addr).await.unwrap();
+        // Accepted and being sniffed.
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        stop.send(()).unwrap();
+        tokio::time::timeout(Duration::from_secs(5), served)
+            .await
+            .expect("serve returns without waiting for the silent connection")
+            .unwrap();
+        let mut rest = Vec::new();
+        assert_eq!(silent.read_to_end(&mut rest).await.unwrap(), 0, "closed");
     }
 }
