@@ -15,6 +15,7 @@ use medshare_crypto::seal::{seal_bytes, wrap_key};
 use medshare_crypto::symmetric::seal_manifest;
 use medshare_crypto::{EncryptionKey, SigningKey, sha256_hex};
 use medshare_model::api::{CommitDocument, Holder, KeyWrap, NewGrant};
+use medshare_model::identifiers::PatientIdentifier;
 use medshare_model::records::{Manifest, PatientCard};
 use medshare_model::statements::{DocumentBinding, key_id};
 use medshare_model::{DocumentId, UploadId};
@@ -153,16 +154,47 @@ fn assert_refused<T>(r: Result<T, ClientError>, expected: &str, what: &str) {
 
 const NOT_COMMITTED: &str = "not the document key its uploader signed";
 
+/// A hub with the story's cast, the uploader (dr.chan), a colleague (dr.wong) and a patient.
+struct Setting {
+    _dir: tempfile::TempDir,
+    hub: TestHub,
+    chan: Client,
+    wong: Client,
+    hkid: PatientIdentifier,
+    p: Patient,
+}
+
+impl Setting {
+    async fn start() -> anyhow::Result<Self> {
+        let _dir = tempfile::tempdir()?;
+        let hub = TestHub::start(sandbox_config(_dir.path())).await?;
+        let world = World::build(&hub, &story_cast()).await?;
+        let (chan, wong) = tokio::try_join!(world.login("dr.chan"), world.login("dr.wong"))?;
+        let (_, hkid) = random_hkid();
+        let p = chan.ensure_patient(&hkid, &card()).await?;
+        Ok(Self {
+            _dir,
+            hub,
+            chan,
+            wong,
+            hkid,
+            p,
+        })
+    }
+}
+
 /// Documents filed before the commitment existed open as before, for the uploader and a
 /// grantee, and their downloads still check the manifest's plaintext hash.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn documents_without_the_commitment_open_and_are_hashed() -> anyhow::Result<()> {
-    let dir = tempfile::tempdir()?;
-    let hub = TestHub::start(sandbox_config(dir.path())).await?;
-    let world = World::build(&hub, &story_cast()).await?;
-    let (chan, wong) = tokio::try_join!(world.login("dr.chan"), world.login("dr.wong"))?;
-    let (_, hkid) = random_hkid();
-    let p = chan.ensure_patient(&hkid, &card()).await?;
+    let Setting {
+        _dir,
+        hub,
+        chan,
+        wong,
+        hkid,
+        p,
+    } = Setting::start().await?;
     let plain = b"%PDF-1.4 echo: EF 55%, no regional wall motion abnormality ".repeat(3000);
 
     let old = file_by_hand(&chan, &hub.url, &p, Filing::honest(&plain, false, &wong)).await;
@@ -198,12 +230,14 @@ async fn documents_without_the_commitment_open_and_are_hashed() -> anyhow::Resul
 /// with it, the key is refused wherever it is unwrapped: opening the document, the timeline.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_key_the_binding_does_not_commit_to_is_refused() -> anyhow::Result<()> {
-    let dir = tempfile::tempdir()?;
-    let hub = TestHub::start(sandbox_config(dir.path())).await?;
-    let world = World::build(&hub, &story_cast()).await?;
-    let (chan, wong) = tokio::try_join!(world.login("dr.chan"), world.login("dr.wong"))?;
-    let (_, hkid) = random_hkid();
-    let p = chan.ensure_patient(&hkid, &card()).await?;
+    let Setting {
+        _dir,
+        hub,
+        chan,
+        wong,
+        hkid,
+        p,
+    } = Setting::start().await?;
     let plain = b"%PDF-1.4 biopsy: benign".to_vec();
     let split = |committed: bool| {
         let content_key = EncryptionKey::generate();

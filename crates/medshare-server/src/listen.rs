@@ -182,14 +182,24 @@ mod tests {
     /// One port serves HTTP/1.1 (even when its first bytes arrive one at a time and begin like
     /// the HTTP/2 preface) and HTTP/2 with prior knowledge, each with the peer's address; after
     /// the shutdown signal `serve` returns once its connections have finished.
-    #[tokio::test]
-    async fn serves_http1_and_http2_on_one_port_and_shuts_down() {
+    /// `serve` of [`app`] on a loopback port: its address, the stop signal, the serving task.
+    async fn start() -> (
+        SocketAddr,
+        tokio::sync::oneshot::Sender<()>,
+        tokio::task::JoinHandle<()>,
+    ) {
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
         let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
         let served = tokio::spawn(serve(listener, app(), async {
             let _ = stopped.await;
         }));
+        (addr, stop, served)
+    }
+
+    #[tokio::test]
+    async fn serves_http1_and_http2_on_one_port_and_shuts_down() {
+        let (addr, stop, served) = start().await;
 
         // HTTP/1.1: "P" alone could start "PRI", so the protocol is chosen on the next byte.
         let mut tcp = TcpStream::connect(addr).await.unwrap();
@@ -249,12 +259,7 @@ mod tests {
     /// waiting for its first bytes (up to the 30 s sniffing limit).
     #[tokio::test]
     async fn shutdown_does_not_wait_for_a_silent_connection() {
-        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let addr = listener.local_addr().unwrap();
-        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-        let served = tokio::spawn(serve(listener, app(), async {
-            let _ = stopped.await;
-        }));
+        let (addr, stop, served) = start().await;
         let mut silent = TcpStream::connect(addr).await.unwrap();
         // Accepted and being sniffed.
         tokio::time::sleep(Duration::from_millis(100)).await;
