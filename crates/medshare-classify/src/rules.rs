@@ -34,6 +34,8 @@ pub(crate) struct Features {
     /// Phrases naming the kind of document, and whether one is in the title region.
     kind: u32,
     title_kind: bool,
+    /// The title names the kind in words (a phrase or a title line, not only a letterhead).
+    title_named: bool,
     /// Section headers of the class.
     sections: u32,
     /// Other phrases (the subject's vocabulary), distinct.
@@ -564,8 +566,10 @@ const PHRASES: &[(DocumentClass, &[Rule])] = &[
             ("索偿", 5),
             ("收據", 5),
             ("收据", 5),
-            ("預約通知", 5),
-            ("预约通知", 5),
+            ("預約通知", 6),
+            ("预约通知", 6),
+            ("appointment slip", 6),
+            ("預約紙", 3),
             ("檢查前須知", 3),
             ("检查前须知", 3),
         ],
@@ -838,8 +842,15 @@ const DOCUMENT_WORDS: &[&str] = &[
     "report", "record", "note", "form", "報告", "报告", "紀錄", "記錄", "记录", "單", "单", "表",
 ];
 
+/// Words that name a kind of document for one class only: a clinic's name over a follow-up or
+/// consultation (`骨科專科門診 覆診`, `Cardiology Clinic — Consultation`) is a clinic note.
+const CLASS_DOCUMENT_WORDS: &[(DocumentClass, &[&str])] = &[(
+    DocumentClass::ConsultationNote,
+    &["clinic", "門診", "门诊", "診所", "诊所"],
+)];
+
 /// A title line is at most this many characters (longer lines are sentences).
-const TITLE_LINE_CHARS: usize = 40;
+const TITLE_LINE_CHARS: usize = 48;
 
 /// Departments whose letterhead, with one of the class's words in the title region, names the
 /// kind of document (`放射部` over `電腦掃描（胸部）`).
@@ -906,10 +917,19 @@ fn title_kind(
         let bare = line.trim_matches(|c: char| !c.is_alphanumeric());
         if let Some((p, _)) = rules.iter().find(|(p, w)| *w >= 3 && bare == *p) {
             f.title_kind = true;
+            f.title_named = true;
             why.push(ev("title line", *p));
             return;
         }
-        let Some(doc) = DOCUMENT_WORDS.iter().find(|d| contains_word(line, d)) else {
+        let own = CLASS_DOCUMENT_WORDS
+            .iter()
+            .filter(|(c, _)| *c == class)
+            .flat_map(|(_, w)| w.iter());
+        let Some(doc) = DOCUMENT_WORDS
+            .iter()
+            .chain(own)
+            .find(|d| contains_word(line, d))
+        else {
             continue;
         };
         if let Some((p, _)) = rules
@@ -917,6 +937,7 @@ fn title_kind(
             .find(|(p, w)| *w < KIND_WEIGHT && !p.contains(doc) && contains_word(line, p))
         {
             f.title_kind = true;
+            f.title_named = true;
             f.kind += 1;
             *score += 4;
             why.push(ev("title line", format!("{p} + {doc}")));
@@ -1099,6 +1120,11 @@ pub(crate) fn rules_with(
                     if *w >= KIND_WEIGHT {
                         f.kind += 1;
                         f.title_kind |= in_title;
+                        // Named by a title, not by a sentence of a text whose breaks were lost.
+                        f.title_named |= in_title
+                            && head.lines().any(|l| {
+                                l.chars().count() <= TITLE_LINE_CHARS && contains_word(l, phrase)
+                            });
                     } else {
                         f.vocabulary += 1;
                     }
@@ -1135,6 +1161,19 @@ pub(crate) fn rules_with(
         })
         .collect();
     scores.sort_by_key(|s| std::cmp::Reverse(s.1));
+    // The title decides over the words of the subject: a document whose title names its kind is
+    // that kind even when it discusses another's subject at length (a procedure note about an
+    // ultrasound-guided drain), unless the winner is laid out in its own sections. The answer
+    // stays contested (low confidence): its runner-up scored more.
+    if !scores[0].3.title_kind
+        && scores[0].3.sections < 3
+        && let Some(i) = scores
+            .iter()
+            .position(|s| s.3.title_named && s.1 >= SURE_SCORE)
+    {
+        let titled = scores.remove(i);
+        scores.insert(0, titled);
+    }
     let (class, best, mut why, f) = scores.swap_remove(0);
     let runner = scores
         .iter()
@@ -1325,26 +1364,32 @@ mod tests {
     #[test]
     fn a_note_about_imaging_is_not_a_confident_imaging_report() {
         // Only the subject's words (a scan mentioned in a clinic note): not the kind.
-        let (_, conf, why) =
-            rules("內科覆診
+        let (_, conf, why) = rules(
+            "內科覆診
 上次MRI腦部正常。
 CT胸部：無異常。
-繼續現有藥物。").unwrap();
+繼續現有藥物。",
+        )
+        .unwrap();
         assert!(conf <= crate::LOW_CONFIDENCE, "{conf} {why:?}");
         // The title names the kind: a report of that subject.
-        let (c, conf, why) =
-            rules("腹部超聲波報告
+        let (c, conf, why) = rules(
+            "腹部超聲波報告
 肝臟大小正常，回聲均勻。
-膽囊無結石。").unwrap();
+膽囊無結石。",
+        )
+        .unwrap();
         assert_eq!(c, DocumentClass::ImagingReport, "{why:?}");
         assert!(conf > crate::LOW_CONFIDENCE, "{conf} {why:?}");
         assert!(why.iter().any(|e| e.source == "title line"), "{why:?}");
         // A radiology letterhead over the examination's name.
-        let (c, conf, why) =
-            rules("虛構醫院 放射科
+        let (c, conf, why) = rules(
+            "虛構醫院 放射科
 電腦掃描（腹部）
 病人：陳大文
-肝臟無異常。").unwrap();
+肝臟無異常。",
+        )
+        .unwrap();
         assert_eq!(c, DocumentClass::ImagingReport, "{why:?}");
         assert!(conf > crate::LOW_CONFIDENCE, "{conf} {why:?}");
     }

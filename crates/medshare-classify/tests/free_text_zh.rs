@@ -178,5 +178,7 @@ fn chinese_free_text_written_blind() {
 /// Floors under the held-out figures recorded in docs/classification.md. First run of the
 /// held-out half, 2026-11-29, before any rule was changed for this set: text 66/90, PDF 66/90
 /// (the held-out result). After tuning the rules on the development half only (its misses
-/// read, the held-out half's never): text 75/90, PDF 75/90.
-const HELD_OUT_FLOORS: &[(&str, f64)] = &[("text", 0.82), ("pdf", 0.82)];
+/// read, the held-out half's never): text 75/90, PDF 75/90. After the second round of
+/// development-half tuning (2026-11-30: titles decide over the subject's words, title lines,
+/// letterheads): text 77/90, PDF 77/90.
+const HELD_OUT_FLOORS: &[(&str, f64)] = &[("text", 0.85), ("pdf", 0.85)];
