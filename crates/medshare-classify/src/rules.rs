@@ -77,6 +77,12 @@ const PHRASES: &[(DocumentClass, &[Rule])] = &[
             ("出院小结", 6),
             ("出院記錄", 6),
             ("出院紀錄", 6),
+            // Hong Kong: leaving hospital for a care home (離院), and its dates.
+            ("離院摘要", 6),
+            ("离院摘要", 6),
+            ("離院通知書", 6),
+            ("離院通知", 5),
+            ("留院日期", 3),
             ("出院记录", 6),
             ("出院日期", 3),
             ("出院診斷", 3),
@@ -124,6 +130,12 @@ const PHRASES: &[(DocumentClass, &[Rule])] = &[
             ("轉介表", 6),
             ("转介表", 6),
             ("referral form", 6),
+            ("dear doctor", 3),
+            ("grateful if you could", 3),
+            ("轉介西醫", 4),
+            ("麻煩你", 3),
+            ("麻烦你", 3),
+            ("麻煩安排", 3),
             ("转介信", 6),
             ("轉介", 2),
             ("转介", 2),
@@ -213,6 +225,8 @@ const PHRASES: &[(DocumentClass, &[Rule])] = &[
             ("follow-up note", 5),
             ("follow up note", 5),
             ("fu note", 5),
+            ("soap note", 6),
+            ("follow-up", 1),
             ("診症紀錄", 6),
             ("诊症记录", 6),
             ("專科門診", 2),
@@ -382,6 +396,32 @@ const PHRASES: &[(DocumentClass, &[Rule])] = &[
             ("腫瘤標誌物", 4),
             ("肿瘤标志物", 4),
             ("血氣", 3),
+            // Panels and sections of the laboratory, as their reports are titled.
+            ("血常規", 4),
+            ("血常规", 4),
+            ("尿常規", 4),
+            ("尿常规", 4),
+            ("凝血", 3),
+            ("肝功能", 3),
+            ("腎功能", 3),
+            ("肾功能", 3),
+            ("血清學", 3),
+            ("血清学", 3),
+            ("microbiology", 4),
+            ("微生物", 4),
+            ("culture", 2),
+            ("sensitivity", 2),
+            ("藥物敏感", 3),
+            ("药敏", 3),
+            ("檢驗日期", 3),
+            ("检验日期", 3),
+            ("送检", 2),
+            ("送檢", 2),
+            ("检验者", 3),
+            ("檢驗者", 3),
+            ("审核者", 2),
+            ("樣本", 2),
+            ("样本", 2),
             ("血气", 3),
         ],
     ),
@@ -416,6 +456,13 @@ const PHRASES: &[(DocumentClass, &[Rule])] = &[
             ("病理診斷", 3),
             ("病理诊断", 3),
             ("活檢", 2),
+            ("細胞檢查", 4),
+            ("细胞检查", 4),
+            ("細胞病理", 3),
+            ("细胞病理", 3),
+            ("子宮頸抹片", 4),
+            ("子宫颈涂片", 4),
+            ("液基", 3),
             ("活检", 2),
         ],
     ),
@@ -457,6 +504,18 @@ const PHRASES: &[(DocumentClass, &[Rule])] = &[
             ("麻醉", 2),
             ("切口", 3),
             ("出血量", 3),
+            // Endoscopies are procedure notes (the English set files them as operative notes).
+            ("endoscopy", 3),
+            ("colonoscopy", 4),
+            ("gastroscopy", 4),
+            ("ogd", 3),
+            ("polypectomy", 4),
+            ("內窺鏡", 4),
+            ("内窥镜", 4),
+            ("胃鏡", 2),
+            ("胃镜", 2),
+            ("大腸鏡", 2),
+            ("肠镜", 2),
         ],
     ),
     (
@@ -499,6 +558,10 @@ const PHRASES: &[(DocumentClass, &[Rule])] = &[
             ("药物重整", 5),
             ("每日三次", 1),
             ("飯後", 1),
+            ("insulin", 2),
+            ("regimen", 2),
+            ("胰島素", 2),
+            ("胰岛素", 2),
             ("饭后", 1),
         ],
     ),
@@ -570,6 +633,13 @@ const PHRASES: &[(DocumentClass, &[Rule])] = &[
             ("预约通知", 6),
             ("appointment slip", 6),
             ("預約紙", 3),
+            ("費用清單", 6),
+            ("费用清单", 6),
+            ("住院費用", 5),
+            ("住院费用", 5),
+            ("invoice", 5),
+            ("發票", 5),
+            ("发票", 5),
             ("檢查前須知", 3),
             ("检查前须知", 3),
         ],
@@ -754,6 +824,7 @@ const HEADERS: &[(DocumentClass, &[Rule])] = &[
         &[
             ("reason for referral", 5),
             ("re", 1),
+            ("to", 2),
             ("request", 2),
             ("轉介原因", 5),
             ("转介原因", 5),
@@ -844,10 +915,13 @@ const DOCUMENT_WORDS: &[&str] = &[
 
 /// Words that name a kind of document for one class only: a clinic's name over a follow-up or
 /// consultation (`骨科專科門診 覆診`, `Cardiology Clinic — Consultation`) is a clinic note.
-const CLASS_DOCUMENT_WORDS: &[(DocumentClass, &[&str])] = &[(
-    DocumentClass::ConsultationNote,
-    &["clinic", "門診", "门诊", "診所", "诊所"],
-)];
+const CLASS_DOCUMENT_WORDS: &[(DocumentClass, &[&str])] = &[
+    (
+        DocumentClass::ConsultationNote,
+        &["clinic", "門診", "门诊", "診所", "诊所"],
+    ),
+    (DocumentClass::ReferralLetter, &["letter", "信"]),
+];
 
 /// A title line is at most this many characters (longer lines are sentences).
 const TITLE_LINE_CHARS: usize = 48;
@@ -915,7 +989,7 @@ fn title_kind(
             continue;
         }
         let bare = line.trim_matches(|c: char| !c.is_alphanumeric());
-        if let Some((p, _)) = rules.iter().find(|(p, w)| *w >= 3 && bare == *p) {
+        if let Some((p, _)) = rules.iter().find(|(p, w)| *w >= 2 && bare == *p) {
             f.title_kind = true;
             f.title_named = true;
             why.push(ev("title line", *p));
@@ -966,25 +1040,40 @@ fn title_kind(
 
 /// A letter: a salutation (`Dear Dr`, `敬啟者`) and a closing (`Yours sincerely`, `此致`).
 fn is_letter(lower: &str) -> bool {
-    let salutation = [
-        "dear dr",
-        "dear colleague",
-        "dear sir",
-        "敬啟者",
-        "敬启者",
-        "台鑒",
-        "台鉴",
-    ]
-    .iter()
-    .any(|s| contains_word(lower, s));
+    // A note that opens by naming its reader: `李醫生:` (in its first three lines).
+    let named = lower
+        .lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty())
+        .take(3)
+        .any(|l| {
+            l.chars().count() <= 10 && (l.ends_with("醫生:") || l.ends_with("医生:"))
+        });
+    let salutation = named
+        || [
+            "dear dr",
+            "dear doctor",
+            "dear colleague",
+            "dear sir",
+            "敬啟者",
+            "敬启者",
+            "台鑒",
+            "台鉴",
+        ]
+        .iter()
+        .any(|s| contains_word(lower, s));
     let closing = [
         "yours sincerely",
         "yours faithfully",
         "kind regards",
         "best regards",
+        "many thanks",
+        "thank you",
         "此致",
         "謹啟",
         "谨启",
+        "謝謝",
+        "谢谢",
     ]
     .iter()
     .any(|s| contains_word(lower, s));
@@ -1149,6 +1238,7 @@ pub(crate) fn rules_with(
             if *class == DocumentClass::ReferralLetter && is_letter(&lower) {
                 // A letter's salutation and closing are its structure.
                 f.sections += 2;
+                score += 3;
                 why.push(ev("layout", "letter (salutation and closing)"));
             }
             if *class == DocumentClass::LabReport && lab_lines > 0 {
@@ -1165,7 +1255,7 @@ pub(crate) fn rules_with(
     // that kind even when it discusses another's subject at length (a procedure note about an
     // ultrasound-guided drain), unless the winner is laid out in its own sections. The answer
     // stays contested (low confidence): its runner-up scored more.
-    if !scores[0].3.title_kind
+    if !scores[0].3.title_named
         && scores[0].3.sections < 3
         && let Some(i) = scores
             .iter()
@@ -1182,6 +1272,9 @@ pub(crate) fn rules_with(
         .unwrap_or_default();
     if best < 3 {
         return None;
+    }
+    if std::env::var_os("MEDSHARE_DEBUG_FEATURES").is_some() {
+        why.insert(0, ev("debug", format!("{f:?} runner={runner:?}")));
     }
     let (conf, unsure) = judge(&f, &runner);
     if let Some(reason) = unsure {
