@@ -1046,9 +1046,7 @@ fn is_letter(lower: &str) -> bool {
         .map(str::trim)
         .filter(|l| !l.is_empty())
         .take(3)
-        .any(|l| {
-            l.chars().count() <= 10 && (l.ends_with("醫生:") || l.ends_with("医生:"))
-        });
+        .any(|l| l.chars().count() <= 10 && (l.ends_with("醫生:") || l.ends_with("医生:")));
     let salutation = named
         || [
             "dear dr",
@@ -1208,12 +1206,14 @@ pub(crate) fn rules_with(
                     why.push(ev(if in_title { "title" } else { "text" }, *phrase));
                     if *w >= KIND_WEIGHT {
                         f.kind += 1;
-                        f.title_kind |= in_title;
-                        // Named by a title, not by a sentence of a text whose breaks were lost.
-                        f.title_named |= in_title
+                        // Named by a title line, not by a sentence near the top (or of a text
+                        // whose line breaks were lost).
+                        let named = in_title
                             && head.lines().any(|l| {
                                 l.chars().count() <= TITLE_LINE_CHARS && contains_word(l, phrase)
                             });
+                        f.title_kind |= named;
+                        f.title_named |= named;
                     } else {
                         f.vocabulary += 1;
                     }
@@ -1273,9 +1273,6 @@ pub(crate) fn rules_with(
     if best < 3 {
         return None;
     }
-    if std::env::var_os("MEDSHARE_DEBUG_FEATURES").is_some() {
-        why.insert(0, ev("debug", format!("{f:?} runner={runner:?}")));
-    }
     let (conf, unsure) = judge(&f, &runner);
     if let Some(reason) = unsure {
         why.push(ev("low confidence", reason));
@@ -1302,7 +1299,7 @@ pub(crate) fn confidence(best: u32, second: u32) -> f32 {
 /// needs evidence of the *kind of document*, not only of its subject: a phrase naming the kind
 /// in the title region (`出院摘要`, `CT report`), two or more of the class's section headers, two
 /// or more lab result lines, or a broad vocabulary (four or more of the class's words) that no
-/// title contradicts. A note that mentions an MRI is about imaging without being an imaging
+/// title or other class's layout contradicts (a letter quoting a radiograph's findings). A note that mentions an MRI is about imaging without being an imaging
 /// report; a document whose title names another kind than the one its words add up to is
 /// contested.
 fn judge(f: &Features, runner: &Features) -> (f32, Option<&'static str>) {
@@ -1314,7 +1311,7 @@ fn judge(f: &Features, runner: &Features) -> (f32, Option<&'static str>) {
     } else if !(f.title_kind
         || f.sections >= 2
         || f.lab_lines >= 2
-        || (f.vocabulary >= 4 && !runner.title_kind))
+        || (f.vocabulary >= 4 && !runner.title_kind && runner.sections < 2))
     {
         Some("no title or sections name the kind of document")
     } else {

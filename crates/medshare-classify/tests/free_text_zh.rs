@@ -195,13 +195,15 @@ fn chinese_free_text_written_blind_second_set() {
 /// The second set's held-out floors (docs/classification.md). First run, 2026-11-30, with the
 /// rules of commit 37a0bef (tuned on the first set's development half only) before any rule
 /// was changed for this set: held-out text 68/88, PDF 68/88 (the second set's held-out result);
-/// development half 110/128 both.
-const HELD_OUT_FLOORS_2: &[(&str, f64)] = &[("text", 0.77), ("pdf", 0.77)];
+/// development half 110/128 both. After tuning on both development halves (2026-11-30):
+/// held-out text 70/88, PDF 70/88; development 128/128.
+const HELD_OUT_FLOORS_2: &[(&str, f64)] = &[("text", 0.79), ("pdf", 0.79)];
 
 /// Floors under the held-out figures recorded in docs/classification.md. First run of the
 /// held-out half, 2026-11-29, before any rule was changed for this set: text 66/90, PDF 66/90
 /// (the held-out result). After tuning the rules on the development half only (its misses
 /// read, the held-out half's never): text 75/90, PDF 75/90. After the second round of
 /// development-half tuning (2026-11-30: titles decide over the subject's words, title lines,
-/// letterheads): text 77/90, PDF 77/90.
-const HELD_OUT_FLOORS: &[(&str, f64)] = &[("text", 0.85), ("pdf", 0.85)];
+/// letterheads): text 77/90, PDF 77/90. After tuning on both sets' development halves
+/// (2026-11-30): text 78/90, PDF 78/90.
+const HELD_OUT_FLOORS: &[(&str, f64)] = &[("text", 0.86), ("pdf", 0.86)];
