@@ -15,7 +15,6 @@
 
 use crate::CryptoError;
 use crate::chain::{VerifiedPractitioner, check_binding_names, verify_binding};
-use curve25519_dalek::edwards::CompressedEdwardsY;
 use ed25519_dalek::{Signature, VerifyingKey};
 use medshare_model::statements::{DocumentBinding, Signed, Statement, key_id};
 
@@ -61,6 +60,45 @@ fn one_by_one(
         .collect()
 }
 
+/// The `y` coordinates (little-endian, sign bit clear) of the eight points of small order: the
+/// identity (1), the point of order 2 (p - 1), those of order 4 (0) and of order 8. A point
+/// shares its `y` only with its negation, so these `y`s, with either sign bit, are exactly the
+/// encodings of small-order points with `y < p` (checked against curve25519-dalek below).
+const SMALL_ORDER_Y: [[u8; 32]; 5] = [
+    [
+        1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+        0, 0,
+    ],
+    [
+        0xec, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff,
+        0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff,
+        0xff, 0x7f,
+    ],
+    [0; 32],
+    [
+        0x26, 0xe8, 0x95, 0x8f, 0xc2, 0xb2, 0x27, 0xb0, 0x45, 0xc3, 0xf4, 0x89, 0xf2, 0xef, 0x98,
+        0xf0, 0xd5, 0xdf, 0xac, 0x05, 0xd3, 0xc6, 0x33, 0x39, 0xb1, 0x38, 0x02, 0x88, 0x6d, 0x53,
+        0xfc, 0x05,
+    ],
+    [
+        0xc7, 0x17, 0x6a, 0x70, 0x3d, 0x4d, 0xd8, 0x4f, 0xba, 0x3c, 0x0b, 0x76, 0x0d, 0x10, 0x67,
+        0x0f, 0x2a, 0x20, 0x53, 0xfa, 0x2c, 0x39, 0xcc, 0xc6, 0x4e, 0xc7, 0xfd, 0x77, 0x92, 0xac,
+        0x03, 0x7a,
+    ],
+];
+
+/// What `verify_strict` requires of a signature's `R` besides decoding, from its bytes alone
+/// (no square root): the canonical encoding of its point (`y < p`; the one other non-canonical
+/// form, `x = 0` with the sign bit set, has `y = ±1`, of small order) and not of small order.
+/// The batch decodes `R` itself; decoding it here too would cost a fifth of a verification.
+fn r_acceptable(r: &[u8; 32]) -> bool {
+    let mut y = *r;
+    y[31] &= 0x7f;
+    // y >= p = 2^255 - 19: 0x7f, thirty 0xff, then a low byte >= 0xed.
+    let at_least_p = y[31] == 0x7f && y[1..31].iter().all(|b| *b == 0xff) && y[0] >= 0xed;
+    !at_least_p && !SMALL_ORDER_Y.contains(&y)
+}
+
 /// The whole batch, or an error that says nothing about which statement failed.
 fn batch(items: &[(&VerifiedPractitioner, &Signed)]) -> Result<Vec<DocumentBinding>, CryptoError> {
     // Each distinct uploader key decompressed once (a page has few uploaders: a linear scan).
@@ -90,11 +128,9 @@ fn batch(items: &[(&VerifiedPractitioner, &Signed)]) -> Result<Vec<DocumentBindi
         }
         let key = *key;
         let signature = Signature::from_bytes(&s.signature_bytes()?);
-        // `verify_strict`'s refusals of `R`: it must decode, be the canonical encoding of the
-        // point and not of small order. (`s` must be canonical: checked by the batch itself.)
-        let r = CompressedEdwardsY(*signature.r_bytes());
-        let point = r.decompress().ok_or(CryptoError::BadSignature)?;
-        if point.compress() != r || point.is_small_order() {
+        // `verify_strict`'s refusals of `R` (`s` must be canonical: the batch checks it; an `R`
+        // that does not decode fails the batch).
+        if !r_acceptable(signature.r_bytes()) {
             return Err(CryptoError::BadSignature);
         }
         messages.push(Signed::signing_input(DocumentBinding::KIND, &s.payload));
@@ -230,6 +266,55 @@ mod tests {
         let e = check(&a, &b, &page).unwrap_err();
         assert_eq!(e.index, 5);
         assert!(matches!(e.error, CryptoError::ChainMismatch(_)), "{e}");
+    }
+
+    /// The byte check of `R` says what decoding it does: canonical and not of small order.
+    #[test]
+    fn r_check_agrees_with_decoding() {
+        use curve25519_dalek::edwards::CompressedEdwardsY;
+        let by_decoding = |r: &[u8; 32]| {
+            let c = CompressedEdwardsY(*r);
+            c.decompress()
+                .map(|p| p.compress() == c && !p.is_small_order())
+        };
+        let mut cases: Vec<[u8; 32]> = Vec::new();
+        for y in SMALL_ORDER_Y {
+            for sign in [0, 0x80] {
+                let mut r = y;
+                r[31] |= sign;
+                // Every listed y decodes to a point of small order, with either sign.
+                let p = CompressedEdwardsY(r)
+                    .decompress()
+                    .expect("a small-order y decodes");
+                assert!(p.is_small_order());
+                cases.push(r);
+            }
+        }
+        // y = p .. 2^255 - 1 (non-canonical), either sign; and y + p for y = 0, 1.
+        for low in 0xed..=0xff_u8 {
+            for sign in [0x7f, 0xff] {
+                let mut r = [0xff; 32];
+                r[0] = low;
+                r[31] = sign;
+                cases.push(r);
+            }
+        }
+        // Real nonces and public keys.
+        for n in 0..200u64 {
+            let k = SigningKey::generate();
+            let s = k.sign_statement(&binding(&uploader(InstitutionId::new()), n));
+            let b = B64.decode(&s.signature).unwrap();
+            cases.push(b[..32].try_into().unwrap());
+            cases.push(k.public());
+        }
+        for r in cases {
+            if let Some(want) = by_decoding(&r) {
+                assert_eq!(r_acceptable(&r), want, "{}", hex::encode(r));
+            } else {
+                // Not a point: the batch itself refuses it.
+                assert!(CompressedEdwardsY(r).decompress().is_none());
+            }
+        }
     }
 
     /// `verify_strict`'s explicit refusals hold in a batch: a small-order `R`, a non-canonical
