@@ -3,7 +3,7 @@
 //! uploader's key decompressed and the signature verified strictly, one by one) and the way it
 //! does now (`batch::verify_bindings`: the key decompressed once, one batch verification), on one
 //! thread. ENTRIES bindings (default 200) by one uploader; the median of RUNS (default 15) is
-//! printed as microseconds of CPU per entry and as a ratio. No HTTP, no hub, no manifests: see
+//! printed as microseconds of this thread's CPU time per entry (the three interleaved in each run) and as a ratio. No HTTP, no hub, no manifests: see
 //! `medshare-bench search` for the whole timeline.
 
 use medshare_crypto::batch::verify_bindings;
@@ -13,7 +13,15 @@ use medshare_model::registration::{Profession, Role};
 use medshare_model::statements::{DocumentBinding, PractitionerCert, Signed, encode_key};
 use medshare_model::{DocumentId, InstitutionId, PatientId, PatientRef, PractitionerId};
 use std::hint::black_box;
-use std::time::Instant;
+
+/// This thread's time on a CPU so far, ns (Linux: `/proc/thread-self/schedstat`): the machine
+/// this runs on is shared, and wall time would count the time other work held the core.
+fn cpu_ns() -> u64 {
+    std::fs::read_to_string("/proc/thread-self/schedstat")
+        .ok()
+        .and_then(|s| s.split_whitespace().next()?.parse().ok())
+        .expect("/proc/thread-self/schedstat (Linux)")
+}
 
 fn median(mut v: Vec<f64>) -> f64 {
     v.sort_by(f64::total_cmp);
@@ -63,32 +71,41 @@ fn main() {
         .collect();
     let items: Vec<_> = signed.iter().map(|s| (&uploader, s)).collect();
 
-    let per_entry = |f: &dyn Fn()| {
-        median(
-            (0..runs)
-                .map(|_| {
-                    let t = Instant::now();
-                    f();
-                    t.elapsed().as_secs_f64() * 1e6 / entries as f64
-                })
-                .collect(),
-        )
-    };
-    let single = per_entry(&|| {
-        for s in &signed {
-            black_box(verify_binding(&uploader, s).unwrap());
-        }
-    });
-    let batch = per_entry(&|| {
-        black_box(verify_bindings(&items).unwrap());
-    });
     let half = entries.div_ceil(2).max(1);
-    let halves = per_entry(&|| {
-        for chunk in items.chunks(half) {
-            black_box(verify_bindings(chunk).unwrap());
+    let ways: [&dyn Fn(); 3] = [
+        &|| {
+            for s in &signed {
+                black_box(verify_binding(&uploader, s).unwrap());
+            }
+        },
+        &|| {
+            black_box(verify_bindings(&items).unwrap());
+        },
+        &|| {
+            for chunk in items.chunks(half) {
+                black_box(verify_bindings(chunk).unwrap());
+            }
+        },
+    ];
+    // The three ways interleaved within each run, so that a machine whose load changes affects
+    // them alike.
+    // The kernel updates a thread's CPU time at ticks (a few ms): each sample is at least 4,000
+    // entries' worth, tens of milliseconds.
+    let reps = 4000usize.div_ceil(entries);
+    let mut samples: [Vec<f64>; 3] = Default::default();
+    for _ in 0..runs {
+        for (way, f) in ways.iter().enumerate() {
+            let t = cpu_ns();
+            for _ in 0..reps {
+                f();
+            }
+            samples[way].push((cpu_ns() - t) as f64 / 1e3 / (reps * entries) as f64);
         }
-    });
-    println!("{entries} bindings by one uploader, median of {runs} runs, one thread:");
+    }
+    let [single, batch, halves] = samples.map(median);
+    println!(
+        "{entries} bindings by one uploader, median of {runs} runs of {reps}, one thread, CPU time:"
+    );
     println!("  one by one (verify_binding):        {single:8.1} us/entry");
     println!(
         "  one batch (verify_bindings):        {batch:8.1} us/entry  ({:.2}x)",
