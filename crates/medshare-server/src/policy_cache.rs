@@ -7,11 +7,12 @@
 //!   included: liveness is judged by the hub's clock on every use, as it is for rows just read).
 //!
 //! An entry is used only while all of these hold:
-//! - it is younger than `auth.policy_cache_ms` (the bound for changes made by *another* replica
-//!   of a shared database: a share revoked or a consent withdrawn there is refused here at most
-//!   that long after);
-//! - no write to any policy input *of that patient* was made through *this* hub since it was
-//!   read ([`PolicyCache::invalidate_patient`] after each: a share or a revocation, an upload
+//! - it is younger than `auth.policy_cache_ms` (the backstop for a change made by *another*
+//!   replica of a shared database that it never announced);
+//! - the cross-replica invalidation feed is connected ([`PolicyCache::suspend`]; every
+//!   invalidation below made by another replica arrives through it: [`crate::invalidate`]);
+//! - no write to any policy input *of that patient* was made through this hub (or another
+//!   replica) since it was read ([`PolicyCache::invalidate_patient`] after each: a share or a revocation, an upload
 //!   (its shares), a consent granted or withdrawn, a care relationship declared, a break-glass
 //!   window opened, a patient created), nor any write that concerns every patient
 //!   ([`PolicyCache::invalidate`]: a member removed, a practitioner or an institution

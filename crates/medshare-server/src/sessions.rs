@@ -2,12 +2,13 @@
 //!
 //! An entry is the session's practitioner row and expiry as read from the store. It is used
 //! only while all of these hold:
-//! - it is younger than `auth.session_cache_ms` (the bound for changes made by *another*
-//!   replica of a shared database: a session revoked or a member removed there is refused here
-//!   at most that long after);
-//! - no change to a session or a practitioner was made through *this* hub since it was read
-//!   ([`SessionCache::invalidate`] after each such write: logout, removal, certification,
-//!   enrolment, login failures), so on a single hub such changes take effect at once;
+//! - it is younger than `auth.session_cache_ms` (the backstop for a change made by *another*
+//!   replica of a shared database that it never announced);
+//! - no change to a session or a practitioner was made through this hub, or announced by
+//!   another replica, since it was read ([`SessionCache::invalidate`] after each such write:
+//!   logout, removal, certification, enrolment; [`crate::invalidate`] for the announcements),
+//!   so such changes take effect at once;
+//! - the cross-replica invalidation feed is connected ([`SessionCache::suspend`]);
 //! - the session has not expired by the hub's clock (checked on every use).
 //!
 //! The generation is read before the store is, so a write that lands while an entry is being
