@@ -85,13 +85,20 @@ pub async fn listen(
     };
     tokio::spawn(async move {
         let mut feed = Some(first);
+        // Whether this outage was logged (once per outage, not once per retry).
+        let mut logged = false;
         loop {
             let mut stream = match feed.take() {
                 Some(s) => s,
                 None => match store.invalidations().await {
                     Ok(Some(s)) => s,
                     _ => {
-                        tracing::error!("invalidation feed lost; caches off, retrying");
+                        if !logged {
+                            tracing::error!(
+                                "cannot listen for cache invalidations; caches off, retrying"
+                            );
+                            logged = true;
+                        }
                         tokio::select! {
                             _ = shutdown.cancelled() => return,
                             _ = tokio::time::sleep(Duration::from_millis(250)) => continue,
@@ -100,6 +107,10 @@ pub async fn listen(
                 },
             };
             // Listening again: whatever was cached before may predate a missed announcement.
+            if logged {
+                tracing::info!("listening for cache invalidations again; caches on");
+                logged = false;
+            }
             sessions.resume();
             policy.resume();
             loop {
