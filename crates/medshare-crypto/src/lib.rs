@@ -13,6 +13,7 @@
 pub mod blind;
 pub mod chain;
 pub mod commitment;
+pub mod digest;
 pub mod error;
 pub mod hash;
 pub mod keys;
@@ -24,6 +25,7 @@ pub mod seal;
 pub mod stream;
 pub mod symmetric;
 
+pub use digest::{CiphertextHasher, DigestAlgorithm, DigestWriter, blake3_hex};
 pub use error::CryptoError;
 pub use hash::{HashingReader, HashingWriter, sha256_hex};
 pub use keys::{EncryptionKey, SigningKey, parse_recipient, verify_statement};
