@@ -154,6 +154,18 @@ fn primitives(runs: usize) {
             }),
         ),
         (
+            "BLAKE3, blake3 (one thread, SIMD)",
+            Box::new(|| {
+                let mut h = blake3::Hasher::new();
+                for _ in 0..TOTAL / data.len() {
+                    for c in data.chunks(256 * 1024) {
+                        h.update(c);
+                    }
+                }
+                std::hint::black_box(h.finalize());
+            }),
+        ),
+        (
             "ChaCha20-Poly1305 open, RustCrypto",
             Box::new(|| {
                 for _ in 0..TOTAL / data.len() {
