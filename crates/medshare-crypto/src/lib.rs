@@ -19,6 +19,8 @@ pub mod hash;
 pub mod keys;
 #[cfg(not(target_arch = "wasm32"))]
 pub mod parallel;
+#[cfg(not(target_arch = "wasm32"))]
+pub mod parallel_seal;
 pub mod passphrase;
 pub mod seal;
 #[cfg(not(target_arch = "wasm32"))]

@@ -5,8 +5,9 @@
 //!
 //! Opening decrypts the payload's STREAM chunks in parallel ([`crate::parallel`]: the header is
 //! read with `age-core`'s parser, the file key unwrapped by `age`'s X25519 identity, and the
-//! header MAC verified before any plaintext is released). Sealing stays in age's
-//! `StreamWriter` (one thread for the ChaCha20-Poly1305 work). Output is an ordinary age file.
+//! header MAC verified before any plaintext is released). Sealing encrypts the chunks in
+//! parallel too ([`crate::parallel_seal`]: age's header and STREAM payload, `ring`'s
+//! ChaCha20-Poly1305). Output is an ordinary age file.
 //!
 //! Not for wasm32 (no threads there): the browser uses [`crate::seal::open_async_reader`].
 
@@ -14,10 +15,10 @@ use crate::CryptoError;
 use crate::digest::DigestAlgorithm;
 use crate::keys::EncryptionKey;
 use crate::parallel::{BATCH_BYTES, Payload, plaintext_chunks, plaintext_len};
-use crate::seal::SealWriter;
+use crate::parallel_seal::Sealer;
 use std::io::{self, BufReader, Read, Write};
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::mpsc::{Receiver, SyncSender, sync_channel};
+use std::sync::mpsc::{Receiver, sync_channel};
 use std::thread;
 use zeroize::Zeroizing;
 
@@ -45,14 +46,14 @@ pub struct Digests {
 /// The ciphertext's digest on the pipeline's threads: SHA-256 with `ring`, or BLAKE3 (the
 /// `blake3` crate's SIMD code).
 enum CipherHasher {
-    Sha256(Sha256),
+    Sha256(Box<Sha256>),
     Blake3(Box<blake3::Hasher>),
 }
 
 impl CipherHasher {
     fn new(algorithm: DigestAlgorithm) -> Self {
         match algorithm {
-            DigestAlgorithm::Sha256 => Self::Sha256(Sha256::new()),
+            DigestAlgorithm::Sha256 => Self::Sha256(Box::new(Sha256::new())),
             DigestAlgorithm::Blake3 => Self::Blake3(Box::new(blake3::Hasher::new())),
         }
     }
@@ -146,38 +147,6 @@ impl<T: AsRef<[u8]> + Default> Read for ChunkReader<T> {
     }
 }
 
-/// A `Write` that gathers bytes into 1 MiB chunks and sends them on a channel.
-struct ChunkWriter {
-    tx: SyncSender<Vec<u8>>,
-    buf: Vec<u8>,
-}
-
-impl ChunkWriter {
-    fn send(&mut self) -> io::Result<()> {
-        if self.buf.is_empty() {
-            return Ok(());
-        }
-        let full = std::mem::replace(&mut self.buf, Vec::with_capacity(CHUNK));
-        self.tx
-            .send(full)
-            .map_err(|_| io::Error::new(io::ErrorKind::BrokenPipe, "the next stage stopped"))
-    }
-}
-
-impl Write for ChunkWriter {
-    fn write(&mut self, data: &[u8]) -> io::Result<usize> {
-        let n = data.len().min(CHUNK - self.buf.len());
-        self.buf.extend_from_slice(&data[..n]);
-        if self.buf.len() == CHUNK {
-            self.send()?;
-        }
-        Ok(n)
-    }
-    fn flush(&mut self) -> io::Result<()> {
-        self.send()
-    }
-}
-
 /// Join a stage's thread; a panic in a stage is re-raised.
 fn join<T>(h: thread::ScopedJoinHandle<'_, T>) -> T {
     h.join().unwrap_or_else(|p| std::panic::resume_unwind(p))
@@ -200,14 +169,8 @@ where
     let (plain_tx, plain_rx) = sync_channel::<Plain>(AHEAD);
     let (back_tx, back_rx) = sync_channel::<Plain>(AHEAD + 2);
     let (sealed_tx, sealed_rx) = sync_channel::<Vec<u8>>(AHEAD);
-    // Recipients are checked (and the header written) before any thread starts.
-    let mut writer = SealWriter::new(
-        recipients,
-        ChunkWriter {
-            tx: sealed_tx,
-            buf: Vec::with_capacity(CHUNK),
-        },
-    )?;
+    // Recipients are checked (and the header made) before any thread starts.
+    let (mut sealer, header) = Sealer::start(recipients)?;
     thread::scope(|s| {
         // Stage 1: read and hash the plaintext.
         let reader = s.spawn(move || -> io::Result<([u8; 32], u64)> {
@@ -244,16 +207,35 @@ where
             output.flush()?;
             Ok((hasher.finalize(), total))
         });
-        // Stage 2 (this thread): age's encryption. The channels are dropped when it returns,
-        // which stops the other stages if it failed.
+        // Stage 2 (this thread): the STREAM chunks sealed on all cores
+        // ([`crate::parallel_seal`]). A buffer is sealed once the next one (or the end) has
+        // arrived, since only the last chunk is flagged final; every buffer but the last is
+        // whole chunks (the reader fills each to `CHUNK`). The channels are dropped when it
+        // returns, which stops the other stages if it failed.
         let sealed = (move || -> Result<(), CryptoError> {
+            let send = |v: Vec<u8>| {
+                sealed_tx.send(v).map_err(|_| {
+                    CryptoError::Io(io::Error::new(
+                        io::ErrorKind::BrokenPipe,
+                        "the next stage stopped",
+                    ))
+                })
+            };
+            send(header)?;
+            let mut held: Option<Plain> = None;
             for chunk in plain_rx {
-                writer.write_all(&chunk)?;
-                // Plaintext buffers go back to the reader for reuse (wiped when finally dropped).
-                let _ = back_tx.try_send(chunk);
+                if let Some(prev) = held.replace(chunk) {
+                    let mut out = Vec::with_capacity(prev.len() + CHUNK / 1024);
+                    sealer.seal_batch(&prev, false, &mut out)?;
+                    send(out)?;
+                    // Plaintext buffers go back to the reader for reuse (wiped when dropped).
+                    let _ = back_tx.try_send(prev);
+                }
             }
-            writer.finish()?.flush()?;
-            Ok(())
+            let last = held.as_deref().map_or(&[][..], |v| &v[..]);
+            let mut out = Vec::with_capacity(last.len() + CHUNK / 1024 + 16);
+            sealer.seal_batch(last, true, &mut out)?;
+            send(out)
         })();
         let plain = join(reader);
         let cipher = join(sink);
