@@ -103,6 +103,15 @@ pub fn verify_binding(
     s: &Signed,
 ) -> Result<DocumentBinding, CryptoError> {
     let binding: DocumentBinding = verify_statement(s, &uploader.sign_public)?;
+    check_binding_names(uploader, &binding)?;
+    Ok(binding)
+}
+
+/// A (signature-checked) binding names this uploader, their key and their service mark.
+pub(crate) fn check_binding_names(
+    uploader: &VerifiedPractitioner,
+    binding: &DocumentBinding,
+) -> Result<(), CryptoError> {
     if binding.uploader != uploader.cert.practitioner_id {
         return Err(CryptoError::ChainMismatch("binding names another uploader"));
     }
@@ -116,7 +125,7 @@ pub fn verify_binding(
             "binding's service mark disagrees with the uploader's certificate",
         ));
     }
-    Ok(binding)
+    Ok(())
 }
 
 /// Check the alliance key statement against the pinned root, with a well-formed recipient.

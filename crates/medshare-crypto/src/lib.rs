@@ -10,6 +10,7 @@
 //! ```
 #![forbid(unsafe_code)]
 
+pub mod batch;
 pub mod blind;
 pub mod chain;
 pub mod commitment;
