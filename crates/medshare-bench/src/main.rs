@@ -12,9 +12,10 @@
 //!   command-line tools.
 //! - `audit`: append throughput of the Merkle audit log (batched vs one transaction per
 //!   entry) and what an append adds to search and upload latency.
-//! - `scale pg-search | replicas | blobs`: the scale-out deployment on real PostgreSQL and
-//!   s3s-fs: search over 10 million documents' metadata, one vs two hub replicas, S3 vs folder
-//!   blob throughput.
+//! - `scale pg-search | replicas | blobs | revocation`: the scale-out deployment on real
+//!   PostgreSQL and s3s-fs: search over 10 million documents' metadata, one vs two hub
+//!   replicas, S3 vs folder blob throughput, how soon a revocation on one replica is refused
+//!   by another.
 //! - `classify`: document classification throughput over a mixed ~200 MB folder, and a
 //!   500 MB DICOM study classified from its header alone.
 //! - `gateway`: the institution gateway: DICOM C-STORE to durable encrypted upload
@@ -42,6 +43,7 @@ mod consults;
 mod gateway;
 mod hub;
 mod report;
+mod revocation;
 mod rooms;
 mod scale;
 mod seal;

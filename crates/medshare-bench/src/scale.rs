@@ -10,6 +10,8 @@
 //!   and against two replicas sharing one database and bucket (clients split between them).
 //! - `blobs`: upload (stage + promote) and download throughput of the S3 store against the
 //!   folder store, same sizes, same disk.
+//! - `revocation`: from a revocation's response on replica A to the first refusal on replica
+//!   B (`crate::revocation`).
 
 use crate::report::{Latency, Machine, Out, Target, mib_per_s};
 use anyhow::{Context, ensure};
@@ -35,6 +37,8 @@ pub enum Cmd {
     Replicas(ReplicasArgs),
     /// Blob upload/download throughput: S3 (s3s-fs) vs the folder store.
     Blobs(BlobsArgs),
+    /// From a revocation's response on one replica to the first refusal on another.
+    Revocation(crate::revocation::RevocationArgs),
 }
 
 #[derive(clap::Args)]
@@ -85,6 +89,7 @@ pub async fn run(cmd: Cmd) -> anyhow::Result<()> {
         Cmd::PgSearch(a) => pg_search(a).await,
         Cmd::Replicas(a) => replicas(a).await,
         Cmd::Blobs(a) => blobs(a).await,
+        Cmd::Revocation(a) => crate::revocation::run(a).await,
     }
 }
 

@@ -419,15 +419,15 @@ pub struct AuthConfig {
     /// on another replica ends its streams there too.
     pub stream_recheck_secs: u64,
     /// How long a checked session is reused without reading the database (milliseconds; 0:
-    /// never). Changes made through this hub take effect at once; a session revoked or a
-    /// member removed through another replica of a shared database is refused here at most
-    /// this long after.
+    /// never). Changes made through this hub, or announced by another replica of a shared
+    /// database on the invalidation feed, take effect at once; this bound is the backstop for
+    /// a change another replica committed but never announced (it stopped in between).
     pub session_cache_ms: u64,
     /// How long the access-policy inputs of a practitioner for a patient (consents, care,
     /// grants, no break-glass window) are reused without reading the database (milliseconds;
-    /// 0: never). Changes made through this hub take effect at once; a share revoked or a
-    /// consent withdrawn through another replica of a shared database is honoured here at most
-    /// this long after.
+    /// 0: never). Changes made through this hub, or announced by another replica of a shared
+    /// database on the invalidation feed, take effect at once; this bound is the backstop for
+    /// a change another replica committed but never announced (it stopped in between).
     pub policy_cache_ms: u64,
     /// Header carrying the client address when the hub is behind a trusted reverse proxy
     /// (e.g. `x-forwarded-for`; its first address is used). Empty: the connection's address.

@@ -16,6 +16,7 @@ pub mod auth;
 pub mod clock;
 pub mod config;
 pub mod error;
+pub mod invalidate;
 mod listen;
 pub mod maintenance;
 pub mod metrics;
@@ -189,6 +190,14 @@ pub async fn build_state_with(mut config: Config, clock: clock::Clock) -> anyhow
     let policy_cache = Arc::new(policy_cache::PolicyCache::new(
         std::time::Duration::from_millis(config.auth.policy_cache_ms),
     ));
+    invalidate::listen(
+        store.clone(),
+        sessions.clone(),
+        policy_cache.clone(),
+        shutdown.clone(),
+    )
+    .await
+    .context("cannot listen for cache invalidations from other replicas")?;
     let state = AppState {
         store,
         blobs,

@@ -7,11 +7,12 @@
 //!   included: liveness is judged by the hub's clock on every use, as it is for rows just read).
 //!
 //! An entry is used only while all of these hold:
-//! - it is younger than `auth.policy_cache_ms` (the bound for changes made by *another* replica
-//!   of a shared database: a share revoked or a consent withdrawn there is refused here at most
-//!   that long after);
-//! - no write to any policy input *of that patient* was made through *this* hub since it was
-//!   read ([`PolicyCache::invalidate_patient`] after each: a share or a revocation, an upload
+//! - it is younger than `auth.policy_cache_ms` (the backstop for a change made by *another*
+//!   replica of a shared database that it never announced);
+//! - the cross-replica invalidation feed is connected ([`PolicyCache::suspend`]; every
+//!   invalidation below made by another replica arrives through it: [`crate::invalidate`]);
+//! - no write to any policy input *of that patient* was made through this hub (or another
+//!   replica) since it was read ([`PolicyCache::invalidate_patient`] after each: a share or a revocation, an upload
 //!   (its shares), a consent granted or withdrawn, a care relationship declared, a break-glass
 //!   window opened, a patient created), nor any write that concerns every patient
 //!   ([`PolicyCache::invalidate`]: a member removed, a practitioner or an institution
@@ -34,6 +35,7 @@ use medshare_model::{InstitutionId, PatientId, PatientRef, PractitionerId};
 use medshare_store::GrantRow;
 use std::collections::HashMap;
 use std::hash::Hash;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -79,6 +81,8 @@ pub struct PolicyCache {
     facts: Mutex<HashMap<Key, Entry<PatientFacts>>>,
     grants: Mutex<HashMap<Key, Entry<Arc<Vec<GrantRow>>>>>,
     pages: Mutex<Pages>,
+    /// Nothing is served or stored while set ([`PolicyCache::suspend`]).
+    suspended: AtomicBool,
 }
 
 /// Write counters: one for writes that concern every patient, one per patient written to
@@ -125,7 +129,25 @@ impl PolicyCache {
             facts: Mutex::default(),
             grants: Mutex::default(),
             pages: Mutex::default(),
+            suspended: AtomicBool::new(false),
         }
+    }
+
+    /// Whether nothing may be served or stored now.
+    fn off(&self) -> bool {
+        self.ttl.is_zero() || self.suspended.load(Ordering::Acquire)
+    }
+
+    /// Serve and store nothing until [`PolicyCache::resume`] (the cross-replica invalidation
+    /// feed is lost: [`crate::invalidate`]).
+    pub fn suspend(&self) {
+        self.suspended.store(true, Ordering::Release);
+    }
+
+    /// Serve again, with everything cached before dropped.
+    pub fn resume(&self) {
+        self.invalidate();
+        self.suspended.store(false, Ordering::Release);
     }
 
     fn generation(&self, patient: PatientId) -> Generation {
@@ -141,7 +163,7 @@ impl PolicyCache {
     }
 
     fn get<T: Clone>(&self, map: &Mutex<HashMap<Key, Entry<T>>>, key: &Key) -> Option<T> {
-        if self.ttl.is_zero() {
+        if self.off() {
             return None;
         }
         let entries = map.lock().unwrap_or_else(|e| e.into_inner());
@@ -150,7 +172,7 @@ impl PolicyCache {
     }
 
     fn put<T>(&self, map: &Mutex<HashMap<Key, Entry<T>>>, ticket: Ticket, key: Key, value: T) {
-        if self.ttl.is_zero() {
+        if self.off() {
             return;
         }
         let mut entries = map.lock().unwrap_or_else(|e| e.into_inner());
@@ -223,7 +245,7 @@ impl PolicyCache {
     /// that the reader's basis is the page's and that `now` is before
     /// [`Page::valid_before`].
     pub fn page(&self, key: &PageKey) -> Option<Arc<Page>> {
-        if self.ttl.is_zero() {
+        if self.off() {
             return None;
         }
         let pages = self.pages.lock().unwrap_or_else(|e| e.into_inner());
@@ -234,7 +256,7 @@ impl PolicyCache {
     /// Remember a search page computed from reads that started after `ticket` (taken for the
     /// page's patient).
     pub fn put_page(&self, ticket: Ticket, key: PageKey, page: Page) {
-        if self.ttl.is_zero() || page.body.len() > PAGE_BYTES / 4 {
+        if self.off() || page.body.len() > PAGE_BYTES / 4 {
             return;
         }
         let mut pages = self.pages.lock().unwrap_or_else(|e| e.into_inner());
@@ -357,6 +379,30 @@ mod tests {
             cache.invalidate_patient(PatientId::new());
         }
         assert_eq!(cache.facts(q, d), None);
+    }
+
+    /// While the cross-replica feed is lost nothing is served or stored; back, nothing from
+    /// before is served.
+    #[test]
+    fn a_suspended_cache_serves_nothing_and_forgets_on_resume() {
+        let (p, d) = (PatientId::new(), PractitionerId::new());
+        let cache = PolicyCache::new(Duration::from_secs(60));
+        cache.put_facts(cache.ticket(p), p, d, facts());
+        let during = cache.ticket(p);
+        cache.suspend();
+        assert_eq!(cache.facts(p, d), None);
+        cache.put_grants(cache.ticket(p), p, d, Arc::new(Vec::new()));
+        assert!(cache.grants(p, d).is_none());
+        cache.resume();
+        assert_eq!(cache.facts(p, d), None, "an entry from before the loss");
+        cache.put_facts(during, p, d, facts());
+        assert_eq!(
+            cache.facts(p, d),
+            None,
+            "a read from before the feed was back"
+        );
+        cache.put_facts(cache.ticket(p), p, d, facts());
+        assert_eq!(cache.facts(p, d), Some(facts()));
     }
 
     fn page(patient: PatientId, body: &'static [u8]) -> Page {

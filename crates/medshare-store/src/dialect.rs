@@ -24,6 +24,8 @@ use std::time::Duration;
 
 /// The channel the `events_notify` trigger (migrations/postgres) announces new events on.
 pub const EVENTS_CHANNEL: &str = "medshare_events";
+/// The channel hubs announce cache invalidations on ([`crate::InvalidationStore`]).
+pub const INVALIDATIONS_CHANNEL: &str = "medshare_invalidations";
 
 /// Connection pool sizes and time-outs (the hub's `[database]` configuration).
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -117,6 +119,16 @@ pub trait Dialect:
     fn event_notices(
         pool: &Pool<Self>,
     ) -> impl Future<Output = Result<Option<EventNotices>>> + Send;
+
+    /// Announce an invalidation payload to every hub sharing the database; nothing where only
+    /// this process writes (SQLite).
+    fn announce(pool: &Pool<Self>, payload: &str) -> impl Future<Output = Result<()>> + Send;
+
+    /// The invalidation announcements of every hub sharing the database, ending when the
+    /// listening connection is lost; `None` where only this process writes (SQLite).
+    fn invalidations(
+        pool: &Pool<Self>,
+    ) -> impl Future<Output = Result<Option<crate::Invalidations>>> + Send;
 }
 
 /// What sqlx knows of each backend's concrete types and a generic bound cannot say, stated
@@ -216,6 +228,14 @@ impl Dialect for Sqlite {
     async fn event_notices(_: &Pool<Self>) -> Result<Option<EventNotices>> {
         Ok(None)
     }
+
+    async fn announce(_: &Pool<Self>, _: &str) -> Result<()> {
+        Ok(())
+    }
+
+    async fn invalidations(_: &Pool<Self>) -> Result<Option<crate::Invalidations>> {
+        Ok(None)
+    }
 }
 
 impl Dialect for Postgres {
@@ -284,5 +304,33 @@ impl Dialect for Postgres {
             ))
         });
         Ok(Some(notices.boxed()))
+    }
+
+    async fn announce(pool: &Pool<Self>, payload: &str) -> Result<()> {
+        // Delivered to listeners (this hub's included) once the statement commits.
+        crate::sql::sql("SELECT pg_notify($1, $2)")
+            .bind((INVALIDATIONS_CHANNEL, payload))
+            .execute(pool)
+            .await?;
+        Ok(())
+    }
+
+    async fn invalidations(pool: &Pool<Self>) -> Result<Option<crate::Invalidations>> {
+        use futures::StreamExt;
+        let mut listener = PgListener::connect_with(pool).await?;
+        listener.eager_reconnect(false);
+        listener.listen(INVALIDATIONS_CHANNEL).await?;
+        // `try_recv`, not `recv`: a lost connection ends the stream instead of reconnecting
+        // silently past announcements made while it was away.
+        let feed = futures::stream::unfold(Some(listener), |listener| async move {
+            let mut listener = listener?;
+            match listener.try_recv().await {
+                Ok(Some(n)) => Some((crate::Invalidation::parse(n.payload()), Some(listener))),
+                Ok(None) => None,
+                // Reported once, then the stream ends.
+                Err(e) => Some((Err(e.into()), None)),
+            }
+        });
+        Ok(Some(feed.boxed()))
     }
 }

@@ -20,6 +20,7 @@ mod dialect;
 mod documents;
 mod events;
 mod identity;
+mod invalidations;
 mod notify;
 mod patients;
 mod rooms;
@@ -30,10 +31,11 @@ mod store;
 
 pub use audit::*;
 pub use consults::{ConsultRow, ConsultStepRow, ConsultStore, Escalated, OncallRow};
-pub use dialect::{Dialect, EVENTS_CHANNEL, PoolSettings};
+pub use dialect::{Dialect, EVENTS_CHANNEL, INVALIDATIONS_CHANNEL, PoolSettings};
 pub use documents::DocumentStore;
 pub use events::{EventNotices, EventStore};
 pub use identity::IdentityStore;
+pub use invalidations::{Invalidation, InvalidationStore, Invalidations};
 pub use notify::{Attempt, ChannelRow, NotifyStore, OutboxRow};
 pub use patients::PatientStore;
 pub use rooms::{
@@ -197,6 +199,7 @@ pub trait MetadataStore:
     + RoomStore
     + ConsultStore
     + NotifyStore
+    + InvalidationStore
     + Send
     + Sync
     + 'static

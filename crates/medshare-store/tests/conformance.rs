@@ -87,6 +87,7 @@ both!(
     audit_heads_queries_contacts_and_outbox,
     schema_versions,
     event_notices,
+    invalidation_feed,
     login_failures_and_document_claims,
     conflicts_update_in_place_and_never_replace_other_rows,
     undecodable_rows_are_corrupt,
@@ -1439,6 +1440,46 @@ async fn event_notices(f: Fixture) {
                 .unwrap()
                 .unwrap();
             assert_eq!(got, (to, seq));
+        }
+    }
+}
+
+/// Invalidations announced through one connection reach every listener of the database, the
+/// announcing store's own included; SQLite (one process) has no feed and announcing is a no-op.
+async fn invalidation_feed(f: Fixture) {
+    let feed = f.store.invalidations().await.unwrap();
+    let p = PatientId::new();
+    match f.raw {
+        Raw::Sqlite(_) => {
+            assert!(
+                feed.is_none(),
+                "SQLite is one process: no cross-replica feed"
+            );
+            f.store.announce(Invalidation::Patient(p)).await.unwrap();
+        }
+        Raw::Pg(_) => {
+            let mut feed = feed.expect("PostgreSQL carries invalidations");
+            let other = open(&f.url).await.unwrap();
+            let sent = [
+                Invalidation::Patient(p),
+                Invalidation::Sessions,
+                Invalidation::All,
+            ];
+            for what in sent {
+                other.announce(what).await.unwrap();
+            }
+            f.store.announce(Invalidation::Sessions).await.unwrap();
+            let mut got = Vec::new();
+            for _ in 0..4 {
+                let next = tokio::time::timeout(std::time::Duration::from_secs(10), feed.next())
+                    .await
+                    .expect("announcement arrives")
+                    .expect("feed open")
+                    .unwrap();
+                got.push(next);
+            }
+            assert_eq!(got[..3], sent, "in the order announced");
+            assert_eq!(got[3], Invalidation::Sessions);
         }
     }
 }

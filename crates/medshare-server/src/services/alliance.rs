@@ -240,7 +240,7 @@ pub async fn command(state: &AppState, req: RootCommandRequest) -> ApiResult<Roo
                 .certify_institution(inst.id, &cert, &alliance_wrap, epoch)
                 .await;
             // Search pages carry institution certificates.
-            state.policy_cache.invalidate();
+            state.invalidate_all().await;
             certified?;
             RootOutcome::Done
         }

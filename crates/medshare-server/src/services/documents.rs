@@ -342,7 +342,7 @@ pub async fn commit(
         tokio::spawn(async move {
             let logged = claim_and_commit(&state, &row, &wraps, &grants, upload, &entries).await;
             // Here too, not only after the await below: the request may be dropped meanwhile.
-            state.policy_cache.invalidate_patient(row.patient_id);
+            state.invalidate_patient(row.patient_id).await;
             let logged = logged?;
             state.audit.adopt(logged).await;
             Ok::<_, ApiError>(())
@@ -351,13 +351,13 @@ pub async fn commit(
     let committed = task.await;
     // The upload's shares are policy inputs. Whatever the outcome: a write may have landed
     // even if its answer was lost.
-    state.policy_cache.invalidate_patient(row.patient_id);
+    state.invalidate_patient(row.patient_id).await;
     committed.map_err(|_| ApiError::internal())??;
     let cared = state
         .store
         .add_care(row.patient_id, me.id, me.id, state.now())
         .await;
-    state.policy_cache.invalidate_patient(row.patient_id);
+    state.invalidate_patient(row.patient_id).await;
     cared?;
     for g in &req.grants {
         state
@@ -531,7 +531,7 @@ pub async fn share(
         .put_grant(id, &g, caller.id(), state.now())
         .await;
     // Whatever the outcome: a write may have landed even if its answer was lost.
-    state.policy_cache.invalidate_patient(doc.patient_id);
+    state.invalidate_patient(doc.patient_id).await;
     granted?;
     audit::record(
         state,
@@ -565,7 +565,7 @@ pub async fn revoke(
     let (doc, basis) = managed(state, caller, id, Action::Revoke).await?;
     let revoked = state.store.revoke_grant(id, grantee, state.now()).await;
     // Whatever the outcome: a write may have landed even if its answer was lost.
-    state.policy_cache.invalidate_patient(doc.patient_id);
+    state.invalidate_patient(doc.patient_id).await;
     if !revoked? {
         return Err(ApiError::not_found());
     }

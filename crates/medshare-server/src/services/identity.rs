@@ -243,8 +243,7 @@ pub async fn redeem(state: &AppState, req: RedeemEnrolment) -> ApiResult<Enrolle
         now: state.now(),
     };
     let redeemed = state.store.redeem_enrolment(&redemption).await;
-    state.sessions.invalidate();
-    state.policy_cache.invalidate();
+    state.invalidate_all().await;
     redeemed?;
     audit::record(
         state,
@@ -481,7 +480,7 @@ pub async fn service_login(
 
 pub async fn logout(state: &AppState, caller: &Caller) -> ApiResult<()> {
     let revoked = state.store.revoke_session(&caller.token_hash).await;
-    state.sessions.invalidate();
+    state.invalidate_sessions().await;
     revoked?;
     state.streams.end_session(caller.id(), &caller.token_hash);
     audit::record(
@@ -624,8 +623,7 @@ pub async fn certify(
         .store
         .certify_practitioner(id, &req.cert, &req.keyring_wrap)
         .await;
-    state.sessions.invalidate();
-    state.policy_cache.invalidate();
+    state.invalidate_all().await;
     certified?;
     audit::record(
         state,
@@ -722,8 +720,7 @@ pub async fn remove(
             now: state.now(),
         })
         .await;
-    state.sessions.invalidate();
-    state.policy_cache.invalidate();
+    state.invalidate_all().await;
     removed?;
     state.streams.end_practitioner(id);
     audit::record(

@@ -187,7 +187,7 @@ pub async fn create(state: &AppState, caller: &Caller, req: NewPatient) -> ApiRe
         })
         .await;
     // Whatever the outcome: a write may have landed even if its answer was lost.
-    state.policy_cache.invalidate_patient(req.patient_id);
+    state.invalidate_patient(req.patient_id).await;
     created?;
     audit::record(
         state,
@@ -373,7 +373,7 @@ pub async fn grant_consent(
         )
         .await;
     // Whatever the outcome: a write may have landed even if its answer was lost.
-    state.policy_cache.invalidate_patient(id);
+    state.invalidate_patient(id).await;
     granted?;
     audit::record(
         state,
@@ -434,7 +434,7 @@ pub async fn revoke_consent(
         .revoke_consent(id, &req.from, next, &req.new_epoch, &rows, state.now())
         .await;
     // Whatever the outcome: a write may have landed even if its answer was lost.
-    state.policy_cache.invalidate_patient(id);
+    state.invalidate_patient(id).await;
     revoked?;
     audit::record(
         state,
@@ -494,7 +494,7 @@ pub async fn declare_care(
         .add_care(id, target, caller.id(), state.now())
         .await;
     // Whatever the outcome: a write may have landed even if its answer was lost.
-    state.policy_cache.invalidate_patient(id);
+    state.invalidate_patient(id).await;
     declared?;
     audit::record(
         state,
@@ -547,7 +547,7 @@ pub async fn break_glass(
         .open_break_glass(id, caller.id(), &req.reason, req.reason_epoch, n, expires)
         .await;
     // Whatever the outcome: a write may have landed even if its answer was lost.
-    state.policy_cache.invalidate_patient(id);
+    state.invalidate_patient(id).await;
     let window = window?;
     audit::record(
         state,
