@@ -448,6 +448,8 @@ await page.getByTestId("timeline-entry").filter({ hasText: "big.bin" }).first().
 await startProfile();
 cpu0 = cpuSeconds();
 threads0 = threadTicks();
+const beforeDown = chromiumRss();
+peak = beforeDown;
 t0 = performance.now();
 await page.getByTestId("timeline-entry").filter({ hasText: "big.bin" }).first().click();
 await page.getByTestId("verified").waitFor({ timeout: 600_000 });
@@ -459,7 +461,8 @@ await stopProfile("download");
 console.log(`upload ${upCpu}; download ${downCpu}`);
 console.log(`download in the worker: ${((await workerPhases("download")).core ?? NaN).toFixed(0)} ms from the request to the last byte opened and verified`);
 console.log(`browser: ${MIB} MiB sealed + uploaded in parts ${up.toFixed(1)} s (${(MIB / up).toFixed(1)} MiB/s); downloaded + opened + verified ${down.toFixed(1)} s (${(MIB / down).toFixed(1)} MiB/s)`);
-console.log(`browser memory (this bench's Chromium processes, RSS): ${mib(before)} MiB before the upload; peak ${mib(upPeak)} MiB while uploading, ${mib(peak)} MiB while downloading (the opened download is kept as a Blob to show)`);
+console.log(`browser memory (this bench's Chromium processes, RSS): ${mib(before)} MiB before the upload, peak ${mib(upPeak)} MiB while uploading; ${mib(beforeDown)} MiB before the download, peak ${mib(peak)} MiB while downloading (the opened file is written to OPFS, web/src/core/spool.ts)`);
+console.log("note: Playwright's Network domain has Chromium encode every request body for it (an upload's parts included): in a page without DevTools attached 100 MiB of 4 MiB fetch PUTs from a worker cost Chromium about 1.1 CPU s, under Playwright 6.2 (docs/benchmarks.md §7, bench/harness-cost.mjs), so the upload's figures here are the harness's as much as the app's");
 await browser.close();
 
 // The CLI, natively, on the same hub and the same file.
