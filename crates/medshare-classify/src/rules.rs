@@ -23,6 +23,27 @@ type Rule = (&'static str, u32);
 /// [`SURE_SCORE`]) or a close second class: such results are flagged for confirmation.
 pub(crate) const SURE_SCORE: u32 = 8;
 
+/// A phrase of at least this weight names the kind of document (`discharge summary`,
+/// `出院摘要`); lighter ones are the vocabulary of its subject (`mri`, `sinus rhythm`).
+const KIND_WEIGHT: u32 = 5;
+
+/// The evidence behind one class's score, by kind: how confidence is judged.
+#[derive(Debug, Default, Clone, Copy)]
+pub(crate) struct Features {
+    score: u32,
+    /// Phrases naming the kind of document, and whether one is in the title region.
+    kind: u32,
+    title_kind: bool,
+    /// The title names the kind in words (a phrase or a title line, not only a letterhead).
+    title_named: bool,
+    /// Section headers of the class.
+    sections: u32,
+    /// Other phrases (the subject's vocabulary), distinct.
+    vocabulary: u32,
+    /// Lab result lines (lab reports only).
+    lab_lines: usize,
+}
+
 /// The title region is at most this many characters.
 const TITLE_CHARS: usize = 300;
 
@@ -55,6 +76,13 @@ const PHRASES: &[(DocumentClass, &[Rule])] = &[
             ("出院小結", 6),
             ("出院小结", 6),
             ("出院記錄", 6),
+            ("出院紀錄", 6),
+            // Hong Kong: leaving hospital for a care home (離院), and its dates.
+            ("離院摘要", 6),
+            ("离院摘要", 6),
+            ("離院通知書", 6),
+            ("離院通知", 5),
+            ("留院日期", 3),
             ("出院记录", 6),
             ("出院日期", 3),
             ("出院診斷", 3),
@@ -99,6 +127,15 @@ const PHRASES: &[(DocumentClass, &[Rule])] = &[
             ("yours sincerely", 1),
             ("yours faithfully", 1),
             ("轉介信", 6),
+            ("轉介表", 6),
+            ("转介表", 6),
+            ("referral form", 6),
+            ("dear doctor", 3),
+            ("grateful if you could", 3),
+            ("轉介西醫", 4),
+            ("麻煩你", 3),
+            ("麻烦你", 3),
+            ("麻煩安排", 3),
             ("转介信", 6),
             ("轉介", 2),
             ("转介", 2),
@@ -187,7 +224,13 @@ const PHRASES: &[(DocumentClass, &[Rule])] = &[
             ("随访", 2),
             ("follow-up note", 5),
             ("follow up note", 5),
-            ("fu note", 4),
+            ("fu note", 5),
+            ("soap note", 6),
+            ("follow-up", 1),
+            ("診症紀錄", 6),
+            ("诊症记录", 6),
+            ("專科門診", 2),
+            ("专科门诊", 2),
         ],
     ),
     (
@@ -353,6 +396,32 @@ const PHRASES: &[(DocumentClass, &[Rule])] = &[
             ("腫瘤標誌物", 4),
             ("肿瘤标志物", 4),
             ("血氣", 3),
+            // Panels and sections of the laboratory, as their reports are titled.
+            ("血常規", 4),
+            ("血常规", 4),
+            ("尿常規", 4),
+            ("尿常规", 4),
+            ("凝血", 3),
+            ("肝功能", 3),
+            ("腎功能", 3),
+            ("肾功能", 3),
+            ("血清學", 3),
+            ("血清学", 3),
+            ("microbiology", 4),
+            ("微生物", 4),
+            ("culture", 2),
+            ("sensitivity", 2),
+            ("藥物敏感", 3),
+            ("药敏", 3),
+            ("檢驗日期", 3),
+            ("检验日期", 3),
+            ("送检", 2),
+            ("送檢", 2),
+            ("检验者", 3),
+            ("檢驗者", 3),
+            ("审核者", 2),
+            ("樣本", 2),
+            ("样本", 2),
             ("血气", 3),
         ],
     ),
@@ -387,6 +456,13 @@ const PHRASES: &[(DocumentClass, &[Rule])] = &[
             ("病理診斷", 3),
             ("病理诊断", 3),
             ("活檢", 2),
+            ("細胞檢查", 4),
+            ("细胞检查", 4),
+            ("細胞病理", 3),
+            ("细胞病理", 3),
+            ("子宮頸抹片", 4),
+            ("子宫颈涂片", 4),
+            ("液基", 3),
             ("活检", 2),
         ],
     ),
@@ -428,6 +504,18 @@ const PHRASES: &[(DocumentClass, &[Rule])] = &[
             ("麻醉", 2),
             ("切口", 3),
             ("出血量", 3),
+            // Endoscopies are procedure notes (the English set files them as operative notes).
+            ("endoscopy", 3),
+            ("colonoscopy", 4),
+            ("gastroscopy", 4),
+            ("ogd", 3),
+            ("polypectomy", 4),
+            ("內窺鏡", 4),
+            ("内窥镜", 4),
+            ("胃鏡", 2),
+            ("胃镜", 2),
+            ("大腸鏡", 2),
+            ("肠镜", 2),
         ],
     ),
     (
@@ -470,6 +558,10 @@ const PHRASES: &[(DocumentClass, &[Rule])] = &[
             ("药物重整", 5),
             ("每日三次", 1),
             ("飯後", 1),
+            ("insulin", 2),
+            ("regimen", 2),
+            ("胰島素", 2),
+            ("胰岛素", 2),
             ("饭后", 1),
         ],
     ),
@@ -537,8 +629,17 @@ const PHRASES: &[(DocumentClass, &[Rule])] = &[
             ("索偿", 5),
             ("收據", 5),
             ("收据", 5),
-            ("預約通知", 5),
-            ("预约通知", 5),
+            ("預約通知", 6),
+            ("预约通知", 6),
+            ("appointment slip", 6),
+            ("預約紙", 3),
+            ("費用清單", 6),
+            ("费用清单", 6),
+            ("住院費用", 5),
+            ("住院费用", 5),
+            ("invoice", 5),
+            ("發票", 5),
+            ("发票", 5),
             ("檢查前須知", 3),
             ("检查前须知", 3),
         ],
@@ -723,6 +824,7 @@ const HEADERS: &[(DocumentClass, &[Rule])] = &[
         &[
             ("reason for referral", 5),
             ("re", 1),
+            ("to", 2),
             ("request", 2),
             ("轉介原因", 5),
             ("转介原因", 5),
@@ -803,6 +905,177 @@ fn ev(source: &str, found: impl Into<String>) -> Evidence {
         source: source.into(),
         found: found.into(),
     }
+}
+
+/// Words that make a short title line name a kind of document when the line also holds one of
+/// a class's words: `產科超聲波報告` (an ultrasound report), `CYTOLOGY REPORT`, `双向转诊单`.
+const DOCUMENT_WORDS: &[&str] = &[
+    "report", "record", "note", "form", "報告", "报告", "紀錄", "記錄", "记录", "單", "单", "表",
+];
+
+/// Words that name a kind of document for one class only: a clinic's name over a follow-up or
+/// consultation (`骨科專科門診 覆診`, `Cardiology Clinic — Consultation`) is a clinic note.
+const CLASS_DOCUMENT_WORDS: &[(DocumentClass, &[&str])] = &[
+    (
+        DocumentClass::ConsultationNote,
+        &["clinic", "門診", "门诊", "診所", "诊所"],
+    ),
+    (DocumentClass::ReferralLetter, &["letter", "信"]),
+];
+
+/// A title line is at most this many characters (longer lines are sentences).
+const TITLE_LINE_CHARS: usize = 48;
+
+/// Departments whose letterhead, with one of the class's words in the title region, names the
+/// kind of document (`放射部` over `電腦掃描（胸部）`).
+const DEPARTMENTS: &[(DocumentClass, &[&str])] = &[
+    (
+        DocumentClass::ImagingReport,
+        &[
+            "department of radiology",
+            "radiology department",
+            "diagnostic radiology",
+            "放射部",
+            "放射科",
+            "放射診斷科",
+            "放射诊断科",
+            "超聲科",
+            "超声科",
+            "影像科",
+            "影像中心",
+        ],
+    ),
+    (
+        DocumentClass::PathologyReport,
+        &[
+            "department of pathology",
+            "pathology department",
+            "anatomical pathology",
+            "病理部",
+            "病理科",
+        ],
+    ),
+    (
+        DocumentClass::LabReport,
+        &[
+            "chemical pathology",
+            "laboratory",
+            "檢驗科",
+            "检验科",
+            "化學病理科",
+            "化学病理科",
+            "化驗室",
+            "化验室",
+            "化驗中心",
+            "化验中心",
+        ],
+    ),
+];
+
+/// Does the title region name the document as one of `class`'s kind? A short title line holding
+/// a document word and one of the class's words (scores 4, as the title it is), a title line
+/// that is one of the class's phrases and nothing else (`Rx`, `腫瘤標誌物`), or the class's
+/// department in the letterhead with one of its words in the title region.
+fn title_kind(
+    class: DocumentClass,
+    rules: &[Rule],
+    head: &str,
+    score: &mut u32,
+    why: &mut Vec<Evidence>,
+    f: &mut Features,
+) {
+    for line in head.lines().map(str::trim) {
+        if line.chars().count() > TITLE_LINE_CHARS {
+            continue;
+        }
+        let bare = line.trim_matches(|c: char| !c.is_alphanumeric());
+        if let Some((p, _)) = rules.iter().find(|(p, w)| *w >= 2 && bare == *p) {
+            f.title_kind = true;
+            f.title_named = true;
+            why.push(ev("title line", *p));
+            return;
+        }
+        let own = CLASS_DOCUMENT_WORDS
+            .iter()
+            .filter(|(c, _)| *c == class)
+            .flat_map(|(_, w)| w.iter());
+        let Some(doc) = DOCUMENT_WORDS
+            .iter()
+            .chain(own)
+            .find(|d| contains_word(line, d))
+        else {
+            continue;
+        };
+        if let Some((p, _)) = rules
+            .iter()
+            .find(|(p, w)| *w < KIND_WEIGHT && !p.contains(doc) && contains_word(line, p))
+        {
+            f.title_kind = true;
+            f.title_named = true;
+            f.kind += 1;
+            *score += 4;
+            why.push(ev("title line", format!("{p} + {doc}")));
+            return;
+        }
+    }
+    let Some((_, depts)) = DEPARTMENTS.iter().find(|(c, _)| *c == class) else {
+        return;
+    };
+    // 化學病理科 (chemical pathology) is the laboratory, not the pathology department.
+    let chemical = ["化學病理", "化学病理", "chemical pathology"]
+        .iter()
+        .any(|c| head.contains(c));
+    let dept = depts
+        .iter()
+        .find(|d| contains_word(head, d) && !(class == DocumentClass::PathologyReport && chemical));
+    if let Some(d) = dept
+        && rules
+            .iter()
+            .any(|(p, _)| !d.contains(p) && !p.contains(d) && contains_word(head, p))
+    {
+        f.title_kind = true;
+        why.push(ev("letterhead", *d));
+    }
+}
+
+/// A letter: a salutation (`Dear Dr`, `敬啟者`) and a closing (`Yours sincerely`, `此致`).
+fn is_letter(lower: &str) -> bool {
+    // A note that opens by naming its reader: `李醫生:` (in its first three lines).
+    let named = lower
+        .lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty())
+        .take(3)
+        .any(|l| l.chars().count() <= 10 && (l.ends_with("醫生:") || l.ends_with("医生:")));
+    let salutation = named
+        || [
+            "dear dr",
+            "dear doctor",
+            "dear colleague",
+            "dear sir",
+            "敬啟者",
+            "敬启者",
+            "台鑒",
+            "台鉴",
+        ]
+        .iter()
+        .any(|s| contains_word(lower, s));
+    let closing = [
+        "yours sincerely",
+        "yours faithfully",
+        "kind regards",
+        "best regards",
+        "many thanks",
+        "thank you",
+        "此致",
+        "謹啟",
+        "谨启",
+        "謝謝",
+        "谢谢",
+    ]
+    .iter()
+    .any(|s| contains_word(lower, s));
+    salutation && closing
 }
 
 /// Full-width ASCII (`：`, `（`, `Ａ`) and the ideographic space folded to ASCII, so one set
@@ -920,18 +1193,33 @@ pub(crate) fn rules_with(
         .take(TITLE_CHARS)
         .collect();
     let found_headers = headers(&folded);
-    let mut scores: Vec<(DocumentClass, u32, Vec<Evidence>)> = PHRASES
+    let mut scores: Vec<(DocumentClass, u32, Vec<Evidence>, Features)> = PHRASES
         .iter()
         .map(|(class, rules)| {
             let mut score = 0;
             let mut why = Vec::new();
+            let mut f = Features::default();
             for (phrase, w) in rules.iter() {
                 if contains_word(&lower, phrase) {
                     let in_title = contains_word(&head, phrase);
                     score += if in_title { w * 2 } else { *w };
                     why.push(ev(if in_title { "title" } else { "text" }, *phrase));
+                    if *w >= KIND_WEIGHT {
+                        f.kind += 1;
+                        // Named by a title line, not by a sentence near the top (or of a text
+                        // whose line breaks were lost).
+                        let named = in_title
+                            && head.lines().any(|l| {
+                                l.chars().count() <= TITLE_LINE_CHARS && contains_word(l, phrase)
+                            });
+                        f.title_kind |= named;
+                        f.title_named |= named;
+                    } else {
+                        f.vocabulary += 1;
+                    }
                 }
             }
+            title_kind(*class, rules, &head, &mut score, &mut why, &mut f);
             if let Some((_, hs)) = HEADERS.iter().find(|(c, _)| c == class) {
                 let mut n = 0;
                 for (h, w) in hs.iter() {
@@ -941,25 +1229,55 @@ pub(crate) fn rules_with(
                         why.push(ev("section", *h));
                     }
                 }
+                f.sections = n;
                 // A report laid out in its class's sections is strong evidence on its own.
                 if n >= 3 {
                     score += 3;
                 }
             }
+            if *class == DocumentClass::ReferralLetter && is_letter(&lower) {
+                // A letter's salutation and closing are its structure.
+                f.sections += 2;
+                score += 3;
+                why.push(ev("layout", "letter (salutation and closing)"));
+            }
             if *class == DocumentClass::LabReport && lab_lines > 0 {
                 score += (2 * lab_lines as u32).min(10);
                 why.push(ev("lab lines", lab_lines.to_string()));
+                f.lab_lines = lab_lines;
             }
-            (*class, score, why)
+            f.score = score;
+            (*class, score, why, f)
         })
         .collect();
     scores.sort_by_key(|s| std::cmp::Reverse(s.1));
-    let (class, best, why) = scores.swap_remove(0);
-    let second = scores.iter().map(|s| s.1).max().unwrap_or(0);
+    // The title decides over the words of the subject: a document whose title names its kind is
+    // that kind even when it discusses another's subject at length (a procedure note about an
+    // ultrasound-guided drain), unless the winner is laid out in its own sections. The answer
+    // stays contested (low confidence): its runner-up scored more.
+    if !scores[0].3.title_named
+        && scores[0].3.sections < 3
+        && let Some(i) = scores
+            .iter()
+            .position(|s| s.3.title_named && s.1 >= SURE_SCORE)
+    {
+        let titled = scores.remove(i);
+        scores.insert(0, titled);
+    }
+    let (class, best, mut why, f) = scores.swap_remove(0);
+    let runner = scores
+        .iter()
+        .max_by_key(|s| s.1)
+        .map(|s| s.3)
+        .unwrap_or_default();
     if best < 3 {
         return None;
     }
-    Some((class, confidence(best, second), why))
+    let (conf, unsure) = judge(&f, &runner);
+    if let Some(reason) = unsure {
+        why.push(ev("low confidence", reason));
+    }
+    Some((class, conf, why))
 }
 
 /// How sure a score makes the class: the margin over the runner-up times the strength of the
@@ -973,6 +1291,35 @@ pub(crate) fn confidence(best: u32, second: u32) -> f32 {
         conf.min(crate::LOW_CONFIDENCE)
     } else {
         conf
+    }
+}
+
+/// The confidence of the winner's features against the runner-up's, and why it is low when
+/// the evidence does not agree. Beyond [`confidence`]'s score and margin, a confident answer
+/// needs evidence of the *kind of document*, not only of its subject: a phrase naming the kind
+/// in the title region (`出院摘要`, `CT report`), two or more of the class's section headers, two
+/// or more lab result lines, or a broad vocabulary (four or more of the class's words) that no
+/// title or other class's layout contradicts (a letter quoting a radiograph's findings). A note that mentions an MRI is about imaging without being an imaging
+/// report; a document whose title names another kind than the one its words add up to is
+/// contested.
+fn judge(f: &Features, runner: &Features) -> (f32, Option<&'static str>) {
+    let conf = confidence(f.score, runner.score);
+    let unsure = if conf <= crate::LOW_CONFIDENCE {
+        None // already low: weak or close scores
+    } else if runner.title_kind && !f.title_kind {
+        Some("the title names another kind of document")
+    } else if !(f.title_kind
+        || f.sections >= 2
+        || f.lab_lines >= 2
+        || (f.vocabulary >= 4 && !runner.title_kind && runner.sections < 2))
+    {
+        Some("no title or sections name the kind of document")
+    } else {
+        None
+    };
+    match unsure {
+        Some(_) => (conf.min(crate::LOW_CONFIDENCE), unsure),
+        None => (conf, None),
     }
 }
 
@@ -1102,6 +1449,50 @@ mod tests {
         );
         assert!(contains_word("空腹血糖", "血糖"));
         assert!(!contains_word("practically", "ct"));
+    }
+
+    #[test]
+    fn a_note_about_imaging_is_not_a_confident_imaging_report() {
+        // Only the subject's words (a scan mentioned in a clinic note): not the kind.
+        let (_, conf, why) = rules(
+            "內科覆診
+上次MRI腦部正常。
+CT胸部：無異常。
+繼續現有藥物。",
+        )
+        .unwrap();
+        assert!(conf <= crate::LOW_CONFIDENCE, "{conf} {why:?}");
+        // The title names the kind: a report of that subject.
+        let (c, conf, why) = rules(
+            "腹部超聲波報告
+肝臟大小正常，回聲均勻。
+膽囊無結石。",
+        )
+        .unwrap();
+        assert_eq!(c, DocumentClass::ImagingReport, "{why:?}");
+        assert!(conf > crate::LOW_CONFIDENCE, "{conf} {why:?}");
+        assert!(why.iter().any(|e| e.source == "title line"), "{why:?}");
+        // A radiology letterhead over the examination's name.
+        let (c, conf, why) = rules(
+            "虛構醫院 放射科
+電腦掃描（腹部）
+病人：陳大文
+肝臟無異常。",
+        )
+        .unwrap();
+        assert_eq!(c, DocumentClass::ImagingReport, "{why:?}");
+        assert!(conf > crate::LOW_CONFIDENCE, "{conf} {why:?}");
+    }
+
+    #[test]
+    fn a_title_naming_another_kind_contests_the_words() {
+        let note = "PROCEDURE NOTE
+Ultrasound-guided pleural tap
+Indication: pleural effusion \
+            on CXR and ultrasound.
+USG confirmed a large effusion; 1 L drained.";
+        let (_, conf, why) = rules(note).unwrap();
+        assert!(conf <= crate::LOW_CONFIDENCE, "{conf} {why:?}");
     }
 
     #[test]

@@ -7,8 +7,10 @@
 //! rendered to a PDF without a title line (`medshare-synth`'s PDF writer), read back through the
 //! PDF text layer. The material must be present: this test fails (never skips) without it.
 
-use medshare_classify::{Classification, DocumentClass, classify};
-use std::collections::BTreeMap;
+mod common;
+
+use common::{Labelled, evaluate, parse_labels};
+use medshare_classify::classify;
 use std::path::PathBuf;
 
 fn material() -> PathBuf {
@@ -27,33 +29,8 @@ fn material() -> PathBuf {
     dir
 }
 
-struct Labelled {
-    path: &'static str,
-    class: DocumentClass,
-    held_out: bool,
-    language: &'static str,
-}
-
 fn labels() -> Vec<Labelled> {
-    include_str!("free_text_labels.tsv")
-        .lines()
-        .filter(|l| !l.starts_with('#') && !l.trim().is_empty())
-        .map(|l| {
-            let f: Vec<&str> = l.split('\t').collect();
-            assert_eq!(f.len(), 4, "path<TAB>class<TAB>split<TAB>language: {l}");
-            Labelled {
-                path: f[0],
-                class: DocumentClass::from_category(f[1])
-                    .unwrap_or_else(|| panic!("unknown class {}", f[1])),
-                held_out: match f[2] {
-                    "held-out" => true,
-                    "dev" => false,
-                    s => panic!("unknown split {s}"),
-                },
-                language: f[3],
-            }
-        })
-        .collect()
+    parse_labels(include_str!("free_text_labels.tsv"), "held-out")
 }
 
 /// The document as a PDF with no title line: each source line one paragraph, word-wrapped.
@@ -62,87 +39,35 @@ fn as_pdf(text: &str) -> Vec<u8> {
     medshare_synth::pdf_report("", &lines)
 }
 
-#[derive(Default)]
-struct Tally {
-    right: u32,
-    total: u32,
-}
-
-impl Tally {
-    fn add(&mut self, ok: bool) {
-        self.total += 1;
-        self.right += u32::from(ok);
-    }
-    fn rate(&self) -> f64 {
-        f64::from(self.right) / f64::from(self.total.max(1))
-    }
-}
-
-/// Per split, per path ("text"/"pdf"), per (class, language): right/total.
-type Table = BTreeMap<(&'static str, &'static str, String), Tally>;
-
 #[test]
 fn outside_free_text_accuracy() {
     let dir = material();
     let labels = labels();
     assert!(labels.len() >= 1000, "labels file lost rows");
-    let mut table: Table = BTreeMap::new();
-    let mut dev_misses = Vec::new();
-    let mut held_out_misses = 0;
-    let mut unmarked = Vec::new();
-    for l in &labels {
-        let p = dir.join(l.path);
-        let bytes = std::fs::read(&p).unwrap_or_else(|e| panic!("{}: {e}", p.display()));
-        let text = String::from_utf8(bytes.clone()).expect("UTF-8 text");
-        let split = if l.held_out { "held-out" } else { "dev" };
-        for (route, c) in [
-            ("text", classify(&bytes)),
-            ("pdf", classify(&as_pdf(&text))),
-        ] {
-            let ok = c.class == l.class;
-            let key = format!("{} ({})", l.class.category(), l.language);
-            table.entry((split, route, key)).or_default().add(ok);
-            table
-                .entry((split, route, "all".to_owned()))
-                .or_default()
-                .add(ok);
-            if !ok {
-                // Every wrong answer must say it is unsure, so the app asks the doctor.
-                if !c.low_confidence {
-                    unmarked.push(format!(
-                        "{} ({route}): wrong ({}) at confidence {} without the low-confidence mark",
-                        l.path,
-                        c.class.category(),
-                        c.confidence
-                    ));
-                }
-                if l.held_out {
-                    held_out_misses += 1;
-                } else {
-                    dev_misses.push(miss(l, route, &c));
-                }
-            }
-        }
-    }
-    for ((split, route, key), t) in &table {
-        eprintln!(
-            "{split:8} {route:4} {key:30} {:4}/{:<4} {:5.1}%",
-            t.right,
-            t.total,
-            t.rate() * 100.0
-        );
-    }
-    // Misses are listed for the development half only: the held-out half is not looked into.
-    for m in &dev_misses {
-        eprintln!("  dev miss: {m}");
-    }
-    eprintln!("  held-out misses: {held_out_misses}");
-    assert!(unmarked.is_empty(), "{unmarked:#?}");
+    let text = |b: &[u8]| classify(b);
+    let pdf = |b: &[u8]| classify(&as_pdf(std::str::from_utf8(b).expect("UTF-8 text")));
+    let r = evaluate(
+        &labels,
+        |l| {
+            let p = dir.join(&l.path);
+            std::fs::read(&p).unwrap_or_else(|e| panic!("{}: {e}", p.display()))
+        },
+        &[("text", &text), ("pdf", &pdf)],
+        |l| vec![format!("{} ({})", l.class.category(), l.language)],
+    );
+    r.print("en");
+    // Every wrong answer must say it is unsure, so the app asks the doctor.
+    assert!(
+        r.unmarked_dev.is_empty() && r.unmarked_held_out.is_empty(),
+        "{:#?} {:#?}",
+        r.unmarked_dev,
+        r.unmarked_held_out
+    );
 
     // Floors just under what was measured on the held-out half (docs/classification.md), so a
     // regression fails; classes with fewer than 10 held-out documents are reported, not floored.
     for (route, key, floor) in HELD_OUT_FLOORS {
-        let t = &table[&("held-out", *route, (*key).to_owned())];
+        let t = r.tally("held-out", route, key);
         assert!(
             t.rate() >= *floor,
             "held-out {route} {key}: accuracy fell to {:.3} (floor {floor})",
@@ -161,20 +86,3 @@ const HELD_OUT_FLOORS: &[(&str, &str, f64)] = &[
     ("text", "consultation-note (en)", 0.95),
     ("pdf", "consultation-note (en)", 0.93),
 ];
-
-fn miss(l: &Labelled, route: &str, c: &Classification) -> String {
-    let evidence: Vec<String> = c
-        .evidence
-        .iter()
-        .take(6)
-        .map(|e| format!("{}: {}", e.source, e.found))
-        .collect();
-    format!(
-        "{} ({route}): expected {}, got {} at {:.2} [{}]",
-        l.path,
-        l.class.category(),
-        c.class.category(),
-        c.confidence,
-        evidence.join("; ")
-    )
-}

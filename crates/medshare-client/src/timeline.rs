@@ -10,7 +10,8 @@ use crate::records::{Timeline, TimelineEntry};
 use crate::session::Client;
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD as B64;
-use medshare_crypto::chain::{VerifiedPractitioner, verify_binding};
+use medshare_crypto::batch::verify_bindings;
+use medshare_crypto::chain::VerifiedPractitioner;
 use medshare_crypto::sha256_hex;
 use medshare_crypto::symmetric::open_manifest;
 use medshare_model::api::{SearchEntry, SearchRequest, SearchResult};
@@ -47,33 +48,52 @@ struct Searched {
     as_of: String,
 }
 
-/// Check a search entry's binding against the uploader it names and the manifest it carries.
-/// The binding says which document, patient, uploader and size: nothing else is trusted.
-/// Fewer entries than this are not worth a thread of their own (an entry costs one Ed25519
-/// verification and a SHA-256 of its manifest: tens of microseconds).
+/// Fewer entries than this are not worth a thread of their own (an entry costs a share of one
+/// Ed25519 batch verification and a SHA-256 of its manifest: tens of microseconds).
 const MIN_CHECK_CHUNK: usize = 16;
 
-fn checked_entry(
-    e: &SearchEntry,
-    uploader: &VerifiedPractitioner,
-) -> Result<(DocumentBinding, Vec<u8>)> {
-    let signed = Signed {
-        kind: StatementKind::DocumentBinding,
-        payload: e.binding.clone(),
-        signer: key_id(&uploader.sign_public),
-        signature: e.signature.clone(),
-    };
-    let b = verify_binding(uploader, &signed)
+/// Check search entries' bindings against the uploaders they name and the manifests they
+/// carry: the signatures in one batch (each uploader's key decompressed once; a failed batch is
+/// checked entry by entry, so the refusal is the one the bad entry earns alone). The binding
+/// says which document, patient, uploader and size: nothing else is trusted.
+fn checked_entries(
+    docs: &[SearchEntry],
+    uploaders: &[VerifiedPractitioner],
+) -> Result<Vec<(DocumentBinding, Vec<u8>)>> {
+    let key_ids: Vec<String> = uploaders.iter().map(|u| key_id(&u.sign_public)).collect();
+    let signed = docs
+        .iter()
+        .map(|e| {
+            let i = usize::try_from(e.uploader)
+                .ok()
+                .filter(|i| *i < uploaders.len())
+                .ok_or(ClientError::Trust("a document's uploader is unknown"))?;
+            let signed = Signed {
+                kind: StatementKind::DocumentBinding,
+                payload: e.binding.clone(),
+                signer: key_ids[i].clone(),
+                signature: e.signature.clone(),
+            };
+            Ok((&uploaders[i], signed))
+        })
+        .collect::<Result<Vec<_>>>()?;
+    let items: Vec<_> = signed.iter().map(|(u, s)| (*u, s)).collect();
+    let bindings = verify_bindings(&items)
         .map_err(|_| ClientError::Trust("a document's signature does not verify"))?;
-    let manifest = B64
-        .decode(&e.manifest)
-        .map_err(|_| ClientError::Trust("a manifest is malformed"))?;
-    if b.manifest_sha256 != sha256_hex(&manifest) {
-        return Err(ClientError::Trust(
-            "a document does not match its signed binding: the hub may have moved or altered it",
-        ));
-    }
-    Ok((b, manifest))
+    docs.iter()
+        .zip(bindings)
+        .map(|(e, b)| {
+            let manifest = B64
+                .decode(&e.manifest)
+                .map_err(|_| ClientError::Trust("a manifest is malformed"))?;
+            if b.manifest_sha256 != sha256_hex(&manifest) {
+                return Err(ClientError::Trust(
+                    "a document does not match its signed binding: the hub may have moved or altered it",
+                ));
+            }
+            Ok((b, manifest))
+        })
+        .collect()
 }
 
 impl Client {
@@ -325,17 +345,7 @@ impl Client {
             let ups = std::sync::Arc::new(uploaders.clone());
             let chunks = page.documents.chunks(per_chunk).map(|chunk| {
                 let (docs, ups) = (chunk.to_vec(), ups.clone());
-                crate::platform::blocking(move || {
-                    docs.iter()
-                        .map(|e| {
-                            let uploader = usize::try_from(e.uploader)
-                                .ok()
-                                .and_then(|i| ups.get(i))
-                                .ok_or(ClientError::Trust("a document's uploader is unknown"))?;
-                            checked_entry(e, uploader)
-                        })
-                        .collect::<Result<Vec<_>>>()
-                })
+                crate::platform::blocking(move || checked_entries(&docs, &ups))
             });
             let mut checked = Vec::with_capacity(page.documents.len());
             for part in futures::future::try_join_all(chunks).await? {
