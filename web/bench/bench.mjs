@@ -88,8 +88,10 @@ function rfc6238(secretB32) {
   return String((h.readUInt32BE(o) & 0x7fffffff) % 1_000_000).padStart(6, "0");
 }
 
+const configs = []; // removed at the end
 function cli(handle, passphrase) {
   const config = mkdtempSync(path.join(tmpdir(), `medshare-bench-cli-${handle}-`));
+  configs.push(config);
   const env = { ...process.env, MEDSHARE_CONFIG_DIR: config, MEDSHARE_PASSPHRASE: passphrase };
   return { config, env, run: (args) => execFileSync(BIN, args, { env, maxBuffer: 64 << 20 }).toString() };
 }
@@ -300,6 +302,7 @@ if (ONLY_TIMELINE) {
   hub.kill("SIGINT");
   await new Promise((r) => hub.once("exit", r));
   rmSync(dir, { recursive: true, force: true });
+  for (const c of configs) rmSync(c, { recursive: true, force: true });
   process.exit(0);
 }
 
@@ -478,3 +481,4 @@ console.log(`native CLI (${BIN}): ${MIB} MiB upload ${nup.toFixed(1)} s (${(MIB 
 hub.kill("SIGINT");
 await new Promise((r) => hub.once("exit", r));
 rmSync(dir, { recursive: true, force: true });
+for (const c of configs) rmSync(c, { recursive: true, force: true });
