@@ -17,7 +17,9 @@ for crate in medshare_wasm medshare_wasm_classify; do
   wasm-bindgen --target web --out-dir "$pkg" "target/wasm32-unknown-unknown/wasm/$crate.wasm"
   # binaryen from npm (pinned in web/package-lock.json): Debian's version 108 rewrites the
   # externref table into a form Chromium rejects. The features are those rustc's target emits.
-  web/node_modules/.bin/wasm-opt -Oz --enable-bulk-memory --enable-nontrapping-float-to-int --enable-sign-ext \
+  # MEDSHARE_WASM_NAMES=1 keeps the functions' names (wasm-opt -g), for a profile of the app
+  # (web/bench/bench.mjs --profile); releases are built without.
+  web/node_modules/.bin/wasm-opt -Oz ${MEDSHARE_WASM_NAMES:+-g} --enable-bulk-memory --enable-nontrapping-float-to-int --enable-sign-ext \
     --enable-mutable-globals --enable-reference-types --enable-multivalue \
     "$pkg/${crate}_bg.wasm" -o "$pkg/${crate}_bg.wasm"
   node -e 'WebAssembly.compile(require("fs").readFileSync(process.argv[1])).catch(e=>{console.error("build-web.sh: the optimised module does not compile: "+e.message);process.exit(1)})' "$pkg/${crate}_bg.wasm"

@@ -55,8 +55,14 @@ function shellServiceWorker(): Plugin {
 // every /v1 request always go to the network and are never stored here.
 const CACHE = "medshare-shell-${version}";
 const SHELL = ${JSON.stringify(["/", ...files.filter((f) => f !== "/index.html")])};
+// The hub's API bypasses this worker altogether where the browser has the Static Routing API
+// (Chromium 123+): otherwise every request, each 4 MiB upload part and the event stream included,
+// is first dispatched to this worker (started again if the browser had stopped it) only to be
+// let through to the network.
+const ROUTES = [{ condition: { urlPattern: "/v1/*" }, source: "network" }];
 self.addEventListener("install", (e) => {
-  e.waitUntil(caches.open(CACHE).then((c) => c.addAll(SHELL)).then(() => self.skipWaiting()));
+  const routes = e.addRoutes ? e.addRoutes(ROUTES).catch(() => {}) : Promise.resolve();
+  e.waitUntil(Promise.all([routes, caches.open(CACHE).then((c) => c.addAll(SHELL))]).then(() => self.skipWaiting()));
 });
 self.addEventListener("activate", (e) => {
   e.waitUntil(

@@ -6,7 +6,11 @@
 // sealed and uploaded in the browser and downloaded and
 // opened in the browser, against the CLI doing the same natively. Not a test: nothing here passes
 // or fails.
-//   node bench/bench.mjs [--mib 100] [--docs 200] [--timeline-only]
+//   node bench/bench.mjs [--mib 100] [--docs 200] [--timeline-only | --transfer-only] [--profile]
+// --transfer-only skips the cold loads, the production login and the timeline views (only the
+// large file and the CLI). --profile records a Chrome trace of the large upload and download
+// with V8's sampling profiler (every thread, the worker's included) and prints where the
+// browser's CPU went: by thread (from /proc) and by function (self time of the samples).
 import { chromium } from "playwright-core";
 import { execFileSync, spawn } from "node:child_process";
 import { createHmac, randomBytes } from "node:crypto";
@@ -84,8 +88,10 @@ function rfc6238(secretB32) {
   return String((h.readUInt32BE(o) & 0x7fffffff) % 1_000_000).padStart(6, "0");
 }
 
+const configs = []; // removed at the end
 function cli(handle, passphrase) {
   const config = mkdtempSync(path.join(tmpdir(), `medshare-bench-cli-${handle}-`));
+  configs.push(config);
   const env = { ...process.env, MEDSHARE_CONFIG_DIR: config, MEDSHARE_PASSPHRASE: passphrase };
   return { config, env, run: (args) => execFileSync(BIN, args, { env, maxBuffer: 64 << 20 }).toString() };
 }
@@ -117,8 +123,10 @@ async function logout(page) {
 // 1. Cold load: a fresh browser profile each time (nothing cached), until the login form is
 // shown and the worker has fetched the core (the worker's request, seen by Playwright).
 const ONLY_TIMELINE = process.argv.includes("--timeline-only");
+const ONLY_TRANSFER = process.argv.includes("--transfer-only");
+const PROFILE = process.argv.includes("--profile");
 const loads = [];
-for (let i = 0; i < (ONLY_TIMELINE ? 0 : 5); i++) {
+for (let i = 0; i < (ONLY_TIMELINE || ONLY_TRANSFER ? 0 : 5); i++) {
   const ctx = await browser.newContext();
   const page = await ctx.newPage();
   const t0 = performance.now();
@@ -154,7 +162,7 @@ const ctx = await browser.newContext({ acceptDownloads: true });
 const page = await ctx.newPage();
 await page.goto(url + "/#sandbox");
 const prod = [];
-for (let i = 0; i < (ONLY_TIMELINE ? 0 : 3); i++) {
+for (let i = 0; i < (ONLY_TIMELINE || ONLY_TRANSFER ? 0 : 3); i++) {
   prod.push(await login(page, "bench.kdf", benchPass, secret ? await fresh(() => rfc6238(secret)) : ""));
   await logout(page);
 }
@@ -193,11 +201,18 @@ await login(page, "dr.chan", world.people["dr.chan"].passphrase, await demoTotp(
 // Where the time of one view went in the worker (web/src/core/worker.ts `phases`): the sealed
 // record read from IndexedDB, the cached view opened and posted, the core's view with the hub's
 // changes, the write-back.
+// Asked of every worker of the page (the app's core worker is the one that has them; picking
+// one by its URL found none in the sixth session's release run and printed NaN).
 async function workerPhases(op) {
-  const w = page.workers().find((x) => /worker/.test(x.url()));
-  if (!w) return {};
-  return w.evaluate((prefix) => Object.fromEntries(performance.getEntriesByType("measure")
-    .filter((m) => m.name.startsWith(prefix)).map((m) => [m.name.slice(prefix.length), m.duration])), `medshare:${op}:`);
+  const found = {};
+  for (const w of page.workers()) {
+    const got = await w
+      .evaluate((prefix) => Object.fromEntries(performance.getEntriesByType("measure")
+        .filter((m) => m.name.startsWith(prefix)).map((m) => [m.name.slice(prefix.length), m.duration])), `medshare:${op}:`)
+      .catch(() => ({}));
+    Object.assign(found, got);
+  }
+  return found;
 }
 // The hub requests of a view (the worker's fetches are reported on the page) and their times.
 const requests = [];
@@ -262,29 +277,32 @@ const fmt = (runs, keys) => keys.map((k) => `${k} ${median(runs.map((r) => r[k] 
 const med = (runs, k) => median(runs.map((r) => r[k] ?? NaN)).toFixed(0);
 const fmtView = (runs) =>
   `first screenful painted ${med(runs, "shown")} ms, all ${DOCS} painted ${med(runs, "all")} ms, the hub's answer painted ${med(runs, "current")} ms; worker: ${fmt(runs, ["prime", "cached", "core", "persist"])}; from the click: cached view on the page ${med(runs, "toPage")} (parse ${med(runs, "parse")}), first screenful in the DOM ${med(runs, "committed")}`;
-const cold = await timeline();
-const warm = [];
-for (let i = 0; i < 5; i++) warm.push(await timeline());
-console.log(`timeline of ${await page.getByTestId("timeline-entry").count()} documents, cold (full search, verify, decrypt, render): ${fmtView([cold])}`);
-console.log(`timeline again in the page, median of 5: ${fmtView(warm)} (hub's answer, runs ${warm.map((r) => r.current.toFixed(0)).join(", ")})`);
-const reopened = [];
-const starts = [];
-for (let i = 0; i < 3; i++) {
-  await logout(page);
-  await page.reload();
-  await login(page, "dr.chan", world.people["dr.chan"].passphrase, await demoTotp("dr.chan"));
-  starts.push((await workerPhases("start")).core ?? NaN);
-  reopened.push(await timeline());
+if (!ONLY_TRANSFER) {
+  const cold = await timeline();
+  const warm = [];
+  for (let i = 0; i < 5; i++) warm.push(await timeline());
+  console.log(`timeline of ${await page.getByTestId("timeline-entry").count()} documents, cold (full search, verify, decrypt, render): ${fmtView([cold])}`);
+  console.log(`timeline again in the page, median of 5: ${fmtView(warm)} (hub's answer, runs ${warm.map((r) => r.current.toFixed(0)).join(", ")})`);
+  const reopened = [];
+  const starts = [];
+  for (let i = 0; i < 3; i++) {
+    await logout(page);
+    await page.reload();
+    await login(page, "dr.chan", world.people["dr.chan"].passphrase, await demoTotp("dr.chan"));
+    starts.push((await workerPhases("start")).core ?? NaN);
+    reopened.push(await timeline());
+  }
+  console.log(`hub requests of the last re-opened view: ${reopened.at(-1).requests.join("; ")}`);
+  console.log(`timeline of ${DOCS} documents re-opened after a reload and a new login (from the IndexedDB cache), median of 3: ${fmtView(reopened)} (first screenful, runs ${reopened.map((r) => r.shown.toFixed(0)).join(", ")}); the worker had the core instantiated ${median(starts).toFixed(0)} ms after it started`);
+  console.log(`load average at the end of the timeline runs: ${execFileSync("cat", ["/proc/loadavg"]).toString().trim()}`);
 }
-console.log(`hub requests of the last re-opened view: ${reopened.at(-1).requests.join("; ")}`);
-console.log(`timeline of ${DOCS} documents re-opened after a reload and a new login (from the IndexedDB cache), median of 3: ${fmtView(reopened)} (first screenful, runs ${reopened.map((r) => r.shown.toFixed(0)).join(", ")}); the worker had the core instantiated ${median(starts).toFixed(0)} ms after it started`);
-console.log(`load average at the end of the timeline runs: ${execFileSync("cat", ["/proc/loadavg"]).toString().trim()}`);
 
 if (ONLY_TIMELINE) {
   await browser.close();
   hub.kill("SIGINT");
   await new Promise((r) => hub.once("exit", r));
   rmSync(dir, { recursive: true, force: true });
+  for (const c of configs) rmSync(c, { recursive: true, force: true });
   process.exit(0);
 }
 
@@ -333,6 +351,65 @@ const cpuSince = (c0) => {
   const c = cpuSeconds();
   return `CPU: browser ${(c.browser - c0.browser).toFixed(1)} s, hub ${(c.hub - c0.hub).toFixed(1)} s`;
 };
+// CPU seconds by thread (/proc/PID/task/TID: the process's type from its command line, the
+// thread's name from `comm`), to say which of Chromium's threads the browser's CPU went to.
+const threadTicks = () => {
+  const out = new Map();
+  for (const pid of browserPids()) {
+    let type = "browser";
+    try {
+      type = /--type=([\w-]+)/.exec(readFileSync(`/proc/${pid}/cmdline`, "utf8"))?.[1] ?? "browser";
+      if (type === "utility" && /NetworkService/.test(readFileSync(`/proc/${pid}/cmdline`, "utf8"))) type = "network";
+      for (const tid of readdirSync(`/proc/${pid}/task`)) {
+        const stat = readFileSync(`/proc/${pid}/task/${tid}/stat`, "utf8");
+        const name = stat.slice(stat.indexOf("(") + 1, stat.lastIndexOf(")")).replace(/\d+$/, "");
+        const f = stat.slice(stat.lastIndexOf(") ") + 2).split(" ");
+        const key = `${type}/${name}`;
+        out.set(key, (out.get(key) ?? 0) + Number(f[11]) + Number(f[12]));
+      }
+    } catch {
+      // the process or thread ended meanwhile
+    }
+  }
+  return out;
+};
+const threadsSince = (t0) => {
+  const rows = [...threadTicks()].map(([k, v]) => [k, (v - (t0.get(k) ?? 0)) / 100]).filter(([, v]) => v >= 0.05);
+  return rows.sort((a, b) => b[1] - a[1]).map(([k, v]) => `${k} ${v.toFixed(2)}`).join(", ");
+};
+// V8's sampling profiler over a Chrome trace: self time by function (wasm functions by name when
+// the module keeps its name section, else by index), over every isolate (page and workers).
+async function startProfile() {
+  if (PROFILE) await browser.startTracing(undefined, { categories: ["disabled-by-default-v8.cpu_profiler", "v8.execute", "toplevel"] });
+}
+async function stopProfile(what) {
+  if (!PROFILE) return;
+  const trace = JSON.parse((await browser.stopTracing()).toString());
+  const events = trace.traceEvents ?? trace;
+  const nodes = new Map(); // `${id}:${profile id}` -> function label
+  const self = new Map();
+  let total = 0;
+  for (const e of events) {
+    if (e.name !== "ProfileChunk") continue;
+    const data = e.args?.data?.cpuProfile;
+    if (!data) continue;
+    for (const n of data.nodes ?? []) {
+      const cf = n.callFrame;
+      const file = (cf.url ?? "").split("/").pop().replace(/-[\w-]{8}\.(js|wasm)$/, ".$1");
+      nodes.set(`${e.id}:${n.id}`, `${cf.functionName || "(anonymous)"}${file ? ` [${file}]` : ""}`);
+    }
+    const deltas = e.args.data.timeDeltas ?? [];
+    (data.samples ?? []).forEach((id, i) => {
+      const label = nodes.get(`${e.id}:${id}`) ?? "?";
+      const dt = (deltas[i + 1] ?? deltas[i] ?? 0) / 1000;
+      self.set(label, (self.get(label) ?? 0) + dt);
+      total += dt;
+    });
+  }
+  const top = [...self].filter(([k]) => !["(idle)", "(program)", "(garbage collector)"].includes(k)).sort((a, b) => b[1] - a[1]).slice(0, 25);
+  console.log(`profile of the ${what} (V8 samples, every isolate, ${(total / 1000).toFixed(2)} s sampled incl. idle ${((self.get("(idle)") ?? 0) / 1000).toFixed(2)} s, program ${((self.get("(program)") ?? 0) / 1000).toFixed(2)} s, GC ${((self.get("(garbage collector)") ?? 0) / 1000).toFixed(2)} s): ` +
+    top.map(([k, v]) => `${k} ${v.toFixed(0)} ms`).join("; "));
+}
 let peak = 0;
 const sampler = setInterval(() => (peak = Math.max(peak, chromiumRss())), 250);
 const big = path.join(dir, "big.bin");
@@ -347,7 +424,9 @@ if (await page.getByTestId("mismatch").count()) {
   await page.getByTestId("mismatch").getByRole("checkbox").check();
 }
 requests.length = 0;
+await startProfile();
 let cpu0 = cpuSeconds();
+let threads0 = threadTicks();
 t0 = performance.now();
 const before = chromiumRss();
 peak = before;
@@ -360,23 +439,33 @@ const upPeak = peak;
 // hub staging it; with one part in flight while the next is sealed these overlap the sealing).
 const hubMs = (re) => requests.filter((r) => re.test(r)).reduce((a, r) => a + Number(/ (\d+) ms$/.exec(r)[1]), 0);
 const upCpu = cpuSince(cpu0);
+console.log(`upload CPU by thread (s): ${threadsSince(threads0)}`);
+await stopProfile("upload");
 const upPhases = await workerPhases("upload");
 console.log(`upload in the worker (ms): ${Object.entries(upPhases).map(([k, v]) => `${k} ${v.toFixed(0)}`).join(", ")}; ` +
   `sealing alone (the median 1 MiB slice) ${(1000 / upPhases.sealSlice).toFixed(1)} MiB/s; the hub's requests: ${requests.filter((r) => /PUT .*parts/.test(r)).length} parts ${hubMs(/PUT .*parts/)} ms in all, complete ${hubMs(/POST .*complete/)} ms, commit ${hubMs(/POST \/v1\/documents /)} ms`);
 await page.getByRole("button", { name: "Patients" }).click();
+await page.locator("#patient-number").fill(benchHkid);
 await page.locator("form.search button[type=submit]").click();
 await page.getByTestId("timeline-entry").filter({ hasText: "big.bin" }).first().waitFor();
+await startProfile();
 cpu0 = cpuSeconds();
+threads0 = threadTicks();
+const beforeDown = chromiumRss();
+peak = beforeDown;
 t0 = performance.now();
 await page.getByTestId("timeline-entry").filter({ hasText: "big.bin" }).first().click();
 await page.getByTestId("verified").waitFor({ timeout: 600_000 });
 const down = (performance.now() - t0) / 1000;
 clearInterval(sampler);
 const downCpu = cpuSince(cpu0);
+console.log(`download CPU by thread (s): ${threadsSince(threads0)}`);
+await stopProfile("download");
 console.log(`upload ${upCpu}; download ${downCpu}`);
 console.log(`download in the worker: ${((await workerPhases("download")).core ?? NaN).toFixed(0)} ms from the request to the last byte opened and verified`);
 console.log(`browser: ${MIB} MiB sealed + uploaded in parts ${up.toFixed(1)} s (${(MIB / up).toFixed(1)} MiB/s); downloaded + opened + verified ${down.toFixed(1)} s (${(MIB / down).toFixed(1)} MiB/s)`);
-console.log(`browser memory (this bench's Chromium processes, RSS): ${mib(before)} MiB before the upload; peak ${mib(upPeak)} MiB while uploading, ${mib(peak)} MiB while downloading (the opened download is kept as a Blob to show)`);
+console.log(`browser memory (this bench's Chromium processes, RSS): ${mib(before)} MiB before the upload, peak ${mib(upPeak)} MiB while uploading; ${mib(beforeDown)} MiB before the download, peak ${mib(peak)} MiB while downloading (the opened file is written to OPFS, web/src/core/spool.ts)`);
+console.log("note: Playwright's Network domain has Chromium encode every request body for it (an upload's parts included): in a page without DevTools attached 100 MiB of 4 MiB fetch PUTs from a worker cost Chromium about 1.1 CPU s, under Playwright 6.2 (docs/benchmarks.md §7, bench/harness-cost.mjs), so the upload's figures here are the harness's as much as the app's");
 await browser.close();
 
 // The CLI, natively, on the same hub and the same file.
@@ -392,3 +481,4 @@ console.log(`native CLI (${BIN}): ${MIB} MiB upload ${nup.toFixed(1)} s (${(MIB 
 hub.kill("SIGINT");
 await new Promise((r) => hub.once("exit", r));
 rmSync(dir, { recursive: true, force: true });
+for (const c of configs) rmSync(c, { recursive: true, force: true });

@@ -74,7 +74,10 @@ export interface Ops {
   lock: [args: Record<string, never>, result: void];
   timeline: [args: { identifier: string }, result: TimelineView];
   open: [args: { documentId: string }, result: DocumentInfo];
+  /** The opened file: on this device's disk where the browser has OPFS (./spool.ts) until `release`. */
   download: [args: { documentId: string; mediaType: string }, result: Blob];
+  /** The page closed the document: its opened file is removed. */
+  release: [args: { documentId: string }, result: void];
   inbox: [args: { since: number }, result: EventView[]];
   follow: [args: { since: number }, result: void];
   witness: [args: Record<string, never>, result: AuditHead];

@@ -9,6 +9,7 @@ import * as store from "./store";
 import { classify as classifyFile, classifyRead } from "./classifier";
 import { scannedPage } from "./classifier";
 import { consultHandlers } from "./consults-worker";
+import { release, releaseAll, spool } from "./spool";
 
 declare const self: DedicatedWorkerGlobalScope;
 
@@ -110,6 +111,7 @@ const handlers: { [K in OpName]: Handler<K> } = {
   async logout() {
     const c = await getCore();
     prepared = null;
+    await releaseAll();
     try {
       await persist(c);
     } finally {
@@ -120,6 +122,7 @@ const handlers: { [K in OpName]: Handler<K> } = {
   async lock() {
     const c = await getCore();
     prepared = null;
+    await releaseAll();
     await persist(c);
     c.lock();
   },
@@ -149,24 +152,33 @@ const handlers: { [K in OpName]: Handler<K> } = {
   },
   async download({ documentId, mediaType }, id) {
     const c = await getCore();
-    const parts: Uint8Array[] = [];
+    // The plaintext goes to disk as it is opened (./spool.ts), never held whole in memory.
+    const out = await spool(documentId, mediaType);
     let bytes = 0;
     let told = 0;
     const t0 = performance.now();
-    await c.download(documentId, (piece: Uint8Array) => {
-      parts.push(piece);
-      bytes += piece.length;
-      // The core hands over 64 KiB pieces: tell the page at most once a MiB (each message
-      // re-renders its progress bar).
-      if (bytes - told >= PIECE) {
-        told = bytes;
-        post({ id: 0, event: "progress", value: { op: id, bytes } });
-      }
-    });
+    try {
+      await c.download(documentId, (piece: Uint8Array) => {
+        out.write(piece);
+        bytes += piece.length;
+        // The core hands over 64 KiB pieces: tell the page at most once a MiB (each message
+        // re-renders its progress bar).
+        if (bytes - told >= PIECE) {
+          told = bytes;
+          post({ id: 0, event: "progress", value: { op: id, bytes } });
+        }
+      });
+    } catch (e) {
+      // Only a fully verified download is handed over; a failed one is removed.
+      await out.discard();
+      throw e;
+    }
     post({ id: 0, event: "progress", value: { op: id, bytes } });
     phases("download", { core: performance.now() - t0 });
-    // Only a fully verified download becomes a Blob; a failed one is dropped with `parts`.
-    return new Blob(parts as BlobPart[], { type: mediaType });
+    return out.finish();
+  },
+  async release({ documentId }) {
+    await release(documentId);
   },
   async inbox({ since }) {
     const c = await getCore();

@@ -141,6 +141,7 @@ export function DocumentView(props: { id: string; onBack: () => void }) {
     return () => {
       current = false;
       if (objectUrl) URL.revokeObjectURL(objectUrl);
+      void core.call("release", { documentId: props.id }).catch(() => {});
     };
     // The language can change while a document is open without fetching it again.
     // eslint-disable-next-line react-hooks/exhaustive-deps
