@@ -182,7 +182,7 @@ pub fn classify_ocr(bytes: &[u8], ocr: &OcrText, options: &Options) -> Classific
     ) {
         crate::image::read_metadata(bytes, &mut c);
     }
-    read(ocr, &mut c, options.text_model);
+    read(ocr, &mut c, options.text_model.as_deref());
     c.finish(options);
     c
 }
@@ -214,7 +214,7 @@ fn ev(source: &str, found: impl Into<String>) -> Evidence {
     }
 }
 
-fn read(ocr: &OcrText, c: &mut Classification, model: bool) {
+fn read(ocr: &OcrText, c: &mut Classification, model: Option<&crate::ngram::Model>) {
     let mean = ocr.mean_confidence();
     let words = ocr.word_count();
     let rotation: Vec<String> = ocr

@@ -12,7 +12,7 @@ use std::io::Read;
 /// Largest uncompressed DOCX document part read (a defence against zip bombs).
 const MAX_DOCX_XML: u64 = 64 * 1024 * 1024;
 
-pub(crate) fn read_pdf(bytes: &[u8], c: &mut Classification, model: bool) {
+pub(crate) fn read_pdf(bytes: &[u8], c: &mut Classification, model: Option<&crate::ngram::Model>) {
     let loaded = match crate::pdf_load::load(bytes) {
         Ok(l) => l,
         Err(e) => {
@@ -70,7 +70,7 @@ fn pdf_text(doc: &lopdf::Document) -> Option<String> {
     (!out.trim().is_empty()).then_some(out)
 }
 
-pub(crate) fn read_docx(bytes: &[u8], c: &mut Classification, model: bool) {
+pub(crate) fn read_docx(bytes: &[u8], c: &mut Classification, model: Option<&crate::ngram::Model>) {
     match docx_text(bytes) {
         Some(text) => read_text_str(&text, c, model),
         None => {
@@ -102,12 +102,16 @@ fn docx_text(bytes: &[u8]) -> Option<String> {
     Some(out)
 }
 
-pub(crate) fn read_text(bytes: &[u8], c: &mut Classification, model: bool) {
+pub(crate) fn read_text(bytes: &[u8], c: &mut Classification, model: Option<&crate::ngram::Model>) {
     let text = String::from_utf8_lossy(bytes);
     read_text_str(&text, c, model);
 }
 
-pub(crate) fn read_text_str(text: &str, c: &mut Classification, model: bool) {
+pub(crate) fn read_text_str(
+    text: &str,
+    c: &mut Classification,
+    model: Option<&crate::ngram::Model>,
+) {
     extract(text, c);
     let (class, conf, evidence) = decide_text(text, c.observations.len(), model);
     c.decide(class, conf, evidence);
@@ -122,7 +126,7 @@ pub(crate) fn read_text_str(text: &str, c: &mut Classification, model: bool) {
 pub(crate) fn decide_text(
     text: &str,
     result_lines: usize,
-    model: bool,
+    model: Option<&crate::ngram::Model>,
 ) -> (DocumentClass, f32, Vec<Evidence>) {
     let ruled = rules_with(text, result_lines).unwrap_or_else(|| {
         (
@@ -131,10 +135,9 @@ pub(crate) fn decide_text(
             vec![ev("text", "no class phrase")],
         )
     });
-    if model {
-        crate::ngram::refine(text, ruled)
-    } else {
-        ruled
+    match model {
+        Some(m) => crate::ngram::refine(m, text, ruled),
+        None => ruled,
     }
 }
 
