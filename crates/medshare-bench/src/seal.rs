@@ -11,16 +11,16 @@
 //!
 //! A second in-process tool, `medshare client path`, is what `Client::upload`/`download` run:
 //! `medshare_crypto::stream::seal_hashed`/`open_hashed`, which also compute SHA-256 of the
-//! plaintext and of the ciphertext (on their own threads) — more work than the CLIs do.
+//! plaintext and BLAKE3 of the ciphertext (on their own threads) — more work than the CLIs do.
 //!
 //! `--quick` (CI): 8 MiB, one run, no targets; Go `age` stands in when `rage` is missing.
 
 use crate::report::{CpuMeter, CpuShare, Machine, Out, Target, median};
 use crate::util::{self, MIB, find_tool, run_timed, settle, sha256_file, write_random_file};
 use anyhow::{anyhow, bail, ensure};
-use medshare_crypto::EncryptionKey;
 use medshare_crypto::seal::{open_stream, seal_stream};
 use medshare_crypto::stream::{open_hashed, seal_hashed};
+use medshare_crypto::{DigestAlgorithm, EncryptionKey};
 use serde::Serialize;
 use std::collections::BTreeMap;
 use std::io::{BufReader, BufWriter, Write};
@@ -468,6 +468,6 @@ fn open_file_hashed(
         Some(p) => Box::new(std::fs::File::create(p)?),
         None => Box::new(std::io::sink()),
     };
-    open_hashed(key, r, w, |_| {})?;
+    open_hashed(key, r, w, DigestAlgorithm::Blake3, |_| {})?;
     Ok(t.elapsed())
 }

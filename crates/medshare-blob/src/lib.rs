@@ -64,12 +64,42 @@ pub struct Staged {
     pub size: u64,
     /// SHA-256 of the bytes written.
     pub sha256: [u8; 32],
+    /// BLAKE3 of the bytes written (the digest document bindings name since the seventh
+    /// session; SHA-256 stays for older bindings, room blobs and the hub's own records).
+    pub blake3: [u8; 32],
 }
 
 impl Staged {
     /// The SHA-256 digest as lowercase hex.
     pub fn sha256_hex(&self) -> String {
         hex::encode(self.sha256)
+    }
+    /// The BLAKE3 digest as lowercase hex.
+    pub fn blake3_hex(&self) -> String {
+        hex::encode(self.blake3)
+    }
+}
+
+/// The two digests of a blob being staged, updated together.
+#[derive(Clone, Debug, Default)]
+pub(crate) struct StageHasher {
+    sha256: sha2::Sha256,
+    blake3: blake3::Hasher,
+}
+
+impl StageHasher {
+    pub(crate) fn update(&mut self, bytes: &[u8]) {
+        use sha2::Digest;
+        self.sha256.update(bytes);
+        self.blake3.update(bytes);
+    }
+    /// SHA-256 and BLAKE3 of everything hashed.
+    pub(crate) fn finalize(self) -> ([u8; 32], [u8; 32]) {
+        use sha2::Digest;
+        (
+            self.sha256.finalize().into(),
+            *self.blake3.finalize().as_bytes(),
+        )
     }
 }
 

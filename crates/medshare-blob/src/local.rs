@@ -14,12 +14,14 @@ use std::time::{Duration, SystemTime};
 
 use bytes::{Bytes, BytesMut};
 use futures::StreamExt;
-use sha2::{Digest, Sha256};
+
 use tokio::fs;
 use tokio::io::AsyncSeekExt;
 use uuid::Uuid;
 
-use crate::{BlobError, BlobRead, BlobStore, ByteRange, ByteStream, READ_CHUNK_SIZE, Staged};
+use crate::{
+    BlobError, BlobRead, BlobStore, ByteRange, ByteStream, READ_CHUNK_SIZE, StageHasher, Staged,
+};
 
 const STAGING_DIR: &str = "staging";
 const BLOBS_DIR: &str = "blobs";
@@ -165,9 +167,9 @@ fn join_error(e: tokio::task::JoinError) -> io::Error {
 /// Hash and write one chunk on the blocking pool; the file and the hasher come back.
 fn spawn_write(
     mut file: std::fs::File,
-    mut hasher: Sha256,
+    mut hasher: StageHasher,
     chunk: Bytes,
-) -> tokio::task::JoinHandle<io::Result<(std::fs::File, Sha256)>> {
+) -> tokio::task::JoinHandle<io::Result<(std::fs::File, StageHasher)>> {
     tokio::task::spawn_blocking(move || {
         hasher.update(&chunk);
         file.write_all(&chunk)?;
@@ -182,9 +184,10 @@ async fn write_body(
     file: fs::File,
     mut body: ByteStream,
     max_size: u64,
-) -> Result<(u64, [u8; 32]), BlobError> {
-    let mut idle = Some((file.into_std().await, Sha256::new()));
-    let mut inflight: Option<tokio::task::JoinHandle<io::Result<(std::fs::File, Sha256)>>> = None;
+) -> Result<(u64, ([u8; 32], [u8; 32])), BlobError> {
+    let mut idle = Some((file.into_std().await, StageHasher::default()));
+    let mut inflight: Option<tokio::task::JoinHandle<io::Result<(std::fs::File, StageHasher)>>> =
+        None;
     let mut size: u64 = 0;
     let mut pending = BytesMut::new();
     let received: Result<(), BlobError> = async {
@@ -230,13 +233,13 @@ async fn write_body(
         idle = Some(done?);
     }
     let (file, hasher) = idle.ok_or(BlobError::Io(io::ErrorKind::Other.into()))?;
-    let sha256 = tokio::task::spawn_blocking(move || -> io::Result<[u8; 32]> {
+    let digests = tokio::task::spawn_blocking(move || -> io::Result<([u8; 32], [u8; 32])> {
         file.sync_all()?;
-        Ok(hasher.finalize().into())
+        Ok(hasher.finalize())
     })
     .await
     .map_err(join_error)??;
-    Ok((size, sha256))
+    Ok((size, digests))
 }
 
 /// Read `want` bytes of `file` from its position on the blocking pool, into a fresh buffer that
@@ -314,12 +317,13 @@ impl BlobStore for LocalBlobStore {
         let partial = PartialFile { path: Some(path) };
         let result = write_body(file, body, max_size).await;
         match result {
-            Ok((size, sha256)) => {
+            Ok((size, (sha256, blake3))) => {
                 partial.disarm();
                 Ok(Staged {
                     staging_id,
                     size,
                     sha256,
+                    blake3,
                 })
             }
             Err(err) => {
@@ -558,9 +562,15 @@ mod tests {
             .unwrap();
         assert_eq!(staged.staging_id, staging_id);
         assert_eq!(staged.size, bytes.len() as u64);
-        let expected: [u8; 32] = Sha256::digest(&bytes).into();
+        let expected: [u8; 32] = sha2::Digest::finalize(sha2::Digest::chain_update(
+            <sha2::Sha256 as sha2::Digest>::new(),
+            &bytes,
+        ))
+        .into();
         assert_eq!(staged.sha256, expected);
         assert_eq!(staged.sha256_hex(), hex::encode(expected));
+        assert_eq!(staged.blake3, *blake3::hash(&bytes).as_bytes());
+        assert_eq!(staged.blake3_hex(), blake3::hash(&bytes).to_hex().as_str());
 
         // Not visible before promotion.
         assert!(matches!(

@@ -24,7 +24,7 @@ use object_store::{
     BackoffConfig, ClientOptions, GetOptions, MultipartUpload, ObjectStore, ObjectStoreExt,
     PutPayload, RetryConfig,
 };
-use sha2::{Digest, Sha256};
+
 use uuid::Uuid;
 
 use crate::{BlobError, BlobRead, BlobStore, ByteRange, ByteStream, Staged};
@@ -265,7 +265,7 @@ impl Drop for AbortOnDrop {
 struct Parts {
     body: ByteStream,
     buf: BytesMut,
-    hasher: Sha256,
+    hasher: crate::StageHasher,
     size: u64,
     max_size: u64,
     done: bool,
@@ -313,7 +313,7 @@ impl BlobStore for S3BlobStore {
         let mut parts = Parts {
             body,
             buf: BytesMut::new(),
-            hasher: Sha256::new(),
+            hasher: crate::StageHasher::default(),
             size: 0,
             max_size,
             done: false,
@@ -350,10 +350,12 @@ impl BlobStore for S3BlobStore {
                 }
             }
         }
+        let (sha256, blake3) = parts.hasher.finalize();
         Ok(Staged {
             staging_id,
             size: parts.size,
-            sha256: parts.hasher.finalize().into(),
+            sha256,
+            blake3,
         })
     }
 

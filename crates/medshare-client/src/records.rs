@@ -138,8 +138,8 @@ impl std::fmt::Debug for OpenedDocument {
 /// What sealing a file produced: the hashes and sizes the binding and manifest commit to.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Sealed {
-    /// SHA-256 of the ciphertext, hex.
-    pub ciphertext_sha256: String,
+    /// BLAKE3 of the ciphertext, hex (what the binding names).
+    pub ciphertext_blake3: String,
     /// Ciphertext size in bytes.
     pub ciphertext_size: u64,
     /// SHA-256 of the plaintext, hex.
@@ -357,7 +357,7 @@ impl Client {
             let d = seal_hashed(&recipients, source, ChannelWriter::new(tx), progress)
                 .map_err(io_as_client)?;
             Ok(Sealed {
-                ciphertext_sha256: hex::encode(d.ciphertext_sha256),
+                ciphertext_blake3: hex::encode(d.ciphertext_digest),
                 ciphertext_size: d.ciphertext_size,
                 plaintext_sha256: hex::encode(d.plaintext_sha256),
                 plaintext_size: d.plaintext_size,
@@ -437,7 +437,7 @@ impl Client {
             upload_id,
         } = prepared;
         if uploaded.upload_id != upload_id
-            || uploaded.sha256 != sealed.ciphertext_sha256
+            || uploaded.blake3.as_deref() != Some(sealed.ciphertext_blake3.as_str())
             || uploaded.size != sealed.ciphertext_size
         {
             return Err(ClientError::Trust(
@@ -462,7 +462,8 @@ impl Client {
             document_id,
             patient_id,
             patient_ref,
-            ciphertext_sha256: sealed.ciphertext_sha256,
+            ciphertext_sha256: String::new(),
+            ciphertext_blake3: Some(sealed.ciphertext_blake3),
             ciphertext_size: sealed.ciphertext_size,
             manifest_sha256: sha256_hex(&manifest_ct),
             uploader: self.me,
@@ -630,7 +631,12 @@ impl Client {
         let res = Hub::check(res).await?;
         let (tx, rx) = mpsc::channel(8);
         let key = doc.key.clone();
-        let expected_ct = doc.binding.ciphertext_sha256.clone();
+        // The digest the signed binding names: BLAKE3, or SHA-256 for older documents.
+        let digest = doc.binding.ciphertext_digest();
+        let (algorithm, expected_ct) = (
+            medshare_crypto::DigestAlgorithm::of(&digest),
+            digest.hex().to_owned(),
+        );
         // With the key committed in the signed binding (checked when it was unwrapped), the key
         // and the ciphertext's digest fix the plaintext: hashing it again adds nothing. Older
         // documents keep the manifest's plaintext hash check.
@@ -645,16 +651,17 @@ impl Client {
             let input = ChannelReader::new(rx);
             let (ct, pt, size) = match &expected_pt {
                 Some(_) => {
-                    let d = open_hashed(&key, input, out, progress).map_err(corrupt)?;
+                    let d = open_hashed(&key, input, out, algorithm, progress).map_err(corrupt)?;
                     (
-                        d.ciphertext_sha256,
+                        d.ciphertext_digest,
                         Some(d.plaintext_sha256),
                         d.plaintext_size,
                     )
                 }
                 None => {
-                    let d = open_ciphertext_hashed(&key, input, out, progress).map_err(corrupt)?;
-                    (d.ciphertext_sha256, None, d.plaintext_size)
+                    let d = open_ciphertext_hashed(&key, input, out, algorithm, progress)
+                        .map_err(corrupt)?;
+                    (d.ciphertext_digest, None, d.plaintext_size)
                 }
             };
             // Every byte served is hashed, including anything after the age payload.
@@ -731,6 +738,7 @@ mod tests {
             signed_at: 1_700_000_000,
             service: false,
             document_key_commitment: commitment,
+            ciphertext_blake3: None,
         }
     }
 

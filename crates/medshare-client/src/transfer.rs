@@ -11,8 +11,8 @@ use crate::records::{DocumentMeta, OpenedDocument, PreparedUpload, Sealed, Share
 use crate::session::Client;
 use futures::io::AsyncReadExt;
 use futures::{StreamExt, TryStreamExt};
-use medshare_crypto::HashingWriter;
 use medshare_crypto::seal::{SealWriter, open_async_reader};
+use medshare_crypto::{CiphertextHasher, DigestAlgorithm, DigestWriter};
 use medshare_model::DocumentId;
 use medshare_model::api::{DocumentView, UploadProgress, Uploaded};
 use sha2::{Digest, Sha256};
@@ -59,7 +59,7 @@ type PartInFlight = Pin<Box<dyn Future<Output = Result<u64>>>>;
 /// [`Client::finish_upload`] commits it.
 pub struct UploadSession {
     prepared: PreparedUpload,
-    sealer: Option<SealWriter<HashingWriter<Pending>>>,
+    sealer: Option<SealWriter<DigestWriter<Pending>>>,
     pending: Pending,
     plain: Sha256,
     plain_size: u64,
@@ -94,7 +94,7 @@ impl Client {
         let pending = Pending::default();
         let sealer = SealWriter::new(
             &[prepared.key.recipient()],
-            HashingWriter::new(pending.clone()),
+            DigestWriter::new(pending.clone(), DigestAlgorithm::Blake3),
         )?;
         Ok(UploadSession {
             prepared,
@@ -184,7 +184,7 @@ impl Client {
         ))?;
         let hashed = sealer.finish()?;
         let sealed = Sealed {
-            ciphertext_sha256: hashed.finalize_hex(),
+            ciphertext_blake3: hashed.finalize_hex(),
             ciphertext_size: hashed.byte_count(),
             plaintext_sha256: hex::encode(s.plain.finalize_reset()),
             plaintext_size: s.plain_size,
@@ -236,7 +236,12 @@ impl Client {
             .send()
             .await?;
         let res = Hub::check(res).await?;
-        let cipher = Arc::new(Mutex::new((Sha256::new(), 0u64)));
+        // The digest the signed binding names: BLAKE3, or SHA-256 for older documents.
+        let expected = doc.binding.ciphertext_digest();
+        let cipher = Arc::new(Mutex::new((
+            CiphertextHasher::new(DigestAlgorithm::of(&expected)),
+            0u64,
+        )));
         let counted = cipher.clone();
         let mut body = res
             .bytes_stream()
@@ -276,9 +281,9 @@ impl Client {
         futures::io::copy(&mut body, &mut futures::io::sink()).await?;
         let (ct_hash, ct_size) = {
             let c = cipher.lock().expect("poisoned");
-            (hex::encode(c.0.clone().finalize()), c.1)
+            (c.0.clone().finalize_hex(), c.1)
         };
-        if ct_hash != doc.binding.ciphertext_sha256 || ct_size != doc.binding.ciphertext_size {
+        if ct_hash != expected.hex() || ct_size != doc.binding.ciphertext_size {
             return Err(ClientError::Trust(
                 "the downloaded bytes do not match the signed document",
             ));
@@ -301,14 +306,17 @@ pub const PIECE: usize = 1024 * 1024;
 mod tests {
     use super::*;
     use medshare_crypto::seal::open_bytes;
-    use medshare_crypto::{EncryptionKey, sha256_hex};
+    use medshare_crypto::{EncryptionKey, blake3_hex};
 
     #[test]
     fn pieces_sealed_one_by_one_make_one_age_file() {
         let key = EncryptionKey::generate();
         let pending = Pending::default();
-        let mut w =
-            SealWriter::new(&[key.recipient()], HashingWriter::new(pending.clone())).unwrap();
+        let mut w = SealWriter::new(
+            &[key.recipient()],
+            DigestWriter::new(pending.clone(), DigestAlgorithm::Blake3),
+        )
+        .unwrap();
         let plain: Vec<u8> = (0..300_000u32).map(|i| (i % 251) as u8).collect();
         let mut out = Vec::new();
         for piece in plain.chunks(70_001) {
@@ -318,7 +326,7 @@ mod tests {
         let hashed = w.finish().unwrap();
         out.extend(pending.take());
         assert_eq!(hashed.byte_count(), out.len() as u64);
-        assert_eq!(hashed.finalize_hex(), sha256_hex(&out));
+        assert_eq!(hashed.finalize_hex(), blake3_hex(&out));
         assert_eq!(*open_bytes(&key, &out).unwrap(), plain);
     }
 }

@@ -12,7 +12,7 @@
 use medshare_crypto::parallel;
 use medshare_crypto::seal::{SealWriter, open_reader, open_stream, seal_stream};
 use medshare_crypto::stream::{open_ciphertext_hashed, open_hashed, seal_hashed};
-use medshare_crypto::{EncryptionKey, HashingReader, HashingWriter};
+use medshare_crypto::{DigestAlgorithm, EncryptionKey, HashingReader, HashingWriter};
 use std::io::{BufReader, Read, Write};
 use std::path::Path;
 use std::time::{Duration, Instant};
@@ -154,6 +154,18 @@ fn primitives(runs: usize) {
             }),
         ),
         (
+            "BLAKE3, blake3 (one thread, SIMD)",
+            Box::new(|| {
+                let mut h = blake3::Hasher::new();
+                for _ in 0..TOTAL / data.len() {
+                    for c in data.chunks(256 * 1024) {
+                        h.update(c);
+                    }
+                }
+                std::hint::black_box(h.finalize());
+            }),
+        ),
+        (
             "ChaCha20-Poly1305 open, RustCrypto",
             Box::new(|| {
                 for _ in 0..TOTAL / data.len() {
@@ -242,15 +254,29 @@ fn main() {
             Box::new(|| {
                 let r = std::fs::File::open(&sealed).unwrap();
                 let w = std::fs::File::create(&out).unwrap();
-                std::hint::black_box(open_hashed(&key, r, w, |_| {}).unwrap());
+                std::hint::black_box(
+                    open_hashed(&key, r, w, DigestAlgorithm::Blake3, |_| {}).unwrap(),
+                );
             }),
         ),
         (
-            "open: committed-key client path (open_ciphertext_hashed)",
+            "open: committed-key client path, SHA-256 binding (open_ciphertext_hashed)",
             Box::new(|| {
                 let r = std::fs::File::open(&sealed).unwrap();
                 let w = std::fs::File::create(&out).unwrap();
-                std::hint::black_box(open_ciphertext_hashed(&key, r, w, |_| {}).unwrap());
+                std::hint::black_box(
+                    open_ciphertext_hashed(&key, r, w, DigestAlgorithm::Sha256, |_| {}).unwrap(),
+                );
+            }),
+        ),
+        (
+            "open: committed-key client path, BLAKE3 binding (open_ciphertext_hashed)",
+            Box::new(|| {
+                let r = std::fs::File::open(&sealed).unwrap();
+                let w = std::fs::File::create(&out).unwrap();
+                std::hint::black_box(
+                    open_ciphertext_hashed(&key, r, w, DigestAlgorithm::Blake3, |_| {}).unwrap(),
+                );
             }),
         ),
         (

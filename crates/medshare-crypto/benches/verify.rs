@@ -66,6 +66,7 @@ fn main() {
                 signed_at: 1_700_000_200,
                 service: false,
                 document_key_commitment: Some(sha256_hex(b"key")),
+                ciphertext_blake3: None,
             })
         })
         .collect();

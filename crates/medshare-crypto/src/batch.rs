@@ -201,6 +201,7 @@ mod tests {
             signed_at: 1_700_000_200,
             service: false,
             document_key_commitment: None,
+            ciphertext_blake3: None,
         }
     }
 

@@ -320,6 +320,7 @@ mod tests {
             signed_at: 1_700_000_200,
             service: false,
             document_key_commitment: None,
+            ciphertext_blake3: None,
         }
     }
 
@@ -770,6 +771,53 @@ mod tests {
             verify_binding(&doc, &added),
             Err(CryptoError::BadSignature)
         ));
+    }
+
+    /// A binding naming BLAKE3 (what uploads sign now) cannot be turned by a hub into one
+    /// naming SHA-256 (the older format, still accepted): the algorithm is in the signed text.
+    #[test]
+    fn the_ciphertext_digest_algorithm_is_signed() {
+        use medshare_model::statements::CiphertextDigest;
+        let w = world();
+        let inst = verify_institution(&w.root.public(), &w.inst_cert).unwrap();
+        let doc = verify_practitioner(&inst, &w.doctor_cert).unwrap();
+        // The older format: SHA-256 only, no trace of BLAKE3 in the signed text.
+        assert!(!w.binding.payload.contains("ciphertext_blake3"));
+        let old = verify_binding(&doc, &w.binding).unwrap();
+        assert_eq!(
+            old.ciphertext_digest(),
+            CiphertextDigest::Sha256(&sha256_hex(b"ciphertext"))
+        );
+        // The current format: BLAKE3 only.
+        let blake = crate::blake3_hex(b"ciphertext");
+        let mut p = w.binding_payload.clone();
+        p.ciphertext_sha256 = String::new();
+        p.ciphertext_blake3 = Some(blake.clone());
+        let signed = w.doctor.sign_statement(&p);
+        assert!(!signed.payload.contains("ciphertext_sha256"));
+        let back = verify_binding(&doc, &signed).unwrap();
+        assert_eq!(back.ciphertext_digest(), CiphertextDigest::Blake3(&blake));
+        // Downgraded to SHA-256 (of the same bytes, or of others), or the digest swapped.
+        let named = format!("\"ciphertext_blake3\":\"{blake}\"");
+        assert!(signed.payload.contains(&named));
+        let sha = sha256_hex(b"ciphertext");
+        for tampered in [
+            signed
+                .payload
+                .replace(&named, &format!("\"ciphertext_sha256\":\"{sha}\"")),
+            signed.payload.replace(&format!(",{named}"), ""),
+            signed
+                .payload
+                .replace(&blake, &crate::blake3_hex(b"other ciphertext")),
+        ] {
+            assert_ne!(tampered, signed.payload);
+            let mut t = signed.clone();
+            t.payload = tampered;
+            assert!(matches!(
+                verify_binding(&doc, &t),
+                Err(CryptoError::BadSignature)
+            ));
+        }
     }
 
     #[test]

@@ -14,17 +14,21 @@ pub mod batch;
 pub mod blind;
 pub mod chain;
 pub mod commitment;
+pub mod digest;
 pub mod error;
 pub mod hash;
 pub mod keys;
 #[cfg(not(target_arch = "wasm32"))]
 pub mod parallel;
+#[cfg(not(target_arch = "wasm32"))]
+pub mod parallel_seal;
 pub mod passphrase;
 pub mod seal;
 #[cfg(not(target_arch = "wasm32"))]
 pub mod stream;
 pub mod symmetric;
 
+pub use digest::{CiphertextHasher, DigestAlgorithm, DigestWriter, blake3_hex};
 pub use error::CryptoError;
 pub use hash::{HashingReader, HashingWriter, sha256_hex};
 pub use keys::{EncryptionKey, SigningKey, parse_recipient, verify_statement};

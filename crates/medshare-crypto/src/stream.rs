@@ -1,21 +1,24 @@
 //! Streaming seal and open with the per-byte work spread over cores: SHA-256 of the plaintext and
-//! SHA-256 of the ciphertext each run on their own thread, pipelined with the encryption or
-//! decryption (chunks handed over by move, a few chunks in flight).
+//! the ciphertext's digest (BLAKE3 for what is sealed now, either algorithm when opening: see
+//! [`crate::digest`]) each run on their own thread, pipelined with the encryption or decryption
+//! (chunks handed over by move, a few chunks in flight).
 //!
 //! Opening decrypts the payload's STREAM chunks in parallel ([`crate::parallel`]: the header is
 //! read with `age-core`'s parser, the file key unwrapped by `age`'s X25519 identity, and the
-//! header MAC verified before any plaintext is released). Sealing stays in age's
-//! `StreamWriter` (one thread for the ChaCha20-Poly1305 work). Output is an ordinary age file.
+//! header MAC verified before any plaintext is released). Sealing encrypts the chunks in
+//! parallel too ([`crate::parallel_seal`]: age's header and STREAM payload, `ring`'s
+//! ChaCha20-Poly1305). Output is an ordinary age file.
 //!
 //! Not for wasm32 (no threads there): the browser uses [`crate::seal::open_async_reader`].
 
 use crate::CryptoError;
+use crate::digest::DigestAlgorithm;
 use crate::keys::EncryptionKey;
 use crate::parallel::{BATCH_BYTES, Payload, plaintext_chunks, plaintext_len};
-use crate::seal::SealWriter;
+use crate::parallel_seal::Sealer;
 use std::io::{self, BufReader, Read, Write};
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::mpsc::{Receiver, SyncSender, sync_channel};
+use std::sync::mpsc::{Receiver, sync_channel};
 use std::thread;
 use zeroize::Zeroizing;
 
@@ -25,17 +28,49 @@ const CHUNK: usize = 256 * 1024;
 /// Chunks in flight between two stages.
 const AHEAD: usize = 4;
 
-/// Sizes and SHA-256 digests of both sides of a sealed or opened stream.
+/// Sizes and digests of both sides of a sealed or opened stream.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Digests {
     /// SHA-256 of the plaintext.
     pub plaintext_sha256: [u8; 32],
     /// Plaintext bytes.
     pub plaintext_size: u64,
-    /// SHA-256 of the ciphertext (the whole age file).
-    pub ciphertext_sha256: [u8; 32],
+    /// Digest of the ciphertext (the whole age file) with [`Self::ciphertext_algorithm`].
+    pub ciphertext_digest: [u8; 32],
+    /// BLAKE3 for [`seal_hashed`]; what the caller asked for when opening.
+    pub ciphertext_algorithm: DigestAlgorithm,
     /// Ciphertext bytes.
     pub ciphertext_size: u64,
+}
+
+/// The ciphertext's digest on the pipeline's threads: SHA-256 with `ring`, or BLAKE3 (the
+/// `blake3` crate's SIMD code).
+enum CipherHasher {
+    Sha256(Box<Sha256>),
+    Blake3(Box<blake3::Hasher>),
+}
+
+impl CipherHasher {
+    fn new(algorithm: DigestAlgorithm) -> Self {
+        match algorithm {
+            DigestAlgorithm::Sha256 => Self::Sha256(Box::new(Sha256::new())),
+            DigestAlgorithm::Blake3 => Self::Blake3(Box::new(blake3::Hasher::new())),
+        }
+    }
+    fn update(&mut self, data: &[u8]) {
+        match self {
+            Self::Sha256(h) => h.update(data),
+            Self::Blake3(h) => {
+                h.update(data);
+            }
+        }
+    }
+    fn finalize(self) -> [u8; 32] {
+        match self {
+            Self::Sha256(h) => h.finalize(),
+            Self::Blake3(h) => *h.finalize().as_bytes(),
+        }
+    }
 }
 
 /// SHA-256 on the pipeline's threads: `ring`'s (BoringSSL's SHA-NI code, faster than `sha2`'s
@@ -112,45 +147,14 @@ impl<T: AsRef<[u8]> + Default> Read for ChunkReader<T> {
     }
 }
 
-/// A `Write` that gathers bytes into 1 MiB chunks and sends them on a channel.
-struct ChunkWriter {
-    tx: SyncSender<Vec<u8>>,
-    buf: Vec<u8>,
-}
-
-impl ChunkWriter {
-    fn send(&mut self) -> io::Result<()> {
-        if self.buf.is_empty() {
-            return Ok(());
-        }
-        let full = std::mem::replace(&mut self.buf, Vec::with_capacity(CHUNK));
-        self.tx
-            .send(full)
-            .map_err(|_| io::Error::new(io::ErrorKind::BrokenPipe, "the next stage stopped"))
-    }
-}
-
-impl Write for ChunkWriter {
-    fn write(&mut self, data: &[u8]) -> io::Result<usize> {
-        let n = data.len().min(CHUNK - self.buf.len());
-        self.buf.extend_from_slice(&data[..n]);
-        if self.buf.len() == CHUNK {
-            self.send()?;
-        }
-        Ok(n)
-    }
-    fn flush(&mut self) -> io::Result<()> {
-        self.send()
-    }
-}
-
 /// Join a stage's thread; a panic in a stage is re-raised.
 fn join<T>(h: thread::ScopedJoinHandle<'_, T>) -> T {
     h.join().unwrap_or_else(|p| std::panic::resume_unwind(p))
 }
 
-/// Seal all of `input` to `recipients` (`age1...`) onto `output`, hashing the plaintext and the
-/// ciphertext on their own threads; `progress` receives plaintext byte counts as they are read.
+/// Seal all of `input` to `recipients` (`age1...`) onto `output`, hashing the plaintext
+/// (SHA-256) and the ciphertext (BLAKE3, what a document binding names now) on their own
+/// threads; `progress` receives plaintext byte counts as they are read.
 /// Memory stays flat (a few MiB whatever the size). `output` is flushed, not synced.
 pub fn seal_hashed<R, W>(
     recipients: &[String],
@@ -165,14 +169,8 @@ where
     let (plain_tx, plain_rx) = sync_channel::<Plain>(AHEAD);
     let (back_tx, back_rx) = sync_channel::<Plain>(AHEAD + 2);
     let (sealed_tx, sealed_rx) = sync_channel::<Vec<u8>>(AHEAD);
-    // Recipients are checked (and the header written) before any thread starts.
-    let mut writer = SealWriter::new(
-        recipients,
-        ChunkWriter {
-            tx: sealed_tx,
-            buf: Vec::with_capacity(CHUNK),
-        },
-    )?;
+    // Recipients are checked (and the header made) before any thread starts.
+    let (mut sealer, header) = Sealer::start(recipients)?;
     thread::scope(|s| {
         // Stage 1: read and hash the plaintext.
         let reader = s.spawn(move || -> io::Result<([u8; 32], u64)> {
@@ -199,7 +197,7 @@ where
         // Stage 3: hash and write the ciphertext.
         let sink = s.spawn(move || -> io::Result<([u8; 32], u64)> {
             let mut output = output;
-            let mut hasher = Sha256::new();
+            let mut hasher = CipherHasher::new(DigestAlgorithm::Blake3);
             let mut total = 0u64;
             for chunk in sealed_rx {
                 hasher.update(&chunk);
@@ -209,16 +207,35 @@ where
             output.flush()?;
             Ok((hasher.finalize(), total))
         });
-        // Stage 2 (this thread): age's encryption. The channels are dropped when it returns,
-        // which stops the other stages if it failed.
+        // Stage 2 (this thread): the STREAM chunks sealed on all cores
+        // ([`crate::parallel_seal`]). A buffer is sealed once the next one (or the end) has
+        // arrived, since only the last chunk is flagged final; every buffer but the last is
+        // whole chunks (the reader fills each to `CHUNK`). The channels are dropped when it
+        // returns, which stops the other stages if it failed.
         let sealed = (move || -> Result<(), CryptoError> {
+            let send = |v: Vec<u8>| {
+                sealed_tx.send(v).map_err(|_| {
+                    CryptoError::Io(io::Error::new(
+                        io::ErrorKind::BrokenPipe,
+                        "the next stage stopped",
+                    ))
+                })
+            };
+            send(header)?;
+            let mut held: Option<Plain> = None;
             for chunk in plain_rx {
-                writer.write_all(&chunk)?;
-                // Plaintext buffers go back to the reader for reuse (wiped when finally dropped).
-                let _ = back_tx.try_send(chunk);
+                if let Some(prev) = held.replace(chunk) {
+                    let mut out = Vec::with_capacity(prev.len() + CHUNK / 1024);
+                    sealer.seal_batch(&prev, false, &mut out)?;
+                    send(out)?;
+                    // Plaintext buffers go back to the reader for reuse (wiped when dropped).
+                    let _ = back_tx.try_send(prev);
+                }
             }
-            writer.finish()?.flush()?;
-            Ok(())
+            let last = held.as_deref().map_or(&[][..], |v| &v[..]);
+            let mut out = Vec::with_capacity(last.len() + CHUNK / 1024 + 16);
+            sealer.seal_batch(last, true, &mut out)?;
+            send(out)
         })();
         let plain = join(reader);
         let cipher = join(sink);
@@ -226,37 +243,40 @@ where
         // (A failed read ends the plaintext early; age then writes a well-formed but short file,
         // which the error tells the caller to discard.)
         let (plaintext_sha256, plaintext_size) = plain?;
-        let (ciphertext_sha256, ciphertext_size) = cipher?;
+        let (ciphertext_digest, ciphertext_size) = cipher?;
         sealed?;
         Ok(Digests {
             plaintext_sha256,
             plaintext_size,
-            ciphertext_sha256,
+            ciphertext_digest,
+            ciphertext_algorithm: DigestAlgorithm::Blake3,
             ciphertext_size,
         })
     })
 }
 
 /// Open an age file from `input` with `identity`, writing the plaintext to `output`; the
-/// ciphertext (every byte of `input`, including anything after the age payload) and the
-/// plaintext are hashed on their own threads. `progress` receives plaintext byte counts as they
+/// ciphertext (every byte of `input`, including anything after the age payload, with
+/// `algorithm`) and the plaintext (SHA-256) are hashed on their own threads. `progress` receives plaintext byte counts as they
 /// are written. Errors as for [`crate::seal::open_stream`]: on any error, discard what was
 /// written. `output` is flushed, not synced.
 pub fn open_hashed<R, W>(
     identity: &EncryptionKey,
     input: R,
     output: W,
+    algorithm: DigestAlgorithm,
     progress: impl FnMut(u64) + Send,
 ) -> Result<Digests, CryptoError>
 where
     R: Read + Send,
     W: Write + Send,
 {
-    let (plain, opened) = open_pipelined(identity, input, output, progress, true)?;
+    let (plain, opened) = open_pipelined(identity, input, output, algorithm, progress, true)?;
     Ok(Digests {
         plaintext_sha256: plain.expect("the plaintext was hashed"),
         plaintext_size: opened.plaintext_size,
-        ciphertext_sha256: opened.ciphertext_sha256,
+        ciphertext_digest: opened.ciphertext_digest,
+        ciphertext_algorithm: algorithm,
         ciphertext_size: opened.ciphertext_size,
     })
 }
@@ -266,8 +286,8 @@ where
 pub struct Opened {
     /// Plaintext bytes written.
     pub plaintext_size: u64,
-    /// SHA-256 of the ciphertext (every byte of the input).
-    pub ciphertext_sha256: [u8; 32],
+    /// Digest of the ciphertext (every byte of the input) with the algorithm asked for.
+    pub ciphertext_digest: [u8; 32],
     /// Ciphertext bytes.
     pub ciphertext_size: u64,
 }
@@ -279,13 +299,14 @@ pub fn open_ciphertext_hashed<R, W>(
     identity: &EncryptionKey,
     input: R,
     output: W,
+    algorithm: DigestAlgorithm,
     progress: impl FnMut(u64) + Send,
 ) -> Result<Opened, CryptoError>
 where
     R: Read + Send,
     W: Write + Send,
 {
-    Ok(open_pipelined(identity, input, output, progress, false)?.1)
+    Ok(open_pipelined(identity, input, output, algorithm, progress, false)?.1)
 }
 
 /// The opening pipeline: ciphertext read and hashed on one thread, decrypted in batches on all
@@ -294,6 +315,7 @@ fn open_pipelined<R, W>(
     identity: &EncryptionKey,
     input: R,
     output: W,
+    algorithm: DigestAlgorithm,
     progress: impl FnMut(u64) + Send,
     hash_plain: bool,
 ) -> Result<(Option<[u8; 32]>, Opened), CryptoError>
@@ -311,7 +333,7 @@ where
         // Stage 1: read and hash the ciphertext.
         let reader = s.spawn(move || -> io::Result<([u8; 32], u64)> {
             let mut input = input;
-            let mut hasher = Sha256::new();
+            let mut hasher = CipherHasher::new(algorithm);
             let mut total = 0u64;
             let mut sending = true;
             while !stop.load(Ordering::Relaxed) {
@@ -378,14 +400,14 @@ where
         let read = join(reader);
         // The first failure in the pipeline is the one reported: a failed read of the input
         // shows downstream as a truncated file.
-        let (ciphertext_sha256, ciphertext_size) = read?;
+        let (ciphertext_digest, ciphertext_size) = read?;
         let (plaintext_sha256, plaintext_size) = written?;
         opened?;
         Ok((
             plaintext_sha256,
             Opened {
                 plaintext_size,
-                ciphertext_sha256,
+                ciphertext_digest,
                 ciphertext_size,
             },
         ))
@@ -416,23 +438,31 @@ mod tests {
         mac + sealed[mac..].iter().position(|&b| b == b'\n').unwrap() + 1 + 16
     }
 
-    /// Open with [`open_hashed`]; [`open_ciphertext_hashed`] must agree on the outcome, the
-    /// plaintext and the ciphertext's digest.
+    /// Open with [`open_hashed`] (BLAKE3 of the ciphertext); [`open_ciphertext_hashed`] must
+    /// agree on the outcome, the plaintext and the ciphertext's digest, and with SHA-256 (the
+    /// digest of older bindings) give `sha2`'s digest of the input.
     fn open(key: &EncryptionKey, sealed: &[u8]) -> Result<(Vec<u8>, Digests), CryptoError> {
         let mut out = Vec::new();
-        let hashed = open_hashed(key, sealed, &mut out, |_| {});
-        let mut out2 = Vec::new();
-        let opened = open_ciphertext_hashed(key, sealed, &mut out2, |_| {});
-        match (&hashed, &opened) {
-            (Ok(d), Ok(o)) => {
-                assert!(out == out2);
-                assert_eq!(
-                    (d.plaintext_size, d.ciphertext_sha256, d.ciphertext_size),
-                    (o.plaintext_size, o.ciphertext_sha256, o.ciphertext_size)
-                );
+        let hashed = open_hashed(key, sealed, &mut out, DigestAlgorithm::Blake3, |_| {});
+        for alg in [DigestAlgorithm::Blake3, DigestAlgorithm::Sha256] {
+            let mut out2 = Vec::new();
+            let opened = open_ciphertext_hashed(key, sealed, &mut out2, alg, |_| {});
+            match (&hashed, &opened) {
+                (Ok(d), Ok(o)) => {
+                    assert!(out == out2);
+                    assert_eq!(
+                        (d.plaintext_size, d.ciphertext_size),
+                        (o.plaintext_size, o.ciphertext_size)
+                    );
+                    let expected = match alg {
+                        DigestAlgorithm::Blake3 => d.ciphertext_digest,
+                        DigestAlgorithm::Sha256 => sha(sealed),
+                    };
+                    assert_eq!(o.ciphertext_digest, expected, "{alg:?}");
+                }
+                (Err(a), Err(b)) => assert_eq!(a.to_string(), b.to_string()),
+                _ => panic!("the openers disagree: {hashed:?} vs {opened:?}"),
             }
-            (Err(a), Err(b)) => assert_eq!(a.to_string(), b.to_string()),
-            _ => panic!("the openers disagree: {hashed:?} vs {opened:?}"),
         }
         Ok((out, hashed?))
     }
@@ -451,7 +481,8 @@ mod tests {
                 Digests {
                     plaintext_sha256: sha(&data),
                     plaintext_size: len as u64,
-                    ciphertext_sha256: sha(&sealed),
+                    ciphertext_digest: *blake3::hash(&sealed).as_bytes(),
+                    ciphertext_algorithm: DigestAlgorithm::Blake3,
                     ciphertext_size: sealed.len() as u64,
                 },
                 "seal {len}"
@@ -586,10 +617,16 @@ mod tests {
         assert!(matches!(r, Err(CryptoError::Io(e)) if e.to_string() == "disk full"));
 
         let sealed = seal_bytes(&[key.recipient()], &data).unwrap();
-        let r = open_hashed(&key, &sealed[..], Failing { after: CHUNK + 5 }, |_| {});
+        let r = open_hashed(
+            &key,
+            &sealed[..],
+            Failing { after: CHUNK + 5 },
+            DigestAlgorithm::Blake3,
+            |_| {},
+        );
         assert!(matches!(r, Err(CryptoError::Io(e)) if e.to_string() == "disk full"));
         let input = (&sealed[..2 * CHUNK]).chain(Failing { after: 0 });
-        let r = open_hashed(&key, input, Vec::new(), |_| {});
+        let r = open_hashed(&key, input, Vec::new(), DigestAlgorithm::Sha256, |_| {});
         assert!(matches!(r, Err(CryptoError::Io(e)) if e.to_string() == "disk gone"));
     }
 
@@ -643,7 +680,7 @@ mod tests {
         );
         let (back, d) = open(&key, &out.stdout).unwrap();
         assert!(back == data);
-        assert_eq!(d.ciphertext_sha256, sha(&out.stdout));
+        assert_eq!(d.ciphertext_digest, *blake3::hash(&out.stdout).as_bytes());
         println!("interop with {tool}: ok");
     }
 }

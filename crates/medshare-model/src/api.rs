@@ -369,6 +369,9 @@ pub struct Uploaded {
     pub upload_id: UploadId,
     pub size: u64,
     pub sha256: String,
+    /// BLAKE3 of what the hub received, hex (what a binding names since the seventh session).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub blake3: Option<String>,
 }
 
 /// How much of an upload sent in parts (`PUT /v1/uploads/{id}/parts/{offset}`) the hub holds.

@@ -280,7 +280,9 @@ pub struct DocumentBinding {
     pub document_id: DocumentId,
     pub patient_id: PatientId,
     pub patient_ref: PatientRef,
-    /// SHA-256 of the ciphertext, hex.
+    /// SHA-256 of the ciphertext, hex: the digest of bindings signed before BLAKE3 (empty, and
+    /// not serialized, in bindings that name [`Self::ciphertext_blake3`]).
+    #[serde(default, skip_serializing_if = "String::is_empty")]
     pub ciphertext_sha256: String,
     pub ciphertext_size: u64,
     /// SHA-256 of the manifest ciphertext, hex.
@@ -298,9 +300,52 @@ pub struct DocumentBinding {
     /// plaintext hash instead); serialized only when present, so their signatures still verify.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub document_key_commitment: Option<String>,
+    /// BLAKE3 of the ciphertext, hex: what uploads sign since the seventh session (absent in
+    /// older bindings, which name [`Self::ciphertext_sha256`]). The algorithm is part of the
+    /// signed payload, so a hub cannot swap one digest for the other.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ciphertext_blake3: Option<String>,
 }
 impl Statement for DocumentBinding {
     const KIND: StatementKind = StatementKind::DocumentBinding;
+}
+
+/// The digest of a document's ciphertext a [`DocumentBinding`] names, with its algorithm.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum CiphertextDigest<'a> {
+    /// Lowercase hex SHA-256 (bindings signed before BLAKE3).
+    Sha256(&'a str),
+    /// Lowercase hex BLAKE3.
+    Blake3(&'a str),
+}
+
+impl CiphertextDigest<'_> {
+    /// The hex digest.
+    pub fn hex(&self) -> &str {
+        match self {
+            Self::Sha256(h) | Self::Blake3(h) => h,
+        }
+    }
+}
+
+impl DocumentBinding {
+    /// The ciphertext digest readers check: BLAKE3 when the binding names one, else SHA-256.
+    pub fn ciphertext_digest(&self) -> CiphertextDigest<'_> {
+        match &self.ciphertext_blake3 {
+            Some(b) => CiphertextDigest::Blake3(b),
+            None => CiphertextDigest::Sha256(&self.ciphertext_sha256),
+        }
+    }
+    /// Whether every ciphertext digest the binding names matches bytes whose SHA-256 and BLAKE3
+    /// (hex) are given: what the hub checks on upload. A binding naming no digest never matches.
+    pub fn names_ciphertext(&self, sha256_hex: &str, blake3_hex: Option<&str>) -> bool {
+        let sha_ok = self.ciphertext_sha256.is_empty() || self.ciphertext_sha256 == sha256_hex;
+        let blake_ok = match &self.ciphertext_blake3 {
+            Some(b) => Some(b.as_str()) == blake3_hex,
+            None => !self.ciphertext_sha256.is_empty(),
+        };
+        sha_ok && blake_ok
+    }
 }
 
 /// A service identity (an institution gateway) proves it holds its certified signing key to
@@ -452,4 +497,57 @@ impl OncallListStatement {
 }
 impl Statement for OncallListStatement {
     const KIND: StatementKind = StatementKind::OncallList;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn binding(sha256: &str, blake3: Option<&str>) -> DocumentBinding {
+        DocumentBinding {
+            document_id: DocumentId::new(),
+            patient_id: PatientId::new(),
+            patient_ref: PatientRef::from_bytes(&[7; 32]),
+            ciphertext_sha256: sha256.into(),
+            ciphertext_size: 10,
+            manifest_sha256: "m".into(),
+            uploader: PractitionerId::new(),
+            uploader_key: "key".into(),
+            signed_at: 1_700_000_000,
+            service: false,
+            document_key_commitment: None,
+            ciphertext_blake3: blake3.map(Into::into),
+        }
+    }
+
+    /// The hub's upload check: every digest named must match what it received, and a binding
+    /// must name one.
+    #[test]
+    fn a_binding_names_the_ciphertext_by_every_digest_it_states() {
+        let (sha, b3) = ("aa", "bb");
+        assert!(binding(sha, None).names_ciphertext(sha, Some(b3)));
+        assert!(binding(sha, None).names_ciphertext(sha, None));
+        assert!(!binding("cc", None).names_ciphertext(sha, Some(b3)));
+        assert!(binding("", Some(b3)).names_ciphertext(sha, Some(b3)));
+        assert!(!binding("", Some("cc")).names_ciphertext(sha, Some(b3)));
+        // A hub without the BLAKE3 of the upload (staged before migration 0015) refuses it.
+        assert!(!binding("", Some(b3)).names_ciphertext(sha, None));
+        assert!(binding(sha, Some(b3)).names_ciphertext(sha, Some(b3)));
+        assert!(!binding("cc", Some(b3)).names_ciphertext(sha, Some(b3)));
+        assert!(!binding("", None).names_ciphertext(sha, Some(b3)));
+        assert!(!binding("", None).names_ciphertext("", None));
+        assert_eq!(
+            binding(sha, Some(b3)).ciphertext_digest(),
+            CiphertextDigest::Blake3(b3)
+        );
+        assert_eq!(
+            binding(sha, None).ciphertext_digest(),
+            CiphertextDigest::Sha256(sha)
+        );
+        // The older format serializes exactly as before (its signatures are over that text).
+        let old = serde_json::to_string(&binding(sha, None)).unwrap();
+        assert!(old.contains("\"ciphertext_sha256\":\"aa\"") && !old.contains("blake3"));
+        let new = serde_json::to_string(&binding("", Some(b3))).unwrap();
+        assert!(new.contains("\"ciphertext_blake3\":\"bb\"") && !new.contains("sha256\":\"\""));
+    }
 }

@@ -338,6 +338,7 @@ async fn racing_commits_keep_the_winners_bytes() -> anyhow::Result<()> {
                 signed_at: 1_800_000_000,
                 service: false,
                 document_key_commitment: None,
+                ciphertext_blake3: None,
             });
             let body = serde_json::json!({
                 "document_id": document_id,

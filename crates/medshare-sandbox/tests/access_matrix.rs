@@ -11,11 +11,12 @@ use common::*;
 use medshare_client::enrol::enrol;
 use medshare_client::{Client, LoginOptions, login};
 use medshare_crypto::passphrase::test_kdf_params;
-use medshare_crypto::sha256_hex;
+use medshare_crypto::{blake3_hex, sha256_hex};
 use medshare_model::api::{EventKind, NewEnrolment};
 use medshare_model::identifiers::PatientIdentifier;
 use medshare_model::records::PatientCard;
 use medshare_model::registration::{Profession, Role};
+use medshare_model::statements::CiphertextDigest;
 use medshare_model::{DocumentId, ErrorCode, PractitionerId};
 use medshare_sandbox::{
     Backend, Cast, Person, TestHub, World, story_cast, totp_now, totp_secret_of,
@@ -258,9 +259,15 @@ async fn assert_reads(
     check!(got == plain, "{who}: decrypted bytes differ");
     let (status, body) = raw.content(doc, Some(&token(c))).await;
     check_eq!(status, 200, "{who}: raw content");
+    // Documents uploaded now name BLAKE3 of their ciphertext (older ones SHA-256).
+    let named = opened.binding.ciphertext_digest();
+    let served = match named {
+        CiphertextDigest::Blake3(_) => blake3_hex(&body),
+        CiphertextDigest::Sha256(_) => sha256_hex(&body),
+    };
     check_eq!(
-        sha256_hex(&body),
-        opened.binding.ciphertext_sha256,
+        served.as_str(),
+        named.hex(),
         "{who}: raw content is the signed ciphertext"
     );
 }

@@ -261,6 +261,7 @@ fn commit_body(
         signed_at: time::OffsetDateTime::now_utc().unix_timestamp(),
         service: false,
         document_key_commitment: None,
+        ciphertext_blake3: None,
     });
     serde_json::to_vec(&CommitDocument {
         document_id,

@@ -13,7 +13,7 @@ use medshare_client::{Client, ClientError, Patient};
 use medshare_crypto::commitment::document_key_commitment;
 use medshare_crypto::seal::{seal_bytes, wrap_key};
 use medshare_crypto::symmetric::seal_manifest;
-use medshare_crypto::{EncryptionKey, SigningKey, sha256_hex};
+use medshare_crypto::{EncryptionKey, SigningKey, blake3_hex, sha256_hex};
 use medshare_model::api::{CommitDocument, Holder, KeyWrap, NewGrant};
 use medshare_model::identifiers::PatientIdentifier;
 use medshare_model::records::{Manifest, PatientCard};
@@ -35,6 +35,21 @@ struct Filing {
     manifest_sha256: String,
     /// Shared with this colleague (their id and recipient).
     grantee: (medshare_model::PractitionerId, String),
+    /// The ciphertext digest the binding names.
+    digest: Named,
+}
+
+/// Which ciphertext digest a hand-filed binding names.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Named {
+    /// SHA-256 (the format before BLAKE3).
+    Sha256,
+    /// BLAKE3 of the ciphertext (what clients sign now).
+    Blake3,
+    /// BLAKE3 of other bytes (a client that lies, or bytes changed on the way).
+    WrongBlake3,
+    /// The right SHA-256 and the BLAKE3 of other bytes.
+    RightSha256WrongBlake3,
 }
 
 impl Filing {
@@ -48,12 +63,25 @@ impl Filing {
             committed: committed.then_some(key),
             manifest_sha256: sha256_hex(plaintext),
             grantee: (grantee.id(), grantee.recipient()),
+            digest: Named::Sha256,
         }
     }
 }
 
 /// Stage, sign and commit a document for `patient` as `c` would, but as `f` says.
 async fn file_by_hand(c: &Client, base: &str, patient: &Patient, f: Filing) -> DocumentId {
+    let (id, status) = try_file_by_hand(c, base, patient, f).await;
+    assert!(status.is_success(), "commit: {status}");
+    id
+}
+
+/// [`file_by_hand`], returning the hub's answer to the commit.
+async fn try_file_by_hand(
+    c: &Client,
+    base: &str,
+    patient: &Patient,
+    f: Filing,
+) -> (DocumentId, reqwest::StatusCode) {
     let ciphertext = seal_bytes(&[f.content_key.recipient()], &f.plaintext).expect("seal");
     let upload_id = UploadId::new();
     let res = http()
@@ -89,7 +117,10 @@ async fn file_by_hand(c: &Client, base: &str, patient: &Patient, f: Filing) -> D
         document_id,
         patient_id: patient.id(),
         patient_ref: patient.patient_ref.clone(),
-        ciphertext_sha256: sha256_hex(&ciphertext),
+        ciphertext_sha256: match f.digest {
+            Named::Sha256 | Named::RightSha256WrongBlake3 => sha256_hex(&ciphertext),
+            Named::Blake3 | Named::WrongBlake3 => String::new(),
+        },
         ciphertext_size: ciphertext.len() as u64,
         manifest_sha256: sha256_hex(&manifest_ct),
         uploader: c.id(),
@@ -100,6 +131,15 @@ async fn file_by_hand(c: &Client, base: &str, patient: &Patient, f: Filing) -> D
             .committed
             .as_ref()
             .map(|k| document_key_commitment(&document_id.to_string(), k)),
+        ciphertext_blake3: match f.digest {
+            Named::Sha256 => None,
+            Named::Blake3 => Some(blake3_hex(&ciphertext)),
+            Named::WrongBlake3 | Named::RightSha256WrongBlake3 => {
+                let mut other = ciphertext.clone();
+                other[0] ^= 1;
+                Some(blake3_hex(&other))
+            }
+        },
     });
     let (epoch, patient_recipient) = patient.current().expect("patient key");
     let body = CommitDocument {
@@ -131,8 +171,7 @@ async fn file_by_hand(c: &Client, base: &str, patient: &Patient, f: Filing) -> D
         .send()
         .await
         .expect("commit");
-    assert!(res.status().is_success(), "commit: {}", res.status());
-    document_id
+    (document_id, res.status())
 }
 
 fn card() -> PatientCard {
@@ -248,6 +287,7 @@ async fn a_key_the_binding_does_not_commit_to_is_refused() -> anyhow::Result<()>
             given_key: EncryptionKey::generate(),
             manifest_sha256: sha256_hex(&plain),
             grantee: (wong.id(), wong.recipient()),
+            digest: Named::Sha256,
         }
     };
 
@@ -273,5 +313,82 @@ async fn a_key_the_binding_does_not_commit_to_is_refused() -> anyhow::Result<()>
     // The timeline unwraps the same keys (the patient wrap, for a reader with patient-wide
     // access): the whole view is refused, not shown with a manifest nobody else sees.
     assert_refused(chan.timeline(&hkid).await, NOT_COMMITTED, "timeline");
+    Ok(())
+}
+
+/// Bindings naming BLAKE3 of the ciphertext (what clients sign now) open, for the uploader
+/// and a grantee, next to the older SHA-256 ones; the hub refuses a commit whose BLAKE3 is not
+/// that of the bytes it received, even with the right SHA-256 beside it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn blake3_bindings_open_and_the_hub_checks_them() -> anyhow::Result<()> {
+    let Setting {
+        _dir,
+        hub,
+        chan,
+        wong,
+        hkid: _,
+        p,
+    } = Setting::start().await?;
+    let plain = b"%PDF-1.4 echo: EF 60%, trivial mitral regurgitation ".repeat(3000);
+    let filing = |digest| Filing {
+        digest,
+        ..Filing::honest(&plain, true, &wong)
+    };
+    let new = file_by_hand(&chan, &hub.url, &p, filing(Named::Blake3)).await;
+    let old = file_by_hand(&chan, &hub.url, &p, filing(Named::Sha256)).await;
+    for (who, c) in [("uploader", &chan), ("grantee", &wong)] {
+        for (format, id) in [("blake3", new), ("sha256", old)] {
+            let doc = c.open_document(id).await?;
+            assert_eq!(
+                doc.binding.ciphertext_blake3.is_some(),
+                format == "blake3",
+                "{who} {format}"
+            );
+            assert_eq!(download_vec(c, &doc).await?, plain, "{who} {format}");
+            // The browser's path (opened as it streams in) checks the same digest.
+            let mut streamed = Vec::new();
+            c.download_streaming(
+                &doc,
+                |b| {
+                    streamed.extend_from_slice(b);
+                    Ok(())
+                },
+                |_| {},
+            )
+            .await?;
+            assert!(streamed == plain, "{who} {format} streaming");
+        }
+    }
+    for wrong in [Named::WrongBlake3, Named::RightSha256WrongBlake3] {
+        let (id, status) = try_file_by_hand(&chan, &hub.url, &p, filing(wrong)).await;
+        assert_eq!(status.as_u16(), 400, "a wrong BLAKE3 digest was accepted");
+        assert!(wong.open_document(id).await.is_err());
+    }
+    // What clients upload themselves names BLAKE3 and only BLAKE3.
+    let meta = medshare_client::DocumentMeta {
+        title: "Discharge summary".into(),
+        file_name: "discharge.pdf".into(),
+        media_type: "application/pdf".into(),
+        category: "discharge-summary".into(),
+        date_of_service: None,
+        classification: None,
+        urgent: false,
+    };
+    for view in [
+        chan.upload(
+            std::io::Cursor::new(plain.clone()),
+            &p,
+            meta.clone(),
+            &[],
+            |_| {},
+        )
+        .await?,
+        chan.upload_in_parts(&plain, &p, meta, &[]).await?,
+    ] {
+        let doc = chan.open_document(view.document_id).await?;
+        assert!(doc.binding.ciphertext_blake3.is_some());
+        assert!(doc.binding.ciphertext_sha256.is_empty());
+        assert_eq!(download_vec(&chan, &doc).await?, plain);
+    }
     Ok(())
 }

@@ -125,6 +125,10 @@ async fn parts_upload_and_streamed_open(backend: Backend) -> anyhow::Result<()> 
         up.sha256,
         hex::encode(<sha2::Sha256 as sha2::Digest>::digest(b"firstsecond"))
     );
+    assert_eq!(
+        up.blake3.as_deref(),
+        Some(medshare_crypto::blake3_hex(b"firstsecond").as_str())
+    );
     let r = put(11, b"more", t.clone()).await?;
     assert_eq!(r.status(), 409);
     let r = http

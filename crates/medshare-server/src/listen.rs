@@ -13,7 +13,9 @@ use axum::body::Body;
 use axum::extract::ConnectInfo;
 use axum::serve::Listener;
 use hyper::body::Incoming;
+use hyper::server::conn::{http1, http2};
 use hyper_util::rt::{TokioExecutor, TokioIo};
+use hyper_util::server::graceful::GracefulShutdown;
 use std::future::Future;
 use std::net::SocketAddr;
 use std::time::Duration;
@@ -35,9 +37,11 @@ pub async fn serve(
     router: Router,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) {
+    // Every connection holds a watcher from its acceptance on; `shutdown()` signals them all and
+    // waits until each has finished (hyper-util's graceful shutdown, as `axum::serve` uses).
+    let graceful = GracefulShutdown::new();
+    // Connections still choosing their protocol are not yet hyper's: they watch this instead.
     let stop = CancellationToken::new();
-    // Every connection task holds a receiver; `closed()` resolves once all of them ended.
-    let (close_tx, close_rx) = tokio::sync::watch::channel(());
     let mut shutdown = std::pin::pin!(shutdown);
     loop {
         // `Listener::accept` retries after errors (a full file table: it waits a second).
@@ -50,7 +54,7 @@ pub async fn serve(
         if let Err(e) = tcp.set_nodelay(true) {
             tracing::debug!(error = %e, "TCP_NODELAY not set");
         }
-        let (router, stop, close_rx) = (router.clone(), stop.clone(), close_rx.clone());
+        let (router, stop, watcher) = (router.clone(), stop.clone(), graceful.watcher());
         tokio::spawn(async move {
             // A connection that has sent nothing yet (a client pool's spare connection) has no
             // request to finish: at shutdown it is closed rather than waited for.
@@ -58,23 +62,28 @@ pub async fn serve(
                 r = is_http2(&tcp) => r,
                 _ = stop.cancelled() => return,
             };
+            let (io, service) = (TokioIo::new(tcp), service(router, addr));
+            // The connection task is spawned per protocol, so it is as large as that
+            // protocol's connection state, not the larger of the two.
             match sniffed {
-                // The connection task is spawned per protocol, so it is as large as that
-                // protocol's connection state, not the larger of the two.
                 Ok(true) => {
-                    tokio::spawn(serve_h2(tcp, addr, router, stop, close_rx));
+                    let mut builder = http2::Builder::new(TokioExecutor::new());
+                    // As `axum::serve` (the CONNECT protocol of RFC 8441).
+                    builder.enable_connect_protocol();
+                    let conn = builder.serve_connection(io, service);
+                    tokio::spawn(async move { finished(watcher.watch(conn).await) });
                 }
                 Ok(false) => {
-                    tokio::spawn(serve_h1(tcp, addr, router, stop, close_rx));
+                    let conn = http1::Builder::new().serve_connection(io, service);
+                    tokio::spawn(async move { finished(watcher.watch(conn).await) });
                 }
                 Err(e) => tracing::debug!(error = %e, "connection closed before its first request"),
             }
         });
     }
     drop(listener);
-    drop(close_rx);
     stop.cancel();
-    close_tx.closed().await;
+    graceful.shutdown().await;
 }
 
 /// Whether the connection opens with the HTTP/2 preface, from its first bytes left unread.
@@ -115,48 +124,6 @@ fn service(
         req.extensions_mut().insert(ConnectInfo(addr));
         tower_service::Service::call(&mut router.clone(), req.map(Body::new))
     })
-}
-
-async fn serve_h1(
-    tcp: TcpStream,
-    addr: SocketAddr,
-    router: Router,
-    stop: CancellationToken,
-    close_rx: tokio::sync::watch::Receiver<()>,
-) {
-    let conn = hyper::server::conn::http1::Builder::new()
-        .serve_connection(TokioIo::new(tcp), service(router, addr));
-    let mut conn = std::pin::pin!(conn);
-    tokio::select! {
-        r = conn.as_mut() => finished(r),
-        _ = stop.cancelled() => {
-            conn.as_mut().graceful_shutdown();
-            finished(conn.await);
-        }
-    }
-    drop(close_rx);
-}
-
-async fn serve_h2(
-    tcp: TcpStream,
-    addr: SocketAddr,
-    router: Router,
-    stop: CancellationToken,
-    close_rx: tokio::sync::watch::Receiver<()>,
-) {
-    let mut builder = hyper::server::conn::http2::Builder::new(TokioExecutor::new());
-    // As `axum::serve` (the CONNECT protocol of RFC 8441).
-    builder.enable_connect_protocol();
-    let conn = builder.serve_connection(TokioIo::new(tcp), service(router, addr));
-    let mut conn = std::pin::pin!(conn);
-    tokio::select! {
-        r = conn.as_mut() => finished(r),
-        _ = stop.cancelled() => {
-            conn.as_mut().graceful_shutdown();
-            finished(conn.await);
-        }
-    }
-    drop(close_rx);
 }
 
 fn finished(r: hyper::Result<()>) {

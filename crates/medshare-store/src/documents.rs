@@ -103,6 +103,7 @@ impl FromRow for StagedUploadRow {
             practitioner_id: r.id("practitioner_id")?,
             size: r.u64("size")?,
             sha256: r.get("sha256")?,
+            blake3: r.get("blake3")?,
             created_at: r.get("created_at")?,
         })
     }
@@ -211,14 +212,15 @@ async fn put_grant<D: Dialect>(
 impl<D: Dialect> DocumentStore for Store<D> {
     async fn stage_upload(&self, s: &StagedUploadRow) -> Result<()> {
         sql(
-            "INSERT INTO staged_uploads (id, practitioner_id, size, sha256, created_at) \
-             VALUES ($1, $2, $3, $4, $5)",
+            "INSERT INTO staged_uploads (id, practitioner_id, size, sha256, blake3, created_at) \
+             VALUES ($1, $2, $3, $4, $5, $6)",
         )
         .bind((
             s.id,
             s.practitioner_id,
             int(s.size)?,
             &s.sha256,
+            s.blake3.as_deref(),
             s.created_at,
         ))
         .execute(&self.writer)

@@ -172,6 +172,8 @@ pub struct StagedUploadRow {
     pub practitioner_id: PractitionerId,
     pub size: u64,
     pub sha256: String,
+    /// BLAKE3 of the staged bytes, hex (absent for uploads staged before migration 0015).
+    pub blake3: Option<String>,
     pub created_at: i64,
 }
 

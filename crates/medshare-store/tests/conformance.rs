@@ -627,10 +627,16 @@ async fn stage(s: &dyn MetadataStore, by: PractitionerId, at: i64) -> UploadId {
         practitioner_id: by,
         size: 1234,
         sha256: "ab".repeat(32),
+        blake3: Some("cd".repeat(32)),
         created_at: at,
     })
     .await
     .unwrap();
+    let back = s.staged_upload(id).await.unwrap().unwrap();
+    assert_eq!(
+        (back.sha256, back.blake3),
+        ("ab".repeat(32), Some("cd".repeat(32)))
+    );
     id
 }
 

@@ -48,6 +48,7 @@ pub async fn stage(
         upload_id: id,
         size: row.size,
         sha256: row.sha256,
+        blake3: row.blake3,
     })
 }
 
@@ -196,6 +197,7 @@ pub async fn complete_parts(
         upload_id: id,
         size: row.size,
         sha256: row.sha256,
+        blake3: row.blake3,
     })
 }
 
@@ -255,7 +257,7 @@ pub async fn commit(
     let public = decode_key(sign_public).ok_or_else(ApiError::internal)?;
     let bound = b.document_id == req.document_id
         && b.patient_id == req.patient_id
-        && b.ciphertext_sha256 == staged.sha256
+        && b.names_ciphertext(&staged.sha256, staged.blake3.as_deref())
         && b.ciphertext_size == staged.size
         && b.manifest_sha256 == hex::encode(Sha256::digest(&manifest))
         && b.uploader == me.id
@@ -740,6 +742,7 @@ async fn record_staged(
         practitioner_id: caller.id(),
         size: staged.size,
         sha256: staged.sha256_hex(),
+        blake3: Some(staged.blake3_hex()),
         created_at: state.now(),
     };
     if let Err(e) = state.store.stage_upload(&row).await {
