@@ -182,7 +182,7 @@ pub fn classify_ocr(bytes: &[u8], ocr: &OcrText, options: &Options) -> Classific
     ) {
         crate::image::read_metadata(bytes, &mut c);
     }
-    read(ocr, &mut c);
+    read(ocr, &mut c, options.text_model.as_deref());
     c.finish(options);
     c
 }
@@ -214,7 +214,7 @@ fn ev(source: &str, found: impl Into<String>) -> Evidence {
     }
 }
 
-fn read(ocr: &OcrText, c: &mut Classification) {
+fn read(ocr: &OcrText, c: &mut Classification, model: Option<&crate::ngram::Model>) {
     let mean = ocr.mean_confidence();
     let words = ocr.word_count();
     let rotation: Vec<String> = ocr
@@ -282,7 +282,7 @@ fn read(ocr: &OcrText, c: &mut Classification) {
             }
         }
     }
-    let (class, conf, mut why) = crate::text::decide_text(&text, c.observations.len());
+    let (class, conf, mut why) = crate::text::decide_text(&text, c.observations.len(), model);
     // Photographs of text are only as sure as the reading: scale by the page's confidence.
     let conf = conf * mean.clamp(0.0, 1.0);
     why.splice(0..0, ocr_evidence);

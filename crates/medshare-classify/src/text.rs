@@ -12,7 +12,7 @@ use std::io::Read;
 /// Largest uncompressed DOCX document part read (a defence against zip bombs).
 const MAX_DOCX_XML: u64 = 64 * 1024 * 1024;
 
-pub(crate) fn read_pdf(bytes: &[u8], c: &mut Classification) {
+pub(crate) fn read_pdf(bytes: &[u8], c: &mut Classification, model: Option<&crate::ngram::Model>) {
     let loaded = match crate::pdf_load::load(bytes) {
         Ok(l) => l,
         Err(e) => {
@@ -31,7 +31,7 @@ pub(crate) fn read_pdf(bytes: &[u8], c: &mut Classification) {
         pdf_text(&loaded.doc)
     };
     match text {
-        Some(text) => read_text_str(&text, c),
+        Some(text) => read_text_str(&text, c, model),
         None => {
             c.skip(SkipCode::PdfText, None);
             let why = if loaded.contents_over {
@@ -70,9 +70,9 @@ fn pdf_text(doc: &lopdf::Document) -> Option<String> {
     (!out.trim().is_empty()).then_some(out)
 }
 
-pub(crate) fn read_docx(bytes: &[u8], c: &mut Classification) {
+pub(crate) fn read_docx(bytes: &[u8], c: &mut Classification, model: Option<&crate::ngram::Model>) {
     match docx_text(bytes) {
-        Some(text) => read_text_str(&text, c),
+        Some(text) => read_text_str(&text, c, model),
         None => {
             c.skip(SkipCode::DocxText, None);
             c.decide(
@@ -102,14 +102,18 @@ fn docx_text(bytes: &[u8]) -> Option<String> {
     Some(out)
 }
 
-pub(crate) fn read_text(bytes: &[u8], c: &mut Classification) {
+pub(crate) fn read_text(bytes: &[u8], c: &mut Classification, model: Option<&crate::ngram::Model>) {
     let text = String::from_utf8_lossy(bytes);
-    read_text_str(&text, c);
+    read_text_str(&text, c, model);
 }
 
-pub(crate) fn read_text_str(text: &str, c: &mut Classification) {
+pub(crate) fn read_text_str(
+    text: &str,
+    c: &mut Classification,
+    model: Option<&crate::ngram::Model>,
+) {
     extract(text, c);
-    let (class, conf, evidence) = decide_text(text, c.observations.len());
+    let (class, conf, evidence) = decide_text(text, c.observations.len(), model);
     c.decide(class, conf, evidence);
     if matches!(class, DocumentClass::ImagingReport) {
         c.modality = modality_from_text(text);
@@ -117,15 +121,24 @@ pub(crate) fn read_text_str(text: &str, c: &mut Classification) {
 }
 
 /// The class of a text by the phrase and section rules, counting `result_lines` (lab result
-/// lines with units) as evidence for a lab report.
-pub(crate) fn decide_text(text: &str, result_lines: usize) -> (DocumentClass, f32, Vec<Evidence>) {
-    rules_with(text, result_lines).unwrap_or_else(|| {
+/// lines with units) as evidence for a lab report; with `model`, the n-gram model decides where
+/// the rules' answer is low confidence ([`crate::ngram::refine`]).
+pub(crate) fn decide_text(
+    text: &str,
+    result_lines: usize,
+    model: Option<&crate::ngram::Model>,
+) -> (DocumentClass, f32, Vec<Evidence>) {
+    let ruled = rules_with(text, result_lines).unwrap_or_else(|| {
         (
             DocumentClass::Other,
             0.3,
             vec![ev("text", "no class phrase")],
         )
-    })
+    });
+    match model {
+        Some(m) => crate::ngram::refine(m, text, ruled),
+        None => ruled,
+    }
 }
 
 fn ev(source: &str, found: impl Into<String>) -> Evidence {
