@@ -175,7 +175,7 @@ async fn measure(args: Args, rage: PathBuf) -> anyhow::Result<()> {
         },
         Tool {
             name: MEDSHARE_CLIENT,
-            version: "medshare_crypto::stream (+ SHA-256 of both sides, 3 threads)".into(),
+            version: "medshare_crypto::stream (+ plaintext SHA-256 and ciphertext BLAKE3; chunks sealed on all cores)".into(),
             cli: None,
             hashed: true,
         },
