@@ -568,7 +568,13 @@ pub(crate) fn result_from_tokens(tokens: &[&str]) -> Option<(Observation, RowTok
     if !is_known_test(name) {
         return None;
     }
-    let unit = tokens.get(num_at + 1)?;
+    // A flag printed as an arrow may stand between the value and its unit (`5.3 ↑ mmol/L`).
+    let early_flag = tokens
+        .get(num_at + 1)
+        .and_then(|t| arrow_flag(t))
+        .map(|f| (num_at + 1, f));
+    let unit_at = num_at + 1 + usize::from(early_flag.is_some());
+    let unit = tokens.get(unit_at)?;
     let looks_like_unit =
         unit.contains('/') || *unit == "%" || unit.contains("mol") || unit.starts_with("10");
     if !looks_like_unit {
@@ -577,30 +583,55 @@ pub(crate) fn result_from_tokens(tokens: &[&str]) -> Option<(Observation, RowTok
     let mut at = RowTokens {
         name: 0..num_at,
         value: num_at,
-        unit: num_at + 1,
+        unit: unit_at,
         range: None,
         flag: None,
     };
     let mut o = Observation::new(name, parse_value(tokens[num_at]));
     o.unit = Some(unit.to_string());
     const FLAGS: [&str; 7] = ["H", "L", "HH", "LL", "A", "AA", "N"];
-    let (r, f) = (num_at + 2, num_at + 3);
+    // A flag as letters, or as arrows written as Hong Kong and mainland reports print them.
+    let flag_at = |i: usize, letters: &[&str]| {
+        let t = tokens.get(i)?;
+        if letters.contains(t) {
+            Some(t.to_string())
+        } else {
+            arrow_flag(t).map(str::to_string)
+        }
+    };
+    let (r, f) = (unit_at + 1, unit_at + 2);
     if let Some(range) = tokens.get(r) {
         if range.contains('-') || range.starts_with('<') || range.starts_with('>') {
             o.reference_range = Some(range.to_string());
             at.range = Some(r);
-            if let Some(flag) = tokens.get(f)
-                && FLAGS.contains(flag)
-            {
-                o.flag = Some(flag.to_string());
+            if let Some(flag) = flag_at(f, &FLAGS) {
+                o.flag = Some(flag);
                 at.flag = Some(f);
             }
-        } else if FLAGS[..6].contains(range) {
-            o.flag = Some(range.to_string());
+        } else if let Some(flag) = flag_at(r, &FLAGS[..6]) {
+            o.flag = Some(flag);
             at.flag = Some(r);
         }
     }
+    if o.flag.is_none()
+        && let Some((i, flag)) = early_flag
+    {
+        o.flag = Some(flag.to_string());
+        at.flag = Some(i);
+    }
     Some((o, at))
+}
+
+/// A flag printed as arrows, as the letters the rest of the code reads (`↑` high, `↓↓` critically
+/// low); full-width and plain arrows alike.
+fn arrow_flag(t: &str) -> Option<&'static str> {
+    match t {
+        "↑" | "⬆" => Some("H"),
+        "↓" | "⬇" => Some("L"),
+        "↑↑" => Some("HH"),
+        "↓↓" => Some("LL"),
+        _ => None,
+    }
 }
 
 #[cfg(test)]
@@ -635,6 +666,26 @@ mod tests {
         assert_eq!(o.flag.as_deref(), Some("H"));
         assert!(result_line("Dear colleague 5 mg/dL").is_none());
         assert!(result_line("Aspirin 80 mg daily").is_none());
+    }
+
+    /// Arrows as flags: between the value and its unit, after the range, or in the flag's place.
+    #[test]
+    fn lab_rows_with_arrow_flags() {
+        let o = result_line("Potassium 6.8 ↑ mmol/L 3.5-5.1").unwrap();
+        assert_eq!(o.unit.as_deref(), Some("mmol/L"));
+        assert_eq!(o.reference_range.as_deref(), Some("3.5-5.1"));
+        assert_eq!(o.flag.as_deref(), Some("H"));
+        assert!(matches!(o.value, crate::labs::Value::Number(v) if v == 6.8));
+        let o = result_line("空腹血糖 5.3 ↑ mmol/L 3.9-6.1").unwrap();
+        assert_eq!(o.flag.as_deref(), Some("H"));
+        let o = result_line("Potassium 2.9 mmol/L 3.5-5.1 ↓↓").unwrap();
+        assert_eq!(o.flag.as_deref(), Some("LL"));
+        let o = result_line("Potassium 2.9 mmol/L ↓").unwrap();
+        assert_eq!(o.flag.as_deref(), Some("L"));
+        assert_eq!(o.reference_range, None);
+        // An arrow is never read as a unit or a value.
+        assert!(result_line("Potassium 6.8 ↑").is_none());
+        assert!(result_line("Potassium ↑ mmol/L").is_none());
     }
 }
 
