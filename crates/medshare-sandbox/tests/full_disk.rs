@@ -82,30 +82,23 @@ async fn a_full_blob_folder_gives_507_and_loses_nothing() -> anyhow::Result<()> 
         )
         .await?;
 
-    // Larger than what is left: 507, nothing staged, nothing listed. The hub answers as soon as
-    // the disk is full, while the client may still be sending the rest of the body: the client
-    // then sees either that answer or the connection closed under its write (a TCP race; the
-    // HTTP client cannot read an answer after a failed write; seen once in CI, 2026-11-30).
-    // Either way nothing may be staged or listed (below). A hub that drained the rest of a
-    // refused body (bounded) would let the 507 reach the client every time.
+    // Larger than what is left: 507, nothing staged, nothing listed. The disk fills while the
+    // client is still sending: the hub reads (and discards) the rest of the refused body before
+    // it answers, so the answer reaches the client instead of a connection closed under its
+    // write (a TCP race seen once in CI, 2026-11-30, before the hub drained refused bodies).
     let big = bytes(30 << 20, 2);
-    match chan
-        .upload(
+    assert_api(
+        chan.upload(
             Cursor::new(big),
             &p,
             meta("Scan 2", "scan2.pdf"),
             &[],
             |_| {},
         )
-        .await
-    {
-        Ok(_) => panic!("an upload larger than the free space succeeded"),
-        Err(e) => assert!(
-            e.code() == Some(ErrorCode::InsufficientStorage)
-                || matches!(e, medshare_client::ClientError::Http(_)),
-            "an upload larger than the free space: unexpected error {e:?}"
-        ),
-    }
+        .await,
+        ErrorCode::InsufficientStorage,
+        "an upload larger than the free space",
+    );
     let staged = std::fs::read_dir(dir.path().join("blobs/staging"))?.count();
     assert_eq!(staged, 0, "a refused upload left a staged file");
     let t = chan.timeline(&hkid).await?;

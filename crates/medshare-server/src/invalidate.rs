@@ -23,6 +23,45 @@ use std::sync::Arc;
 use std::time::Duration;
 use tokio_util::sync::CancellationToken;
 
+/// What each of the hub's read caches holds to follow the feed: its age bound and whether it
+/// is switched off (the bound is zero, or the feed is lost: [`Switch::suspend`]).
+pub(crate) struct Switch {
+    ttl: Duration,
+    suspended: std::sync::atomic::AtomicBool,
+}
+
+impl Switch {
+    /// On, with entries living at most `ttl` (zero: the cache is always off).
+    pub(crate) fn new(ttl: Duration) -> Self {
+        Self {
+            ttl,
+            suspended: std::sync::atomic::AtomicBool::new(false),
+        }
+    }
+
+    /// How long an entry may live.
+    pub(crate) fn ttl(&self) -> Duration {
+        self.ttl
+    }
+
+    /// Whether nothing may be served or stored now.
+    pub(crate) fn off(&self) -> bool {
+        self.ttl.is_zero() || self.suspended.load(std::sync::atomic::Ordering::Acquire)
+    }
+
+    /// Off until [`Switch::resume`].
+    pub(crate) fn suspend(&self) {
+        self.suspended
+            .store(true, std::sync::atomic::Ordering::Release);
+    }
+
+    /// On again: the cache drops what it held before calling this.
+    pub(crate) fn resume(&self) {
+        self.suspended
+            .store(false, std::sync::atomic::Ordering::Release);
+    }
+}
+
 impl AppState {
     /// A policy input of `patient` changed (or may have: call it whatever the write's
     /// outcome) through this hub.

@@ -35,7 +35,6 @@ use medshare_model::{InstitutionId, PatientId, PatientRef, PractitionerId};
 use medshare_store::GrantRow;
 use std::collections::HashMap;
 use std::hash::Hash;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -76,13 +75,13 @@ pub struct Page {
 
 /// Recently read policy inputs (see the module documentation).
 pub struct PolicyCache {
-    ttl: Duration,
+    /// The age bound, and off while the cross-replica invalidation feed is lost
+    /// ([`PolicyCache::suspend`]).
+    switch: crate::invalidate::Switch,
     generations: Mutex<Generations>,
     facts: Mutex<HashMap<Key, Entry<PatientFacts>>>,
     grants: Mutex<HashMap<Key, Entry<Arc<Vec<GrantRow>>>>>,
     pages: Mutex<Pages>,
-    /// Nothing is served or stored while set ([`PolicyCache::suspend`]).
-    suspended: AtomicBool,
 }
 
 /// Write counters: one for writes that concern every patient, one per patient written to
@@ -124,30 +123,29 @@ impl PolicyCache {
     /// A cache whose entries live at most `ttl` (zero: nothing is cached).
     pub fn new(ttl: Duration) -> Self {
         Self {
-            ttl,
+            switch: crate::invalidate::Switch::new(ttl),
             generations: Mutex::default(),
             facts: Mutex::default(),
             grants: Mutex::default(),
             pages: Mutex::default(),
-            suspended: AtomicBool::new(false),
         }
     }
 
     /// Whether nothing may be served or stored now.
     fn off(&self) -> bool {
-        self.ttl.is_zero() || self.suspended.load(Ordering::Acquire)
+        self.switch.off()
     }
 
     /// Serve and store nothing until [`PolicyCache::resume`] (the cross-replica invalidation
     /// feed is lost: [`crate::invalidate`]).
     pub fn suspend(&self) {
-        self.suspended.store(true, Ordering::Release);
+        self.switch.suspend();
     }
 
     /// Serve again, with everything cached before dropped.
     pub fn resume(&self) {
         self.invalidate();
-        self.suspended.store(false, Ordering::Release);
+        self.switch.resume();
     }
 
     fn generation(&self, patient: PatientId) -> Generation {
@@ -159,7 +157,7 @@ impl PolicyCache {
 
     /// Whether an entry for `patient` is still usable: young enough and no write since.
     fn fresh<T>(&self, e: &Entry<T>, patient: PatientId) -> bool {
-        e.read_at.elapsed() < self.ttl && e.generation == self.generation(patient)
+        e.read_at.elapsed() < self.switch.ttl() && e.generation == self.generation(patient)
     }
 
     fn get<T: Clone>(&self, map: &Mutex<HashMap<Key, Entry<T>>>, key: &Key) -> Option<T> {

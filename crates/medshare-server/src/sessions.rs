@@ -17,7 +17,7 @@
 use medshare_store::PractitionerRow;
 use std::collections::HashMap;
 use std::sync::Mutex;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 /// Most cached sessions; beyond, stale entries go, then all (the next requests re-read).
@@ -25,11 +25,11 @@ const CAPACITY: usize = 10_000;
 
 /// Recently checked sessions by token hash.
 pub struct SessionCache {
-    ttl: Duration,
+    /// The age bound, and off while the cross-replica invalidation feed is lost
+    /// ([`SessionCache::suspend`]).
+    switch: crate::invalidate::Switch,
     generation: AtomicU64,
     entries: Mutex<HashMap<String, Entry>>,
-    /// Nothing is served or stored while set ([`SessionCache::suspend`]).
-    suspended: AtomicBool,
 }
 
 struct Entry {
@@ -49,28 +49,27 @@ impl SessionCache {
     /// A cache whose entries live at most `ttl` (zero: nothing is cached).
     pub fn new(ttl: Duration) -> Self {
         Self {
-            ttl,
+            switch: crate::invalidate::Switch::new(ttl),
             generation: AtomicU64::new(0),
             entries: Mutex::new(HashMap::new()),
-            suspended: AtomicBool::new(false),
         }
     }
 
     /// Whether nothing may be served or stored now.
     fn off(&self) -> bool {
-        self.ttl.is_zero() || self.suspended.load(Ordering::Acquire)
+        self.switch.off()
     }
 
     /// Serve and store nothing until [`SessionCache::resume`] (the cross-replica invalidation
     /// feed is lost: [`crate::invalidate`]).
     pub fn suspend(&self) {
-        self.suspended.store(true, Ordering::Release);
+        self.switch.suspend();
     }
 
     /// Serve again, with everything cached before dropped.
     pub fn resume(&self) {
         self.invalidate();
-        self.suspended.store(false, Ordering::Release);
+        self.switch.resume();
     }
 
     /// The session's holder if a usable entry exists (see the module documentation).
@@ -81,7 +80,9 @@ impl SessionCache {
         let generation = self.generation.load(Ordering::Acquire);
         let entries = self.entries.lock().unwrap_or_else(|e| e.into_inner());
         let e = entries.get(token_hash)?;
-        (e.generation == generation && e.read_at.elapsed() < self.ttl && e.expires_at > now)
+        (e.generation == generation
+            && e.read_at.elapsed() < self.switch.ttl()
+            && e.expires_at > now)
             .then(|| e.practitioner.clone())
     }
 
@@ -101,7 +102,7 @@ impl SessionCache {
             return;
         }
         if entries.len() >= CAPACITY {
-            let ttl = self.ttl;
+            let ttl = self.switch.ttl();
             entries.retain(|_, e| e.generation == ticket.0 && e.read_at.elapsed() < ttl);
             if entries.len() >= CAPACITY {
                 entries.clear();

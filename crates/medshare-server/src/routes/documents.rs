@@ -32,6 +32,60 @@ pub(crate) fn body_stream(
     })
 }
 
+/// How much of a refused request body the hub still reads (and discards) before it answers, and
+/// for how long: enough for an upload refused part-way (a full disk, a quota) to end with the
+/// answer rather than with its connection closed under the client's write, which loses the
+/// answer (the client cannot read a response after a failed write). A larger rest is not read:
+/// the connection closes, as before.
+const DRAIN_BYTES: u64 = 64 * 1024 * 1024;
+const DRAIN_TIME: std::time::Duration = std::time::Duration::from_secs(10);
+
+/// A request body handed to a service, whose unread rest the route can still drain when the
+/// service refuses it part-way.
+struct Refusable(std::sync::Arc<std::sync::Mutex<medshare_blob::ByteStream>>);
+
+impl Refusable {
+    fn new(
+        body: impl futures::Stream<Item = std::io::Result<bytes::Bytes>> + Send + 'static,
+    ) -> (medshare_blob::ByteStream, Self) {
+        let shared = std::sync::Arc::new(std::sync::Mutex::new(
+            Box::pin(body) as medshare_blob::ByteStream
+        ));
+        let reader = shared.clone();
+        let stream = futures::stream::poll_fn(move |cx| {
+            reader.lock().expect("poisoned").as_mut().poll_next(cx)
+        });
+        (Box::pin(stream), Self(shared))
+    }
+
+    /// Run `service`; if it fails, read what is left of the body (bounded by [`DRAIN_BYTES`] and
+    /// [`DRAIN_TIME`]) before its error is answered.
+    async fn on_refusal<T>(
+        self,
+        service: impl std::future::Future<Output = ApiResult<T>>,
+    ) -> ApiResult<T> {
+        let outcome = service.await;
+        if outcome.is_err() {
+            let shared = self.0;
+            let mut left = DRAIN_BYTES;
+            let drain = futures::future::poll_fn(move |cx| {
+                let mut body = shared.lock().expect("poisoned");
+                loop {
+                    match body.as_mut().poll_next(cx) {
+                        std::task::Poll::Ready(Some(Ok(b))) if (b.len() as u64) < left => {
+                            left -= b.len() as u64;
+                        }
+                        std::task::Poll::Ready(_) => return std::task::Poll::Ready(()),
+                        std::task::Poll::Pending => return std::task::Poll::Pending,
+                    }
+                }
+            });
+            let _ = tokio::time::timeout(DRAIN_TIME, drain).await;
+        }
+        outcome
+    }
+}
+
 /// Stream ciphertext (an age file) into staging.
 #[utoipa::path(put, path = "/v1/uploads/{id}", tag = "documents", security(("bearer" = [])), params(("id" = String, Path)), request_body(content = Vec<u8>, content_type = "application/octet-stream"), responses((status = 201, body = Uploaded), (status = 413, body = medshare_model::Problem)))]
 pub async fn stage(
@@ -40,11 +94,9 @@ pub async fn stage(
     Path(id): Path<UploadId>,
     body: Body,
 ) -> ApiResult<(StatusCode, Json<Uploaded>)> {
-    let stream = body_stream(&s, body);
-    Ok((
-        StatusCode::CREATED,
-        Json(svc::stage(&s, &caller, id, Box::pin(stream)).await?),
-    ))
+    let (stream, rest) = Refusable::new(body_stream(&s, body));
+    let staged = rest.on_refusal(svc::stage(&s, &caller, id, stream)).await?;
+    Ok((StatusCode::CREATED, Json(staged)))
 }
 
 /// Stage the part of an upload that starts at `offset` (browsers, which cannot stream a request
@@ -56,10 +108,11 @@ pub async fn stage_part(
     Path((id, offset)): Path<(UploadId, u64)>,
     body: Body,
 ) -> ApiResult<Json<UploadProgress>> {
-    let stream = body_stream(&s, body);
-    Ok(Json(
-        svc::stage_part(&s, &caller, id, offset, Box::pin(stream)).await?,
-    ))
+    let (stream, rest) = Refusable::new(body_stream(&s, body));
+    let progress = rest
+        .on_refusal(svc::stage_part(&s, &caller, id, offset, stream))
+        .await?;
+    Ok(Json(progress))
 }
 
 /// How much of an upload sent in parts the hub holds (to resume after a lost connection).
