@@ -54,7 +54,7 @@ fn the_pdf_rendering_keeps_the_chinese_text() {
 /// (both halves: every set is development data once measured) at or above its floor, and every
 /// wrong answer marked low confidence, so the app asks the doctor (the property issue 15 asks
 /// for, tested as the English suite tests it).
-fn check(set: &str, documents: usize, floors: &[(&str, f64)]) -> Report {
+fn check(set: &str, documents: usize, floors: &[(&'static str, f64)]) -> Report {
     assert_eq!(
         set_labels(&dir(set)).len(),
         documents,
@@ -83,7 +83,7 @@ fn check(set: &str, documents: usize, floors: &[(&str, f64)]) -> Report {
 
 /// The held-out half's accuracy at or above its floor (the first two sets' held-out figures,
 /// recorded in docs/classification.md, must not fall).
-fn held_out_floor(set: &str, r: &Report, floors: &[(&str, f64)]) {
+fn held_out_floor(set: &str, r: &Report, floors: &[(&'static str, f64)]) {
     for (route, floor) in floors {
         let t = r.tally("held-out", route, "all");
         assert!(
