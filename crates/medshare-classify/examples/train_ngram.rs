@@ -1,10 +1,15 @@
-//! Train the n-gram model behind the text rules (`src/ngram.rs`) on the **development halves
-//! only** of the labelled free-text sets: the two Chinese sets written blind (`tests/blind_zh`,
-//! `tests/blind_zh2`) and the English outside free text (`tests/free_text_labels.tsv`, documents
-//! fetched by `scripts/test-material.sh` into `$MEDSHARE_TEST_MATERIAL`). Writes
-//! `src/ngram.bin`; the same inputs give the same bytes.
+//! Train the n-gram model behind the text rules (`src/ngram.rs`) on the development data of
+//! the labelled free-text sets: every Chinese set written blind (`tests/blind_zh*`, both halves:
+//! the held-out halves of the first two were measured once and are development data since
+//! 2026-11-30) and the English outside free text's development half
+//! (`tests/free_text_labels.tsv`, documents fetched by `scripts/test-material.sh` into
+//! `$MEDSHARE_TEST_MATERIAL`; its held-out half is never trained on). Writes `src/ngram.bin`;
+//! the same inputs give the same bytes.
 //!
 //! `cargo run -p medshare-classify --example train_ngram [-- OUT]`
+
+#[path = "../tests/common/mod.rs"]
+mod common;
 
 use anyhow::{Context, Result, bail};
 use medshare_classify::DocumentClass;
@@ -31,14 +36,19 @@ fn main() -> Result<()> {
     }
     let tests = crate_dir.join("tests");
     let mut docs: Vec<(DocumentClass, String)> = Vec::new();
-    for set in ["blind_zh", "blind_zh2"] {
-        docs.extend(dev_half(
-            &tests.join(set).join("labels.tsv"),
-            &tests.join(set),
-        )?);
+    for set in ["blind_zh", "blind_zh2", "blind_zh3", "blind_zh4"] {
+        let dir = tests.join(set);
+        if dir.join("labels.tsv").is_file() {
+            docs.extend(texts(&dir, common::set_labels(&dir).iter())?);
+        }
     }
     let zh = docs.len();
-    docs.extend(dev_half(&tests.join("free_text_labels.tsv"), &material)?);
+    let english = common::parse_labels(
+        &std::fs::read_to_string(tests.join("free_text_labels.tsv"))?,
+        "held-out",
+    );
+    // The English held-out half is never trained on.
+    docs.extend(texts(&material, english.iter().filter(|l| !l.held_out))?);
     let model = Model::train(docs.iter().map(|(c, t)| (*c, t.as_str())), BITS);
     let bytes = model.to_bytes();
     std::fs::write(&out, &bytes).with_context(|| format!("writing {}", out.display()))?;
@@ -57,31 +67,16 @@ fn main() -> Result<()> {
     Ok(())
 }
 
-/// The development rows of a labels file (`path<TAB>class<TAB>split<TAB>language`), read from
-/// `dir`, in file order.
-fn dev_half(labels: &Path, dir: &Path) -> Result<Vec<(DocumentClass, String)>> {
-    let text =
-        std::fs::read_to_string(labels).with_context(|| format!("reading {}", labels.display()))?;
-    let mut out = Vec::new();
-    for l in text.lines() {
-        if l.starts_with('#') || l.starts_with("path\t") || l.trim().is_empty() {
-            continue;
-        }
-        let f: Vec<&str> = l.split('\t').collect();
-        if f.len() != 4 {
-            bail!(
-                "{}: not path<TAB>class<TAB>split<TAB>language: {l}",
-                labels.display()
-            );
-        }
-        if f[2] != "dev" {
-            continue; // the held-out half is never trained on
-        }
-        let class = DocumentClass::from_category(f[1])
-            .with_context(|| format!("unknown class {}", f[1]))?;
-        let p = dir.join(f[0]);
-        let bytes = std::fs::read(&p).with_context(|| format!("reading {}", p.display()))?;
-        out.push((class, String::from_utf8_lossy(&bytes).into_owned()));
-    }
-    Ok(out)
+/// The labelled documents' texts, read from `dir`, in label order.
+fn texts<'a>(
+    dir: &Path,
+    labels: impl Iterator<Item = &'a common::Labelled>,
+) -> Result<Vec<(DocumentClass, String)>> {
+    labels
+        .map(|l| {
+            let p = dir.join(&l.path);
+            let bytes = std::fs::read(&p).with_context(|| format!("reading {}", p.display()))?;
+            Ok((l.class, String::from_utf8_lossy(&bytes).into_owned()))
+        })
+        .collect()
 }

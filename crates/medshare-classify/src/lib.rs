@@ -215,13 +215,23 @@ pub enum SkipCode {
 pub const LOW_CONFIDENCE: f32 = 0.5;
 
 /// Options for [`classify_with`].
-#[derive(Clone, Debug, Default)]
+#[derive(Clone, Debug)]
 pub struct Options {
     pub critical: CriticalRules,
-    /// An n-gram model ([`ngram`]) to decide free text where the rules' answer is low
-    /// confidence (the answer stays low confidence). `None` by default: on the held-out halves
-    /// it did not beat the rules without making English worse (docs/classification.md).
+    /// An n-gram model ([`ngram`]) read beside the rules on free text with Chinese in it: it
+    /// decides where the rules' answer is low confidence and marks low confidence where it
+    /// disagrees with them (it never raises confidence). The shipped model ([`ngram::builtin`])
+    /// by default; `None` is the rules alone.
     pub text_model: Option<std::sync::Arc<ngram::Model>>,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Self {
+            critical: CriticalRules::default(),
+            text_model: Some(ngram::builtin()),
+        }
+    }
 }
 
 /// Classify a document from its bytes with the default critical-value rules.
