@@ -117,7 +117,7 @@ fn sets() -> Result<Vec<Set>> {
 /// The documents a model asked about `held` is trained on: every document of every other
 /// Chinese set, and the English development half (English: every Chinese document and its own
 /// development half).
-fn training<'a>(sets: &'a [Set], held: &Set) -> Vec<(DocumentClass, String)> {
+fn training(sets: &[Set], held: &Set) -> Vec<(DocumentClass, String)> {
     let mut docs = Vec::new();
     for s in sets {
         for l in &s.labels {

@@ -985,7 +985,9 @@ fn title_kind(
     f: &mut Features,
 ) {
     for line in head.lines().map(str::trim) {
-        if line.chars().count() > TITLE_LINE_CHARS {
+        // A line that ends with a full stop is a sentence (`切除活檢報告：原位黑色素瘤。` quotes a
+        // report), not a title.
+        if line.chars().count() > TITLE_LINE_CHARS || line.ends_with('。') {
             continue;
         }
         let bare = line.trim_matches(|c: char| !c.is_alphanumeric());
