@@ -71,8 +71,17 @@ fn main() -> Result<()> {
 
 /// The rules alone on one folder, both routes, everything listed.
 fn first_run(dir: &Path) {
-    let text = |b: &[u8]| classify(b);
-    let pdf = |b: &[u8]| classify(&cjk_pdf(std::str::from_utf8(b).expect("UTF-8 text")));
+    let rules = Options {
+        text_model: None,
+        ..Options::default()
+    };
+    let text = |b: &[u8]| classify_with(b, &rules);
+    let pdf = |b: &[u8]| {
+        classify_with(
+            &cjk_pdf(std::str::from_utf8(b).expect("UTF-8 text")),
+            &rules,
+        )
+    };
     let labels = set_labels(dir);
     let r = evaluate_set(dir, &labels, &[("text", &text), ("pdf", &pdf)]);
     r.print(&dir.display().to_string());
