@@ -32,9 +32,7 @@ mod common;
 use anyhow::{Context, Result, bail};
 use common::{Labelled, Report, cjk_pdf, evaluate, evaluate_set, parse_labels, set_labels};
 use medshare_classify::ngram::{BITS, Model, Prediction};
-use medshare_classify::{
-    Classification, DocumentClass, LOW_CONFIDENCE, Options, classify, classify_with,
-};
+use medshare_classify::{Classification, DocumentClass, LOW_CONFIDENCE, Options, classify_with};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
