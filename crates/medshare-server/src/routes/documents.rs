@@ -35,10 +35,11 @@ pub(crate) fn body_stream(
 /// How much of a refused request body the hub still reads (and discards) before it answers, and
 /// for how long: enough for an upload refused part-way (a full disk, a quota) to end with the
 /// answer rather than with its connection closed under the client's write, which loses the
-/// answer (the client cannot read a response after a failed write). A larger rest is not read:
+/// answer (the client cannot read a response after a failed write). A larger or slower rest (a
+/// stalled body waits no more than this) is not read:
 /// the connection closes, as before.
 const DRAIN_BYTES: u64 = 64 * 1024 * 1024;
-const DRAIN_TIME: std::time::Duration = std::time::Duration::from_secs(10);
+const DRAIN_TIME: std::time::Duration = std::time::Duration::from_secs(2);
 
 /// A request body handed to a service, whose unread rest the route can still drain when the
 /// service refuses it part-way.
